@@ -1,0 +1,57 @@
+//! `native`: Scenegate's own standard API. The partner speaks the canonical JSON directly,
+//! so decoding is query and path parsing and encoding is the canonical body plus links.
+
+mod transform;
+mod wire;
+
+use scenegate_adapter_contract::{
+    AdapterConfigError, AdapterError, AdapterKind, CanonicalRequest, CanonicalResponse, Operation, PartnerAdapter,
+    RawRequest, RawResponse,
+};
+
+pub struct Kind;
+
+impl AdapterKind for Kind {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn capabilities(&self) -> &'static [Operation] {
+        Operation::ALL
+    }
+
+    fn build(&self, settings: &toml::Table) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError> {
+        // The native protocol has no settings; anything given is a typo worth reporting.
+        if let Some(key) = settings.keys().next() {
+            return Err(AdapterConfigError {
+                field: key.clone(),
+                reason: "the native adapter takes no settings".into(),
+            });
+        }
+        Ok(Box::new(Native))
+    }
+}
+
+#[derive(Debug)]
+pub struct Native;
+
+impl PartnerAdapter for Native {
+    fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+        match op {
+            Operation::ListProducts => transform::list_products_request(req),
+            Operation::GetProduct => transform::get_product_request(req),
+        }
+    }
+
+    fn encode(&self, _op: Operation, req: &RawRequest, res: CanonicalResponse) -> Result<RawResponse, AdapterError> {
+        let body = match res {
+            CanonicalResponse::ProductPage(page) => serde_json::to_vec(&transform::list_body(req, page)),
+            CanonicalResponse::Product(product) => serde_json::to_vec(&product),
+        }
+        .map_err(|e| AdapterError::Encode(e.to_string()))?;
+        Ok(RawResponse { status: 200, content_type: "application/json", body: body.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests;

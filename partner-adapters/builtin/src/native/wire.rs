@@ -1,0 +1,14 @@
+//! The native protocol's own request shapes (its responses are the canonical types).
+
+use serde::Deserialize;
+
+/// Query of `GET /v1/products`. Unknown parameters are refused so a typo (`limt=5`) is
+/// reported instead of silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListProductsQuery {
+    #[serde(rename = "type")]
+    pub product_type: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}

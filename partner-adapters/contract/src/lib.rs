@@ -1,0 +1,18 @@
+//! The contract between Scenegate and its partner adapters.
+//!
+//! The gateway depends on the adapters, and the adapters need the canonical types, so both
+//! sides meet here: the data standard (money, ids, pagination), the canonical operations
+//! a partner may call, and the two traits an adapter implements. Nothing in this crate does
+//! I/O; an adapter is a pure translation between a partner's bytes and these types.
+
+pub mod adapter;
+pub mod canonical;
+pub mod ids;
+pub mod money;
+pub mod operation;
+
+pub use adapter::{AdapterConfigError, AdapterError, AdapterKind, PartnerAdapter, RawRequest, RawResponse};
+pub use canonical::{CanonicalRequest, CanonicalResponse};
+pub use ids::{IdError, ProductId};
+pub use money::{Currency, Money, MoneyError, Rate};
+pub use operation::{Operation, SecurityLevel};

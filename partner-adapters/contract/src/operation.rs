@@ -1,0 +1,46 @@
+//! The canonical operations a partner can call, with what each one requires.
+
+use serde::{Deserialize, Serialize};
+
+/// API security level per JR/T 0185: `A1` covers public product data only, `A2` covers
+/// customer account and money data and needs a risk assessment on file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SecurityLevel {
+    A1,
+    A2,
+}
+
+/// Every call the standard API carries. Adapters declare which of these their protocol can
+/// express; the pipeline looks up scope and level here, so a route cannot forget either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    ListProducts,
+    GetProduct,
+}
+
+impl Operation {
+    pub const ALL: &'static [Operation] = &[Operation::ListProducts, Operation::GetProduct];
+
+    /// The OAuth scope a token must carry for this operation.
+    pub const fn required_scope(self) -> &'static str {
+        match self {
+            Self::ListProducts | Self::GetProduct => "products:read",
+        }
+    }
+
+    /// The lowest security level a partner must be registered at.
+    pub const fn security_level(self) -> SecurityLevel {
+        match self {
+            Self::ListProducts | Self::GetProduct => SecurityLevel::A1,
+        }
+    }
+
+    /// Stable name used in metrics, logs and audit records.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ListProducts => "list_products",
+            Self::GetProduct => "get_product",
+        }
+    }
+}
