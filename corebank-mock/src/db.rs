@@ -1,0 +1,110 @@
+//! Opening the SQLite file and laying down the schema.
+//!
+//! The schema is plain `CREATE … IF NOT EXISTS` run at every open: the workspace builds sqlx
+//! without its macros, so `sqlx::migrate!` is not available, and a mock has no deployed
+//! versions to migrate between. Money columns are signed integer minor units.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// Writers wait this long for the write lock before failing: `BEGIN IMMEDIATE` blocks here
+/// rather than erroring when another transfer holds the lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating when missing) `dir/corebank.sqlite`, or a private in-memory database.
+pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<SqlitePool> {
+    let pool = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let opts = SqliteConnectOptions::new()
+                .filename(dir.join("corebank.sqlite"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL, not WAL's usual NORMAL: an acknowledged transfer must survive power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(BUSY_TIMEOUT);
+            SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?
+        }
+        None => {
+            let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
+            // Every in-memory connection is its own empty database, so the pool holds exactly
+            // one and never retires it; requests queue for it, which also serialises writers.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await?
+        }
+    };
+    for stmt in SCHEMA {
+        sqlx::query(*stmt).execute(&pool).await?;
+    }
+    Ok(pool)
+}
+
+/// One statement per entry: SQLite prepares statements one at a time.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS customers (
+        cust_no       TEXT PRIMARY KEY,
+        cust_name     TEXT NOT NULL,
+        cust_type     TEXT NOT NULL CHECK (cust_type IN ('P', 'B')),
+        id_type       TEXT NOT NULL,
+        id_no         TEXT NOT NULL,
+        mobile        TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS accounts (
+        acct_no     TEXT PRIMARY KEY,
+        cust_no     TEXT REFERENCES customers (cust_no),
+        acct_name   TEXT NOT NULL,
+        ccy         TEXT NOT NULL CHECK (length(ccy) = 3),
+        acct_type   TEXT NOT NULL CHECK (acct_type IN ('SAV', 'CUR', 'GL')),
+        acct_status TEXT NOT NULL CHECK (acct_status IN ('N', 'F', 'C')),
+        open_date   TEXT NOT NULL,
+        CHECK ((acct_type = 'GL') = (cust_no IS NULL))
+    )",
+    "CREATE INDEX IF NOT EXISTS accounts_by_cust ON accounts (cust_no, acct_no)",
+    "CREATE TABLE IF NOT EXISTS products (
+        prod_code TEXT PRIMARY KEY,
+        prod_type TEXT NOT NULL CHECK (prod_type IN ('DEP', 'CLN', 'SLN')),
+        body      TEXT NOT NULL
+    )",
+    // cpty_* name an outside party (employer, merchant) when the other leg is a GL account.
+    "CREATE TABLE IF NOT EXISTS txns (
+        txn_id      TEXT PRIMARY KEY,
+        req_seq     TEXT NOT NULL UNIQUE,
+        txn_time    INTEGER NOT NULL,
+        memo        TEXT NOT NULL,
+        cpty_name   TEXT,
+        cpty_acct   TEXT,
+        fingerprint TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS postings (
+        posting_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        txn_id     TEXT NOT NULL REFERENCES txns (txn_id),
+        acct_no    TEXT NOT NULL REFERENCES accounts (acct_no),
+        amount_fen INTEGER NOT NULL CHECK (amount_fen <> 0),
+        ccy        TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS postings_by_acct ON postings (acct_no, posting_id)",
+    "CREATE INDEX IF NOT EXISTS postings_by_txn ON postings (txn_id)",
+    // The ledger is append-only: a correction is a new transaction, never an edit.
+    "CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
+     BEGIN SELECT RAISE(ABORT, 'postings are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS postings_no_delete BEFORE DELETE ON postings
+     BEGIN SELECT RAISE(ABORT, 'postings are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS postings_ccy_matches BEFORE INSERT ON postings
+     WHEN NEW.ccy IS NOT (SELECT ccy FROM accounts WHERE acct_no = NEW.acct_no)
+     BEGIN SELECT RAISE(ABORT, 'posting currency differs from its account'); END",
+];

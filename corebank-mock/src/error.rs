@@ -1,0 +1,69 @@
+//! The one mapping from failures to the core's `ret_code` envelope.
+//!
+//! Business refusals answer HTTP 200 with a non-`0000` code, as the real core does, so the
+//! gateway must read `ret_code` rather than the status. Only unexpected failures use 500, and
+//! their cause goes to the log, never into `ret_msg`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::wire::Envelope;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CoreError {
+    /// Names the offending parameter so a caller can fix its request without guessing.
+    #[error("bad parameter: {name} ({why})")]
+    BadParam { name: &'static str, why: &'static str },
+    /// One answer for unknown login and wrong password, so logins cannot be enumerated.
+    #[error("invalid login id or password")]
+    BadCredentials,
+    #[error("insufficient available balance")]
+    InsufficientFunds,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("req_seq already used with different content")]
+    ReqSeqReused,
+    #[error("account {0} is frozen or closed")]
+    AccountBlocked(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl CoreError {
+    pub(crate) fn bad(name: &'static str, why: &'static str) -> Self {
+        Self::BadParam { name, why }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadParam { .. } => (StatusCode::OK, "E400"),
+            Self::BadCredentials => (StatusCode::OK, "E401"),
+            Self::InsufficientFunds => (StatusCode::OK, "E402"),
+            Self::NotFound(_) => (StatusCode::OK, "E404"),
+            Self::ReqSeqReused => (StatusCode::OK, "E409"),
+            Self::AccountBlocked(_) => (StatusCode::OK, "E423"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "E400"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "E999"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for CoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl IntoResponse for CoreError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "core bank mock internal error");
+        }
+        let body = Envelope::<()> { ret_code: code, ret_msg: self.to_string(), data: None };
+        (status, Json(body)).into_response()
+    }
+}

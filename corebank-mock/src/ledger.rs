@@ -1,0 +1,212 @@
+//! Double-entry postings: the only code that writes money.
+//!
+//! A transfer is one `txns` row and two `postings` rows (debit negative, credit positive)
+//! written in one `BEGIN IMMEDIATE` transaction, so the balance check and the write see the
+//! same ledger and concurrent transfers queue on SQLite's write lock. Balances are never
+//! stored: they are the sum of an account's postings.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::clock;
+use crate::error::CoreError;
+use crate::wire::{LedgerCheck, TransferReceipt};
+
+/// Caps one transfer at 10^14 minor units so no sum of postings can overflow an i64.
+pub(crate) const MAX_AMT_FEN: i64 = 100_000_000_000_000;
+
+/// A transfer as the ledger records it; the HTTP body and the seed both build one.
+#[derive(Debug, Clone)]
+pub(crate) struct TransferSpec {
+    pub req_seq: String,
+    pub dr_acct: String,
+    pub cr_acct: String,
+    pub amt_fen: i64,
+    pub ccy: String,
+    pub memo: String,
+    /// Outside party (employer, merchant) shown on statements when the other leg is a GL
+    /// account; a customer-to-customer transfer shows the other customer instead.
+    pub cpty_name: Option<String>,
+    pub cpty_acct: Option<String>,
+    pub at_unix: i64,
+}
+
+impl TransferSpec {
+    /// Covers what the caller chose, not when it arrived: a retry minutes later with the same
+    /// body is the same request; any changed field makes it a different one (E409).
+    fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!([
+            self.dr_acct,
+            self.cr_acct,
+            self.amt_fen,
+            self.ccy,
+            self.memo,
+            self.cpty_name,
+            self.cpty_acct
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Posts `spec` in its own transaction. Replays of an already-posted `req_seq` answer the
+/// original receipt and write nothing.
+pub(crate) async fn transfer(pool: &SqlitePool, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
+    // The UNIQUE(req_seq) constraint is the real guard against double posting; the lookup in
+    // `post` only turns the common case into a clean replay. Should the constraint ever fire,
+    // the other request committed first, so one fresh attempt finds and replays it.
+    for _ in 0..2 {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        match post(&mut tx, spec).await {
+            Ok(receipt) => {
+                tx.commit().await?;
+                return Ok(receipt);
+            }
+            Err(Posting::Lost) => tx.rollback().await?,
+            Err(Posting::Refused(e)) => return Err(e),
+        }
+    }
+    Err(CoreError::Internal(anyhow::anyhow!("req_seq {} kept colliding", spec.req_seq)))
+}
+
+pub(crate) enum Posting {
+    /// Another writer inserted the same `req_seq` first.
+    Lost,
+    Refused(CoreError),
+}
+
+impl From<CoreError> for Posting {
+    fn from(e: CoreError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+impl From<sqlx::Error> for Posting {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Refused(e.into())
+    }
+}
+
+/// Checks and writes one transfer inside the caller's transaction. Every refusal happens
+/// before the first write, so a refused transfer leaves the transaction untouched.
+pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<TransferReceipt, Posting> {
+    let fingerprint = spec.fingerprint();
+    let prior: Option<(String, i64, String)> =
+        sqlx::query_as("SELECT txn_id, txn_time, fingerprint FROM txns WHERE req_seq = ?1")
+            .bind(&spec.req_seq)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((txn_id, at, fp)) = prior {
+        if fp != fingerprint {
+            return Err(CoreError::ReqSeqReused.into());
+        }
+        return Ok(receipt(txn_id, &spec.req_seq, at));
+    }
+    let dr = leg(conn, &spec.dr_acct, "dr_acct", &spec.ccy).await?;
+    leg(conn, &spec.cr_acct, "cr_acct", &spec.ccy).await?;
+    // Customer money may not go below zero; GL accounts are the bank's side and may.
+    if dr.is_customer && balance_of(conn, &spec.dr_acct).await? < spec.amt_fen {
+        return Err(CoreError::InsufficientFunds.into());
+    }
+    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) + 1 FROM txns").fetch_one(&mut *conn).await?;
+    let day = clock::to_zoned(spec.at_unix).strftime("%Y%m%d").to_string();
+    let txn_id = format!("T{day}{next:010}");
+    let inserted = sqlx::query(
+        "INSERT INTO txns (txn_id, req_seq, txn_time, memo, cpty_name, cpty_acct, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(&txn_id)
+    .bind(&spec.req_seq)
+    .bind(spec.at_unix)
+    .bind(&spec.memo)
+    .bind(&spec.cpty_name)
+    .bind(&spec.cpty_acct)
+    .bind(&fingerprint)
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(Posting::Lost),
+        other => other?,
+    };
+    for (acct, amount) in [(&spec.dr_acct, -spec.amt_fen), (&spec.cr_acct, spec.amt_fen)] {
+        sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
+            .bind(&txn_id)
+            .bind(acct)
+            .bind(amount)
+            .bind(&spec.ccy)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(receipt(txn_id, &spec.req_seq, spec.at_unix))
+}
+
+fn receipt(txn_id: String, req_seq: &str, at_unix: i64) -> TransferReceipt {
+    TransferReceipt { txn_id, req_seq: req_seq.to_owned(), status: "S", txn_time: clock::fmt_time(at_unix) }
+}
+
+struct Leg {
+    is_customer: bool,
+}
+
+/// One side of a transfer must exist, hold the transfer's currency and be in normal status.
+async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, ccy: &str) -> Result<Leg, CoreError> {
+    let row: Option<(Option<String>, String, String)> =
+        sqlx::query_as("SELECT cust_no, ccy, acct_status FROM accounts WHERE acct_no = ?1")
+            .bind(acct_no)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (cust_no, acct_ccy, status) = row.ok_or(CoreError::NotFound(field))?;
+    if acct_ccy != ccy {
+        return Err(CoreError::bad("ccy", "differs from the account currency"));
+    }
+    if status != "N" {
+        return Err(CoreError::AccountBlocked(acct_no.to_owned()));
+    }
+    Ok(Leg { is_customer: cust_no.is_some() })
+}
+
+pub(crate) async fn balance_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<i64> {
+    let (bal,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(amount_fen), 0) FROM postings WHERE acct_no = ?1")
+        .bind(acct_no)
+        .fetch_one(conn)
+        .await?;
+    Ok(bal)
+}
+
+/// Audits the whole book inside one read transaction, so counts and sums see one snapshot.
+pub(crate) async fn check(pool: &SqlitePool) -> anyhow::Result<LedgerCheck> {
+    let mut tx = pool.begin().await?;
+    let (txn_count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM txns").fetch_one(&mut *tx).await?;
+    let (posting_count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM postings").fetch_one(&mut *tx).await?;
+    let unbalanced: Vec<(String,)> = sqlx::query_as(
+        "SELECT txn_id FROM postings GROUP BY txn_id, ccy HAVING SUM(amount_fen) <> 0
+         UNION
+         SELECT t.txn_id FROM txns t LEFT JOIN postings p ON p.txn_id = t.txn_id
+         GROUP BY t.txn_id HAVING COUNT(p.posting_id) < 2
+         UNION
+         SELECT p.txn_id FROM postings p JOIN accounts a ON a.acct_no = p.acct_no
+         WHERE p.ccy <> a.ccy
+         ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    // Every currency the bank keeps accounts in is reported, even with no postings yet.
+    let totals: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT a.ccy, COALESCE(SUM(p.amount_fen), 0) FROM accounts a
+         LEFT JOIN postings p ON p.acct_no = a.acct_no GROUP BY a.ccy",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let totals_by_ccy: BTreeMap<String, i64> = totals.into_iter().collect();
+    let unbalanced_txns: Vec<String> = unbalanced.into_iter().map(|(t,)| t).collect();
+    Ok(LedgerCheck {
+        balanced: unbalanced_txns.is_empty() && totals_by_ccy.values().all(|v| *v == 0),
+        txn_count,
+        posting_count,
+        unbalanced_txns,
+        totals_by_ccy,
+    })
+}

@@ -1,0 +1,140 @@
+//! `/core/accounts`: account details, derived balances and the posting history.
+//!
+//! Only customer accounts are visible here; the bank's GL accounts answer E404 (they can
+//! still be the counterpart of a transfer).
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use serde::Deserialize;
+use sqlx::SqlitePool;
+
+use crate::error::CoreError;
+use crate::wire::{Account, AccountRow, Balance, Page, Reply, TxnItem, ok};
+use crate::{CoreBank, clock, ledger, params};
+
+pub(crate) fn router() -> Router<CoreBank> {
+    Router::new()
+        .route("/core/accounts/{acct_no}", get(one))
+        .route("/core/accounts/{acct_no}/balance", get(balance))
+        .route("/core/accounts/{acct_no}/txns", get(txns))
+}
+
+pub(crate) async fn customer_accounts(pool: &SqlitePool, cust_no: &str) -> sqlx::Result<Vec<Account>> {
+    let rows: Vec<AccountRow> = sqlx::query_as(
+        "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
+         FROM accounts WHERE cust_no = ?1 ORDER BY acct_no",
+    )
+    .bind(cust_no)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Account::from).collect())
+}
+
+async fn find(pool: &SqlitePool, acct_no: &str) -> Result<Account, CoreError> {
+    let acct: Option<AccountRow> = sqlx::query_as(
+        "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
+         FROM accounts WHERE acct_no = ?1 AND cust_no IS NOT NULL",
+    )
+    .bind(acct_no)
+    .fetch_optional(pool)
+    .await?;
+    acct.map(Account::from).ok_or(CoreError::NotFound("account"))
+}
+
+async fn one(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply<Account> {
+    ok(find(&core.pool, &acct_no).await?)
+}
+
+async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply<Balance> {
+    let acct = find(&core.pool, &acct_no).await?;
+    let ledger_bal_fen = ledger::balance_of(&mut *core.pool.acquire().await?, &acct.acct_no).await?;
+    // A frozen or closed account keeps its ledger balance but none of it can be spent.
+    let avail_bal_fen = if acct.acct_status == "N" { ledger_bal_fen } else { 0 };
+    ok(Balance {
+        acct_no: acct.acct_no,
+        ccy: acct.ccy,
+        ledger_bal_fen,
+        avail_bal_fen,
+        as_of: clock::fmt_time(clock::now_unix()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TxnQuery {
+    start_date: Option<String>,
+    end_date: Option<String>,
+    after_seq: Option<String>,
+    limit: Option<String>,
+}
+
+type TxnRow = (i64, String, i64, i64, String, String, Option<String>, Option<String>, i64);
+
+async fn txns(
+    State(core): State<CoreBank>,
+    Path(acct_no): Path<String>,
+    q: Result<Query<TxnQuery>, QueryRejection>,
+) -> Reply<Page<TxnItem>> {
+    let q = params::query(q)?;
+    let limit = params::limit(q.limit.as_deref())?;
+    let after_seq = params::seq("after_seq", q.after_seq.as_deref())?;
+    let start = params::date("start_date", q.start_date.as_deref())?;
+    let end = params::date("end_date", q.end_date.as_deref())?;
+    if let (Some(s), Some(e)) = (start, end)
+        && s > e
+    {
+        return Err(CoreError::bad("end_date", "before start_date"));
+    }
+    let from = start.map_or(i64::MIN, clock::day_start);
+    // Inclusive end date: everything before the next Beijing midnight.
+    let until = match end {
+        Some(e) => e.tomorrow().map_or(i64::MAX, clock::day_start),
+        None => i64::MAX,
+    };
+    let acct = find(&core.pool, &acct_no).await?;
+    // The running balance is a window over the account's whole history, computed before the
+    // page filter so `bal_after_fen` is right on every page. The counterparty is the other
+    // leg's customer, or the outside party recorded on the txn when that leg is a GL account.
+    let rows: Vec<TxnRow> = sqlx::query_as(
+        "SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after
+         FROM (
+           SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+                  CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END AS cpty_name,
+                  CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END AS cpty_acct,
+                  SUM(p.amount_fen) OVER (ORDER BY p.posting_id ROWS UNBOUNDED PRECEDING) AS bal_after
+           FROM postings p
+           JOIN txns t ON t.txn_id = p.txn_id
+           LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
+           LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+           WHERE p.acct_no = ?1
+         )
+         WHERE posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4
+         ORDER BY posting_id LIMIT ?5",
+    )
+    .bind(&acct.acct_no)
+    .bind(after_seq)
+    .bind(from)
+    .bind(until)
+    .bind(limit + 1)
+    .fetch_all(&core.pool)
+    .await?;
+    let items = rows.into_iter().map(txn_item).collect();
+    ok(Page::from_overfetch(items, limit))
+}
+
+fn txn_item(row: TxnRow) -> TxnItem {
+    let (txn_seq, txn_id, at, amount, ccy, memo, cpty_name, cpty_acct, bal_after_fen) = row;
+    TxnItem {
+        txn_seq,
+        txn_id,
+        txn_time: clock::fmt_time(at),
+        dr_cr: if amount < 0 { "D" } else { "C" },
+        amt_fen: amount.abs(),
+        ccy,
+        memo,
+        cpty_name,
+        cpty_acct,
+        bal_after_fen,
+    }
+}

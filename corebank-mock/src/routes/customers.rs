@@ -1,0 +1,61 @@
+//! `/core/customers`: login check, customer file, the customer's accounts.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+
+use super::accounts::customer_accounts;
+use crate::CoreBank;
+use crate::error::CoreError;
+use crate::password;
+use crate::wire::{Account, Body, Customer, CustomerRow, Items, Login, Reply, ok};
+
+pub(crate) fn router() -> Router<CoreBank> {
+    Router::new()
+        .route("/core/customers/verify", post(verify))
+        .route("/core/customers/{cust_no}", get(one))
+        .route("/core/customers/{cust_no}/accounts", get(accounts))
+}
+
+/// `login_id` is the mobile number or the customer number.
+async fn verify(State(core): State<CoreBank>, body: Bytes) -> Reply<Login> {
+    let body = Body::parse(&body)?;
+    let login_id = body.text("login_id", 64)?;
+    let password = body.text("password", 128)?;
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT cust_no, cust_name, password_hash FROM customers WHERE mobile = ?1 OR cust_no = ?1")
+            .bind(&login_id)
+            .fetch_optional(&core.pool)
+            .await?;
+    let stored = row.as_ref().map(|(_, _, hash)| hash.clone());
+    // Argon2 is deliberately slow; keep it off the async workers.
+    let valid = tokio::task::spawn_blocking(move || password::verify(stored.as_deref(), &password))
+        .await
+        .map_err(|e| CoreError::Internal(e.into()))?;
+    match row {
+        Some((cust_no, cust_name, _)) if valid => ok(Login { cust_no, cust_name }),
+        _ => Err(CoreError::BadCredentials),
+    }
+}
+
+async fn one(State(core): State<CoreBank>, Path(cust_no): Path<String>) -> Reply<Customer> {
+    let customer: Option<CustomerRow> = sqlx::query_as(
+        "SELECT cust_no, cust_name, cust_type, id_type, id_no, mobile FROM customers WHERE cust_no = ?1",
+    )
+    .bind(&cust_no)
+    .fetch_optional(&core.pool)
+    .await?;
+    ok(customer.map(Customer::from).ok_or(CoreError::NotFound("customer"))?)
+}
+
+async fn accounts(State(core): State<CoreBank>, Path(cust_no): Path<String>) -> Reply<Items<Account>> {
+    let (known,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM customers WHERE cust_no = ?1")
+        .bind(&cust_no)
+        .fetch_one(&core.pool)
+        .await?;
+    if known == 0 {
+        return Err(CoreError::NotFound("customer"));
+    }
+    ok(Items { items: customer_accounts(&core.pool, &cust_no).await? })
+}

@@ -1,0 +1,200 @@
+//! The core's own JSON shapes: short snake_case field names, `_fen` integer amounts, basis
+//! points, Beijing-time strings. Deliberately unlike the gateway's canonical model so the
+//! gateway's adapter has real normalising to do.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::CoreError;
+
+/// Every answer, success or refusal, travels in this envelope.
+#[derive(Debug, Serialize)]
+pub(crate) struct Envelope<T> {
+    pub ret_code: &'static str,
+    pub ret_msg: String,
+    pub data: Option<T>,
+}
+
+pub(crate) type Reply<T> = Result<Json<Envelope<T>>, CoreError>;
+
+pub(crate) fn ok<T>(data: T) -> Reply<T> {
+    Ok(Json(Envelope { ret_code: "0000", ret_msg: "success".into(), data: Some(data) }))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Lists fetch `limit + 1` rows: the extra row only says that another page exists.
+    pub(crate) fn from_overfetch(mut rows: Vec<T>, limit: i64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        Self { items: rows, has_more }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// Stored as this JSON in `products.body`, so the catalogue round-trips unchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Product {
+    pub prod_code: String,
+    pub prod_type: String,
+    pub prod_name: String,
+    pub prod_desc: String,
+    pub ccy: String,
+    pub rate_bp: Option<i64>,
+    pub term_mon: Option<i64>,
+    pub min_amt_fen: i64,
+    pub max_amt_fen: Option<i64>,
+    pub rate_min_bp: Option<i64>,
+    pub rate_max_bp: Option<i64>,
+    pub term_min_mon: Option<i64>,
+    pub term_max_mon: Option<i64>,
+    pub fees: Vec<Fee>,
+    pub elig: Option<Elig>,
+    pub upd_time: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Fee {
+    pub fee_code: String,
+    pub fee_desc: String,
+    pub fee_amt_fen: Option<i64>,
+    pub fee_rate_bp: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Elig {
+    pub age_min: Option<i64>,
+    pub age_max: Option<i64>,
+    pub cust_types: String,
+    pub min_income_fen: Option<i64>,
+    pub min_trade_years: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Customer {
+    pub cust_no: String,
+    pub cust_name: String,
+    pub cust_type: String,
+    pub id_type: String,
+    pub id_no: String,
+    pub mobile: String,
+}
+
+/// Row order of `SELECT cust_no, cust_name, cust_type, id_type, id_no, mobile`.
+pub(crate) type CustomerRow = (String, String, String, String, String, String);
+
+impl From<CustomerRow> for Customer {
+    fn from(r: CustomerRow) -> Self {
+        Self { cust_no: r.0, cust_name: r.1, cust_type: r.2, id_type: r.3, id_no: r.4, mobile: r.5 }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Login {
+    pub cust_no: String,
+    pub cust_name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Account {
+    pub acct_no: String,
+    pub cust_no: String,
+    pub acct_name: String,
+    pub ccy: String,
+    pub acct_type: String,
+    pub acct_status: String,
+    pub open_date: String,
+}
+
+/// Row order of `SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date`.
+pub(crate) type AccountRow = (String, String, String, String, String, String, String);
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Self {
+        Self { acct_no: r.0, cust_no: r.1, acct_name: r.2, ccy: r.3, acct_type: r.4, acct_status: r.5, open_date: r.6 }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Balance {
+    pub acct_no: String,
+    pub ccy: String,
+    pub ledger_bal_fen: i64,
+    pub avail_bal_fen: i64,
+    pub as_of: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TxnItem {
+    pub txn_seq: i64,
+    pub txn_id: String,
+    pub txn_time: String,
+    pub dr_cr: &'static str,
+    pub amt_fen: i64,
+    pub ccy: String,
+    pub memo: String,
+    pub cpty_name: Option<String>,
+    pub cpty_acct: Option<String>,
+    pub bal_after_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TransferReceipt {
+    pub txn_id: String,
+    pub req_seq: String,
+    pub status: &'static str,
+    pub txn_time: String,
+}
+
+/// The ledger's self-audit: every transaction's postings net to zero per currency, and so
+/// does the whole book. `balanced` is false as soon as either fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerCheck {
+    pub balanced: bool,
+    pub txn_count: i64,
+    pub posting_count: i64,
+    pub unbalanced_txns: Vec<String>,
+    pub totals_by_ccy: BTreeMap<String, i64>,
+}
+
+/// A JSON request body read field by field, so a refusal names the exact field at fault
+/// (serde's own messages omit the field name on a type mismatch).
+pub(crate) struct Body(serde_json::Map<String, Value>);
+
+impl Body {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, CoreError> {
+        match serde_json::from_slice(bytes) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            _ => Err(CoreError::bad("body", "expected a JSON object")),
+        }
+    }
+
+    pub(crate) fn text(&self, name: &'static str, max_chars: usize) -> Result<String, CoreError> {
+        match self.0.get(name) {
+            Some(Value::String(s)) if s.chars().count() > max_chars => Err(CoreError::bad(name, "too long")),
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(CoreError::bad(name, "required string")),
+        }
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(|v| !v.is_null())
+    }
+
+    pub(crate) fn int(&self, name: &'static str) -> Result<i64, CoreError> {
+        self.0.get(name).and_then(Value::as_i64).ok_or(CoreError::bad(name, "required integer"))
+    }
+}

@@ -1,0 +1,84 @@
+//! Calling the mock's router in-process and reading its envelope.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use scenegate_corebank_mock::{CoreBank, CoreBankConfig, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const CUSTOMERS: [&str; 5] = ["C0001", "C0002", "C0003", "C0004", "C0005"];
+
+pub async fn seeded() -> CoreBank {
+    CoreBank::open(CoreBankConfig { data_dir: None, seed: true }).await.expect("open seeded core")
+}
+
+pub async fn call(core: &CoreBank, req: Request<Body>) -> (StatusCode, Value) {
+    let res = router(core.clone()).oneshot(req).await.expect("router is infallible");
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 22).await.expect("body");
+    (status, serde_json::from_slice(&bytes).expect("every answer is JSON"))
+}
+
+pub async fn get(core: &CoreBank, uri: &str) -> (StatusCode, Value) {
+    call(core, Request::get(uri).body(Body::empty()).expect("request")).await
+}
+
+pub async fn post(core: &CoreBank, uri: &str, body: &Value) -> (StatusCode, Value) {
+    let req = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    call(core, req).await
+}
+
+/// `data` of a successful answer; panics with the envelope otherwise.
+pub async fn get_ok(core: &CoreBank, uri: &str) -> Value {
+    let (status, env) = get(core, uri).await;
+    assert_eq!((status, env["ret_code"].as_str()), (StatusCode::OK, Some("0000")), "{uri}: {env}");
+    env["data"].clone()
+}
+
+pub fn transfer(req_seq: &str, dr: &str, cr: &str, amt_fen: i64, ccy: &str) -> Value {
+    json!({ "req_seq": req_seq, "dr_acct": dr, "cr_acct": cr, "amt_fen": amt_fen, "ccy": ccy, "memo": "test" })
+}
+
+/// Every customer account of the five demo customers, as the wire shows them.
+pub async fn all_accounts(core: &CoreBank) -> Vec<Value> {
+    let mut out = Vec::new();
+    for c in CUSTOMERS {
+        let data = get_ok(core, &format!("/core/customers/{c}/accounts")).await;
+        out.extend(data["items"].as_array().expect("items").iter().cloned());
+    }
+    out
+}
+
+pub async fn balance(core: &CoreBank, acct: &str) -> i64 {
+    let data = get_ok(core, &format!("/core/accounts/{acct}/balance")).await;
+    data["ledger_bal_fen"].as_i64().expect("ledger_bal_fen")
+}
+
+/// The account's whole history, following `after_seq` page by page.
+pub async fn all_txns(core: &CoreBank, acct: &str) -> Vec<Value> {
+    let (mut out, mut after) = (Vec::new(), 0);
+    loop {
+        let page = get_ok(core, &format!("/core/accounts/{acct}/txns?after_seq={after}&limit=50")).await;
+        let items = page["items"].as_array().expect("items").clone();
+        if let Some(last) = items.last() {
+            after = last["txn_seq"].as_i64().expect("txn_seq");
+        }
+        out.extend(items);
+        if page["has_more"] != json!(true) {
+            return out;
+        }
+    }
+}
+
+/// Credits minus debits over the history: what the balance must equal.
+pub fn signed_sum(txns: &[Value]) -> i64 {
+    txns.iter()
+        .map(|t| {
+            let amt = t["amt_fen"].as_i64().expect("amt_fen");
+            if t["dr_cr"] == "D" { -amt } else { amt }
+        })
+        .sum()
+}
