@@ -1,0 +1,39 @@
+//! Liveness, readiness and metrics for the bank's operations team.
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::{app::AppState, problem};
+
+/// Alive: the process answers. No dependencies are checked, so a slow core never gets a
+/// healthy gateway restarted.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready: configuration loaded and the core banking service reachable.
+pub async fn readyz(State(gw): State<AppState>) -> Response {
+    let partners = gw.partners.load().len();
+    match gw.core.health().await {
+        Ok(()) => {
+            axum::Json(serde_json::json!({ "status": "ready", "partners": partners, "core": "up" })).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: core unreachable");
+            problem::Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                problem::SERVICE_UNAVAILABLE,
+                "the core banking service is unreachable",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(gw): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], gw.metrics.render()).into_response()
+}

@@ -1,0 +1,203 @@
+//! The gateway's own ES256 signing keys, kept in a small JSON file under the data directory.
+//!
+//! Generated on first start. `scenegate rotate-signing-key` adds a new key and retires the
+//! old one; a retired key stays in `/.well-known/jwks.json` until every token it signed has
+//! expired (`publish_until`), so rotation never breaks a token in flight. A running gateway
+//! re-reads the file on SIGHUP.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use aws_lc_rs::{
+    rand::SystemRandom,
+    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("signing key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("signing key file {path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    keys: Vec<StoredKey>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    /// PKCS#8 DER, base64url. The file is created 0600; it is the gateway's only secret.
+    private_pkcs8: String,
+    created_at: i64,
+    /// Set when retired: the key no longer signs, and is published until this time.
+    #[serde(default)]
+    publish_until: Option<i64>,
+}
+
+/// A key that verifies tokens, with its public JWK.
+pub struct VerifyingKey {
+    pub kid: String,
+    pub key: DecodingKey,
+    pub jwk: serde_json::Value,
+}
+
+/// The keys in force: one that signs, and every key whose tokens may still be alive.
+pub struct SigningKeys {
+    pub active_kid: String,
+    pub active: EncodingKey,
+    pub published: Vec<VerifyingKey>,
+}
+
+impl SigningKeys {
+    pub fn verifying(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.published.iter().find(|k| k.kid == kid)
+    }
+
+    /// The JWK Set served at `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.published.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// Loads the key file, creating it with a fresh key when it does not exist yet.
+    pub fn load_or_create(path: &Path, now: i64) -> Result<Self, KeyFileError> {
+        if !path.exists() {
+            write_file(path, &KeyFile { keys: vec![generate(now)?] })?;
+            tracing::info!(path = %path.display(), "generated a new gateway signing key");
+        }
+        Self::from_file(read_file(path)?, path, now)
+    }
+
+    fn from_file(file: KeyFile, path: &Path, now: i64) -> Result<Self, KeyFileError> {
+        let invalid = |reason: String| KeyFileError::Invalid { path: path.to_owned(), reason };
+        let active = file
+            .keys
+            .iter()
+            .filter(|k| k.publish_until.is_none())
+            .max_by_key(|k| k.created_at)
+            .ok_or_else(|| invalid("no active key".into()))?;
+        let der = B64.decode(&active.private_pkcs8).map_err(|e| invalid(e.to_string()))?;
+        let mut published = Vec::new();
+        for stored in file.keys.iter().filter(|k| k.publish_until.is_none_or(|until| until > now)) {
+            let pair = key_pair(&stored.private_pkcs8).map_err(invalid)?;
+            published.push(verifying_key(&stored.kid, &pair).map_err(invalid)?);
+        }
+        Ok(Self { active_kid: active.kid.clone(), active: EncodingKey::from_ec_der(&der), published })
+    }
+}
+
+/// Retires the active key (published for `grace_secs` more) and adds a new active key.
+/// Keys whose grace has passed are dropped from the file. Returns the new key id.
+pub fn rotate(path: &Path, now: i64, grace_secs: i64) -> Result<String, KeyFileError> {
+    let mut file = if path.exists() { read_file(path)? } else { KeyFile { keys: Vec::new() } };
+    file.keys.retain(|k| k.publish_until.is_none_or(|until| until > now));
+    for k in file.keys.iter_mut().filter(|k| k.publish_until.is_none()) {
+        k.publish_until = Some(now + grace_secs);
+    }
+    let fresh = generate(now)?;
+    let kid = fresh.kid.clone();
+    file.keys.push(fresh);
+    write_file(path, &file)?;
+    Ok(kid)
+}
+
+fn generate(now: i64) -> Result<StoredKey, KeyFileError> {
+    let err = |reason: &str| KeyFileError::Invalid { path: PathBuf::new(), reason: reason.into() };
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map_err(|_| err("key generation failed"))?;
+    let pkcs8 = B64.encode(doc.as_ref());
+    let pair = key_pair(&pkcs8).map_err(|e| err(&e))?;
+    let (x, y) = coordinates(&pair);
+    Ok(StoredKey { kid: thumbprint(&x, &y), private_pkcs8: pkcs8, created_at: now, publish_until: None })
+}
+
+fn key_pair(pkcs8_b64: &str) -> Result<EcdsaKeyPair, String> {
+    let der = B64.decode(pkcs8_b64).map_err(|e| e.to_string())?;
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(|_| "not a P-256 PKCS#8 key".to_owned())
+}
+
+/// The public point's x and y, base64url: the uncompressed encoding is `04 || x || y`.
+fn coordinates(pair: &EcdsaKeyPair) -> (String, String) {
+    let point = pair.public_key().as_ref();
+    (B64.encode(&point[1..33]), B64.encode(&point[33..65]))
+}
+
+/// RFC 7638 JWK thumbprint, so a key id is derived from the key and never collides.
+fn thumbprint(x: &str, y: &str) -> String {
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    B64.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn verifying_key(kid: &str, pair: &EcdsaKeyPair) -> Result<VerifyingKey, String> {
+    let (x, y) = coordinates(pair);
+    let key = DecodingKey::from_ec_components(&x, &y).map_err(|e| e.to_string())?;
+    let jwk =
+        serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256" });
+    Ok(VerifyingKey { kid: kid.to_owned(), key, jwk })
+}
+
+fn read_file(path: &Path) -> Result<KeyFile, KeyFileError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    serde_json::from_slice(&bytes).map_err(|e| KeyFileError::Invalid { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// Writes via a temporary file and rename, so a crash never leaves a half-written key file.
+fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
+    let io = |source| KeyFileError::Io { path: path.to_owned(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(&tmp).map_err(io)?;
+    out.write_all(&serde_json::to_vec_pretty(file).unwrap_or_default()).map_err(io)?;
+    out.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_old_key_published_until_its_grace_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let first = SigningKeys::load_or_create(&path, 1_000).unwrap();
+        let old_kid = first.active_kid.clone();
+
+        let new_kid = rotate(&path, 2_000, 300).unwrap();
+        let during = SigningKeys::load_or_create(&path, 2_299).unwrap();
+        assert_eq!(during.active_kid, new_kid);
+        assert!(during.verifying(&old_kid).is_some(), "old key must stay published during its grace");
+
+        let after = SigningKeys::load_or_create(&path, 2_300).unwrap();
+        assert!(after.verifying(&old_kid).is_none());
+        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_key_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let a = SigningKeys::load_or_create(&path, 1).unwrap().active_kid;
+        let b = SigningKeys::load_or_create(&path, 2).unwrap().active_kid;
+        assert_eq!(a, b);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

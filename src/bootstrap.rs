@@ -1,0 +1,124 @@
+//! Startup: turns a validated `GatewayConfig` into a running gateway's state. Runs once,
+//! outside any request, so failures here are reported with context and end the process.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+
+use crate::{
+    app::{AppState, GatewayState, Settings},
+    auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier, signing::SigningKeys},
+    config::{self, GatewayConfig},
+    core::CoreClient,
+    limit::LocalLimits,
+    store::SqliteReplayStore,
+    telemetry,
+};
+
+/// What keeps running beside the router: dropping it stops config watching.
+pub struct Running {
+    pub state: AppState,
+    pub _watcher: Option<config::PartnerWatcher>,
+}
+
+/// `public_url` as configured, else derived from the bound address (tests bind port 0).
+pub fn public_url(cfg: &GatewayConfig, bound: SocketAddr) -> String {
+    cfg.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_owned()
+}
+
+fn ttl_secs(cfg: &GatewayConfig) -> i64 {
+    i64::try_from(cfg.auth.access_token_ttl.as_secs()).unwrap_or(300)
+}
+
+pub async fn build(cfg: &GatewayConfig, bound: SocketAddr, watch: bool) -> anyhow::Result<Running> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let public_url = public_url(cfg, bound);
+
+    let partners = config::load_partners(&cfg.partners.dir).map_err(|errors| {
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        anyhow::anyhow!(
+            "{} error(s) in partner config {}; run `scenegate check-config`",
+            errors.len(),
+            cfg.partners.dir.display()
+        )
+    })?;
+    tracing::info!(partners = partners.len(), dir = %cfg.partners.dir.display(), "partner config loaded");
+    let partners = Arc::new(ArcSwap::from_pointee(partners));
+    let watcher = if watch {
+        Some(
+            config::watch_partners(cfg.partners.dir.clone(), partners.clone())
+                .context("watching the partner config folder")?,
+        )
+    } else {
+        None
+    };
+
+    let keys = SigningKeys::load_or_create(&cfg.auth.signing_key_file, clock.now())?;
+    let keys = Arc::new(ArcSwap::from_pointee(keys));
+    spawn_key_reload_on_sighup(cfg.auth.signing_key_file.clone(), keys.clone(), clock.clone());
+
+    let replay = SqliteReplayStore::open(&cfg.storage.data_dir.join("gateway.sqlite")).await?;
+    spawn_replay_purge(replay.clone(), clock.clone());
+
+    let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
+        .context("building the core client")?;
+    let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
+
+    let state = GatewayState {
+        settings: Settings {
+            public_url: public_url.clone(),
+            max_body_bytes: cfg.server.max_body_bytes,
+            request_timeout: cfg.server.request_timeout,
+        },
+        tokens: AccessTokens::new(keys.clone(), public_url.clone(), ttl_secs(cfg), clock.clone()),
+        assertions: AssertionVerifier { token_endpoint, issuer: public_url, replay: Arc::new(replay), clock },
+        partners,
+        keys,
+        limits: Arc::new(LocalLimits::default()),
+        core,
+        metrics: telemetry::metrics_handle(),
+    };
+    Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })
+}
+
+/// `kill -HUP` after `scenegate rotate-signing-key` makes the new key sign at once.
+fn spawn_key_reload_on_sighup(path: std::path::PathBuf, keys: Arc<ArcSwap<SigningKeys>>, clock: Arc<dyn Clock>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            match SigningKeys::load_or_create(&path, clock.now()) {
+                Ok(fresh) => {
+                    tracing::info!(kid = %fresh.active_kid, "signing keys reloaded");
+                    keys.store(Arc::new(fresh));
+                }
+                Err(e) => tracing::error!(error = %e, "signing keys not reloaded; keeping the current ones"),
+            }
+        }
+    });
+}
+
+fn spawn_replay_purge(store: SqliteReplayStore, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.purge(clock.now()).await {
+                tracing::warn!(error = %e, "replay purge failed");
+            }
+        }
+    });
+}
+
+/// Reads `gateway.toml`, printing every error with its place.
+pub fn load_config(path: &Path) -> anyhow::Result<GatewayConfig> {
+    config::load_gateway(path).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        anyhow::anyhow!("{} error(s) in {}", errors.len(), path.display())
+    })
+}

@@ -1,0 +1,333 @@
+//! `config/gateway.toml`: where the gateway listens, how it signs tokens, where the core bank
+//! is, where data and partner files live, and how it logs.
+//!
+//! Every section and key is optional; [`DEFAULT_GATEWAY_TOML`] documents each default. Paths
+//! in the file are relative to the file's folder (`auth.signing_key_file` to
+//! `storage.data_dir`) and come out absolute.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::errors::{ConfigError, Source};
+use super::urls;
+
+/// The gateway file with every default written out: what an empty file means.
+pub const DEFAULT_GATEWAY_TOML: &str = r#"# Scenegate gateway configuration. Every key is optional; these are the defaults.
+
+[server]
+listen = "127.0.0.1:8080"             # socket address to bind
+# public_url = "https://openapi.bank.example"  # issuer; token endpoint = public_url + "/oauth2/token";
+#                                       # unset: http://<the bound address>
+max_body_bytes = 1048576              # larger request bodies get 413
+request_timeout_ms = 10000            # whole request, 1..=300000
+
+[auth]
+access_token_ttl_secs = 300           # 60..=3600
+signing_key_file = "signing-keys.json" # relative to storage.data_dir
+
+[core]
+base_url = "http://127.0.0.1:9090"    # the core bank's services
+timeout_ms = 2000                     # per call, 1..=300000
+connect_timeout_ms = 500              # at most timeout_ms
+
+[storage]
+data_dir = "../data"                  # relative to this file's folder
+
+[partners]
+dir = "partners"                      # relative to this file's folder; one TOML file per partner
+
+[log]
+format = "text"                       # text | json
+level = "info"                        # a tracing filter, e.g. "info,scenegate=debug"
+"#;
+
+/// The checked gateway configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub core: CoreConfig,
+    pub storage: StorageConfig,
+    pub partners: PartnersConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The issuer of access tokens, without a trailing `/`. `None`: derived from the
+    /// address actually bound (so tests and scripts can listen on port 0).
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub access_token_ttl: Duration,
+    /// Absolute; the gateway's own token-signing keys.
+    pub signing_key_file: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// Without a trailing `/`.
+    pub base_url: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Absolute.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnersConfig {
+    /// Absolute; watched for changes.
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive; checked where the subscriber is built.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl GatewayConfig {
+    /// The defaults, with paths resolved as if the gateway file were in `config_dir`.
+    pub fn defaults_in(config_dir: &Path) -> Self {
+        let source = Source::new(Path::new("(defaults)"), "");
+        // A unit test loads the defaults; failing here means that test failed too.
+        GatewayFile::default()
+            .resolve(&source, &absolute_dir(config_dir))
+            .unwrap_or_else(|errors| panic!("the built-in gateway defaults are invalid: {errors:?}"))
+    }
+}
+
+impl Default for GatewayConfig {
+    /// The defaults, with paths relative to the current directory.
+    fn default() -> Self {
+        Self::defaults_in(Path::new("."))
+    }
+}
+
+/// Loads and checks a gateway file, reporting every refused value.
+pub fn load_gateway(path: &Path) -> Result<GatewayConfig, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![ConfigError::unplaced(path, "(file)", format!("cannot read: {e}"))])?;
+    let source = Source::new(path, &text);
+    let file: GatewayFile = source.parse().map_err(|e| vec![e])?;
+    file.resolve(&source, &absolute_dir(path.parent().unwrap_or(Path::new(""))))
+}
+
+fn absolute_dir(dir: &Path) -> PathBuf {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+// === the file as written ===
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct GatewayFile {
+    server: ServerFile,
+    auth: AuthFile,
+    core: CoreFile,
+    storage: StorageFile,
+    partners: PartnersFile,
+    log: LogFile,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ServerFile {
+    listen: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<Spanned<String>>,
+    max_body_bytes: Spanned<i64>,
+    request_timeout_ms: Spanned<i64>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AuthFile {
+    access_token_ttl_secs: Spanned<i64>,
+    signing_key_file: Spanned<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CoreFile {
+    base_url: Spanned<String>,
+    timeout_ms: Spanned<i64>,
+    connect_timeout_ms: Spanned<i64>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StorageFile {
+    data_dir: Spanned<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PartnersFile {
+    dir: Spanned<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LogFile {
+    format: Spanned<LogFormat>,
+    level: Spanned<String>,
+}
+
+/// A default value: it has no place in any file.
+fn d<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn ds(value: &str) -> Spanned<String> {
+    d(value.to_owned())
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        Self {
+            listen: ds("127.0.0.1:8080"),
+            public_url: None,
+            max_body_bytes: d(1_048_576),
+            request_timeout_ms: d(10_000),
+        }
+    }
+}
+
+impl Default for AuthFile {
+    fn default() -> Self {
+        Self { access_token_ttl_secs: d(300), signing_key_file: ds("signing-keys.json") }
+    }
+}
+
+impl Default for CoreFile {
+    fn default() -> Self {
+        Self { base_url: ds("http://127.0.0.1:9090"), timeout_ms: d(2_000), connect_timeout_ms: d(500) }
+    }
+}
+
+impl Default for StorageFile {
+    fn default() -> Self {
+        Self { data_dir: ds("../data") }
+    }
+}
+
+impl Default for PartnersFile {
+    fn default() -> Self {
+        Self { dir: ds("partners") }
+    }
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        Self { format: d(LogFormat::Text), level: ds("info") }
+    }
+}
+
+const TIMEOUT_MS: RangeInclusive<i64> = 1..=300_000;
+const MAX_BODY_BYTES: RangeInclusive<i64> = 1..=1 << 30;
+const TOKEN_TTL_SECS: RangeInclusive<i64> = 60..=3600;
+
+struct Check<'a> {
+    source: &'a Source<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    fn number(&mut self, value: &Spanned<i64>, field: &str, range: RangeInclusive<i64>) -> u64 {
+        let n = *value.get_ref();
+        if !range.contains(&n) {
+            let reason = format!("must be between {} and {} (got {n})", range.start(), range.end());
+            self.errors.push(self.source.error(value.span(), field, reason));
+        }
+        u64::try_from(n.clamp(*range.start(), *range.end())).unwrap_or_default()
+    }
+
+    fn millis(&mut self, value: &Spanned<i64>, field: &str) -> Duration {
+        Duration::from_millis(self.number(value, field, TIMEOUT_MS))
+    }
+
+    fn url(&mut self, value: &Spanned<String>, field: &str) -> String {
+        urls::check_service_url(value.get_ref()).unwrap_or_else(|reason| {
+            self.errors.push(self.source.error(value.span(), field, reason));
+            String::new()
+        })
+    }
+
+    fn path(&mut self, value: &Spanned<String>, field: &str, base: &Path) -> PathBuf {
+        if value.get_ref().trim().is_empty() {
+            self.errors.push(self.source.error(value.span(), field, "must not be empty"));
+        }
+        base.join(value.get_ref())
+    }
+}
+
+impl GatewayFile {
+    fn resolve(&self, source: &Source<'_>, base: &Path) -> Result<GatewayConfig, Vec<ConfigError>> {
+        let mut check = Check { source, errors: Vec::new() };
+        let listen = self.server.listen.get_ref().parse::<SocketAddr>().unwrap_or_else(|e| {
+            let reason = format!("not a socket address (`ip:port`, e.g. `127.0.0.1:8080`): {e}");
+            check.errors.push(source.error(self.server.listen.span(), "server.listen", reason));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        });
+        let server = ServerConfig {
+            listen,
+            public_url: self.server.public_url.as_ref().map(|u| check.url(u, "server.public_url")),
+            max_body_bytes: usize::try_from(check.number(
+                &self.server.max_body_bytes,
+                "server.max_body_bytes",
+                MAX_BODY_BYTES,
+            ))
+            .unwrap_or(usize::MAX),
+            request_timeout: check.millis(&self.server.request_timeout_ms, "server.request_timeout_ms"),
+        };
+        let data_dir = check.path(&self.storage.data_dir, "storage.data_dir", base);
+        let ttl = check.number(&self.auth.access_token_ttl_secs, "auth.access_token_ttl_secs", TOKEN_TTL_SECS);
+        let auth = AuthConfig {
+            access_token_ttl: Duration::from_secs(ttl),
+            signing_key_file: check.path(&self.auth.signing_key_file, "auth.signing_key_file", &data_dir),
+        };
+        let core = CoreConfig {
+            base_url: check.url(&self.core.base_url, "core.base_url"),
+            timeout: check.millis(&self.core.timeout_ms, "core.timeout_ms"),
+            connect_timeout: check.millis(&self.core.connect_timeout_ms, "core.connect_timeout_ms"),
+        };
+        if core.connect_timeout > core.timeout {
+            let reason = format!("must not exceed `core.timeout_ms` ({})", self.core.timeout_ms.get_ref());
+            check.errors.push(source.error(self.core.connect_timeout_ms.span(), "core.connect_timeout_ms", reason));
+        }
+        let partners = PartnersConfig { dir: check.path(&self.partners.dir, "partners.dir", base) };
+        if self.log.level.get_ref().trim().is_empty() {
+            check.errors.push(source.error(self.log.level.span(), "log.level", "must not be empty (e.g. `info`)"));
+        }
+        let log = LogConfig { format: *self.log.format.get_ref(), level: self.log.level.get_ref().clone() };
+        if !check.errors.is_empty() {
+            check.errors.sort_by_key(|e| (e.line, e.column));
+            return Err(check.errors);
+        }
+        Ok(GatewayConfig { server, auth, core, storage: StorageConfig { data_dir }, partners, log })
+    }
+}

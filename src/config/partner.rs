@@ -1,0 +1,179 @@
+//! Onboarded partners: one TOML file each in the partners directory, loaded into an
+//! immutable [`PartnerSet`] that the gateway swaps whole on reload (see `reload.rs`).
+//!
+//! The file format and its rules are in `partner_file.rs`; this file holds the checked
+//! types the rest of the gateway reads, and the directory walk.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use scenegate_adapter_contract::{PartnerAdapter, SecurityLevel};
+use serde::Deserialize;
+
+use super::errors::ConfigError;
+use super::keys::PartnerKey;
+use super::partner_file;
+
+/// A suspended partner keeps its file (and its history) but every call is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartnerStatus {
+    Active,
+    Suspended,
+}
+
+/// Sandbox partners may use `http://localhost` redirects; production ones only `https`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+/// Token-bucket quota for one partner: a sustained rate and the burst above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests_per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl Default for RateLimit {
+    /// Used when a partner file has no `[rate_limit]`: 10 requests per second, burst 20.
+    fn default() -> Self {
+        Self { requests_per_second: DEFAULT_RPS, burst: DEFAULT_BURST }
+    }
+}
+
+const DEFAULT_RPS: NonZeroU32 = NonZeroU32::new(10).unwrap();
+const DEFAULT_BURST: NonZeroU32 = NonZeroU32::new(20).unwrap();
+
+/// Who to call at the partner when something is wrong with their integration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub name: String,
+    pub email: String,
+}
+
+/// One partner as checked and built from its file. Immutable: a change is a new file load.
+#[derive(Debug)]
+pub struct Partner {
+    /// The OAuth `client_id`: `ptn_` + 1 to 48 of `[a-z0-9_-]`.
+    pub id: String,
+    /// Shown to customers on consent screens.
+    pub display_name: String,
+    pub status: PartnerStatus,
+    pub environment: Environment,
+    pub security_level: SecurityLevel,
+    /// Present (non-empty) whenever `security_level` is A2.
+    pub risk_assessment_ref: Option<String>,
+    pub scopes: std::collections::BTreeSet<String>,
+    pub redirect_uris: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub rate_limit: RateLimit,
+    /// At least one; kids are unique.
+    pub keys: Vec<PartnerKey>,
+    pub adapter_name: String,
+    pub adapter: Box<dyn PartnerAdapter>,
+    pub contact: Option<Contact>,
+    /// The file this partner was loaded from.
+    pub source: PathBuf,
+}
+
+impl Partner {
+    /// The key an assertion names in its `kid` header.
+    pub fn key(&self, kid: &str) -> Option<&PartnerKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == PartnerStatus::Active
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+/// Every onboarded partner by id. Cheap to share (`Arc<Partner>` inside); never mutated:
+/// reload builds a new set and swaps it in.
+#[derive(Debug, Default)]
+pub struct PartnerSet {
+    by_id: BTreeMap<String, Arc<Partner>>,
+}
+
+impl PartnerSet {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Partner>> {
+        self.by_id.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Partners in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Partner>> {
+        self.by_id.values()
+    }
+
+    /// How many partners are active (the rest are suspended).
+    pub fn active_count(&self) -> usize {
+        self.iter().filter(|p| p.is_active()).count()
+    }
+}
+
+/// Builds a set from partners made elsewhere (tests of other modules); a later partner with
+/// the same id replaces an earlier one. Files go through [`load_partners`], which refuses that.
+impl FromIterator<Partner> for PartnerSet {
+    fn from_iter<I: IntoIterator<Item = Partner>>(partners: I) -> Self {
+        Self { by_id: partners.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect() }
+    }
+}
+
+/// Loads every `*.toml` file directly in `dir` (sorted by name; hidden files and
+/// subdirectories are skipped). Returns all errors of all files, or the complete set: a set
+/// with some partners silently missing would be worse than keeping the previous one.
+pub fn load_partners(dir: &Path) -> Result<PartnerSet, Vec<ConfigError>> {
+    let files = partner_files(dir)
+        .map_err(|e| vec![ConfigError::unplaced(dir, "partners.dir", format!("cannot list partner files: {e}"))])?;
+    let mut errors = Vec::new();
+    let mut by_id: BTreeMap<String, Arc<Partner>> = BTreeMap::new();
+    for file in files {
+        match partner_file::load(&file) {
+            Ok(loaded) => match by_id.entry(loaded.partner.id.clone()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(Arc::new(loaded.partner));
+                }
+                Entry::Occupied(first) => {
+                    let reason = format!("`{}` is already the id of `{}`", first.key(), first.get().source.display());
+                    errors.push(ConfigError { reason, ..loaded.id_error });
+                }
+            },
+            Err(file_errors) => errors.extend(file_errors),
+        }
+    }
+    if errors.is_empty() { Ok(PartnerSet { by_id }) } else { Err(errors) }
+}
+
+fn partner_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let visible = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.'));
+        if visible && path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

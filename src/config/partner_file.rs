@@ -1,0 +1,281 @@
+//! The partner file as written (`config/partners/<name>.toml`) and the rules that turn it into
+//! a [`Partner`]. Every rule that fails adds one [`ConfigError`] naming the key and its
+//! position; all of them are collected, so one round of edits can fix a file.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::num::NonZeroU32;
+use std::ops::Range;
+use std::path::Path;
+
+use scenegate_adapter_contract::{Operation, PartnerAdapter, SecurityLevel};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::errors::{ConfigError, Source};
+use super::keys::{self, KeysFile};
+use super::partner::{Contact, Environment, Partner, PartnerStatus, RateLimit};
+use super::{KNOWN_SCOPES, min_level, urls};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerFile {
+    id: Spanned<String>,
+    display_name: Spanned<String>,
+    status: PartnerStatus,
+    environment: Environment,
+    security_level: Spanned<SecurityLevel>,
+    risk_assessment_ref: Option<Spanned<String>>,
+    scopes: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    redirect_uris: Vec<Spanned<String>>,
+    webhook_url: Option<Spanned<String>>,
+    rate_limit: Option<RateLimitFile>,
+    keys: Spanned<KeysFile>,
+    adapter: AdapterFile,
+    contact: Option<ContactFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    // Signed, so a negative number gets the range message rather than a type error.
+    requests_per_second: Option<Spanned<i64>>,
+    burst: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdapterFile {
+    name: Spanned<String>,
+    settings: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactFile {
+    name: Spanned<String>,
+    email: Spanned<String>,
+}
+
+const RATE_RANGE: std::ops::RangeInclusive<i64> = 1..=100_000;
+
+/// A checked partner, plus an error pre-positioned at its `id` (reason left empty) for the
+/// directory walk to complete if another file claims the same id.
+pub(super) struct Loaded {
+    pub partner: Partner,
+    pub id_error: ConfigError,
+}
+
+pub(super) fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| vec![ConfigError::unplaced(path, "(file)", format!("cannot read: {e}"))])?;
+    let src = Source::new(path, &text);
+    let file: PartnerFile = src.parse().map_err(|e| vec![e])?;
+    let id_error = src.error(file.id.span(), "id", String::new());
+    let mut check = Check { src: &src, errors: Vec::new() };
+    match check.partner(file) {
+        Some(partner) if check.errors.is_empty() => Ok(Loaded { partner, id_error }),
+        _ => {
+            // In file order, as an editor walks them.
+            check.errors.sort_by_key(|e| (e.line, e.column));
+            Err(check.errors)
+        }
+    }
+}
+
+struct Check<'a> {
+    src: &'a Source<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    fn fail(&mut self, span: Range<usize>, field: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(self.src.error(span, field, reason));
+    }
+
+    /// Runs every rule; `None` when a part could not be built (its error is recorded).
+    fn partner(&mut self, f: PartnerFile) -> Option<Partner> {
+        let id = f.id.get_ref();
+        if !is_valid_id(id) {
+            let reason = format!("`{id}` is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`");
+            self.fail(f.id.span(), "id", reason);
+        }
+        if f.display_name.get_ref().trim().is_empty() {
+            self.fail(f.display_name.span(), "display_name", "must not be empty; customers see it on consent screens");
+        }
+        let level = *f.security_level.get_ref();
+        let risk_assessment_ref = self.risk_assessment(&f.security_level, f.risk_assessment_ref);
+        let scopes = self.scopes(&f.scopes, level);
+        self.urls(&f.redirect_uris, f.webhook_url.as_ref(), f.environment);
+        let rate_limit = self.rate_limit(f.rate_limit);
+        let partner_keys = keys::load(self.src, &f.keys, &mut self.errors);
+        let adapter = self.adapter(&f.adapter, &scopes);
+        let contact = f.contact.and_then(|c| self.contact(c));
+        Some(Partner {
+            id: f.id.into_inner(),
+            display_name: f.display_name.into_inner(),
+            status: f.status,
+            environment: f.environment,
+            security_level: level,
+            risk_assessment_ref,
+            scopes,
+            redirect_uris: f.redirect_uris.into_iter().map(Spanned::into_inner).collect(),
+            webhook_url: f.webhook_url.map(Spanned::into_inner),
+            rate_limit,
+            keys: partner_keys,
+            adapter_name: f.adapter.name.into_inner(),
+            adapter: adapter?,
+            contact,
+            source: self.src.path.to_path_buf(),
+        })
+    }
+
+    fn risk_assessment(
+        &mut self,
+        level: &Spanned<SecurityLevel>,
+        reference: Option<Spanned<String>>,
+    ) -> Option<String> {
+        let blank = reference.as_ref().is_none_or(|r| r.get_ref().trim().is_empty());
+        if *level.get_ref() == SecurityLevel::A2 && blank {
+            let span = reference.as_ref().map_or(level.span(), Spanned::span);
+            let reason =
+                "required when `security_level` is A2: the reference of the partner's risk assessment (JR/T 0185)";
+            self.fail(span, "risk_assessment_ref", reason);
+        }
+        reference.map(Spanned::into_inner).filter(|r| !r.trim().is_empty())
+    }
+
+    fn scopes(&mut self, scopes: &Spanned<Vec<Spanned<String>>>, level: SecurityLevel) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        if scopes.get_ref().is_empty() {
+            self.fail(
+                scopes.span(),
+                "scopes",
+                format!("must list at least one scope; known scopes: {}", known_scopes()),
+            );
+        }
+        for (i, scope) in scopes.get_ref().iter().enumerate() {
+            let (field, name) = (format!("scopes[{i}]"), scope.get_ref());
+            match min_level(name) {
+                None => {
+                    self.fail(scope.span(), field, format!("unknown scope `{name}`; known scopes: {}", known_scopes()))
+                }
+                Some(needed) if needed > level => self.fail(
+                    scope.span(),
+                    field,
+                    format!("scope `{name}` needs security level {needed:?}; this partner is registered at {level:?}"),
+                ),
+                Some(_) if !seen.insert(name.clone()) => {
+                    self.fail(scope.span(), field, format!("`{name}` is listed twice"))
+                }
+                Some(_) => {}
+            }
+        }
+        seen
+    }
+
+    fn urls(&mut self, redirects: &[Spanned<String>], webhook: Option<&Spanned<String>>, env: Environment) {
+        let mut seen = BTreeSet::new();
+        for (i, uri) in redirects.iter().enumerate() {
+            if let Err(reason) = urls::check_partner_url(uri.get_ref(), env) {
+                self.fail(uri.span(), format!("redirect_uris[{i}]"), reason);
+            } else if !seen.insert(uri.get_ref()) {
+                self.fail(uri.span(), format!("redirect_uris[{i}]"), "is listed twice");
+            }
+        }
+        if let Some(url) = webhook
+            && let Err(reason) = urls::check_partner_url(url.get_ref(), env)
+        {
+            self.fail(url.span(), "webhook_url", reason);
+        }
+    }
+
+    fn rate_limit(&mut self, table: Option<RateLimitFile>) -> RateLimit {
+        let default = RateLimit::default();
+        let Some(table) = table else { return default };
+        let mut number = |value: Option<Spanned<i64>>, field: &str, fallback: NonZeroU32| {
+            let Some(value) = value else { return fallback };
+            let n = *value.get_ref();
+            let checked = u32::try_from(n).ok().and_then(NonZeroU32::new).filter(|_| RATE_RANGE.contains(&n));
+            checked.unwrap_or_else(|| {
+                let (lo, hi) = (RATE_RANGE.start(), RATE_RANGE.end());
+                self.fail(value.span(), field, format!("must be between {lo} and {hi} (got {n})"));
+                fallback
+            })
+        };
+        RateLimit {
+            requests_per_second: number(
+                table.requests_per_second,
+                "rate_limit.requests_per_second",
+                default.requests_per_second,
+            ),
+            burst: number(table.burst, "rate_limit.burst", default.burst),
+        }
+    }
+
+    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<Box<dyn PartnerAdapter>> {
+        let name = adapter.name.get_ref();
+        let Some(kind) = scenegate_adapters::find(name) else {
+            let known: Vec<_> = scenegate_adapters::builtin().iter().map(|k| format!("`{}`", k.name())).collect();
+            let reason = format!("unknown adapter `{name}`; known adapters: {}", known.join(", "));
+            self.fail(adapter.name.span(), "adapter.name", reason);
+            return None;
+        };
+        for scope in scopes {
+            let needing: Vec<Operation> =
+                Operation::ALL.iter().copied().filter(|op| op.required_scope() == scope).collect();
+            if !needing.is_empty() && !needing.iter().any(|op| kind.capabilities().contains(op)) {
+                let reason = format!("adapter `{name}` carries no operation that needs scope `{scope}`");
+                self.fail(adapter.name.span(), "adapter.name", reason);
+            }
+        }
+        let empty = toml::Table::new();
+        let settings = adapter.settings.as_ref().map_or(&empty, Spanned::get_ref);
+        match kind.build(settings) {
+            Ok(built) => Some(built),
+            Err(refused) => {
+                let first_key = refused.field.split(['.', '[']).next().unwrap_or_default();
+                let span = self
+                    .src
+                    .key_span(&["adapter", "settings", first_key])
+                    .or_else(|| adapter.settings.as_ref().map(Spanned::span))
+                    .unwrap_or(adapter.name.span());
+                let field = if refused.field.is_empty() {
+                    "adapter.settings".to_owned()
+                } else {
+                    format!("adapter.settings.{}", refused.field)
+                };
+                self.fail(span, field, refused.reason);
+                None
+            }
+        }
+    }
+
+    fn contact(&mut self, contact: ContactFile) -> Option<Contact> {
+        let before = self.errors.len();
+        if contact.name.get_ref().trim().is_empty() {
+            self.fail(contact.name.span(), "contact.name", "must not be empty");
+        }
+        let email = contact.email.get_ref();
+        let plausible = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+        });
+        if !plausible {
+            self.fail(contact.email.span(), "contact.email", format!("`{email}` is not an email address"));
+        }
+        (self.errors.len() == before)
+            .then(|| Contact { name: contact.name.into_inner(), email: contact.email.into_inner() })
+    }
+}
+
+/// `ptn_` + 1 to 48 of `[a-z0-9_-]`.
+fn is_valid_id(id: &str) -> bool {
+    id.strip_prefix("ptn_").is_some_and(|rest| {
+        (1..=48).contains(&rest.len()) && rest.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+    })
+}
+
+fn known_scopes() -> String {
+    KNOWN_SCOPES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,123 @@
+//! The gateway file: defaults, round trip, errors, and `check_dir`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{TestDir, partner_toml};
+use crate::config::gateway::GatewayFile;
+use crate::config::{DEFAULT_GATEWAY_TOML, GatewayConfig, LogFormat, check_dir, load_gateway};
+
+fn gateway_errors(dir: &TestDir, text: &str) -> String {
+    let path = dir.write("gateway.toml", text);
+    dir.render(&load_gateway(&path).expect_err("expected errors"))
+}
+
+#[test]
+fn shipped_defaults_round_trip() {
+    let dir = TestDir::new();
+    let defaults = GatewayConfig::defaults_in(dir.path());
+    // An empty file, the documented default file and the serialized built-in defaults all
+    // mean the same configuration.
+    let serialized = toml::to_string(&GatewayFile::default()).expect("serialize defaults");
+    for text in ["", DEFAULT_GATEWAY_TOML, serialized.as_str()] {
+        let path = dir.write("gateway.toml", text);
+        assert_eq!(load_gateway(&path).expect("defaults load"), defaults, "from:\n{text}");
+    }
+    let reparsed: GatewayFile = toml::from_str(&serialized).expect("parse serialized");
+    assert_eq!(reparsed, GatewayFile::default());
+}
+
+#[test]
+fn defaults_are_the_documented_values() {
+    let dir = TestDir::new();
+    let config = GatewayConfig::defaults_in(dir.path());
+    let base = dir.path();
+    assert_eq!(config.server.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    assert_eq!(config.server.public_url, None, "derived from the bound address by default");
+    assert_eq!(config.server.max_body_bytes, 1_048_576);
+    assert_eq!(config.server.request_timeout, Duration::from_secs(10));
+    assert_eq!(config.auth.access_token_ttl, Duration::from_secs(300));
+    assert_eq!(config.auth.signing_key_file, base.join("../data/signing-keys.json"));
+    assert_eq!(config.core.base_url, "http://127.0.0.1:9090");
+    assert_eq!(
+        (config.core.timeout, config.core.connect_timeout),
+        (Duration::from_secs(2), Duration::from_millis(500))
+    );
+    assert_eq!(config.storage.data_dir, base.join("../data"));
+    assert_eq!(config.partners.dir, base.join("partners"));
+    assert_eq!((config.log.format, config.log.level.as_str()), (LogFormat::Text, "info"));
+    assert!(GatewayConfig::default().partners.dir.is_absolute());
+}
+
+#[test]
+fn values_and_paths_are_resolved() {
+    let dir = TestDir::new();
+    let text = "[server]\nlisten = \"0.0.0.0:9443\"\npublic_url = \"https://api.bank.example/\"\n\
+                [auth]\nsigning_key_file = \"/etc/scenegate/keys.json\"\n[storage]\ndata_dir = \"state\"\n\
+                [partners]\ndir = \"/srv/partners\"\n[log]\nformat = \"json\"\n";
+    let config = load_gateway(&dir.write("conf/gateway.toml", text)).expect("valid");
+    assert_eq!(config.server.public_url.as_deref(), Some("https://api.bank.example"));
+    assert_eq!(config.storage.data_dir, dir.path().join("conf/state"));
+    assert_eq!(config.auth.signing_key_file, std::path::Path::new("/etc/scenegate/keys.json"));
+    assert_eq!(config.partners.dir, std::path::Path::new("/srv/partners"));
+    assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn unknown_key_in_a_section() {
+    let dir = TestDir::new();
+    insta::assert_snapshot!(gateway_errors(&dir, "[server]\nlisten = \"127.0.0.1:8080\"\nport = 8080\n"), @"gateway.toml:3:1: `server.port`: unknown field `port`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`");
+    insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `log`");
+}
+
+#[test]
+fn unknown_log_format() {
+    let dir = TestDir::new();
+    insta::assert_snapshot!(gateway_errors(&dir, "[log]\nformat = \"yaml\"\n"), @"gateway.toml:2:10: `log.format`: unknown variant `yaml`, expected `text` or `json`");
+}
+
+#[test]
+fn every_refused_value_is_reported() {
+    let dir = TestDir::new();
+    let text = "[server]\nlisten = \"localhost:8080\"\npublic_url = \"api.bank.example\"\nmax_body_bytes = 0\n\
+                [auth]\naccess_token_ttl_secs = 7200\n[core]\nbase_url = \"http://core?x=1\"\ntimeout_ms = 100\n\
+                connect_timeout_ms = 500\n[storage]\ndata_dir = \"\"\n[log]\nlevel = \" \"\n";
+    insta::assert_snapshot!(gateway_errors(&dir, text), @r#"
+        gateway.toml:2:10: `server.listen`: not a socket address (`ip:port`, e.g. `127.0.0.1:8080`): invalid socket address syntax
+        gateway.toml:3:14: `server.public_url`: not an absolute URL: relative URL without a base
+        gateway.toml:4:18: `server.max_body_bytes`: must be between 1 and 1073741824 (got 0)
+        gateway.toml:6:25: `auth.access_token_ttl_secs`: must be between 60 and 3600 (got 7200)
+        gateway.toml:8:12: `core.base_url`: must not have a query or a fragment
+        gateway.toml:10:22: `core.connect_timeout_ms`: must not exceed `core.timeout_ms` (100)
+        gateway.toml:12:12: `storage.data_dir`: must not be empty
+        gateway.toml:14:9: `log.level`: must not be empty (e.g. `info`)
+        "#);
+}
+
+#[test]
+fn missing_gateway_file() {
+    let dir = TestDir::new();
+    let errors = load_gateway(&dir.path().join("gateway.toml")).expect_err("missing");
+    assert_eq!((errors.len(), errors[0].field.as_str(), errors[0].line), (1, "(file)", 0));
+}
+
+#[test]
+fn check_dir_counts_partners() {
+    let dir = TestDir::new();
+    dir.write("partners/a.toml", &partner_toml("ptn_a"));
+    dir.write("partners/b.toml", &partner_toml("ptn_b").replace("\"active\"", "\"suspended\""));
+    let summary = check_dir(dir.path()).expect("valid dir, defaults");
+    assert_eq!((summary.partners, summary.active, summary.suspended), (2, 1, 1));
+    assert!(summary.gateway_file.is_none());
+
+    dir.write("gateway.toml", "[partners]\ndir = \"onboarded\"\n");
+    dir.write("onboarded/c.toml", &partner_toml("ptn_c"));
+    let summary = check_dir(dir.path()).expect("valid dir");
+    assert_eq!((summary.partners, summary.active), (1, 1));
+    let shown = summary.to_string().replace(&format!("{}/", dir.path().display()), "");
+    insta::assert_snapshot!(shown, @"gateway.toml: ok; 1 partner(s) in onboarded (1 active, 0 suspended)");
+
+    dir.write("onboarded/d.toml", &partner_toml("ptn_d").replace("burst = 40", "burst = 0"));
+    let errors = check_dir(dir.path()).expect_err("broken partner");
+    insta::assert_snapshot!(dir.render(&errors), @"onboarded/d.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)");
+}

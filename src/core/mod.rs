@@ -1,0 +1,141 @@
+//! The connector to the bank's core systems: an HTTP client with timeouts, the core's own
+//! wire format (`wire.rs`) and its translation into canonical types (`transform.rs`).
+//!
+//! The core speaks an envelope with `ret_code`, integer fen and Beijing-time stamps; none
+//! of that leaks past this module.
+
+mod transform;
+mod wire;
+
+use std::time::{Duration, Instant};
+
+use scenegate_adapter_contract::{
+    ProductId,
+    canonical::{Page, Product, ProductQuery},
+};
+use serde::de::DeserializeOwned;
+
+use wire::Envelope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The request never reached the core (refused, DNS, pool): always safe to retry.
+    #[error("core unreachable: {0}")]
+    Connect(String),
+    #[error("core did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("core answered HTTP {0}")]
+    Status(u16),
+    #[error("core answered `{code}`: {message}")]
+    Rejected { code: String, message: String },
+    #[error("core answer could not be read: {0}")]
+    Decode(String),
+    #[error("not found in core")]
+    NotFound,
+    /// The partner sent something that cannot be expressed to the core (e.g. a bad cursor).
+    #[error("`{field}`: {reason}")]
+    BadInput { field: &'static str, reason: String },
+}
+
+impl CoreError {
+    /// Whether a read may be sent again. Writes will need an idempotency key on top of this.
+    pub fn retry_safe_for_read(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::Status(502..=504))
+    }
+}
+
+#[derive(Clone)]
+pub struct CoreClient {
+    http: reqwest::Client,
+    base: String,
+    timeout: Duration,
+}
+
+impl CoreClient {
+    pub fn new(base_url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), timeout })
+    }
+
+    pub async fn health(&self) -> Result<(), CoreError> {
+        self.get::<serde_json::Value>("health", "/core/health", &[]).await.map(|_| ())
+    }
+
+    pub async fn list_products(&self, q: &ProductQuery) -> Result<Page<Product>, CoreError> {
+        let mut params: Vec<(&str, String)> = vec![("limit", q.limit.to_string())];
+        if let Some(t) = q.product_type {
+            params.push(("prod_type", transform::core_product_type(t).into()));
+        }
+        if let Some(c) = &q.cursor {
+            params.push(("after", transform::decode_cursor(c)?));
+        }
+        let page: wire::ProductPage = self.get("list_products", "/core/products", &params).await?;
+        transform::product_page(page)
+    }
+
+    pub async fn get_product(&self, id: &ProductId) -> Result<Product, CoreError> {
+        let path = format!("/core/products/{}", id.key());
+        let p: wire::Product = self.get("get_product", &path, &[]).await?;
+        transform::product(p)
+    }
+
+    /// One GET with a single retry when the core certainly did not act on the first try.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CoreError> {
+        match self.get_once(op, path, query).await {
+            Err(e) if e.retry_safe_for_read() => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.get_once(op, path, query).await
+            }
+            other => other,
+        }
+    }
+
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CoreError> {
+        let started = Instant::now();
+        let result = self.send::<T>(path, query).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CoreError::NotFound) => "not_found",
+            Err(CoreError::Timeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, CoreError> {
+        let url = format!("{}{}", self.base, path);
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                CoreError::Timeout(self.timeout)
+            } else if e.is_connect() {
+                CoreError::Connect(e.to_string())
+            } else {
+                CoreError::Decode(e.to_string())
+            }
+        };
+        let res = self.http.get(&url).query(query).send().await.map_err(transport)?;
+        let status = res.status().as_u16();
+        if status >= 500 {
+            return Err(CoreError::Status(status));
+        }
+        let bytes = res.bytes().await.map_err(transport)?;
+        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
+        envelope.into_result()
+    }
+}

@@ -1,0 +1,163 @@
+//! `ApiError`: every way a partner call can fail, mapped to HTTP in exactly one place.
+//!
+//! The mapping decides status, problem type and a public `detail`. Internal causes (core
+//! messages, store failures) are logged here and never sent.
+
+use std::time::Duration;
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use scenegate_adapter_contract::AdapterError;
+
+use crate::{
+    auth::{OAuthError, access_token::TokenError},
+    core::CoreError,
+    problem::{self, FieldIssue, Problem},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("this operation needs scope `{0}`")]
+    InsufficientScope(&'static str),
+    #[error("this operation needs security level {0:?}; the partner is registered at {1:?}")]
+    SecurityLevel(scenegate_adapter_contract::SecurityLevel, scenegate_adapter_contract::SecurityLevel),
+    #[error("the partner is suspended; contact the bank")]
+    PartnerSuspended,
+    #[error("`{field}`: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("rate limit of {limit} requests exceeded")]
+    RateLimited { retry_after: Duration, limit: u32 },
+    #[error(transparent)]
+    Adapter(AdapterError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<AdapterError> for ApiError {
+    fn from(e: AdapterError) -> Self {
+        match e {
+            AdapterError::InvalidField { field, reason } => Self::InvalidField { field, reason },
+            other => Self::Adapter(other),
+        }
+    }
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        use StatusCode as S;
+        let p = |status, kind, detail: String| Problem::new(status, kind, detail);
+        match self {
+            Self::Token(e) => p(S::UNAUTHORIZED, problem::INVALID_TOKEN, e.to_string()),
+            Self::InsufficientScope(_) => p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string()),
+            Self::SecurityLevel(..) => p(S::FORBIDDEN, problem::SECURITY_LEVEL, self.to_string()),
+            Self::PartnerSuspended => p(S::FORBIDDEN, problem::PARTNER_SUSPENDED, self.to_string()),
+            Self::InvalidField { field, reason } => Problem {
+                errors: vec![FieldIssue { field: field.clone(), reason: reason.clone() }],
+                ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, self.to_string())
+            },
+            Self::NotFound(what) => p(S::NOT_FOUND, problem::NOT_FOUND, format!("no such {what}")),
+            Self::RateLimited { retry_after, .. } => Problem {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..p(
+                    S::TOO_MANY_REQUESTS,
+                    problem::RATE_LIMITED,
+                    format!("{self}; retry after the time in `Retry-After`"),
+                )
+            },
+            Self::Adapter(AdapterError::MalformedBody(_)) => {
+                p(S::BAD_REQUEST, problem::INVALID_REQUEST, self.to_string())
+            }
+            Self::Adapter(AdapterError::Unsupported(_)) => {
+                p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string())
+            }
+            Self::Core(CoreError::NotFound) => p(S::NOT_FOUND, problem::NOT_FOUND, "no such resource".into()),
+            Self::Core(CoreError::BadInput { field, reason }) => Problem {
+                errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],
+                ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, format!("`{field}`: {reason}"))
+            },
+            Self::Core(CoreError::Timeout(_)) => p(
+                S::GATEWAY_TIMEOUT,
+                problem::CORE_TIMEOUT,
+                "the core banking service did not answer in time; the call may be retried".into(),
+            ),
+            Self::Core(_) => p(
+                S::BAD_GATEWAY,
+                problem::CORE_UNAVAILABLE,
+                "the core banking service failed; quote the request id to the bank".into(),
+            ),
+            Self::OAuth(e) => oauth_problem(e),
+            Self::Adapter(AdapterError::InvalidField { .. } | AdapterError::Encode(_)) | Self::Internal(_) => p(
+                S::INTERNAL_SERVER_ERROR,
+                problem::INTERNAL,
+                "the gateway failed to process the request; quote the request id to the bank".into(),
+            ),
+        }
+    }
+}
+
+fn oauth_problem(e: &OAuthError) -> Problem {
+    use StatusCode as S;
+    let (status, kind) = match e {
+        OAuthError::InvalidRequest(_) => (S::BAD_REQUEST, problem::INVALID_REQUEST),
+        OAuthError::InvalidClient(_) => (S::UNAUTHORIZED, problem::INVALID_CLIENT),
+        OAuthError::InvalidScope(_) => (S::BAD_REQUEST, problem::INVALID_SCOPE),
+        OAuthError::UnsupportedGrantType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_GRANT_TYPE),
+        OAuthError::PartnerSuspended => (S::FORBIDDEN, problem::PARTNER_SUSPENDED),
+    };
+    let detail = match e {
+        OAuthError::PartnerSuspended => "the partner is suspended; contact the bank".to_owned(),
+        other => other.to_string(),
+    };
+    Problem {
+        error: Some(e.code().into()),
+        error_description: Some(detail.clone()),
+        ..Problem::new(status, kind, detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let mut res = problem.into_response();
+        let headers = res.headers_mut();
+        match &self {
+            Self::Token(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
+            }
+            Self::InsufficientScope(scope) => {
+                if let Ok(v) = HeaderValue::from_str(&format!(r#"Bearer error="insufficient_scope", scope="{scope}""#))
+                {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            Self::RateLimited { retry_after, limit } => {
+                headers.insert("ratelimit-limit", HeaderValue::from(*limit));
+                headers.insert("ratelimit-remaining", HeaderValue::from(0));
+                headers.insert("ratelimit-reset", HeaderValue::from(retry_after.as_secs().max(1)));
+            }
+            Self::OAuth(OAuthError::InvalidClient(_)) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_client""#));
+            }
+            _ => {}
+        }
+        if matches!(self, Self::OAuth(_)) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        res
+    }
+}

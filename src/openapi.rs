@@ -1,0 +1,73 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations.
+//!
+//! `scenegate openapi` prints it; `openapi/scenegate.v1.json` is that output committed, and
+//! a test fails when the two differ.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use scenegate_adapter_contract::canonical::ProductList;
+
+use crate::{api, app::AppState};
+
+const DESCRIPTION: &str = "\
+The bank's standard API for scenario partners.
+
+**Data standard.** Money is `{\"amount\": \"12.30\", \"currency\": \"CNY\"}`: the amount is an exact decimal \
+string with the currency's ISO 4217 minor units, never a JSON number. Rates are decimal strings in percent per \
+annum (`\"3.45\"`). Times are RFC 3339 in UTC (`2026-11-01T00:00:00Z`). Ids are typed and prefixed \
+(`prd_`, `acc_`, `cns_`, `pay_`). Lists are `{data, links, meta}` with cursor pagination: `limit` (default 25, \
+max 1000) and `links.next` until it is absent.
+
+**Security.** Get a token at `POST /oauth2/token` with the client credentials grant, authenticating with \
+`private_key_jwt` (RFC 7523) signed ES256 or PS256 by the key registered for you. Send it as \
+`Authorization: Bearer …`. Tokens live 300 seconds.
+
+**Errors.** Every error is `application/problem+json` (RFC 9457) with a stable `type`, a `title`, a `detail` \
+and the `request_id` (also in the `x-request-id` header). The `type` values are catalogued in \
+`openapi/problems.md`.";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Scenegate partner API", version = "1.0.0", description = DESCRIPTION),
+    modifiers(&Security),
+    components(schemas(crate::problem::Problem, scenegate_adapter_contract::Money)),
+    tags(
+        (name = "oauth", description = "Tokens and keys."),
+        (name = "products", description = "The product catalogue (security level A1)."),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scopes = Scopes::from_iter([("products:read", "Read the product catalogue")]);
+        let flow = Flow::ClientCredentials(ClientCredentials::new(api::oauth::TOKEN_PATH, scopes));
+        let scheme = SecurityScheme::OAuth2(OAuth2::with_description(
+            [flow],
+            "Client credentials with private_key_jwt client authentication (RFC 7523).",
+        ));
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme("partner_token", scheme);
+    }
+}
+
+/// The documented routes and their document, built once from the same code.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::routes())
+}
+
+pub fn spec() -> utoipa::openapi::OpenApi {
+    router().into_openapi()
+}
+
+/// The committed form: pretty JSON with a trailing newline.
+pub fn spec_json() -> String {
+    let mut text = spec().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,167 @@
+//! Every partner API call, in order. Each phase hands the call on or ends it with a problem;
+//! nothing else decides what runs when.
+//!
+//! ```text
+//! authenticate → admit → authorise → limit → adapt in → route → respond (adapt out)
+//! ```
+//!
+//! Cross-cutting work (request ids, traces, metrics, body and time limits, panics) is done
+//! by the tower layers in `app.rs` around this, not here.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, RawPathParams, Request},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use scenegate_adapter_contract::{CanonicalRequest, CanonicalResponse, Operation, RawRequest};
+use std::sync::Arc;
+
+use crate::{
+    app::AppState,
+    auth::access_token::{AccessClaims, TokenError},
+    config::Partner,
+    error::ApiError,
+    extract::BoundedBody,
+    limit::Decision,
+};
+
+/// The partner's request, captured whole for the adapter: method, path, path parameters,
+/// query, headers (without credentials) and body.
+pub struct PartnerCall {
+    raw: RawRequest,
+    bearer: Option<String>,
+}
+
+/// The partner a response belongs to, for metrics and logs (set once authenticated).
+#[derive(Clone, Debug)]
+pub struct PartnerTag(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for PartnerCall {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let params = RawPathParams::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let path_params = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let bearer = bearer_token(&parts.headers);
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != header::AUTHORIZATION && *name != header::COOKIE)
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let method = parts.method.as_str().to_owned();
+        let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().map(str::to_owned);
+        // Too large is a 413 here, too slow a 408.
+        let BoundedBody(body) = BoundedBody::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self { raw: RawRequest { method, path, path_params, query, headers, body }, bearer })
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+/// Runs one call through every phase and tags the response with the partner.
+pub async fn run(gw: &AppState, op: Operation, call: PartnerCall) -> Response {
+    let mut tag = None;
+    let mut res = phases(gw, op, call, &mut tag).await.unwrap_or_else(IntoResponse::into_response);
+    if let Some(partner) = tag {
+        res.extensions_mut().insert(PartnerTag(partner));
+    }
+    res
+}
+
+async fn phases(
+    gw: &AppState,
+    op: Operation,
+    call: PartnerCall,
+    tag: &mut Option<String>,
+) -> Result<Response, ApiError> {
+    let claims = authenticate(gw, call.bearer.as_deref())?;
+    *tag = Some(claims.sub.clone());
+    let partner = admit(gw, &claims)?;
+    authorise(&partner, &claims, op)?;
+    let quota = limit(gw, &partner)?;
+    let request = adapt_in(&partner, op, &call.raw)?;
+    let outcome = route(gw, request).await?;
+    let mut res = respond(&partner, op, &call.raw, outcome)?;
+    write_quota(res.headers_mut(), quota);
+    Ok(res)
+}
+
+/// A bearer access token this gateway issued: signature, algorithm, `exp`, `nbf`, `iss`, `aud`.
+fn authenticate(gw: &AppState, bearer: Option<&str>) -> Result<AccessClaims, ApiError> {
+    let token = bearer.ok_or(TokenError::Missing)?;
+    Ok(gw.tokens.verify(token)?)
+}
+
+/// The partner must still exist and be active *now*: suspension bites on the next call,
+/// whatever the token's remaining lifetime.
+fn admit(gw: &AppState, claims: &AccessClaims) -> Result<Arc<Partner>, ApiError> {
+    let partners = gw.partners.load();
+    let partner = partners.get(&claims.sub).ok_or(TokenError::UnknownKey)?;
+    if !partner.is_active() {
+        return Err(ApiError::PartnerSuspended);
+    }
+    Ok(partner.clone())
+}
+
+/// Scope in the token, security level on file, and an adapter able to carry the operation.
+fn authorise(partner: &Partner, claims: &AccessClaims, op: Operation) -> Result<(), ApiError> {
+    let scope = op.required_scope();
+    // A scope withdrawn from the partner's file stops working before its tokens expire.
+    if !claims.has_scope(scope) || !partner.scopes.contains(scope) {
+        return Err(ApiError::InsufficientScope(scope));
+    }
+    if partner.security_level < op.security_level() {
+        return Err(ApiError::SecurityLevel(op.security_level(), partner.security_level));
+    }
+    let capable = scenegate_adapters::find(&partner.adapter_name).is_some_and(|k| k.capabilities().contains(&op));
+    if !capable {
+        return Err(scenegate_adapter_contract::AdapterError::Unsupported(op.name()).into());
+    }
+    Ok(())
+}
+
+fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
+    match gw.limits.check(&partner.id, partner.rate_limit) {
+        allowed @ Decision::Allowed { .. } => Ok(allowed),
+        Decision::Limited { limit, retry_after } => Err(ApiError::RateLimited { retry_after, limit }),
+    }
+}
+
+fn adapt_in(partner: &Partner, op: Operation, raw: &RawRequest) -> Result<CanonicalRequest, ApiError> {
+    Ok(partner.adapter.decode(op, raw)?)
+}
+
+/// Canonical request → the core service that answers it.
+async fn route(gw: &AppState, request: CanonicalRequest) -> Result<CanonicalResponse, ApiError> {
+    Ok(match request {
+        CanonicalRequest::ListProducts(q) => CanonicalResponse::ProductPage(gw.core.list_products(&q).await?),
+        CanonicalRequest::GetProduct(id) => CanonicalResponse::Product(Box::new(gw.core.get_product(&id).await?)),
+    })
+}
+
+fn respond(
+    partner: &Partner,
+    op: Operation,
+    raw: &RawRequest,
+    outcome: CanonicalResponse,
+) -> Result<Response, ApiError> {
+    let out = partner.adapter.encode(op, raw, outcome)?;
+    let mut res = Response::new(axum::body::Body::from(out.body));
+    *res.status_mut() = axum::http::StatusCode::from_u16(out.status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    Ok(res)
+}
+
+fn write_quota(headers: &mut HeaderMap, quota: Decision) {
+    if let Decision::Allowed { limit, remaining } = quota {
+        headers.insert("ratelimit-limit", HeaderValue::from(limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    }
+}

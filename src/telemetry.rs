@@ -1,0 +1,63 @@
+//! Logs, metrics and the per-request span.
+//!
+//! Logs never carry tokens or assertions: `Authorization` is marked sensitive before the
+//! trace layer sees it, and handlers log ids, never credentials.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::{config::LogFormat, pipeline::PartnerTag};
+
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let registry = tracing_subscriber::registry().with(filter);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = match format {
+        // Logs go to stderr; stdout carries only the lines scripts wait for ("listening on").
+        LogFormat::Json => {
+            registry.with(fmt::layer().json().with_current_span(true).with_writer(std::io::stderr)).try_init()
+        }
+        LogFormat::Text => {
+            registry.with(fmt::layer().with_target(false).with_ansi(colour).with_writer(std::io::stderr)).try_init()
+        }
+    };
+}
+
+/// The process-wide Prometheus recorder (installed once; tests may build several apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // A second install (another app in the same test process) is harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Counts and times every request by route template (bounded cardinality), status and
+/// partner (known once the pipeline authenticated the call).
+pub async fn record(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let partner = res.extensions().get::<PartnerTag>().map_or_else(|| "-".to_owned(), |p| p.0.clone());
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("scenegate_http_requests_total", "partner" => partner, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("scenegate_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
