@@ -1,0 +1,12 @@
+//! One integration-test binary: real `scenegate` processes on port 0, spoken to over HTTP.
+
+mod support;
+
+mod access;
+mod config_errors;
+mod ledger;
+mod openapi;
+mod problems;
+mod products;
+mod reload;
+mod tokens;

@@ -1,0 +1,136 @@
+//! Every class of error leaves as application/problem+json with the request id, and none
+//! of them leaks internals.
+
+use std::{io::Write, net::TcpListener, time::Duration};
+
+use crate::support::{Stack, assert_problem, http};
+
+/// A "core" that accepts connections and never answers.
+fn hanging_core() -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    (url, handle)
+}
+
+/// Writes `request` as is and reads until the server closes or 5 s pass.
+async fn raw_exchange(url: String, request: &'static str) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn router_and_layer_errors_are_problems() {
+    let stack = Stack::start();
+    let client = http();
+
+    let res = client.get(stack.gw.url("/v2/nothing")).send().await.unwrap();
+    assert_problem(res, 404, "not_found").await;
+
+    let res = client.delete(stack.gw.url("/v1/products")).send().await.unwrap();
+    assert_problem(res, 405, "method_not_allowed").await;
+
+    // Announced too large: refused before a byte of body is read (raw, since a client
+    // still uploading would see the connection close under it).
+    let raw = raw_exchange(
+        stack.gw.proc.url.clone(),
+        "POST /oauth2/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 1048577\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(raw.contains("application/problem+json") && raw.contains("/problems/payload_too_large"), "{raw}");
+
+    // A caller's request id is echoed; a hostile one is replaced.
+    let res = client.get(stack.gw.url("/nope")).header("x-request-id", "partner-req-42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "partner-req-42");
+    assert_eq!(assert_problem(res, 404, "not_found").await["request_id"], "partner-req-42");
+    let res = client.get(stack.gw.url("/nope")).header("x-request-id", "a b\"<script>").send().await.unwrap();
+    assert_ne!(res.headers()["x-request-id"], "a b\"<script>");
+
+    // FAPI interaction id: echoed when a UUID, generated otherwise.
+    let id = "c0a80101-0000-4000-8000-000000000001";
+    let res = client.get(stack.gw.url("/healthz")).header("x-fapi-interaction-id", id).send().await.unwrap();
+    assert_eq!(res.headers()["x-fapi-interaction-id"], id);
+    let res = client.get(stack.gw.url("/healthz")).send().await.unwrap();
+    assert!(uuid::Uuid::parse_str(res.headers()["x-fapi-interaction-id"].to_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_gets_408() {
+    let stack = Stack::start_with(|o| o.request_timeout_ms = 1000);
+    let raw = raw_exchange(
+        stack.gw.proc.url.clone(),
+        "POST /oauth2/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(raw.contains("application/problem+json") && raw.contains("/problems/request_timeout"), "{raw}");
+}
+
+#[tokio::test]
+async fn core_failures_are_502_or_504_without_internals() {
+    // Core down: connection refused.
+    let stack = Stack::start_with(|o| o.core_url = "http://127.0.0.1:9".into());
+    let token = stack.gw.partner("ptn_alpha").access_token().await;
+    let res = http().get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+    let body = assert_problem(res, 502, "core_unavailable").await;
+    assert!(!body.to_string().contains("127.0.0.1"), "no upstream address in problems: {body}");
+    let ready = http().get(stack.gw.url("/readyz")).send().await.unwrap();
+    assert_problem(ready, 503, "service_unavailable").await;
+
+    // Core hangs: the core call times out (1 s in tests).
+    let (hung, _h) = hanging_core();
+    let stack = Stack::start_with(|o| o.core_url = hung.clone());
+    let token = stack.gw.partner("ptn_alpha").access_token().await;
+    let res = http().get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+    let body = assert_problem(res, 504, "core_timeout").await;
+    assert!(!body.to_string().contains(&hung));
+
+    // The whole request has a limit shorter than the core's: the gateway's own 504.
+    let stack = Stack::start_with(|o| {
+        o.core_url = hung.clone();
+        o.request_timeout_ms = 300;
+    });
+    let token = stack.gw.partner("ptn_alpha").access_token().await;
+    let res = http().get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+    assert_problem(res, 504, "gateway_timeout").await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let stack = Stack::start();
+    let client = http();
+    assert_eq!(client.get(stack.gw.url("/healthz")).send().await.unwrap().status(), 200);
+    let ready: serde_json::Value = client.get(stack.gw.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["partners"], 2);
+
+    let token = stack.gw.partner("ptn_alpha").access_token().await;
+    assert_eq!(client.get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let metrics = client.get(stack.gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("scenegate_http_requests_total")
+                && l.contains("partner=\"ptn_alpha\"")
+                && l.contains("route=\"/v1/products\"")
+        })
+        .unwrap_or_else(|| panic!("no request counter for ptn_alpha:\n{metrics}"));
+    assert!(line.contains("status=\"200\""), "{line}");
+    assert!(metrics.contains("scenegate_http_request_duration_seconds_bucket"), "gateway latency histogram");
+    assert!(metrics.contains("scenegate_core_request_duration_seconds_bucket"), "core latency histogram");
+}

@@ -1,0 +1,227 @@
+//! Test support: the real `scenegate` binary on port 0, a temporary config folder, and a
+//! partner client that signs `private_key_jwt` assertions with the fixture keys.
+
+pub mod partner;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+pub use partner::PartnerClient;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scenegate");
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+/// A child process killed when dropped.
+pub struct Proc {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `scenegate <args>` and waits for its "listening on http://…" line.
+/// Its logs (stderr) go to `cwd/stderr.log`, for tests that read what was logged.
+pub fn spawn(args: &[&str], cwd: &Path) -> Proc {
+    spawn_logging(args, cwd, "info")
+}
+
+pub fn spawn_logging(args: &[&str], cwd: &Path, rust_log: &str) -> Proc {
+    let log = std::fs::File::create(cwd.join("stderr.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("scenegate binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("`scenegate {}` did not start", args.join(" ")));
+    Proc { child, url }
+}
+
+/// The core-bank mock as its own process, with its ledger in `data_dir`.
+pub fn core_mock(data_dir: &Path) -> Proc {
+    spawn(&["core-mock", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()], data_dir)
+}
+
+/// Test partners: each entry is (file stem, TOML body). Keys come from the fixtures.
+pub fn partner_toml(id: &str, status: &str, extra: &str) -> String {
+    let jwks = fixtures().join("keys/test-partner.jwks.json");
+    format!(
+        r#"id = "{id}"
+display_name = "Test {id}"
+status = "{status}"
+environment = "sandbox"
+security_level = "A1"
+scopes = ["products:read"]
+redirect_uris = ["http://localhost:3000/cb"]
+{extra}
+[keys]
+jwks_file = "{}"
+
+[adapter]
+name = "native"
+"#,
+        jwks.display()
+    )
+}
+
+pub struct GatewayOptions {
+    pub core_url: String,
+    pub request_timeout_ms: u64,
+    pub partners: Vec<(String, String)>,
+    pub rust_log: &'static str,
+}
+
+impl GatewayOptions {
+    pub fn new(core_url: &str) -> Self {
+        Self {
+            core_url: core_url.to_owned(),
+            request_timeout_ms: 10_000,
+            rust_log: "info",
+            partners: vec![
+                ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
+                ("beta".into(), partner_toml("ptn_beta", "active", "")),
+            ],
+        }
+    }
+}
+
+/// A gateway process with its own config folder and data directory.
+pub struct Gateway {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub fn start(opts: GatewayOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("partners")).unwrap();
+        for (stem, body) in &opts.partners {
+            std::fs::write(dir.path().join(format!("partners/{stem}.toml")), body).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("gateway.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
+                opts.request_timeout_ms, opts.core_url
+            ),
+        )
+        .unwrap();
+        let config = dir.path().join("gateway.toml");
+        let proc = spawn_logging(&["serve", "--config", config.to_str().unwrap()], dir.path(), opts.rust_log);
+        Self { proc, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.proc.url)
+    }
+
+    pub fn issuer(&self) -> String {
+        self.proc.url.clone()
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        self.url("/oauth2/token")
+    }
+
+    pub fn partner(&self, id: &str) -> PartnerClient {
+        PartnerClient::new(id, &self.token_endpoint(), &self.proc.url)
+    }
+
+    pub fn write_partner(&self, stem: &str, body: &str) {
+        // Write then rename, as editors and config management do.
+        let tmp = self.dir.path().join(format!("{stem}.toml.tmp"));
+        std::fs::write(&tmp, body).unwrap();
+        std::fs::rename(&tmp, self.dir.path().join(format!("partners/{stem}.toml"))).unwrap();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn signing_keys_file(&self) -> PathBuf {
+        self.dir.path().join("data/signing-keys.json")
+    }
+}
+
+/// Core mock + gateway, the usual pair.
+pub struct Stack {
+    pub gw: Gateway,
+    _core: Proc,
+    _core_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut GatewayOptions)) -> Self {
+        let core_dir = tempfile::tempdir().unwrap();
+        let core = core_mock(core_dir.path());
+        let mut opts = GatewayOptions::new(&core.url);
+        tweak(&mut opts);
+        Self { gw: Gateway::start(opts), _core: core, _core_dir: core_dir }
+    }
+}
+
+/// Polls `check` until it is true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Asserts the RFC 9457 shape every error must have, and returns the body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["type"], format!("https://scenegate.dev/problems/{slug}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(!request_id.is_empty(), "x-request-id header");
+    assert_eq!(body["request_id"], request_id, "request id in body matches header");
+    body
+}

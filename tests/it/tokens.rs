@@ -1,0 +1,228 @@
+//! The token endpoint: what it issues, and every way it refuses.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::support::{Stack, assert_problem, fixtures, http, partner::now};
+
+async fn refused(stack: &Stack, assertion: &str, status: u16, slug: &str, oauth_error: &str) -> Value {
+    let res = stack.gw.partner("ptn_alpha").token_with(assertion, Some("products:read")).await;
+    assert_eq!(res.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let body = assert_problem(res, status, slug).await;
+    assert_eq!(body["error"], oauth_error, "{body}");
+    assert_eq!(body["error_description"], body["detail"]);
+    body
+}
+
+#[tokio::test]
+async fn a_valid_assertion_gets_a_short_lived_es256_token() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let res = alpha.token_with(&alpha.assertion(), Some("products:read")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(body["scope"], "products:read");
+
+    let token = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(token).unwrap();
+    assert_eq!(claims["sub"], "ptn_alpha");
+    assert_eq!(claims["iss"], stack.gw.issuer());
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+
+    // The token verifies against the published JWKS with the header's kid.
+    let jwks: Value = http().get(stack.gw.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let jwk = set.find(header.kid.as_deref().unwrap()).expect("kid published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(Algorithm::ES256);
+    v.set_audience(&[stack.gw.issuer()]);
+    jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies with the published key");
+}
+
+#[tokio::test]
+async fn ps256_assertions_and_the_issuer_as_audience_are_accepted() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let mut claims = alpha.claims();
+    claims["aud"] = json!(stack.gw.issuer());
+    let res = alpha.token_with(&alpha.sign(Algorithm::PS256, "test-ps256", &claims), None).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn every_bad_assertion_is_refused_as_invalid_client() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let base = alpha.claims();
+    let with = |k: &str, v: Value| {
+        let mut c = base.clone();
+        c[k] = v;
+        c["jti"] = json!(uuid::Uuid::new_v4().to_string());
+        c
+    };
+
+    // alg none: header and claims, empty signature.
+    let none = format!(
+        "{}.{}.",
+        B64.encode(json!({"alg": "none", "kid": "test-es256"}).to_string()),
+        B64.encode(base.to_string())
+    );
+    refused(&stack, &none, 401, "invalid_client", "invalid_client").await;
+
+    // HS256 keyed with the partner's own public key material: the classic confusion attack.
+    let public = std::fs::read(fixtures().join("keys/test-partner.jwks.json")).unwrap();
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some("test-es256".into());
+    let hs = jsonwebtoken::encode(&h, &with("jti", json!("hs")), &EncodingKey::from_secret(&public)).unwrap();
+    refused(&stack, &hs, 401, "invalid_client", "invalid_client").await;
+
+    // RS256 with a registered RSA key: PKCS#1 v1.5 is not FAPI-grade.
+    refused(
+        &stack,
+        &alpha.sign(Algorithm::RS256, "test-ps256", &with("jti", json!("rs"))),
+        401,
+        "invalid_client",
+        "invalid_client",
+    )
+    .await;
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("expired", with("exp", json!(now() - 1)), "expired"),
+        ("exp too far ahead", with("exp", json!(now() + 400)), "5 minutes"),
+        (
+            "no exp",
+            {
+                let mut c = with("jti", json!("x1"));
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            },
+            "exp",
+        ),
+        ("wrong aud", with("aud", json!("https://elsewhere.example/token")), "aud"),
+        ("iat in the future", with("iat", json!(now() + 60)), "not valid yet"),
+        ("sub differs", with("sub", json!("ptn_beta")), "iss"),
+        ("unknown client", with("iss", json!("ptn_nobody")), "unknown client"),
+        (
+            "no jti",
+            {
+                let mut c = with("jti", json!("x2"));
+                c.as_object_mut().unwrap().remove("jti");
+                c
+            },
+            "jti",
+        ),
+    ];
+    for (what, claims, needle) in cases {
+        let body = refused(
+            &stack,
+            &alpha.sign(Algorithm::ES256, "test-es256", &claims),
+            401,
+            "invalid_client",
+            "invalid_client",
+        )
+        .await;
+        assert!(body["detail"].as_str().unwrap().contains(needle), "{what}: {body}");
+    }
+
+    // A kid nobody registered.
+    let body = refused(
+        &stack,
+        &alpha.sign(Algorithm::ES256, "no-such-kid", &with("jti", json!("k"))),
+        401,
+        "invalid_client",
+        "invalid_client",
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("kid"), "{body}");
+
+    // Signed by a registered kid's name but another key: signature fails.
+    let forged = alpha.sign(Algorithm::ES256, "test-es256-next", &with("jti", json!("f")));
+    let forged = {
+        let mut parts: Vec<&str> = forged.split('.').collect();
+        let header = B64.encode(json!({"alg": "ES256", "kid": "test-es256", "typ": "JWT"}).to_string());
+        parts[0] = &header;
+        parts.join(".")
+    };
+    let body = refused(&stack, &forged, 401, "invalid_client", "invalid_client").await;
+    assert!(body["detail"].as_str().unwrap().contains("signature"), "{body}");
+}
+
+#[tokio::test]
+async fn a_replayed_jti_is_refused() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let assertion = alpha.assertion();
+    assert_eq!(alpha.token_with(&assertion, None).await.status(), 200);
+    let body = refused(&stack, &assertion, 401, "invalid_client", "invalid_client").await;
+    assert!(body["detail"].as_str().unwrap().contains("already used"), "{body}");
+}
+
+#[tokio::test]
+async fn concurrent_replays_of_one_assertion_get_one_token() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let assertion = alpha.assertion();
+    let answers = futures_join(&alpha, &assertion, 8).await;
+    assert_eq!(answers.iter().filter(|s| **s == 200).count(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 401).count(), 7, "{answers:?}");
+}
+
+async fn futures_join(p: &crate::support::PartnerClient, assertion: &str, n: usize) -> Vec<u16> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (endpoint, issuer, id, a) =
+            (p.token_endpoint.clone(), p.issuer.clone(), p.id.clone(), assertion.to_owned());
+        set.spawn(async move {
+            let client = crate::support::PartnerClient::new(&id, &endpoint, &issuer);
+            client.token_with(&a, None).await.status().as_u16()
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test]
+async fn scope_grant_type_and_form_errors_follow_rfc_6749() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+
+    let body =
+        assert_problem(alpha.token_with(&alpha.assertion(), Some("payments:write")).await, 400, "invalid_scope").await;
+    assert_eq!(body["error"], "invalid_scope");
+
+    let form = [("grant_type", "password"), ("client_assertion_type", "x"), ("client_assertion", "y")];
+    let res = http().post(stack.gw.token_endpoint()).form(&form).send().await.unwrap();
+    assert_eq!(assert_problem(res, 400, "unsupported_grant_type").await["error"], "unsupported_grant_type");
+
+    let res =
+        http().post(stack.gw.token_endpoint()).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    assert_eq!(assert_problem(res, 400, "invalid_request").await["error"], "invalid_request");
+
+    let form =
+        [("grant_type", "client_credentials"), ("client_assertion_type", "urn:other"), ("client_assertion", "y")];
+    let res = http().post(stack.gw.token_endpoint()).form(&form).send().await.unwrap();
+    assert_problem(res, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn discovery_documents_describe_the_server() {
+    let stack = Stack::start();
+    let meta: Value =
+        http().get(stack.gw.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["issuer"], stack.gw.issuer());
+    assert_eq!(meta["token_endpoint"], stack.gw.token_endpoint());
+    assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["private_key_jwt"]));
+    assert_eq!(meta["token_endpoint_auth_signing_alg_values_supported"], json!(["ES256", "PS256"]));
+    let jwks: Value = http().get(meta["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].get("d").is_none(), "the private part must never be published");
+    assert_eq!(keys[0]["alg"], "ES256");
+}
