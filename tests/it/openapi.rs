@@ -85,3 +85,22 @@ fn every_operation_documents_security_errors_and_problem_bodies() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_spec_and_docs_are_served_without_any_cdn() {
+    let stack = crate::support::Stack::start();
+    let client = crate::support::http();
+    let served: Value = client.get(stack.gw.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let generated: Value = serde_json::from_str(&scenegate::openapi::spec_json()).unwrap();
+    assert_eq!(served, generated);
+
+    let page = client.get(stack.gw.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("swagger"), "{html}");
+    assert!(!html.contains("https://") && !html.contains("http://"), "docs must load nothing from elsewhere:\n{html}");
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
+        let res = client.get(stack.gw.url(&format!("/docs/{asset}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{asset} is bundled");
+    }
+}

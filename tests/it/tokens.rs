@@ -226,3 +226,35 @@ async fn discovery_documents_describe_the_server() {
     assert!(keys[0].get("d").is_none(), "the private part must never be published");
     assert_eq!(keys[0]["alg"], "ES256");
 }
+
+#[tokio::test]
+async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let old = alpha.access_token().await;
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+
+    let config = stack.gw.dir.path().join("gateway.toml");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["rotate-signing-key", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hup = std::process::Command::new("kill").args(["-HUP", &stack.gw.proc.pid().to_string()]).status().unwrap();
+    assert!(hup.success());
+
+    let rotated = crate::support::eventually(std::time::Duration::from_secs(3), || async {
+        let t = alpha.access_token().await;
+        jsonwebtoken::decode_header(&t).unwrap().kid.unwrap() != old_kid
+    })
+    .await;
+    assert!(rotated, "new tokens are signed with the new key after SIGHUP");
+
+    let jwks: Value = http().get(stack.gw.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids.len(), 2, "old and new key are both published: {kids:?}");
+    assert!(kids.contains(&old_kid.as_str()));
+
+    let res = http().get(stack.gw.url("/v1/products?limit=1")).bearer_auth(&old).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a token signed before the rotation still works");
+}
