@@ -23,12 +23,15 @@ use tower_http::{
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
+    accounts::Accounts,
     api::ops,
     auth::{access_token::AccessTokens, client_assertion::AssertionVerifier, signing::SigningKeys},
     config::PartnerSet,
+    consent::Consents,
     core::CoreClient,
+    grants::Grants,
     limit::RateLimiterStore,
-    openapi, problem, telemetry,
+    openapi, problem, telemetry, web,
 };
 
 /// Settings the handlers read; fixed for the life of the process.
@@ -48,6 +51,9 @@ pub struct GatewayState {
     pub assertions: AssertionVerifier,
     pub limits: Arc<dyn RateLimiterStore>,
     pub core: CoreClient,
+    pub consents: Consents,
+    pub accounts: Accounts,
+    pub grants: Arc<Grants>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -73,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        // The customer's pages (login, consent screen, dashboard): HTML, not the partner API.
+        .merge(web::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(not_found)
         .with_state(state);
@@ -96,8 +104,9 @@ pub fn with_layers(routes: Router, max_body: usize, timeout: Duration) -> Router
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(middleware::from_fn(telemetry::record))
-        // Below here every error, whoever produced it, leaves as problem+json.
-        .layer(middleware::from_fn(problem::render))
+        // Below here every error, whoever produced it, leaves as problem+json (as an HTML
+        // page on the customer's pages, with their security headers).
+        .layer(middleware::from_fn(render_errors))
         .layer(CatchPanicLayer::custom(problem::from_panic))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
         // A client dripping its body ties up a connection: cut it off well before the
@@ -106,6 +115,14 @@ pub fn with_layers(routes: Router, max_body: usize, timeout: Duration) -> Router
         .layer(RequestBodyLimitLayer::new(max_body));
 
     routes.layer(DefaultBodyLimit::disable()).layer(layers)
+}
+
+async fn render_errors(req: Request, next: Next) -> Response {
+    if web::is_page_path(req.uri().path()) {
+        web::page_errors(req, next).await
+    } else {
+        problem::render(req, next).await
+    }
 }
 
 async fn not_found() -> Response {
@@ -142,7 +159,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // The peer address reaches handlers as `ConnectInfo` (login throttling per address).
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 
 use crate::{
+    accounts::Accounts,
     app::{AppState, GatewayState, Settings},
     auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier, signing::SigningKeys},
     config::{self, GatewayConfig},
+    consent::{Consents, SqliteConsentStore},
     core::CoreClient,
+    grants::{Grants, LocalThrottle, SqliteGrantStore},
     limit::LocalLimits,
-    store::SqliteReplayStore,
+    store::{self, SqliteReplayStore},
     telemetry,
 };
 
@@ -31,8 +34,15 @@ fn ttl_secs(cfg: &GatewayConfig) -> i64 {
     i64::try_from(cfg.auth.access_token_ttl.as_secs()).unwrap_or(300)
 }
 
-pub async fn build(cfg: &GatewayConfig, bound: SocketAddr, watch: bool) -> anyhow::Result<Running> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// Builds the gateway's state. `clock` is the system clock unless a test brings its own
+/// (e.g. a `ManualClock` to move time past a code's expiry).
+pub async fn build(
+    cfg: &GatewayConfig,
+    bound: SocketAddr,
+    watch: bool,
+    clock: Option<Arc<dyn Clock>>,
+) -> anyhow::Result<Running> {
+    let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
     let public_url = public_url(cfg, bound);
 
     let partners = config::load_partners(&cfg.partners.dir).map_err(|errors| {
@@ -60,12 +70,20 @@ pub async fn build(cfg: &GatewayConfig, bound: SocketAddr, watch: bool) -> anyho
     let keys = Arc::new(ArcSwap::from_pointee(keys));
     spawn_key_reload_on_sighup(cfg.auth.signing_key_file.clone(), keys.clone(), clock.clone());
 
-    let replay = SqliteReplayStore::open(&cfg.storage.data_dir.join("gateway.sqlite")).await?;
+    let db = store::sqlite::open(&cfg.storage.data_dir.join("gateway.sqlite")).await?;
+    let replay = SqliteReplayStore::new(db.clone());
     spawn_replay_purge(replay.clone(), clock.clone());
+
+    let grant_store = Arc::new(SqliteGrantStore::new(db.clone()));
+    let grants =
+        Arc::new(Grants::new(grant_store.clone(), grant_store, Arc::new(LocalThrottle::default()), clock.clone()));
+    spawn_grant_purge(grants.clone());
 
     let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
         .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
+    let pseudonyms = crate::accounts::Pseudonyms::load_or_create(&cfg.storage.data_dir.join("pseudonym.key"))?;
+    let accounts = Accounts::new(core.clone(), pseudonyms, clock.clone());
 
     let state = GatewayState {
         settings: Settings {
@@ -74,11 +92,19 @@ pub async fn build(cfg: &GatewayConfig, bound: SocketAddr, watch: bool) -> anyho
             request_timeout: cfg.server.request_timeout,
         },
         tokens: AccessTokens::new(keys.clone(), public_url.clone(), ttl_secs(cfg), clock.clone()),
-        assertions: AssertionVerifier { token_endpoint, issuer: public_url, replay: Arc::new(replay), clock },
+        assertions: AssertionVerifier {
+            token_endpoint,
+            issuer: public_url,
+            replay: Arc::new(replay),
+            clock: clock.clone(),
+        },
         partners,
         keys,
         limits: Arc::new(LocalLimits::default()),
         core,
+        consents: Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone()),
+        accounts,
+        grants,
         metrics: telemetry::metrics_handle(),
     };
     Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })
@@ -108,6 +134,18 @@ fn spawn_replay_purge(store: SqliteReplayStore, clock: Arc<dyn Clock>) {
             tick.tick().await;
             if let Err(e) = store.purge(clock.now()).await {
                 tracing::warn!(error = %e, "replay purge failed");
+            }
+        }
+    });
+}
+
+fn spawn_grant_purge(grants: Arc<Grants>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = grants.purge().await {
+                tracing::warn!(error = %e, "grant purge failed");
             }
         }
     });

@@ -11,8 +11,11 @@ use axum::{
 };
 use scenegate_adapter_contract::AdapterError;
 
+use scenegate_adapter_contract::canonical::ConsentStatus;
+
 use crate::{
     auth::{OAuthError, access_token::TokenError},
+    consent::ConsentError,
     core::CoreError,
     problem::{self, FieldIssue, Problem},
 };
@@ -39,6 +42,14 @@ pub enum ApiError {
     Core(#[from] CoreError),
     #[error(transparent)]
     OAuth(#[from] OAuthError),
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
+    #[error("this operation reads a customer's data: use an access token from the customer authorisation flow")]
+    ConsentRequired,
+    #[error("the consent is {}", .0.code())]
+    ConsentInactive(ConsentStatus),
+    #[error("the consent does not include {0}")]
+    ConsentPermission(&'static str),
     #[error("{0}")]
     Internal(String),
 }
@@ -96,7 +107,24 @@ impl ApiError {
                 "the core banking service failed; quote the request id to the bank".into(),
             ),
             Self::OAuth(e) => oauth_problem(e),
-            Self::Adapter(AdapterError::InvalidField { .. } | AdapterError::Encode(_)) | Self::Internal(_) => p(
+            Self::Consent(ConsentError::InvalidField { field, reason }) => Problem {
+                errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],
+                ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, format!("`{field}`: {reason}"))
+            },
+            Self::Consent(ConsentError::NotFound) => p(S::NOT_FOUND, problem::NOT_FOUND, "no such consent".into()),
+            Self::Consent(ConsentError::State(status)) => Problem {
+                consent_status: Some(status.code().into()),
+                ..p(S::CONFLICT, problem::CONSENT_STATE, self.to_string())
+            },
+            Self::ConsentRequired => p(S::FORBIDDEN, problem::CONSENT_REQUIRED, self.to_string()),
+            Self::ConsentInactive(status) => Problem {
+                consent_status: Some(status.code().into()),
+                ..p(S::FORBIDDEN, problem::CONSENT_INACTIVE, self.to_string())
+            },
+            Self::ConsentPermission(_) => p(S::FORBIDDEN, problem::CONSENT_PERMISSION, self.to_string()),
+            Self::Adapter(AdapterError::InvalidField { .. } | AdapterError::Encode(_))
+            | Self::Consent(ConsentError::Store(_))
+            | Self::Internal(_) => p(
                 S::INTERNAL_SERVER_ERROR,
                 problem::INTERNAL,
                 "the gateway failed to process the request; quote the request id to the bank".into(),
@@ -112,6 +140,9 @@ fn oauth_problem(e: &OAuthError) -> Problem {
         OAuthError::InvalidClient(_) => (S::UNAUTHORIZED, problem::INVALID_CLIENT),
         OAuthError::InvalidScope(_) => (S::BAD_REQUEST, problem::INVALID_SCOPE),
         OAuthError::UnsupportedGrantType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_GRANT_TYPE),
+        OAuthError::InvalidGrant(_) => (S::BAD_REQUEST, problem::INVALID_GRANT),
+        OAuthError::UnsupportedResponseType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_RESPONSE_TYPE),
+        OAuthError::UnauthorizedClient(_) => (S::FORBIDDEN, problem::UNAUTHORIZED_CLIENT),
         OAuthError::PartnerSuspended => (S::FORBIDDEN, problem::PARTNER_SUSPENDED),
     };
     let detail = match e {

@@ -5,17 +5,21 @@
 //! ([`config`]); their protocols are adapters (`partner-adapters/`); the bank's core is
 //! reached through [`core`]. Errors map to RFC 9457 problems in [`error`] and [`problem`].
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod consent;
 pub mod core;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod limit;
 pub mod openapi;
 pub mod pipeline;
 pub mod problem;
 pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -126,7 +126,7 @@ async fn start_gateway(
         .await
         .with_context(|| format!("binding the gateway to {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
-    let running = bootstrap::build(cfg, addr, true).await?;
+    let running = bootstrap::build(cfg, addr, true, None).await?;
     let router = app::router(running.state.clone());
     let task = tokio::spawn(async move {
         let _keep = running;

@@ -5,7 +5,7 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme},
+    openapi::security::{AuthorizationCode, ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -38,6 +38,8 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
     tags(
         (name = "oauth", description = "Tokens and keys."),
         (name = "products", description = "The product catalogue (security level A1)."),
+        (name = "consents", description = "Customer consents (security level A2)."),
+        (name = "accounts", description = "Accounts, balances and transactions under a customer's consent (A2)."),
     )
 )]
 struct ApiDoc;
@@ -46,13 +48,28 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let scopes = Scopes::from_iter([("products:read", "Read the product catalogue")]);
+        let scopes = Scopes::from_iter([
+            ("products:read", "Read the product catalogue"),
+            ("consents:write", "Ask customers for consent, read and withdraw consents"),
+        ]);
         let flow = Flow::ClientCredentials(ClientCredentials::new(api::oauth::TOKEN_PATH, scopes));
-        let scheme = SecurityScheme::OAuth2(OAuth2::with_description(
+        let partner = SecurityScheme::OAuth2(OAuth2::with_description(
             [flow],
             "Client credentials with private_key_jwt client authentication (RFC 7523).",
         ));
-        openapi.components.get_or_insert_with(Default::default).add_security_scheme("partner_token", scheme);
+        let code = Flow::AuthorizationCode(AuthorizationCode::new(
+            "/oauth2/authorize",
+            api::oauth::TOKEN_PATH,
+            Scopes::from_iter([("accounts:read", "Read the accounts the customer consented to")]),
+        ));
+        let customer = SecurityScheme::OAuth2(OAuth2::with_description(
+            [code],
+            "Authorization code with PAR and PKCE (S256); private_key_jwt client authentication. \
+             The token is bound to the partner, the customer and one consent.",
+        ));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("partner_token", partner);
+        components.add_security_scheme("customer_token", customer);
     }
 }
 

@@ -2,7 +2,7 @@
 //! nothing else decides what runs when.
 //!
 //! ```text
-//! authenticate → admit → authorise → limit → adapt in → route → respond (adapt out)
+//! authenticate → admit → authorise → consent → limit → adapt in → route → respond (adapt out)
 //! ```
 //!
 //! Cross-cutting work (request ids, traces, metrics, body and time limits, panics) is done
@@ -13,13 +13,16 @@ use axum::{
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use scenegate_adapter_contract::{CanonicalRequest, CanonicalResponse, Operation, RawRequest};
+use scenegate_adapter_contract::{
+    CanonicalRequest, CanonicalResponse, ConsentId, Operation, RawRequest, canonical::ConsentStatus,
+};
 use std::sync::Arc;
 
 use crate::{
     app::AppState,
     auth::access_token::{AccessClaims, TokenError},
     config::Partner,
+    consent::{Consent, ConsentError},
     error::ApiError,
     extract::BoundedBody,
     limit::Decision,
@@ -85,9 +88,10 @@ async fn phases(
     *tag = Some(claims.sub.clone());
     let partner = admit(gw, &claims)?;
     authorise(&partner, &claims, op)?;
+    let consent = consent_gate(gw, &claims, op).await?;
     let quota = limit(gw, &partner)?;
     let request = adapt_in(&partner, op, &call.raw)?;
-    let outcome = route(gw, request).await?;
+    let outcome = route(gw, &partner, consent.as_ref(), request).await?;
     let mut res = respond(&partner, op, &call.raw, outcome)?;
     write_quota(res.headers_mut(), quota);
     Ok(res)
@@ -127,6 +131,28 @@ fn authorise(partner: &Partner, claims: &AccessClaims, op: Operation) -> Result<
     Ok(())
 }
 
+/// Customer data is read only under a consent that is in force *now*: the token names the
+/// consent, and the consent is loaded on every call, so a revocation bites on the next one.
+async fn consent_gate(gw: &AppState, claims: &AccessClaims, op: Operation) -> Result<Option<Consent>, ApiError> {
+    if !op.needs_customer_consent() {
+        return Ok(None);
+    }
+    let id: ConsentId =
+        claims.consent_id.as_deref().ok_or(ApiError::ConsentRequired)?.parse().map_err(|_| TokenError::Malformed)?;
+    if gw.grants.is_revoked(&claims.jti).await? {
+        return Err(TokenError::Revoked.into());
+    }
+    let consent = match gw.consents.for_partner(&claims.sub, &id).await {
+        Ok(c) => c,
+        Err(ConsentError::NotFound) => return Err(ApiError::ConsentRequired),
+        Err(e) => return Err(e.into()),
+    };
+    if consent.status != ConsentStatus::Authorised {
+        return Err(ApiError::ConsentInactive(consent.status));
+    }
+    Ok(Some(consent))
+}
+
 fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
     match gw.limits.check(&partner.id, partner.rate_limit) {
         allowed @ Decision::Allowed { .. } => Ok(allowed),
@@ -138,11 +164,37 @@ fn adapt_in(partner: &Partner, op: Operation, raw: &RawRequest) -> Result<Canoni
     Ok(partner.adapter.decode(op, raw)?)
 }
 
-/// Canonical request → the core service that answers it.
-async fn route(gw: &AppState, request: CanonicalRequest) -> Result<CanonicalResponse, ApiError> {
+/// Canonical request → the service that answers it. Account data comes back already cut
+/// down to what the consent covers, so no adapter ever sees more.
+async fn route(
+    gw: &AppState,
+    partner: &Partner,
+    consent: Option<&Consent>,
+    request: CanonicalRequest,
+) -> Result<CanonicalResponse, ApiError> {
+    let consent = || consent.ok_or(ApiError::ConsentRequired);
+    let accounts = &gw.accounts;
     Ok(match request {
         CanonicalRequest::ListProducts(q) => CanonicalResponse::ProductPage(gw.core.list_products(&q).await?),
         CanonicalRequest::GetProduct(id) => CanonicalResponse::Product(Box::new(gw.core.get_product(&id).await?)),
+        CanonicalRequest::CreateConsent(r) => CanonicalResponse::Consent {
+            consent: Box::new(gw.consents.create(&partner.id, r).await?.view()),
+            created: true,
+        },
+        CanonicalRequest::GetConsent(id) => CanonicalResponse::Consent {
+            consent: Box::new(gw.consents.for_partner(&partner.id, &id).await?.view()),
+            created: false,
+        },
+        CanonicalRequest::DeleteConsent(id) => {
+            gw.consents.revoke_by_partner(&partner.id, &id).await?;
+            CanonicalResponse::ConsentDeleted
+        }
+        CanonicalRequest::ListAccounts => CanonicalResponse::AccountList(accounts.list(consent()?).await?),
+        CanonicalRequest::GetAccount(id) => CanonicalResponse::Account(Box::new(accounts.get(consent()?, &id).await?)),
+        CanonicalRequest::GetBalances(id) => CanonicalResponse::Balances(accounts.balances(consent()?, &id).await?),
+        CanonicalRequest::ListTransactions(id, q) => {
+            CanonicalResponse::TransactionPage(accounts.transactions(consent()?, &id, q).await?)
+        }
     })
 }
 
@@ -153,9 +205,12 @@ fn respond(
     outcome: CanonicalResponse,
 ) -> Result<Response, ApiError> {
     let out = partner.adapter.encode(op, raw, outcome)?;
+    let has_body = !out.body.is_empty();
     let mut res = Response::new(axum::body::Body::from(out.body));
     *res.status_mut() = axum::http::StatusCode::from_u16(out.status).map_err(|e| ApiError::Internal(e.to_string()))?;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    if has_body {
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    }
     Ok(res)
 }
 

@@ -47,9 +47,16 @@ kinds! {
     PAYLOAD_TOO_LARGE = "payload_too_large", "The request body is too large";
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", "Unsupported content type";
     RATE_LIMITED = "rate_limited", "Too many requests";
+    CONSENT_REQUIRED = "consent_required", "This operation needs a customer's consent";
+    CONSENT_INACTIVE = "consent_inactive", "The consent is no longer in force";
+    CONSENT_PERMISSION = "consent_permission", "The consent does not cover this data";
+    CONSENT_STATE = "consent_state", "The consent cannot make this change in its current status";
     INVALID_CLIENT = "invalid_client", "Client authentication failed";
     INVALID_SCOPE = "invalid_scope", "The requested scope is invalid";
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type", "The grant type is not supported";
+    INVALID_GRANT = "invalid_grant", "The authorization code or refresh token is invalid";
+    UNSUPPORTED_RESPONSE_TYPE = "unsupported_response_type", "The response type is not supported";
+    UNAUTHORIZED_CLIENT = "unauthorized_client", "The client may not use this flow";
     CORE_UNAVAILABLE = "core_unavailable", "A core banking service failed";
     CORE_TIMEOUT = "core_timeout", "A core banking service did not answer in time";
     GATEWAY_TIMEOUT = "gateway_timeout", "The gateway did not finish the request in time";
@@ -99,6 +106,9 @@ pub struct Problem {
     /// Seconds to wait before retrying (429 only; also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The consent's status, when a consent's status is why the call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_status: Option<String>,
 }
 
 impl Problem {
@@ -113,6 +123,7 @@ impl Problem {
             error: None,
             error_description: None,
             retry_after: None,
+            consent_status: None,
         }
     }
 

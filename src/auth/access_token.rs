@@ -22,6 +22,9 @@ pub struct AccessClaims {
     pub aud: String,
     pub client_id: String,
     pub scope: String,
+    /// Set on tokens from the customer authorisation flow: the consent the token acts under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_id: Option<String>,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -54,6 +57,9 @@ pub enum TokenError {
     WrongAudience,
     #[error("the access token was issued by another issuer")]
     WrongIssuer,
+    /// Revoked before it expired (its authorisation code was replayed).
+    #[error("the access token has been revoked")]
+    Revoked,
 }
 
 pub struct IssuedToken {
@@ -82,12 +88,16 @@ impl AccessTokens {
         self.ttl_secs
     }
 
+    /// A token for `partner_id`, bound to `consent` (id, expiration) when one is given. It
+    /// never outlives the consent.
     pub fn issue(
         &self,
         partner_id: &str,
         scopes: &BTreeSet<String>,
+        consent: Option<(&str, i64)>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = self.clock.now();
+        let exp = consent.map_or(now + self.ttl_secs, |(_, not_after)| (now + self.ttl_secs).min(not_after));
         let keys = self.keys.load();
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(keys.active_kid.clone());
@@ -98,13 +108,14 @@ impl AccessTokens {
             aud: self.audience.clone(),
             client_id: partner_id.to_owned(),
             scope: scope_string(scopes),
+            consent_id: consent.map(|(id, _)| id.to_owned()),
             iat: now,
             nbf: now,
-            exp: now + self.ttl_secs,
+            exp,
             jti: uuid::Uuid::now_v7().to_string(),
         };
         let access_token = jsonwebtoken::encode(&header, &claims, &keys.active)?;
-        Ok(IssuedToken { access_token, expires_in: self.ttl_secs, scope: claims.scope })
+        Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {

@@ -24,6 +24,26 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock tests set and move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(secs: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(secs))
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Why the token endpoint refused a request, named as RFC 6749 §5.2 names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OAuthError {
@@ -35,6 +55,14 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("{0}")]
     UnsupportedGrantType(String),
+    /// The code, refresh token or PKCE verifier is invalid, expired, replayed or another client's.
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnsupportedResponseType(String),
+    /// The client may not use this grant or flow (e.g. not registered at level A2).
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// The client authenticated, but bank staff suspended it.
     #[error("partner is suspended")]
     PartnerSuspended,
@@ -47,6 +75,9 @@ impl OAuthError {
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::PartnerSuspended => "unauthorized_client",
         }
     }

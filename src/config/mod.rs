@@ -39,6 +39,8 @@ pub use scenegate_adapter_contract::SecurityLevel;
 pub const SCOPES: &[(&str, SecurityLevel)] = &[
     // (scope, lowest level that may hold it)
     ("products:read", SecurityLevel::A1),
+    ("consents:write", SecurityLevel::A2),
+    ("accounts:read", SecurityLevel::A2),
 ];
 
 /// The scope names of [`SCOPES`], in the same order.

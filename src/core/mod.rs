@@ -4,8 +4,11 @@
 //! The core speaks an envelope with `ret_code`, integer fen and Beijing-time stamps; none
 //! of that leaks past this module.
 
-mod transform;
+mod customers;
+pub mod transform;
 mod wire;
+
+pub use customers::{CoreAccount, CoreBalance, CoreCustomer, CoreTxn, CoreTxnPage, TxnQuery};
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,9 @@ pub enum CoreError {
     Decode(String),
     #[error("not found in core")]
     NotFound,
+    /// The core refused a customer's credentials (wrong password or unknown login alike).
+    #[error("credentials refused by core")]
+    Unauthenticated,
     /// The partner sent something that cannot be expressed to the core (e.g. a bad cursor).
     #[error("`{field}`: {reason}")]
     BadInput { field: &'static str, reason: String },
@@ -107,19 +113,32 @@ impl CoreClient {
     ) -> Result<T, CoreError> {
         let started = Instant::now();
         let result = self.send::<T>(path, query).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(CoreError::NotFound) => "not_found",
-            Err(CoreError::Timeout(_)) => "timeout",
-            Err(_) => "error",
-        };
-        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome)
+        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome(&result))
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// One POST. Never retried: the core may have acted on it.
+    async fn post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CoreError> {
+        let started = Instant::now();
+        let request = self.http.post(format!("{}{}", self.base, path)).json(body);
+        let result = self.exchange::<T>(request).await;
+        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome(&result))
             .record(started.elapsed().as_secs_f64());
         result
     }
 
     async fn send<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, CoreError> {
         let url = format!("{}{}", self.base, path);
+        self.exchange(self.http.get(&url).query(query)).await
+    }
+
+    async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, CoreError> {
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 CoreError::Timeout(self.timeout)
@@ -129,7 +148,7 @@ impl CoreClient {
                 CoreError::Decode(e.to_string())
             }
         };
-        let res = self.http.get(&url).query(query).send().await.map_err(transport)?;
+        let res = request.send().await.map_err(transport)?;
         let status = res.status().as_u16();
         if status >= 500 {
             return Err(CoreError::Status(status));
@@ -137,5 +156,14 @@ impl CoreClient {
         let bytes = res.bytes().await.map_err(transport)?;
         let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
         envelope.into_result()
+    }
+}
+
+fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(CoreError::NotFound) => "not_found",
+        Err(CoreError::Timeout(_)) => "timeout",
+        Err(_) => "error",
     }
 }

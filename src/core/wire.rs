@@ -18,6 +18,7 @@ impl<T> Envelope<T> {
         match self.ret_code.as_str() {
             "0000" => self.data.ok_or_else(|| CoreError::Decode("success without data".into())),
             "E404" => Err(CoreError::NotFound),
+            "E401" => Err(CoreError::Unauthenticated),
             _ => Err(CoreError::Rejected { code: self.ret_code, message: self.ret_msg }),
         }
     }

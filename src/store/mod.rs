@@ -5,7 +5,7 @@
 //! same traits on Redis and PostgreSQL.
 
 mod memory;
-mod sqlite;
+pub mod sqlite;
 
 use async_trait::async_trait;
 
@@ -45,15 +45,16 @@ mod tests {
     async fn sqlite_store_keeps_the_contract_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gw.sqlite");
-        contract(&SqliteReplayStore::open(&path).await.unwrap()).await;
-        let reopened = SqliteReplayStore::open(&path).await.unwrap();
+        contract(&SqliteReplayStore::new(sqlite::open(&path).await.unwrap())).await;
+        let reopened = SqliteReplayStore::new(sqlite::open(&path).await.unwrap());
         assert!(!reopened.first_use("b", 100, 60).await.unwrap());
     }
 
     #[tokio::test]
     async fn concurrent_first_uses_admit_exactly_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(SqliteReplayStore::open(&dir.path().join("gw.sqlite")).await.unwrap());
+        let store =
+            std::sync::Arc::new(SqliteReplayStore::new(sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap()));
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let s = store.clone();

@@ -3,7 +3,10 @@
 mod support;
 
 mod access;
+mod browser;
 mod config_errors;
+mod consent_flow;
+mod consents;
 mod ledger;
 mod openapi;
 mod problems;

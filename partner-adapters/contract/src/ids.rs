@@ -92,6 +92,10 @@ prefixed_id!(
     ConsentId, "cns_", "cns_01JDEMO"
 );
 prefixed_id!(
+    /// A booked transaction on an account.
+    TransactionId, "txn_", "txn_412"
+);
+prefixed_id!(
     /// A payment initiated through the gateway.
     PaymentId, "pay_", "pay_01JDEMO"
 );

@@ -17,15 +17,34 @@ pub enum SecurityLevel {
 pub enum Operation {
     ListProducts,
     GetProduct,
+    CreateConsent,
+    GetConsent,
+    DeleteConsent,
+    ListAccounts,
+    GetAccount,
+    GetBalances,
+    ListTransactions,
 }
 
 impl Operation {
-    pub const ALL: &'static [Operation] = &[Operation::ListProducts, Operation::GetProduct];
+    pub const ALL: &'static [Operation] = &[
+        Operation::ListProducts,
+        Operation::GetProduct,
+        Operation::CreateConsent,
+        Operation::GetConsent,
+        Operation::DeleteConsent,
+        Operation::ListAccounts,
+        Operation::GetAccount,
+        Operation::GetBalances,
+        Operation::ListTransactions,
+    ];
 
     /// The OAuth scope a token must carry for this operation.
     pub const fn required_scope(self) -> &'static str {
         match self {
             Self::ListProducts | Self::GetProduct => "products:read",
+            Self::CreateConsent | Self::GetConsent | Self::DeleteConsent => "consents:write",
+            Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions => "accounts:read",
         }
     }
 
@@ -33,6 +52,24 @@ impl Operation {
     pub const fn security_level(self) -> SecurityLevel {
         match self {
             Self::ListProducts | Self::GetProduct => SecurityLevel::A1,
+            Self::CreateConsent
+            | Self::GetConsent
+            | Self::DeleteConsent
+            | Self::ListAccounts
+            | Self::GetAccount
+            | Self::GetBalances
+            | Self::ListTransactions => SecurityLevel::A2,
+        }
+    }
+
+    /// Whether the call acts on one customer's data, and so needs a token bound to a
+    /// customer's consent rather than a client-credentials token.
+    pub const fn needs_customer_consent(self) -> bool {
+        match self {
+            Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions => true,
+            Self::ListProducts | Self::GetProduct | Self::CreateConsent | Self::GetConsent | Self::DeleteConsent => {
+                false
+            }
         }
     }
 
@@ -41,6 +78,13 @@ impl Operation {
         match self {
             Self::ListProducts => "list_products",
             Self::GetProduct => "get_product",
+            Self::CreateConsent => "create_consent",
+            Self::GetConsent => "get_consent",
+            Self::DeleteConsent => "delete_consent",
+            Self::ListAccounts => "list_accounts",
+            Self::GetAccount => "get_account",
+            Self::GetBalances => "get_balances",
+            Self::ListTransactions => "list_transactions",
         }
     }
 }

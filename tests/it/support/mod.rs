@@ -1,6 +1,7 @@
 //! Test support: the real `scenegate` binary on port 0, a temporary config folder, and a
 //! partner client that signs `private_key_jwt` assertions with the fixture keys.
 
+pub mod customer;
 pub mod partner;
 
 use std::{

@@ -40,16 +40,19 @@ impl PartnerAdapter for Native {
         match op {
             Operation::ListProducts => transform::list_products_request(req),
             Operation::GetProduct => transform::get_product_request(req),
+            Operation::CreateConsent => transform::create_consent_request(req),
+            Operation::GetConsent => transform::consent_request(req, false),
+            Operation::DeleteConsent => transform::consent_request(req, true),
+            Operation::ListAccounts => transform::list_accounts_request(req),
+            Operation::GetAccount => transform::account_request(req, false),
+            Operation::GetBalances => transform::account_request(req, true),
+            Operation::ListTransactions => transform::list_transactions_request(req),
         }
     }
 
     fn encode(&self, _op: Operation, req: &RawRequest, res: CanonicalResponse) -> Result<RawResponse, AdapterError> {
-        let body = match res {
-            CanonicalResponse::ProductPage(page) => serde_json::to_vec(&transform::list_body(req, page)),
-            CanonicalResponse::Product(product) => serde_json::to_vec(&product),
-        }
-        .map_err(|e| AdapterError::Encode(e.to_string()))?;
-        Ok(RawResponse { status: 200, content_type: "application/json", body: body.into() })
+        let (status, body) = transform::response_body(req, res).map_err(|e| AdapterError::Encode(e.to_string()))?;
+        Ok(RawResponse { status, content_type: "application/json", body: body.unwrap_or_default().into() })
     }
 }
 

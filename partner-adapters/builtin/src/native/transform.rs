@@ -1,37 +1,92 @@
 //! Native wire ⇄ canonical.
 
 use scenegate_adapter_contract::{
-    AdapterError, CanonicalRequest, ProductId, RawRequest,
+    AdapterError, CanonicalRequest, RawRequest,
     canonical::{
-        DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page, PageLinks, PageMeta, Product, ProductList, ProductQuery, ProductType,
+        AccountList, BalanceList, CanonicalResponse, ConsentRequest, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageLinks,
+        PageMeta, ProductList, ProductQuery, ProductType, TransactionList, TransactionQuery,
     },
 };
+use serde::de::DeserializeOwned;
 
-use super::wire::ListProductsQuery;
+use super::wire::{ListProductsQuery, ListTransactionsQuery, NoQuery};
+
+fn query<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
+    serde_urlencoded::from_str(req.query.as_deref().unwrap_or_default())
+        .map_err(|e| AdapterError::field("query", e.to_string()))
+}
+
+/// A typed id from a path parameter; the error names the parameter.
+fn path_id<T: std::str::FromStr<Err = scenegate_adapter_contract::IdError>>(
+    req: &RawRequest,
+    name: &str,
+) -> Result<T, AdapterError> {
+    req.path_param(name).unwrap_or_default().parse().map_err(|e| AdapterError::field(name, format!("{e}")))
+}
+
+fn limit(raw: Option<&str>) -> Result<u32, AdapterError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE_LIMIT),
+        Some(s) => {
+            s.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE_LIMIT).contains(n)).ok_or_else(|| {
+                AdapterError::field("limit", format!("must be a whole number from 1 to {MAX_PAGE_LIMIT}"))
+            })
+        }
+    }
+}
+
+fn cursor(raw: Option<String>) -> Result<Option<String>, AdapterError> {
+    match raw {
+        Some(c) if c.is_empty() || c.len() > 512 => {
+            Err(AdapterError::field("cursor", "is not a cursor this API issued"))
+        }
+        other => Ok(other),
+    }
+}
 
 pub fn list_products_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
-    let q: ListProductsQuery = serde_urlencoded::from_str(req.query.as_deref().unwrap_or_default())
-        .map_err(|e| AdapterError::field("query", e.to_string()))?;
+    let q: ListProductsQuery = query(req)?;
     let product_type = q.product_type.as_deref().map(parse_product_type).transpose()?;
-    let limit = match q.limit.as_deref() {
-        None => DEFAULT_PAGE_LIMIT,
-        Some(s) => s.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE_LIMIT).contains(n)).ok_or_else(|| {
-            AdapterError::field("limit", format!("must be a whole number from 1 to {MAX_PAGE_LIMIT}"))
-        })?,
-    };
-    let cursor = match q.cursor {
-        Some(c) if c.is_empty() || c.len() > 512 => {
-            return Err(AdapterError::field("cursor", "is not a cursor this API issued"));
-        }
-        other => other,
-    };
-    Ok(CanonicalRequest::ListProducts(ProductQuery { product_type, limit, cursor }))
+    Ok(CanonicalRequest::ListProducts(ProductQuery {
+        product_type,
+        limit: limit(q.limit.as_deref())?,
+        cursor: cursor(q.cursor)?,
+    }))
 }
 
 pub fn get_product_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
-    let raw = req.path_param("product_id").unwrap_or_default();
-    let id: ProductId = raw.parse().map_err(|e| AdapterError::field("product_id", format!("{e}")))?;
-    Ok(CanonicalRequest::GetProduct(id))
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::GetProduct(path_id(req, "product_id")?))
+}
+
+pub fn create_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    let body: ConsentRequest =
+        serde_json::from_slice(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))?;
+    Ok(CanonicalRequest::CreateConsent(body))
+}
+
+pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    let id = path_id(req, "consent_id")?;
+    Ok(if delete { CanonicalRequest::DeleteConsent(id) } else { CanonicalRequest::GetConsent(id) })
+}
+
+pub fn list_accounts_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::ListAccounts)
+}
+
+pub fn account_request(req: &RawRequest, balances: bool) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    let id = path_id(req, "account_id")?;
+    Ok(if balances { CanonicalRequest::GetBalances(id) } else { CanonicalRequest::GetAccount(id) })
+}
+
+pub fn list_transactions_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    let q: ListTransactionsQuery = query(req)?;
+    let id = path_id(req, "account_id")?;
+    let tq = TransactionQuery { from: q.from, to: q.to, limit: limit(q.limit.as_deref())?, cursor: cursor(q.cursor)? };
+    Ok(CanonicalRequest::ListTransactions(id, tq))
 }
 
 fn parse_product_type(s: &str) -> Result<ProductType, AdapterError> {
@@ -43,18 +98,13 @@ fn parse_product_type(s: &str) -> Result<ProductType, AdapterError> {
     }
 }
 
-/// Shapes a page with `links.self` and `links.next`, keeping the partner's filters.
-pub fn list_body(req: &RawRequest, page: Page<Product>) -> ProductList {
-    let limit = match list_products_request(req) {
-        Ok(CanonicalRequest::ListProducts(q)) => q.limit,
-        _ => DEFAULT_PAGE_LIMIT,
-    };
-    let kept: Vec<(String, String)> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query.as_deref().unwrap_or_default())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(k, _)| k != "cursor")
-            .collect();
+/// `links.self` and `links.next` of a page, keeping the partner's other parameters.
+fn page_links(req: &RawRequest, next_cursor: Option<&str>) -> (PageLinks, PageMeta) {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let limit = limit(pairs.iter().find(|(k, _)| k == "limit").map(|(_, v)| v.as_str())).unwrap_or(DEFAULT_PAGE_LIMIT);
+    let current = pairs.iter().find(|(k, _)| k == "cursor").map(|(_, v)| v.clone());
+    let kept: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "cursor").collect();
     let link = |cursor: Option<&str>| {
         let mut pairs = kept.clone();
         if let Some(c) = cursor {
@@ -63,14 +113,27 @@ pub fn list_body(req: &RawRequest, page: Page<Product>) -> ProductList {
         let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         if qs.is_empty() { req.path.clone() } else { format!("{}?{qs}", req.path) }
     };
-    let self_ = link(req.query.as_deref().and_then(|_| current_cursor(req)).as_deref());
-    let next = page.next_cursor.as_deref().map(|c| link(Some(c)));
-    ProductList { data: page.items, links: PageLinks { self_, next }, meta: PageMeta { limit } }
+    (PageLinks { self_: link(current.as_deref()), next: next_cursor.map(|c| link(Some(c))) }, PageMeta { limit })
 }
 
-fn current_cursor(req: &RawRequest) -> Option<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query.as_deref()?)
-        .ok()?
-        .into_iter()
-        .find_map(|(k, v)| (k == "cursor").then_some(v))
+/// Status and JSON body (None: no body) of a canonical response.
+pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, Option<Vec<u8>>), serde_json::Error> {
+    Ok(match res {
+        CanonicalResponse::ProductPage(page) => {
+            let (links, meta) = page_links(req, page.next_cursor.as_deref());
+            (200, Some(serde_json::to_vec(&ProductList { data: page.items, links, meta })?))
+        }
+        CanonicalResponse::Product(p) => (200, Some(serde_json::to_vec(&p)?)),
+        CanonicalResponse::Consent { consent, created } => {
+            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&consent)?))
+        }
+        CanonicalResponse::ConsentDeleted => (204, None),
+        CanonicalResponse::AccountList(data) => (200, Some(serde_json::to_vec(&AccountList { data })?)),
+        CanonicalResponse::Account(a) => (200, Some(serde_json::to_vec(&a)?)),
+        CanonicalResponse::Balances(data) => (200, Some(serde_json::to_vec(&BalanceList { data })?)),
+        CanonicalResponse::TransactionPage(page) => {
+            let (links, meta) = page_links(req, page.next_cursor.as_deref());
+            (200, Some(serde_json::to_vec(&TransactionList { data: page.items, links, meta })?))
+        }
+    })
 }

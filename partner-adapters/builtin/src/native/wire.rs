@@ -12,3 +12,18 @@ pub struct ListProductsQuery {
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
+
+/// Query of `GET /v1/accounts/{account_id}/transactions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListTransactionsQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Operations that take no query parameters at all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}

@@ -1,16 +1,10 @@
-//! Canonical requests and responses: what every adapter translates to and from.
-//!
-//! These are also the bodies of the standard (`native`) API, so their serde shape is the
-//! public data standard and their `ToSchema` is what `openapi/` documents.
+//! The product catalogue (open data, level A1).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{PageLinks, PageMeta};
 use crate::{Currency, Money, ProductId, Rate};
-
-/// Default and maximum page sizes of every list operation.
-pub const DEFAULT_PAGE_LIMIT: u32 = 25;
-pub const MAX_PAGE_LIMIT: u32 = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -100,45 +94,6 @@ pub struct ProductQuery {
     pub product_type: Option<ProductType>,
     pub limit: u32,
     pub cursor: Option<String>,
-}
-
-/// One page of a list, before an adapter shapes it for the partner.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Present when more items follow; pass back as `cursor`.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum CanonicalRequest {
-    ListProducts(ProductQuery),
-    GetProduct(ProductId),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum CanonicalResponse {
-    ProductPage(Page<Product>),
-    Product(Box<Product>),
-}
-
-/// Links of a list page. Links are path-absolute so they work behind any host name.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PageLinks {
-    /// This page.
-    #[serde(rename = "self")]
-    #[schema(example = "/v1/products?limit=2")]
-    pub self_: String,
-    /// The next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "/v1/products?limit=2&cursor=cDE6REVQLTFZLUNOWQ")]
-    pub next: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PageMeta {
-    /// The page size in force.
-    pub limit: u32,
 }
 
 /// A page of products: the data standard's list envelope.

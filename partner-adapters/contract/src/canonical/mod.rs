@@ -1,0 +1,46 @@
+//! Canonical requests and responses: what every adapter translates to and from.
+//!
+//! These are also the bodies of the standard (`native`) API, so their serde shape is the
+//! public data standard and their `ToSchema` is what `openapi/` documents.
+
+mod accounts;
+mod consents;
+mod page;
+mod products;
+
+pub use accounts::*;
+pub use consents::*;
+pub use page::*;
+pub use products::*;
+
+use crate::{AccountId, ConsentId, ProductId};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanonicalRequest {
+    ListProducts(ProductQuery),
+    GetProduct(ProductId),
+    CreateConsent(ConsentRequest),
+    GetConsent(ConsentId),
+    DeleteConsent(ConsentId),
+    ListAccounts,
+    GetAccount(AccountId),
+    GetBalances(AccountId),
+    ListTransactions(AccountId, TransactionQuery),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanonicalResponse {
+    ProductPage(Page<Product>),
+    Product(Box<Product>),
+    /// A consent was created (201) or read (200).
+    Consent {
+        consent: Box<ConsentView>,
+        created: bool,
+    },
+    /// The consent was withdrawn (204).
+    ConsentDeleted,
+    AccountList(Vec<Account>),
+    Account(Box<Account>),
+    Balances(Vec<Balance>),
+    TransactionPage(Page<Transaction>),
+}

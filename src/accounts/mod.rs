@@ -1,0 +1,223 @@
+//! Accounts, balances and transactions as one consent lets one partner see them.
+//!
+//! The rules, all enforced here and nowhere else:
+//! - only the accounts the customer chose (`consent.accounts`), and only if the core still
+//!   says they are that customer's; anything else answers 404 exactly like a missing account;
+//! - partners know accounts by pseudonymous ids ([`Pseudonyms`]), never by number;
+//! - each operation needs its permission, and fields beyond the permission are masked
+//!   ([`mask`]) or left out ([`view`]);
+//! - transactions only inside the consent's window ([`window`]), paged by an opaque cursor.
+//!
+//! The pipeline has already checked that the consent is authorised; the check is repeated
+//! against this service's clock so no path can read through a lapsed consent.
+
+pub mod mask;
+pub mod pseudonym;
+mod view;
+pub mod window;
+
+use std::sync::Arc;
+
+use scenegate_adapter_contract::{
+    AccountId,
+    canonical::{Account, Balance, ConsentStatus, MAX_PAGE_LIMIT, Page, Permission, Transaction, TransactionQuery},
+};
+use subtle::ConstantTimeEq;
+
+pub use pseudonym::{PseudonymKeyError, Pseudonyms};
+use window::Window;
+
+use crate::{
+    auth::Clock,
+    consent::Consent,
+    core::{CoreAccount, CoreClient, CoreError, TxnQuery},
+    error::ApiError,
+};
+
+/// A page may take this many core calls to fill when edge-of-window items are dropped;
+/// then it is returned short, with a cursor.
+const MAX_CORE_ROUNDS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Not an account under this consent: missing, unselected, another customer's or
+    /// partner's, or a forged id. All answer alike, so ids cannot be probed.
+    #[error("no such account")]
+    NotFound,
+    #[error("the consent does not include {0}")]
+    Permission(&'static str),
+    #[error("`{field}`: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("the consent is {}", .0.code())]
+    Inactive(ConsentStatus),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::NotFound => ApiError::NotFound("account"),
+            AccountsError::Permission(p) => ApiError::ConsentPermission(p),
+            AccountsError::InvalidField { field, reason } => ApiError::InvalidField { field: field.into(), reason },
+            AccountsError::Inactive(status) => ApiError::ConsentInactive(status),
+            AccountsError::Core(e) => ApiError::Core(e),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    core: CoreClient,
+    pseudonyms: Pseudonyms,
+    clock: Arc<dyn Clock>,
+}
+
+impl Accounts {
+    pub fn new(core: CoreClient, pseudonyms: Pseudonyms, clock: Arc<dyn Clock>) -> Self {
+        Self { core, pseudonyms, clock }
+    }
+
+    /// The consented accounts, in the order the customer chose them.
+    pub async fn list(&self, consent: &Consent) -> Result<Vec<Account>, ApiError> {
+        let detail = self.allowed(consent, Permission::ReadAccountsDetail, Permission::ReadAccountsBasic)?;
+        let Some(customer) = consent.customer_id.as_deref() else { return Ok(Vec::new()) };
+        let owned = match self.core.customer_accounts(customer).await {
+            Ok(owned) => owned,
+            Err(CoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(AccountsError::Core(e).into()),
+        };
+        let mut out: Vec<Account> = Vec::new();
+        for acct_no in &consent.accounts {
+            let id = self.pseudonyms.account_id(&consent.partner_id, acct_no);
+            if out.iter().any(|a| a.account_id == id) {
+                continue;
+            }
+            match owned.iter().find(|a| &a.acct_no == acct_no && a.cust_no == customer) {
+                Some(a) => out.push(view::account(a, id, detail).map_err(AccountsError::from)?),
+                None => {
+                    tracing::warn!(consent = %consent.id, "a consented account is no longer the customer's; left out")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, consent: &Consent, id: &AccountId) -> Result<Account, ApiError> {
+        let detail = self.allowed(consent, Permission::ReadAccountsDetail, Permission::ReadAccountsBasic)?;
+        let account = self.resolve(consent, id).await?;
+        Ok(view::account(&account, id.clone(), detail).map_err(AccountsError::from)?)
+    }
+
+    pub async fn balances(&self, consent: &Consent, id: &AccountId) -> Result<Vec<Balance>, ApiError> {
+        self.allowed(consent, Permission::ReadBalances, Permission::ReadBalances)?;
+        let account = self.resolve(consent, id).await?;
+        let balance = self.core.balance(&account.acct_no).await.map_err(not_found)?;
+        Ok(vec![view::balance(&balance, &account.acct_no, id.clone()).map_err(AccountsError::from)?])
+    }
+
+    /// Oldest first, inside the consent's window and the partner's `from`/`to`. Keyset paging
+    /// on the core's sequence number: the cursor is the last sequence number *read* (returned
+    /// or filtered out), so no transaction is skipped or repeated across pages, and every
+    /// page moves strictly forward.
+    pub async fn transactions(
+        &self,
+        consent: &Consent,
+        id: &AccountId,
+        q: TransactionQuery,
+    ) -> Result<Page<Transaction>, ApiError> {
+        let detail = self.allowed(consent, Permission::ReadTransactionsDetail, Permission::ReadTransactionsBasic)?;
+        let account = self.resolve(consent, id).await?;
+        let asked = Window::from_query(q.from.as_deref(), q.to.as_deref())?;
+        let mut after = q.cursor.as_deref().map(window::decode_cursor).transpose()?;
+        let Some(window) = Window::of_consent(consent).intersect(asked) else {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        };
+        let limit = q.limit.clamp(1, MAX_PAGE_LIMIT) as usize;
+        let (start_date, end_date) = window.core_dates();
+        let mut items = Vec::with_capacity(limit);
+        for _ in 0..MAX_CORE_ROUNDS {
+            let want = limit - items.len();
+            let query = TxnQuery {
+                start_date: start_date.clone(),
+                end_date: end_date.clone(),
+                after_seq: after,
+                limit: u32::try_from(want).unwrap_or(MAX_PAGE_LIMIT),
+            };
+            let page = self.core.transactions(&account.acct_no, &query).await.map_err(not_found)?;
+            if page.items.len() > want || (page.has_more && page.items.is_empty()) {
+                return Err(AccountsError::Core(CoreError::Decode("statement page out of bounds".into())).into());
+            }
+            for txn in page.items {
+                // Strictly increasing, or a misbehaving core could make pages repeat forever.
+                if after.is_some_and(|a| txn.txn_seq <= a) {
+                    return Err(AccountsError::Core(CoreError::Decode("statement out of order".into())).into());
+                }
+                after = Some(txn.txn_seq);
+                let (booked_at, at) = view::booked_at(&txn).map_err(AccountsError::from)?;
+                if window.contains(at) {
+                    items.push(view::transaction(txn, booked_at, detail).map_err(AccountsError::from)?);
+                }
+            }
+            if !page.has_more {
+                return Ok(Page { items, next_cursor: None });
+            }
+            if items.len() >= limit {
+                break;
+            }
+        }
+        Ok(Page { items, next_cursor: after.map(window::encode_cursor) })
+    }
+
+    /// Consent in force and one of two permissions held; true when the first (the detailed
+    /// one) is. The refusal names the basic one, the least the partner must ask for.
+    fn allowed(&self, consent: &Consent, detail: Permission, basic: Permission) -> Result<bool, AccountsError> {
+        if consent.status != ConsentStatus::Authorised {
+            return Err(AccountsError::Inactive(consent.status));
+        }
+        if self.clock.now() >= consent.expiration {
+            return Err(AccountsError::Inactive(ConsentStatus::Expired));
+        }
+        if consent.allows(detail) {
+            Ok(true)
+        } else if consent.allows(basic) {
+            Ok(false)
+        } else {
+            Err(AccountsError::Permission(basic.code()))
+        }
+    }
+
+    /// The core account a partner's id names under this consent, or `NotFound`. Every
+    /// consented account's id is computed and compared in constant time, without stopping
+    /// at a match, so timing tells nothing about how close a guess was.
+    async fn resolve(&self, consent: &Consent, id: &AccountId) -> Result<CoreAccount, AccountsError> {
+        let wanted = id.as_str().as_bytes();
+        let mut found = None;
+        for acct_no in &consent.accounts {
+            let candidate = self.pseudonyms.account_id(&consent.partner_id, acct_no);
+            if bool::from(candidate.as_str().as_bytes().ct_eq(wanted)) && found.is_none() {
+                found = Some(acct_no.as_str());
+            }
+        }
+        let (Some(acct_no), Some(customer)) = (found, consent.customer_id.as_deref()) else {
+            return Err(AccountsError::NotFound);
+        };
+        let account = self.core.account(acct_no).await.map_err(not_found)?;
+        if account.cust_no != customer || account.acct_no != acct_no {
+            tracing::warn!(consent = %consent.id, "a consented account is no longer the customer's; refused");
+            return Err(AccountsError::NotFound);
+        }
+        Ok(account)
+    }
+}
+
+/// The core's "no such account" is this service's: the same 404 as an unconsented id.
+fn not_found(e: CoreError) -> AccountsError {
+    match e {
+        CoreError::NotFound => AccountsError::NotFound,
+        other => AccountsError::Core(other),
+    }
+}
+
+#[cfg(test)]
+mod tests;

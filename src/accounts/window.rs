@@ -1,0 +1,201 @@
+//! Which transactions a listing may show: the consent's window intersected with the
+//! partner's `from`/`to`, and the opaque cursor that pages through it.
+//!
+//! Bounds are inclusive, in whole Unix seconds (booking times have second precision). The
+//! core filters by Beijing calendar date only, so the window is widened to whole Beijing days
+//! for the core query and then applied to the second here.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use jiff::{Timestamp, tz};
+
+use super::AccountsError;
+use crate::consent::Consent;
+
+/// Inclusive bounds in Unix seconds; `None` is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl Window {
+    pub fn of_consent(consent: &Consent) -> Self {
+        Self { from: consent.transaction_from, to: consent.transaction_to }
+    }
+
+    /// The partner's `from` and `to` (RFC 3339). A fractional `from` rounds up and a
+    /// fractional `to` down, so the bounds stay inclusive without widening.
+    pub fn from_query(from: Option<&str>, to: Option<&str>) -> Result<Self, AccountsError> {
+        let parse = |field: &'static str, raw: &str| {
+            raw.parse::<Timestamp>().map_err(|_| AccountsError::InvalidField {
+                field,
+                reason: "must be an RFC 3339 time such as 2026-10-01T00:00:00Z".into(),
+            })
+        };
+        let from = from.map(|s| parse("from", s)).transpose()?;
+        let to = to.map(|s| parse("to", s)).transpose()?;
+        Ok(Self {
+            from: from.map(|t| t.as_second() + i64::from(t.subsec_nanosecond() > 0)),
+            to: to.map(|t| t.as_second() - i64::from(t.subsec_nanosecond() < 0)),
+        })
+    }
+
+    /// Both windows at once; `None` when nothing can be in both.
+    pub fn intersect(self, other: Self) -> Option<Self> {
+        let tighter = |a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64| match (a, b) {
+            (Some(a), Some(b)) => Some(pick(a, b)),
+            (a, b) => a.or(b),
+        };
+        let w = Self { from: tighter(self.from, other.from, i64::max), to: tighter(self.to, other.to, i64::min) };
+        match (w.from, w.to) {
+            (Some(f), Some(t)) if f > t => None,
+            _ => Some(w),
+        }
+    }
+
+    pub fn contains(self, at: i64) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at <= t)
+    }
+
+    /// The Beijing calendar days (`yyyyMMdd`, inclusive) that cover the window, for the core
+    /// query. A bound that cannot be written as a date stays open: the exact filter applies
+    /// anyway.
+    pub fn core_dates(self) -> (Option<String>, Option<String>) {
+        (self.from.and_then(beijing_date), self.to.and_then(beijing_date))
+    }
+}
+
+fn beijing_date(secs: i64) -> Option<String> {
+    let date = Timestamp::from_second(secs).ok()?.to_zoned(tz::TimeZone::fixed(tz::offset(8))).date();
+    (1..=9999).contains(&date.year()).then(|| date.strftime("%Y%m%d").to_string())
+}
+
+const CURSOR_TAG: &str = "t1:";
+
+/// A cursor names the last core sequence number already read; partners see only base64url.
+pub fn encode_cursor(seq: i64) -> String {
+    B64.encode(format!("{CURSOR_TAG}{seq}"))
+}
+
+/// Only what [`encode_cursor`] makes: exact tag, canonical non-negative decimal.
+pub fn decode_cursor(cursor: &str) -> Result<i64, AccountsError> {
+    let bad = || AccountsError::InvalidField { field: "cursor", reason: "is not a cursor this API issued".into() };
+    let raw = B64.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let digits = text.strip_prefix(CURSOR_TAG).ok_or_else(bad)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let seq: i64 = digits.parse().map_err(|_| bad())?;
+    if seq.to_string() != digits {
+        return Err(bad());
+    }
+    Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn w(from: Option<i64>, to: Option<i64>) -> Window {
+        Window { from, to }
+    }
+
+    #[test]
+    fn intersection_is_the_tighter_of_each_bound() {
+        assert_eq!(w(None, None).intersect(w(None, None)), Some(w(None, None)));
+        assert_eq!(w(Some(10), None).intersect(w(None, Some(20))), Some(w(Some(10), Some(20))));
+        assert_eq!(w(Some(10), Some(50)).intersect(w(Some(5), Some(30))), Some(w(Some(10), Some(30))));
+        assert_eq!(w(Some(10), Some(50)).intersect(w(Some(20), Some(90))), Some(w(Some(20), Some(50))));
+        assert_eq!(w(Some(10), Some(10)).intersect(w(None, None)), Some(w(Some(10), Some(10))));
+        assert_eq!(w(Some(10), Some(20)).intersect(w(Some(21), None)), None);
+        assert_eq!(w(None, Some(20)).intersect(w(Some(30), Some(10))), None);
+    }
+
+    #[test]
+    fn query_bounds_parse_and_round_inwards() {
+        let q = Window::from_query(Some("2026-10-01T00:00:00Z"), Some("2026-10-01T08:00:00+08:00")).unwrap();
+        assert_eq!(q, w(Some(1_790_812_800), Some(1_790_812_800)));
+        let q = Window::from_query(Some("2026-10-01T00:00:00.5Z"), Some("2026-10-02T00:00:00.5Z")).unwrap();
+        assert_eq!(q, w(Some(1_790_812_801), Some(1_790_899_200)));
+        assert_eq!(Window::from_query(None, None).unwrap(), w(None, None));
+    }
+
+    #[test]
+    fn malformed_bounds_name_their_field() {
+        for (from, to, field) in [(Some("yesterday"), None, "from"), (None, Some("2026-13-01T00:00:00Z"), "to")] {
+            match Window::from_query(from, to) {
+                Err(AccountsError::InvalidField { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn core_dates_are_beijing_days() {
+        // 2026-10-01T16:30:00Z is 2026-10-02 00:30 in Beijing; 15:59:59Z still 2026-10-01.
+        assert_eq!(
+            w(Some(1_790_872_200), Some(1_790_870_399)).core_dates(),
+            (Some("20261002".into()), Some("20261001".into()))
+        );
+        assert_eq!(w(None, None).core_dates(), (None, None));
+    }
+
+    #[test]
+    fn contains_is_inclusive() {
+        let win = w(Some(10), Some(20));
+        assert!(!win.contains(9) && win.contains(10) && win.contains(20) && !win.contains(21));
+        assert!(w(None, None).contains(i64::MIN));
+    }
+
+    #[test]
+    fn foreign_cursors_are_refused() {
+        for c in [
+            "",
+            "!!",
+            &B64.encode("p1:12"),
+            &B64.encode("t1:"),
+            &B64.encode("t1:-1"),
+            &B64.encode("t1:012"),
+            &B64.encode("t1:+5"),
+            &B64.encode("t1:99999999999999999999"),
+            &B64.encode("t1:5 "),
+        ] {
+            assert!(matches!(decode_cursor(c), Err(AccountsError::InvalidField { field: "cursor", .. })), "{c}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn cursors_round_trip(seq in 0_i64..=i64::MAX) {
+            prop_assert_eq!(decode_cursor(&encode_cursor(seq)).unwrap(), seq);
+        }
+
+        #[test]
+        fn any_accepted_cursor_is_one_we_issue(s in "\\PC{0,40}") {
+            if let Ok(seq) = decode_cursor(&s) {
+                prop_assert_eq!(encode_cursor(seq), s);
+            }
+        }
+
+        #[test]
+        fn intersection_contains_exactly_what_both_contain(
+            a in proptest::option::of(-50_i64..50), b in proptest::option::of(-50_i64..50),
+            c in proptest::option::of(-50_i64..50), d in proptest::option::of(-50_i64..50), t in -60_i64..60,
+        ) {
+            let (x, y) = (w(a, b), w(c, d));
+            let both = x.contains(t) && y.contains(t);
+            prop_assert_eq!(x.intersect(y).is_some_and(|i| i.contains(t)), both);
+        }
+
+        #[test]
+        fn core_dates_cover_the_window(from in 1_700_000_000_i64..1_900_000_000, len in 0_i64..400_000) {
+            let (start, end) = w(Some(from), Some(from + len)).core_dates();
+            // Beijing is UTC+8 all year: its date is the UTC date eight hours later.
+            let day = |s: i64| Timestamp::from_second(s + 8 * 3600).unwrap().strftime("%Y%m%d").to_string();
+            prop_assert_eq!(start.unwrap(), day(from));
+            prop_assert_eq!(end.unwrap(), day(from + len));
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Customer consent: nothing of a customer's is read or moved unless the customer said
+//! yes to that partner, for that purpose, until that date, and has not taken it back.
+//!
+//! `model.rs` holds the consent and its state machine, `store.rs` where it is kept, and
+//! this file the operations partners, customers and the clock perform on it.
+
+pub mod model;
+pub mod store;
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use scenegate_adapter_contract::{
+    ConsentId,
+    canonical::{ConsentRequest, ConsentStatus, Permission},
+};
+
+pub use model::{Actor, Consent};
+pub use store::{ConsentStore, SqliteConsentStore};
+
+use crate::{auth::Clock, store::StoreError};
+
+/// Default and longest consent lifetimes.
+pub const DEFAULT_LIFETIME_SECS: i64 = 90 * 86_400;
+pub const MAX_LIFETIME_SECS: i64 = 365 * 86_400;
+pub const MAX_PURPOSE_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    #[error("`{field}`: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    /// Missing, or not the caller's: the two answer alike, so ids cannot be probed.
+    #[error("no such consent")]
+    NotFound,
+    #[error("the consent is {}", .0.code())]
+    State(ConsentStatus),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Consents {
+    store: Arc<dyn ConsentStore>,
+    clock: Arc<dyn Clock>,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConsentError {
+    ConsentError::InvalidField { field, reason: reason.into() }
+}
+
+fn parse_time(field: &'static str, value: &str) -> Result<i64, ConsentError> {
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|_| invalid(field, "must be an RFC 3339 time such as 2027-05-01T00:00:00Z"))
+}
+
+impl Consents {
+    pub fn new(store: Arc<dyn ConsentStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// A partner asks for consent; it waits for the customer.
+    pub async fn create(&self, partner_id: &str, req: ConsentRequest) -> Result<Consent, ConsentError> {
+        let now = self.clock.now();
+        if req.permissions.is_empty() {
+            return Err(invalid("permissions", "name at least one permission"));
+        }
+        let permissions: BTreeSet<Permission> = req.permissions.iter().copied().collect();
+        if permissions.len() != req.permissions.len() {
+            return Err(invalid("permissions", "each permission may appear once"));
+        }
+        let expiration = match req.expiration.as_deref() {
+            None => now + DEFAULT_LIFETIME_SECS,
+            Some(s) => parse_time("expiration", s)?,
+        };
+        if expiration <= now {
+            return Err(invalid("expiration", "must be in the future"));
+        }
+        if expiration > now + MAX_LIFETIME_SECS {
+            return Err(invalid("expiration", "may be at most one year ahead"));
+        }
+        let from = req.transaction_from.as_deref().map(|s| parse_time("transaction_from", s)).transpose()?;
+        let to = req.transaction_to.as_deref().map(|s| parse_time("transaction_to", s)).transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(invalid("transaction_to", "must not be before transaction_from"));
+        }
+        let purpose = req.purpose.trim().to_owned();
+        if purpose.is_empty() || purpose.chars().count() > MAX_PURPOSE_CHARS || purpose.chars().any(char::is_control) {
+            return Err(invalid("purpose", format!("must be 1 to {MAX_PURPOSE_CHARS} characters of plain text")));
+        }
+        let id =
+            ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
+        let consent = Consent {
+            id,
+            partner_id: partner_id.to_owned(),
+            customer_id: None,
+            permissions,
+            expiration,
+            transaction_from: from,
+            transaction_to: to,
+            purpose,
+            status: ConsentStatus::AwaitingAuthorisation,
+            accounts: Vec::new(),
+            created_at: now,
+            status_updated_at: now,
+            history: Vec::new(),
+        };
+        self.store.insert(&consent).await?;
+        Ok(consent)
+    }
+
+    /// The consent as of now (expiry applied and saved). Any caller.
+    pub async fn load(&self, id: &ConsentId) -> Result<Consent, ConsentError> {
+        loop {
+            let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
+            if !consent.expire_if_due(self.clock.now()) || self.store.update(&consent, version).await? {
+                return Ok(consent);
+            }
+        }
+    }
+
+    /// The consent, if it is this partner's.
+    pub async fn for_partner(&self, partner_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
+        let consent = self.load(id).await?;
+        if consent.partner_id != partner_id {
+            return Err(ConsentError::NotFound);
+        }
+        Ok(consent)
+    }
+
+    /// Applies `change` to the current consent and saves it, retrying if another writer got
+    /// there first. `check` decides, on the fresh consent, whether the caller may act at all.
+    async fn change(
+        &self,
+        id: &ConsentId,
+        check: impl Fn(&Consent) -> Result<(), ConsentError>,
+        change: impl Fn(&mut Consent, i64) -> Result<(), ConsentError>,
+    ) -> Result<Consent, ConsentError> {
+        loop {
+            let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
+            check(&consent)?;
+            let now = self.clock.now();
+            consent.expire_if_due(now);
+            change(&mut consent, now)?;
+            if self.store.update(&consent, version).await? {
+                return Ok(consent);
+            }
+        }
+    }
+
+    fn to(consent: &mut Consent, status: ConsentStatus, actor: Actor, now: i64) -> Result<(), ConsentError> {
+        consent.transition(status, actor, now).map_err(|e| ConsentError::State(e.from))
+    }
+
+    /// The partner withdraws an authorised consent.
+    pub async fn revoke_by_partner(&self, partner_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
+        let owned = |c: &Consent| if c.partner_id == partner_id { Ok(()) } else { Err(ConsentError::NotFound) };
+        self.change(id, owned, |c, now| Self::to(c, ConsentStatus::Revoked, Actor::Partner(partner_id.to_owned()), now))
+            .await
+    }
+
+    /// The customer takes back a consent they gave.
+    pub async fn revoke_by_customer(&self, customer_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
+        let owned = |c: &Consent| {
+            if c.customer_id.as_deref() == Some(customer_id) { Ok(()) } else { Err(ConsentError::NotFound) }
+        };
+        self.change(id, owned, |c, now| {
+            Self::to(c, ConsentStatus::Revoked, Actor::Customer(customer_id.to_owned()), now)
+        })
+        .await
+    }
+
+    /// The customer approves, choosing which of their accounts the partner may see.
+    pub async fn authorise(
+        &self,
+        id: &ConsentId,
+        customer_id: &str,
+        accounts: Vec<String>,
+    ) -> Result<Consent, ConsentError> {
+        if accounts.is_empty() {
+            return Err(invalid("accounts", "choose at least one account"));
+        }
+        self.change(
+            id,
+            |_| Ok(()),
+            |c, now| {
+                Self::to(c, ConsentStatus::Authorised, Actor::Customer(customer_id.to_owned()), now)?;
+                c.customer_id = Some(customer_id.to_owned());
+                c.accounts = accounts.clone();
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The customer says no.
+    pub async fn reject(&self, id: &ConsentId, customer_id: &str) -> Result<Consent, ConsentError> {
+        self.change(
+            id,
+            |_| Ok(()),
+            |c, now| {
+                Self::to(c, ConsentStatus::Rejected, Actor::Customer(customer_id.to_owned()), now)?;
+                c.customer_id = Some(customer_id.to_owned());
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Everything a customer has answered, expiry applied.
+    pub async fn for_customer(&self, customer_id: &str) -> Result<Vec<Consent>, ConsentError> {
+        let mut out = Vec::new();
+        for (consent, _) in self.store.list_for_customer(customer_id).await? {
+            out.push(self.load(&consent.id).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! Where consents live. Updates are conditional on the version read, so a customer's
+//! revocation and a partner's read racing each other can never lose the revocation.
+
+use async_trait::async_trait;
+use scenegate_adapter_contract::ConsentId;
+use sqlx::{Row, SqlitePool};
+
+use super::model::Consent;
+use crate::store::{StoreError, sqlite::err};
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn insert(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// The consent and its version.
+    async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError>;
+    /// Saves when the stored version is still `version`; false when another writer won.
+    async fn update(&self, consent: &Consent, version: i64) -> Result<bool, StoreError>;
+    /// Every consent a customer answered, newest first.
+    async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError>;
+}
+
+pub struct SqliteConsentStore {
+    pool: SqlitePool,
+}
+
+impl SqliteConsentStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+fn decode(body: &str) -> Result<Consent, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError(format!("stored consent is unreadable: {e}")))
+}
+
+fn encode(c: &Consent) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(|e| StoreError(e.to_string()))
+}
+
+#[async_trait]
+impl ConsentStore for SqliteConsentStore {
+    async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
+            .bind(c.id.as_str())
+            .bind(&c.partner_id)
+            .bind(&c.customer_id)
+            .bind(encode(c)?)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+        let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
+    }
+
+    async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
+        )
+        .bind(&c.customer_id)
+        .bind(encode(c)?)
+        .bind(c.id.as_str())
+        .bind(version)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT version, body FROM consents WHERE customer_id = ? ORDER BY rowid DESC")
+            .bind(customer_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).collect()
+    }
+}

@@ -1,0 +1,125 @@
+use std::sync::Arc;
+
+use scenegate_adapter_contract::canonical::{ConsentRequest, ConsentStatus, Permission};
+
+use super::*;
+use crate::auth::ManualClock;
+
+const T0: i64 = 1_800_000_000;
+
+async fn service() -> (Consents, Arc<ManualClock>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::store::sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
+    let clock = Arc::new(ManualClock::at(T0));
+    (Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock.clone()), clock, dir)
+}
+
+fn request() -> ConsentRequest {
+    ConsentRequest {
+        permissions: vec![Permission::ReadAccountsBasic, Permission::ReadBalances],
+        expiration: None,
+        transaction_from: None,
+        transaction_to: None,
+        purpose: "Show balances".into(),
+    }
+}
+
+fn field(e: ConsentError) -> &'static str {
+    match e {
+        ConsentError::InvalidField { field, .. } => field,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn requests_are_validated_field_by_field() {
+    let (consents, _, _d) = service().await;
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    assert_eq!(c.status, ConsentStatus::AwaitingAuthorisation);
+    assert_eq!(c.expiration, T0 + DEFAULT_LIFETIME_SECS);
+
+    let mut r = request();
+    r.permissions.clear();
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "permissions");
+    let mut r = request();
+    r.permissions.push(Permission::ReadBalances);
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "permissions");
+    let mut r = request();
+    r.expiration = Some(super::model::rfc3339(T0 + MAX_LIFETIME_SECS + 1));
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "expiration");
+    let mut r = request();
+    r.expiration = Some("tomorrow".into());
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "expiration");
+    let mut r = request();
+    r.transaction_from = Some("2026-10-01T00:00:00Z".into());
+    r.transaction_to = Some("2026-09-01T00:00:00Z".into());
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "transaction_to");
+    let mut r = request();
+    r.purpose = " ".into();
+    assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "purpose");
+}
+
+#[tokio::test]
+async fn another_partners_consent_answers_like_a_missing_one() {
+    let (consents, _, _d) = service().await;
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    assert!(matches!(consents.for_partner("ptn_b", &c.id).await, Err(ConsentError::NotFound)));
+    assert!(matches!(consents.revoke_by_partner("ptn_b", &c.id).await, Err(ConsentError::NotFound)));
+    let missing = ConsentId::from_key("nope").unwrap();
+    assert!(matches!(consents.for_partner("ptn_a", &missing).await, Err(ConsentError::NotFound)));
+}
+
+#[tokio::test]
+async fn the_clock_expires_unanswered_and_authorised_consents() {
+    let (consents, clock, _d) = service().await;
+    let waiting = consents.create("ptn_a", request()).await.unwrap();
+    clock.advance(model::AWAITING_TTL_SECS);
+    assert_eq!(consents.load(&waiting.id).await.unwrap().status, ConsentStatus::Expired);
+    assert!(matches!(
+        consents.authorise(&waiting.id, "C1", vec!["6222".into()]).await,
+        Err(ConsentError::State(ConsentStatus::Expired))
+    ));
+
+    let mut r = request();
+    r.expiration = Some(super::model::rfc3339(clock.now() + 3600));
+    let c = consents.create("ptn_a", r).await.unwrap();
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    clock.advance(3599);
+    assert_eq!(consents.load(&c.id).await.unwrap().status, ConsentStatus::Authorised);
+    clock.advance(1);
+    let expired = consents.load(&c.id).await.unwrap();
+    assert_eq!(expired.status, ConsentStatus::Expired);
+    assert_eq!(expired.history.last().unwrap().actor, Actor::System);
+}
+
+#[tokio::test]
+async fn revocation_by_customer_or_partner_is_final() {
+    let (consents, _, _d) = service().await;
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    assert!(matches!(
+        consents.revoke_by_partner("ptn_a", &c.id).await,
+        Err(ConsentError::State(ConsentStatus::AwaitingAuthorisation))
+    ));
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    assert!(matches!(consents.revoke_by_customer("C2", &c.id).await, Err(ConsentError::NotFound)), "only its customer");
+    let revoked = consents.revoke_by_customer("C1", &c.id).await.unwrap();
+    assert_eq!(revoked.status, ConsentStatus::Revoked);
+    assert!(matches!(
+        consents.revoke_by_partner("ptn_a", &c.id).await,
+        Err(ConsentError::State(ConsentStatus::Revoked))
+    ));
+    let kept = consents.for_customer("C1").await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].history.len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_answers_apply_exactly_one() {
+    let (consents, _, _d) = service().await;
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    let approve = consents.authorise(&c.id, "C1", vec!["6222".into()]);
+    let deny = consents.reject(&c.id, "C1");
+    let (a, b) = tokio::join!(approve, deny);
+    assert!(a.is_ok() ^ b.is_ok(), "exactly one answer wins: {a:?} {b:?}");
+    assert_eq!(consents.load(&c.id).await.unwrap().history.len(), 1);
+}

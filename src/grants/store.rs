@@ -1,0 +1,291 @@
+//! Where grants are kept. Keys are SHA-256 hex of the secrets; single use is enforced by
+//! conditional updates (`… WHERE used = 0`), so racing callers cannot both win.
+
+use async_trait::async_trait;
+use sqlx::{Row, SqlitePool};
+
+use super::{CodeGrant, PushedRequest, RefreshGrant, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS, Session};
+use crate::store::{StoreError, sqlite::err};
+
+/// Codes are kept this long past their expiry, so a late replay still revokes what they issued.
+const CODE_RETENTION_SECS: i64 = 86_400;
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn put_request(&self, key: &str, req: &PushedRequest) -> Result<(), StoreError>;
+    /// The request, if not used and not expired at `now`.
+    async fn request(&self, key: &str, now: i64) -> Result<Option<PushedRequest>, StoreError>;
+    /// Marks the request used; true for exactly one caller, and only before it expires.
+    async fn consume_request(&self, key: &str, now: i64) -> Result<bool, StoreError>;
+
+    async fn put_code(&self, key: &str, grant: &CodeGrant) -> Result<(), StoreError>;
+    /// The code and whether it was already used.
+    async fn code(&self, key: &str) -> Result<Option<(CodeGrant, bool)>, StoreError>;
+    /// Marks the code used; true for exactly one caller.
+    async fn use_code(&self, key: &str) -> Result<bool, StoreError>;
+    /// Revokes every access and refresh token issued from the code, and marks the code.
+    async fn revoke_code(&self, key: &str) -> Result<(), StoreError>;
+    async fn code_revoked(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Remembers an access token issued from a code, so a replay of the code can revoke it.
+    async fn record_access(&self, jti: &str, code_key: &str, expires_at: i64) -> Result<(), StoreError>;
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    async fn put_refresh(&self, key: &str, grant: &RefreshGrant) -> Result<(), StoreError>;
+    async fn refresh(&self, key: &str) -> Result<Option<RefreshGrant>, StoreError>;
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn put_session(&self, key: &str, session: &Session) -> Result<(), StoreError>;
+    async fn session(&self, key: &str) -> Result<Option<Session>, StoreError>;
+    async fn touch_session(&self, key: &str, now: i64) -> Result<(), StoreError>;
+    async fn delete_session(&self, key: &str) -> Result<(), StoreError>;
+    async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+#[derive(Clone)]
+pub struct SqliteGrantStore {
+    pool: SqlitePool,
+}
+
+impl SqliteGrantStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError(format!("stored grant is unreadable: {e}")))
+}
+
+#[async_trait]
+impl GrantStore for SqliteGrantStore {
+    async fn put_request(&self, key: &str, req: &PushedRequest) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO auth_requests (key, body, expires_at, used) VALUES (?, ?, ?, 0)")
+            .bind(key)
+            .bind(to_json(req)?)
+            .bind(req.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn request(&self, key: &str, now: i64) -> Result<Option<PushedRequest>, StoreError> {
+        let row = sqlx::query("SELECT body FROM auth_requests WHERE key = ? AND used = 0 AND expires_at > ?")
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| from_json(r.get::<&str, _>("body"))).transpose()
+    }
+
+    async fn consume_request(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE auth_requests SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?")
+            .bind(key)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_code(&self, key: &str, grant: &CodeGrant) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO auth_codes (key, body, expires_at, used, revoked, retain_until) VALUES (?, ?, ?, 0, 0, ?)",
+        )
+        .bind(key)
+        .bind(to_json(grant)?)
+        .bind(grant.expires_at)
+        .bind(grant.expires_at + CODE_RETENTION_SECS)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn code(&self, key: &str) -> Result<Option<(CodeGrant, bool)>, StoreError> {
+        let row = sqlx::query("SELECT body, used FROM auth_codes WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| Ok((from_json(r.get::<&str, _>("body"))?, r.get::<i64, _>("used") != 0))).transpose()
+    }
+
+    async fn use_code(&self, key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE auth_codes SET used = 1 WHERE key = ? AND used = 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("UPDATE auth_codes SET revoked = 1 WHERE key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("UPDATE issued_tokens SET revoked = 1 WHERE code_key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE code_key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn code_revoked(&self, key: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT revoked FROM auth_codes WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(row.is_some_and(|r| r.get::<i64, _>("revoked") != 0))
+    }
+
+    async fn record_access(&self, jti: &str, code_key: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO issued_tokens (jti, code_key, expires_at, revoked) VALUES (?, ?, ?, 0)")
+            .bind(jti)
+            .bind(code_key)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT revoked FROM issued_tokens WHERE jti = ?")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(row.is_some_and(|r| r.get::<i64, _>("revoked") != 0))
+    }
+
+    async fn put_refresh(&self, key: &str, g: &RefreshGrant) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (key, client_id, consent_id, code_key, expires_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(&g.client_id)
+        .bind(&g.consent_id)
+        .bind(&g.code_key)
+        .bind(g.expires_at)
+        .bind(i64::from(g.revoked))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        // The code must outlive its refresh token, so a replay can still revoke it.
+        sqlx::query("UPDATE auth_codes SET retain_until = MAX(retain_until, ?) WHERE key = ?")
+            .bind(g.expires_at)
+            .bind(&g.code_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn refresh(&self, key: &str) -> Result<Option<RefreshGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, consent_id, code_key, expires_at, revoked FROM refresh_tokens WHERE key = ?",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.map(|r| RefreshGrant {
+            client_id: r.get("client_id"),
+            consent_id: r.get("consent_id"),
+            code_key: r.get("code_key"),
+            expires_at: r.get("expires_at"),
+            revoked: r.get::<i64, _>("revoked") != 0,
+        }))
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM auth_requests WHERE expires_at <= ?",
+            "DELETE FROM auth_codes WHERE retain_until <= ?",
+            "DELETE FROM issued_tokens WHERE expires_at <= ?",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?",
+        ] {
+            n += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(err)?.rows_affected();
+        }
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteGrantStore {
+    async fn put_session(&self, key: &str, s: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO customer_sessions (key, customer_id, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(&s.customer_id)
+        .bind(&s.csrf)
+        .bind(s.created_at)
+        .bind(s.last_seen)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn session(&self, key: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT customer_id, csrf, created_at, last_seen FROM customer_sessions WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(row.map(|r| Session {
+            customer_id: r.get("customer_id"),
+            csrf: r.get("csrf"),
+            created_at: r.get("created_at"),
+            last_seen: r.get("last_seen"),
+        }))
+    }
+
+    async fn touch_session(&self, key: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE customer_sessions SET last_seen = MAX(last_seen, ?) WHERE key = ?")
+            .bind(now)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM customer_sessions WHERE key = ?").bind(key).execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM customer_sessions WHERE last_seen <= ? OR created_at <= ?")
+            .bind(now - SESSION_IDLE_SECS)
+            .bind(now - SESSION_ABSOLUTE_SECS)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}
