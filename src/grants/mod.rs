@@ -21,8 +21,9 @@ pub use throttle::{LocalThrottle, LoginThrottle, ThrottleKey};
 
 use crate::{auth::Clock, auth::OAuthError, error::ApiError, store::StoreError};
 
-/// Lifetime of a pushed authorisation request (`expires_in` of the PAR answer).
-pub const REQUEST_TTL_SECS: i64 = 600;
+/// Lifetime of a pushed authorisation request (`expires_in` of the PAR answer); FAPI 2.0
+/// wants it under 600 s.
+pub const REQUEST_TTL_SECS: i64 = 590;
 /// Lifetime of an authorisation code (FAPI 2.0: at most 60 s).
 pub const CODE_TTL_SECS: i64 = 60;
 /// A customer session ends after this long without a request...

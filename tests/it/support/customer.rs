@@ -166,7 +166,7 @@ impl PartnerClient {
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         assert_eq!(status, 201, "{body}");
-        assert_eq!(body["expires_in"], 600);
+        assert_eq!(body["expires_in"], 590);
         body["request_uri"].as_str().unwrap().to_owned()
     }
 

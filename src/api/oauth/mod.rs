@@ -1,0 +1,120 @@
+//! The authorisation server: pushed authorisation requests (RFC 9126), the token endpoint
+//! (client credentials, authorization code with PKCE, refresh token; clients authenticate
+//! with `private_key_jwt`), RFC 8414 metadata and the gateway's public keys. The customer's
+//! side of the code flow (`/oauth2/authorize`) is HTML, in `crate::web`.
+
+mod par;
+mod token;
+
+use std::collections::BTreeSet;
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{app::AppState, auth::OAuthError, config::KNOWN_SCOPES};
+
+pub use par::{ParRequest, ParResponse, par};
+pub use token::{TokenRequest, TokenResponse, token};
+
+pub const TOKEN_PATH: &str = "/oauth2/token";
+pub const PAR_PATH: &str = "/oauth2/par";
+pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+/// The one scope of the customer authorisation flow.
+pub const CUSTOMER_SCOPE: &str = "accounts:read";
+const MAX_STATE_CHARS: usize = 512;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(par::par))
+        .routes(routes!(token::token))
+        .routes(routes!(metadata))
+        .routes(routes!(jwks))
+}
+
+fn no_store(res: &mut Response) {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Form fields by name.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("`{name}` is required")))
+    }
+}
+
+/// RFC 6749 §3.2: form-encoded, and no parameter more than once.
+fn parse_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let is_form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
+    if !is_form {
+        return Err(OAuthError::InvalidRequest("send the token request as application/x-www-form-urlencoded".into()));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::InvalidRequest("the form body is malformed".into()))?;
+    let mut seen = BTreeSet::new();
+    for (name, _) in &pairs {
+        if !seen.insert(name.as_str()) {
+            return Err(OAuthError::InvalidRequest(format!("parameter `{}` appears more than once", truncate(name))));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Authorisation server metadata
+#[utoipa::path(
+    get, path = "/.well-known/oauth-authorization-server", tag = "oauth", operation_id = "getAuthorizationServerMetadata",
+    responses((status = 200, description = "RFC 8414 metadata.", body = Object))
+)]
+pub async fn metadata(State(gw): State<AppState>) -> Json<serde_json::Value> {
+    let base = &gw.settings.public_url;
+    Json(serde_json::json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
+        "token_endpoint": format!("{base}{TOKEN_PATH}"),
+        "pushed_authorization_request_endpoint": format!("{base}{PAR_PATH}"),
+        "require_pushed_authorization_requests": true,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "ui_locales_supported": ["zh-CN", "en"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
+        "scopes_supported": KNOWN_SCOPES,
+        "service_documentation": format!("{base}/docs"),
+    }))
+}
+
+/// The gateway's public signing keys
+///
+/// Verify Scenegate's access tokens and, later, its webhook signatures with these keys.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "oauth", operation_id = "getJwks",
+    responses((status = 200, description = "JWK Set (RFC 7517).", body = Object))
+)]
+pub async fn jwks(State(gw): State<AppState>) -> Response {
+    let mut res = Json(gw.keys.load().jwks()).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    res
+}

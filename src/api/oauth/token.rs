@@ -1,0 +1,282 @@
+//! `POST /oauth2/token`: client credentials, authorization code with PKCE, refresh token.
+
+use std::collections::BTreeSet;
+
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
+
+use crate::{
+    app::AppState,
+    auth::{OAuthError, client_assertion::ASSERTION_TYPE},
+    config::{KNOWN_SCOPES, Partner},
+    consent::{Consent, ConsentError},
+    error::ApiError,
+    extract::BoundedBody,
+    problem::Problem,
+};
+
+use super::{CUSTOMER_SCOPE, Params, no_store, parse_pairs, truncate};
+
+/// Form fields of a token request (`application/x-www-form-urlencoded`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "grant_type": "client_credentials",
+    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    "client_assertion": "eyJhbGciOiJFUzI1NiIsImtpZCI6InNreXRyaXAtMjAyNi0xMSJ9.eyJpc3MiOiJwdG5fc2t5dHJpcCJ9.c2ln",
+    "scope": "products:read"
+}))]
+pub struct TokenRequest {
+    /// `client_credentials`, `authorization_code` or `refresh_token`.
+    pub grant_type: String,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: String,
+    /// A JWT signed ES256 or PS256 with the partner's registered key: `iss` = `sub` = client id,
+    /// `aud` = the token endpoint, `exp` at most 300 s ahead, a fresh `jti`, `kid` in the header.
+    pub client_assertion: String,
+    /// Space-separated scopes; absent means every scope the partner is allowed.
+    pub scope: Option<String>,
+    /// Optional; when present it must equal the assertion's `iss`.
+    pub client_id: Option<String>,
+    /// `authorization_code`: the code from the redirect (single use, valid 60 s).
+    pub code: Option<String>,
+    /// `authorization_code`: the `redirect_uri` of the pushed request, exactly.
+    pub redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636), 43 to 128 characters.
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token from the code exchange.
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2ln", "token_type": "Bearer", "expires_in": 300, "scope": "products:read"}))]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+    /// The scopes granted: those requested that the partner is allowed.
+    pub scope: String,
+    /// Customer flow only: use it with `grant_type=refresh_token` for new access tokens
+    /// while the consent is in force. It expires with the consent and is not rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// The consent behind a code or refresh token, if it is still in force.
+async fn consent_in_force(gw: &AppState, partner: &Partner, id: &str) -> Result<Consent, ApiError> {
+    let gone = || ApiError::from(OAuthError::InvalidGrant("the consent is no longer in force".into()));
+    let id: ConsentId = id.parse().map_err(|_| gone())?;
+    match gw.consents.for_partner(&partner.id, &id).await {
+        Ok(c) if c.status == ConsentStatus::Authorised => Ok(c),
+        Ok(_) | Err(ConsentError::NotFound) => Err(gone()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Get an access token
+///
+/// The client authenticates with `private_key_jwt` (RFC 7523) for every grant:
+///
+/// - `client_credentials`: the partner's own token (products, consents).
+/// - `authorization_code`: after the customer approved (see `/oauth2/par`): `code`,
+///   `redirect_uri` and the PKCE `code_verifier`. Answers an access token bound to the
+///   consent (it never outlives it) and a refresh token. A code works once; presenting it
+///   again fails with `invalid_grant` and revokes the tokens it gave.
+/// - `refresh_token`: a new access token while the consent is in force.
+///
+/// Errors are problem documents that also carry the RFC 6749 `error` and
+/// `error_description` members.
+#[utoipa::path(
+    post, path = "/oauth2/token", tag = "oauth", operation_id = "getToken",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token.", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_grant` or `unsupported_grant_type`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_client`: the assertion was refused.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The partner is suspended (`error` = `unauthorized_client`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn token(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    BoundedBody(body): BoundedBody,
+) -> Result<Response, ApiError> {
+    let form = parse_form(&headers, &body)?;
+    if !matches!(form.grant_type.as_str(), "client_credentials" | "authorization_code" | "refresh_token") {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type `{}` is not supported; use client_credentials, authorization_code or refresh_token",
+            truncate(&form.grant_type)
+        ))
+        .into());
+    }
+    if form.client_assertion_type != ASSERTION_TYPE {
+        return Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")).into());
+    }
+    let partners = gw.partners.load();
+    let partner = gw.assertions.verify(&partners, &form.client_assertion, form.client_id.as_deref()).await?;
+    let body = match form.grant_type.as_str() {
+        "authorization_code" => authorization_code(&gw, &partner, &form).await?,
+        "refresh_token" => refresh_token(&gw, &partner, &form).await?,
+        _ => {
+            let granted = grant(form.scope.as_deref(), &partner.scopes)?;
+            let issued = gw
+                .tokens
+                .issue(&partner.id, &granted, None)
+                .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))?;
+            tracing::info!(partner = %partner.id, scope = %issued.scope, "access token issued");
+            TokenResponse {
+                access_token: issued.access_token,
+                token_type: "Bearer",
+                expires_in: issued.expires_in,
+                scope: issued.scope,
+                refresh_token: None,
+            }
+        }
+    };
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    Ok(res)
+}
+
+fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthError> {
+    value
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest(format!("`{name}` is required")))
+}
+
+/// Issues an access token bound to `consent`; returns it with its `jti` and expiry.
+fn consent_token(
+    gw: &AppState,
+    partner: &Partner,
+    consent: &Consent,
+) -> Result<(TokenResponse, String, i64), ApiError> {
+    let scopes = BTreeSet::from([CUSTOMER_SCOPE.to_owned()]);
+    let issued = gw
+        .tokens
+        .issue(&partner.id, &scopes, Some((consent.id.as_str(), consent.expiration)))
+        .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))?;
+    let claims = gw
+        .tokens
+        .verify(&issued.access_token)
+        .map_err(|e| ApiError::Internal(format!("fresh token unreadable: {e}")))?;
+    let body = TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.scope,
+        refresh_token: None,
+    };
+    Ok((body, claims.jti, claims.exp))
+}
+
+async fn authorization_code(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
+    let code = required(form.code.as_ref(), "code")?;
+    let redirect_uri = required(form.redirect_uri.as_ref(), "redirect_uri")?;
+    let verifier = required(form.code_verifier.as_ref(), "code_verifier")?;
+    let (grant, code_key) = gw.grants.redeem_code(&partner.id, code, redirect_uri, verifier).await?;
+    if !partner.scopes.contains(CUSTOMER_SCOPE) {
+        return Err(OAuthError::InvalidScope(format!("`{CUSTOMER_SCOPE}` is no longer allowed for this client")).into());
+    }
+    let consent = consent_in_force(gw, partner, &grant.consent_id).await?;
+    let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
+    body.refresh_token = gw
+        .grants
+        .record_issued(&code_key, &partner.id, consent.id.as_str(), &jti, exp, Some(consent.expiration))
+        .await?;
+    tracing::info!(partner = %partner.id, consent = %consent.id, "authorization code exchanged");
+    Ok(body)
+}
+
+async fn refresh_token(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
+    let token = required(form.refresh_token.as_ref(), "refresh_token")?;
+    let refresh = gw.grants.refresh(&partner.id, token).await?;
+    if !partner.scopes.contains(CUSTOMER_SCOPE) {
+        return Err(OAuthError::InvalidScope(format!("`{CUSTOMER_SCOPE}` is no longer allowed for this client")).into());
+    }
+    let consent = consent_in_force(gw, partner, &refresh.consent_id).await?;
+    let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
+    gw.grants.record_issued(&refresh.code_key, &partner.id, consent.id.as_str(), &jti, exp, None).await?;
+    // Not rotated (FAPI 2.0): the same refresh token stays valid until the consent ends.
+    body.refresh_token = Some(token.to_owned());
+    Ok(body)
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let form = Params(parse_pairs(headers, body)?);
+    let get = |name: &str| form.get(name).map(str::to_owned);
+    Ok(TokenRequest {
+        grant_type: form.required("grant_type")?.to_owned(),
+        client_assertion_type: form.required("client_assertion_type")?.to_owned(),
+        client_assertion: form.required("client_assertion")?.to_owned(),
+        scope: get("scope"),
+        client_id: get("client_id"),
+        code: get("code"),
+        redirect_uri: get("redirect_uri"),
+        code_verifier: get("code_verifier"),
+        refresh_token: get("refresh_token"),
+    })
+}
+
+/// Granted = requested ∩ allowed. A scope this API does not know is an error, so a typo
+/// is reported rather than silently dropped; an empty intersection is refused.
+fn grant(requested: Option<&str>, allowed: &BTreeSet<String>) -> Result<BTreeSet<String>, OAuthError> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(allowed.clone());
+    };
+    let mut granted = BTreeSet::new();
+    for scope in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !KNOWN_SCOPES.contains(&scope) {
+            return Err(OAuthError::InvalidScope(format!("unknown scope `{}`", truncate(scope))));
+        }
+        if allowed.contains(scope) {
+            granted.insert(scope.to_owned());
+        }
+    }
+    if granted.is_empty() {
+        return Err(OAuthError::InvalidScope("none of the requested scopes is allowed for this client".into()));
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderValue, header};
+
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn granted_scopes_are_the_intersection() {
+        let allowed = set(&["products:read"]);
+        assert_eq!(grant(None, &allowed).unwrap(), allowed);
+        assert_eq!(grant(Some("products:read"), &allowed).unwrap(), allowed);
+        assert!(matches!(grant(Some("products:write"), &allowed), Err(OAuthError::InvalidScope(_))));
+        assert!(matches!(grant(Some("products:read"), &set(&[])), Err(OAuthError::InvalidScope(_))));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let err = parse_form(
+            &h,
+            b"grant_type=client_credentials&grant_type=client_credentials&client_assertion_type=x&client_assertion=y",
+        )
+        .unwrap_err();
+        assert_eq!(err, OAuthError::InvalidRequest("parameter `grant_type` appears more than once".into()));
+        assert!(matches!(parse_form(&HeaderMap::new(), b"grant_type=x"), Err(OAuthError::InvalidRequest(_))));
+    }
+}
