@@ -2,34 +2,16 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, assert_problem, fixtures, http};
-
-/// An A2 partner allowed to manage consents and read accounts.
-fn a2_partner(id: &str) -> String {
-    format!(
-        r#"id = "{id}"
-display_name = "Test {id}"
-status = "active"
-environment = "sandbox"
-security_level = "A2"
-risk_assessment_ref = "RA-TEST-1"
-scopes = ["products:read", "consents:write", "accounts:read"]
-redirect_uris = ["http://127.0.0.1:3999/cb"]
-
-[keys]
-jwks_file = "{}"
-
-[adapter]
-name = "native"
-"#,
-        fixtures().join("keys/test-partner.jwks.json").display()
-    )
-}
+use crate::support::{
+    Stack, assert_problem,
+    customer::{REDIRECT_URI, a2_partner_toml, redacted},
+    http,
+};
 
 fn stack() -> Stack {
     Stack::start_with(|o| {
-        o.partners.push(("a2one".into(), a2_partner("ptn_a2one")));
-        o.partners.push(("a2two".into(), a2_partner("ptn_a2two")));
+        o.partners.push(("a2one".into(), a2_partner_toml("ptn_a2one", REDIRECT_URI)));
+        o.partners.push(("a2two".into(), a2_partner_toml("ptn_a2two", REDIRECT_URI)));
     })
 }
 
@@ -135,6 +117,7 @@ async fn only_an_authorised_consent_can_be_withdrawn() {
     let res = http().delete(stack.gw.url(&format!("/v1/consents/{id}"))).bearer_auth(&t).send().await.unwrap();
     let problem = assert_problem(res, 409, "consent_state").await;
     assert_eq!(problem["consent_status"], "awaiting_authorisation");
+    insta::assert_json_snapshot!("consent_state", redacted(problem));
 }
 
 #[tokio::test]
@@ -149,6 +132,7 @@ async fn customer_data_needs_a2_and_a_consent_bound_token() {
     let t = token(&stack, "ptn_a2one", "accounts:read").await;
     for path in ["/v1/accounts", "/v1/accounts/acc_x/balances", "/v1/accounts/acc_x/transactions"] {
         let res = http().get(stack.gw.url(path)).bearer_auth(&t).send().await.unwrap();
-        assert_problem(res, 403, "consent_required").await;
+        let problem = assert_problem(res, 403, "consent_required").await;
+        insta::assert_json_snapshot!("consent_required", redacted(problem));
     }
 }

@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod accounts;
 mod browser;
 mod config_errors;
 mod consent_flow;

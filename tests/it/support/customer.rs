@@ -117,18 +117,19 @@ impl PartnerClient {
 
     /// Creates a consent awaiting the customer; returns its id.
     pub async fn create_consent(&self) -> String {
+        self.create_consent_with(json!({
+            "permissions": ["ReadAccountsBasic", "ReadBalances", "ReadTransactionsBasic"],
+            "purpose": "旅行预算：查看余额与消费",
+            "transaction_from": "2026-01-01T00:00:00Z"
+        }))
+        .await
+    }
+
+    /// Creates a consent from this request body; returns its id.
+    pub async fn create_consent_with(&self, request: Value) -> String {
         let token = self.consents_token().await;
-        let res = http()
-            .post(format!("{}/v1/consents", self.issuer))
-            .bearer_auth(token)
-            .json(&json!({
-                "permissions": ["ReadAccountsBasic", "ReadBalances", "ReadTransactionsBasic"],
-                "purpose": "旅行预算：查看余额与消费",
-                "transaction_from": "2026-01-01T00:00:00Z"
-            }))
-            .send()
-            .await
-            .unwrap();
+        let res =
+            http().post(format!("{}/v1/consents", self.issuer)).bearer_auth(token).json(&request).send().await.unwrap();
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         assert_eq!(status, 201, "{body}");
@@ -193,11 +194,14 @@ impl PartnerClient {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        let assertion = self.assertion();
+        self.refresh_with(&self.assertion(), refresh_token).await
+    }
+
+    pub async fn refresh_with(&self, assertion: &str, refresh_token: &str) -> reqwest::Response {
         let form = [
             ("grant_type", "refresh_token"),
             ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion),
+            ("client_assertion", assertion),
             ("refresh_token", refresh_token),
         ];
         http().post(&self.token_endpoint).form(&form).send().await.unwrap()
@@ -284,6 +288,11 @@ pub struct Authorised {
 
 pub async fn authorise(partner: &PartnerClient, base: &str, login_id: &str) -> Authorised {
     let consent_id = partner.create_consent().await;
+    authorise_consent(partner, base, login_id, consent_id).await
+}
+
+/// The customer `login_id` approves `consent_id`, choosing their first usable account.
+pub async fn authorise_consent(partner: &PartnerClient, base: &str, login_id: &str, consent_id: String) -> Authorised {
     let (verifier, challenge) = pkce();
     let request_uri = partner.par(&consent_id, &challenge).await;
     let customer = Customer::new(base);
