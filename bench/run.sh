@@ -15,7 +15,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PRODUCT=${PRODUCT:-DEP-3M-CNY}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --locked -q --bin scenegate --example partner_quickstart
 
 work=$(mktemp -d)
@@ -23,8 +23,8 @@ cp -r config "$work/config"
 sed -i 's/^listen = .*/listen = "127.0.0.1:0"/; /^public_url/d; s#^base_url = .*#base_url = "http://127.0.0.1:0"#' "$work/config/gateway.toml"
 printf '\n[log]\nlevel = "warn"\n' >>"$work/config/gateway.toml"
 # A bench partner whose quota does not cap the measurement; it reuses a demo key.
-sed -e 's/^id = .*/id = "ptn_bench"/' -e 's/^requests_per_second = .*/requests_per_second = 1000000/' \
-    -e 's/^burst = .*/burst = 1000000/' "$work/config/partners/skytrip.toml" >"$work/config/partners/bench.toml"
+sed -e 's/^id = .*/id = "ptn_bench"/' -e 's/^requests_per_second = .*/requests_per_second = 100000/' \
+    -e 's/^burst = .*/burst = 100000/' "$work/config/partners/skytrip.toml" >"$work/config/partners/bench.toml"
 
 ./target/release/scenegate demo --config "$work/config/gateway.toml" >"$work/demo.out" 2>"$work/demo.err" &
 pid=$!

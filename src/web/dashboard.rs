@@ -13,7 +13,8 @@ use axum::{
 use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
 
 use super::{
-    Fields, Locale, Page, csrf_ok, current_session, error_page, flow::login_page, pages, see_other, text, unavailable,
+    Fields, Locale, Page, current_session, error_page, flow::login_page, pages, see_other, session_for_form, text,
+    unavailable,
 };
 use crate::{app::AppState, consent::ConsentError};
 
@@ -69,14 +70,10 @@ pub async fn revoke(
     let fields = Fields(form);
     let locale = fields.locale();
     let t = locale.text();
-    let session = match current_session(&gw, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return error_page(StatusCode::FORBIDDEN, locale, t.forbidden),
-        Err(e) => return unavailable(locale, "loading a session", &e),
+    let session = match session_for_form(&gw, &headers, &fields, locale).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
-    if !csrf_ok(&session.csrf, fields.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, locale, t.forbidden);
-    }
     let Ok(id) = id.parse::<ConsentId>() else {
         return error_page(StatusCode::NOT_FOUND, locale, t.not_found);
     };

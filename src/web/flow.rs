@@ -15,8 +15,8 @@ use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
 
 use super::{
     Fields, Locale, PRE_SESSION_COOKIE, PRE_SESSION_TTL_SECS, Page, SESSION_COOKIE, csrf_ok, current_session,
-    error_page, login_csrf, pages, pre_session_valid, read_cookie, safe_return_to, see_other, set_cookie, text,
-    unavailable,
+    error_page, login_csrf, pages, pre_session_valid, read_cookie, safe_return_to, see_other, session_for_form,
+    set_cookie, text, unavailable,
 };
 use crate::{
     app::AppState,
@@ -238,14 +238,10 @@ pub async fn decide(
     let fields = Fields(form);
     let locale = fields.locale();
     let t = locale.text();
-    let session = match current_session(&gw, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return error_page(StatusCode::FORBIDDEN, locale, t.forbidden),
-        Err(e) => return unavailable(locale, "loading a session", &e),
+    let session = match session_for_form(&gw, &headers, &fields, locale).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
-    if !csrf_ok(&session.csrf, fields.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, locale, t.forbidden);
-    }
     let request = match pushed(&gw, &fields).await {
         Ok(Some(r)) => r,
         Ok(None) => return error_page(StatusCode::BAD_REQUEST, locale, t.bad_request),

@@ -189,6 +189,26 @@ fn login_csrf(pre_session: &str) -> String {
 }
 
 /// A form's CSRF token against the expected one, in constant time.
+/// The customer's session for a form post, which must carry the session's CSRF token;
+/// otherwise the page to answer with (nothing has changed).
+async fn session_for_form(
+    gw: &AppState,
+    headers: &HeaderMap,
+    fields: &Fields,
+    locale: Locale,
+) -> Result<Session, Response> {
+    let forbidden = || error_page(StatusCode::FORBIDDEN, locale, locale.text().forbidden);
+    let session = match current_session(gw, headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(forbidden()),
+        Err(e) => return Err(unavailable(locale, "loading a session", &e)),
+    };
+    if !csrf_ok(&session.csrf, fields.get("csrf")) {
+        return Err(forbidden());
+    }
+    Ok(session)
+}
+
 fn csrf_ok(expected: &str, presented: Option<&str>) -> bool {
     presented.is_some_and(|p| !p.is_empty() && grants::constant_time_eq(expected, p))
 }
