@@ -2,11 +2,15 @@
 //! ES256 with the gateway's key, short-lived (300 s by default), carrying the partner and
 //! its granted scopes.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, RwLock},
+};
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{Clock, scope_string, signing::SigningKeys};
 
@@ -75,13 +79,14 @@ pub struct AccessTokens {
     audience: String,
     ttl_secs: i64,
     clock: Arc<dyn Clock>,
+    verified: VerifiedTokens,
 }
 
 impl AccessTokens {
     pub fn new(keys: Arc<ArcSwap<SigningKeys>>, issuer: String, ttl_secs: i64, clock: Arc<dyn Clock>) -> Self {
         // The gateway is both the authorisation server and the only resource server.
         let audience = issuer.clone();
-        Self { keys, issuer, audience, ttl_secs, clock }
+        Self { keys, issuer, audience, ttl_secs, clock, verified: VerifiedTokens::default() }
     }
 
     pub fn ttl_secs(&self) -> i64 {
@@ -118,7 +123,24 @@ impl AccessTokens {
         Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
     }
 
+    /// Checks a bearer token. The signature is checked once per token: a partner's repeated
+    /// calls with the same token hit [`VerifiedTokens`], while time, issuer and audience are
+    /// checked on every call, and a token whose key is no longer published is refused.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let claims = match self.verified.get(&digest) {
+            Some((kid, claims)) if self.keys.load().verifying(&kid).is_some() => claims,
+            _ => {
+                let (kid, claims) = self.verify_signature(token)?;
+                self.verified.insert(digest, kid, claims.clone(), self.clock.now());
+                claims
+            }
+        };
+        self.check_claims(&claims)?;
+        Ok(AccessClaims::clone(&claims))
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TOKEN_TYPE) || header.crit.is_some() {
             return Err(TokenError::UnknownKey);
@@ -139,6 +161,10 @@ impl AccessTokens {
                 _ => TokenError::Malformed,
             })?
             .claims;
+        Ok((kid, Arc::new(claims)))
+    }
+
+    fn check_claims(&self, claims: &AccessClaims) -> Result<(), TokenError> {
         let now = self.clock.now();
         if claims.exp <= now - SKEW_SECS {
             return Err(TokenError::Expired);
@@ -152,6 +178,79 @@ impl AccessTokens {
         if claims.aud != self.audience {
             return Err(TokenError::WrongAudience);
         }
-        Ok(claims)
+        Ok(())
+    }
+}
+
+/// Tokens whose signature has been checked, by the SHA-256 of their whole text (so an
+/// altered token never matches). Bounded: expired entries are swept when it fills, and it is
+/// emptied if they are all still live.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: RwLock<HashMap<[u8; 32], Verified>>,
+}
+
+/// The key id that signed a token, and its claims.
+type Verified = (String, Arc<AccessClaims>);
+
+const VERIFIED_CAPACITY: usize = 20_000;
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<Verified> {
+        self.entries.read().ok()?.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], kid: String, claims: Arc<AccessClaims>, now: i64) {
+        let Ok(mut entries) = self.entries.write() else { return };
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.retain(|_, (_, c)| c.exp > now - SKEW_SECS);
+            if entries.len() >= VERIFIED_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, (kid, claims));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{ManualClock, signing};
+
+    fn setup(dir: &std::path::Path) -> (AccessTokens, Arc<ManualClock>, Arc<ArcSwap<SigningKeys>>) {
+        let clock = Arc::new(ManualClock::at(1_800_000_000));
+        let keys =
+            Arc::new(ArcSwap::from_pointee(SigningKeys::load_or_create(&dir.join("k.json"), clock.now()).unwrap()));
+        let tokens = AccessTokens::new(keys.clone(), "https://gw.example".into(), 300, clock.clone());
+        (tokens, clock, keys)
+    }
+
+    #[test]
+    fn a_cached_token_is_still_checked_for_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, clock, _) = setup(dir.path());
+        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None).unwrap();
+        assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a");
+        assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a", "second call from the cache");
+        clock.advance(300 + SKEW_SECS);
+        assert_eq!(tokens.verify(&t.access_token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_cached_token_dies_with_its_key_and_tampering_never_hits_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, clock, keys) = setup(dir.path());
+        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None).unwrap();
+        tokens.verify(&t.access_token).unwrap();
+
+        let mut tampered = t.access_token.clone();
+        tampered.pop();
+        assert!(tokens.verify(&tampered).is_err());
+
+        // Emergency rotation: the old key is dropped from the published set at once.
+        signing::rotate(&dir.path().join("k.json"), clock.now(), 0).unwrap();
+        clock.advance(1);
+        keys.store(Arc::new(SigningKeys::load_or_create(&dir.path().join("k.json"), clock.now()).unwrap()));
+        assert_eq!(tokens.verify(&t.access_token), Err(TokenError::UnknownKey));
     }
 }
