@@ -246,16 +246,7 @@ async fn a_forged_csrf_token_is_refused_and_changes_nothing() {
     assert!(res.headers().get("location").is_none());
     assert!(res.text().await.unwrap().contains("无法验证"));
     // Nothing changed: the consent still awaits the customer and the request still works.
-    let token = alpha.consents_token().await;
-    let consent: Value = http()
-        .get(format!("{base}/v1/consents/{consent_id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let consent = alpha.read_consent(&consent_id).await;
     assert_eq!(consent["status"], "awaiting_authorisation");
     assert_eq!(customer.decide(&page, "approve", &selectable_accounts(&page)).await.status(), 303);
 }
@@ -360,16 +351,7 @@ async fn deny_sends_access_denied_back_to_the_partner() {
     assert_eq!(param(&params, "state"), Some("st-123"));
     assert_eq!(param(&params, "iss"), Some(base.as_str()));
     assert_eq!(param(&params, "code"), None);
-    let token = alpha.consents_token().await;
-    let consent: Value = http()
-        .get(format!("{base}/v1/consents/{consent_id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let consent = alpha.read_consent(&consent_id).await;
     assert_eq!(consent["status"], "rejected");
 }
 

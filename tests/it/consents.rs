@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::support::{
     Stack, assert_problem,
     customer::{REDIRECT_URI, a2_partner_toml, redacted},
-    http,
+    http, without_request_id,
 };
 
 fn stack() -> Stack {
@@ -95,17 +95,13 @@ async fn another_partners_consent_is_indistinguishable_from_a_missing_one() {
     let created: Value = create(&stack, &one, basic()).await.json().await.unwrap();
     let id = created["consent_id"].as_str().unwrap();
 
-    let strip = |mut v: Value| {
-        v.as_object_mut().unwrap().remove("request_id");
-        v
-    };
     let theirs = http().get(stack.gw.url(&format!("/v1/consents/{id}"))).bearer_auth(&two).send().await.unwrap();
-    let theirs = strip(assert_problem(theirs, 404, "not_found").await);
+    let theirs = without_request_id(assert_problem(theirs, 404, "not_found").await);
     let missing = http().get(stack.gw.url("/v1/consents/cns_doesnotexist")).bearer_auth(&two).send().await.unwrap();
-    let missing = strip(assert_problem(missing, 404, "not_found").await);
+    let missing = without_request_id(assert_problem(missing, 404, "not_found").await);
     assert_eq!(theirs, missing);
     let delete = http().delete(stack.gw.url(&format!("/v1/consents/{id}"))).bearer_auth(&two).send().await.unwrap();
-    assert_eq!(strip(assert_problem(delete, 404, "not_found").await), missing);
+    assert_eq!(without_request_id(assert_problem(delete, 404, "not_found").await), missing);
 }
 
 #[tokio::test]

@@ -125,6 +125,14 @@ impl PartnerClient {
         .await
     }
 
+    /// The consent as the partner reads it (`GET /v1/consents/{id}`).
+    pub async fn read_consent(&self, consent_id: &str) -> Value {
+        let token = self.consents_token().await;
+        let res =
+            http().get(format!("{}/v1/consents/{consent_id}", self.issuer)).bearer_auth(token).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     /// Creates a consent from this request body; returns its id.
     pub async fn create_consent_with(&self, request: Value) -> String {
         let token = self.consents_token().await;

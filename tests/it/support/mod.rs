@@ -217,6 +217,14 @@ where
     false
 }
 
+/// A problem body without its request id, to compare two answers for equality.
+pub fn without_request_id(mut problem: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = problem.as_object_mut() {
+        map.remove("request_id");
+    }
+    problem
+}
+
 /// Asserts the RFC 9457 shape every error must have, and returns the body.
 pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
     assert_eq!(res.status().as_u16(), status, "status");
