@@ -8,6 +8,7 @@ use scenegate_adapter_contract::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::CallErrors;
 use crate::{app::AppState, pipeline, pipeline::PartnerCall, problem::Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,11 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     get, path = "/v1/accounts", tag = "accounts", operation_id = "listAccounts",
     security(("customer_token" = ["accounts:read"])),
     responses(
+        CallErrors,
         (status = 200, description = "The accounts the customer chose.", body = AccountList),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No consent behind the token (`consent_required`), consent revoked or expired (`consent_inactive`, with `consent_status`), or not covered (`consent_permission`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The core banking service failed.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_accounts(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -42,11 +40,9 @@ pub async fn list_accounts(State(gw): State<AppState>, call: PartnerCall) -> Res
     security(("customer_token" = ["accounts:read"])),
     params(("account_id" = String, Path, description = "Account id, `acc_…`, from the account list.")),
     responses(
+        CallErrors,
         (status = 200, description = "The account.", body = Account),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Consent missing, not in force, or not covering accounts.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not an account under this consent.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_account(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -61,11 +57,9 @@ pub async fn get_account(State(gw): State<AppState>, call: PartnerCall) -> Respo
     security(("customer_token" = ["accounts:read"])),
     params(("account_id" = String, Path, description = "Account id, `acc_…`.")),
     responses(
+        CallErrors,
         (status = 200, description = "Booked and available balances.", body = BalanceList),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Consent missing, not in force, or without `ReadBalances`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not an account under this consent.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_balances(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -88,12 +82,10 @@ pub async fn get_balances(State(gw): State<AppState>, call: PartnerCall) -> Resp
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `links.next`."),
     ),
     responses(
+        CallErrors,
         (status = 200, description = "A page of transactions, oldest first.", body = TransactionList),
         (status = 400, description = "A parameter is malformed; `errors` names it.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Consent missing, not in force, or without transaction permissions.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not an account under this consent.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_transactions(State(gw): State<AppState>, call: PartnerCall) -> Response {

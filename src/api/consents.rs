@@ -7,6 +7,7 @@ use scenegate_adapter_contract::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::CallErrors;
 use crate::{app::AppState, pipeline, pipeline::PartnerCall, problem::Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -23,11 +24,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("partner_token" = ["consents:write"])),
     request_body(content = ConsentRequest, content_type = "application/json"),
     responses(
+        CallErrors,
         (status = 201, description = "The consent, awaiting the customer.", body = ConsentView),
         (status = 400, description = "A field is malformed; `errors` names it.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Token lacks `consents:write`, the partner is not registered at A2, or it is suspended.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_consent(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -42,11 +41,9 @@ pub async fn create_consent(State(gw): State<AppState>, call: PartnerCall) -> Re
     security(("partner_token" = ["consents:write"])),
     params(("consent_id" = String, Path, description = "Consent id, `cns_…`.")),
     responses(
+        CallErrors,
         (status = 200, description = "The consent.", body = ConsentView),
-        (status = 401, description = "Missing, invalid or expired access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Token lacks `consents:write`, or the partner is suspended.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such consent of yours.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_consent(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -61,12 +58,10 @@ pub async fn get_consent(State(gw): State<AppState>, call: PartnerCall) -> Respo
     security(("partner_token" = ["consents:write"])),
     params(("consent_id" = String, Path, description = "Consent id, `cns_…`.")),
     responses(
+        CallErrors,
         (status = 204, description = "Revoked."),
-        (status = 401, description = "Missing, invalid or expired access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Token lacks `consents:write`, or the partner is suspended.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such consent of yours.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The consent is not `authorised` (`consent_status` says what it is).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_consent(State(gw): State<AppState>, call: PartnerCall) -> Response {

@@ -4,6 +4,7 @@ use axum::{extract::State, response::Response};
 use scenegate_adapter_contract::{Operation, canonical::Product};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::CallErrors;
 use crate::{app::AppState, openapi::ProductList, pipeline, pipeline::PartnerCall, problem::Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -23,13 +24,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `links.next` of the previous page."),
     ),
     responses(
+        CallErrors,
         (status = 200, description = "A page of products.", body = ProductList),
         (status = 400, description = "A parameter is malformed; `errors` names it.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Token lacks `products:read`, or the partner is suspended.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The core banking service failed.", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "The core banking service did not answer in time.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_products(State(gw): State<AppState>, call: PartnerCall) -> Response {
@@ -42,14 +39,10 @@ pub async fn list_products(State(gw): State<AppState>, call: PartnerCall) -> Res
     security(("partner_token" = ["products:read"])),
     params(("product_id" = String, Path, description = "Product id, `prd_…`.", example = "prd_DEP-3M-CNY")),
     responses(
+        CallErrors,
         (status = 200, description = "The product.", body = Product),
         (status = 400, description = "The id is malformed.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired access token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Token lacks `products:read`, or the partner is suspended.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The core banking service failed.", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "The core banking service did not answer in time.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_product(State(gw): State<AppState>, call: PartnerCall) -> Response {
