@@ -200,7 +200,10 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         format!("  gateway          {base}"),
         format!("  API docs         {base}/docs"),
         format!("  core-bank mock   http://{core}"),
-        format!("  data             {}", cfg.storage.data_dir.display()),
+        format!(
+            "  data             {}",
+            cfg.storage.data_dir.canonicalize().unwrap_or_else(|_| cfg.storage.data_dir.clone()).display()
+        ),
         "  demo partners (client_id, status, demo-only private key):".to_owned(),
     ];
     for p in partners.iter() {
