@@ -16,7 +16,11 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{app::AppState, auth::OAuthError, config::KNOWN_SCOPES};
+use crate::{
+    app::AppState,
+    auth::{OAuthError, client_assertion::ASSERTION_TYPE},
+    config::KNOWN_SCOPES,
+};
 
 pub use par::{ParRequest, ParResponse, par};
 pub use token::{TokenRequest, TokenResponse, token};
@@ -34,6 +38,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(token::token))
         .routes(routes!(metadata))
         .routes(routes!(jwks))
+}
+
+/// `private_key_jwt` client authentication, the same at every endpoint that takes it.
+async fn authenticate_client(
+    gw: &AppState,
+    assertion_type: &str,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<std::sync::Arc<crate::config::Partner>, OAuthError> {
+    if assertion_type != ASSERTION_TYPE {
+        return Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")));
+    }
+    gw.assertions.verify(&gw.partners.load(), assertion, client_id).await
 }
 
 fn no_store(res: &mut Response) {

@@ -14,7 +14,7 @@ use scenegate_adapter_contract::{ConsentId, SecurityLevel, canonical::ConsentSta
 
 use crate::{
     app::AppState,
-    auth::{OAuthError, client_assertion::ASSERTION_TYPE},
+    auth::OAuthError,
     config::Partner,
     consent::{Consent, ConsentError},
     error::ApiError,
@@ -24,7 +24,7 @@ use crate::{
     web::Locale,
 };
 
-use super::{CUSTOMER_SCOPE, MAX_STATE_CHARS, Params, no_store, parse_pairs, truncate};
+use super::{CUSTOMER_SCOPE, MAX_STATE_CHARS, Params, authenticate_client, no_store, parse_pairs, truncate};
 
 /// Form fields of a pushed authorisation request (RFC 9126).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,13 +99,14 @@ pub async fn par(
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ApiError> {
     let form = Params(parse_pairs(&headers, &body)?);
-    let assertion_type = form.required("client_assertion_type")?;
-    if assertion_type != ASSERTION_TYPE {
-        return Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")).into());
-    }
     let client_id = form.required("client_id")?;
-    let partners = gw.partners.load();
-    let partner = gw.assertions.verify(&partners, form.required("client_assertion")?, Some(client_id)).await?;
+    let partner = authenticate_client(
+        &gw,
+        form.required("client_assertion_type")?,
+        form.required("client_assertion")?,
+        Some(client_id),
+    )
+    .await?;
 
     if form.get("request").is_some() {
         return Err(OAuthError::InvalidRequest(

@@ -15,7 +15,7 @@ use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
 
 use crate::{
     app::AppState,
-    auth::{OAuthError, client_assertion::ASSERTION_TYPE},
+    auth::OAuthError,
     config::{KNOWN_SCOPES, Partner},
     consent::{Consent, ConsentError},
     error::ApiError,
@@ -23,7 +23,7 @@ use crate::{
     problem::Problem,
 };
 
-use super::{CUSTOMER_SCOPE, Params, no_store, parse_pairs, truncate};
+use super::{CUSTOMER_SCOPE, Params, authenticate_client, no_store, parse_pairs, truncate};
 
 /// Form fields of a token request (`application/x-www-form-urlencoded`).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,11 +118,9 @@ pub async fn token(
         ))
         .into());
     }
-    if form.client_assertion_type != ASSERTION_TYPE {
-        return Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")).into());
-    }
-    let partners = gw.partners.load();
-    let partner = gw.assertions.verify(&partners, &form.client_assertion, form.client_id.as_deref()).await?;
+    let partner =
+        authenticate_client(&gw, &form.client_assertion_type, &form.client_assertion, form.client_id.as_deref())
+            .await?;
     let body = match form.grant_type.as_str() {
         "authorization_code" => authorization_code(&gw, &partner, &form).await?,
         "refresh_token" => refresh_token(&gw, &partner, &form).await?,
