@@ -123,3 +123,19 @@ async fn concurrent_answers_apply_exactly_one() {
     assert!(a.is_ok() ^ b.is_ok(), "exactly one answer wins: {a:?} {b:?}");
     assert_eq!(consents.load(&c.id).await.unwrap().history.len(), 1);
 }
+
+#[tokio::test]
+async fn consents_and_their_history_survive_a_restart() {
+    let (consents, clock, dir) = service().await;
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    drop(consents);
+
+    let pool = crate::store::sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
+    let reopened = Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock);
+    let back = reopened.load(&c.id).await.unwrap();
+    assert_eq!(back.status, ConsentStatus::Authorised);
+    assert_eq!(back.accounts, vec!["6222".to_owned()]);
+    assert_eq!(back.history.len(), 1);
+    assert_eq!(reopened.for_customer("C1").await.unwrap().len(), 1);
+}

@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::support::{
     Stack, assert_problem, core_mock,
     customer::{
-        Customer, InProcess, PASSWORD, REDIRECT_URI, a2_partners, authorise, csrf, input_value, location_params, param,
-        pkce, redacted, selectable_accounts, tokens,
+        Customer, InProcess, PASSWORD, Pushed, REDIRECT_URI, a2_partners, authorise, csrf, input_value,
+        location_params, param, pkce, redacted, selectable_accounts, tokens,
     },
     http,
 };
@@ -235,9 +235,7 @@ async fn a_forged_csrf_token_is_refused_and_changes_nothing() {
     let stack = a2_stack();
     let base = stack.gw.issuer();
     let alpha = stack.gw.partner("ptn_alpha");
-    let consent_id = alpha.create_consent().await;
-    let (_, challenge) = pkce();
-    let request_uri = alpha.par(&consent_id, &challenge).await;
+    let Pushed { consent_id, request_uri, .. } = alpha.push(alpha.create_consent().await).await;
     let customer = Customer::new(&base);
     let page = customer.consent_page(&customer.authorize_url("ptn_alpha", &request_uri), "C0001").await;
     let forged = page.replace(&csrf(&page), "forged-token-forged-token-forged-token-0000");
@@ -256,9 +254,7 @@ async fn a_missing_csrf_token_is_refused_on_every_form() {
     let stack = a2_stack();
     let base = stack.gw.issuer();
     let alpha = stack.gw.partner("ptn_alpha");
-    let consent_id = alpha.create_consent().await;
-    let (_, challenge) = pkce();
-    let request_uri = alpha.par(&consent_id, &challenge).await;
+    let Pushed { consent_id, request_uri, .. } = alpha.push(alpha.create_consent().await).await;
     let customer = Customer::new(&base);
 
     // Login form without its token.
@@ -338,9 +334,7 @@ async fn deny_sends_access_denied_back_to_the_partner() {
     let stack = a2_stack();
     let base = stack.gw.issuer();
     let alpha = stack.gw.partner("ptn_alpha");
-    let consent_id = alpha.create_consent().await;
-    let (_, challenge) = pkce();
-    let request_uri = alpha.par(&consent_id, &challenge).await;
+    let Pushed { consent_id, request_uri, .. } = alpha.push(alpha.create_consent().await).await;
     let customer = Customer::new(&base);
     let page = customer.consent_page(&customer.authorize_url("ptn_alpha", &request_uri), "C0001").await;
     let res = customer.decide(&page, "deny", &[]).await;

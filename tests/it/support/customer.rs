@@ -299,10 +299,25 @@ pub async fn authorise(partner: &PartnerClient, base: &str, login_id: &str) -> A
     authorise_consent(partner, base, login_id, consent_id).await
 }
 
+/// A consent pushed for authorisation (PAR), with the PKCE verifier the partner keeps.
+pub struct Pushed {
+    pub consent_id: String,
+    pub verifier: String,
+    pub request_uri: String,
+}
+
+impl PartnerClient {
+    /// Pushes an authorisation request for `consent_id` with a fresh PKCE pair.
+    pub async fn push(&self, consent_id: String) -> Pushed {
+        let (verifier, challenge) = pkce();
+        let request_uri = self.par(&consent_id, &challenge).await;
+        Pushed { consent_id, verifier, request_uri }
+    }
+}
+
 /// The customer `login_id` approves `consent_id`, choosing their first usable account.
 pub async fn authorise_consent(partner: &PartnerClient, base: &str, login_id: &str, consent_id: String) -> Authorised {
-    let (verifier, challenge) = pkce();
-    let request_uri = partner.par(&consent_id, &challenge).await;
+    let Pushed { consent_id, verifier, request_uri } = partner.push(consent_id).await;
     let customer = Customer::new(base);
     let page = customer.consent_page(&customer.authorize_url(&partner.id, &request_uri), login_id).await;
     let accounts = selectable_accounts(&page);
