@@ -39,6 +39,8 @@ pub struct Settings {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// `Cache-Control: max-age` of the JWK Set.
+    pub jwks_max_age: Duration,
 }
 
 /// Everything a request may touch, passed explicitly to handlers as `State<AppState>`.

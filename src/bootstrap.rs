@@ -15,6 +15,7 @@ use crate::{
     core::CoreClient,
     grants::{Grants, LocalThrottle, SqliteGrantStore},
     limit::LocalLimits,
+    staff::{self, SqliteStopStore, StopStore},
     store::{self, SqliteReplayStore},
     telemetry,
 };
@@ -45,23 +46,16 @@ pub async fn build(
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
     let public_url = public_url(cfg, bound);
 
-    let partners = config::load_partners(&cfg.partners.dir).map_err(|errors| {
+    let registry = config::PartnerRegistry::open(cfg.partners.dir.clone()).map_err(|errors| {
         for e in &errors {
             tracing::error!("{e}");
         }
-        anyhow::anyhow!(
-            "{} error(s) in partner config {}; run `scenegate check-config`",
-            errors.len(),
-            cfg.partners.dir.display()
-        )
+        anyhow::anyhow!("cannot read the partner folder {}", cfg.partners.dir.display())
     })?;
-    tracing::info!(partners = partners.len(), dir = %cfg.partners.dir.display(), "partner config loaded");
-    let partners = Arc::new(ArcSwap::from_pointee(partners));
+    let registry = Arc::new(registry);
+    let partners = registry.live();
     let watcher = if watch {
-        Some(
-            config::watch_partners(cfg.partners.dir.clone(), partners.clone())
-                .context("watching the partner config folder")?,
-        )
+        Some(config::watch_partners(registry.clone()).context("watching the partner config folder")?)
     } else {
         None
     };
@@ -70,7 +64,11 @@ pub async fn build(
     let keys = Arc::new(ArcSwap::from_pointee(keys));
     spawn_key_reload_on_sighup(cfg.auth.signing_key_file.clone(), keys.clone(), clock.clone());
 
-    let db = store::sqlite::open(&cfg.storage.data_dir.join("gateway.sqlite")).await?;
+    let db = open_database(cfg).await?;
+    // Emergency stops apply before the first request is served, then follow the database.
+    let stops: Arc<dyn StopStore> = Arc::new(SqliteStopStore::new(db.clone()));
+    staff::follow_stops(stops.as_ref(), &registry).await.context("reading emergency stops")?;
+    staff::spawn_stop_follower(stops, registry.clone());
     let replay = SqliteReplayStore::new(db.clone());
     spawn_replay_purge(replay.clone(), clock.clone());
 
@@ -90,6 +88,7 @@ pub async fn build(
             public_url: public_url.clone(),
             max_body_bytes: cfg.server.max_body_bytes,
             request_timeout: cfg.server.request_timeout,
+            jwks_max_age: cfg.auth.jwks_max_age,
         },
         tokens: AccessTokens::new(keys.clone(), public_url.clone(), ttl_secs(cfg), clock.clone()),
         assertions: AssertionVerifier {
@@ -118,7 +117,8 @@ fn spawn_key_reload_on_sighup(path: std::path::PathBuf, keys: Arc<ArcSwap<Signin
         while hup.recv().await.is_some() {
             match SigningKeys::load_or_create(&path, clock.now()) {
                 Ok(fresh) => {
-                    tracing::info!(kid = %fresh.active_kid, "signing keys reloaded");
+                    let kids: Vec<&str> = fresh.published.iter().map(|k| k.kid.as_str()).collect();
+                    tracing::info!(published = ?kids, signing = %fresh.signer(clock.now()).0, "signing keys reloaded");
                     keys.store(Arc::new(fresh));
                 }
                 Err(e) => tracing::error!(error = %e, "signing keys not reloaded; keeping the current ones"),
@@ -149,6 +149,16 @@ fn spawn_grant_purge(grants: Arc<Grants>) {
             }
         }
     });
+}
+
+/// Opens the gateway's database with every domain module's tables: the one list of them.
+pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePool> {
+    let path = cfg.storage.data_dir.join("gateway.sqlite");
+    let db = store::sqlite::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
+    for schema in [staff::SCHEMA] {
+        store::sqlite::apply(&db, schema).await?;
+    }
+    Ok(db)
 }
 
 /// Reads `gateway.toml`, printing every error with its place.

@@ -20,6 +20,7 @@ pub mod limit;
 pub mod openapi;
 pub mod pipeline;
 pub mod problem;
+pub mod staff;
 pub mod store;
 pub mod telemetry;
 pub mod web;

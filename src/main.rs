@@ -51,12 +51,34 @@ enum Command {
     },
     /// Prints the OpenAPI document generated from the code.
     Openapi,
+    /// Staff emergency actions on a partner, effective at once on running gateways.
+    Partner {
+        #[command(subcommand)]
+        action: PartnerAction,
+        #[arg(long, default_value = "config/gateway.toml", global = true)]
+        config: PathBuf,
+    },
     /// Adds a new signing key; the old one stays published until its tokens expire.
     /// Send SIGHUP to a running gateway (or restart it) to start signing with the new key.
     RotateSigningKey {
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum PartnerAction {
+    /// Suspends the partner whatever its file says (no file error can block this); every
+    /// gateway on this database applies it within a quarter of a second.
+    Suspend {
+        /// The partner's client id, e.g. `ptn_skytrip`.
+        id: String,
+        /// Why, for the record (shown by `partners show` and kept in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lifts an emergency stop; the partner file's own `status` applies again.
+    Resume { id: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { dir } => check_config(&dir),
         Command::RotateSigningKey { config } => rotate(&config),
+        Command::Partner { action, config } => runtime()?.block_on(partner_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
         Command::Demo { config } => runtime()?.block_on(demo(&config)),
         Command::CoreMock { listen, data_dir } => runtime()?.block_on(core_mock(listen, data_dir)),
@@ -102,16 +125,57 @@ fn check_config(dir: &Path) -> anyhow::Result<()> {
 fn rotate(config_path: &Path) -> anyhow::Result<()> {
     let cfg = bootstrap::load_config(config_path)?;
     let now = jiff::Timestamp::now().as_second();
-    // Grace: a token signed just before rotation lives a full TTL, plus clock skew.
-    let kid = scenegate::auth::signing::rotate(
-        &cfg.auth.signing_key_file,
-        now,
-        i64::try_from(cfg.auth.access_token_ttl.as_secs()).unwrap_or(300) + 60,
-    )?;
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+    // Published for twice the JWKS cache lifetime before it signs: every verifier that
+    // follows `Cache-Control` has refetched the set by then.
+    let activate_after = 2 * secs(cfg.auth.jwks_max_age);
+    // Grace: a token signed just before the switch lives a full TTL, plus clock skew.
+    let grace = secs(cfg.auth.access_token_ttl) + 60;
+    let kid = scenegate::auth::signing::rotate(&cfg.auth.signing_key_file, now, activate_after, grace)?;
     println!(
-        "new signing key {kid} in {}; send SIGHUP to the gateway or restart it",
+        "new signing key {kid} in {}; send SIGHUP to the gateway (or restart it): it publishes the key at once \
+         and signs with it {activate_after} s after this rotation (twice the JWKS cache lifetime)",
         cfg.auth.signing_key_file.display()
     );
+    Ok(())
+}
+
+async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Result<()> {
+    use scenegate::staff::{SqliteStopStore, Stop, StopStore};
+    let cfg = bootstrap::load_config(config_path)?;
+    let stops = SqliteStopStore::new(bootstrap::open_database(&cfg).await?);
+    match action {
+        PartnerAction::Suspend { id, reason } => {
+            if !config::is_partner_id(&id) {
+                bail!("`{id}` is not a partner id (`ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`)");
+            }
+            if reason.trim().is_empty() {
+                bail!("--reason must say why");
+            }
+            // Known from the files or not: a stop must work even when the files are broken.
+            let known = config::PartnerRegistry::open(cfg.partners.dir.clone())
+                .map(|r| r.live().load().get(&id).is_some())
+                .unwrap_or(false);
+            let actor =
+                std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+            let stop = Stop { partner_id: id.clone(), reason, actor, at: jiff::Timestamp::now().as_second() };
+            if stops.stop(&stop).await? {
+                println!("{id}: emergency stop recorded; running gateways refuse it within a second");
+            } else {
+                println!("{id}: already under an emergency stop");
+            }
+            if !known {
+                eprintln!("warning: no partner file currently serves `{id}`; the stop is kept and applies if one does");
+            }
+        }
+        PartnerAction::Resume { id } => {
+            if stops.resume(&id).await? {
+                println!("{id}: emergency stop lifted; its partner file's status applies again");
+            } else {
+                println!("{id}: was not under an emergency stop");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -192,7 +256,9 @@ fn loopback_addr(base_url: &str) -> anyhow::Result<SocketAddr> {
 }
 
 fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAddr) {
-    let partners = config::load_partners(&cfg.partners.dir).unwrap_or_else(|_| config::PartnerSet::empty());
+    let partners = config::PartnerRegistry::open(cfg.partners.dir.clone())
+        .map(|r| r.live().load_full())
+        .unwrap_or_else(|_| std::sync::Arc::new(config::PartnerSet::empty()));
     let base = bootstrap::public_url(cfg, gw);
     let mut lines = vec![
         String::new(),

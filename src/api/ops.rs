@@ -14,13 +14,31 @@ pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready: configuration loaded and the core banking service reachable.
+/// Ready: configuration loaded and the core banking service reachable. Refused partner
+/// files are reported (each keeps its last good version) but do not make the gateway
+/// unready: taking it out of service would stop every other partner too.
 pub async fn readyz(State(gw): State<AppState>) -> Response {
-    let partners = gw.partners.load().len();
+    let set = gw.partners.load();
+    let rejected: Vec<_> = set
+        .rejected()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "file": r.file.display().to_string(),
+                "serving_last_good": r.serving,
+                "errors": r.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let partners = set.len();
     match gw.core.health().await {
-        Ok(()) => {
-            axum::Json(serde_json::json!({ "status": "ready", "partners": partners, "core": "up" })).into_response()
-        }
+        Ok(()) => axum::Json(serde_json::json!({
+            "status": "ready",
+            "partners": partners,
+            "rejected_partner_files": rejected,
+            "core": "up"
+        }))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: core unreachable");
             problem::Problem::new(

@@ -104,8 +104,9 @@ impl AccessTokens {
         let now = self.clock.now();
         let exp = consent.map_or(now + self.ttl_secs, |(_, not_after)| (now + self.ttl_secs).min(not_after));
         let keys = self.keys.load();
+        let (kid, signing_key) = keys.signer(now);
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(keys.active_kid.clone());
+        header.kid = Some(kid.to_owned());
         header.typ = Some(TOKEN_TYPE.into());
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -119,7 +120,7 @@ impl AccessTokens {
             exp,
             jti: uuid::Uuid::now_v7().to_string(),
         };
-        let access_token = jsonwebtoken::encode(&header, &claims, &keys.active)?;
+        let access_token = jsonwebtoken::encode(&header, &claims, signing_key)?;
         Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
     }
 
@@ -248,7 +249,7 @@ mod tests {
         assert!(tokens.verify(&tampered).is_err());
 
         // Emergency rotation: the old key is dropped from the published set at once.
-        signing::rotate(&dir.path().join("k.json"), clock.now(), 0).unwrap();
+        signing::rotate(&dir.path().join("k.json"), clock.now(), 0, 0).unwrap();
         clock.advance(1);
         keys.store(Arc::new(SigningKeys::load_or_create(&dir.path().join("k.json"), clock.now()).unwrap()));
         assert_eq!(tokens.verify(&t.access_token), Err(TokenError::UnknownKey));

@@ -1,9 +1,11 @@
 //! The gateway's own ES256 signing keys, kept in a small JSON file under the data directory.
 //!
-//! Generated on first start. `scenegate rotate-signing-key` adds a new key and retires the
-//! old one; a retired key stays in `/.well-known/jwks.json` until every token it signed has
-//! expired (`publish_until`), so rotation never breaks a token in flight. A running gateway
-//! re-reads the file on SIGHUP.
+//! Generated on first start. `scenegate rotate-signing-key` adds a new key that is published
+//! in `/.well-known/jwks.json` at once but signs only from `activates_at`, later than the
+//! JWKS cache lifetime: a verifier that cached the set before the rotation has refreshed it
+//! before it meets a token signed with the new key. The old key signs until then, and stays
+//! published until every token it signed has expired (`publish_until`), so rotation never
+//! breaks a token in flight. A running gateway re-reads the file on SIGHUP.
 
 use std::{
     io::Write,
@@ -38,9 +40,20 @@ struct StoredKey {
     /// PKCS#8 DER, base64url. The file is created 0600; it is the gateway's only secret.
     private_pkcs8: String,
     created_at: i64,
-    /// Set when retired: the key no longer signs, and is published until this time.
+    /// From when the key signs; before that it is only published. Absent in files written
+    /// before rotation delays existed: then it signs from `created_at`.
+    #[serde(default)]
+    activates_at: Option<i64>,
+    /// Set when retired: the key is published until this time, and signs until a newer key
+    /// activates.
     #[serde(default)]
     publish_until: Option<i64>,
+}
+
+impl StoredKey {
+    fn activates_at(&self) -> i64 {
+        self.activates_at.unwrap_or(self.created_at)
+    }
 }
 
 /// A key that verifies tokens, with its public JWK.
@@ -50,14 +63,31 @@ pub struct VerifyingKey {
     pub jwk: serde_json::Value,
 }
 
-/// The keys in force: one that signs, and every key whose tokens may still be alive.
+/// A key that signs from `activates_at` on.
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+    activates_at: i64,
+}
+
+/// The keys in force: those that sign (each from its activation time), and every key that is
+/// published (about to sign, signing, or whose tokens may still be alive).
 pub struct SigningKeys {
-    pub active_kid: String,
-    pub active: EncodingKey,
+    /// Ascending by activation time.
+    signers: Vec<Signer>,
     pub published: Vec<VerifyingKey>,
 }
 
 impl SigningKeys {
+    /// The key that signs at `now`: the most recently activated one. Before any key has
+    /// activated (a clock set back), the earliest one, which is published already.
+    pub fn signer(&self, now: i64) -> (&str, &EncodingKey) {
+        let active = self.signers.iter().rev().find(|s| s.activates_at <= now).or_else(|| self.signers.first());
+        // `from_file` refuses a file without a key that can sign, so there is always one.
+        let s = active.expect("a key set always has a signer");
+        (&s.kid, &s.key)
+    }
+
     pub fn verifying(&self, kid: &str) -> Option<&VerifyingKey> {
         self.published.iter().find(|k| k.kid == kid)
     }
@@ -78,31 +108,41 @@ impl SigningKeys {
 
     fn from_file(file: KeyFile, path: &Path, now: i64) -> Result<Self, KeyFileError> {
         let invalid = |reason: String| KeyFileError::Invalid { path: path.to_owned(), reason };
-        let active = file
-            .keys
-            .iter()
-            .filter(|k| k.publish_until.is_none())
-            .max_by_key(|k| k.created_at)
-            .ok_or_else(|| invalid("no active key".into()))?;
-        let der = B64.decode(&active.private_pkcs8).map_err(|e| invalid(e.to_string()))?;
+        let live: Vec<&StoredKey> =
+            file.keys.iter().filter(|k| k.publish_until.is_none_or(|until| until > now)).collect();
+        if !live.iter().any(|k| k.publish_until.is_none()) {
+            return Err(invalid("no active key".into()));
+        }
+        let mut signers = Vec::new();
         let mut published = Vec::new();
-        for stored in file.keys.iter().filter(|k| k.publish_until.is_none_or(|until| until > now)) {
+        for stored in live {
             let pair = key_pair(&stored.private_pkcs8).map_err(invalid)?;
             published.push(verifying_key(&stored.kid, &pair).map_err(invalid)?);
+            let der = B64.decode(&stored.private_pkcs8).map_err(|e| invalid(e.to_string()))?;
+            signers.push(Signer {
+                kid: stored.kid.clone(),
+                key: EncodingKey::from_ec_der(&der),
+                activates_at: stored.activates_at(),
+            });
         }
-        Ok(Self { active_kid: active.kid.clone(), active: EncodingKey::from_ec_der(&der), published })
+        signers.sort_by_key(|s| s.activates_at);
+        Ok(Self { signers, published })
     }
 }
 
-/// Retires the active key (published for `grace_secs` more) and adds a new active key.
-/// Keys whose grace has passed are dropped from the file. Returns the new key id.
-pub fn rotate(path: &Path, now: i64, grace_secs: i64) -> Result<String, KeyFileError> {
+/// Adds a key that is published now and signs from `now + activate_after_secs` (set this
+/// longer than verifiers cache the JWK Set). The current keys sign until then and stay
+/// published `grace_secs` longer (their last tokens' lifetime plus skew). Keys whose
+/// publication has ended are dropped from the file. Returns the new key id.
+pub fn rotate(path: &Path, now: i64, activate_after_secs: i64, grace_secs: i64) -> Result<String, KeyFileError> {
     let mut file = if path.exists() { read_file(path)? } else { KeyFile { keys: Vec::new() } };
     file.keys.retain(|k| k.publish_until.is_none_or(|until| until > now));
+    let activates_at = now + activate_after_secs;
     for k in file.keys.iter_mut().filter(|k| k.publish_until.is_none()) {
-        k.publish_until = Some(now + grace_secs);
+        k.publish_until = Some(activates_at + grace_secs);
     }
-    let fresh = generate(now)?;
+    let mut fresh = generate(now)?;
+    fresh.activates_at = Some(activates_at);
     let kid = fresh.kid.clone();
     file.keys.push(fresh);
     write_file(path, &file)?;
@@ -116,7 +156,13 @@ fn generate(now: i64) -> Result<StoredKey, KeyFileError> {
     let pkcs8 = B64.encode(doc.as_ref());
     let pair = key_pair(&pkcs8).map_err(|e| err(&e))?;
     let (x, y) = coordinates(&pair);
-    Ok(StoredKey { kid: thumbprint(&x, &y), private_pkcs8: pkcs8, created_at: now, publish_until: None })
+    Ok(StoredKey {
+        kid: thumbprint(&x, &y),
+        private_pkcs8: pkcs8,
+        created_at: now,
+        activates_at: None,
+        publish_until: None,
+    })
 }
 
 fn key_pair(pkcs8_b64: &str) -> Result<EcdsaKeyPair, String> {
@@ -171,28 +217,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rotation_keeps_the_old_key_published_until_its_grace_ends() {
+    fn a_new_key_is_published_before_it_signs_and_the_old_one_until_its_tokens_expire() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         let first = SigningKeys::load_or_create(&path, 1_000).unwrap();
-        let old_kid = first.active_kid.clone();
+        let old_kid = first.signer(1_000).0.to_owned();
 
-        let new_kid = rotate(&path, 2_000, 300).unwrap();
-        let during = SigningKeys::load_or_create(&path, 2_299).unwrap();
-        assert_eq!(during.active_kid, new_kid);
-        assert!(during.verifying(&old_kid).is_some(), "old key must stay published during its grace");
+        // Published at 2,000, signs from 2,120, old key published until 2,420.
+        let new_kid = rotate(&path, 2_000, 120, 300).unwrap();
+        let kids = |keys: &SigningKeys| -> Vec<String> {
+            keys.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+        };
+        let pending = SigningKeys::load_or_create(&path, 2_000).unwrap();
+        assert!(kids(&pending).contains(&new_kid), "published at once");
+        assert_eq!(pending.signer(2_000).0, old_kid, "the old key signs until the new one activates");
+        assert_eq!(pending.signer(2_119).0, old_kid);
+        assert_eq!(pending.signer(2_120).0, new_kid, "a loaded set switches by the clock, no reload needed");
 
-        let after = SigningKeys::load_or_create(&path, 2_300).unwrap();
+        let during = SigningKeys::load_or_create(&path, 2_419).unwrap();
+        assert_eq!(during.signer(2_419).0, new_kid);
+        assert!(during.verifying(&old_kid).is_some(), "old key stays published while its tokens live");
+
+        let after = SigningKeys::load_or_create(&path, 2_420).unwrap();
         assert!(after.verifying(&old_kid).is_none());
-        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(kids(&after), vec![new_kid]);
+    }
+
+    #[test]
+    fn a_key_file_written_before_activation_times_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let key = generate(5).unwrap();
+        let legacy =
+            serde_json::json!({ "keys": [{ "kid": key.kid, "private_pkcs8": key.private_pkcs8, "created_at": 5 }] });
+        std::fs::write(&path, legacy.to_string()).unwrap();
+        assert_eq!(SigningKeys::load_or_create(&path, 6).unwrap().signer(6).0, key.kid);
     }
 
     #[test]
     fn the_key_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
-        let a = SigningKeys::load_or_create(&path, 1).unwrap().active_kid;
-        let b = SigningKeys::load_or_create(&path, 2).unwrap().active_kid;
+        let a = SigningKeys::load_or_create(&path, 1).unwrap().signer(1).0.to_owned();
+        let b = SigningKeys::load_or_create(&path, 2).unwrap().signer(2).0.to_owned();
         assert_eq!(a, b);
         #[cfg(unix)]
         {

@@ -70,6 +70,9 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthConfig {
     pub access_token_ttl: Duration,
+    /// How long verifiers may cache `/.well-known/jwks.json` (its `Cache-Control: max-age`).
+    /// A rotated-in key is published for twice this before it signs.
+    pub jwks_max_age: Duration,
     /// Absolute; the gateway's own token-signing keys.
     pub signing_key_file: PathBuf,
 }
@@ -167,6 +170,7 @@ struct ServerFile {
 #[serde(default, deny_unknown_fields)]
 struct AuthFile {
     access_token_ttl_secs: Spanned<i64>,
+    jwks_max_age_secs: Spanned<i64>,
     signing_key_file: Spanned<String>,
 }
 
@@ -219,7 +223,7 @@ impl Default for ServerFile {
 
 impl Default for AuthFile {
     fn default() -> Self {
-        Self { access_token_ttl_secs: d(300), signing_key_file: ds("signing-keys.json") }
+        Self { access_token_ttl_secs: d(300), jwks_max_age_secs: d(60), signing_key_file: ds("signing-keys.json") }
     }
 }
 
@@ -250,6 +254,7 @@ impl Default for LogFile {
 const TIMEOUT_MS: RangeInclusive<i64> = 1..=300_000;
 const MAX_BODY_BYTES: RangeInclusive<i64> = 1..=1 << 30;
 const TOKEN_TTL_SECS: RangeInclusive<i64> = 60..=3600;
+const JWKS_MAX_AGE_SECS: RangeInclusive<i64> = 1..=86_400;
 
 struct Check<'a> {
     source: &'a Source<'a>,
@@ -308,6 +313,11 @@ impl GatewayFile {
         let ttl = check.number(&self.auth.access_token_ttl_secs, "auth.access_token_ttl_secs", TOKEN_TTL_SECS);
         let auth = AuthConfig {
             access_token_ttl: Duration::from_secs(ttl),
+            jwks_max_age: Duration::from_secs(check.number(
+                &self.auth.jwks_max_age_secs,
+                "auth.jwks_max_age_secs",
+                JWKS_MAX_AGE_SECS,
+            )),
             signing_key_file: check.path(&self.auth.signing_key_file, "auth.signing_key_file", &data_dir),
         };
         let core = CoreConfig {

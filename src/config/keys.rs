@@ -88,6 +88,13 @@ pub(super) fn load(src: &Source<'_>, keys: &Spanned<KeysFile>, errors: &mut Vec<
     }
 }
 
+/// The JWK Set file `[keys]` names, resolved against the partner file's folder: the reload
+/// watches it, so replacing or emptying it applies like any edit of the partner file.
+pub(super) fn referenced_file(partner_file: &Path, keys: &KeysFile) -> Option<std::path::PathBuf> {
+    let written = keys.jwks_file.as_ref()?.get_ref();
+    (!written.trim().is_empty()).then(|| partner_file.parent().unwrap_or(Path::new("")).join(written))
+}
+
 fn load_file(src: &Source<'_>, file: &Spanned<String>, errors: &mut Vec<ConfigError>) -> Vec<PartnerKey> {
     let written = file.get_ref();
     let mut fail = |reason: String| errors.push(src.error(file.span(), "keys.jwks_file", reason));
@@ -146,11 +153,9 @@ pub(super) struct KeyProblem {
 /// Checks a JWK Set's keys; each refused key gives one problem (its first), the rest load.
 pub(super) fn parse_jwks(keys: &[&Value]) -> (Vec<PartnerKey>, Vec<KeyProblem>) {
     let mut loaded = Vec::new();
+    // An empty set is allowed: removing a compromised key is an emergency action that must
+    // never be refused. The partner then simply cannot authenticate (the reload warns).
     let mut problems = Vec::new();
-    if keys.is_empty() {
-        let reason = "the JWK Set has no keys; add at least one public signing key".to_owned();
-        problems.push(KeyProblem { index: None, member: None, reason });
-    }
     let mut kids = BTreeSet::new();
     for (i, value) in keys.iter().enumerate() {
         let checked = parse_jwk(value).and_then(|key| {

@@ -4,8 +4,11 @@
 //! - `gateway.rs`: [`GatewayConfig`], every key optional with documented defaults.
 //! - `partner.rs` / `partner_file.rs`: [`Partner`], [`PartnerSet`], [`load_partners`] and the
 //!   partner file rules; `keys.rs` checks the partner's JWK Set, `urls.rs` its URLs.
-//! - `reload.rs`: watches the partners directory and swaps in a new [`PartnerSet`] when all
-//!   files load; a broken edit is logged and the last good set kept.
+//! - `registry.rs`: [`PartnerRegistry`], the live [`PartnerSet`] applied file by file: a
+//!   refused file keeps its last good version, every other file's change applies, and staff
+//!   emergency stops are laid over whatever the files say.
+//! - `reload.rs`: watches the partners folder and every folder a partner file names, and
+//!   reloads the registry on each settled change.
 //! - `errors.rs`: [`ConfigError`], always `file:line:column: `field`: reason`.
 //!
 //! Nothing here reads environment variables: what runs is what the files say.
@@ -15,6 +18,7 @@ mod gateway;
 mod keys;
 mod partner;
 mod partner_file;
+mod registry;
 mod reload;
 mod urls;
 
@@ -30,17 +34,28 @@ pub use gateway::{
     StorageConfig, load_gateway,
 };
 pub use keys::PartnerKey;
-pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, load_partners};
-pub use reload::{PartnerWatcher, reload_now, watch_partners};
+pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, RejectedFile, load_partners};
+pub use partner_file::is_valid_id as is_partner_id;
+pub use registry::{PartnerRegistry, REJECTED_GAUGE, ReloadReport};
+pub use reload::{PartnerWatcher, watch_partners};
 pub use scenegate_adapter_contract::SecurityLevel;
 
+/// Which OAuth grant a scope is used with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeGrant {
+    /// The partner acting for itself: `client_credentials`.
+    Client,
+    /// The partner acting for a customer who consented: `authorization_code` (and refresh).
+    Customer,
+}
+
 /// Every scope a partner file may list, with the lowest security level a partner must be
-/// registered at to hold it. Adding a scope is one line here.
-pub const SCOPES: &[(&str, SecurityLevel)] = &[
-    // (scope, lowest level that may hold it)
-    ("products:read", SecurityLevel::A1),
-    ("consents:write", SecurityLevel::A2),
-    ("accounts:read", SecurityLevel::A2),
+/// registered at to hold it and the grant it is used with. Adding a scope is one line here.
+pub const SCOPES: &[(&str, SecurityLevel, ScopeGrant)] = &[
+    // (scope, lowest level that may hold it, grant)
+    ("products:read", SecurityLevel::A1, ScopeGrant::Client),
+    ("consents:write", SecurityLevel::A2, ScopeGrant::Client),
+    ("accounts:read", SecurityLevel::A2, ScopeGrant::Customer),
 ];
 
 /// The scope names of [`SCOPES`], in the same order.
@@ -58,7 +73,12 @@ const fn scope_names<const N: usize>() -> [&'static str; N] {
 
 /// The lowest security level that may hold `scope`; `None` for a scope not in [`SCOPES`].
 pub fn min_level(scope: &str) -> Option<SecurityLevel> {
-    SCOPES.iter().find(|(name, _)| *name == scope).map(|(_, level)| *level)
+    SCOPES.iter().find(|(name, ..)| *name == scope).map(|(_, level, _)| *level)
+}
+
+/// The grant `scope` is used with; `None` for a scope not in [`SCOPES`].
+pub fn scope_grant(scope: &str) -> Option<ScopeGrant> {
+    SCOPES.iter().find(|(name, ..)| *name == scope).map(|(.., grant)| *grant)
 }
 
 /// What `check-config` found: the resolved gateway file and how many partners it serves.

@@ -57,8 +57,9 @@ pub struct Contact {
     pub email: String,
 }
 
-/// One partner as checked and built from its file. Immutable: a change is a new file load.
-#[derive(Debug)]
+/// One partner as checked and built from its file. Immutable: a change is a new file load
+/// (or a staff stop, which makes a suspended copy).
+#[derive(Clone, Debug)]
 pub struct Partner {
     /// The OAuth `client_id`: `ptn_` + 1 to 48 of `[a-z0-9_-]`.
     pub id: String,
@@ -73,13 +74,17 @@ pub struct Partner {
     pub redirect_uris: Vec<String>,
     pub webhook_url: Option<String>,
     pub rate_limit: RateLimit,
-    /// At least one; kids are unique.
+    /// Kids are unique. May be empty: a partner whose compromised key was removed cannot
+    /// authenticate until a new key is added.
     pub keys: Vec<PartnerKey>,
     pub adapter_name: String,
-    pub adapter: Box<dyn PartnerAdapter>,
+    pub adapter: Arc<dyn PartnerAdapter>,
     pub contact: Option<Contact>,
     /// The file this partner was loaded from.
     pub source: PathBuf,
+    /// Suspended by a staff emergency stop (`scenegate partner suspend`), whatever the file
+    /// says; `status` is then `Suspended`.
+    pub staff_stop: bool,
 }
 
 impl Partner {
@@ -95,6 +100,21 @@ impl Partner {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
+
+    /// This partner as a staff stop leaves it: suspended, and marked as stopped by staff.
+    pub fn stopped_by_staff(&self) -> Self {
+        Self { status: PartnerStatus::Suspended, staff_stop: true, ..self.clone() }
+    }
+}
+
+/// A partner file whose latest version was refused. The partner it defined (if any version of
+/// it was ever good) keeps serving from its last good version.
+#[derive(Clone, Debug)]
+pub struct RejectedFile {
+    pub file: PathBuf,
+    /// The id of the last good version still serving, if there is one.
+    pub serving: Option<String>,
+    pub errors: Vec<ConfigError>,
 }
 
 /// Every onboarded partner by id. Cheap to share (`Arc<Partner>` inside); never mutated:
@@ -102,11 +122,22 @@ impl Partner {
 #[derive(Debug, Default)]
 pub struct PartnerSet {
     by_id: BTreeMap<String, Arc<Partner>>,
+    rejected: Vec<RejectedFile>,
 }
 
 impl PartnerSet {
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// A set as the live registry composes it: what serves, and which files were refused.
+    pub(super) fn composed(by_id: BTreeMap<String, Arc<Partner>>, rejected: Vec<RejectedFile>) -> Self {
+        Self { by_id, rejected }
+    }
+
+    /// Partner files whose latest version is refused (each keeps its last good version).
+    pub fn rejected(&self) -> &[RejectedFile] {
+        &self.rejected
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Partner>> {
@@ -136,20 +167,20 @@ impl PartnerSet {
 /// the same id replaces an earlier one. Files go through [`load_partners`], which refuses that.
 impl FromIterator<Partner> for PartnerSet {
     fn from_iter<I: IntoIterator<Item = Partner>>(partners: I) -> Self {
-        Self { by_id: partners.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect() }
+        Self { by_id: partners.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect(), rejected: Vec::new() }
     }
 }
 
 /// Loads every `*.toml` file directly in `dir` (sorted by name; hidden files and
-/// subdirectories are skipped). Returns all errors of all files, or the complete set: a set
-/// with some partners silently missing would be worse than keeping the previous one.
+/// subdirectories are skipped), all or nothing: `check-config` and tools use this, to say
+/// whether a folder is entirely good. The running gateway applies files one by one instead
+/// (`registry.rs`), so one broken file never holds back another file's change.
 pub fn load_partners(dir: &Path) -> Result<PartnerSet, Vec<ConfigError>> {
-    let files = partner_files(dir)
-        .map_err(|e| vec![ConfigError::unplaced(dir, "partners.dir", format!("cannot list partner files: {e}"))])?;
+    let files = list_partner_files(dir)?;
     let mut errors = Vec::new();
     let mut by_id: BTreeMap<String, Arc<Partner>> = BTreeMap::new();
     for file in files {
-        match partner_file::load(&file) {
+        match partner_file::load(&file).result {
             Ok(loaded) => match by_id.entry(loaded.partner.id.clone()) {
                 Entry::Vacant(slot) => {
                     slot.insert(Arc::new(loaded.partner));
@@ -162,7 +193,13 @@ pub fn load_partners(dir: &Path) -> Result<PartnerSet, Vec<ConfigError>> {
             Err(file_errors) => errors.extend(file_errors),
         }
     }
-    if errors.is_empty() { Ok(PartnerSet { by_id }) } else { Err(errors) }
+    if errors.is_empty() { Ok(PartnerSet { by_id, rejected: Vec::new() }) } else { Err(errors) }
+}
+
+/// The partner files of `dir`, sorted; an unreadable folder is one unplaced error.
+pub(super) fn list_partner_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<ConfigError>> {
+    partner_files(dir)
+        .map_err(|e| vec![ConfigError::unplaced(dir, "partners.dir", format!("cannot list partner files: {e}"))])
 }
 
 fn partner_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::num::NonZeroU32;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use scenegate_adapter_contract::{Operation, PartnerAdapter, SecurityLevel};
 use serde::Deserialize;
@@ -67,21 +68,38 @@ pub(super) struct Loaded {
     pub id_error: ConfigError,
 }
 
-pub(super) fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| vec![ConfigError::unplaced(path, "(file)", format!("cannot read: {e}"))])?;
+/// One partner file's load: the partner or every error, and the other files it names (a
+/// JWK Set file), which the reload watches too, so an edit to them applies like one to this.
+pub(super) struct FileLoad {
+    pub result: Result<Loaded, Vec<ConfigError>>,
+    pub references: Vec<PathBuf>,
+}
+
+pub(super) fn load(path: &Path) -> FileLoad {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let error = ConfigError::unplaced(path, "(file)", format!("cannot read: {e}"));
+            return FileLoad { result: Err(vec![error]), references: Vec::new() };
+        }
+    };
     let src = Source::new(path, &text);
-    let file: PartnerFile = src.parse().map_err(|e| vec![e])?;
+    let file: PartnerFile = match src.parse() {
+        Ok(file) => file,
+        Err(e) => return FileLoad { result: Err(vec![e]), references: Vec::new() },
+    };
+    let references = keys::referenced_file(path, file.keys.get_ref()).into_iter().collect();
     let id_error = src.error(file.id.span(), "id", String::new());
     let mut check = Check { src: &src, errors: Vec::new() };
-    match check.partner(file) {
+    let result = match check.partner(file) {
         Some(partner) if check.errors.is_empty() => Ok(Loaded { partner, id_error }),
         _ => {
             // In file order, as an editor walks them.
             check.errors.sort_by_key(|e| (e.line, e.column));
             Err(check.errors)
         }
-    }
+    };
+    FileLoad { result, references }
 }
 
 struct Check<'a> {
@@ -128,6 +146,7 @@ impl Check<'_> {
             adapter: adapter?,
             contact,
             source: self.src.path.to_path_buf(),
+            staff_stop: false,
         })
     }
 
@@ -214,7 +233,7 @@ impl Check<'_> {
         }
     }
 
-    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<Box<dyn PartnerAdapter>> {
+    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<Arc<dyn PartnerAdapter>> {
         let name = adapter.name.get_ref();
         let Some(kind) = scenegate_adapters::find(name) else {
             let known: Vec<_> = scenegate_adapters::builtin().iter().map(|k| format!("`{}`", k.name())).collect();
@@ -233,7 +252,7 @@ impl Check<'_> {
         let empty = toml::Table::new();
         let settings = adapter.settings.as_ref().map_or(&empty, Spanned::get_ref);
         match kind.build(settings) {
-            Ok(built) => Some(built),
+            Ok(built) => Some(Arc::from(built)),
             Err(refused) => {
                 let first_key = refused.field.split(['.', '[']).next().unwrap_or_default();
                 let span = self
@@ -270,7 +289,7 @@ impl Check<'_> {
 }
 
 /// `ptn_` + 1 to 48 of `[a-z0-9_-]`.
-fn is_valid_id(id: &str) -> bool {
+pub fn is_valid_id(id: &str) -> bool {
     id.strip_prefix("ptn_").is_some_and(|rest| {
         (1..=48).contains(&rest.len()) && rest.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
     })

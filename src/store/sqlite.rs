@@ -74,10 +74,17 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(std::time::Duration::from_secs(5));
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(err)?;
-    for statement in SCHEMA {
-        sqlx::query(*statement).execute(&pool).await.map_err(err)?;
-    }
+    apply(&pool, SCHEMA).await?;
     Ok(pool)
+}
+
+/// Runs a domain module's schema statements (each `CREATE … IF NOT EXISTS`, so reruns are
+/// no-ops). Domain modules own their tables; the composition root applies them all.
+pub async fn apply(pool: &SqlitePool, schema: &[&'static str]) -> Result<(), StoreError> {
+    for statement in schema {
+        sqlx::query(*statement).execute(pool).await.map_err(err)?;
+    }
+    Ok(())
 }
 
 #[derive(Clone)]

@@ -228,33 +228,70 @@ async fn discovery_documents_describe_the_server() {
 }
 
 #[tokio::test]
-async fn signing_key_rotation_keeps_old_tokens_valid_until_they_expire() {
-    let stack = Stack::start();
+async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_stay_valid() {
+    // JWKS cacheable for 1 s: the new key must be published for 2 s before it signs.
+    let stack = Stack::start_with(|o| o.jwks_max_age_secs = 1);
     let alpha = stack.gw.partner("ptn_alpha");
     let old = alpha.access_token().await;
     let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    let jwks = || async {
+        let res = http().get(stack.gw.url("/.well-known/jwks.json")).send().await.unwrap();
+        assert_eq!(res.headers()["cache-control"], "public, max-age=1");
+        let set: Value = res.json().await.unwrap();
+        set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
 
-    let config = stack.gw.dir.path().join("gateway.toml");
-    let out = std::process::Command::new(crate::support::BIN)
-        .args(["rotate-signing-key", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = stack.gw.cli(&["rotate-signing-key"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let hup = std::process::Command::new("kill").args(["-HUP", &stack.gw.proc.pid().to_string()]).status().unwrap();
     assert!(hup.success());
+    let published =
+        crate::support::eventually(std::time::Duration::from_secs(3), || async { jwks().await.len() == 2 }).await;
+    assert!(published, "the new key is published after SIGHUP");
+    let published_at = std::time::Instant::now();
 
-    let rotated = crate::support::eventually(std::time::Duration::from_secs(3), || async {
-        let t = alpha.access_token().await;
-        jsonwebtoken::decode_header(&t).unwrap().kid.unwrap() != old_kid
-    })
-    .await;
-    assert!(rotated, "new tokens are signed with the new key after SIGHUP");
-
-    let jwks: Value = http().get(stack.gw.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert_eq!(kids.len(), 2, "old and new key are both published: {kids:?}");
-    assert!(kids.contains(&old_kid.as_str()));
+    // A verifier that fetched the set just before a token was issued always knows its key:
+    // no token is signed with a key that was not already published.
+    let mut new_kid_seen = None;
+    let deadline = published_at + std::time::Duration::from_secs(8);
+    while new_kid_seen.is_none() && std::time::Instant::now() < deadline {
+        let known = jwks().await;
+        let token = alpha.access_token().await;
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert!(known.contains(&kid), "token signed with {kid}, not in the set fetched just before: {known:?}");
+        if kid != old_kid {
+            new_kid_seen = Some(published_at.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let waited = new_kid_seen.expect("the new key signs once its publication delay has passed");
+    assert!(
+        waited >= std::time::Duration::from_millis(1_000),
+        "signed with the new key only {waited:?} after publication"
+    );
+    assert!(jwks().await.contains(&old_kid), "the old key stays published while its tokens live");
 
     let res = http().get(stack.gw.url("/v1/products?limit=1")).bearer_auth(&old).send().await.unwrap();
     assert_eq!(res.status(), 200, "a token signed before the rotation still works");
+}
+
+#[tokio::test]
+async fn client_credentials_without_scope_grants_only_scopes_that_grant_can_use() {
+    let stack = Stack::start_with(|o| {
+        o.partners = vec![(
+            "alpha".into(),
+            crate::support::partner_toml("ptn_alpha", "active", "")
+                .replace("security_level = \"A1\"", "security_level = \"A2\"\nrisk_assessment_ref = \"RA-1\"")
+                .replace("scopes = [\"products:read\"]", "scopes = [\"products:read\", \"accounts:read\"]"),
+        )];
+    });
+    let alpha = stack.gw.partner("ptn_alpha");
+    let res = alpha.token_with(&alpha.assertion(), None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "products:read", "accounts:read needs a customer's consent: {body}");
+
+    let res = alpha.token_with(&alpha.assertion(), Some("accounts:read")).await;
+    let problem = assert_problem(res, 400, "invalid_scope").await;
+    assert!(problem["detail"].as_str().unwrap().contains("customer"), "{problem}");
 }

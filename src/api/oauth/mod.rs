@@ -132,6 +132,9 @@ pub async fn metadata(State(gw): State<AppState>) -> Json<serde_json::Value> {
 )]
 pub async fn jwks(State(gw): State<AppState>) -> Response {
     let mut res = Json(gw.keys.load().jwks()).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    let cache = format!("public, max-age={}", gw.settings.jwks_max_age.as_secs());
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        res.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     res
 }

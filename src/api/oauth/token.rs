@@ -16,7 +16,7 @@ use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
 use crate::{
     app::AppState,
     auth::OAuthError,
-    config::{KNOWN_SCOPES, Partner},
+    config::{KNOWN_SCOPES, Partner, ScopeGrant, scope_grant},
     consent::{Consent, ConsentError},
     error::ApiError,
     extract::BoundedBody,
@@ -225,16 +225,33 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthErr
     })
 }
 
-/// Granted = requested ∩ allowed. A scope this API does not know is an error, so a typo
-/// is reported rather than silently dropped; an empty intersection is refused.
+/// What `client_credentials` grants: requested ∩ allowed, or, with no `scope`, every allowed
+/// scope that this grant can use. A scope this API does not know is an error, so a typo is
+/// reported rather than silently dropped; so is a customer scope, which only the
+/// authorization code flow can grant; an empty result is refused.
 fn grant(requested: Option<&str>, allowed: &BTreeSet<String>) -> Result<BTreeSet<String>, OAuthError> {
+    let client_scope = |scope: &str| scope_grant(scope) == Some(ScopeGrant::Client);
     let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
-        return Ok(allowed.clone());
+        let granted: BTreeSet<String> = allowed.iter().filter(|s| client_scope(s)).cloned().collect();
+        if granted.is_empty() {
+            return Err(OAuthError::InvalidScope(
+                "this client holds no scope usable with client_credentials; its scopes need a customer's consent \
+                 (authorization code flow)"
+                    .into(),
+            ));
+        }
+        return Ok(granted);
     };
     let mut granted = BTreeSet::new();
     for scope in requested.split(' ').filter(|s| !s.is_empty()) {
         if !KNOWN_SCOPES.contains(&scope) {
             return Err(OAuthError::InvalidScope(format!("unknown scope `{}`", truncate(scope))));
+        }
+        if !client_scope(scope) {
+            return Err(OAuthError::InvalidScope(format!(
+                "`{scope}` acts for a customer: it is granted only through their consent (PAR + authorization code), \
+                 not with client_credentials"
+            )));
         }
         if allowed.contains(scope) {
             granted.insert(scope.to_owned());
@@ -254,6 +271,15 @@ mod tests {
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn without_scope_only_client_scopes_are_granted() {
+        let allowed = set(&["accounts:read", "consents:write", "products:read"]);
+        assert_eq!(grant(None, &allowed).unwrap(), set(&["consents:write", "products:read"]));
+        assert!(matches!(grant(None, &set(&["accounts:read"])), Err(OAuthError::InvalidScope(_))));
+        let err = grant(Some("products:read accounts:read"), &allowed).unwrap_err();
+        assert!(matches!(err, OAuthError::InvalidScope(ref m) if m.contains("customer")), "{err:?}");
     }
 
     #[test]

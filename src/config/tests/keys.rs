@@ -88,8 +88,15 @@ fn each_refused_key_is_reported() {
 }
 
 #[test]
-fn empty_set_and_neither_or_both_sources() {
-    insta::assert_snapshot!(errors_of(&with_keys("jwks = { keys = [] }")), @"skytrip.toml:15:8: `keys.jwks.keys`: the JWK Set has no keys; add at least one public signing key");
+fn an_emptied_key_set_loads_so_a_compromised_key_can_always_be_removed() {
+    let dir = TestDir::new();
+    dir.write("skytrip.toml", &with_keys("jwks = { keys = [] }"));
+    let partners = dir.load().expect("an empty key set is an emergency action, never refused");
+    assert!(partners.get("ptn_skytrip").expect("loaded").keys.is_empty());
+}
+
+#[test]
+fn neither_or_both_sources() {
     insta::assert_snapshot!(errors_of(&with_keys("")), @"skytrip.toml:14:1: `keys`: no keys: give `jwks` (an inline JWK Set) or `jwks_file` (a path to one)");
     let both = with_keys(&format!("jwks = {{ keys = [ {} ] }}\njwks_file = \"k.json\"", ec_jwk("k1")));
     insta::assert_snapshot!(errors_of(&both), @"skytrip.toml:16:13: `keys.jwks_file`: give either `jwks` or `jwks_file`, not both");

@@ -106,6 +106,8 @@ pub struct GatewayOptions {
     pub request_timeout_ms: u64,
     pub partners: Vec<(String, String)>,
     pub rust_log: &'static str,
+    /// `auth.jwks_max_age_secs`: how long the JWK Set may be cached (rotation waits 2×).
+    pub jwks_max_age_secs: u64,
 }
 
 impl GatewayOptions {
@@ -114,6 +116,7 @@ impl GatewayOptions {
             core_url: core_url.to_owned(),
             request_timeout_ms: 10_000,
             rust_log: "info",
+            jwks_max_age_secs: 60,
             partners: vec![
                 ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
                 ("beta".into(), partner_toml("ptn_beta", "active", "")),
@@ -138,8 +141,8 @@ impl Gateway {
         std::fs::write(
             dir.path().join("gateway.toml"),
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
-                opts.request_timeout_ms, opts.core_url
+                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
+                opts.request_timeout_ms, opts.jwks_max_age_secs, opts.core_url
             ),
         )
         .unwrap();
@@ -173,6 +176,12 @@ impl Gateway {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Runs `scenegate ARGS --config <this gateway's gateway.toml>` to completion.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let config = self.dir.path().join("gateway.toml");
+        Command::new(BIN).args(args).arg("--config").arg(&config).current_dir(self.dir.path()).output().unwrap()
     }
 
     pub fn signing_keys_file(&self) -> PathBuf {
