@@ -62,6 +62,8 @@
 //! base64url-encode `sig.bin` as it is.
 
 mod header;
+#[cfg(test)]
+mod tests;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
