@@ -6,6 +6,7 @@
 
 pub mod access_token;
 pub mod client_assertion;
+pub mod jws;
 pub mod signing;
 
 use std::collections::BTreeSet;
