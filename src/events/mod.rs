@@ -20,6 +20,7 @@
 
 pub mod signing;
 pub mod sqlite;
+pub mod ssrf;
 mod store;
 
 use std::{fmt, str::FromStr};
