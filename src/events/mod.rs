@@ -18,6 +18,7 @@
 //! payment's transaction; start [`delivery::spawn`] once at startup with a [`Targets`] that
 //! reads the partner's webhook settings; purge with [`EventStore::purge`] on a timer.
 
+pub mod retry;
 pub mod signing;
 pub mod sqlite;
 pub mod ssrf;
@@ -27,6 +28,7 @@ use std::{fmt, str::FromStr};
 
 use serde::Serialize;
 
+pub use retry::RetryPolicy;
 pub use signing::{WebhookSigner, WebhookVerifier};
 pub use sqlite::SqliteEventStore;
 pub use store::{Claimed, DeadLetter, Delivery, DeliveryState, EventStore, EventStoreError, Lease};
