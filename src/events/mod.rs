@@ -18,6 +18,7 @@
 //! payment's transaction; start [`delivery::spawn`] once at startup with a [`Targets`] that
 //! reads the partner's webhook settings; purge with [`EventStore::purge`] on a timer.
 
+pub mod delivery;
 pub mod retry;
 pub mod signing;
 pub mod sqlite;
@@ -28,6 +29,7 @@ use std::{fmt, str::FromStr};
 
 use serde::Serialize;
 
+pub use delivery::{DeliveryConfig, Targets, WebhookTarget};
 pub use retry::RetryPolicy;
 pub use signing::{WebhookSigner, WebhookVerifier};
 pub use sqlite::SqliteEventStore;
