@@ -14,6 +14,7 @@ pub mod config;
 pub mod consent;
 pub mod core;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod grants;
 pub mod limit;

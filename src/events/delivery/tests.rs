@@ -1,0 +1,310 @@
+//! The worker against real HTTP receivers on 127.0.0.1:0. Time is a `ManualClock` the tests
+//! move forward, so retries a schedule puts seconds apart happen in milliseconds.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use bytes::Bytes;
+
+use super::*;
+use crate::{
+    auth::ManualClock,
+    events::{
+        Delivery, DeliveryState, EventId, SqliteEventStore,
+        signing::{WebhookVerifier, verify},
+        sqlite,
+        test_support::{TempDb, eventually, new_event, temp_db},
+    },
+};
+
+const T0: i64 = 1_800_000_000;
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Bytes,
+}
+
+type Answer = Arc<dyn Fn(&Received, usize) -> (StatusCode, HeaderMap) + Send + Sync>;
+
+#[derive(Clone)]
+struct Receiver {
+    url: Url,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    /// A receiver that records every POST and answers with `answer(request, index)`.
+    async fn start(answer: impl Fn(&Received, usize) -> (StatusCode, HeaderMap) + Send + Sync + 'static) -> Self {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = (log.clone(), Arc::new(answer) as Answer);
+        async fn handle(
+            State((log, answer)): State<(Arc<Mutex<Vec<Received>>>, Answer)>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> (StatusCode, HeaderMap) {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let received = Received {
+                id: header("webhook-id"),
+                timestamp: header("webhook-timestamp"),
+                signature: header("webhook-signature"),
+                body,
+            };
+            let index = {
+                let mut log = log.lock().unwrap();
+                log.push(received.clone());
+                log.len() - 1
+            };
+            answer(&received, index)
+        }
+        let app = axum::Router::new().route("/hook", post(handle)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, log }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn status(code: StatusCode) -> (StatusCode, HeaderMap) {
+    (code, HeaderMap::new())
+}
+
+/// A TCP port that counts connections and never answers: proof that nothing connected.
+async fn counting_port() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (addr, count)
+}
+
+struct Harness {
+    db: TempDb,
+    clock: Arc<ManualClock>,
+    secret: String,
+    worker: JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+fn quick_config(retry: RetryPolicy) -> DeliveryConfig {
+    DeliveryConfig {
+        retry,
+        idle_poll: Duration::from_millis(5),
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        ..DeliveryConfig::default()
+    }
+}
+
+fn every_second(horizon_secs: u64) -> RetryPolicy {
+    RetryPolicy { delays: vec![Duration::from_secs(1); 50], horizon: Duration::from_secs(horizon_secs) }
+}
+
+/// The worker, with one partner `ptn_a` whose webhooks go to `url`.
+async fn start(url: Url, allow_private: bool, retry: RetryPolicy) -> Harness {
+    let db = temp_db().await;
+    let clock = Arc::new(ManualClock::at(T0));
+    let secret = WebhookSigner::generate_hmac_secret();
+    let signer = Arc::new(WebhookSigner::from_secret(&secret).unwrap());
+    let targets = move |partner: &str| {
+        (partner == "ptn_a").then(|| WebhookTarget { url: url.clone(), signer: signer.clone(), allow_private })
+    };
+    let store: Arc<dyn EventStore> = Arc::new(db.store.clone());
+    let worker = spawn(store, Arc::new(targets), clock.clone(), quick_config(retry)).unwrap();
+    Harness { db, clock, secret, worker }
+}
+
+impl Harness {
+    async fn append(&self, partner: &str, subject: &str, status: &str) -> EventId {
+        let mut conn = self.db.store.pool().acquire().await.unwrap();
+        sqlite::append(&mut conn, &new_event(partner, subject, status), self.clock.now()).await.unwrap()
+    }
+
+    fn store(&self) -> &SqliteEventStore {
+        &self.db.store
+    }
+
+    /// Waits until `id`'s delivery satisfies `done`. Whenever nothing is due, the clock jumps
+    /// to the next retry (of an event not waiting behind another), so time only moves while the worker has nothing to do: the number
+    /// of attempts before a horizon does not depend on how fast the machine is.
+    async fn until(&self, id: &EventId, what: &str, done: impl Fn(&Delivery) -> bool) -> Delivery {
+        eventually(WAIT, what, || async {
+            let (_, delivery) = self.store().get(id).await.unwrap();
+            if done(&delivery) {
+                return Some(delivery);
+            }
+            let next: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
+                        SELECT 1 FROM event_deliveries p WHERE p.subject_id = d.subject_id
+                          AND p.state = 'pending' AND p.event_seq < d.event_seq)",
+            )
+            .fetch_one(self.store().pool())
+            .await
+            .unwrap();
+            if let Some(next) = next.filter(|next| *next > self.clock.now()) {
+                self.clock.advance(next - self.clock.now());
+            }
+            None
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_one_webhook_id_until_the_receiver_accepts() {
+    let receiver =
+        Receiver::start(|_, n| status(if n < 2 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }))
+            .await;
+    let h = start(receiver.url.clone(), true, every_second(3_600)).await;
+    let id = h.append("ptn_a", "pay_1", "settled").await;
+
+    let delivery = h.until(&id, "delivery", |d| d.state == DeliveryState::Delivered).await;
+    assert_eq!(delivery.attempts, 3);
+    assert_eq!(delivery.last_error.as_deref(), Some("HTTP 500"), "the last failure is kept for operators");
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 3, "nothing is sent after the receiver accepted");
+    let (event, _) = h.store().get(&id).await.unwrap();
+    let key = WebhookVerifier::from_key(&h.secret).unwrap();
+    for r in &received {
+        assert_eq!(r.id, id.as_str(), "the same webhook-id on every attempt");
+        assert_eq!(r.body, event.body_bytes());
+        verify(&key, &r.id, &r.timestamp, &r.signature, &r.body, h.clock.now()).unwrap();
+    }
+    let body: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(body["type"], "payment.status_changed");
+    assert_eq!(body["data"]["status"], "settled");
+}
+
+#[tokio::test]
+async fn a_dead_receiver_is_dead_lettered_after_the_horizon() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let h = start(Url::parse(&format!("http://{closed}/hook")).unwrap(), true, every_second(5)).await;
+    let id = h.append("ptn_a", "pay_1", "settled").await;
+
+    let delivery = h.until(&id, "dead letter", |d| d.state == DeliveryState::Dead).await;
+    assert!(delivery.attempts >= 2, "retried before giving up: {delivery:?}");
+    let first = delivery.first_attempt_at.unwrap();
+    assert!(delivery.finished_at.unwrap() >= first + 5, "not before the horizon: {delivery:?}");
+    let error = delivery.last_error.unwrap().to_lowercase();
+    assert!(error.contains("connect") && !error.contains(&closed.to_string()), "{error}");
+    let dead = h.store().dead_letters(Some("ptn_a"), 10).await.unwrap();
+    assert_eq!(dead[0].event.id, id);
+}
+
+#[tokio::test]
+async fn a_forbidden_target_is_refused_without_connecting_and_dead_lettered() {
+    let (addr, connections) = counting_port().await;
+    let url = Url::parse(&format!("https://{addr}/hook")).unwrap();
+    let h = start(url, false, every_second(3_600)).await;
+    let id = h.append("ptn_a", "pay_1", "settled").await;
+
+    let delivery = h.until(&id, "dead letter", |d| d.state == DeliveryState::Dead).await;
+    assert_eq!(delivery.attempts, 1, "policy refusals are not retried");
+    let error = delivery.last_error.unwrap();
+    assert!(error.starts_with("refused, not retried:") && error.contains("loopback"), "{error}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_resolver_stops_a_name_that_resolves_to_loopback_at_connect_time() {
+    let (addr, connections) = counting_port().await;
+    let by_name = format!("http://localhost:{}/hook", addr.port());
+    let config = quick_config(RetryPolicy::standard());
+
+    let err = http_client(&config, false).unwrap().post(&by_name).send().await.unwrap_err();
+    assert!(describe(&err).contains("loopback"), "{}", describe(&err));
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+
+    // Control: the sandbox client does connect, so the count above means something.
+    let _ = http_client(&config, true).unwrap().post(&by_name).send().await;
+    assert!(connections.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let elsewhere = Receiver::start(|_, _| status(StatusCode::NO_CONTENT)).await;
+    let location = elsewhere.url.to_string();
+    let redirecting = Receiver::start(move |_, _| {
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::LOCATION, location.parse().unwrap());
+        (StatusCode::TEMPORARY_REDIRECT, headers)
+    })
+    .await;
+    let h = start(redirecting.url.clone(), true, every_second(3_600)).await;
+    let id = h.append("ptn_a", "pay_1", "settled").await;
+
+    let delivery = h.until(&id, "a failed attempt", |d| d.attempts >= 1).await;
+    assert_eq!(delivery.state, DeliveryState::Pending);
+    assert_eq!(delivery.last_error.as_deref(), Some("HTTP 307"));
+    assert!(elsewhere.received().is_empty(), "the redirect target was never called");
+}
+
+#[tokio::test]
+async fn a_later_event_waits_while_an_earlier_one_of_its_subject_fails() {
+    let accept_first = Arc::new(AtomicBool::new(false));
+    let flag = accept_first.clone();
+    // pay_1's first status is refused until the flag is set; everything else is accepted.
+    let receiver = Receiver::start(move |r, _| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let is_first = body["subject_id"] == "pay_1" && body["data"]["status"] == "pending";
+        if is_first && !flag.load(Ordering::SeqCst) { status(StatusCode::BAD_GATEWAY) } else { status(StatusCode::OK) }
+    })
+    .await;
+    let h = start(receiver.url.clone(), true, every_second(3_600)).await;
+    let pending = h.append("ptn_a", "pay_1", "pending").await;
+    let settled = h.append("ptn_a", "pay_1", "settled").await;
+    let other = h.append("ptn_a", "pay_2", "pending").await;
+
+    h.until(&pending, "three failed attempts", |d| d.attempts >= 3).await;
+    h.until(&other, "another subject's event", |d| d.state == DeliveryState::Delivered).await;
+    let seen: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    assert!(!seen.contains(&settled.to_string()), "the later status went out before the earlier one: {seen:?}");
+
+    accept_first.store(true, Ordering::SeqCst);
+    h.until(&settled, "the later event", |d| d.state == DeliveryState::Delivered).await;
+    let seen: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    let last_of_first = seen.iter().rposition(|id| *id == pending.to_string()).unwrap();
+    let first_of_second = seen.iter().position(|id| *id == settled.to_string()).unwrap();
+    assert!(last_of_first < first_of_second, "{seen:?}");
+    assert_eq!(h.store().get(&pending).await.unwrap().1.state, DeliveryState::Delivered);
+}
+
+#[tokio::test]
+async fn a_partner_without_a_webhook_is_skipped() {
+    let h = start(Url::parse("http://127.0.0.1:9/hook").unwrap(), true, every_second(60)).await;
+    let id = h.append("ptn_polls", "pay_1", "settled").await;
+    let delivery = h.until(&id, "skip", |d| d.state == DeliveryState::Skipped).await;
+    assert_eq!(delivery.attempts, 0);
+}
+
+#[test]
+fn receiver_error_bodies_are_cut_short_and_printable() {
+    assert_eq!(snippet(b""), "");
+    assert_eq!(snippet(b"  busy\r\n"), ": busy");
+    assert_eq!(snippet(&[b'x'; 10_000]).len(), 2 + 200);
+}
