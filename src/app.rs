@@ -56,6 +56,9 @@ pub struct GatewayState {
     pub consents: Consents,
     pub accounts: Accounts,
     pub grants: Arc<Grants>,
+    pub payments: crate::payments::Payments,
+    pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
+    pub events: Arc<dyn crate::events::EventStore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 

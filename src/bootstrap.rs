@@ -15,6 +15,9 @@ use crate::{
     core::CoreClient,
     grants::{Grants, LocalThrottle, SqliteGrantStore},
     limit::LocalLimits,
+    events::{self, DeliveryConfig, EventStore, SqliteEventStore, WebhookTarget, delivery},
+    idempotency::{self, IdempotencyStore, SqliteIdempotencyStore},
+    payments::{self, Payments, SqlitePaymentStore, spawn_reconciler},
     staff::{self, SqliteStopStore, StopStore},
     store::{self, SqliteReplayStore},
     telemetry,
@@ -81,7 +84,32 @@ pub async fn build(
         .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
     let pseudonyms = crate::accounts::Pseudonyms::load_or_create(&cfg.storage.data_dir.join("pseudonym.key"))?;
-    let accounts = Accounts::new(core.clone(), pseudonyms, clock.clone());
+    let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
+    let consents = Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone());
+
+    // Payments: recorded before the core is asked, settled by the reconciler when an answer
+    // is lost, every change announced through the outbox.
+    let payments = Payments::new(
+        Arc::new(SqlitePaymentStore::new(db.clone())),
+        consents.clone(),
+        core.clone(),
+        pseudonyms,
+        clock.clone(),
+    );
+    spawn_reconciler(payments.clone());
+    let idempotency = SqliteIdempotencyStore::new(db.clone());
+    spawn_idempotency_purge(idempotency.clone(), clock.clone());
+    let events: Arc<dyn EventStore> = Arc::new(SqliteEventStore::new(db.clone()));
+    let live = partners.clone();
+    let targets = move |partner_id: &str| {
+        let set = live.load();
+        let partner = set.get(partner_id)?;
+        let hooks = partner.webhooks.as_ref()?;
+        let url = url::Url::parse(partner.webhook_url.as_deref()?).ok()?;
+        Some(WebhookTarget { url, signer: hooks.signer.clone(), allow_private: hooks.allow_private_network })
+    };
+    delivery::spawn(events.clone(), Arc::new(targets), clock.clone(), DeliveryConfig::default())
+        .context("starting webhook delivery")?;
 
     let state = GatewayState {
         settings: Settings {
@@ -101,9 +129,12 @@ pub async fn build(
         keys,
         limits: Arc::new(LocalLimits::default()),
         core,
-        consents: Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone()),
+        consents,
         accounts,
         grants,
+        payments,
+        idempotency: Arc::new(idempotency),
+        events,
         metrics: telemetry::metrics_handle(),
     };
     Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })
@@ -139,6 +170,18 @@ fn spawn_replay_purge(store: SqliteReplayStore, clock: Arc<dyn Clock>) {
     });
 }
 
+fn spawn_idempotency_purge(store: SqliteIdempotencyStore, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.purge(clock.now()).await {
+                tracing::warn!(error = %e, "idempotency purge failed");
+            }
+        }
+    });
+}
+
 fn spawn_grant_purge(grants: Arc<Grants>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -155,7 +198,7 @@ fn spawn_grant_purge(grants: Arc<Grants>) {
 pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePool> {
     let path = cfg.storage.data_dir.join("gateway.sqlite");
     let db = store::sqlite::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
-    for schema in [staff::SCHEMA] {
+    for schema in [staff::SCHEMA, idempotency::SCHEMA, events::sqlite::SCHEMA, payments::sqlite::SCHEMA] {
         store::sqlite::apply(&db, schema).await?;
     }
     Ok(db)

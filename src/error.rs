@@ -50,6 +50,18 @@ pub enum ApiError {
     ConsentInactive(ConsentStatus),
     #[error("the consent does not include {0}")]
     ConsentPermission(&'static str),
+    #[error(transparent)]
+    Signature(#[from] crate::auth::jws::JwsError),
+    #[error("this signature was already used; sign each request afresh")]
+    SignatureReplayed,
+    #[error("the `Idempotency-Key` header: {0}")]
+    IdempotencyKey(#[from] crate::idempotency::KeyError),
+    #[error("this Idempotency-Key was used with another method, path or body; use a new key for a new request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed; retry after the time in `Retry-After`")]
+    IdempotencyInFlight { retry_after: u64 },
+    #[error(transparent)]
+    Payment(#[from] crate::payments::PaymentError),
     #[error("{0}")]
     Internal(String),
 }
@@ -122,6 +134,18 @@ impl ApiError {
                 ..p(S::FORBIDDEN, problem::CONSENT_INACTIVE, self.to_string())
             },
             Self::ConsentPermission(_) => p(S::FORBIDDEN, problem::CONSENT_PERMISSION, self.to_string()),
+            Self::Signature(e) => signature_problem(e),
+            Self::SignatureReplayed => p(S::UNAUTHORIZED, problem::SIGNATURE_REPLAYED, self.to_string()),
+            Self::IdempotencyKey(_) => Problem {
+                errors: vec![FieldIssue { field: "Idempotency-Key".into(), reason: self.to_string() }],
+                ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, self.to_string())
+            },
+            Self::IdempotencyKeyReused => p(S::UNPROCESSABLE_ENTITY, problem::IDEMPOTENCY_KEY_REUSED, self.to_string()),
+            Self::IdempotencyInFlight { retry_after } => Problem {
+                retry_after: Some(*retry_after),
+                ..p(S::CONFLICT, problem::IDEMPOTENCY_IN_FLIGHT, self.to_string())
+            },
+            Self::Payment(e) => payment_problem(e),
             Self::Adapter(AdapterError::InvalidField { .. } | AdapterError::Encode(_))
             | Self::Consent(ConsentError::Store(_))
             | Self::Internal(_) => p(
@@ -130,6 +154,78 @@ impl ApiError {
                 "the gateway failed to process the request; quote the request id to the bank".into(),
             ),
         }
+    }
+}
+
+fn signature_problem(e: &crate::auth::jws::JwsError) -> Problem {
+    use crate::auth::jws::JwsError as J;
+    use StatusCode as S;
+    let (status, kind) = match e {
+        J::Missing => (S::BAD_REQUEST, problem::SIGNATURE_MISSING),
+        J::Malformed(_) | J::UnsupportedAlgorithm | J::MissingIat | J::UnsupportedCritical(_) => {
+            (S::BAD_REQUEST, problem::SIGNATURE_MALFORMED)
+        }
+        J::UnknownKey => (S::UNAUTHORIZED, problem::SIGNATURE_KEY_UNKNOWN),
+        J::Stale => (S::UNAUTHORIZED, problem::SIGNATURE_STALE),
+        J::BadSignature => (S::UNAUTHORIZED, problem::SIGNATURE_INVALID),
+        J::Signing(_) => (S::INTERNAL_SERVER_ERROR, problem::INTERNAL),
+    };
+    let detail = match e {
+        J::Signing(_) => "the gateway failed to process the request; quote the request id to the bank".to_owned(),
+        other => other.to_string(),
+    };
+    Problem::new(status, kind, detail)
+}
+
+fn payment_problem(e: &crate::payments::PaymentError) -> Problem {
+    use crate::payments::{PaymentError as E, Refused as R};
+    use StatusCode as S;
+    let p = |status, kind, detail: String| Problem::new(status, kind, detail);
+    match e {
+        E::InvalidField { field, reason } => Problem {
+            errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],
+            ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, e.to_string())
+        },
+        E::NotFound(what) => p(S::NOT_FOUND, problem::NOT_FOUND, format!("no such {what}")),
+        E::Refused(R::ConsentState(status)) => Problem {
+            consent_status: Some(status.code().into()),
+            ..p(S::CONFLICT, problem::CONSENT_STATE, e.to_string())
+        },
+        E::Refused(R::AmountNotConsented) => p(S::UNPROCESSABLE_ENTITY, problem::AMOUNT_NOT_CONSENTED, e.to_string()),
+        E::Refused(R::OverConsentPerPayment | R::OverConsentDaily | R::OverConsentMonthly) => {
+            p(S::UNPROCESSABLE_ENTITY, problem::CONSENT_LIMIT_EXCEEDED, e.to_string())
+        }
+        E::Refused(R::OverPartnerPerPayment | R::OverPartnerDaily) => {
+            p(S::UNPROCESSABLE_ENTITY, problem::PARTNER_LIMIT_EXCEEDED, e.to_string())
+        }
+        E::Refused(R::RefundExceeds { .. }) => p(S::UNPROCESSABLE_ENTITY, problem::REFUND_EXCEEDS_PAYMENT, e.to_string()),
+        E::Refused(R::NotRefundable) => p(S::CONFLICT, problem::PAYMENT_NOT_REFUNDABLE, e.to_string()),
+        E::Consent(c) => ApiError::Consent(clone_consent_error(c)).problem(),
+        E::Core(CoreError::Timeout(_)) => {
+            p(S::GATEWAY_TIMEOUT, problem::CORE_TIMEOUT, "the core banking service did not answer in time".into())
+        }
+        E::Core(_) => p(
+            S::BAD_GATEWAY,
+            problem::CORE_UNAVAILABLE,
+            "the core banking service failed; quote the request id to the bank".into(),
+        ),
+        E::Unavailable(_) => Problem {
+            retry_after: Some(1),
+            ..p(
+                S::SERVICE_UNAVAILABLE,
+                problem::SERVICE_UNAVAILABLE,
+                "the payment store is unavailable; retry with the same Idempotency-Key".into(),
+            )
+        },
+    }
+}
+
+fn clone_consent_error(e: &ConsentError) -> ConsentError {
+    match e {
+        ConsentError::InvalidField { field, reason } => ConsentError::InvalidField { field, reason: reason.clone() },
+        ConsentError::NotFound => ConsentError::NotFound,
+        ConsentError::State(s) => ConsentError::State(*s),
+        ConsentError::Store(s) => ConsentError::Store(crate::store::StoreError(s.0.clone())),
     }
 }
 

@@ -2,7 +2,10 @@
 //! nothing else decides what runs when.
 //!
 //! ```text
-//! authenticate → admit → authorise → consent → limit → adapt in → route → respond (adapt out)
+//! authenticate → admit → authorise → consent → limit
+//!   → verify signature → idempotency          (money-moving calls only)
+//!   → adapt in → route → respond (adapt out)
+//!   → sign response → remember the answer     (money-moving calls only)
 //! ```
 //!
 //! Cross-cutting work (request ids, traces, metrics, body and time limits, panics) is done
@@ -20,7 +23,11 @@ use std::sync::Arc;
 
 use crate::{
     app::AppState,
-    auth::access_token::{AccessClaims, TokenError},
+    auth::{
+        access_token::{AccessClaims, TokenError},
+        jws::{self, JwsError, VerifiedSignature},
+    },
+    idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     config::Partner,
     consent::{Consent, ConsentError},
     error::ApiError,
@@ -90,9 +97,26 @@ async fn phases(
     authorise(&partner, &claims, op)?;
     let consent = consent_gate(gw, &claims, op).await?;
     let quota = limit(gw, &partner)?;
-    let request = adapt_in(&partner, op, &call.raw)?;
-    let outcome = route(gw, &partner, consent.as_ref(), request).await?;
-    let mut res = respond(&partner, op, &call.raw, outcome)?;
+    let signature = verify_signature(gw, &partner, op, &call.raw)?;
+    let claim = match idempotency(gw, &partner, op, &call.raw).await? {
+        Idempotency::NotNeeded => None,
+        Idempotency::Replay(stored) => return Ok(replay(stored)),
+        Idempotency::Claimed(claim) => Some(claim),
+    };
+    let answered = async {
+        if let Some(sig) = &signature {
+            first_use_of_signature(gw, sig).await?;
+        }
+        let request = adapt_in(&partner, op, &call.raw)?;
+        let outcome = route(gw, &partner, consent.as_ref(), request, claim.as_ref()).await?;
+        let res = respond(&partner, op, &call.raw, outcome)?;
+        if op.moves_money() { sign_response(gw, res).await } else { Ok(res) }
+    }
+    .await;
+    let mut res = match claim {
+        Some(claim) => remember(gw, &claim, answered).await?,
+        None => answered?,
+    };
     write_quota(res.headers_mut(), quota);
     Ok(res)
 }
@@ -147,10 +171,128 @@ async fn consent_gate(gw: &AppState, claims: &AccessClaims, op: Operation) -> Re
         Err(ConsentError::NotFound) => return Err(ApiError::ConsentRequired),
         Err(e) => return Err(e.into()),
     };
+    // A payment consent moves money and reads nothing; an account consent the reverse.
+    if consent.payment.is_some() != (op == Operation::CreatePayment) {
+        return Err(ApiError::ConsentRequired);
+    }
     if consent.status != ConsentStatus::Authorised {
         return Err(ApiError::ConsentInactive(consent.status));
     }
     Ok(Some(consent))
+}
+
+/// Money-moving calls carry a detached JWS over their exact body, made with one of the
+/// partner's registered keys (a sandbox partner's file may waive it). Checked before the
+/// body is even parsed; whether it was used before is checked once the call holds its
+/// idempotency key (an exact retransmission gets the first answer, not a refusal).
+fn verify_signature(
+    gw: &AppState,
+    partner: &Partner,
+    op: Operation,
+    raw: &RawRequest,
+) -> Result<Option<VerifiedSignature>, ApiError> {
+    if !op.moves_money() {
+        return Ok(None);
+    }
+    let Some(value) = raw.header(jws::HEADER) else {
+        return if partner.payments.require_signatures { Err(JwsError::Missing.into()) } else { Ok(None) };
+    };
+    let key_for = |kid: &str| partner.key(kid).map(|k| (k.algorithm, &k.key));
+    Ok(Some(jws::verify_detached(value, &raw.body, key_for, gw.tokens.now())?))
+}
+
+async fn first_use_of_signature(gw: &AppState, sig: &VerifiedSignature) -> Result<(), ApiError> {
+    let key = format!("jws:{}", sig.digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let first = gw
+        .assertions
+        .replay
+        .first_use(&key, sig.replay_until(), gw.tokens.now())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if first { Ok(()) } else { Err(ApiError::SignatureReplayed) }
+}
+
+enum Idempotency {
+    NotNeeded,
+    Replay(StoredResponse),
+    Claimed(Claim),
+}
+
+/// Money-moving calls need an `Idempotency-Key`; the first request with a key claims it,
+/// a retry gets the first answer, a reuse for another request is refused.
+async fn idempotency(
+    gw: &AppState,
+    partner: &Partner,
+    op: Operation,
+    raw: &RawRequest,
+) -> Result<Idempotency, ApiError> {
+    if !op.moves_money() {
+        return Ok(Idempotency::NotNeeded);
+    }
+    let key = IdempotencyKey::parse(raw.header(idempotency::HEADER))?;
+    let fingerprint = idempotency::fingerprint(&raw.method, &raw.path, &raw.body);
+    let begun = gw
+        .idempotency
+        .begin(&partner.id, &key, &fingerprint, gw.tokens.now())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match begun {
+        Begin::Claimed(claim) => Ok(Idempotency::Claimed(claim)),
+        Begin::Replay(stored) => Ok(Idempotency::Replay(stored)),
+        Begin::InFlight { retry_after } => {
+            Err(ApiError::IdempotencyInFlight { retry_after: u64::try_from(retry_after).unwrap_or(1) })
+        }
+        Begin::Reused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut res = Response::new(axum::body::Body::from(stored.body));
+    *res.status_mut() = axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(n), Ok(v)) = (axum::http::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            res.headers_mut().insert(n, v);
+        }
+    }
+    res.headers_mut().insert(idempotency::REPLAYED_HEADER, HeaderValue::from_static("true"));
+    res
+}
+
+/// Keeps a successful answer for replays. A refusal lets go of the key instead, unless a
+/// resource was already created under it (then a retry resumes that resource).
+async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiError>) -> Result<Response, ApiError> {
+    let res = match answered {
+        Ok(res) => res,
+        Err(e) => {
+            if let Err(store) = gw.idempotency.release(claim).await {
+                tracing::warn!(error = %store, "idempotency key not released");
+            }
+            return Err(e);
+        }
+    };
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let headers = [header::CONTENT_TYPE.as_str(), jws::HEADER]
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), parts.headers.get(*name)?.to_str().ok()?.to_owned())))
+        .collect();
+    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: bytes.to_vec() };
+    gw.idempotency.complete(claim, &stored, gw.tokens.now()).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// Signs the response body with the gateway's key (detached JWS), so the partner holds
+/// proof of what the bank answered.
+async fn sign_response(gw: &AppState, res: Response) -> Result<Response, ApiError> {
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = gw.tokens.now();
+    let keys = gw.keys.load();
+    let (kid, key) = keys.signer(now);
+    let signature = jws::sign_detached(&bytes, kid, key, jsonwebtoken::Algorithm::ES256, now)?;
+    let value = HeaderValue::from_str(&signature).map_err(|e| ApiError::Internal(e.to_string()))?;
+    parts.headers.insert(jws::HEADER, value);
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
@@ -171,9 +313,12 @@ async fn route(
     partner: &Partner,
     consent: Option<&Consent>,
     request: CanonicalRequest,
+    claim: Option<&Claim>,
 ) -> Result<CanonicalResponse, ApiError> {
     let consent = || consent.ok_or(ApiError::ConsentRequired);
+    let claim = || claim.ok_or_else(|| ApiError::Internal("money-moving call without an idempotency claim".into()));
     let accounts = &gw.accounts;
+    let payments = &gw.payments;
     Ok(match request {
         CanonicalRequest::ListProducts(q) => CanonicalResponse::ProductPage(gw.core.list_products(&q).await?),
         CanonicalRequest::GetProduct(id) => CanonicalResponse::Product(Box::new(gw.core.get_product(&id).await?)),
@@ -182,10 +327,11 @@ async fn route(
             created: true,
         },
         CanonicalRequest::GetConsent(id) => CanonicalResponse::Consent {
-            consent: Box::new(gw.consents.for_partner(&partner.id, &id).await?.view()),
+            consent: Box::new(account_consent(gw, &partner.id, &id).await?.view()),
             created: false,
         },
         CanonicalRequest::DeleteConsent(id) => {
+            account_consent(gw, &partner.id, &id).await?;
             gw.consents.revoke_by_partner(&partner.id, &id).await?;
             CanonicalResponse::ConsentDeleted
         }
@@ -195,7 +341,35 @@ async fn route(
         CanonicalRequest::ListTransactions(id, q) => {
             CanonicalResponse::TransactionPage(accounts.transactions(consent()?, &id, q).await?)
         }
+        CanonicalRequest::CreatePaymentConsent(r) => CanonicalResponse::PaymentConsent {
+            consent: Box::new(payments.create_consent(partner, *r).await?),
+            created: true,
+        },
+        CanonicalRequest::GetPaymentConsent(id) => CanonicalResponse::PaymentConsent {
+            consent: Box::new(payments.consent(&partner.id, &id).await?),
+            created: false,
+        },
+        CanonicalRequest::CreatePayment(r) => CanonicalResponse::Payment {
+            payment: Box::new(payments.initiate(partner, consent()?, *r, claim()?).await?),
+            created: true,
+        },
+        CanonicalRequest::GetPayment(id) => {
+            CanonicalResponse::Payment { payment: Box::new(payments.payment(&partner.id, &id).await?), created: false }
+        }
+        CanonicalRequest::CreateRefund(id, r) => {
+            CanonicalResponse::Refund(Box::new(payments.refund(partner, &id, *r, claim()?).await?))
+        }
+        CanonicalRequest::ListRefunds(id) => CanonicalResponse::RefundList(payments.refunds(&partner.id, &id).await?),
     })
+}
+
+/// An account-access consent of this partner; a payment consent is not one (404 alike).
+async fn account_consent(gw: &AppState, partner_id: &str, id: &ConsentId) -> Result<Consent, ApiError> {
+    let consent = gw.consents.for_partner(partner_id, id).await?;
+    if consent.payment.is_some() {
+        return Err(ConsentError::NotFound.into());
+    }
+    Ok(consent)
 }
 
 fn respond(

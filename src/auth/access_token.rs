@@ -93,6 +93,11 @@ impl AccessTokens {
         self.ttl_secs
     }
 
+    /// The gateway's clock, as tokens see it.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// A token for `partner_id`, bound to `consent` (id, expiration) when one is given. It
     /// never outlives the consent.
     pub fn issue(

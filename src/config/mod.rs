@@ -18,6 +18,7 @@ mod gateway;
 mod keys;
 mod partner;
 mod partner_file;
+mod payments;
 mod registry;
 mod reload;
 mod urls;
@@ -36,6 +37,7 @@ pub use gateway::{
 pub use keys::PartnerKey;
 pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, RejectedFile, load_partners};
 pub use partner_file::is_valid_id as is_partner_id;
+pub use payments::{Merchant, PaymentLimits, PaymentSettings, WebhookSettings};
 pub use registry::{PartnerRegistry, REJECTED_GAUGE, ReloadReport};
 pub use reload::{PartnerWatcher, watch_partners};
 pub use scenegate_adapter_contract::SecurityLevel;
@@ -56,6 +58,8 @@ pub const SCOPES: &[(&str, SecurityLevel, ScopeGrant)] = &[
     ("products:read", SecurityLevel::A1, ScopeGrant::Client),
     ("consents:write", SecurityLevel::A2, ScopeGrant::Client),
     ("accounts:read", SecurityLevel::A2, ScopeGrant::Customer),
+    ("payments:write", SecurityLevel::A2, ScopeGrant::Client),
+    ("payments:initiate", SecurityLevel::A2, ScopeGrant::Customer),
 ];
 
 /// The scope names of [`SCOPES`], in the same order.

@@ -82,6 +82,10 @@ pub struct Partner {
     pub contact: Option<Contact>,
     /// The file this partner was loaded from.
     pub source: PathBuf,
+    /// Merchants, limits and signature rules for payments (`[payments]`).
+    pub payments: super::payments::PaymentSettings,
+    /// How webhooks are signed (`[webhooks]`); `None`: events are only polled.
+    pub webhooks: Option<super::payments::WebhookSettings>,
     /// Suspended by a staff emergency stop (`scenegate partner suspend`), whatever the file
     /// says; `status` is then `Suspended`.
     pub staff_stop: bool,

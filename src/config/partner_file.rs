@@ -16,7 +16,7 @@ use toml::Spanned;
 use super::errors::{ConfigError, Source};
 use super::keys::{self, KeysFile};
 use super::partner::{Contact, Environment, Partner, PartnerStatus, RateLimit};
-use super::{KNOWN_SCOPES, min_level, urls};
+use super::{KNOWN_SCOPES, min_level, payments, urls};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,8 @@ struct PartnerFile {
     keys: Spanned<KeysFile>,
     adapter: AdapterFile,
     contact: Option<ContactFile>,
+    payments: Option<Spanned<payments::PaymentsFile>>,
+    webhooks: Option<Spanned<payments::WebhooksFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +90,10 @@ pub(super) fn load(path: &Path) -> FileLoad {
         Ok(file) => file,
         Err(e) => return FileLoad { result: Err(vec![e]), references: Vec::new() },
     };
-    let references = keys::referenced_file(path, file.keys.get_ref()).into_iter().collect();
+    let references = keys::referenced_file(path, file.keys.get_ref())
+        .into_iter()
+        .chain(payments::referenced_file(path, file.webhooks.as_ref()))
+        .collect();
     let id_error = src.error(file.id.span(), "id", String::new());
     let mut check = Check { src: &src, errors: Vec::new() };
     let result = match check.partner(file) {
@@ -130,6 +135,30 @@ impl Check<'_> {
         let partner_keys = keys::load(self.src, &f.keys, &mut self.errors);
         let adapter = self.adapter(&f.adapter, &scopes);
         let contact = f.contact.and_then(|c| self.contact(c));
+        let payment_settings = payments::payments(self.src, f.payments.as_ref(), f.environment, &mut self.errors);
+        let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), f.environment, &mut self.errors);
+        if scopes.contains("payments:write") {
+            let span = f.scopes.span();
+            if payment_settings.limits.is_empty() {
+                let reason = "a partner with `payments:write` needs `[payments.limits.<CURRENCY>]` (per_payment, per_day)";
+                self.fail(span.clone(), "payments.limits", reason);
+            }
+            if f.webhook_url.is_some() && webhooks.is_none() && f.webhooks.is_none() {
+                let reason = "a partner with `payments:write` and a `webhook_url` needs `[webhooks]` with its `secret_file`";
+                self.fail(span, "webhooks", reason);
+            }
+        }
+        if let (Some(url), Some(hooks)) = (f.webhook_url.as_ref(), webhooks.as_ref()) {
+            let allow_private = hooks.allow_private_network;
+            match url::Url::parse(url.get_ref()) {
+                Ok(parsed) => {
+                    if let Err(e) = crate::events::ssrf::check_url(&parsed, allow_private) {
+                        self.fail(url.span(), "webhook_url", e.to_string());
+                    }
+                }
+                Err(e) => self.fail(url.span(), "webhook_url", e.to_string()),
+            }
+        }
         Some(Partner {
             id: f.id.into_inner(),
             display_name: f.display_name.into_inner(),
@@ -147,6 +176,8 @@ impl Check<'_> {
             contact,
             source: self.src.path.to_path_buf(),
             staff_stop: false,
+            payments: payment_settings,
+            webhooks,
         })
     }
 

@@ -5,6 +5,7 @@
 //! this file the operations partners, customers and the clock perform on it.
 
 pub mod model;
+pub mod payment_terms;
 pub mod store;
 
 use std::{collections::BTreeSet, sync::Arc};
@@ -15,6 +16,7 @@ use scenegate_adapter_contract::{
 };
 
 pub use model::{Actor, Consent};
+pub use payment_terms::{Allowance, Payee, PaymentTerms};
 pub use store::{ConsentStore, SqliteConsentStore};
 
 use crate::{auth::Clock, store::StoreError};
@@ -110,6 +112,38 @@ impl Consents {
             created_at: now,
             status_updated_at: now,
             history: Vec::new(),
+            payment: None,
+        };
+        self.store.insert(&consent).await?;
+        Ok(consent)
+    }
+
+    /// A partner asks a customer to authorise a payment (`terms` checked by the caller);
+    /// it waits for the customer like any consent.
+    pub async fn create_payment(
+        &self,
+        partner_id: &str,
+        terms: PaymentTerms,
+        expiration: i64,
+    ) -> Result<Consent, ConsentError> {
+        let now = self.clock.now();
+        let id =
+            ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
+        let consent = Consent {
+            id,
+            partner_id: partner_id.to_owned(),
+            customer_id: None,
+            permissions: BTreeSet::new(),
+            expiration,
+            transaction_from: None,
+            transaction_to: None,
+            purpose: terms.reference.clone(),
+            status: ConsentStatus::AwaitingAuthorisation,
+            accounts: Vec::new(),
+            created_at: now,
+            status_updated_at: now,
+            history: Vec::new(),
+            payment: Some(terms),
         };
         self.store.insert(&consent).await?;
         Ok(consent)

@@ -9,6 +9,8 @@ use scenegate_adapter_contract::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::payment_terms::PaymentTerms;
+
 /// An unanswered consent request lapses after this long.
 pub const AWAITING_TTL_SECS: i64 = 24 * 3600;
 
@@ -49,6 +51,10 @@ pub struct Consent {
     pub created_at: i64,
     pub status_updated_at: i64,
     pub history: Vec<Transition>,
+    /// Present on payment consents (then `permissions` is empty and `accounts` holds the one
+    /// debtor account the customer chose); absent on account-access consents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentTerms>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +67,10 @@ pub struct InvalidTransition {
 /// The whole state machine, as data.
 pub fn allowed(from: ConsentStatus, to: ConsentStatus) -> bool {
     use ConsentStatus::*;
-    matches!((from, to), (AwaitingAuthorisation, Authorised | Rejected | Expired) | (Authorised, Revoked | Expired))
+    matches!(
+        (from, to),
+        (AwaitingAuthorisation, Authorised | Rejected | Expired) | (Authorised, Revoked | Expired | Consumed)
+    )
 }
 
 impl Consent {
@@ -80,7 +89,7 @@ impl Consent {
         match self.status {
             ConsentStatus::AwaitingAuthorisation => Some(self.created_at + AWAITING_TTL_SECS),
             ConsentStatus::Authorised => Some(self.expiration),
-            ConsentStatus::Rejected | ConsentStatus::Revoked | ConsentStatus::Expired => None,
+            ConsentStatus::Rejected | ConsentStatus::Revoked | ConsentStatus::Expired | ConsentStatus::Consumed => None,
         }
     }
 
@@ -137,12 +146,13 @@ mod tests {
             created_at: 0,
             status_updated_at: 0,
             history: vec![],
+            payment: None,
         }
     }
 
     #[test]
     fn only_the_listed_transitions_exist() {
-        let all = [AwaitingAuthorisation, Authorised, Rejected, Revoked, Expired];
+        let all = [AwaitingAuthorisation, Authorised, Rejected, Revoked, Expired, Consumed];
         let mut allowed_pairs = vec![];
         for from in all {
             for to in all {
@@ -158,7 +168,8 @@ mod tests {
                 (AwaitingAuthorisation, Rejected),
                 (AwaitingAuthorisation, Expired),
                 (Authorised, Revoked),
-                (Authorised, Expired)
+                (Authorised, Expired),
+                (Authorised, Consumed)
             ]
         );
     }

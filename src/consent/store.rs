@@ -37,6 +37,31 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
     serde_json::to_string(c).map_err(|e| StoreError(e.to_string()))
 }
 
+/// The conditional update, inside a caller's transaction: a payment consumes its consent in
+/// the same transaction that records the payment, so the two can never disagree.
+pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?")
+            .bind(&c.customer_id)
+            .bind(encode(c)?)
+            .bind(c.id.as_str())
+            .bind(version)
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The consent and its version, inside a caller's transaction.
+pub async fn get_in(conn: &mut sqlx::SqliteConnection, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+    let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
+}
+
 #[async_trait]
 impl ConsentStore for SqliteConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
@@ -61,17 +86,8 @@ impl ConsentStore for SqliteConsentStore {
     }
 
     async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
-        )
-        .bind(&c.customer_id)
-        .bind(encode(c)?)
-        .bind(c.id.as_str())
-        .bind(version)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        update_in(&mut conn, c, version).await
     }
 
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {

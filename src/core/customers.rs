@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::encode;
 use super::{CoreClient, CoreError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,8 +115,3 @@ impl CoreClient {
     }
 }
 
-/// Path segments come from our own records, but are encoded anyway: nothing a partner sends
-/// can change which core path is called.
-fn encode(segment: &str) -> String {
-    segment.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_').map(char::from).collect()
-}

@@ -5,10 +5,12 @@
 //! of that leaks past this module.
 
 mod customers;
+mod payments;
 pub mod transform;
 mod wire;
 
 pub use customers::{CoreAccount, CoreBalance, CoreCustomer, CoreTxn, CoreTxnPage, TxnQuery};
+pub use payments::{CoreCreditor, OtpCheck, OtpSent, PostingKind, PostingOrder, PostingOutcome, Refusal, Settlement};
 
 use std::time::{Duration, Instant};
 
@@ -157,6 +159,12 @@ impl CoreClient {
         let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
         envelope.into_result()
     }
+}
+
+/// Path segments come from our own records, but are encoded anyway: nothing a partner sends
+/// can change which core path is called.
+pub(crate) fn encode(segment: &str) -> String {
+    segment.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_').map(char::from).collect()
 }
 
 fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {

@@ -192,6 +192,8 @@ pub fn status(s: ConsentStatus, l: Locale) -> &'static str {
         (ConsentStatus::Revoked, Locale::En) => "Revoked",
         (ConsentStatus::Expired, Locale::Zh) => "已过期",
         (ConsentStatus::Expired, Locale::En) => "Expired",
+        (ConsentStatus::Consumed, Locale::Zh) => "已使用",
+        (ConsentStatus::Consumed, Locale::En) => "Used",
     }
 }
 

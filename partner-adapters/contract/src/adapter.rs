@@ -25,6 +25,11 @@ impl RawRequest {
     pub fn path_param(&self, name: &str) -> Option<&str> {
         self.path_params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// A header by name (ASCII case-insensitive); the first one when repeated.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// What goes back to the partner.

@@ -99,6 +99,10 @@ prefixed_id!(
     /// A payment initiated through the gateway.
     PaymentId, "pay_", "pay_01JDEMO"
 );
+prefixed_id!(
+    /// A refund of part or all of a payment.
+    RefundId, "rfd_", "rfd_01JDEMO"
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,6 @@ pub mod operation;
 
 pub use adapter::{AdapterConfigError, AdapterError, AdapterKind, PartnerAdapter, RawRequest, RawResponse};
 pub use canonical::{CanonicalRequest, CanonicalResponse};
-pub use ids::{AccountId, ConsentId, IdError, PaymentId, ProductId, TransactionId};
+pub use ids::{AccountId, ConsentId, IdError, PaymentId, ProductId, RefundId, TransactionId};
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use operation::{Operation, SecurityLevel};

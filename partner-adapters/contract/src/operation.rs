@@ -24,6 +24,12 @@ pub enum Operation {
     GetAccount,
     GetBalances,
     ListTransactions,
+    CreatePaymentConsent,
+    GetPaymentConsent,
+    CreatePayment,
+    GetPayment,
+    CreateRefund,
+    ListRefunds,
 }
 
 impl Operation {
@@ -37,6 +43,12 @@ impl Operation {
         Operation::GetAccount,
         Operation::GetBalances,
         Operation::ListTransactions,
+        Operation::CreatePaymentConsent,
+        Operation::GetPaymentConsent,
+        Operation::CreatePayment,
+        Operation::GetPayment,
+        Operation::CreateRefund,
+        Operation::ListRefunds,
     ];
 
     /// The OAuth scope a token must carry for this operation.
@@ -45,6 +57,12 @@ impl Operation {
             Self::ListProducts | Self::GetProduct => "products:read",
             Self::CreateConsent | Self::GetConsent | Self::DeleteConsent => "consents:write",
             Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions => "accounts:read",
+            Self::CreatePaymentConsent
+            | Self::GetPaymentConsent
+            | Self::GetPayment
+            | Self::CreateRefund
+            | Self::ListRefunds => "payments:write",
+            Self::CreatePayment => "payments:initiate",
         }
     }
 
@@ -58,7 +76,13 @@ impl Operation {
             | Self::ListAccounts
             | Self::GetAccount
             | Self::GetBalances
-            | Self::ListTransactions => SecurityLevel::A2,
+            | Self::ListTransactions
+            | Self::CreatePaymentConsent
+            | Self::GetPaymentConsent
+            | Self::CreatePayment
+            | Self::GetPayment
+            | Self::CreateRefund
+            | Self::ListRefunds => SecurityLevel::A2,
         }
     }
 
@@ -66,11 +90,26 @@ impl Operation {
     /// customer's consent rather than a client-credentials token.
     pub const fn needs_customer_consent(self) -> bool {
         match self {
-            Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions => true,
-            Self::ListProducts | Self::GetProduct | Self::CreateConsent | Self::GetConsent | Self::DeleteConsent => {
-                false
+            Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions | Self::CreatePayment => {
+                true
             }
+            Self::ListProducts
+            | Self::GetProduct
+            | Self::CreateConsent
+            | Self::GetConsent
+            | Self::DeleteConsent
+            | Self::CreatePaymentConsent
+            | Self::GetPaymentConsent
+            | Self::GetPayment
+            | Self::CreateRefund
+            | Self::ListRefunds => false,
         }
+    }
+
+    /// Whether the call moves money: it needs an `Idempotency-Key` and a detached JWS over
+    /// its body, and its response is signed.
+    pub const fn moves_money(self) -> bool {
+        matches!(self, Self::CreatePaymentConsent | Self::CreatePayment | Self::CreateRefund)
     }
 
     /// Stable name used in metrics, logs and audit records.
@@ -85,6 +124,12 @@ impl Operation {
             Self::GetAccount => "get_account",
             Self::GetBalances => "get_balances",
             Self::ListTransactions => "list_transactions",
+            Self::CreatePaymentConsent => "create_payment_consent",
+            Self::GetPaymentConsent => "get_payment_consent",
+            Self::CreatePayment => "create_payment",
+            Self::GetPayment => "get_payment",
+            Self::CreateRefund => "create_refund",
+            Self::ListRefunds => "list_refunds",
         }
     }
 }

@@ -72,6 +72,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// How old a signature's `iat` may be. Also how long a replay store must keep its digest.
+/// The header that carries a detached JWS, on requests and responses.
+pub const HEADER: &str = "x-jws-signature";
+
 pub const MAX_AGE_SECS: i64 = 300;
 
 /// How far ahead of the gateway's clock an `iat` may be (the signer's clock runs fast).

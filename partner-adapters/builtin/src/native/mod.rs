@@ -47,6 +47,12 @@ impl PartnerAdapter for Native {
             Operation::GetAccount => transform::account_request(req, false),
             Operation::GetBalances => transform::account_request(req, true),
             Operation::ListTransactions => transform::list_transactions_request(req),
+            Operation::CreatePaymentConsent => transform::create_payment_consent_request(req),
+            Operation::GetPaymentConsent => transform::payment_consent_request(req),
+            Operation::CreatePayment => transform::create_payment_request(req),
+            Operation::GetPayment => transform::payment_request(req),
+            Operation::CreateRefund => transform::create_refund_request(req),
+            Operation::ListRefunds => transform::list_refunds_request(req),
         }
     }
 

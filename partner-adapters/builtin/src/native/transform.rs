@@ -4,7 +4,7 @@ use scenegate_adapter_contract::{
     AdapterError, CanonicalRequest, RawRequest,
     canonical::{
         AccountList, BalanceList, CanonicalResponse, ConsentRequest, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageLinks,
-        PageMeta, ProductList, ProductQuery, ProductType, TransactionList, TransactionQuery,
+        PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList, TransactionQuery,
     },
 };
 use serde::de::DeserializeOwned;
@@ -71,6 +71,40 @@ pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalReques
     Ok(if delete { CanonicalRequest::DeleteConsent(id) } else { CanonicalRequest::GetConsent(id) })
 }
 
+fn json_body<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
+    serde_json::from_slice(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))
+}
+
+pub fn create_payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::CreatePaymentConsent(Box::new(json_body(req)?)))
+}
+
+pub fn payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::GetPaymentConsent(path_id(req, "consent_id")?))
+}
+
+pub fn create_payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::CreatePayment(Box::new(json_body(req)?)))
+}
+
+pub fn payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::GetPayment(path_id(req, "payment_id")?))
+}
+
+pub fn create_refund_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::CreateRefund(path_id(req, "payment_id")?, Box::new(json_body(req)?)))
+}
+
+pub fn list_refunds_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    Ok(CanonicalRequest::ListRefunds(path_id(req, "payment_id")?))
+}
+
 pub fn list_accounts_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
     Ok(CanonicalRequest::ListAccounts)
@@ -135,5 +169,13 @@ pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, O
             let (links, meta) = page_links(req, page.next_cursor.as_deref());
             (200, Some(serde_json::to_vec(&TransactionList { data: page.items, links, meta })?))
         }
+        CanonicalResponse::PaymentConsent { consent, created } => {
+            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&consent)?))
+        }
+        CanonicalResponse::Payment { payment, created } => {
+            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&payment)?))
+        }
+        CanonicalResponse::Refund(refund) => (201, Some(serde_json::to_vec(&refund)?)),
+        CanonicalResponse::RefundList(data) => (200, Some(serde_json::to_vec(&RefundList { data })?)),
     })
 }

@@ -43,7 +43,8 @@ impl Permission {
 
 /// The consent's lifecycle. Only these transitions exist:
 /// `awaiting_authorisation` → `authorised` | `rejected` | `expired` (24 h unanswered);
-/// `authorised` → `revoked` (customer or partner) | `expired` (past `expiration`).
+/// `authorised` → `revoked` (customer or partner) | `expired` (past `expiration`) |
+/// `consumed` (a single payment consent, by its one payment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentStatus {
@@ -52,6 +53,7 @@ pub enum ConsentStatus {
     Rejected,
     Revoked,
     Expired,
+    Consumed,
 }
 
 impl ConsentStatus {
@@ -62,6 +64,7 @@ impl ConsentStatus {
             Self::Rejected => "rejected",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
+            Self::Consumed => "consumed",
         }
     }
 }

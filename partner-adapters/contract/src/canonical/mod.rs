@@ -6,14 +6,16 @@
 mod accounts;
 mod consents;
 mod page;
+mod payments;
 mod products;
 
 pub use accounts::*;
 pub use consents::*;
 pub use page::*;
+pub use payments::*;
 pub use products::*;
 
-use crate::{AccountId, ConsentId, ProductId};
+use crate::{AccountId, ConsentId, PaymentId, ProductId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CanonicalRequest {
@@ -26,6 +28,12 @@ pub enum CanonicalRequest {
     GetAccount(AccountId),
     GetBalances(AccountId),
     ListTransactions(AccountId, TransactionQuery),
+    CreatePaymentConsent(Box<PaymentConsentRequest>),
+    GetPaymentConsent(ConsentId),
+    CreatePayment(Box<PaymentRequest>),
+    GetPayment(PaymentId),
+    CreateRefund(PaymentId, Box<RefundRequest>),
+    ListRefunds(PaymentId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,4 +51,17 @@ pub enum CanonicalResponse {
     Account(Box<Account>),
     Balances(Vec<Balance>),
     TransactionPage(Page<Transaction>),
+    /// A payment consent was created (201) or read (200).
+    PaymentConsent {
+        consent: Box<PaymentConsentView>,
+        created: bool,
+    },
+    /// A payment was initiated (201) or read (200).
+    Payment {
+        payment: Box<PaymentView>,
+        created: bool,
+    },
+    /// A refund was requested (201).
+    Refund(Box<RefundView>),
+    RefundList(Vec<RefundView>),
 }

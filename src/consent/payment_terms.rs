@@ -1,0 +1,91 @@
+//! What a customer agrees to when they authorise a payment consent: who is paid, how much
+//! (one fixed amount, or many payments within limits), for what and in which scenario.
+//!
+//! Amounts are integer minor units of `currency`, checked against its ISO 4217 exponent
+//! when the consent is created; the creditor is resolved (a merchant id from the partner's
+//! file becomes its settlement account) so later changes to the file cannot redirect money
+//! a customer already agreed to send elsewhere.
+
+use scenegate_adapter_contract::{
+    AccountId, Currency, Money,
+    canonical::{Creditor, PaymentConsentType, RecurringLimits, Scenario},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTerms {
+    pub kind: PaymentConsentType,
+    pub currency: Currency,
+    /// Single consents: the exact amount.
+    pub amount_minor: Option<i64>,
+    /// Recurring consents: the limits.
+    pub limits: Option<Allowance>,
+    pub payee: Payee,
+    pub reference: String,
+    pub scenario: Scenario,
+    /// The debtor account the partner proposed (its pseudonymous id); the customer confirms
+    /// or chooses another on the consent page.
+    pub proposed_debtor: Option<AccountId>,
+}
+
+/// The limits of a recurring consent, in minor units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allowance {
+    pub per_payment: i64,
+    pub per_day: Option<i64>,
+    pub per_month: Option<i64>,
+}
+
+/// The creditor as resolved when the consent was created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Payee {
+    /// A settlement account named in the partner's file.
+    Merchant { id: String, account: String, name: String },
+    /// An account by number and name; `bank_code` absent for an account of this bank.
+    Account { number: String, name: String, bank_code: Option<String> },
+}
+
+impl Payee {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Merchant { name, .. } | Self::Account { name, .. } => name,
+        }
+    }
+
+    /// As partners see it: a merchant by id and name; an account number masked to its last
+    /// four digits.
+    pub fn view(&self) -> Creditor {
+        match self {
+            Self::Merchant { id, name, .. } => {
+                Creditor { merchant: Some(id.clone()), account_number: None, name: Some(name.clone()), bank_code: None }
+            }
+            Self::Account { number, name, bank_code } => Creditor {
+                merchant: None,
+                account_number: Some(mask(number)),
+                name: Some(name.clone()),
+                bank_code: bank_code.clone(),
+            },
+        }
+    }
+}
+
+/// `6222…0012` → `****0012`.
+pub fn mask(number: &str) -> String {
+    let tail: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("****{tail}")
+}
+
+impl PaymentTerms {
+    pub fn money(&self, minor: i64) -> Money {
+        Money::from_minor(minor, self.currency)
+    }
+
+    pub fn limits_view(&self) -> Option<RecurringLimits> {
+        self.limits.map(|a| RecurringLimits {
+            per_payment: self.money(a.per_payment).amount().to_string(),
+            per_day: a.per_day.map(|m| self.money(m).amount().to_string()),
+            per_month: a.per_month.map(|m| self.money(m).amount().to_string()),
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Idempotency records in the gateway's SQLite database.
+
+use async_trait::async_trait;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
+use crate::store::{StoreError, sqlite::err};
+
+pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
+        partner_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        resource_id TEXT,
+        lease_until INTEGER NOT NULL,
+        status INTEGER,
+        headers TEXT,
+        body BLOB,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (partner_id, key)
+    )"];
+
+#[derive(Clone)]
+pub struct SqliteIdempotencyStore {
+    pub(super) pool: SqlitePool,
+}
+
+impl SqliteIdempotencyStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+/// Links the resource a claim created to its record, inside the transaction that writes
+/// the resource: after a crash, whoever takes the key over finds it and resumes it.
+pub async fn link_in(conn: &mut SqliteConnection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE idempotency SET resource_id = ?1 WHERE partner_id = ?2 AND key = ?3")
+        .bind(resource_id)
+        .bind(&claim.partner_id)
+        .bind(claim.key.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteIdempotencyStore {
+    async fn begin(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Begin, StoreError> {
+        // One immediate transaction: read and claim cannot interleave with another claimer.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let row = sqlx::query(
+            "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
+             FROM idempotency WHERE partner_id = ?1 AND key = ?2",
+        )
+        .bind(partner_id)
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
+        let outcome = match row {
+            Some(r) if r.get::<i64, _>("expires_at") > now => {
+                if r.get::<&str, _>("fingerprint") != fingerprint {
+                    Begin::Reused
+                } else if let Some(status) = r.get::<Option<i64>, _>("status") {
+                    let headers: Vec<(String, String)> =
+                        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
+                    Begin::Replay(StoredResponse {
+                        status: u16::try_from(status).unwrap_or(500),
+                        headers,
+                        body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
+                    })
+                } else if r.get::<i64, _>("lease_until") > now {
+                    Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, LEASE_SECS) }
+                } else {
+                    // The holder died: take the key over and resume what it created.
+                    sqlx::query("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")
+                        .bind(now + LEASE_SECS)
+                        .bind(partner_id)
+                        .bind(key.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    Begin::Claimed(claim(r.get::<Option<String>, _>("resource_id")))
+                }
+            }
+            stale => {
+                if stale.is_some() {
+                    sqlx::query("DELETE FROM idempotency WHERE partner_id = ?1 AND key = ?2")
+                        .bind(partner_id)
+                        .bind(key.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+                sqlx::query(
+                    "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(partner_id)
+                .bind(key.as_str())
+                .bind(fingerprint)
+                .bind(now + LEASE_SECS)
+                .bind(now)
+                .bind(now + RETENTION_SECS)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+                Begin::Claimed(claim(None))
+            }
+        };
+        tx.commit().await.map_err(err)?;
+        Ok(outcome)
+    }
+
+    async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
+        let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError(e.to_string()))?;
+        sqlx::query(
+            "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
+        )
+        .bind(i64::from(response.status))
+        .bind(headers)
+        .bind(&response.body)
+        .bind(&claim.partner_id)
+        .bind(claim.key.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency WHERE partner_id = ?1 AND key = ?2 AND resource_id IS NULL")
+            .bind(&claim.partner_id)
+            .bind(claim.key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?1").bind(now).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}

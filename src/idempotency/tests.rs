@@ -1,0 +1,103 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::store::sqlite;
+
+async fn store() -> (tempfile::TempDir, SqliteIdempotencyStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
+    sqlite::apply(&pool, SCHEMA).await.unwrap();
+    (dir, SqliteIdempotencyStore::new(pool))
+}
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(Some(k)).unwrap()
+}
+
+fn answer() -> StoredResponse {
+    StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body: b"{}".to_vec() }
+}
+
+#[test]
+fn keys_are_checked() {
+    assert_eq!(IdempotencyKey::parse(None), Err(KeyError::Missing));
+    for bad in ["", "has space", "é", &"x".repeat(256), "semi;colon"] {
+        assert_eq!(IdempotencyKey::parse(Some(bad)), Err(KeyError::Malformed), "{bad:?}");
+    }
+    for good in ["a", "ord-2026.12.03:0001_x", &"x".repeat(255)] {
+        assert!(IdempotencyKey::parse(Some(good)).is_ok(), "{good:?}");
+    }
+}
+
+#[test]
+fn the_fingerprint_covers_method_path_and_exact_body() {
+    let base = fingerprint("POST", "/v1/payments", b"{\"a\":1}");
+    assert_ne!(base, fingerprint("POST", "/v1/payments", b"{\"a\": 1}"));
+    assert_ne!(base, fingerprint("POST", "/v1/payment-consents", b"{\"a\":1}"));
+    assert_ne!(base, fingerprint("PUT", "/v1/payments", b"{\"a\":1}"));
+    assert_eq!(base, fingerprint("POST", "/v1/payments", b"{\"a\":1}"));
+}
+
+#[tokio::test]
+async fn claim_then_replay_then_reuse_is_refused() {
+    let (_dir, s) = store().await;
+    let Begin::Claimed(claim) = s.begin("ptn_a", &key("k1"), "fp", 100).await.unwrap() else { panic!("fresh key") };
+    assert_eq!(claim.resume, None);
+    assert_eq!(s.begin("ptn_a", &key("k1"), "fp", 101).await.unwrap(), Begin::InFlight { retry_after: 29 });
+    s.complete(&claim, &answer(), 102).await.unwrap();
+    assert_eq!(s.begin("ptn_a", &key("k1"), "fp", 103).await.unwrap(), Begin::Replay(answer()));
+    assert_eq!(s.begin("ptn_a", &key("k1"), "other", 103).await.unwrap(), Begin::Reused);
+    // Scoped to the partner: another partner's same key is its own.
+    assert!(matches!(s.begin("ptn_b", &key("k1"), "fp", 103).await.unwrap(), Begin::Claimed(_)));
+    // Forgotten after the retention.
+    assert!(matches!(s.begin("ptn_a", &key("k1"), "other", 100 + RETENTION_SECS).await.unwrap(), Begin::Claimed(_)));
+}
+
+#[tokio::test]
+async fn a_dead_holders_claim_is_taken_over_with_its_resource() {
+    let (_dir, s) = store().await;
+    let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
+    let mut conn = s.pool.acquire().await.unwrap();
+    link_in(&mut conn, &claim, "pay_1").await.unwrap();
+    drop(conn);
+    // The holder crashed: nothing completes. Until the lease lapses others wait...
+    assert!(matches!(s.begin("ptn_a", &key("k"), "fp", 100 + LEASE_SECS - 1).await.unwrap(), Begin::InFlight { .. }));
+    // ...then one takes it over and learns what to resume.
+    let Begin::Claimed(again) = s.begin("ptn_a", &key("k"), "fp", 100 + LEASE_SECS).await.unwrap() else { panic!() };
+    assert_eq!(again.resume.as_deref(), Some("pay_1"));
+    assert!(matches!(s.begin("ptn_a", &key("k"), "fp", 100 + LEASE_SECS).await.unwrap(), Begin::InFlight { .. }));
+}
+
+#[tokio::test]
+async fn a_released_claim_frees_the_key_unless_it_created_something() {
+    let (_dir, s) = store().await;
+    let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
+    s.release(&claim).await.unwrap();
+    let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "other", 101).await.unwrap() else { panic!() };
+    let mut conn = s.pool.acquire().await.unwrap();
+    link_in(&mut conn, &claim, "pay_1").await.unwrap();
+    drop(conn);
+    s.release(&claim).await.unwrap();
+    assert!(matches!(s.begin("ptn_a", &key("k"), "other", 102).await.unwrap(), Begin::InFlight { .. }));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_first_uses_give_one_claim() {
+    let (_dir, s) = store().await;
+    let s = Arc::new(s);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.begin("ptn_a", &key("same"), "fp", 100).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Begin::Claimed(_) => claimed += 1,
+            Begin::InFlight { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1);
+}

@@ -1,0 +1,94 @@
+//! Where payments and refunds live. Each write is one atomic unit that also consumes the
+//! consent or its allowance, counts the partner's limits, links the idempotency record and
+//! appends the outbox event, so none of them can disagree after a crash.
+
+use async_trait::async_trait;
+use scenegate_adapter_contract::{PaymentId, RefundId, canonical::ConsentStatus};
+
+use super::model::{Payment, Refund, Settlement};
+use crate::{events::NewEvent, idempotency::Claim};
+
+pub use crate::config::PaymentLimits as PartnerLimits;
+
+/// Why a write was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the consent is {}", .0.code())]
+    ConsentState(ConsentStatus),
+    #[error("the amount or currency is not the one the customer consented to")]
+    AmountNotConsented,
+    #[error("the amount exceeds the consent's per-payment limit")]
+    OverConsentPerPayment,
+    #[error("the amount exceeds what remains of the consent's daily allowance")]
+    OverConsentDaily,
+    #[error("the amount exceeds what remains of the consent's monthly allowance")]
+    OverConsentMonthly,
+    #[error("the amount exceeds this partner's per-payment limit")]
+    OverPartnerPerPayment,
+    #[error("the amount exceeds what remains of this partner's daily limit")]
+    OverPartnerDaily,
+    #[error("the refund exceeds what remains refundable ({remaining_minor} minor units)")]
+    RefundExceeds { remaining_minor: i64 },
+    #[error("only a completed payment can be refunded")]
+    NotRefundable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentStoreError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error("not found")]
+    NotFound,
+    #[error("payment store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A payment to record, with everything its transaction must also do.
+pub struct NewPayment<'a> {
+    pub payment: &'a Payment,
+    pub claim: &'a Claim,
+    pub partner_limits: PartnerLimits,
+    pub event: NewEvent,
+    pub now: i64,
+}
+
+pub struct NewRefund<'a> {
+    pub refund: &'a Refund,
+    pub claim: &'a Claim,
+    pub event: NewEvent,
+}
+
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
+    /// Records an accepted payment (`ACTC`) under its consent: a single consent becomes
+    /// `consumed`, a recurring one's day and month allowances are counted, as are the
+    /// partner's daily limit; the idempotency record is linked and the event appended.
+    async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError>;
+    /// Moves a payment that is not final yet. A rejection gives back what it counted against
+    /// allowances and limits. Returns the payment after the change, or `None` when it was
+    /// already final (someone else settled it first).
+    async fn settle_payment(
+        &self,
+        id: &PaymentId,
+        outcome: &Settlement,
+        event: for<'x> fn(&'x Payment) -> NewEvent,
+        now: i64,
+    ) -> Result<Option<Payment>, PaymentStoreError>;
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError>;
+    /// Payments not final and last changed before `before`: the reconciler's work list.
+    async fn unsettled_payments(&self, before: i64, limit: u32) -> Result<Vec<Payment>, PaymentStoreError>;
+
+    /// Records a refund (`ACTC`) if it fits in what remains refundable of a completed payment.
+    async fn create_refund(&self, new: NewRefund<'_>) -> Result<(), PaymentStoreError>;
+    async fn settle_refund(
+        &self,
+        id: &RefundId,
+        outcome: &Settlement,
+        event: for<'x> fn(&'x Refund) -> NewEvent,
+        now: i64,
+    ) -> Result<Option<Refund>, PaymentStoreError>;
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentStoreError>;
+    /// A payment's refunds, oldest first.
+    async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, PaymentStoreError>;
+    async fn unsettled_refunds(&self, before: i64, limit: u32) -> Result<Vec<Refund>, PaymentStoreError>;
+}
