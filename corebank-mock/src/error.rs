@@ -24,8 +24,14 @@ pub(crate) enum CoreError {
     NotFound(&'static str),
     #[error("req_seq already used with different content")]
     ReqSeqReused,
-    #[error("account {0} is frozen or closed")]
-    AccountBlocked(String),
+    #[error("ccy differs from the currency of {0}")]
+    CurrencyMismatch(&'static str),
+    /// Temporary: the account exists and may be unfrozen.
+    #[error("account {0} is frozen")]
+    AccountFrozen(String),
+    /// Final: no money moves into or out of a closed account.
+    #[error("account {0} is closed")]
+    AccountClosed(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("internal error")]
@@ -44,7 +50,9 @@ impl CoreError {
             Self::InsufficientFunds => (StatusCode::OK, "E402"),
             Self::NotFound(_) => (StatusCode::OK, "E404"),
             Self::ReqSeqReused => (StatusCode::OK, "E409"),
-            Self::AccountBlocked(_) => (StatusCode::OK, "E423"),
+            Self::CurrencyMismatch(_) => (StatusCode::OK, "E415"),
+            Self::AccountFrozen(_) => (StatusCode::OK, "E423"),
+            Self::AccountClosed(_) => (StatusCode::OK, "E424"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "E400"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "E999"),
         }

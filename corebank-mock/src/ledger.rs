@@ -150,7 +150,8 @@ struct Leg {
     is_customer: bool,
 }
 
-/// One side of a transfer must exist, hold the transfer's currency and be in normal status.
+/// One side of a transfer must exist (E404), hold the transfer's currency (E415) and be in
+/// normal status (E423 frozen, E424 closed).
 async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, ccy: &str) -> Result<Leg, CoreError> {
     let row: Option<(Option<String>, String, String)> =
         sqlx::query_as("SELECT cust_no, ccy, acct_status FROM accounts WHERE acct_no = ?1")
@@ -159,12 +160,14 @@ async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, cc
             .await?;
     let (cust_no, acct_ccy, status) = row.ok_or(CoreError::NotFound(field))?;
     if acct_ccy != ccy {
-        return Err(CoreError::bad("ccy", "differs from the account currency"));
+        return Err(CoreError::CurrencyMismatch(field));
     }
-    if status != "N" {
-        return Err(CoreError::AccountBlocked(acct_no.to_owned()));
+    match status.as_str() {
+        "N" => Ok(Leg { is_customer: cust_no.is_some() }),
+        "F" => Err(CoreError::AccountFrozen(acct_no.to_owned())),
+        // The schema allows only N, F and C.
+        _ => Err(CoreError::AccountClosed(acct_no.to_owned())),
     }
-    Ok(Leg { is_customer: cust_no.is_some() })
 }
 
 pub(crate) async fn balance_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<i64> {

@@ -20,6 +20,7 @@ mod seed;
 mod wire;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sqlx::SqlitePool;
 
@@ -36,10 +37,11 @@ pub struct CoreBankConfig {
     pub seed: bool,
 }
 
-/// Handle to one core; clones share the connection pool.
+/// Handle to one core; clones share the connection pool and the clock.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
     pool: SqlitePool,
+    clock: clock::Clock,
 }
 
 impl CoreBank {
@@ -50,7 +52,13 @@ impl CoreBank {
         if cfg.seed {
             seed::seed_once(&pool).await?;
         }
-        Ok(CoreBank { pool })
+        Ok(CoreBank { pool, clock: clock::Clock::default() })
+    }
+
+    /// Mock-only, for tests: moves this core's clock (and every clone's) forward. Whole
+    /// seconds.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
     }
 
     /// Audits the whole ledger; the same report `GET /core/ledger/check` serves.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CoreError;
+use crate::ledger::MAX_AMT_FEN;
 
 /// Every answer, success or refusal, travels in this envelope.
 #[derive(Debug, Serialize)]
@@ -188,6 +189,37 @@ impl Body {
             Some(Value::String(s)) => Ok(s.clone()),
             _ => Err(CoreError::bad(name, "required string")),
         }
+    }
+
+    /// Absent or `null` is `None`; anything else must be a string of at most `max_chars`.
+    pub(crate) fn opt_text(&self, name: &'static str, max_chars: usize) -> Result<Option<String>, CoreError> {
+        if self.has(name) { self.text(name, max_chars).map(Some) } else { Ok(None) }
+    }
+
+    /// A caller's request sequence: 1 to 64 characters.
+    pub(crate) fn req_seq(&self, name: &'static str) -> Result<String, CoreError> {
+        match self.text(name, 64) {
+            Ok(s) if !s.is_empty() => Ok(s),
+            _ => Err(CoreError::bad(name, "must be 1 to 64 characters")),
+        }
+    }
+
+    /// `amt_fen`: a positive integer number of minor units, at most [`MAX_AMT_FEN`].
+    pub(crate) fn amt_fen(&self) -> Result<i64, CoreError> {
+        let amt_fen = self.int("amt_fen")?;
+        if !(1..=MAX_AMT_FEN).contains(&amt_fen) {
+            return Err(CoreError::bad("amt_fen", "must be a positive integer up to 10^14"));
+        }
+        Ok(amt_fen)
+    }
+
+    /// `ccy`: three upper-case letters (ISO 4217).
+    pub(crate) fn ccy(&self) -> Result<String, CoreError> {
+        let ccy = self.text("ccy", 3)?;
+        if ccy.len() != 3 || !ccy.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CoreError::bad("ccy", "must be an ISO 4217 code"));
+        }
+        Ok(ccy)
     }
 
     pub(crate) fn has(&self, name: &str) -> bool {

@@ -1,9 +1,13 @@
-//! Calling the mock's router in-process and reading its envelope.
+//! Calling the mock's router in-process and reading its envelope; serving a file-backed core
+//! over a real listener for the races.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use scenegate_corebank_mock::{CoreBank, CoreBankConfig, router};
+use scenegate_corebank_mock::{CoreBank, CoreBankConfig, router, serve};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 pub const CUSTOMERS: [&str; 5] = ["C0001", "C0002", "C0003", "C0004", "C0005"];
@@ -81,4 +85,61 @@ pub fn signed_sum(txns: &[Value]) -> i64 {
             if t["dr_cr"] == "D" { -amt } else { amt }
         })
         .sum()
+}
+
+/// A seeded, file-backed core served on a real listener, so several SQLite connections
+/// really race for the write lock.
+pub struct Served {
+    pub base: String,
+    pub core: CoreBank,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Served {
+    pub async fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = CoreBankConfig { data_dir: Some(dir.path().to_owned()), seed: true };
+        let core = CoreBank::open(cfg).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(serve(listener, core.clone()));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        Served { base, core, client, _dir: dir, server }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Value {
+        let res = self.client.post(format!("{}{path}", self.base)).json(body).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Sends every `(path, body)` at once, each from its own task; answers in the same order.
+    pub async fn post_all(&self, calls: Vec<(String, Value)>) -> Vec<Value> {
+        let tasks: Vec<_> = calls
+            .into_iter()
+            .map(|(path, body)| {
+                let (client, url) = (self.client.clone(), format!("{}{path}", self.base));
+                tokio::spawn(async move {
+                    client.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
 }
