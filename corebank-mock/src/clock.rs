@@ -3,7 +3,8 @@
 //!
 //! The database keeps instants as Unix seconds so ordering and range filters are plain
 //! integer comparisons; only the wire sees local time. Live requests read the time from a
-//! [`Clock`] that tests can move forward; the seed uses fixed instants instead.
+//! [`Clock`] that tests can move forward (one-time codes expiring, a payment on the next day);
+//! the seed uses fixed instants instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -47,6 +48,11 @@ impl Clock {
     }
 }
 
+/// The Beijing calendar day an instant falls on.
+pub(crate) fn day_of(unix: i64) -> Date {
+    to_zoned(unix).date()
+}
+
 /// Strict `yyyyMMdd`: exactly eight digits naming a real calendar day.
 pub(crate) fn parse_date(s: &str) -> Option<Date> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -64,6 +70,15 @@ pub(crate) fn day_start(d: Date) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beijing_day_turns_at_16_00_utc() {
+        let midnight = day_start(jiff::civil::date(2026, 11, 2));
+        assert_eq!(midnight, 1_793_548_800, "2026-11-01T16:00:00Z");
+        assert_eq!(day_of(midnight - 1), jiff::civil::date(2026, 11, 1));
+        assert_eq!(day_of(midnight), jiff::civil::date(2026, 11, 2));
+        assert_eq!(fmt_time(midnight), "20261102000000");
+    }
 
     #[test]
     fn clock_only_moves_forward_and_clones_share_it() {

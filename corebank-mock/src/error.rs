@@ -24,6 +24,10 @@ pub(crate) enum CoreError {
     NotFound(&'static str),
     #[error("req_seq already used with different content")]
     ReqSeqReused,
+    /// The caller gave up on this `req_seq` (`POST /core/payments/{req_seq}/void`); it can
+    /// never be posted, so a late retry cannot turn an abandoned payment into a real one.
+    #[error("req_seq has been voided")]
+    ReqSeqVoided,
     #[error("ccy differs from the currency of {0}")]
     CurrencyMismatch(&'static str),
     /// Temporary: the account exists and may be unfrozen.
@@ -32,6 +36,12 @@ pub(crate) enum CoreError {
     /// Final: no money moves into or out of a closed account.
     #[error("account {0} is closed")]
     AccountClosed(String),
+    #[error("amount over the customer's per-payment limit of {limit_fen} fen")]
+    OverTxnLimit { limit_fen: i64 },
+    #[error("amount over the customer's daily payment limit of {limit_fen} fen ({left_fen} fen left today)")]
+    OverDailyLimit { limit_fen: i64, left_fen: i64 },
+    #[error("refund over what remains refundable of the original payment ({left_fen} fen)")]
+    RefundExceeds { left_fen: i64 },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("internal error")]
@@ -50,9 +60,13 @@ impl CoreError {
             Self::InsufficientFunds => (StatusCode::OK, "E402"),
             Self::NotFound(_) => (StatusCode::OK, "E404"),
             Self::ReqSeqReused => (StatusCode::OK, "E409"),
+            Self::ReqSeqVoided => (StatusCode::OK, "E410"),
             Self::CurrencyMismatch(_) => (StatusCode::OK, "E415"),
             Self::AccountFrozen(_) => (StatusCode::OK, "E423"),
             Self::AccountClosed(_) => (StatusCode::OK, "E424"),
+            Self::OverTxnLimit { .. } => (StatusCode::OK, "E451"),
+            Self::OverDailyLimit { .. } => (StatusCode::OK, "E452"),
+            Self::RefundExceeds { .. } => (StatusCode::OK, "E453"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "E400"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "E999"),
         }

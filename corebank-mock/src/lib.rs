@@ -7,7 +7,8 @@
 //! `GET /core/ledger/check` audits that at any time.
 //!
 //! A request goes: `routes` (path table, parameter checks) → `ledger` (the only writer of
-//! money) or a plain query → `wire` (envelope) / `error` (the one refusal mapping).
+//! money; `payment` adds a payment's checks on top of it) or a plain query → `wire`
+//! (envelope) / `error` (the one refusal mapping).
 
 mod clock;
 mod db;
@@ -15,6 +16,7 @@ mod error;
 mod ledger;
 mod params;
 mod password;
+mod payment;
 mod routes;
 mod seed;
 mod wire;
@@ -55,8 +57,8 @@ impl CoreBank {
         Ok(CoreBank { pool, clock: clock::Clock::default() })
     }
 
-    /// Mock-only, for tests: moves this core's clock (and every clone's) forward. Whole
-    /// seconds.
+    /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. into
+    /// the next day's payment limit. Whole seconds.
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
     }

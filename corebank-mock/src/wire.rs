@@ -160,6 +160,15 @@ pub(crate) struct TransferReceipt {
     pub txn_time: String,
 }
 
+/// `POST /core/payments/{req_seq}/void`: the receipt when the payment happened, or
+/// `{req_seq, status: "V"}` when it now never will.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum VoidAnswer {
+    Posted(TransferReceipt),
+    Voided { req_seq: String, status: &'static str },
+}
+
 /// The ledger's self-audit: every transaction's postings net to zero per currency, and so
 /// does the whole book. `balanced` is false as soon as either fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +203,15 @@ impl Body {
     /// Absent or `null` is `None`; anything else must be a string of at most `max_chars`.
     pub(crate) fn opt_text(&self, name: &'static str, max_chars: usize) -> Result<Option<String>, CoreError> {
         if self.has(name) { self.text(name, max_chars).map(Some) } else { Ok(None) }
+    }
+
+    /// A required string of 1 to `max_chars` characters.
+    pub(crate) fn nonempty(&self, name: &'static str, max_chars: usize) -> Result<String, CoreError> {
+        let s = self.text(name, max_chars)?;
+        if s.is_empty() {
+            return Err(CoreError::bad(name, "must not be empty"));
+        }
+        Ok(s)
     }
 
     /// A caller's request sequence: 1 to 64 characters.

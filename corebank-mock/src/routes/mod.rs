@@ -1,7 +1,9 @@
 //! The route table: every path the mock serves, and the answers for paths it does not.
 
 mod accounts;
+mod admin;
 mod customers;
+mod payments;
 mod products;
 mod transfers;
 
@@ -24,6 +26,8 @@ pub(crate) fn router(core: CoreBank) -> Router {
         .merge(customers::router())
         .merge(accounts::router())
         .merge(transfers::router())
+        .merge(payments::router())
+        .merge(admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(core)

@@ -33,5 +33,16 @@ fn parse(body: &Body, at_unix: i64) -> Result<TransferSpec, CoreError> {
     let amt_fen = body.amt_fen()?;
     let ccy = body.ccy()?;
     let memo = body.opt_text("memo", 100)?.unwrap_or_default();
-    Ok(TransferSpec { req_seq, dr_acct, cr_acct, amt_fen, ccy, memo, cpty_name: None, cpty_acct: None, at_unix })
+    Ok(TransferSpec {
+        req_seq,
+        dr_acct,
+        cr_acct,
+        amt_fen,
+        ccy,
+        memo,
+        cpty_name: None,
+        cpty_acct: None,
+        at_unix,
+        extra_fingerprint: None,
+    })
 }
