@@ -13,6 +13,7 @@
 mod clock;
 mod db;
 mod error;
+mod faults;
 mod ledger;
 mod params;
 mod password;
@@ -22,6 +23,7 @@ mod seed;
 mod wire;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -39,11 +41,12 @@ pub struct CoreBankConfig {
     pub seed: bool,
 }
 
-/// Handle to one core; clones share the connection pool and the clock.
+/// Handle to one core; clones share the connection pool, the clock and the faults.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
     pool: SqlitePool,
     clock: clock::Clock,
+    faults: Arc<faults::Faults>,
 }
 
 impl CoreBank {
@@ -54,7 +57,7 @@ impl CoreBank {
         if cfg.seed {
             seed::seed_once(&pool).await?;
         }
-        Ok(CoreBank { pool, clock: clock::Clock::default() })
+        Ok(CoreBank { pool, clock: clock::Clock::default(), faults: Arc::default() })
     }
 
     /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. into

@@ -169,6 +169,11 @@ pub(crate) enum VoidAnswer {
     Voided { req_seq: String, status: &'static str },
 }
 
+#[derive(Debug, Serialize)]
+pub(crate) struct FaultSettings {
+    pub payment_delay_ms: u64,
+}
+
 /// The ledger's self-audit: every transaction's postings net to zero per currency, and so
 /// does the whole book. `balanced` is false as soon as either fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

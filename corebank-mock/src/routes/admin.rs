@@ -1,21 +1,23 @@
 //! `/core/admin`: MOCK-ONLY test hooks for the gateway's failure tests. A real core exposes
-//! nothing like them; they exist so a test can freeze an account or shrink a limit over the
-//! same HTTP the gateway uses.
+//! nothing like them; they exist so a test can freeze an account, shrink a limit or make a
+//! payment's answer arrive too late, over the same HTTP the gateway uses.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::CoreBank;
 use crate::error::CoreError;
-use crate::wire::{Account, AccountRow, Body, Reply, ok};
+use crate::faults::MAX_DELAY_MS;
+use crate::wire::{Account, AccountRow, Body, FaultSettings, Reply, ok};
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()
         .route("/core/admin/accounts/{acct_no}/status", post(account_status))
         .route("/core/admin/customers/{cust_no}/limits", post(limits))
+        .route("/core/admin/faults", get(faults).post(set_faults))
 }
 
 /// Mock-only. Sets a customer account's status: body `{acct_status: "N" | "F" | "C"}`
@@ -64,4 +66,24 @@ async fn limits(State(core): State<CoreBank>, Path(cust_no): Path<String>, body:
 
 fn non_negative(body: &Body, name: &'static str) -> Result<i64, CoreError> {
     body.int(name).and_then(|n| if n >= 0 { Ok(n) } else { Err(CoreError::bad(name, "must not be negative")) })
+}
+
+/// Mock-only. The faults in force: `{payment_delay_ms}`.
+async fn faults(State(core): State<CoreBank>) -> Reply<FaultSettings> {
+    ok(FaultSettings { payment_delay_ms: core.faults.payment_delay_ms() })
+}
+
+/// Mock-only. Body `{payment_delay_ms}` (0 to 600000; 0 clears): from now on every
+/// `POST /core/payments` ends its transaction, then waits this long before answering, so a
+/// gateway can time out on an outcome that did happen. Answers the faults now in force.
+async fn set_faults(State(core): State<CoreBank>, body: Bytes) -> Reply<FaultSettings> {
+    let body = Body::parse(&body)?;
+    let ms = body
+        .int("payment_delay_ms")
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| *n <= MAX_DELAY_MS)
+        .ok_or(CoreError::bad("payment_delay_ms", "must be an integer from 0 to 600000"))?;
+    core.faults.set_payment_delay_ms(ms);
+    ok(FaultSettings { payment_delay_ms: core.faults.payment_delay_ms() })
 }

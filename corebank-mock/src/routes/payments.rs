@@ -22,10 +22,14 @@ pub(crate) fn router() -> Router<CoreBank> {
 /// Posts one payment (`kind: "payment"`) or refund (`kind: "refund"`) as one balanced
 /// double-entry transaction and answers its receipt `{txn_id, req_seq, status: "S",
 /// txn_time}`. Idempotent by `req_seq`: the same body again answers the same receipt and
-/// writes nothing; another body under a used `req_seq` is E409, a voided one E410.
+/// writes nothing; another body under a used `req_seq` is E409, a voided one E410. With the
+/// mock-only `payment_delay_ms` fault set, the answer waits that long after the transaction
+/// has ended, whatever its outcome.
 async fn create(State(core): State<CoreBank>, body: Bytes) -> Reply<TransferReceipt> {
     let req = PaymentRequest::parse(&Body::parse(&body)?)?;
-    ok(payment::pay(&core.pool, &req, core.clock.now_unix()).await?)
+    let outcome = payment::pay(&core.pool, &req, core.clock.now_unix()).await;
+    core.faults.delay_payment_answer().await;
+    ok(outcome?)
 }
 
 /// The reconciler's question "what became of `req_seq`?": the receipt of the payment or
