@@ -139,4 +139,24 @@ const SCHEMA: &[&str] = &[
         daily_fen   INTEGER NOT NULL CHECK (daily_fen >= 0),
         PRIMARY KEY (cust_no, ccy)
     )",
+    // Only a salted SHA-256 of the code is kept; the code itself lives in the SMS text alone.
+    "CREATE TABLE IF NOT EXISTS otps (
+        otp_id     TEXT PRIMARY KEY,
+        cust_no    TEXT NOT NULL REFERENCES customers (cust_no),
+        ref        TEXT NOT NULL,
+        purpose    TEXT NOT NULL,
+        code_hash  TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        failed     INTEGER NOT NULL DEFAULT 0,
+        used_at    INTEGER
+    )",
+    // What the SMS gateway would have delivered: the demo's phone.
+    "CREATE TABLE IF NOT EXISTS sms_outbox (
+        msg_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+        mobile  TEXT NOT NULL,
+        text    TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        otp_id  TEXT
+    )",
 ];

@@ -42,6 +42,16 @@ pub(crate) enum CoreError {
     OverDailyLimit { limit_fen: i64, left_fen: i64 },
     #[error("refund over what remains refundable of the original payment ({left_fen} fen)")]
     RefundExceeds { left_fen: i64 },
+    #[error("wrong code, {remaining} attempts left")]
+    OtpWrong { remaining: i64 },
+    /// Locked for good after too many wrong codes: even the right code is refused, so the
+    /// code cannot be guessed by spreading attempts out.
+    #[error("code locked after too many wrong attempts")]
+    OtpLocked,
+    #[error("code expired")]
+    OtpExpired,
+    #[error("code already used")]
+    OtpUsed,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("internal error")]
@@ -67,6 +77,10 @@ impl CoreError {
             Self::OverTxnLimit { .. } => (StatusCode::OK, "E451"),
             Self::OverDailyLimit { .. } => (StatusCode::OK, "E452"),
             Self::RefundExceeds { .. } => (StatusCode::OK, "E453"),
+            Self::OtpWrong { .. } => (StatusCode::OK, "E461"),
+            Self::OtpLocked => (StatusCode::OK, "E462"),
+            Self::OtpExpired => (StatusCode::OK, "E463"),
+            Self::OtpUsed => (StatusCode::OK, "E464"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "E400"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "E999"),
         }

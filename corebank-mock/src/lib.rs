@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod faults;
 mod ledger;
+mod otp;
 mod params;
 mod password;
 mod payment;
@@ -60,8 +61,8 @@ impl CoreBank {
         Ok(CoreBank { pool, clock: clock::Clock::default(), faults: Arc::default() })
     }
 
-    /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. into
-    /// the next day's payment limit. Whole seconds.
+    /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. past
+    /// a one-time code's expiry or into the next day's payment limit. Whole seconds.
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
     }

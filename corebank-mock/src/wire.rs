@@ -170,6 +170,31 @@ pub(crate) enum VoidAnswer {
 }
 
 #[derive(Debug, Serialize)]
+pub(crate) struct OtpSent {
+    pub otp_id: String,
+    pub expires_at: String,
+    pub masked_mobile: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct OtpVerified {
+    pub otp_id: String,
+    pub verified: bool,
+    pub cust_no: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// One message of the mock's SMS outbox; `mobile` unmasked (the HTML page masks it).
+#[derive(Debug, Serialize)]
+pub(crate) struct SmsItem {
+    pub mobile: String,
+    pub text: String,
+    pub sent_at: String,
+    pub otp_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 pub(crate) struct FaultSettings {
     pub payment_delay_ms: u64,
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod customers;
+mod otp;
 mod payments;
 mod products;
 mod transfers;
@@ -27,6 +28,7 @@ pub(crate) fn router(core: CoreBank) -> Router {
         .merge(accounts::router())
         .merge(transfers::router())
         .merge(payments::router())
+        .merge(otp::router())
         .merge(admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -80,6 +80,8 @@ async fn a_core_seeded_before_payments_gains_them_on_open() {
         "DROP TABLE payment_meta",
         "DROP TABLE voided_req_seqs",
         "DROP TABLE cust_limits",
+        "DROP TABLE otps",
+        "DROP TABLE sms_outbox",
         "DELETE FROM meta WHERE key = 'seeded_payments'",
         "DELETE FROM accounts WHERE cust_no IN ('C0006', 'C0007', 'C0008', 'C0009')",
         "DELETE FROM customers WHERE cust_no IN ('C0006', 'C0007', 'C0008', 'C0009')",
