@@ -1,7 +1,13 @@
-//! Beijing-time text formats of the core wire (`yyyyMMddHHmmss`, `yyyyMMdd`).
+//! The core's clock and the Beijing-time text formats of its wire (`yyyyMMddHHmmss`,
+//! `yyyyMMdd`).
 //!
 //! The database keeps instants as Unix seconds so ordering and range filters are plain
-//! integer comparisons; only the wire sees local time.
+//! integer comparisons; only the wire sees local time. Live requests read the time from a
+//! [`Clock`] that tests can move forward (one-time codes expiring, a payment on the next day);
+//! the seed uses fixed instants instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::civil::Date;
 use jiff::tz::{self, TimeZone};
@@ -24,8 +30,27 @@ pub(crate) fn fmt_date(d: Date) -> String {
     d.strftime("%Y%m%d").to_string()
 }
 
-pub(crate) fn now_unix() -> i64 {
-    Timestamp::now().as_second()
+/// The system clock plus a skew that only ever grows. Clones share the skew, so moving one
+/// core's clock moves it for every request that core serves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Clock {
+    skew_secs: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub(crate) fn now_unix(&self) -> i64 {
+        Timestamp::now().as_second().saturating_add(self.skew_secs.load(Ordering::Relaxed))
+    }
+
+    /// Negative steps are ignored: time going backwards would let an expired code live again.
+    pub(crate) fn advance(&self, secs: i64) {
+        self.skew_secs.fetch_add(secs.max(0), Ordering::Relaxed);
+    }
+}
+
+/// The Beijing calendar day an instant falls on.
+pub(crate) fn day_of(unix: i64) -> Date {
+    to_zoned(unix).date()
 }
 
 /// Strict `yyyyMMdd`: exactly eight digits naming a real calendar day.
@@ -40,4 +65,29 @@ pub(crate) fn parse_date(s: &str) -> Option<Date> {
 /// Unix second at which a Beijing calendar day starts.
 pub(crate) fn day_start(d: Date) -> i64 {
     d.to_zoned(beijing()).map(|z| z.timestamp().as_second()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_day_turns_at_16_00_utc() {
+        let midnight = day_start(jiff::civil::date(2026, 11, 2));
+        assert_eq!(midnight, 1_793_548_800, "2026-11-01T16:00:00Z");
+        assert_eq!(day_of(midnight - 1), jiff::civil::date(2026, 11, 1));
+        assert_eq!(day_of(midnight), jiff::civil::date(2026, 11, 2));
+        assert_eq!(fmt_time(midnight), "20261102000000");
+    }
+
+    #[test]
+    fn clock_only_moves_forward_and_clones_share_it() {
+        let clock = Clock::default();
+        let other = clock.clone();
+        let before = clock.now_unix();
+        clock.advance(3_600);
+        clock.advance(-7_200);
+        let after = other.now_unix();
+        assert!((3_600..3_700).contains(&(after - before)), "{}", after - before);
+    }
 }

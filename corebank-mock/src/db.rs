@@ -107,4 +107,56 @@ const SCHEMA: &[&str] = &[
     "CREATE TRIGGER IF NOT EXISTS postings_ccy_matches BEFORE INSERT ON postings
      WHEN NEW.ccy IS NOT (SELECT ccy FROM accounts WHERE acct_no = NEW.acct_no)
      BEGIN SELECT RAISE(ABORT, 'posting currency differs from its account'); END",
+    // What makes a txn a payment or a refund; plain transfers have no row. Kept apart from
+    // `txns` so a data file from before payments opens unchanged.
+    "CREATE TABLE IF NOT EXISTS payment_meta (
+        txn_id       TEXT PRIMARY KEY REFERENCES txns (txn_id),
+        kind         TEXT NOT NULL CHECK (kind IN ('payment', 'refund')),
+        scene        TEXT NOT NULL,
+        mcc          TEXT,
+        channel      TEXT NOT NULL,
+        orig_req_seq TEXT,
+        cpty_bank    TEXT,
+        CHECK ((kind = 'refund') = (orig_req_seq IS NOT NULL))
+    )",
+    "CREATE INDEX IF NOT EXISTS payment_meta_by_orig ON payment_meta (orig_req_seq)",
+    "CREATE TRIGGER IF NOT EXISTS payment_meta_no_update BEFORE UPDATE ON payment_meta
+     BEGIN SELECT RAISE(ABORT, 'payment_meta is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS payment_meta_no_delete BEFORE DELETE ON payment_meta
+     BEGIN SELECT RAISE(ABORT, 'payment_meta is append-only'); END",
+    // A voided req_seq is burnt for good: nothing may ever be posted under it.
+    "CREATE TABLE IF NOT EXISTS voided_req_seqs (
+        req_seq   TEXT PRIMARY KEY,
+        voided_at INTEGER NOT NULL
+    )",
+    "CREATE TRIGGER IF NOT EXISTS voided_req_seqs_no_delete BEFORE DELETE ON voided_req_seqs
+     BEGIN SELECT RAISE(ABORT, 'voided req_seqs stay voided'); END",
+    // Per customer and currency; a customer without a row for a currency cannot pay in it.
+    "CREATE TABLE IF NOT EXISTS cust_limits (
+        cust_no     TEXT NOT NULL REFERENCES customers (cust_no),
+        ccy         TEXT NOT NULL CHECK (length(ccy) = 3),
+        per_txn_fen INTEGER NOT NULL CHECK (per_txn_fen >= 0),
+        daily_fen   INTEGER NOT NULL CHECK (daily_fen >= 0),
+        PRIMARY KEY (cust_no, ccy)
+    )",
+    // Only a salted SHA-256 of the code is kept; the code itself lives in the SMS text alone.
+    "CREATE TABLE IF NOT EXISTS otps (
+        otp_id     TEXT PRIMARY KEY,
+        cust_no    TEXT NOT NULL REFERENCES customers (cust_no),
+        ref        TEXT NOT NULL,
+        purpose    TEXT NOT NULL,
+        code_hash  TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        failed     INTEGER NOT NULL DEFAULT 0,
+        used_at    INTEGER
+    )",
+    // What the SMS gateway would have delivered: the demo's phone.
+    "CREATE TABLE IF NOT EXISTS sms_outbox (
+        msg_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+        mobile  TEXT NOT NULL,
+        text    TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        otp_id  TEXT
+    )",
 ];

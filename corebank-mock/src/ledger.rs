@@ -4,6 +4,11 @@
 //! written in one `BEGIN IMMEDIATE` transaction, so the balance check and the write see the
 //! same ledger and concurrent transfers queue on SQLite's write lock. Balances are never
 //! stored: they are the sum of an account's postings.
+//!
+//! Payments post through the same [`post_with`], adding their own [`Check`] (limits, a
+//! refund's bound) between the leg checks and the funds check, and their own [`Write`]
+//! (the `payment_meta` row) around it; `req_seq` is one namespace for both, and a voided
+//! `req_seq` is refused by every write.
 
 use std::collections::BTreeMap;
 
@@ -31,13 +36,16 @@ pub(crate) struct TransferSpec {
     pub cpty_name: Option<String>,
     pub cpty_acct: Option<String>,
     pub at_unix: i64,
+    /// Whatever else the caller chose that makes this request what it is (a payment's kind,
+    /// scene, channel…); `None` for a plain transfer, whose fingerprint stays as it always was.
+    pub extra_fingerprint: Option<serde_json::Value>,
 }
 
 impl TransferSpec {
     /// Covers what the caller chose, not when it arrived: a retry minutes later with the same
     /// body is the same request; any changed field makes it a different one (E409).
     fn fingerprint(&self) -> String {
-        let canonical = serde_json::json!([
+        let mut canonical = serde_json::json!([
             self.dr_acct,
             self.cr_acct,
             self.amt_fen,
@@ -46,6 +54,9 @@ impl TransferSpec {
             self.cpty_name,
             self.cpty_acct
         ]);
+        if let (Some(extra), Some(fields)) = (&self.extra_fingerprint, canonical.as_array_mut()) {
+            fields.push(extra.clone());
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -54,21 +65,62 @@ impl TransferSpec {
 /// Posts `spec` in its own transaction. Replays of an already-posted `req_seq` answer the
 /// original receipt and write nothing.
 pub(crate) async fn transfer(pool: &SqlitePool, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
-    // The UNIQUE(req_seq) constraint is the real guard against double posting; the lookup in
-    // `post` only turns the common case into a clean replay. Should the constraint ever fire,
-    // the other request committed first, so one fresh attempt finds and replays it.
+    immediate(pool, &spec.req_seq, spec).await
+}
+
+/// One write under the ledger's lock, as [`immediate`] runs it. A trait rather than a closure
+/// so the future is `Send` (an async closure's future cannot yet be shown to be).
+pub(crate) trait Write: Sync {
+    type Done: Send;
+    fn write(&self, conn: &mut SqliteConnection) -> impl Future<Output = Result<Self::Done, Posting>> + Send;
+}
+
+impl Write for TransferSpec {
+    type Done = TransferReceipt;
+    async fn write(&self, conn: &mut SqliteConnection) -> Result<TransferReceipt, Posting> {
+        post(conn, self).await
+    }
+}
+
+/// Runs `w` in one `BEGIN IMMEDIATE` transaction and commits what it wrote; a refusal rolls
+/// everything back. Taking the write lock up front means every check `w` makes and the
+/// rows it writes see the same ledger, and concurrent writers queue on the lock.
+///
+/// The UNIQUE(req_seq) constraint is the real guard against double posting; the lookup in
+/// [`post_with`] only turns the common case into a clean replay. Should the constraint ever
+/// fire, the other request committed first, so one fresh attempt finds and replays it.
+pub(crate) async fn immediate<W: Write>(pool: &SqlitePool, req_seq: &str, w: &W) -> Result<W::Done, CoreError> {
     for _ in 0..2 {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        match post(&mut tx, spec).await {
-            Ok(receipt) => {
+        match w.write(&mut tx).await {
+            Ok(done) => {
                 tx.commit().await?;
-                return Ok(receipt);
+                return Ok(done);
             }
             Err(Posting::Lost) => tx.rollback().await?,
             Err(Posting::Refused(e)) => return Err(e),
         }
     }
-    Err(CoreError::Internal(anyhow::anyhow!("req_seq {} kept colliding", spec.req_seq)))
+    Err(CoreError::Internal(anyhow::anyhow!("req_seq {req_seq} kept colliding")))
+}
+
+/// What a caller checks beyond a transfer's own checks (a payment's limits, a refund's
+/// bound), inside the posting's transaction once both legs have passed.
+pub(crate) trait Check: Sync {
+    fn check(
+        &self,
+        conn: &mut SqliteConnection,
+        spec: &TransferSpec,
+    ) -> impl Future<Output = Result<(), CoreError>> + Send;
+}
+
+/// A plain transfer checks nothing more.
+pub(crate) struct NoCheck;
+
+impl Check for NoCheck {
+    async fn check(&self, _: &mut SqliteConnection, _: &TransferSpec) -> Result<(), CoreError> {
+        Ok(())
+    }
 }
 
 pub(crate) enum Posting {
@@ -89,9 +141,30 @@ impl From<sqlx::Error> for Posting {
     }
 }
 
-/// Checks and writes one transfer inside the caller's transaction. Every refusal happens
-/// before the first write, so a refused transfer leaves the transaction untouched.
+/// The outcome of a write that was not refused.
+#[derive(Debug)]
+pub(crate) struct Posted {
+    pub receipt: TransferReceipt,
+    /// False when `req_seq` was already posted with the same content (a replay).
+    pub fresh: bool,
+}
+
+/// Checks and writes one transfer inside the caller's transaction.
 pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<TransferReceipt, Posting> {
+    Ok(post_with(conn, spec, &NoCheck).await?.receipt)
+}
+
+/// Checks and writes one transfer inside the caller's transaction, in this order: `req_seq`
+/// voided (E410), already posted (replay, or E409 when the content differs), each leg
+/// (exists E404, currency E415, frozen E423, closed E424), then `extra` (what a payment adds:
+/// limits, a refund's bound), then the debtor's funds (E402). Every refusal happens before
+/// the first write, so a refused transfer leaves the transaction untouched.
+pub(crate) async fn post_with(
+    conn: &mut SqliteConnection,
+    spec: &TransferSpec,
+    extra: &impl Check,
+) -> Result<Posted, Posting> {
+    ensure_not_voided(conn, &spec.req_seq).await?;
     let fingerprint = spec.fingerprint();
     let prior: Option<(String, i64, String)> =
         sqlx::query_as("SELECT txn_id, txn_time, fingerprint FROM txns WHERE req_seq = ?1")
@@ -102,10 +175,11 @@ pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Re
         if fp != fingerprint {
             return Err(CoreError::ReqSeqReused.into());
         }
-        return Ok(receipt(txn_id, &spec.req_seq, at));
+        return Ok(Posted { receipt: receipt(txn_id, &spec.req_seq, at), fresh: false });
     }
     let dr = leg(conn, &spec.dr_acct, "dr_acct", &spec.ccy).await?;
     leg(conn, &spec.cr_acct, "cr_acct", &spec.ccy).await?;
+    extra.check(conn, spec).await?;
     // Customer money may not go below zero; GL accounts are the bank's side and may.
     if dr.is_customer && balance_of(conn, &spec.dr_acct).await? < spec.amt_fen {
         return Err(CoreError::InsufficientFunds.into());
@@ -139,10 +213,19 @@ pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Re
             .execute(&mut *conn)
             .await?;
     }
-    Ok(receipt(txn_id, &spec.req_seq, spec.at_unix))
+    Ok(Posted { receipt: receipt(txn_id, &spec.req_seq, spec.at_unix), fresh: true })
 }
 
-fn receipt(txn_id: String, req_seq: &str, at_unix: i64) -> TransferReceipt {
+/// E410 once `req_seq` has been voided (`POST /core/payments/{req_seq}/void`).
+pub(crate) async fn ensure_not_voided(conn: &mut SqliteConnection, req_seq: &str) -> Result<(), CoreError> {
+    let (voided,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM voided_req_seqs WHERE req_seq = ?1")
+        .bind(req_seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    if voided > 0 { Err(CoreError::ReqSeqVoided) } else { Ok(()) }
+}
+
+pub(crate) fn receipt(txn_id: String, req_seq: &str, at_unix: i64) -> TransferReceipt {
     TransferReceipt { txn_id, req_seq: req_seq.to_owned(), status: "S", txn_time: clock::fmt_time(at_unix) }
 }
 
@@ -159,12 +242,14 @@ async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, cc
             .await?;
     let (cust_no, acct_ccy, status) = row.ok_or(CoreError::NotFound(field))?;
     if acct_ccy != ccy {
-        return Err(CoreError::bad("ccy", "differs from the account currency"));
+        return Err(CoreError::CurrencyMismatch(field));
     }
-    if status != "N" {
-        return Err(CoreError::AccountBlocked(acct_no.to_owned()));
+    match status.as_str() {
+        "N" => Ok(Leg { is_customer: cust_no.is_some() }),
+        "F" => Err(CoreError::AccountFrozen(acct_no.to_owned())),
+        // The schema allows only N, F and C.
+        _ => Err(CoreError::AccountClosed(acct_no.to_owned())),
     }
-    Ok(Leg { is_customer: cust_no.is_some() })
 }
 
 pub(crate) async fn balance_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<i64> {

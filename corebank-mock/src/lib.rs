@@ -7,19 +7,142 @@
 //! `GET /core/ledger/check` audits that at any time.
 //!
 //! A request goes: `routes` (path table, parameter checks) → `ledger` (the only writer of
-//! money) or a plain query → `wire` (envelope) / `error` (the one refusal mapping).
+//! money; `payment` adds a payment's checks on top of it) or a plain query → `wire`
+//! (envelope) / `error` (the one refusal mapping).
+//!
+//! # Envelope and codes
+//!
+//! Every answer is `{ret_code, ret_msg, data}`. `"0000"` is success; a business refusal is
+//! HTTP 200 with an E-code and `data: null`, so read `ret_code`, not the status. Codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `E400` | bad parameter; `ret_msg` names it |
+//! | `E401` | invalid login id or password |
+//! | `E402` | insufficient available balance |
+//! | `E404` | not found: debtor, creditor, original payment, payment, otp, customer, account |
+//! | `E409` | `req_seq` already used with different content (or by a plain transfer) |
+//! | `E410` | `req_seq` has been voided |
+//! | `E415` | currency differs from an account's (or, for a refund, the original's) |
+//! | `E423` | account frozen |
+//! | `E424` | account closed |
+//! | `E451` | over the payer's per-payment limit |
+//! | `E452` | over the payer's daily payment limit (`ret_msg` says what is left today) |
+//! | `E453` | refund over what remains refundable of the original |
+//! | `E461` | wrong one-time code (`ret_msg` says how many attempts are left) |
+//! | `E462` | one-time code locked after 5 wrong codes |
+//! | `E463` | one-time code expired |
+//! | `E464` | one-time code already used |
+//! | `E999` | internal error (HTTP 500; the cause is logged, never answered) |
+//!
+//! # Payment API
+//!
+//! **`POST /core/payments`** posts one payment or refund as one balanced double-entry
+//! transaction. Body:
+//!
+//! | field | |
+//! |---|---|
+//! | `req_seq` | 1–64 characters; the idempotency key, shared with transfers |
+//! | `kind` | `payment` or `refund` |
+//! | `dr_acct` | payment: the payer's account (a customer account). Refund: optional; if given, the original's creditor account (for an external creditor, the clearing account) |
+//! | `cr_acct` | payment: a customer account of this bank to credit. Refund: optional; if given, the original's debtor account |
+//! | `cr_ext_acct`, `cr_ext_name`, `cr_ext_bank` | payment only, instead of `cr_acct`: a creditor at another bank (account 1–34 letters/digits, name 1–140 characters, bank code 1–11 letters/digits). Credited to the clearing GL account of the currency (`GL-CNY-CLEARING`, `GL-USD-CLEARING`) with the name and account recorded as counterparty |
+//! | `amt_fen` | integer minor units, 1 to 10^14 |
+//! | `ccy` | ISO 4217, must be the accounts' currency (and a refund's original's) |
+//! | `memo` | optional, ≤ 140 characters |
+//! | `scene` | `ecommerce_goods`, `bill_payment`, `transport`, `parking`, `top_up`, `travel`, `government` or `other`; required for a payment, a refund defaults to the original's |
+//! | `mcc` | optional, 4 digits |
+//! | `channel` | 1–64 characters: the partner the gateway acts for |
+//! | `orig_req_seq` | refund only, required: the `req_seq` of the payment refunded |
+//!
+//! A refund debits the original's creditor (the merchant, or the clearing account for an
+//! external creditor) and credits the original's debtor; several partial refunds may add up
+//! to the original amount, not one fen more. Success `data` is the receipt
+//! `{txn_id, req_seq, status: "S", txn_time}` (no balances). The same body again answers the
+//! same receipt and posts nothing. Checks, in order: parameters (E400), voided (E410),
+//! accounts exist and are customer accounts (E404), a refund's original (E404 unknown or not
+//! a payment, E415 other currency, E400 accounts not the original's), already posted (replay,
+//! or E409), each leg's currency (E415) and status (E423 frozen, E424 closed), the payer's
+//! limits (E451, E452) or the refund's remainder (E453), the debtor's funds (E402). All of
+//! them and the write happen in one `BEGIN IMMEDIATE` transaction.
+//!
+//! Limits are per customer and currency (table `cust_limits`). The daily limit counts the
+//! customer's outgoing payments (`kind = payment`, from any of their accounts in that
+//! currency) on the Beijing calendar day of the payment; refunds do not give allowance back.
+//! A customer without limits in a currency cannot pay in it. Seeded:
+//!
+//! | customers | CNY per payment / per day | USD per payment / per day |
+//! |---|---|---|
+//! | personal (C0001–C0004) | 50,000.00 / 200,000.00 | 5,000.00 / 20,000.00 |
+//! | business (C0005–C0009) | 1,000,000.00 / 5,000,000.00 | 100,000.00 / 500,000.00 |
+//!
+//! **`GET /core/payments/{req_seq}`** answers the receipt of the payment or refund posted
+//! under `req_seq`; E410 if it was voided; E404 if nothing (or only a plain transfer) was.
+//!
+//! **`POST /core/payments/{req_seq}/void`** (no body) settles an unknown outcome: if a payment
+//! or refund was posted under `req_seq` it answers its receipt (`status: "S"`: it happened);
+//! otherwise it records `req_seq` as voided, so any later post with it is E410, and answers
+//! `{req_seq, status: "V"}`. Atomic against a concurrent post of the same `req_seq`;
+//! repeatable. E409 if a plain transfer holds that `req_seq`.
+//!
+//! **`POST /core/otp/send`** `{cust_no, purpose (1–140), ref (1–64)}` → `{otp_id,
+//! expires_at, masked_mobile: "138****0001"}`: a uniformly random six-digit code, valid
+//! 300 s, is "sent" by SMS to the customer's mobile (the text quotes `purpose`). Only a salted
+//! SHA-256 of it is stored. E404 unknown customer.
+//!
+//! **`POST /core/otp/verify`** `{otp_id, code}` → `{otp_id, verified: true, cust_no, ref}`,
+//! once. E461 wrong code (attempts left in `ret_msg`), E462 on the 5th wrong code and from
+//! then on (even with the right code), E463 expired, E464 already used, E404 unknown.
+//!
+//! **`GET /core/sms-outbox`**: HTML, the demo's phone: the last 50 messages, newest first,
+//! masked number, text, time. **`GET /core/sms-outbox.json`**: `{items: [{mobile, text,
+//! sent_at, otp_id}]}`, the same messages with the full number, for tests.
+//!
+//! ## Mock-only test hooks
+//!
+//! Not part of any real core; for the gateway's failure tests.
+//!
+//! - **`POST /core/admin/accounts/{acct_no}/status`** `{acct_status: "N" | "F" | "C"}` →
+//!   the account. Freezes, closes or reopens a customer account.
+//! - **`POST /core/admin/customers/{cust_no}/limits`** `{ccy, per_txn_fen, daily_fen}` →
+//!   what was set. Replaces a customer's limits in one currency.
+//! - **`POST /core/admin/faults`** `{payment_delay_ms}` (0–600000, 0 clears) and
+//!   **`GET /core/admin/faults`** → `{payment_delay_ms}`. While set, `POST /core/payments`
+//!   ends its transaction (commits, when it posts) and only then waits that long before
+//!   answering, so the gateway times out on an outcome that did happen.
+//!
+//! # Seeded accounts
+//!
+//! Customers C0001–C0005 (C0005 the business 北京云杉科技) hold accounts
+//! `6222020000000000018` to `6222020000000000083` with six months of history; `…0067` is
+//! frozen. The demo partners' settlement accounts, CNY current accounts of business
+//! customers, to name as `cr_acct`:
+//!
+//! | account | customer | for |
+//! |---|---|---|
+//! | `6222020000000000091` | C0006 上海天游旅行科技有限公司 | SkyTrip (travel) |
+//! | `6222020000000000109` | C0007 深圳泊易停车管理有限公司 | ParkEase (parking) |
+//! | `6222020000000000117` | C0008 杭州速充网络科技有限公司 | mobile top-up |
+//! | `6222020000000000125` | C0009 北京城市公共缴费服务有限公司 | bills and government fees |
+//!
+//! They start at zero. The clearing GL accounts are `GL-CNY-CLEARING` and `GL-USD-CLEARING`.
 
 mod clock;
 mod db;
 mod error;
+mod faults;
 mod ledger;
+mod otp;
 mod params;
 mod password;
+mod payment;
 mod routes;
 mod seed;
 mod wire;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::SqlitePool;
 
@@ -36,10 +159,12 @@ pub struct CoreBankConfig {
     pub seed: bool,
 }
 
-/// Handle to one core; clones share the connection pool.
+/// Handle to one core; clones share the connection pool, the clock and the faults.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
     pool: SqlitePool,
+    clock: clock::Clock,
+    faults: Arc<faults::Faults>,
 }
 
 impl CoreBank {
@@ -50,7 +175,13 @@ impl CoreBank {
         if cfg.seed {
             seed::seed_once(&pool).await?;
         }
-        Ok(CoreBank { pool })
+        Ok(CoreBank { pool, clock: clock::Clock::default(), faults: Arc::default() })
+    }
+
+    /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. past
+    /// a one-time code's expiry or into the next day's payment limit. Whole seconds.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
     }
 
     /// Audits the whole ledger; the same report `GET /core/ledger/check` serves.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CoreError;
+use crate::ledger::MAX_AMT_FEN;
 
 /// Every answer, success or refusal, travels in this envelope.
 #[derive(Debug, Serialize)]
@@ -159,6 +160,45 @@ pub(crate) struct TransferReceipt {
     pub txn_time: String,
 }
 
+/// `POST /core/payments/{req_seq}/void`: the receipt when the payment happened, or
+/// `{req_seq, status: "V"}` when it now never will.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum VoidAnswer {
+    Posted(TransferReceipt),
+    Voided { req_seq: String, status: &'static str },
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct OtpSent {
+    pub otp_id: String,
+    pub expires_at: String,
+    pub masked_mobile: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct OtpVerified {
+    pub otp_id: String,
+    pub verified: bool,
+    pub cust_no: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// One message of the mock's SMS outbox; `mobile` unmasked (the HTML page masks it).
+#[derive(Debug, Serialize)]
+pub(crate) struct SmsItem {
+    pub mobile: String,
+    pub text: String,
+    pub sent_at: String,
+    pub otp_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct FaultSettings {
+    pub payment_delay_ms: u64,
+}
+
 /// The ledger's self-audit: every transaction's postings net to zero per currency, and so
 /// does the whole book. `balanced` is false as soon as either fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +228,46 @@ impl Body {
             Some(Value::String(s)) => Ok(s.clone()),
             _ => Err(CoreError::bad(name, "required string")),
         }
+    }
+
+    /// Absent or `null` is `None`; anything else must be a string of at most `max_chars`.
+    pub(crate) fn opt_text(&self, name: &'static str, max_chars: usize) -> Result<Option<String>, CoreError> {
+        if self.has(name) { self.text(name, max_chars).map(Some) } else { Ok(None) }
+    }
+
+    /// A required string of 1 to `max_chars` characters.
+    pub(crate) fn nonempty(&self, name: &'static str, max_chars: usize) -> Result<String, CoreError> {
+        let s = self.text(name, max_chars)?;
+        if s.is_empty() {
+            return Err(CoreError::bad(name, "must not be empty"));
+        }
+        Ok(s)
+    }
+
+    /// A caller's request sequence: 1 to 64 characters.
+    pub(crate) fn req_seq(&self, name: &'static str) -> Result<String, CoreError> {
+        match self.text(name, 64) {
+            Ok(s) if !s.is_empty() => Ok(s),
+            _ => Err(CoreError::bad(name, "must be 1 to 64 characters")),
+        }
+    }
+
+    /// `amt_fen`: a positive integer number of minor units, at most [`MAX_AMT_FEN`].
+    pub(crate) fn amt_fen(&self) -> Result<i64, CoreError> {
+        let amt_fen = self.int("amt_fen")?;
+        if !(1..=MAX_AMT_FEN).contains(&amt_fen) {
+            return Err(CoreError::bad("amt_fen", "must be a positive integer up to 10^14"));
+        }
+        Ok(amt_fen)
+    }
+
+    /// `ccy`: three upper-case letters (ISO 4217).
+    pub(crate) fn ccy(&self) -> Result<String, CoreError> {
+        let ccy = self.text("ccy", 3)?;
+        if ccy.len() != 3 || !ccy.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CoreError::bad("ccy", "must be an ISO 4217 code"));
+        }
+        Ok(ccy)
     }
 
     pub(crate) fn has(&self, name: &str) -> bool {

@@ -57,7 +57,7 @@ async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> R
         ccy: acct.ccy,
         ledger_bal_fen,
         avail_bal_fen,
-        as_of: clock::fmt_time(clock::now_unix()),
+        as_of: clock::fmt_time(core.clock.now_unix()),
     })
 }
 

@@ -1,7 +1,10 @@
 //! The route table: every path the mock serves, and the answers for paths it does not.
 
 mod accounts;
+mod admin;
 mod customers;
+mod otp;
+mod payments;
 mod products;
 mod transfers;
 
@@ -24,6 +27,9 @@ pub(crate) fn router(core: CoreBank) -> Router {
         .merge(customers::router())
         .merge(accounts::router())
         .merge(transfers::router())
+        .merge(payments::router())
+        .merge(otp::router())
+        .merge(admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(core)

@@ -95,6 +95,7 @@ async fn post(conn: &mut SqliteConnection, n: &mut u32, e: Entry) -> anyhow::Res
         cpty_name: e.cpty,
         cpty_acct: None,
         at_unix: e.at_unix,
+        extra_fingerprint: None,
     };
     match ledger::post(conn, &spec).await {
         Ok(_) | Err(Posting::Refused(CoreError::InsufficientFunds)) => Ok(()),

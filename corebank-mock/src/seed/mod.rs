@@ -1,10 +1,12 @@
 //! Deterministic demo data, written once into an empty core.
 //!
-//! Everything is in one `BEGIN IMMEDIATE` transaction that re-checks the "seeded" mark, so a
+//! Everything is in one `BEGIN IMMEDIATE` transaction that re-checks the "seeded" marks, so a
 //! crash mid-seed leaves nothing behind and two processes opening the same empty file seed it
-//! once between them.
+//! once between them. The payment data (merchants, limits) has its own mark, so a file seeded
+//! before payments existed gains it at its next open.
 
 mod history;
+mod merchants;
 mod people;
 mod products;
 
@@ -16,20 +18,36 @@ use sqlx::{SqliteConnection, SqlitePool};
 use crate::{DEMO_PASSWORD, password};
 
 pub(crate) use people::ensure_gl;
+pub(crate) use people::gl as clearing_account;
 
-/// Seeds when the core has never been seeded and holds no customers.
+/// Seeds when the core has never been seeded and holds no customers; adds the payment data
+/// to a core this seed wrote before payments existed. A core holding customers it did not
+/// seed is left alone.
 pub(crate) async fn seed_once(pool: &SqlitePool) -> anyhow::Result<()> {
-    if already_seeded(&mut *pool.acquire().await?).await? {
+    if marks(&mut *pool.acquire().await?).await?.done() {
         return Ok(());
     }
     let hashes = tokio::task::spawn_blocking(demo_hashes).await??;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    if already_seeded(&mut tx).await? {
+    let marks = marks(&mut tx).await?;
+    if marks.done() {
         return Ok(());
     }
-    people::insert(&mut tx, &hashes).await?;
-    products::insert(&mut tx).await?;
-    history::run(&mut tx).await?;
+    if !marks.base {
+        base(&mut tx, &hashes).await?;
+    }
+    if !marks.payments {
+        merchants::insert(&mut tx, &hashes[people::CUSTOMERS.len()..]).await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('seeded_payments', '1')").execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn base(tx: &mut SqliteConnection, hashes: &[String]) -> anyhow::Result<()> {
+    people::insert(&mut *tx, hashes).await?;
+    products::insert(&mut *tx).await?;
+    history::run(&mut *tx).await?;
     // Frozen only now, after its history, as a real freeze would stop a live account.
     sqlx::query("UPDATE accounts SET acct_status = 'F' WHERE acct_no = ?1")
         .bind(people::acct_no(people::FROZEN_SERIAL))
@@ -39,19 +57,34 @@ pub(crate) async fn seed_once(pool: &SqlitePool) -> anyhow::Result<()> {
         .bind(crate::clock::fmt_date(history::anchor()))
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-async fn already_seeded(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
-    let (marks, customers): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT COUNT(*) FROM meta WHERE key = 'seeded_for'), (SELECT COUNT(*) FROM customers)")
-            .fetch_one(conn)
-            .await?;
-    Ok(marks > 0 || customers > 0)
+struct Marks {
+    base: bool,
+    payments: bool,
+    customers: i64,
 }
 
-/// One Argon2 hash per demo customer, salted from the customer number so the seed stays
+impl Marks {
+    /// Nothing left to write: fully seeded, or holding customers this seed did not write.
+    fn done(&self) -> bool {
+        (self.base && self.payments) || (!self.base && self.customers > 0)
+    }
+}
+
+async fn marks(conn: &mut SqliteConnection) -> sqlx::Result<Marks> {
+    let (base, payments, customers): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM meta WHERE key = 'seeded_for'),
+                (SELECT COUNT(*) FROM meta WHERE key = 'seeded_payments'),
+                (SELECT COUNT(*) FROM customers)",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Marks { base: base > 0, payments: payments > 0, customers })
+}
+
+/// One Argon2 hash per demo customer (the merchants after the others), salted from the customer number so the seed stays
 /// deterministic. Memoised per process: tests open many seeded cores and the hashes are
 /// identical every time, so paying Argon2's cost once is enough.
 fn demo_hashes() -> anyhow::Result<Vec<String>> {
@@ -61,6 +94,7 @@ fn demo_hashes() -> anyhow::Result<Vec<String>> {
     }
     let hashes = people::CUSTOMERS
         .iter()
+        .chain(&merchants::MERCHANTS)
         .map(|c| {
             let salt = Sha256::digest(format!("scenegate-corebank-mock:{}", c.cust_no).as_bytes());
             password::hash(DEMO_PASSWORD, &salt[..16])

@@ -49,3 +49,49 @@ async fn unseeded_core_has_only_the_clearing_accounts() {
     let (_, env) = crate::support::get(&core, "/core/customers/C0001").await;
     assert_eq!(env["ret_code"], "E404");
 }
+
+#[tokio::test]
+async fn payments_and_voids_survive_reopen() {
+    use crate::support::{SKYTRIP, ZHANG_CNY, payment, post_ok, refused};
+    let dir = tempfile::tempdir().unwrap();
+    let core = open(dir.path()).await;
+    let receipt = post_ok(&core, "/core/payments", &payment("KEEP-1", ZHANG_CNY, SKYTRIP, 900)).await;
+    post_ok(&core, "/core/payments/GONE-1/void", &serde_json::json!({})).await;
+    drop(core);
+
+    let core = open(dir.path()).await;
+    assert_eq!(get_ok(&core, "/core/payments/KEEP-1").await, receipt);
+    refused(&core, "/core/payments", &payment("GONE-1", ZHANG_CNY, SKYTRIP, 900), "E410").await;
+    assert_eq!(balance(&core, SKYTRIP).await, 900);
+}
+
+/// A data file written before payments existed gains the merchants and limits at its next
+/// open, and the payment tables, instead of failing.
+#[tokio::test]
+async fn a_core_seeded_before_payments_gains_them_on_open() {
+    use crate::support::{SKYTRIP, ZHANG_CNY, payment, post_ok};
+    let dir = tempfile::tempdir().unwrap();
+    let core = open(dir.path()).await;
+    let check = core.ledger_check().await.unwrap();
+    drop(core);
+    let url = format!("sqlite://{}", dir.path().join("corebank.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for stmt in [
+        "DROP TABLE payment_meta",
+        "DROP TABLE voided_req_seqs",
+        "DROP TABLE cust_limits",
+        "DROP TABLE otps",
+        "DROP TABLE sms_outbox",
+        "DELETE FROM meta WHERE key = 'seeded_payments'",
+        "DELETE FROM accounts WHERE cust_no IN ('C0006', 'C0007', 'C0008', 'C0009')",
+        "DELETE FROM customers WHERE cust_no IN ('C0006', 'C0007', 'C0008', 'C0009')",
+    ] {
+        sqlx::query(stmt).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let core = open(dir.path()).await;
+    assert_eq!(core.ledger_check().await.unwrap(), check, "the history is untouched");
+    assert_eq!(get_ok(&core, "/core/customers/C0006/accounts").await["items"][0]["acct_no"], SKYTRIP);
+    post_ok(&core, "/core/payments", &payment("AFTER-1", ZHANG_CNY, SKYTRIP, 100)).await;
+}

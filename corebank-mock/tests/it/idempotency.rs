@@ -1,68 +1,10 @@
 //! Transfers under concurrency, over a real listener and a file-backed core, so several
 //! SQLite connections really race for the write lock.
 
-use std::time::Duration;
-
-use scenegate_corebank_mock::{CoreBank, CoreBankConfig, serve};
+use scenegate_corebank_mock::CoreBank;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
-use crate::support::{all_accounts, balance, post, seeded, transfer};
-
-struct Running {
-    base: String,
-    core: CoreBank,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = CoreBankConfig { data_dir: Some(dir.path().to_owned()), seed: true };
-    let core = CoreBank::open(cfg).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(serve(listener, core.clone()));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    Running { base, core, client, _dir: dir, server }
-}
-
-impl Running {
-    async fn post(&self, path: &str, body: &Value) -> Value {
-        let res = self.client.post(format!("{}{path}", self.base)).json(body).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
-    }
-
-    /// Sends `bodies` all at once, each from its own task.
-    async fn post_all(&self, bodies: Vec<Value>) -> Vec<Value> {
-        let tasks: Vec<_> = bodies
-            .into_iter()
-            .map(|body| {
-                let (client, url) = (self.client.clone(), format!("{}/core/transfers", self.base));
-                tokio::spawn(async move {
-                    client.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    }
-}
+use crate::support::{Served, all_accounts, balance, post, seeded, transfer};
 
 /// (first customer CNY account, second customer CNY account), both normal.
 async fn two_cny_accounts(core: &CoreBank) -> (String, String) {
@@ -76,13 +18,13 @@ async fn two_cny_accounts(core: &CoreBank) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_requests_with_one_req_seq_post_once() {
-    let run = start().await;
+    let run = Served::start().await;
     let (dr, cr) = two_cny_accounts(&run.core).await;
     let (dr_before, cr_before) = (balance(&run.core, &dr).await, balance(&run.core, &cr).await);
     let before = run.core.ledger_check().await.unwrap();
 
     let body = transfer("RACE-1", &dr, &cr, 12_345, "CNY");
-    let answers = run.post_all(vec![body.clone(); 10]).await;
+    let answers = run.post_all(vec![("/core/transfers".into(), body.clone()); 10]).await;
 
     let ids: Vec<&Value> = answers.iter().map(|a| &a["data"]["txn_id"]).collect();
     assert!(answers.iter().all(|a| a["ret_code"] == "0000"), "{answers:?}");
@@ -106,13 +48,13 @@ async fn ten_concurrent_requests_with_one_req_seq_post_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_debits_never_overdraw() {
-    let run = start().await;
+    let run = Served::start().await;
     let (dr, cr) = two_cny_accounts(&run.core).await;
     let start_bal = balance(&run.core, &dr).await;
     // Each asks for 40% of the balance: exactly two can succeed, whatever the interleaving.
     let share = start_bal * 2 / 5;
-    let bodies = (0..10).map(|i| transfer(&format!("DRAIN-{i}"), &dr, &cr, share, "CNY")).collect();
-    let answers = run.post_all(bodies).await;
+    let calls = (0..10).map(|i| ("/core/transfers".into(), transfer(&format!("DRAIN-{i}"), &dr, &cr, share, "CNY")));
+    let answers = run.post_all(calls.collect()).await;
 
     let codes: Vec<&str> = answers.iter().map(|a| a["ret_code"].as_str().unwrap()).collect();
     assert_eq!(codes.iter().filter(|c| **c == "0000").count(), 2, "{codes:?}");

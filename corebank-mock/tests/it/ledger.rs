@@ -79,7 +79,7 @@ struct ModelAcct {
 fn expected(accts: &[ModelAcct], dr: usize, cr: usize, amt: i64, ccy: &str) -> &'static str {
     for leg in [&accts[dr], &accts[cr]] {
         if leg.ccy != ccy {
-            return "E400";
+            return "E415";
         }
         if !leg.normal {
             return "E423";

@@ -63,7 +63,7 @@ async fn bad_parameters_are_e400_naming_the_parameter() {
     assert!(post(&core, "/core/transfers", &body).await.1["ret_msg"].as_str().unwrap().contains("amt_fen"));
     body["amt_fen"] = json!(100);
     body["ccy"] = json!("USD");
-    assert_eq!(post(&core, "/core/transfers", &body).await.1["ret_code"], "E400", "currency mismatch");
+    assert_eq!(post(&core, "/core/transfers", &body).await.1["ret_code"], "E415", "currency mismatch");
     body["req_seq"] = json!("x".repeat(65));
     assert_eq!(post(&core, "/core/transfers", &body).await.1["ret_code"], "E400", "req_seq over 64");
 }

@@ -1,0 +1,228 @@
+//! From a request to what the ledger posts, and the checks only a payment has: the payer's
+//! per-payment and daily limits, and what remains refundable of an original payment. They
+//! run inside the posting's `BEGIN IMMEDIATE` transaction, which is what makes them hold
+//! under concurrency.
+
+use sqlx::SqliteConnection;
+
+use super::{Creditor, Kind, Meta, PaymentRequest, Plan};
+use crate::clock;
+use crate::error::CoreError;
+use crate::ledger::{self, TransferSpec};
+use crate::seed;
+
+/// What a payment checks beyond a transfer's own checks, once both legs passed.
+#[derive(Debug)]
+pub(super) enum Check {
+    /// An outgoing payment counts against its payer's limits.
+    Limits { cust_no: String },
+    /// A refund may not take more than the original's amount less earlier refunds.
+    Refund { orig_req_seq: String, orig_amt_fen: i64 },
+}
+
+impl ledger::Check for Check {
+    async fn check(&self, conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<(), CoreError> {
+        match self {
+            Self::Limits { cust_no } => limits(conn, cust_no, spec).await,
+            Self::Refund { orig_req_seq, orig_amt_fen } => {
+                let left_fen = orig_amt_fen - refunded(conn, orig_req_seq).await?;
+                if spec.amt_fen > left_fen {
+                    return Err(CoreError::RefundExceeds { left_fen: left_fen.max(0) });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Who a payment or refund moves money between, and the outside party when one leg is the
+/// clearing account.
+struct Legs {
+    dr_acct: String,
+    cr_acct: String,
+    cpty_name: Option<String>,
+    cpty_acct: Option<String>,
+    cpty_bank: Option<String>,
+}
+
+/// Turns the request into the ledger's transfer, its `payment_meta` row and its check.
+pub(super) async fn resolve(
+    conn: &mut SqliteConnection,
+    req: &PaymentRequest,
+    at_unix: i64,
+) -> Result<Plan, CoreError> {
+    let (legs, kind, scene, orig_req_seq, check) = match &req.kind {
+        Kind::Payment { dr_acct, creditor, scene } => {
+            let (legs, cust_no) = payment_legs(conn, dr_acct, creditor, &req.ccy).await?;
+            (legs, "payment", *scene, None, Check::Limits { cust_no })
+        }
+        Kind::Refund { orig_req_seq, dr_acct, cr_acct, scene } => {
+            let orig = original(conn, orig_req_seq).await?;
+            if req.ccy != orig.ccy {
+                return Err(CoreError::CurrencyMismatch("orig_req_seq"));
+            }
+            if dr_acct.as_ref().is_some_and(|a| *a != orig.cr_acct) {
+                return Err(CoreError::bad("dr_acct", "a refund debits the original payment's creditor"));
+            }
+            if cr_acct.as_ref().is_some_and(|a| *a != orig.dr_acct) {
+                return Err(CoreError::bad("cr_acct", "a refund credits the original payment's debtor"));
+            }
+            let check = Check::Refund { orig_req_seq: orig_req_seq.clone(), orig_amt_fen: orig.amt_fen };
+            // Money coming back through clearing shows the outside party, as the payment did.
+            let legs = Legs {
+                dr_acct: orig.cr_acct,
+                cr_acct: orig.dr_acct,
+                cpty_name: orig.cpty_name,
+                cpty_acct: orig.cpty_acct,
+                cpty_bank: orig.cpty_bank,
+            };
+            (legs, "refund", scene.unwrap_or(orig.scene), Some(orig_req_seq.clone()), check)
+        }
+    };
+    let meta = Meta {
+        kind,
+        scene,
+        mcc: req.mcc.clone(),
+        channel: req.channel.clone(),
+        orig_req_seq,
+        cpty_bank: legs.cpty_bank,
+    };
+    // Resolved values, so a retry naming a refund's accounts and one leaving them out are
+    // the same request; `payment` makes a payment's fingerprint differ from a transfer's.
+    let extra = serde_json::json!({
+        "payment": meta.kind,
+        "scene": meta.scene.code(),
+        "mcc": meta.mcc,
+        "channel": meta.channel,
+        "orig_req_seq": meta.orig_req_seq,
+        "cpty_bank": meta.cpty_bank,
+    });
+    let spec = TransferSpec {
+        req_seq: req.req_seq.clone(),
+        dr_acct: legs.dr_acct,
+        cr_acct: legs.cr_acct,
+        amt_fen: req.amt_fen,
+        ccy: req.ccy.clone(),
+        memo: req.memo.clone(),
+        cpty_name: legs.cpty_name,
+        cpty_acct: legs.cpty_acct,
+        at_unix,
+        extra_fingerprint: Some(extra),
+    };
+    Ok(Plan { spec, meta, check })
+}
+
+/// A payment's legs and the paying customer. GL accounts are the bank's own: a partner can
+/// neither pay from nor into one (E404, as `/core/accounts` does not show them either).
+async fn payment_legs(
+    conn: &mut SqliteConnection,
+    dr_acct: &str,
+    creditor: &Creditor,
+    ccy: &str,
+) -> Result<(Legs, String), CoreError> {
+    let cust_no = customer_of(conn, dr_acct).await?.ok_or(CoreError::NotFound("dr_acct"))?;
+    let legs = match creditor {
+        Creditor::Account(cr) => {
+            customer_of(conn, cr).await?.ok_or(CoreError::NotFound("cr_acct"))?;
+            Legs { dr_acct: dr_acct.to_owned(), cr_acct: cr.clone(), cpty_name: None, cpty_acct: None, cpty_bank: None }
+        }
+        Creditor::External { acct, name, bank } => Legs {
+            dr_acct: dr_acct.to_owned(),
+            cr_acct: seed::clearing_account(ccy).to_owned(),
+            cpty_name: Some(name.clone()),
+            cpty_acct: Some(acct.clone()),
+            cpty_bank: Some(bank.clone()),
+        },
+    };
+    Ok((legs, cust_no))
+}
+
+/// `Some(cust_no)` for a customer account, `None` for an unknown or GL account.
+async fn customer_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT cust_no FROM accounts WHERE acct_no = ?1")
+        .bind(acct_no)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.and_then(|(c,)| c))
+}
+
+struct Original {
+    dr_acct: String,
+    cr_acct: String,
+    amt_fen: i64,
+    ccy: String,
+    scene: super::Scene,
+    cpty_name: Option<String>,
+    cpty_acct: Option<String>,
+    cpty_bank: Option<String>,
+}
+
+/// The payment (not a refund, not a plain transfer) posted under `orig_req_seq`; E404 if none.
+async fn original(conn: &mut SqliteConnection, orig_req_seq: &str) -> Result<Original, CoreError> {
+    type Row = (String, String, i64, String, String, Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT d.acct_no, c.acct_no, c.amount_fen, c.ccy, m.scene, t.cpty_name, t.cpty_acct, m.cpty_bank
+         FROM txns t
+         JOIN payment_meta m ON m.txn_id = t.txn_id AND m.kind = 'payment'
+         JOIN postings d ON d.txn_id = t.txn_id AND d.amount_fen < 0
+         JOIN postings c ON c.txn_id = t.txn_id AND c.amount_fen > 0
+         WHERE t.req_seq = ?1",
+    )
+    .bind(orig_req_seq)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (dr_acct, cr_acct, amt_fen, ccy, scene, cpty_name, cpty_acct, cpty_bank) =
+        row.ok_or(CoreError::NotFound("orig_req_seq"))?;
+    let scene = super::Scene::parse(&scene)
+        .ok_or_else(|| CoreError::Internal(anyhow::anyhow!("payment {orig_req_seq} has unknown scene {scene}")))?;
+    Ok(Original { dr_acct, cr_acct, amt_fen, ccy, scene, cpty_name, cpty_acct, cpty_bank })
+}
+
+/// What has been refunded of `orig_req_seq` so far.
+async fn refunded(conn: &mut SqliteConnection, orig_req_seq: &str) -> sqlx::Result<i64> {
+    let (sum,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(SUM(p.amount_fen), 0) FROM payment_meta m
+         JOIN postings p ON p.txn_id = m.txn_id AND p.amount_fen > 0
+         WHERE m.kind = 'refund' AND m.orig_req_seq = ?1",
+    )
+    .bind(orig_req_seq)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(sum)
+}
+
+/// Per payment, then per Beijing calendar day: the sum of the customer's outgoing payments
+/// (refunds do not give the day's allowance back) in this currency, from any of their
+/// accounts. A customer with no limit row for the currency cannot pay in it.
+async fn limits(conn: &mut SqliteConnection, cust_no: &str, spec: &TransferSpec) -> Result<(), CoreError> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT per_txn_fen, daily_fen FROM cust_limits WHERE cust_no = ?1 AND ccy = ?2")
+            .bind(cust_no)
+            .bind(&spec.ccy)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (per_txn_fen, daily_fen) = row.unwrap_or((0, 0));
+    if spec.amt_fen > per_txn_fen {
+        return Err(CoreError::OverTxnLimit { limit_fen: per_txn_fen });
+    }
+    let day = clock::day_of(spec.at_unix);
+    let from = clock::day_start(day);
+    let until = day.tomorrow().map_or(i64::MAX, clock::day_start);
+    let (used,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(SUM(-p.amount_fen), 0) FROM payment_meta m
+         JOIN txns t ON t.txn_id = m.txn_id
+         JOIN postings p ON p.txn_id = m.txn_id AND p.amount_fen < 0
+         JOIN accounts a ON a.acct_no = p.acct_no
+         WHERE m.kind = 'payment' AND a.cust_no = ?1 AND p.ccy = ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4",
+    )
+    .bind(cust_no)
+    .bind(&spec.ccy)
+    .bind(from)
+    .bind(until)
+    .fetch_one(&mut *conn)
+    .await?;
+    if used + spec.amt_fen > daily_fen {
+        return Err(CoreError::OverDailyLimit { limit_fen: daily_fen, left_fen: (daily_fen - used).max(0) });
+    }
+    Ok(())
+}

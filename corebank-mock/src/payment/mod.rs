@@ -1,0 +1,155 @@
+//! Payments and refunds: a transfer with a purpose, posted through the ledger's own
+//! [`ledger::post_with`] so it gets the same replay, leg and funds checks, plus what only a
+//! payment has: the payer's limits, a refund's bound, an external creditor, and the
+//! `payment_meta` row that says which partner asked and why.
+//!
+//! Everything a payment checks and writes happens in one `BEGIN IMMEDIATE` transaction, so
+//! concurrent payments can never add up past a limit, overdraw, or refund more than was paid;
+//! and a void (`void`) takes the same lock, so a `req_seq` ends up either posted or voided,
+//! never both.
+
+mod checks;
+mod request;
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::error::CoreError;
+use crate::ledger::{self, Posting, TransferSpec, Write};
+use crate::wire::TransferReceipt;
+
+pub(crate) use request::{Creditor, Kind, PaymentRequest, Scene};
+
+/// Posts one payment or refund, or replays the receipt of the one already posted under its
+/// `req_seq`. `at_unix` is when it happens: its Beijing day is the day its limit counts on.
+pub(crate) async fn pay(pool: &SqlitePool, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, CoreError> {
+    ledger::immediate(pool, &req.req_seq, &Pay { req, at_unix }).await
+}
+
+struct Pay<'a> {
+    req: &'a PaymentRequest,
+    at_unix: i64,
+}
+
+impl Write for Pay<'_> {
+    type Done = TransferReceipt;
+    async fn write(&self, conn: &mut SqliteConnection) -> Result<TransferReceipt, Posting> {
+        post(conn, self.req, self.at_unix).await
+    }
+}
+
+async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, Posting> {
+    // Before anything else: a voided req_seq is refused whatever the body now says.
+    ledger::ensure_not_voided(conn, &req.req_seq).await?;
+    let plan = checks::resolve(conn, req, at_unix).await?;
+    let posted = ledger::post_with(conn, &plan.spec, &plan.check).await?;
+    if posted.fresh {
+        let m = &plan.meta;
+        sqlx::query(
+            "INSERT INTO payment_meta (txn_id, kind, scene, mcc, channel, orig_req_seq, cpty_bank)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&posted.receipt.txn_id)
+        .bind(m.kind)
+        .bind(m.scene.code())
+        .bind(&m.mcc)
+        .bind(&m.channel)
+        .bind(&m.orig_req_seq)
+        .bind(&m.cpty_bank)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(posted.receipt)
+}
+
+/// What `POST /core/payments/{req_seq}/void` found or did.
+#[derive(Debug)]
+pub(crate) enum Voided {
+    /// The payment was posted: it happened, and nothing was voided.
+    Posted(TransferReceipt),
+    /// Nothing was posted, and now nothing ever can be under this `req_seq`.
+    Voided,
+}
+
+/// Settles an unknown outcome: either the payment happened (its receipt) or it now never
+/// will. Idempotent: voiding a voided `req_seq` answers `Voided` again. A `req_seq` taken by
+/// a plain transfer is E409: it is not a payment and can no longer be voided.
+pub(crate) async fn void(pool: &SqlitePool, req_seq: &str, at_unix: i64) -> Result<Voided, CoreError> {
+    ledger::immediate(pool, req_seq, &Void { req_seq, at_unix }).await
+}
+
+struct Void<'a> {
+    req_seq: &'a str,
+    at_unix: i64,
+}
+
+impl Write for Void<'_> {
+    type Done = Voided;
+    async fn write(&self, conn: &mut SqliteConnection) -> Result<Voided, Posting> {
+        match posted(conn, self.req_seq).await? {
+            Found::Payment(receipt) => Ok(Voided::Posted(receipt)),
+            Found::Transfer => Err(CoreError::ReqSeqReused.into()),
+            Found::Nothing => {
+                sqlx::query("INSERT OR IGNORE INTO voided_req_seqs (req_seq, voided_at) VALUES (?1, ?2)")
+                    .bind(self.req_seq)
+                    .bind(self.at_unix)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(Voided::Voided)
+            }
+        }
+    }
+}
+
+/// The receipt of the payment or refund posted under `req_seq`: E410 if it was voided,
+/// E404 if nothing, or only a plain transfer, was ever posted under it.
+pub(crate) async fn status(pool: &SqlitePool, req_seq: &str) -> Result<TransferReceipt, CoreError> {
+    let mut conn = pool.acquire().await?;
+    match posted(&mut conn, req_seq).await? {
+        Found::Payment(receipt) => Ok(receipt),
+        Found::Transfer => Err(CoreError::NotFound("payment")),
+        Found::Nothing => {
+            ledger::ensure_not_voided(&mut conn, req_seq).await?;
+            Err(CoreError::NotFound("payment"))
+        }
+    }
+}
+
+enum Found {
+    Payment(TransferReceipt),
+    Transfer,
+    Nothing,
+}
+
+async fn posted(conn: &mut SqliteConnection, req_seq: &str) -> sqlx::Result<Found> {
+    let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT t.txn_id, t.txn_time, m.kind FROM txns t LEFT JOIN payment_meta m ON m.txn_id = t.txn_id
+         WHERE t.req_seq = ?1",
+    )
+    .bind(req_seq)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => Found::Nothing,
+        Some((txn_id, at, Some(_))) => Found::Payment(ledger::receipt(txn_id, req_seq, at)),
+        Some((_, _, None)) => Found::Transfer,
+    })
+}
+
+/// The row `payment_meta` gets for a fresh posting.
+#[derive(Debug)]
+struct Meta {
+    kind: &'static str,
+    scene: Scene,
+    mcc: Option<String>,
+    channel: String,
+    orig_req_seq: Option<String>,
+    cpty_bank: Option<String>,
+}
+
+/// A request turned into what the ledger posts, plus what only a payment checks.
+#[derive(Debug)]
+struct Plan {
+    spec: TransferSpec,
+    meta: Meta,
+    check: checks::Check,
+}
