@@ -91,6 +91,7 @@ fn consent_at(now: i64, customer: &str, permissions: &[Permission], accounts: &[
         created_at: now - 60,
         status_updated_at: now - 60,
         history: vec![],
+        payment: None,
     }
 }
 
