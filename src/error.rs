@@ -198,7 +198,9 @@ fn payment_problem(e: &crate::payments::PaymentError) -> Problem {
         E::Refused(R::OverPartnerPerPayment | R::OverPartnerDaily) => {
             p(S::UNPROCESSABLE_ENTITY, problem::PARTNER_LIMIT_EXCEEDED, e.to_string())
         }
-        E::Refused(R::RefundExceeds { .. }) => p(S::UNPROCESSABLE_ENTITY, problem::REFUND_EXCEEDS_PAYMENT, e.to_string()),
+        E::Refused(R::RefundExceeds { .. }) => {
+            p(S::UNPROCESSABLE_ENTITY, problem::REFUND_EXCEEDS_PAYMENT, e.to_string())
+        }
         E::Refused(R::NotRefundable) => p(S::CONFLICT, problem::PAYMENT_NOT_REFUNDABLE, e.to_string()),
         E::Consent(c) => ApiError::Consent(clone_consent_error(c)).problem(),
         E::Core(CoreError::Timeout(_)) => {

@@ -40,6 +40,7 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
         (name = "products", description = "The product catalogue (security level A1)."),
         (name = "consents", description = "Customer consents (security level A2)."),
         (name = "accounts", description = "Accounts, balances and transactions under a customer's consent (A2)."),
+        (name = "payments", description = "Payment consents, payments and refunds (A2): idempotent, signed both ways."),
     )
 )]
 struct ApiDoc;
@@ -51,6 +52,7 @@ impl Modify for Security {
         let scopes = Scopes::from_iter([
             ("products:read", "Read the product catalogue"),
             ("consents:write", "Ask customers for consent, read and withdraw consents"),
+            ("payments:write", "Ask customers to authorise payments; read payments; refund"),
         ]);
         let flow = Flow::ClientCredentials(ClientCredentials::new(api::oauth::TOKEN_PATH, scopes));
         let partner = SecurityScheme::OAuth2(OAuth2::with_description(
@@ -60,7 +62,10 @@ impl Modify for Security {
         let code = Flow::AuthorizationCode(AuthorizationCode::new(
             "/oauth2/authorize",
             api::oauth::TOKEN_PATH,
-            Scopes::from_iter([("accounts:read", "Read the accounts the customer consented to")]),
+            Scopes::from_iter([
+                ("accounts:read", "Read the accounts the customer consented to"),
+                ("payments:initiate", "Initiate payments under the payment consent the customer authorised"),
+            ]),
         ));
         let customer = SecurityScheme::OAuth2(OAuth2::with_description(
             [code],

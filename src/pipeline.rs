@@ -27,11 +27,11 @@ use crate::{
         access_token::{AccessClaims, TokenError},
         jws::{self, JwsError, VerifiedSignature},
     },
-    idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     config::Partner,
     consent::{Consent, ConsentError},
     error::ApiError,
     extract::BoundedBody,
+    idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     limit::Decision,
 };
 

@@ -140,11 +140,13 @@ impl Check<'_> {
         if scopes.contains("payments:write") {
             let span = f.scopes.span();
             if payment_settings.limits.is_empty() {
-                let reason = "a partner with `payments:write` needs `[payments.limits.<CURRENCY>]` (per_payment, per_day)";
+                let reason =
+                    "a partner with `payments:write` needs `[payments.limits.<CURRENCY>]` (per_payment, per_day)";
                 self.fail(span.clone(), "payments.limits", reason);
             }
             if f.webhook_url.is_some() && webhooks.is_none() && f.webhooks.is_none() {
-                let reason = "a partner with `payments:write` and a `webhook_url` needs `[webhooks]` with its `secret_file`";
+                let reason =
+                    "a partner with `payments:write` and a `webhook_url` needs `[webhooks]` with its `secret_file`";
                 self.fail(span, "webhooks", reason);
             }
         }

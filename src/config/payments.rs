@@ -89,7 +89,8 @@ pub(super) fn payments(
     let mut out = PaymentSettings { require_signatures: true, ..PaymentSettings::default() };
     for (id, m) in &table.merchants {
         let field = format!("payments.merchants.{id}");
-        let valid_id = (1..=32).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        let valid_id =
+            (1..=32).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
         let merchant = m.get_ref();
         if !valid_id {
             errors.push(src.error(m.span(), field, "a merchant id is 1 to 32 of a-z, 0-9, `_`, `-`"));
@@ -101,7 +102,10 @@ pub(super) fn payments(
         } else if merchant.name.trim().is_empty() || merchant.name.chars().count() > 140 {
             errors.push(src.error(m.span(), format!("{field}.name"), "must be 1 to 140 characters"));
         } else {
-            out.merchants.insert(id.clone(), Merchant { account: merchant.account.clone(), name: merchant.name.trim().to_owned() });
+            out.merchants.insert(
+                id.clone(),
+                Merchant { account: merchant.account.clone(), name: merchant.name.trim().to_owned() },
+            );
         }
     }
     for (code, l) in &table.limits {
@@ -121,7 +125,9 @@ pub(super) fn payments(
             (Ok(per_payment), Ok(per_day)) if per_day >= per_payment => {
                 out.limits.insert(currency, PaymentLimits { per_payment, per_day });
             }
-            (Ok(_), Ok(_)) => errors.push(src.error(l.span(), format!("{field}.per_day"), "must be at least `per_payment`")),
+            (Ok(_), Ok(_)) => {
+                errors.push(src.error(l.span(), format!("{field}.per_day"), "must be at least `per_payment`"))
+            }
             (Err(reason), _) | (_, Err(reason)) => errors.push(src.error(l.span(), field, reason)),
         }
     }

@@ -40,15 +40,16 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
 /// The conditional update, inside a caller's transaction: a payment consumes its consent in
 /// the same transaction that records the payment, so the two can never disagree.
 pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?")
-            .bind(&c.customer_id)
-            .bind(encode(c)?)
-            .bind(c.id.as_str())
-            .bind(version)
-            .execute(&mut *conn)
-            .await
-            .map_err(err)?;
+    let done = sqlx::query(
+        "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
+    )
+    .bind(&c.customer_id)
+    .bind(encode(c)?)
+    .bind(c.id.as_str())
+    .bind(version)
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
     Ok(done.rows_affected() == 1)
 }
 

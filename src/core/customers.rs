@@ -114,4 +114,3 @@ impl CoreClient {
         self.get("transactions", &format!("/core/accounts/{}/txns", encode(acct_no)), &params).await
     }
 }
-

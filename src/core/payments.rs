@@ -56,7 +56,10 @@ pub enum Refusal {
     AccountNotFound,
     /// The posting was voided after an unknown outcome; it can never be booked.
     Voided,
-    Other { code: String, message: String },
+    Other {
+        code: String,
+        message: String,
+    },
 }
 
 impl Refusal {
@@ -86,7 +89,9 @@ impl Refusal {
             Self::OverDailyLimit => ("AM14", "the amount exceeds the customer's daily limit"),
             Self::RefundExceedsPayment => ("AM02", "the refund exceeds what remains refundable"),
             Self::AccountNotFound => ("AC01", "the account number is not known"),
-            Self::Voided => ("AB03", "the bank could not confirm the payment in time; it was cancelled, no money moved"),
+            Self::Voided => {
+                ("AB03", "the bank could not confirm the payment in time; it was cancelled, no money moved")
+            }
             Self::Other { .. } => ("NARR", "refused by the bank's core system"),
         }
     }
@@ -102,7 +107,9 @@ pub enum PostingOutcome {
 /// The answer to a status query or a void: booked, or certain never to be booked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settlement {
-    Booked { txn_id: String },
+    Booked {
+        txn_id: String,
+    },
     /// Never booked, and now never will be.
     Voided,
     /// Nothing under that `req_seq` (status query only; a void never answers this).
@@ -240,7 +247,8 @@ impl CoreClient {
     }
 
     pub async fn verify_otp(&self, otp_id: &str, code: &str) -> Result<OtpCheck, CoreError> {
-        match self.post::<_, serde_json::Value>("verify_otp", "/core/otp/verify", &OtpVerifyBody { otp_id, code }).await {
+        match self.post::<_, serde_json::Value>("verify_otp", "/core/otp/verify", &OtpVerifyBody { otp_id, code }).await
+        {
             Ok(_) => Ok(OtpCheck::Verified),
             Err(CoreError::Rejected { code, .. }) => match code.as_str() {
                 "E461" => Ok(OtpCheck::Wrong),

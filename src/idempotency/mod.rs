@@ -101,8 +101,13 @@ pub enum Begin {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` for this request, or says why not. Atomic across concurrent callers and
     /// gateway instances.
-    async fn begin(&self, partner_id: &str, key: &IdempotencyKey, fingerprint: &str, now: i64)
-    -> Result<Begin, StoreError>;
+    async fn begin(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Begin, StoreError>;
     /// Stores the answer sent; later requests with the key replay it.
     async fn complete(&self, claim: &Claim, response: &StoredResponse, now: i64) -> Result<(), StoreError>;
     /// Lets go of a claim that produced no resource and no answer worth keeping (the request

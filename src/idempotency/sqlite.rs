@@ -122,17 +122,15 @@ impl IdempotencyStore for SqliteIdempotencyStore {
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
         let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError(e.to_string()))?;
-        sqlx::query(
-            "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
-        )
-        .bind(i64::from(response.status))
-        .bind(headers)
-        .bind(&response.body)
-        .bind(&claim.partner_id)
-        .bind(claim.key.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        sqlx::query("UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5")
+            .bind(i64::from(response.status))
+            .bind(headers)
+            .bind(&response.body)
+            .bind(&claim.partner_id)
+            .bind(claim.key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
@@ -147,8 +145,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
     }
 
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?1").bind(now).execute(&self.pool).await.map_err(err)?;
+        let done = sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         Ok(done.rows_affected())
     }
 }

@@ -15,7 +15,11 @@ fn key(k: &str) -> IdempotencyKey {
 }
 
 fn answer() -> StoredResponse {
-    StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body: b"{}".to_vec() }
+    StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: b"{}".to_vec(),
+    }
 }
 
 #[test]

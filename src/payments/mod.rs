@@ -154,7 +154,10 @@ impl Payments {
         let terms = consent.payment.as_ref().ok_or(PaymentError::NotFound("payment consent"))?;
         let amount = terms::minor_units("instructed_amount", &req.instructed_amount)?;
         if req.instructed_amount.currency() != terms.currency {
-            return Err(invalid("instructed_amount.currency", format!("must be {}, the consent's currency", terms.currency)));
+            return Err(invalid(
+                "instructed_amount.currency",
+                format!("must be {}, the consent's currency", terms.currency),
+            ));
         }
         let reference = match req.remittance_reference {
             Some(r) if terms.kind == scenegate_adapter_contract::canonical::PaymentConsentType::Recurring => {
@@ -193,13 +196,8 @@ impl Payments {
             created_at: now,
             updated_at: now,
         };
-        let new = store::NewPayment {
-            payment: &payment,
-            claim,
-            partner_limits: limits,
-            event: payment_event(&payment),
-            now,
-        };
+        let new =
+            store::NewPayment { payment: &payment, claim, partner_limits: limits, event: payment_event(&payment), now };
         match self.store.create_payment(new).await {
             Ok(()) => {}
             Err(PaymentStoreError::NotFound) => return Err(PaymentError::NotFound("payment consent")),
@@ -308,7 +306,9 @@ impl Payments {
             // Back from where the payment went to the account it came from.
             debtor: match &payment.payee {
                 Payee::Merchant { account, .. } => account.clone(),
-                Payee::Account { .. } => return Err(invalid("payment_id", "only payments to a merchant can be refunded")),
+                Payee::Account { .. } => {
+                    return Err(invalid("payment_id", "only payments to a merchant can be refunded"));
+                }
             },
             creditor: CoreCreditor::Internal { acct_no: payment.debtor.clone() },
             amount_minor: refund.amount_minor,
@@ -324,7 +324,11 @@ impl Payments {
         self.settle_refund(&refund.id, &outcome).await.map(|r| r.unwrap_or(refund))
     }
 
-    pub(crate) async fn settle_refund(&self, id: &RefundId, outcome: &Settlement) -> Result<Option<Refund>, PaymentError> {
+    pub(crate) async fn settle_refund(
+        &self,
+        id: &RefundId,
+        outcome: &Settlement,
+    ) -> Result<Option<Refund>, PaymentError> {
         let now = self.clock.now();
         self.store.settle_refund(id, outcome, refund_event, now).await?;
         Ok(self.store.refund(id).await?)

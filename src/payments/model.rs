@@ -119,7 +119,9 @@ pub fn beijing_periods(secs: i64) -> (String, String) {
 /// What the core (or the reconciler) concluded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settlement {
-    Booked { txn_id: String },
+    Booked {
+        txn_id: String,
+    },
     Rejected(Reason),
     /// The answer was lost: settlement in process, the reconciler will find out.
     Unknown,

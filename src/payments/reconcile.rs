@@ -33,19 +33,19 @@ impl Payments {
         let before = self.now() - GRACE_SECS;
         let mut settled = 0;
         for p in self.store.unsettled_payments(before, BATCH).await? {
-            if let Some(outcome) = self.ask_core(p.id.as_str()).await {
-                if self.settle_payment(&p.id, &outcome).await.is_ok() {
-                    tracing::info!(payment = %p.id, outcome = ?outcome, "reconciled");
-                    settled += 1;
-                }
+            if let Some(outcome) = self.ask_core(p.id.as_str()).await
+                && self.settle_payment(&p.id, &outcome).await.is_ok()
+            {
+                tracing::info!(payment = %p.id, outcome = ?outcome, "reconciled");
+                settled += 1;
             }
         }
         for r in self.store.unsettled_refunds(before, BATCH).await? {
-            if let Some(outcome) = self.ask_core(r.id.as_str()).await {
-                if self.settle_refund(&r.id, &outcome).await.is_ok() {
-                    tracing::info!(refund = %r.id, outcome = ?outcome, "reconciled");
-                    settled += 1;
-                }
+            if let Some(outcome) = self.ask_core(r.id.as_str()).await
+                && self.settle_refund(&r.id, &outcome).await.is_ok()
+            {
+                tracing::info!(refund = %r.id, outcome = ?outcome, "reconciled");
+                settled += 1;
             }
         }
         Ok(settled)

@@ -164,12 +164,14 @@ fn refund_of(row: &SqliteRow) -> Result<Refund, PaymentStoreError> {
 }
 
 async fn payment_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Payment>, PaymentStoreError> {
-    let row = sqlx::query("SELECT * FROM payments WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
+    let row =
+        sqlx::query("SELECT * FROM payments WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
     row.as_ref().map(payment_of).transpose()
 }
 
 async fn refund_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Refund>, PaymentStoreError> {
-    let row = sqlx::query("SELECT * FROM refunds WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
+    let row =
+        sqlx::query("SELECT * FROM refunds WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
     row.as_ref().map(refund_of).transpose()
 }
 
@@ -228,10 +230,8 @@ enum Spend<'a> {
 /// Checks and counts a payment against its consent, inside the transaction. A single consent
 /// is consumed by it; a recurring consent's allowances are counted.
 async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
-    let (mut consent, version) = consent_store::get_in(conn, &p.consent_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or(PaymentStoreError::NotFound)?;
+    let (mut consent, version) =
+        consent_store::get_in(conn, &p.consent_id).await.map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
     if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
         return Err(PaymentStoreError::NotFound);
     }
@@ -271,9 +271,13 @@ async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Resu
                 return Err(Refused::OverConsentDaily.into());
             }
             let month = format!("month:{}", p.month);
-            let within_month =
-                count_spend(conn, Spend::Consent { consent_id: id, period: &month }, p.amount_minor, allowance.per_month)
-                    .await?;
+            let within_month = count_spend(
+                conn,
+                Spend::Consent { consent_id: id, period: &month },
+                p.amount_minor,
+                allowance.per_month,
+            )
+            .await?;
             if !within_month {
                 return Err(Refused::OverConsentMonthly.into());
             }

@@ -29,14 +29,24 @@ pub fn check(partner: &Partner, req: PaymentConsentRequest, now: i64) -> Result<
             if req.currency.is_some() || req.limits.is_some() {
                 return Err(invalid("limits", "only a recurring consent has `currency` and `limits`"));
             }
-            let amount = req.instructed_amount.as_ref().ok_or_else(|| invalid("instructed_amount", "is required for a single payment"))?;
-            (amount.currency(), Some(minor_units("instructed_amount", amount)?), None, SINGLE_MAX_SECS, SINGLE_DEFAULT_SECS)
+            let amount = req
+                .instructed_amount
+                .as_ref()
+                .ok_or_else(|| invalid("instructed_amount", "is required for a single payment"))?;
+            (
+                amount.currency(),
+                Some(minor_units("instructed_amount", amount)?),
+                None,
+                SINGLE_MAX_SECS,
+                SINGLE_DEFAULT_SECS,
+            )
         }
         PaymentConsentType::Recurring => {
             if req.instructed_amount.is_some() {
                 return Err(invalid("instructed_amount", "a recurring consent has `limits` instead"));
             }
-            let code = req.currency.as_deref().ok_or_else(|| invalid("currency", "is required for a recurring consent"))?;
+            let code =
+                req.currency.as_deref().ok_or_else(|| invalid("currency", "is required for a recurring consent"))?;
             let currency: Currency = code.parse().map_err(|e| invalid("currency", format!("{e}")))?;
             let limits = req.limits.as_ref().ok_or_else(|| invalid("limits", "is required for a recurring consent"))?;
             let amount = |field: &'static str, text: &str| -> Result<i64, PaymentError> {

@@ -1,0 +1,391 @@
+//! The payment service against a real core-bank mock over HTTP and a real SQLite file:
+//! exactly-once booking under concurrent retries, allowances under races, lost answers
+//! reconciled, refund bounds. The core's ledger check runs after each.
+
+use std::sync::Arc;
+
+use scenegate_adapter_contract::{
+    Currency, Money,
+    canonical::{Iso20022Status, PaymentConsentType, PaymentRequest, RefundRequest, Scenario, ScenarioCode},
+};
+use scenegate_corebank_mock::{CoreBank, CoreBankConfig};
+
+use super::*;
+use crate::{
+    auth::ManualClock,
+    config::{Partner, PartnerRegistry},
+    consent::{Allowance, Consents, Payee, PaymentTerms, SqliteConsentStore},
+    events,
+    idempotency::{self, Begin, IdempotencyKey, IdempotencyStore, SqliteIdempotencyStore},
+    store::sqlite,
+};
+
+const MERCHANT: &str = "6222020000000000091";
+
+struct World {
+    payments: Payments,
+    consents: Consents,
+    idem: SqliteIdempotencyStore,
+    core: CoreClient,
+    core_url: String,
+    clock: Arc<ManualClock>,
+    partner: Arc<Partner>,
+    debtor: String,
+    _dir: tempfile::TempDir,
+}
+
+fn partner_file(dir: &std::path::Path) -> Arc<Partner> {
+    let jwks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys/test-partner.jwks.json");
+    let text = format!(
+        r#"id = "ptn_pay"
+display_name = "Pay Test"
+status = "active"
+environment = "sandbox"
+security_level = "A2"
+risk_assessment_ref = "RA-TEST"
+scopes = ["payments:write", "payments:initiate"]
+
+[keys]
+jwks_file = "{}"
+
+[adapter]
+name = "native"
+
+[payments]
+require_signatures = false
+[payments.merchants.shop]
+account = "{MERCHANT}"
+name = "Shop Ltd"
+[payments.limits.CNY]
+per_payment = "5000.00"
+per_day = "100000.00"
+"#,
+        jwks.display()
+    );
+    let partners = dir.join("partners");
+    std::fs::create_dir_all(&partners).unwrap();
+    std::fs::write(partners.join("pay.toml"), text).unwrap();
+    let registry = PartnerRegistry::open(partners).unwrap();
+    let set = registry.live().load_full();
+    assert!(set.rejected().is_empty(), "{:?}", set.rejected());
+    set.get("ptn_pay").unwrap().clone()
+}
+
+async fn world(core_timeout_ms: u64) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = CoreBank::open(CoreBankConfig { data_dir: Some(dir.path().join("core")), seed: true }).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let core_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(scenegate_corebank_mock::serve(listener, bank));
+    let core = CoreClient::new(
+        &core_url,
+        std::time::Duration::from_millis(core_timeout_ms),
+        std::time::Duration::from_millis(500),
+    )
+    .unwrap();
+
+    let db = sqlite::open(&dir.path().join("gateway.sqlite")).await.unwrap();
+    for schema in [idempotency::SCHEMA, events::sqlite::SCHEMA, super::sqlite::SCHEMA] {
+        sqlite::apply(&db, schema).await.unwrap();
+    }
+    let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
+    let consents = Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone());
+    let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);
+    let payments = Payments::new(
+        Arc::new(SqlitePaymentStore::new(db.clone())),
+        consents.clone(),
+        core.clone(),
+        pseudonyms,
+        clock.clone(),
+    );
+    let debtor = core
+        .customer_accounts("C0001")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.ccy == "CNY")
+        .expect("C0001 has a CNY account")
+        .acct_no;
+    World {
+        payments,
+        consents,
+        idem: SqliteIdempotencyStore::new(db),
+        core,
+        core_url,
+        clock,
+        partner: partner_file(dir.path()),
+        debtor,
+        _dir: dir,
+    }
+}
+
+fn cny(amount: &str) -> Money {
+    Money::parse(amount, Currency::Cny).unwrap()
+}
+
+impl World {
+    /// A payment consent the customer C0001 authorised from their CNY account.
+    async fn authorised(
+        &self,
+        kind: PaymentConsentType,
+        amount_minor: Option<i64>,
+        limits: Option<Allowance>,
+    ) -> Consent {
+        let terms = PaymentTerms {
+            kind,
+            currency: Currency::Cny,
+            amount_minor,
+            limits,
+            payee: Payee::Merchant { id: "shop".into(), account: MERCHANT.into(), name: "Shop Ltd".into() },
+            reference: "ORDER-1".into(),
+            scenario: Scenario { code: ScenarioCode::Parking, merchant_category_code: Some("7523".into()) },
+            proposed_debtor: None,
+        };
+        let now = self.clock.now();
+        let c = self.consents.create_payment("ptn_pay", terms, now + 3600).await.unwrap();
+        self.consents.authorise(&c.id, "C0001", vec![self.debtor.clone()]).await.unwrap()
+    }
+
+    /// One partner request: claim the key, initiate, store the answer (as the pipeline does).
+    async fn pay(&self, consent: &Consent, amount: &str, key: &str) -> Outcome {
+        let key = IdempotencyKey::parse(Some(key)).unwrap();
+        let fingerprint = idempotency::fingerprint("POST", "/v1/payments", amount.as_bytes());
+        match self.idem.begin("ptn_pay", &key, &fingerprint, self.clock.now()).await.unwrap() {
+            Begin::Claimed(claim) => {
+                let req = PaymentRequest {
+                    consent_id: consent.id.clone(),
+                    instructed_amount: cny(amount),
+                    remittance_reference: None,
+                };
+                match self.payments.initiate(&self.partner, consent, req, &claim).await {
+                    Ok(view) => {
+                        let body = serde_json::to_vec(&view).unwrap();
+                        let stored = idempotency::StoredResponse { status: 201, headers: vec![], body };
+                        self.idem.complete(&claim, &stored, self.clock.now()).await.unwrap();
+                        Outcome::Paid(Box::new(view))
+                    }
+                    Err(e) => {
+                        self.idem.release(&claim).await.unwrap();
+                        Outcome::Refused(e)
+                    }
+                }
+            }
+            Begin::Replay(_) => Outcome::Replayed,
+            Begin::InFlight { .. } => Outcome::InFlight,
+            Begin::Reused => panic!("same body, same key"),
+        }
+    }
+
+    async fn ledger(&self) -> serde_json::Value {
+        let url = format!("{}/core/ledger/check", self.core_url);
+        let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        assert_eq!(body["data"]["balanced"], true, "ledger out of balance: {body}");
+        body["data"].clone()
+    }
+
+    async fn txn_count(&self) -> i64 {
+        self.ledger().await["txn_count"].as_i64().unwrap()
+    }
+
+    async fn set_core_delay(&self, ms: u64) {
+        let url = format!("{}/core/admin/faults", self.core_url);
+        let res = reqwest::Client::new().post(url).json(&serde_json::json!({ "payment_delay_ms": ms })).send().await;
+        assert!(res.unwrap().status().is_success());
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Paid(Box<PaymentView>),
+    Refused(PaymentError),
+    Replayed,
+    InFlight,
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_with_one_key_book_one_payment() {
+    let w = Arc::new(world(2_000).await);
+    let before = w.txn_count().await;
+    let consent = w.authorised(PaymentConsentType::Single, Some(1_250), None).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (w, consent) = (w.clone(), consent.clone());
+            tokio::spawn(async move { w.pay(&consent, "12.50", "order-1-attempt").await })
+        })
+        .collect();
+    let mut paid = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Outcome::Paid(view) => paid.push(view),
+            Outcome::Replayed | Outcome::InFlight => {}
+            Outcome::Refused(e) => panic!("a retry must never be refused: {e}"),
+        }
+    }
+    assert_eq!(paid.len(), 1, "one request did the work");
+    assert_eq!(paid[0].status_code, Iso20022Status::Acsc);
+    assert_eq!(w.txn_count().await, before + 1, "booked exactly once");
+    // The consent is used up: a new key cannot pay it again.
+    match w.pay(&consent, "12.50", "order-1-new-key").await {
+        Outcome::Refused(PaymentError::Refused(Refused::ConsentState(ConsentStatus::Consumed))) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.txn_count().await, before + 1);
+}
+
+#[tokio::test]
+async fn concurrent_payments_never_exceed_a_recurring_allowance() {
+    let w = Arc::new(world(2_000).await);
+    let before = w.txn_count().await;
+    let allowance = Allowance { per_payment: 1_000, per_day: Some(5_500), per_month: Some(100_000) };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (w, consent) = (w.clone(), consent.clone());
+            tokio::spawn(async move { w.pay(&consent, "10.00", &format!("park-{i}")).await })
+        })
+        .collect();
+    let (mut completed, mut over) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Outcome::Paid(v) if v.status_code == Iso20022Status::Acsc => completed += 1,
+            Outcome::Refused(PaymentError::Refused(Refused::OverConsentDaily)) => over += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((completed, over), (5, 15), "5 × 10.00 fit in 55.00 a day");
+    assert_eq!(w.txn_count().await, before + 5);
+    match w.pay(&consent, "10.01", "too-big").await {
+        Outcome::Refused(PaymentError::Refused(Refused::OverConsentPerPayment)) => {}
+        other => panic!("{other:?}"),
+    }
+    // 5.00 still fits today.
+    assert!(matches!(w.pay(&consent, "5.00", "last").await, Outcome::Paid(_)));
+}
+
+#[tokio::test]
+async fn a_lost_core_answer_is_pending_then_reconciled_and_never_doubled() {
+    let w = world(300).await;
+    let before = w.txn_count().await;
+    let consent = w.authorised(PaymentConsentType::Single, Some(4_200), None).await;
+    // The core books, then answers after the gateway gave up waiting.
+    w.set_core_delay(1_000).await;
+    let Outcome::Paid(view) = w.pay(&consent, "42.00", "slow").await else { panic!("accepted") };
+    assert_eq!(view.status_code, Iso20022Status::Acsp, "unknown outcome is pending, never failed");
+    w.set_core_delay(0).await;
+
+    // Too fresh: the reconciler leaves it to its own request.
+    assert_eq!(w.payments.reconcile().await.unwrap(), 0);
+    w.clock.advance(reconcile::GRACE_SECS + 1);
+    assert_eq!(w.payments.reconcile().await.unwrap(), 1);
+    let now = w.payments.payment("ptn_pay", &view.payment_id).await.unwrap();
+    assert_eq!(now.status_code, Iso20022Status::Acsc, "the core did book it");
+    assert_eq!(w.txn_count().await, before + 1);
+    assert_eq!(w.payments.reconcile().await.unwrap(), 0, "settled once");
+}
+
+#[tokio::test]
+async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
+    let w = world(2_000).await;
+    let before = w.txn_count().await;
+    let consent = w.authorised(PaymentConsentType::Single, Some(900), None).await;
+    // Record it as if the gateway crashed right after writing it: never sent to the core.
+    let key = IdempotencyKey::parse(Some("crash")).unwrap();
+    let Begin::Claimed(claim) = w.idem.begin("ptn_pay", &key, "fp", w.clock.now()).await.unwrap() else { panic!() };
+    let (day, month) = model::beijing_periods(w.clock.now());
+    let payment = Payment {
+        id: PaymentId::from_key("crashed1").unwrap(),
+        partner_id: "ptn_pay".into(),
+        consent_id: consent.id.clone(),
+        customer_id: "C0001".into(),
+        debtor: w.debtor.clone(),
+        payee: consent.payment.as_ref().unwrap().payee.clone(),
+        amount_minor: 900,
+        currency: Currency::Cny,
+        reference: "ORDER-1".into(),
+        scenario: consent.payment.as_ref().unwrap().scenario.clone(),
+        status: Iso20022Status::Actc,
+        reason: None,
+        core_txn_id: None,
+        refunded_minor: 0,
+        day,
+        month,
+        created_at: w.clock.now(),
+        updated_at: w.clock.now(),
+    };
+    let limits = w.partner.payments.limits[&Currency::Cny];
+    let new = store::NewPayment {
+        payment: &payment,
+        claim: &claim,
+        partner_limits: limits,
+        event: payment_event(&payment),
+        now: w.clock.now(),
+    };
+    w.payments.store.create_payment(new).await.unwrap();
+
+    w.clock.advance(reconcile::GRACE_SECS + 1);
+    assert_eq!(w.payments.reconcile().await.unwrap(), 1);
+    let view = w.payments.payment("ptn_pay", &payment.id).await.unwrap();
+    assert_eq!(view.status_code, Iso20022Status::Rjct);
+    assert_eq!(view.status_reason.unwrap().code, "AB03");
+    // The core now refuses that req_seq for good: a late retry cannot book it.
+    assert_eq!(w.core.payment_status(payment.id.as_str()).await.unwrap(), crate::core::Settlement::Voided);
+    assert_eq!(w.txn_count().await, before);
+}
+
+#[tokio::test]
+async fn refunds_never_add_up_to_more_than_the_payment() {
+    let w = Arc::new(world(2_000).await);
+    let consent = w.authorised(PaymentConsentType::Single, Some(1_250), None).await;
+    let Outcome::Paid(paid) = w.pay(&consent, "12.50", "refundable").await else { panic!() };
+    let before = w.txn_count().await;
+    let refund = |i: usize, amount: &'static str| {
+        let w = w.clone();
+        let id = paid.payment_id.clone();
+        async move {
+            let key = IdempotencyKey::parse(Some(&format!("refund-{i}"))).unwrap();
+            let Begin::Claimed(claim) = w.idem.begin("ptn_pay", &key, "fp", w.clock.now()).await.unwrap() else {
+                panic!()
+            };
+            let req = RefundRequest { amount: cny(amount), reason: "partial".into() };
+            w.payments.refund(&w.partner, &id, req, &claim).await
+        }
+    };
+    let tasks: Vec<_> = (0..10).map(|i| tokio::spawn(refund(i, "2.00"))).collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) if r.status_code == Iso20022Status::Acsc => ok += 1,
+            Err(PaymentError::Refused(Refused::RefundExceeds { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 6, "6 × 2.00 fit in 12.50");
+    assert!(refund(100, "0.50").await.is_ok(), "the last 0.50 fits");
+    assert!(matches!(
+        refund(101, "0.01").await,
+        Err(PaymentError::Refused(Refused::RefundExceeds { remaining_minor: 0 }))
+    ));
+    assert_eq!(w.txn_count().await, before + 7);
+    let view = w.payments.payment("ptn_pay", &paid.payment_id).await.unwrap();
+    assert_eq!(view.refunded_amount, cny("12.50"));
+    assert_eq!(w.payments.refunds("ptn_pay", &paid.payment_id).await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn a_rejected_payment_gives_its_allowance_back() {
+    let w = world(2_000).await;
+    let allowance = Allowance { per_payment: 500_000, per_day: Some(500_000), per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    // Freeze the debtor: the core refuses, ISO reason AC06.
+    let url = format!("{}/core/admin/accounts/{}/status", w.core_url, w.debtor);
+    reqwest::Client::new().post(url).json(&serde_json::json!({"acct_status": "F"})).send().await.unwrap();
+    let Outcome::Paid(view) = w.pay(&consent, "5000.00", "frozen").await else { panic!() };
+    assert_eq!(view.status_code, Iso20022Status::Rjct);
+    assert_eq!(view.status_reason.as_ref().unwrap().code, "AC06");
+    let url = format!("{}/core/admin/accounts/{}/status", w.core_url, w.debtor);
+    reqwest::Client::new().post(url).json(&serde_json::json!({"acct_status": "N"})).send().await.unwrap();
+    // The whole day's allowance is still there.
+    let Outcome::Paid(view) = w.pay(&consent, "5000.00", "thawed").await else { panic!() };
+    assert_eq!(view.status_code, Iso20022Status::Acsc);
+    w.ledger().await;
+}

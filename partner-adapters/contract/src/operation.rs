@@ -90,9 +90,11 @@ impl Operation {
     /// customer's consent rather than a client-credentials token.
     pub const fn needs_customer_consent(self) -> bool {
         match self {
-            Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions | Self::CreatePayment => {
-                true
-            }
+            Self::ListAccounts
+            | Self::GetAccount
+            | Self::GetBalances
+            | Self::ListTransactions
+            | Self::CreatePayment => true,
             Self::ListProducts
             | Self::GetProduct
             | Self::CreateConsent

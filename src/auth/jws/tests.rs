@@ -135,7 +135,7 @@ fn ps256_round_trip() {
 
 #[test]
 fn partner_keys_from_config_plug_in_as_the_lookup() {
-    let partner_keys = vec![PartnerKey { kid: "ec-1".into(), algorithm: ES256, key: keys().ec.verify.clone() }];
+    let partner_keys = [PartnerKey { kid: "ec-1".into(), algorithm: ES256, key: keys().ec.verify.clone() }];
     let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let lookup = |kid: &str| partner_keys.iter().find(|k| k.kid == kid).map(|k| (k.algorithm, &k.key));
     assert_eq!(verify_detached(&value, BODY, lookup, NOW).unwrap().kid, "ec-1");

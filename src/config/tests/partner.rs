@@ -82,7 +82,7 @@ fn toml_syntax_error() {
 #[test]
 fn unknown_key_at_top_level() {
     let text = partner_toml("ptn_skytrip").replace("status =", "homepage = \"https://skytrip.example\"\nstatus =");
-    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:3:1: `homepage`: unknown field `homepage`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`");
+    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:3:1: `homepage`: unknown field `homepage`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`");
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn unknown_scope() {
 #[test]
 fn empty_and_duplicate_scopes() {
     let empty = partner_toml("ptn_skytrip").replace(r#"["products:read"]"#, "[]");
-    insta::assert_snapshot!(errors_of(&empty), @"skytrip.toml:6:10: `scopes`: must list at least one scope; known scopes: `products:read`, `consents:write`, `accounts:read`");
+    insta::assert_snapshot!(errors_of(&empty), @"skytrip.toml:6:10: `scopes`: must list at least one scope; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`");
     let twice = partner_toml("ptn_skytrip").replace(r#"["products:read"]"#, r#"["products:read", "products:read"]"#);
     insta::assert_snapshot!(errors_of(&twice), @"skytrip.toml:6:28: `scopes[1]`: `products:read` is listed twice");
 }
@@ -241,7 +241,7 @@ fn several_errors_in_one_file_are_all_reported() {
         .replace(r#"name = "native""#, r#"name = "alipay""#);
     insta::assert_snapshot!(errors_of(&text), @r#"
         skytrip.toml:1:6: `id`: `SkyTrip` is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`
-        skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`
+        skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`
         skytrip.toml:7:18: `redirect_uris[0]`: must use https in production
         skytrip.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
         skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`
@@ -258,7 +258,7 @@ fn errors_across_files_are_all_reported() {
     insta::assert_snapshot!(dir.errors(), @r#"
         a.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got -1)
         c.toml:2:10: `status`: unknown variant `paused`, expected `active` or `suspended`
-        d.toml:20:2: `contacts`: unknown field `contacts`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`
+        d.toml:20:2: `contacts`: unknown field `contacts`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`
         "#);
 }
 
