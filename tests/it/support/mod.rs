@@ -3,6 +3,7 @@
 
 pub mod customer;
 pub mod partner;
+pub mod payments;
 
 use std::{
     io::{BufRead, BufReader},

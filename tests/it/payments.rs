@@ -1,0 +1,184 @@
+//! The payments API over HTTP: signed, idempotent money-moving calls and signed answers.
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Stack, assert_problem,
+    partner::now,
+    payments::{pay_partner_toml, post_money, sign, verify_gateway_signature},
+    without_request_id,
+};
+
+fn stack() -> Stack {
+    Stack::start_with(|o| o.partners.push(("pay".into(), pay_partner_toml("ptn_pay", ""))))
+}
+
+async fn write_token(stack: &Stack) -> String {
+    let p = stack.gw.partner("ptn_pay");
+    let res = p.token_with(&p.assertion(), Some("payments:write")).await;
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+}
+
+fn consent_body() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "single",
+        "instructed_amount": {"amount": "268.00", "currency": "CNY"},
+        "creditor": {"merchant": "shop"},
+        "remittance_reference": "ORDER-88231",
+        "scenario": {"code": "travel", "merchant_category_code": "4722"}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_payment_consent_is_created_once_and_its_answer_is_signed() {
+    let stack = stack();
+    let token = write_token(&stack).await;
+    let url = stack.gw.url("/v1/payment-consents");
+    let body = consent_body();
+    let res = post_money(&url, &token, &body, Some("order-88231"), Some(&sign(&body, now()))).await;
+    assert_eq!(res.status(), 201);
+    let signature = res.headers()["x-jws-signature"].to_str().unwrap().to_owned();
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let first = res.bytes().await.unwrap();
+    verify_gateway_signature(&stack.gw.proc.url, &signature, &first).await;
+    let consent: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(consent["status"], "awaiting_authorisation");
+    assert_eq!(consent["type"], "single");
+    assert_eq!(consent["instructed_amount"], json!({"amount": "268.00", "currency": "CNY"}));
+    assert_eq!(consent["creditor"], json!({"merchant": "shop", "name": "上海天游旅行科技有限公司"}));
+    assert!(consent.get("debtor_account_id").is_none());
+
+    // The same request again (re-signed, as a client retrying after a timeout would): the
+    // first answer, byte for byte, with its signature, and no second consent.
+    let res = post_money(&url, &token, &body, Some("order-88231"), Some(&sign(&body, now()))).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.headers()["x-jws-signature"].to_str().unwrap(), signature);
+    assert_eq!(res.bytes().await.unwrap(), first);
+
+    // Readable by id.
+    let id = consent["consent_id"].as_str().unwrap();
+    let res = crate::support::http()
+        .get(stack.gw.url(&format!("/v1/payment-consents/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let read: Value = res.json().await.unwrap();
+    assert_eq!(read, consent);
+    // Not an account consent: the consents API does not show it.
+    let res = crate::support::http()
+        .get(stack.gw.url(&format!("/v1/consents/{id}")))
+        .bearer_auth(write_token(&stack).await)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status() == 403 || res.status() == 404, "{}", res.status());
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_required_checked_and_never_reused_for_another_request() {
+    let stack = stack();
+    let token = write_token(&stack).await;
+    let url = stack.gw.url("/v1/payment-consents");
+    let body = consent_body();
+    let missing = post_money(&url, &token, &body, None, Some(&sign(&body, now()))).await;
+    let problem = assert_problem(missing, 400, "invalid_request").await;
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    let malformed = post_money(&url, &token, &body, Some("has space"), Some(&sign(&body, now()))).await;
+    assert_problem(malformed, 400, "invalid_request").await;
+
+    let ok = post_money(&url, &token, &body, Some("k-1"), Some(&sign(&body, now()))).await;
+    assert_eq!(ok.status(), 201);
+    let other: Vec<u8> = String::from_utf8(body.clone()).unwrap().replace("268.00", "269.00").into_bytes();
+    let reused = post_money(&url, &token, &other, Some("k-1"), Some(&sign(&other, now()))).await;
+    let problem = assert_problem(reused, 422, "idempotency_key_reused").await;
+    insta::assert_json_snapshot!("idempotency_key_reused", without_request_id(problem));
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_signature_is_refused_with_its_own_type() {
+    let stack = stack();
+    let token = write_token(&stack).await;
+    let url = stack.gw.url("/v1/payment-consents");
+    let body = consent_body();
+    let cases: Vec<(&str, Option<String>, u16, &str)> = vec![
+        ("missing", None, 400, "signature_missing"),
+        ("garbage", Some("not-a-jws".into()), 400, "signature_malformed"),
+        ("stale", Some(sign(&body, now() - 301)), 401, "signature_stale"),
+        ("tampered body", Some(sign(b"{\"type\":\"single\"}", now())), 401, "signature_invalid"),
+        ("unknown key", Some(unknown_kid(&body)), 401, "signature_key_unknown"),
+    ];
+    for (i, (what, signature, status, slug)) in cases.into_iter().enumerate() {
+        let res = post_money(&url, &token, &body, Some(&format!("sig-{i}")), signature.as_deref()).await;
+        let problem = assert_problem(res, status, slug).await;
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{what}");
+    }
+    // The same signature on a second, different request (another key): refused as a replay.
+    let signature = sign(&body, now());
+    assert_eq!(post_money(&url, &token, &body, Some("sig-a"), Some(&signature)).await.status(), 201);
+    let res = post_money(&url, &token, &body, Some("sig-b"), Some(&signature)).await;
+    assert_problem(res, 401, "signature_replayed").await;
+}
+
+/// A well-formed signature naming a key the partner never registered.
+fn unknown_kid(body: &[u8]) -> String {
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&crate::support::partner::key_pem("test-es256")).unwrap();
+    scenegate::auth::jws::sign_detached(body, "not-registered", &key, jsonwebtoken::Algorithm::ES256, now()).unwrap()
+}
+
+#[tokio::test]
+async fn payment_consent_requests_are_validated_field_by_field() {
+    let stack = stack();
+    let token = write_token(&stack).await;
+    let url = stack.gw.url("/v1/payment-consents");
+    let cases = [
+        (
+            json!({"type": "single", "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            "instructed_amount",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.001", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            "",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "5000.01", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            "instructed_amount",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "USD"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            "currency",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "nope"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            "creditor.merchant",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "", "scenario": {"code": "travel"}}),
+            "remittance_reference",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel", "merchant_category_code": "47"}}),
+            "scenario.merchant_category_code",
+        ),
+        (
+            json!({"type": "recurring", "currency": "CNY", "limits": {"per_payment": "50.00", "per_day": "10.00"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "parking"}}),
+            "limits.per_day",
+        ),
+        (
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}, "expiration": "2020-01-01T00:00:00Z"}),
+            "expiration",
+        ),
+    ];
+    for (i, (request, field)) in cases.into_iter().enumerate() {
+        let body = serde_json::to_vec(&request).unwrap();
+        let res = post_money(&url, &token, &body, Some(&format!("v-{i}")), Some(&sign(&body, now()))).await;
+        let problem = assert_problem(res, 400, "invalid_request").await;
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["field"], field, "case {i}: {problem}");
+        }
+    }
+}
