@@ -10,14 +10,11 @@
 //! to this program's callback on http://127.0.0.1:3000/callback (registered for the demo
 //! partner `ptn_skytrip`), and the program carries on. Same settings as `partner_quickstart`.
 
+#[path = "common/authorize.rs"]
+mod authorize;
 mod common;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,59 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?;
     println!("consent {consent_id} is {}", consent["status"]);
 
-    // 3. PKCE (S256) and a state value, then push the authorisation request (PAR).
-    let verifier = random_urlsafe(32);
-    let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
-    let state = random_urlsafe(16);
-    let par = partner
-        .post_form(
-            &http,
-            "/oauth2/par",
-            &[
-                ("response_type", "code"),
-                ("client_id", &partner.client_id),
-                ("redirect_uri", REDIRECT_URI),
-                ("scope", "accounts:read"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", &state),
-                ("consent_id", consent_id),
-            ],
-        )
-        .await?;
-    let request_uri = par["request_uri"].as_str().ok_or("no request_uri")?;
-    let link = format!(
-        "{}/oauth2/authorize?client_id={}&request_uri={}",
-        partner.base,
-        partner.client_id,
-        urlencode(request_uri)
-    );
-    println!("\nOpen this link in a browser and approve as a demo customer:\n\n  {link}\n");
-
-    // 4. The browser comes back with code, state and iss (RFC 9207).
-    let params = wait_for_callback(&callback).await?;
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(error) = get("error") {
-        return Err(format!("the customer did not approve: {error}").into());
-    }
-    if get("state").as_deref() != Some(state.as_str()) || get("iss").as_deref() != Some(partner.base.as_str()) {
-        return Err("state or iss does not match: refusing the answer".into());
-    }
-    let code = get("code").ok_or("no code")?;
-
-    // 5. Exchange the code (with the PKCE verifier) for a token bound to the consent.
-    let tokens = partner
-        .post_form(
-            &http,
-            "/oauth2/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await?;
+    // 3-5. The customer approves at the bank; the code becomes a token bound to the consent.
+    let tokens = authorize::authorise(&partner, &http, &callback, consent_id, "accounts:read").await?;
     let access = tokens["access_token"].as_str().ok_or("no access_token")?;
     println!(
         "customer token: expires in {} s; refresh token issued: {}",
@@ -140,47 +86,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-fn random_urlsafe(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf).expect("system randomness");
-    B64.encode(buf)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Accepts one request on the callback listener and returns its query parameters.
-async fn wait_for_callback(
-    listener: &tokio::net::TcpListener,
-) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
-    loop {
-        let (mut stream, _) = listener.accept().await?;
-        let mut buf = vec![0u8; 8192];
-        let n = stream.read(&mut buf).await?;
-        let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let target = request.split_whitespace().nth(1).unwrap_or_default().to_owned();
-        let Some(query) = target.strip_prefix("/callback?") else {
-            stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await?;
-            continue;
-        };
-        let page = "You can close this tab and return to the terminal.";
-        stream
-            .write_all(
-                format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{page}", page.len())
-                    .as_bytes(),
-            )
-            .await?;
-        return Ok(serde_urlencoded::from_str(query)?);
-    }
 }

@@ -196,8 +196,12 @@ fn spawn_grant_purge(grants: Arc<Grants>) {
 
 /// Opens the gateway's database with every domain module's tables: the one list of them.
 pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePool> {
-    let path = cfg.storage.data_dir.join("gateway.sqlite");
-    let db = store::sqlite::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
+    open_database_at(&cfg.storage.data_dir.join("gateway.sqlite")).await
+}
+
+/// [`open_database`] at an explicit path (tests).
+pub async fn open_database_at(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
+    let db = store::sqlite::open(path).await.with_context(|| format!("opening {}", path.display()))?;
     for schema in [staff::SCHEMA, idempotency::SCHEMA, events::sqlite::SCHEMA, payments::sqlite::SCHEMA] {
         store::sqlite::apply(&db, schema).await?;
     }

@@ -58,6 +58,13 @@ enum Command {
         #[arg(long, default_value = "config/gateway.toml", global = true)]
         config: PathBuf,
     },
+    /// Staff tools for partner events (webhooks): list dead letters, redeliver one.
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+        #[arg(long, default_value = "config/gateway.toml", global = true)]
+        config: PathBuf,
+    },
     /// Adds a new signing key; the old one stays published until its tokens expire.
     /// Send SIGHUP to a running gateway (or restart it) to start signing with the new key.
     RotateSigningKey {
@@ -81,6 +88,18 @@ enum PartnerAction {
     Resume { id: String },
 }
 
+#[derive(Subcommand)]
+enum EventsAction {
+    /// Events whose webhook delivery gave up (after 24 h of retries, or a refused URL).
+    DeadLetters {
+        /// Only this partner's.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Sends a dead-lettered event again (same id, fresh retry schedule).
+    Redeliver { id: String },
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -91,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::CheckConfig { dir } => check_config(&dir),
         Command::RotateSigningKey { config } => rotate(&config),
         Command::Partner { action, config } => runtime()?.block_on(partner_action(&config, action)),
+        Command::Events { action, config } => runtime()?.block_on(events_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
         Command::Demo { config } => runtime()?.block_on(demo(&config)),
         Command::CoreMock { listen, data_dir } => runtime()?.block_on(core_mock(listen, data_dir)),
@@ -173,6 +193,42 @@ async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Re
                 println!("{id}: emergency stop lifted; its partner file's status applies again");
             } else {
                 println!("{id}: was not under an emergency stop");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Result<()> {
+    use scenegate::events::{EventId, EventStore, EventStoreError, SqliteEventStore};
+    let cfg = bootstrap::load_config(config_path)?;
+    let events = SqliteEventStore::new(bootstrap::open_database(&cfg).await?);
+    match action {
+        EventsAction::DeadLetters { partner } => {
+            let dead = events.dead_letters(partner.as_deref(), 100).await?;
+            if dead.is_empty() {
+                println!("no dead letters");
+            }
+            for d in dead {
+                let when = jiff::Timestamp::from_second(d.dead_at).map(|t| t.to_string()).unwrap_or_default();
+                println!(
+                    "{}  {}  {}  {}  attempts={}  dead_at={}  last_error={}",
+                    d.event.id,
+                    d.event.partner_id,
+                    d.event.event_type,
+                    d.event.subject_id,
+                    d.attempts,
+                    when,
+                    d.last_error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        EventsAction::Redeliver { id } => {
+            let id: EventId = id.parse().map_err(|_| anyhow::anyhow!("`{id}` is not an event id (`evt_…`)"))?;
+            match events.redeliver(&id, jiff::Timestamp::now().as_second()).await {
+                Ok(()) => println!("{id}: queued for delivery again"),
+                Err(EventStoreError::NotFound) => bail!("no event {id}"),
+                Err(e) => bail!("{id}: {e}"),
             }
         }
     }

@@ -41,6 +41,7 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
         (name = "consents", description = "Customer consents (security level A2)."),
         (name = "accounts", description = "Accounts, balances and transactions under a customer's consent (A2)."),
         (name = "payments", description = "Payment consents, payments and refunds (A2): idempotent, signed both ways."),
+        (name = "events", description = "Status changes to poll, for partners without a webhook endpoint (A2)."),
     )
 )]
 struct ApiDoc;
@@ -53,6 +54,7 @@ impl Modify for Security {
             ("products:read", "Read the product catalogue"),
             ("consents:write", "Ask customers for consent, read and withdraw consents"),
             ("payments:write", "Ask customers to authorise payments; read payments; refund"),
+            ("events:read", "Poll and acknowledge events"),
         ]);
         let flow = Flow::ClientCredentials(ClientCredentials::new(api::oauth::TOKEN_PATH, scopes));
         let partner = SecurityScheme::OAuth2(OAuth2::with_description(

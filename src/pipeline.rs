@@ -17,7 +17,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scenegate_adapter_contract::{
-    CanonicalRequest, CanonicalResponse, ConsentId, Operation, RawRequest, canonical::ConsentStatus,
+    CanonicalRequest, CanonicalResponse, ConsentId, Operation, RawRequest,
+    canonical::{ConsentStatus, EventQuery, EventView, Page},
 };
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::{
     config::Partner,
     consent::{Consent, ConsentError},
     error::ApiError,
+    events::EventStoreError,
     extract::BoundedBody,
     idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     limit::Decision,
@@ -360,7 +362,49 @@ async fn route(
             CanonicalResponse::Refund(Box::new(payments.refund(partner, &id, *r, claim()?).await?))
         }
         CanonicalRequest::ListRefunds(id) => CanonicalResponse::RefundList(payments.refunds(&partner.id, &id).await?),
+        CanonicalRequest::ListEvents(q) => CanonicalResponse::EventPage(events_page(gw, &partner.id, q).await?),
+        CanonicalRequest::AckEvent(id) => {
+            let id = id.parse().map_err(|_| ApiError::NotFound("event"))?;
+            match gw.events.ack(&partner.id, &id, gw.tokens.now()).await {
+                Ok(()) => CanonicalResponse::EventAcked,
+                Err(EventStoreError::NotFound) => return Err(ApiError::NotFound("event")),
+                Err(e) => return Err(ApiError::Internal(e.to_string())),
+            }
+        }
     })
+}
+
+/// A page of the partner's unacknowledged events; the cursor is the last event's sequence.
+async fn events_page(gw: &AppState, partner_id: &str, q: EventQuery) -> Result<Page<EventView>, ApiError> {
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::InvalidField {
+            field: "cursor".into(),
+            reason: "is not a cursor this API issued".into(),
+        })?),
+    };
+    let mut events = gw
+        .events
+        .list_for_partner(partner_id, after, q.limit + 1)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let more = events.len() > q.limit as usize;
+    events.truncate(q.limit as usize);
+    let next_cursor = if more { events.last().map(|e| e.seq.to_string()) } else { None };
+    let items = events
+        .iter()
+        .map(|e| {
+            let body = e.body();
+            EventView {
+                id: body.id.to_string(),
+                event_type: body.event_type.to_owned(),
+                created_at: body.created_at,
+                subject_id: body.subject_id.to_owned(),
+                data: body.data.clone(),
+            }
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
 }
 
 /// An account-access consent of this partner; a payment consent is not one (404 alike).

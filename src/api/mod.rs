@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod consents;
+pub mod events;
 pub mod oauth;
 pub mod ops;
 pub mod payments;
@@ -21,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(consents::routes())
         .merge(accounts::routes())
         .merge(payments::routes())
+        .merge(events::routes())
 }
 
 /// What a money-moving call may answer besides [`CallErrors`].

@@ -60,6 +60,7 @@ pub const SCOPES: &[(&str, SecurityLevel, ScopeGrant)] = &[
     ("accounts:read", SecurityLevel::A2, ScopeGrant::Customer),
     ("payments:write", SecurityLevel::A2, ScopeGrant::Client),
     ("payments:initiate", SecurityLevel::A2, ScopeGrant::Customer),
+    ("events:read", SecurityLevel::A2, ScopeGrant::Client),
 ];
 
 /// The scope names of [`SCOPES`], in the same order.

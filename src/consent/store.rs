@@ -38,8 +38,18 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
 }
 
 /// The conditional update, inside a caller's transaction: a payment consumes its consent in
-/// the same transaction that records the payment, so the two can never disagree.
+/// the same transaction that records the payment, so the two can never disagree. A change of
+/// status also appends a `consent.status_changed` event to the outbox, in the same
+/// transaction, for the partner's webhook.
 pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    let before: Option<String> = sqlx::query_scalar("SELECT body FROM consents WHERE id = ? AND version = ?")
+        .bind(c.id.as_str())
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    let Some(before) = before else { return Ok(false) };
+    let status_changed = decode(&before)?.status != c.status;
     let done = sqlx::query(
         "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
     )
@@ -50,7 +60,28 @@ pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: 
     .execute(&mut *conn)
     .await
     .map_err(err)?;
-    Ok(done.rows_affected() == 1)
+    let updated = done.rows_affected() == 1;
+    if updated && status_changed {
+        crate::events::sqlite::append(conn, &status_event(c), c.status_updated_at)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+    }
+    Ok(updated)
+}
+
+/// What the partner is told when one of its consents changes status.
+fn status_event(c: &Consent) -> crate::events::NewEvent {
+    crate::events::NewEvent {
+        partner_id: c.partner_id.clone(),
+        event_type: crate::events::types::CONSENT_STATUS_CHANGED.to_owned(),
+        subject_id: c.id.as_str().to_owned(),
+        data: serde_json::json!({
+            "consent_id": c.id,
+            "kind": if c.payment.is_some() { "payment" } else { "accounts" },
+            "status": c.status,
+            "status_updated_at": super::model::rfc3339(c.status_updated_at),
+        }),
+    }
 }
 
 /// The consent and its version, inside a caller's transaction.
@@ -87,8 +118,10 @@ impl ConsentStore for SqliteConsentStore {
     }
 
     async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(err)?;
-        update_in(&mut conn, c, version).await
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let updated = update_in(&mut tx, c, version).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(updated)
     }
 
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {

@@ -9,7 +9,7 @@ const T0: i64 = 1_800_000_000;
 
 async fn service() -> (Consents, Arc<ManualClock>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let pool = crate::store::sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
     let clock = Arc::new(ManualClock::at(T0));
     (Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock.clone()), clock, dir)
 }
@@ -131,11 +131,30 @@ async fn consents_and_their_history_survive_a_restart() {
     consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
     drop(consents);
 
-    let pool = crate::store::sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
     let reopened = Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock);
     let back = reopened.load(&c.id).await.unwrap();
     assert_eq!(back.status, ConsentStatus::Authorised);
     assert_eq!(back.accounts, vec!["6222".to_owned()]);
     assert_eq!(back.history.len(), 1);
     assert_eq!(reopened.for_customer("C1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
+    let consents = Consents::new(Arc::new(SqliteConsentStore::new(pool.clone())), Arc::new(ManualClock::at(T0)));
+    let events = crate::events::SqliteEventStore::new(pool);
+    use crate::events::EventStore as _;
+
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    assert!(events.list_for_partner("ptn_a", None, 10).await.unwrap().is_empty(), "creation is not a change");
+    consents.authorise(&c.id, "C1", vec!["A1".into()]).await.unwrap();
+    consents.revoke_by_customer("C1", &c.id).await.unwrap();
+    let seen = events.list_for_partner("ptn_a", None, 10).await.unwrap();
+    let statuses: Vec<_> = seen.iter().map(|e| e.data["status"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(statuses, ["authorised", "revoked"]);
+    assert!(seen.iter().all(|e| e.event_type == "consent.status_changed" && e.subject_id == c.id.as_str()));
+    assert!(events.list_for_partner("ptn_b", None, 10).await.unwrap().is_empty(), "only its own partner's");
 }

@@ -30,6 +30,8 @@ pub enum Operation {
     GetPayment,
     CreateRefund,
     ListRefunds,
+    ListEvents,
+    AckEvent,
 }
 
 impl Operation {
@@ -49,6 +51,8 @@ impl Operation {
         Operation::GetPayment,
         Operation::CreateRefund,
         Operation::ListRefunds,
+        Operation::ListEvents,
+        Operation::AckEvent,
     ];
 
     /// The OAuth scope a token must carry for this operation.
@@ -63,6 +67,7 @@ impl Operation {
             | Self::CreateRefund
             | Self::ListRefunds => "payments:write",
             Self::CreatePayment => "payments:initiate",
+            Self::ListEvents | Self::AckEvent => "events:read",
         }
     }
 
@@ -82,7 +87,9 @@ impl Operation {
             | Self::CreatePayment
             | Self::GetPayment
             | Self::CreateRefund
-            | Self::ListRefunds => SecurityLevel::A2,
+            | Self::ListRefunds
+            | Self::ListEvents
+            | Self::AckEvent => SecurityLevel::A2,
         }
     }
 
@@ -104,7 +111,9 @@ impl Operation {
             | Self::GetPaymentConsent
             | Self::GetPayment
             | Self::CreateRefund
-            | Self::ListRefunds => false,
+            | Self::ListRefunds
+            | Self::ListEvents
+            | Self::AckEvent => false,
         }
     }
 
@@ -132,6 +141,8 @@ impl Operation {
             Self::GetPayment => "get_payment",
             Self::CreateRefund => "create_refund",
             Self::ListRefunds => "list_refunds",
+            Self::ListEvents => "list_events",
+            Self::AckEvent => "ack_event",
         }
     }
 }

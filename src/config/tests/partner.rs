@@ -128,7 +128,7 @@ fn unknown_scope() {
 #[test]
 fn empty_and_duplicate_scopes() {
     let empty = partner_toml("ptn_skytrip").replace(r#"["products:read"]"#, "[]");
-    insta::assert_snapshot!(errors_of(&empty), @"skytrip.toml:6:10: `scopes`: must list at least one scope; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`");
+    insta::assert_snapshot!(errors_of(&empty), @"skytrip.toml:6:10: `scopes`: must list at least one scope; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`");
     let twice = partner_toml("ptn_skytrip").replace(r#"["products:read"]"#, r#"["products:read", "products:read"]"#);
     insta::assert_snapshot!(errors_of(&twice), @"skytrip.toml:6:28: `scopes[1]`: `products:read` is listed twice");
 }
@@ -241,7 +241,7 @@ fn several_errors_in_one_file_are_all_reported() {
         .replace(r#"name = "native""#, r#"name = "alipay""#);
     insta::assert_snapshot!(errors_of(&text), @r#"
         skytrip.toml:1:6: `id`: `SkyTrip` is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`
-        skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`
+        skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`
         skytrip.toml:7:18: `redirect_uris[0]`: must use https in production
         skytrip.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
         skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`

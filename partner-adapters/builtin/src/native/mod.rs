@@ -53,6 +53,8 @@ impl PartnerAdapter for Native {
             Operation::GetPayment => transform::payment_request(req),
             Operation::CreateRefund => transform::create_refund_request(req),
             Operation::ListRefunds => transform::list_refunds_request(req),
+            Operation::ListEvents => transform::list_events_request(req),
+            Operation::AckEvent => transform::ack_event_request(req),
         }
     }
 

@@ -3,13 +3,14 @@
 use scenegate_adapter_contract::{
     AdapterError, CanonicalRequest, RawRequest,
     canonical::{
-        AccountList, BalanceList, CanonicalResponse, ConsentRequest, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageLinks,
-        PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList, TransactionQuery,
+        AccountList, BalanceList, CanonicalResponse, ConsentRequest, DEFAULT_PAGE_LIMIT, EventList, EventQuery,
+        MAX_PAGE_LIMIT, PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList,
+        TransactionQuery,
     },
 };
 use serde::de::DeserializeOwned;
 
-use super::wire::{ListProductsQuery, ListTransactionsQuery, NoQuery};
+use super::wire::{ListEventsQuery, ListProductsQuery, ListTransactionsQuery, NoQuery};
 
 fn query<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
     serde_urlencoded::from_str(req.query.as_deref().unwrap_or_default())
@@ -105,6 +106,23 @@ pub fn list_refunds_request(req: &RawRequest) -> Result<CanonicalRequest, Adapte
     Ok(CanonicalRequest::ListRefunds(path_id(req, "payment_id")?))
 }
 
+pub fn list_events_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    let q: ListEventsQuery = query(req)?;
+    Ok(CanonicalRequest::ListEvents(EventQuery { limit: limit(q.limit.as_deref())?, cursor: cursor(q.cursor)? }))
+}
+
+pub fn ack_event_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+    query::<NoQuery>(req)?;
+    let id = req.path_param("event_id").unwrap_or_default();
+    let ok = id
+        .strip_prefix("evt_")
+        .is_some_and(|b| !b.is_empty() && b.len() <= 64 && b.bytes().all(|c| c.is_ascii_alphanumeric()));
+    if !ok {
+        return Err(AdapterError::field("event_id", "must start with `evt_` followed by 1 to 64 letters or digits"));
+    }
+    Ok(CanonicalRequest::AckEvent(id.to_owned()))
+}
+
 pub fn list_accounts_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
     Ok(CanonicalRequest::ListAccounts)
@@ -177,5 +195,10 @@ pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, O
         }
         CanonicalResponse::Refund(refund) => (201, Some(serde_json::to_vec(&refund)?)),
         CanonicalResponse::RefundList(data) => (200, Some(serde_json::to_vec(&RefundList { data })?)),
+        CanonicalResponse::EventPage(page) => {
+            let (links, meta) = page_links(req, page.next_cursor.as_deref());
+            (200, Some(serde_json::to_vec(&EventList { data: page.items, links, meta })?))
+        }
+        CanonicalResponse::EventAcked => (204, None),
     })
 }

@@ -23,6 +23,14 @@ pub struct ListTransactionsQuery {
     pub cursor: Option<String>,
 }
 
+/// Query of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEventsQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
 /// Operations that take no query parameters at all.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,12 +5,14 @@
 
 mod accounts;
 mod consents;
+mod events;
 mod page;
 mod payments;
 mod products;
 
 pub use accounts::*;
 pub use consents::*;
+pub use events::*;
 pub use page::*;
 pub use payments::*;
 pub use products::*;
@@ -34,6 +36,9 @@ pub enum CanonicalRequest {
     GetPayment(PaymentId),
     CreateRefund(PaymentId, Box<RefundRequest>),
     ListRefunds(PaymentId),
+    ListEvents(EventQuery),
+    /// Acknowledge an event by its `evt_` id: it leaves the poll list.
+    AckEvent(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -64,4 +69,7 @@ pub enum CanonicalResponse {
     /// A refund was requested (201).
     Refund(Box<RefundView>),
     RefundList(Vec<RefundView>),
+    EventPage(Page<EventView>),
+    /// The event was acknowledged (204).
+    EventAcked,
 }
