@@ -21,8 +21,8 @@ use std::sync::Arc;
 use scenegate_adapter_contract::{
     ConsentId, PaymentId, RefundId,
     canonical::{
-        ConsentStatus, Iso20022Status, PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView,
-        RefundRequest, RefundView,
+        Iso20022Status, PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView, RefundRequest,
+        RefundView,
     },
 };
 
@@ -242,10 +242,7 @@ impl Payments {
         id: &PaymentId,
         outcome: &Settlement,
     ) -> Result<Option<Payment>, PaymentError> {
-        let now = self.clock.now();
-        if self.store.settle_payment(id, outcome, payment_event, now).await?.is_some() {
-            return Ok(self.store.payment(id).await?);
-        }
+        self.store.settle_payment(id, outcome, payment_event, self.clock.now()).await?;
         Ok(self.store.payment(id).await?)
     }
 
@@ -401,11 +398,6 @@ fn refund_event(r: &Refund) -> NewEvent {
         subject_id: r.payment_id.as_str().to_owned(),
         data: serde_json::to_value(r.view()).unwrap_or_default(),
     }
-}
-
-/// Whether a consent is a payment consent in force (for the pipeline's consent gate).
-pub fn usable(consent: &Consent) -> Result<(), ConsentStatus> {
-    if consent.payment.is_some() && consent.status == ConsentStatus::Authorised { Ok(()) } else { Err(consent.status) }
 }
 
 #[cfg(test)]

@@ -298,6 +298,18 @@ async fn give_back(conn: &mut SqliteConnection, p: &Payment) -> Result<(), Payme
     Ok(())
 }
 
+/// The status an outcome moves a payment or refund to; `None` when it does not move it (it
+/// is final already, or a second "unknown" for one already being reconciled).
+fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022Status> {
+    match outcome {
+        _ if is_final(current) => None,
+        Settlement::Unknown if current == Iso20022Status::Acsp => None,
+        Settlement::Unknown => Some(Iso20022Status::Acsp),
+        Settlement::Booked { .. } => Some(Iso20022Status::Acsc),
+        Settlement::Rejected(_) => Some(Iso20022Status::Rjct),
+    }
+}
+
 fn append_err(e: events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
@@ -357,13 +369,7 @@ impl PaymentStore for SqlitePaymentStore {
     ) -> Result<Option<Payment>, PaymentStoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut p = payment_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let next = match outcome {
-            _ if is_final(p.status) => return Ok(None),
-            Settlement::Unknown if p.status == Iso20022Status::Acsp => return Ok(None),
-            Settlement::Unknown => Iso20022Status::Acsp,
-            Settlement::Booked { .. } => Iso20022Status::Acsc,
-            Settlement::Rejected(_) => Iso20022Status::Rjct,
-        };
+        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
         p.status = next;
         p.updated_at = now;
         match outcome {
@@ -462,13 +468,7 @@ impl PaymentStore for SqlitePaymentStore {
     ) -> Result<Option<Refund>, PaymentStoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut r = refund_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let next = match outcome {
-            _ if is_final(r.status) => return Ok(None),
-            Settlement::Unknown if r.status == Iso20022Status::Acsp => return Ok(None),
-            Settlement::Unknown => Iso20022Status::Acsp,
-            Settlement::Booked { .. } => Iso20022Status::Acsc,
-            Settlement::Rejected(_) => Iso20022Status::Rjct,
-        };
+        let Some(next) = next_status(r.status, outcome) else { return Ok(None) };
         r.status = next;
         r.updated_at = now;
         match outcome {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use scenegate_adapter_contract::{
     Currency, Money,
-    canonical::{Iso20022Status, PaymentConsentType, PaymentRequest, RefundRequest, Scenario, ScenarioCode},
+    canonical::{
+        ConsentStatus, Iso20022Status, PaymentConsentType, PaymentRequest, RefundRequest, Scenario, ScenarioCode,
+    },
 };
 use scenegate_corebank_mock::{CoreBank, CoreBankConfig};
 
