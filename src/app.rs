@@ -150,8 +150,13 @@ async fn correlation_ids(mut req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|s| uuid::Uuid::parse_str(s).ok())
         .unwrap_or_else(uuid::Uuid::new_v4);
+    let value = HeaderValue::from_str(&interaction.hyphenated().to_string()).ok();
+    // On the request too, so the access log (inside) records the id the partner receives.
+    if let Some(v) = &value {
+        req.headers_mut().insert(X_FAPI_INTERACTION_ID, v.clone());
+    }
     let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&interaction.hyphenated().to_string()) {
+    if let Some(v) = value {
         res.headers_mut().insert(X_FAPI_INTERACTION_ID, v);
     }
     res

@@ -186,8 +186,14 @@ pub async fn render(req: Request, next: Next) -> Response {
     write(res, Problem { request_id, ..problem })
 }
 
+/// The problem type a response carried, for the access log (outside [`render`]).
+#[derive(Clone, Debug)]
+pub struct ProblemSlug(pub String);
+
 fn write(res: Response, problem: Problem) -> Response {
     let (mut parts, _) = res.into_parts();
+    let slug = problem.type_.strip_prefix(TYPE_BASE).unwrap_or(&problem.type_).to_owned();
+    parts.extensions.insert(ProblemSlug(slug));
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -13,7 +13,7 @@ use axum::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::{config::LogFormat, pipeline::PartnerTag};
+use crate::{config::LogFormat, pipeline::PartnerTag, problem::ProblemSlug};
 
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
@@ -49,13 +49,32 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Counts and times every request by route template (bounded cardinality), status and
-/// partner (known once the pipeline authenticated the call).
+/// partner (known once the pipeline authenticated the call), and writes the access log: one
+/// line per request at `info`, failures included, so a `request_id` a partner quotes is one
+/// grep away. Ids and outcomes only: never a credential or a body.
 pub async fn record(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let header =
+        |req: &Request, name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let (request_id, interaction_id) = (header(&req, "x-request-id"), header(&req, "x-fapi-interaction-id"));
+    let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
     let partner = res.extensions().get::<PartnerTag>().map_or_else(|| "-".to_owned(), |p| p.0.clone());
     let status = res.status().as_u16().to_string();
+    let problem = res.extensions().get::<ProblemSlug>().map_or("-", |p| p.0.as_str());
+    tracing::info!(
+        target: "access",
+        request_id = %request_id,
+        interaction_id = %interaction_id,
+        partner = %partner,
+        method = %method,
+        route = %route,
+        status = %status,
+        problem = %problem,
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
     metrics::counter!("scenegate_http_requests_total", "partner" => partner, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("scenegate_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());

@@ -134,3 +134,40 @@ async fn health_readiness_and_metrics() {
     assert!(metrics.contains("scenegate_http_request_duration_seconds_bucket"), "gateway latency histogram");
     assert!(metrics.contains("scenegate_core_request_duration_seconds_bucket"), "core latency histogram");
 }
+
+/// One access-log line per request, failures included: the request id a partner quotes finds
+/// the partner, the route, the status and the problem type in one grep.
+#[tokio::test]
+async fn every_request_leaves_one_access_log_line_with_its_ids_and_outcome() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let token = alpha.access_token().await;
+    let res = http()
+        .get(stack.gw.url("/v1/products/prd_NOPE"))
+        .bearer_auth(&token)
+        .header("x-request-id", "quote-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let interaction = res.headers()["x-fapi-interaction-id"].to_str().unwrap().to_owned();
+    let found = crate::support::eventually(std::time::Duration::from_secs(2), || async {
+        stack.gw.log().lines().any(|l| l.contains("quote-me-42"))
+    })
+    .await;
+    assert!(found, "{}", stack.gw.log());
+    let log = stack.gw.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("quote-me-42") && l.contains("status=")).collect();
+    assert_eq!(lines.len(), 1, "exactly one access line: {lines:?}");
+    let line = lines[0];
+    for needle in [
+        "partner=ptn_alpha".to_owned(),
+        "route=/v1/products/{product_id}".to_owned(),
+        "status=404".to_owned(),
+        "problem=not_found".to_owned(),
+        format!("interaction_id={interaction}"),
+    ] {
+        assert!(line.contains(&needle), "{needle} missing from {line}");
+    }
+    assert!(!log.contains(&token), "the token never reaches the log");
+}
