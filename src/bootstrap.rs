@@ -194,6 +194,16 @@ fn spawn_grant_purge(grants: Arc<Grants>) {
     });
 }
 
+/// The gateway database's schema, step by step: each domain module owns its statements,
+/// this list orders them. A new table or column is a new step at the end, never an edit.
+pub const MIGRATIONS: &[store::sqlite::Step] = &[
+    store::sqlite::FOUNDATION,
+    store::sqlite::Step { version: 2, description: "staff emergency stops", statements: staff::SCHEMA },
+    store::sqlite::Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
+    store::sqlite::Step { version: 4, description: "event outbox", statements: events::sqlite::SCHEMA },
+    store::sqlite::Step { version: 5, description: "payments and refunds", statements: payments::sqlite::SCHEMA },
+];
+
 /// Opens the gateway's database with every domain module's tables: the one list of them.
 pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePool> {
     open_database_at(&cfg.storage.data_dir.join("gateway.sqlite")).await
@@ -202,9 +212,7 @@ pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePo
 /// [`open_database`] at an explicit path (tests).
 pub async fn open_database_at(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
     let db = store::sqlite::open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    for schema in [staff::SCHEMA, idempotency::SCHEMA, events::sqlite::SCHEMA, payments::sqlite::SCHEMA] {
-        store::sqlite::apply(&db, schema).await?;
-    }
+    store::sqlite::migrate(&db, MIGRATIONS).await?;
     Ok(db)
 }
 

@@ -2,7 +2,7 @@
 
 use std::{future::Future, time::Duration};
 
-use super::{NewEvent, SqliteEventStore, sqlite};
+use super::{NewEvent, SqliteEventStore};
 
 pub struct TempDb {
     pub store: SqliteEventStore,
@@ -12,10 +12,7 @@ pub struct TempDb {
 /// Opens the gateway's database the way the gateway does, then adds the outbox tables.
 pub async fn temp_db() -> TempDb {
     let dir = tempfile::tempdir().unwrap();
-    let pool = crate::store::sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
-    for statement in sqlite::SCHEMA {
-        sqlx::query(*statement).execute(&pool).await.unwrap();
-    }
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
     TempDb { store: SqliteEventStore::new(pool), _dir: dir }
 }
 

@@ -1,12 +1,10 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::sqlite;
 
 async fn store() -> (tempfile::TempDir, SqliteIdempotencyStore) {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
-    sqlite::apply(&pool, SCHEMA).await.unwrap();
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
     (dir, SqliteIdempotencyStore::new(pool))
 }
 

@@ -17,9 +17,7 @@ use crate::{
     auth::ManualClock,
     config::{Partner, PartnerRegistry},
     consent::{Allowance, Consents, Payee, PaymentTerms, SqliteConsentStore},
-    events,
     idempotency::{self, Begin, IdempotencyKey, IdempotencyStore, SqliteIdempotencyStore},
-    store::sqlite,
 };
 
 const MERCHANT: &str = "6222020000000000091";
@@ -86,10 +84,7 @@ async fn world(core_timeout_ms: u64) -> World {
     )
     .unwrap();
 
-    let db = sqlite::open(&dir.path().join("gateway.sqlite")).await.unwrap();
-    for schema in [idempotency::SCHEMA, events::sqlite::SCHEMA, super::sqlite::SCHEMA] {
-        sqlite::apply(&db, schema).await.unwrap();
-    }
+    let db = crate::bootstrap::open_database_at(&dir.path().join("gateway.sqlite")).await.unwrap();
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
     let consents = Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone());
     let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);

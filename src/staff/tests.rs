@@ -1,10 +1,8 @@
 use super::*;
-use crate::store::sqlite;
 
 async fn store() -> (tempfile::TempDir, SqliteStopStore) {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap();
-    sqlite::apply(&pool, SCHEMA).await.unwrap();
+    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
     (dir, SqliteStopStore::new(pool))
 }
 
@@ -28,9 +26,8 @@ async fn a_stop_written_by_another_connection_is_seen() {
     // The staff CLI is another process with its own connection to the same file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.sqlite");
-    let gateway = SqliteStopStore::new(sqlite::open(&path).await.unwrap());
-    sqlite::apply(&gateway.pool, SCHEMA).await.unwrap();
-    let cli = SqliteStopStore::new(sqlite::open(&path).await.unwrap());
+    let gateway = SqliteStopStore::new(crate::bootstrap::open_database_at(&path).await.unwrap());
+    let cli = SqliteStopStore::new(crate::bootstrap::open_database_at(&path).await.unwrap());
     cli.stop(&stop("ptn_b", "fraud")).await.unwrap();
     assert_eq!(gateway.list().await.unwrap().len(), 1);
 }

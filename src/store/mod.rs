@@ -67,4 +67,30 @@ mod tests {
         }
         assert_eq!(admitted, 1);
     }
+
+    #[tokio::test]
+    async fn the_gateway_database_migrates_in_order_once_and_adopts_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.sqlite");
+        // A file written before steps were recorded: the foundation's tables, no history.
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().connect_with(options).await.unwrap();
+            for statement in sqlite::FOUNDATION.statements {
+                sqlx::query(*statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let expected: Vec<i64> = crate::bootstrap::MIGRATIONS.iter().map(|s| s.version).collect();
+        assert!(expected.windows(2).all(|w| w[0] < w[1]), "versions strictly increase: {expected:?}");
+        for _ in 0..2 {
+            let db = crate::bootstrap::open_database_at(&path).await.unwrap();
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+            assert_eq!(applied, expected, "every step once, also on a second open");
+            db.close().await;
+        }
+    }
 }

@@ -61,7 +61,49 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// Opens (creating if needed) the gateway's database and brings its schema up to date.
+/// One step of the database schema, applied once and recorded (`_sqlx_migrations`), in
+/// version order. Each domain module owns its tables' statements; the composition root
+/// (`bootstrap::MIGRATIONS`) gives each its version. Written `CREATE … IF NOT EXISTS`, so a
+/// database created before migrations were recorded takes them without complaint.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    pub version: i64,
+    pub description: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+/// The foundation's tables: replay cache, consents, customer grants and sessions.
+pub const FOUNDATION: Step = Step { version: 1, description: "foundation", statements: SCHEMA };
+
+/// Applies every step not applied yet, in version order; refuses a database whose applied
+/// steps differ from these (a changed migration is a new step, never an edit), and one with
+/// steps this build does not know (written by a newer gateway).
+pub async fn migrate(pool: &SqlitePool, steps: &[Step]) -> Result<(), StoreError> {
+    run_steps(pool, steps, false).await
+}
+
+async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool) -> Result<(), StoreError> {
+    use sqlx::SqlSafeStr as _;
+    let migrations = steps
+        .iter()
+        .map(|step| {
+            let sql = sqlx::AssertSqlSafe(step.statements.join(";\n")).into_sql_str();
+            sqlx::migrate::Migration::new(
+                step.version,
+                step.description.into(),
+                sqlx::migrate::MigrationType::Simple,
+                sql,
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = sqlx::migrate::Migrator::with_migrations(migrations);
+    migrator.set_ignore_missing(tolerate_later_steps);
+    migrator.run(pool).await.map_err(|e| StoreError(format!("database migration failed: {e}")))
+}
+
+/// Opens (creating if needed) the gateway's database with the foundation's tables only (the
+/// gateway opens it through `bootstrap::open_database`, with every step).
 pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(e.to_string()))?;
@@ -74,17 +116,9 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(std::time::Duration::from_secs(5));
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(err)?;
-    apply(&pool, SCHEMA).await?;
+    // Only the foundation: the rest of a full gateway database is left as it is.
+    run_steps(&pool, &[FOUNDATION], true).await?;
     Ok(pool)
-}
-
-/// Runs a domain module's schema statements (each `CREATE … IF NOT EXISTS`, so reruns are
-/// no-ops). Domain modules own their tables; the composition root applies them all.
-pub async fn apply(pool: &SqlitePool, schema: &[&'static str]) -> Result<(), StoreError> {
-    for statement in schema {
-        sqlx::query(*statement).execute(pool).await.map_err(err)?;
-    }
-    Ok(())
 }
 
 #[derive(Clone)]

@@ -17,10 +17,10 @@ fn ids(claims: &[Claimed]) -> Vec<&EventId> {
 #[tokio::test]
 async fn append_commits_and_rolls_back_with_the_callers_transaction() {
     let db = temp_db().await;
-    sqlx::query("CREATE TABLE payments (id TEXT PRIMARY KEY)").execute(db.store.pool()).await.unwrap();
+    sqlx::query("CREATE TABLE caller_rows (id TEXT PRIMARY KEY)").execute(db.store.pool()).await.unwrap();
 
     let mut tx = db.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO payments VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO caller_rows VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
     let lost = append(&mut tx, &new_event("ptn_a", "pay_1", "pending"), 100).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(db.store.get(&lost).await.unwrap_err(), EventStoreError::NotFound);
@@ -28,7 +28,7 @@ async fn append_commits_and_rolls_back_with_the_callers_transaction() {
     assert!(db.store.claim_due(1_000, 10, LEASE).await.unwrap().is_empty(), "no orphan delivery row");
 
     let mut tx = db.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO payments VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO caller_rows VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
     let kept = append(&mut tx, &new_event("ptn_a", "pay_1", "pending"), 100).await.unwrap();
     tx.commit().await.unwrap();
     let (event, delivery) = db.store.get(&kept).await.unwrap();
