@@ -202,6 +202,7 @@ pub const MIGRATIONS: &[store::sqlite::Step] = &[
     store::sqlite::Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
     store::sqlite::Step { version: 4, description: "event outbox", statements: events::sqlite::SCHEMA },
     store::sqlite::Step { version: 5, description: "payments and refunds", statements: payments::sqlite::SCHEMA },
+    store::sqlite::Step { version: 6, description: "pending one-time codes", statements: crate::grants::SCHEMA },
 ];
 
 /// Opens the gateway's database with every domain module's tables: the one list of them.

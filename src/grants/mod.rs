@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use store::{GrantStore, SessionStore, SqliteGrantStore};
+pub use store::{GrantStore, SCHEMA, ScaStore, SessionStore, SqliteGrantStore};
 pub use throttle::{LocalThrottle, LoginThrottle, ThrottleKey};
 
 use crate::{auth::Clock, auth::OAuthError, error::ApiError, store::StoreError};
@@ -30,6 +30,8 @@ pub const CODE_TTL_SECS: i64 = 60;
 pub const SESSION_IDLE_SECS: i64 = 15 * 60;
 /// ...and in any case this long after login.
 pub const SESSION_ABSOLUTE_SECS: i64 = 60 * 60;
+/// How long the customer has to type a one-time code (the core's codes live 300 s).
+pub const SCA_TTL_SECS: i64 = 300;
 /// `request_uri` = this prefix + the random handle.
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
@@ -67,6 +69,24 @@ pub struct RefreshGrant {
     pub code_key: String,
     pub expires_at: i64,
     pub revoked: bool,
+}
+
+/// A payment consent the customer approved, waiting for the one-time code the core sent
+/// (strong customer authentication). Kept server-side under the customer's session; the
+/// code itself is never stored, only the core's id for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaChallenge {
+    pub customer_id: String,
+    pub consent_id: String,
+    /// The core account number the customer chose to pay from.
+    pub debtor: String,
+    /// The core's id of the code it sent.
+    pub otp_id: String,
+    /// Where the code went, as the core masked it (`138****0001`).
+    pub masked_mobile: String,
+    /// The authorisation request being answered (already used up at the decision).
+    pub request: PushedRequest,
+    pub expires_at: i64,
 }
 
 /// A logged-in customer's browser session.
@@ -306,10 +326,32 @@ impl Grants {
         }
     }
 
+    /// Starts strong customer authentication for the session `session_id`, replacing any
+    /// challenge it had; the challenge lives [`SCA_TTL_SECS`].
+    pub async fn start_sca(&self, session_id: &str, mut challenge: ScaChallenge) -> Result<ScaChallenge, ApiError> {
+        challenge.expires_at = self.now() + SCA_TTL_SECS;
+        self.store.put_sca(&key_of(session_id), &challenge).await.map_err(internal)?;
+        Ok(challenge)
+    }
+
+    /// The session's live challenge, if it is `customer_id`'s.
+    pub async fn sca(&self, session_id: &str, customer_id: &str) -> Result<Option<ScaChallenge>, ApiError> {
+        if session_id.is_empty() || session_id.len() > 128 {
+            return Ok(None);
+        }
+        let found = self.store.sca(&key_of(session_id), self.now()).await.map_err(internal)?;
+        Ok(found.filter(|c| c.customer_id == customer_id))
+    }
+
+    /// Ends the session's challenge; true for exactly one caller.
+    pub async fn end_sca(&self, session_id: &str) -> Result<bool, ApiError> {
+        self.store.delete_sca(&key_of(session_id)).await.map_err(internal)
+    }
+
     /// Drops what has expired; called from a timer.
     pub async fn purge(&self) -> Result<u64, StoreError> {
         let now = self.now();
-        Ok(self.store.purge(now).await? + self.sessions.purge_sessions(now).await?)
+        Ok(self.store.purge(now).await? + self.store.purge_sca(now).await? + self.sessions.purge_sessions(now).await?)
     }
 }
 

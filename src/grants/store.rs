@@ -4,14 +4,23 @@
 use async_trait::async_trait;
 use sqlx::{Row, SqlitePool};
 
-use super::{CodeGrant, PushedRequest, RefreshGrant, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS, Session};
+use super::{CodeGrant, PushedRequest, RefreshGrant, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS, ScaChallenge, Session};
 use crate::store::{StoreError, sqlite::err};
+
+/// The tables this module adds beside the shared schema in `crate::store::sqlite`: pending
+/// strong customer authentications, one per customer session (a migration step in
+/// `bootstrap::MIGRATIONS`).
+pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS sca_challenges (
+        session_key TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    )"];
 
 /// Codes are kept this long past their expiry, so a late replay still revokes what they issued.
 const CODE_RETENTION_SECS: i64 = 86_400;
 
 #[async_trait]
-pub trait GrantStore: Send + Sync {
+pub trait GrantStore: ScaStore + Send + Sync {
     async fn put_request(&self, key: &str, req: &PushedRequest) -> Result<(), StoreError>;
     /// The request, if not used and not expired at `now`.
     async fn request(&self, key: &str, now: i64) -> Result<Option<PushedRequest>, StoreError>;
@@ -34,6 +43,18 @@ pub trait GrantStore: Send + Sync {
     async fn refresh(&self, key: &str) -> Result<Option<RefreshGrant>, StoreError>;
 
     async fn purge(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Pending strong customer authentications (one-time codes), keyed by the SHA-256 of the
+/// customer's session id: a session has at most one, and a new one replaces it.
+#[async_trait]
+pub trait ScaStore: Send + Sync {
+    async fn put_sca(&self, session_key: &str, challenge: &ScaChallenge) -> Result<(), StoreError>;
+    /// The session's challenge, if not expired at `now`.
+    async fn sca(&self, session_key: &str, now: i64) -> Result<Option<ScaChallenge>, StoreError>;
+    /// Ends the session's challenge; true for exactly one caller.
+    async fn delete_sca(&self, session_key: &str) -> Result<bool, StoreError>;
+    async fn purge_sca(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -283,6 +304,51 @@ impl SessionStore for SqliteGrantStore {
         let done = sqlx::query("DELETE FROM customer_sessions WHERE last_seen <= ? OR created_at <= ?")
             .bind(now - SESSION_IDLE_SECS)
             .bind(now - SESSION_ABSOLUTE_SECS)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl ScaStore for SqliteGrantStore {
+    async fn put_sca(&self, session_key: &str, c: &ScaChallenge) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sca_challenges (session_key, body, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT(session_key) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
+        )
+        .bind(session_key)
+        .bind(to_json(c)?)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn sca(&self, session_key: &str, now: i64) -> Result<Option<ScaChallenge>, StoreError> {
+        let row = sqlx::query("SELECT body FROM sca_challenges WHERE session_key = ? AND expires_at > ?")
+            .bind(session_key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| from_json(r.get::<&str, _>("body"))).transpose()
+    }
+
+    async fn delete_sca(&self, session_key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sca_challenges WHERE session_key = ?")
+            .bind(session_key)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_sca(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sca_challenges WHERE expires_at <= ?")
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(err)?;

@@ -138,3 +138,34 @@ async fn the_throttle_locks_after_five_failures_until_the_window_passes() {
     t.clear(&key).await;
     assert_eq!(t.locked_until(&key, 105).await, None);
 }
+
+fn sca(customer: &str) -> ScaChallenge {
+    ScaChallenge {
+        customer_id: customer.into(),
+        consent_id: "cns_1".into(),
+        debtor: "6222020000000000018".into(),
+        otp_id: "otp_1".into(),
+        masked_mobile: "138****0001".into(),
+        request: pushed("c"),
+        expires_at: 0,
+    }
+}
+
+#[tokio::test]
+async fn an_sca_challenge_is_the_sessions_own_ends_once_and_expires() {
+    let clock = Arc::new(ManualClock::at(1_000));
+    let (g, _dir) = grants(clock.clone()).await;
+    let started = g.start_sca("session-a", sca("C1")).await.unwrap();
+    assert_eq!(started.expires_at, 1_000 + SCA_TTL_SECS);
+    assert_eq!(g.sca("session-a", "C1").await.unwrap(), Some(started.clone()));
+    assert!(g.sca("session-b", "C1").await.unwrap().is_none(), "another session sees nothing");
+    assert!(g.sca("session-a", "C2").await.unwrap().is_none(), "another customer sees nothing");
+    assert!(g.end_sca("session-a").await.unwrap());
+    assert!(!g.end_sca("session-a").await.unwrap(), "ends once");
+    assert!(g.sca("session-a", "C1").await.unwrap().is_none());
+
+    g.start_sca("session-a", sca("C1")).await.unwrap();
+    clock.advance(SCA_TTL_SECS);
+    assert!(g.sca("session-a", "C1").await.unwrap().is_none(), "expired");
+    assert!(g.purge().await.unwrap() >= 1);
+}

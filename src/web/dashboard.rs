@@ -1,6 +1,7 @@
 //! `GET /customer/consents`: what the customer has granted, by partner, with a revoke button
-//! each. A revocation bites on the partner's next call: the pipeline loads the consent on
-//! every call.
+//! each (payment consents show their payee and amount or limits; only recurring ones can be
+//! revoked, a single payment being used up by its payment). A revocation bites on the
+//! partner's next call: the pipeline loads the consent on every call.
 
 use std::collections::BTreeMap;
 
@@ -10,11 +11,15 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
+use scenegate_adapter_contract::{
+    ConsentId,
+    canonical::{ConsentStatus, PaymentConsentType},
+};
 
 use super::{
-    Fields, Locale, Page, current_session, error_page, flow::login_page, pages, see_other, session_for_form, text,
-    unavailable,
+    Fields, Locale, Page, current_session, error_page,
+    flow::{login_page, payment_facts},
+    pages, see_other, session_for_form, text, unavailable,
 };
 use crate::{app::AppState, consent::ConsentError};
 
@@ -46,9 +51,12 @@ pub async fn list(State(gw): State<AppState>, headers: HeaderMap, RawQuery(raw):
             status: text::status(c.status, locale),
             status_code: c.status.code(),
             permissions: c.permissions.iter().map(|p| text::permission(*p, locale)).collect(),
+            payment: c.payment.as_ref().map(|terms| payment_facts(terms, locale.text())).unwrap_or_default(),
             since: since.map(|s| text::beijing(s, true)).unwrap_or_else(|| "–".into()),
             until: text::beijing(c.expiration, false),
-            revocable: c.status == ConsentStatus::Authorised,
+            // A single payment is used up by its one payment; recurring ones can be stopped.
+            revocable: c.status == ConsentStatus::Authorised
+                && c.payment.as_ref().is_none_or(|terms| terms.kind == PaymentConsentType::Recurring),
         });
     }
     let page = pages::Dashboard {

@@ -11,7 +11,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use scenegate_adapter_contract::{ConsentId, canonical::ConsentStatus};
+use scenegate_adapter_contract::{
+    AccountId, ConsentId,
+    canonical::{ConsentStatus, PaymentConsentType},
+};
 
 use super::{
     Fields, Locale, PRE_SESSION_COOKIE, PRE_SESSION_TTL_SECS, Page, SESSION_COOKIE, csrf_ok, current_session,
@@ -20,9 +23,9 @@ use super::{
 };
 use crate::{
     app::AppState,
-    consent::ConsentError,
-    core::CoreError,
-    grants::{self, PushedRequest, SESSION_ABSOLUTE_SECS, Session, ThrottleKey},
+    consent::{Consent, ConsentError, PaymentTerms, payment_terms},
+    core::{CoreAccount, CoreError, OtpCheck},
+    grants::{self, PushedRequest, SESSION_ABSOLUTE_SECS, ScaChallenge, Session, ThrottleKey},
 };
 
 fn query_fields(raw: Option<String>) -> Fields {
@@ -121,6 +124,10 @@ async fn consent_page(
         Err(e) => return unavailable(locale, "listing the customer's accounts", &e),
     };
     let partner = gw.partners.load().get(&request.client_id).map(|p| p.display_name.clone()).unwrap_or_default();
+    if let Some(terms) = &consent.payment {
+        let page = PaymentPage { request, request_uri, session, partner: &partner, consent: &consent, terms };
+        return payment_page(gw, &page, &accounts, locale, status, message);
+    }
     let window = match (consent.transaction_from, consent.transaction_to) {
         (None, None) => String::new(),
         (from, to) => format!(
@@ -255,6 +262,16 @@ pub async fn decide(
     let customer = session.customer_id.as_str();
     match fields.get("decision") {
         Some("approve") => {
+            let consent = match gw.consents.load(&consent_id).await {
+                Ok(c) if c.partner_id == request.client_id => c,
+                Ok(_) | Err(ConsentError::NotFound) => {
+                    return error_page(StatusCode::BAD_REQUEST, locale, t.bad_request);
+                }
+                Err(e) => return unavailable(locale, "loading a consent", &e),
+            };
+            if consent.payment.is_some() {
+                return approve_payment(&gw, &headers, &fields, &request, &session, &consent, locale).await;
+            }
             let owned = match gw.core.customer_accounts(customer).await {
                 Ok(a) => a,
                 Err(e) => return unavailable(locale, "listing the customer's accounts", &e),
@@ -324,5 +341,341 @@ pub async fn decide(
             )
         }
         _ => error_page(StatusCode::BAD_REQUEST, locale, t.bad_request),
+    }
+}
+
+/// What the payment consent page is about.
+struct PaymentPage<'a> {
+    request: &'a PushedRequest,
+    request_uri: &'a str,
+    session: &'a Session,
+    partner: &'a str,
+    consent: &'a Consent,
+    terms: &'a PaymentTerms,
+}
+
+/// The customer's accounts that may pay under `terms`: usable, in its currency.
+fn debtor_candidates<'a>(accounts: &'a [CoreAccount], terms: &PaymentTerms) -> Vec<&'a CoreAccount> {
+    accounts.iter().filter(|a| a.acct_status == "N" && a.ccy == terms.currency.code()).collect()
+}
+
+/// The pseudonymous id the consent's partner knows `acct_no` by.
+fn pseudonym_of(gw: &AppState, consent: &Consent, acct_no: &str) -> Option<AccountId> {
+    let probe = Consent { accounts: vec![acct_no.to_owned()], ..consent.clone() };
+    gw.payments.consent_view(&probe).ok().and_then(|v| v.debtor_account_id)
+}
+
+/// The amount (single) or the per-payment limit (recurring), labelled.
+fn summary(terms: &PaymentTerms, t: &'static text::Text) -> pages::Fact {
+    match (terms.amount_minor, terms.limits) {
+        (Some(minor), _) => pages::Fact { label: t.amount, value: text::money(minor, terms.currency) },
+        (None, Some(l)) => pages::Fact { label: t.per_payment, value: text::money(l.per_payment, terms.currency) },
+        (None, None) => pages::Fact { label: t.amount, value: String::new() },
+    }
+}
+
+/// A payment consent's terms as facts: payee, then amount or every limit.
+pub(super) fn payment_facts(terms: &PaymentTerms, t: &'static text::Text) -> Vec<pages::Fact> {
+    let mut facts = vec![pages::Fact { label: t.payee, value: terms.payee.name().to_owned() }];
+    match terms.limits {
+        Some(l) => {
+            facts.push(pages::Fact { label: t.per_payment, value: text::money(l.per_payment, terms.currency) });
+            if let Some(d) = l.per_day {
+                facts.push(pages::Fact { label: t.per_day, value: text::money(d, terms.currency) });
+            }
+            if let Some(m) = l.per_month {
+                facts.push(pages::Fact { label: t.per_month, value: text::money(m, terms.currency) });
+            }
+        }
+        None => facts.push(summary(terms, t)),
+    }
+    facts
+}
+
+/// What the SMS says the code is for (at most 140 characters, the core's limit).
+fn otp_purpose(terms: &PaymentTerms) -> String {
+    let text = match (terms.kind, terms.amount_minor, terms.limits) {
+        (PaymentConsentType::Single, Some(minor), _) => {
+            format!("Pay {} to {}", text::money(minor, terms.currency), terms.payee.name())
+        }
+        (_, _, Some(l)) => format!(
+            "Allow payments of up to {} each to {}",
+            text::money(l.per_payment, terms.currency),
+            terms.payee.name()
+        ),
+        _ => format!("Authorise payments to {}", terms.payee.name()),
+    };
+    text.chars().take(140).collect()
+}
+
+fn payment_page(
+    gw: &AppState,
+    p: &PaymentPage<'_>,
+    accounts: &[CoreAccount],
+    locale: Locale,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let t = locale.text();
+    let terms = p.terms;
+    let proposed = terms.proposed_debtor.as_ref();
+    let rows = debtor_candidates(accounts, terms)
+        .into_iter()
+        .map(|a| pages::DebtorRow {
+            value: a.acct_no.clone(),
+            masked: text::mask(&a.acct_no),
+            kind: if a.acct_type == "CUR" { t.current } else { t.savings },
+            currency: a.ccy.clone(),
+            checked: proposed.is_some_and(|want| pseudonym_of(gw, p.consent, &a.acct_no).as_ref() == Some(want)),
+        })
+        .collect();
+    let payee_account = match &terms.payee {
+        crate::consent::Payee::Account { number, .. } => payment_terms::mask(number),
+        crate::consent::Payee::Merchant { .. } => String::new(),
+    };
+    let limits = payment_facts(terms, t).into_iter().skip(1).collect();
+    let page = pages::PaymentConsentPage {
+        t,
+        lang: locale.code(),
+        partner: p.partner,
+        payee: terms.payee.name(),
+        payee_account,
+        single: terms.kind == PaymentConsentType::Single,
+        amount: summary(terms, t).value,
+        limits,
+        reference: &terms.reference,
+        scenario: text::scenario(terms.scenario.code, locale),
+        until: format!("{} ({})", text::beijing(p.consent.expiration, true), t.beijing_time),
+        message,
+        csrf: &p.session.csrf,
+        client_id: &p.request.client_id,
+        request_uri: p.request_uri,
+        accounts: rows,
+    };
+    let switch = authorize_href(&p.request.client_id, p.request_uri, locale.other());
+    Page::new(status, pages::payment_consent(locale, &switch, &page)).into_response()
+}
+
+/// Approving a payment consent does not authorise it yet: the core sends the customer a
+/// one-time code, and the choice waits server-side, under the customer's session, until the
+/// code comes back (`POST /oauth2/authorize/otp`).
+async fn approve_payment(
+    gw: &AppState,
+    headers: &HeaderMap,
+    fields: &Fields,
+    request: &PushedRequest,
+    session: &Session,
+    consent: &Consent,
+    locale: Locale,
+) -> Response {
+    let t = locale.text();
+    let bad = || error_page(StatusCode::BAD_REQUEST, locale, t.bad_request);
+    let Some(terms) = consent.payment.as_ref() else { return bad() };
+    if consent.status != ConsentStatus::AwaitingAuthorisation {
+        return bad();
+    }
+    let request_uri = fields.get("request_uri").unwrap_or_default();
+    let owned = match gw.core.customer_accounts(&session.customer_id).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(locale, "listing the customer's accounts", &e),
+    };
+    let chosen: Vec<&str> = fields.all("account").collect();
+    let debtor = match chosen.as_slice() {
+        [] => {
+            let partner =
+                gw.partners.load().get(&request.client_id).map(|p| p.display_name.clone()).unwrap_or_default();
+            let page = PaymentPage { request, request_uri, session, partner: &partner, consent, terms };
+            return payment_page(gw, &page, &owned, locale, StatusCode::BAD_REQUEST, t.choose_debtor_one);
+        }
+        [one] => match debtor_candidates(&owned, terms).into_iter().find(|a| a.acct_no == *one) {
+            Some(a) => a.acct_no.clone(),
+            None => return bad(),
+        },
+        _ => return bad(),
+    };
+    let Some(session_id) = read_cookie(headers, SESSION_COOKIE) else { return bad() };
+    let sent = match gw.core.send_otp(&session.customer_id, &otp_purpose(terms), consent.id.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(locale, "sending a one-time code", &e),
+    };
+    // Used up only now, so a core outage leaves the customer free to try again.
+    if !matches!(gw.grants.consume(request_uri).await, Ok(true)) {
+        return bad();
+    }
+    let challenge = ScaChallenge {
+        customer_id: session.customer_id.clone(),
+        consent_id: consent.id.as_str().to_owned(),
+        debtor,
+        otp_id: sent.otp_id,
+        masked_mobile: sent.masked_mobile,
+        request: request.clone(),
+        expires_at: 0,
+    };
+    if let Err(e) = gw.grants.start_sca(session_id, challenge).await {
+        return unavailable(locale, "keeping a pending authentication", &e);
+    }
+    tracing::info!(partner = %request.client_id, consent = %consent.id, "one-time code sent for a payment consent");
+    see_other(&otp_href(locale), &[])
+}
+
+fn otp_href(locale: Locale) -> String {
+    format!("/oauth2/authorize/otp?lang={}", locale.code())
+}
+
+/// The session's pending authentication, or the page to answer with.
+async fn pending_sca(
+    gw: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    locale: Locale,
+) -> Result<(String, ScaChallenge), Response> {
+    let gone = || error_page(StatusCode::BAD_REQUEST, locale, locale.text().otp_gone);
+    let Some(session_id) = read_cookie(headers, SESSION_COOKIE) else { return Err(gone()) };
+    match gw.grants.sca(session_id, &session.customer_id).await {
+        Ok(Some(c)) => Ok((session_id.to_owned(), c)),
+        Ok(None) => Err(gone()),
+        Err(e) => Err(unavailable(locale, "loading a pending authentication", &e)),
+    }
+}
+
+async fn otp_page(
+    gw: &AppState,
+    challenge: &ScaChallenge,
+    session: &Session,
+    locale: Locale,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let t = locale.text();
+    let consent = match challenge.consent_id.parse::<ConsentId>() {
+        Ok(id) => gw.consents.load(&id).await,
+        Err(_) => Err(ConsentError::NotFound),
+    };
+    let consent = match consent {
+        Ok(c) => c,
+        Err(ConsentError::NotFound) => return error_page(StatusCode::BAD_REQUEST, locale, t.otp_gone),
+        Err(e) => return unavailable(locale, "loading a consent", &e),
+    };
+    let Some(terms) = consent.payment.as_ref() else {
+        return error_page(StatusCode::BAD_REQUEST, locale, t.otp_gone);
+    };
+    let sum = summary(terms, t);
+    let page = pages::OtpPage {
+        t,
+        lang: locale.code(),
+        masked_mobile: &challenge.masked_mobile,
+        payee: terms.payee.name(),
+        summary_label: sum.label,
+        summary: sum.value,
+        message,
+        csrf: &session.csrf,
+    };
+    Page::new(status, pages::otp(locale, &otp_href(locale.other()), &page)).into_response()
+}
+
+/// `GET /oauth2/authorize/otp`: the one-time code form of the session's pending payment
+/// consent.
+pub async fn otp_form(State(gw): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let locale = query_fields(raw).locale();
+    let session = match current_session(&gw, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return error_page(StatusCode::BAD_REQUEST, locale, locale.text().otp_gone),
+        Err(e) => return unavailable(locale, "loading a session", &e),
+    };
+    match pending_sca(&gw, &headers, &session, locale).await {
+        Ok((_, challenge)) => otp_page(&gw, &challenge, &session, locale, StatusCode::OK, "").await,
+        Err(page) => page,
+    }
+}
+
+/// `POST /oauth2/authorize/otp`: checks the code with the core.
+///
+/// - Verified: the consent is authorised with the chosen debtor account and the browser goes
+///   back to the partner with a code, exactly as for an account consent.
+/// - Wrong: the form again ("wrong code, try again"); the core counts the attempts.
+/// - Locked (five wrong codes), expired or already used: this attempt ends and the browser
+///   goes back to the partner with `error=access_denied`. The consent is **not** rejected:
+///   it stays `awaiting_authorisation`, so the partner may push a new authorisation
+///   request for it (a customer who mistyped has not said no).
+///
+/// The code is never logged, stored, put in a URL or passed to the partner.
+pub async fn otp_submit(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(form);
+    let locale = fields.locale();
+    let t = locale.text();
+    let session = match session_for_form(&gw, &headers, &fields, locale).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let (session_id, challenge) = match pending_sca(&gw, &headers, &session, locale).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let code = fields.get("otp").unwrap_or_default().trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return otp_page(&gw, &challenge, &session, locale, StatusCode::BAD_REQUEST, t.otp_format).await;
+    }
+    let request = &challenge.request;
+    let issuer = gw.settings.public_url.as_str();
+    let customer = session.customer_id.as_str();
+    // The core's answer names the customer the code was sent to, but `CoreClient::verify_otp`
+    // does not return it; the otp id comes only from this session's own challenge, started
+    // for this customer.
+    let denied = |why: &str| {
+        let params = [
+            ("error", "access_denied"),
+            ("error_description", why),
+            ("state", request.state.as_str()),
+            ("iss", issuer),
+        ];
+        back_to_partner(&request.redirect_uri, &params, locale)
+    };
+    let check = match gw.core.verify_otp(&challenge.otp_id, code).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(locale, "verifying a one-time code", &e),
+    };
+    let consent_id = match challenge.consent_id.parse::<ConsentId>() {
+        Ok(id) => id,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, locale, t.otp_gone),
+    };
+    match check {
+        OtpCheck::Verified => {
+            let _ = gw.grants.end_sca(&session_id).await;
+            match gw.consents.authorise(&consent_id, customer, vec![challenge.debtor.clone()]).await {
+                Ok(_) => {}
+                Err(ConsentError::State(_) | ConsentError::NotFound) => {
+                    return denied("the consent can no longer be authorised");
+                }
+                Err(e) => return unavailable(locale, "authorising a consent", &e),
+            }
+            let code = match gw.grants.issue_code(request, customer).await {
+                Ok(c) => c,
+                Err(e) => return unavailable(locale, "issuing a code", &e),
+            };
+            tracing::info!(partner = %request.client_id, consent = %consent_id, "customer authorised a payment consent");
+            back_to_partner(
+                &request.redirect_uri,
+                &[("code", &code), ("state", &request.state), ("iss", issuer)],
+                locale,
+            )
+        }
+        OtpCheck::Wrong => {
+            tracing::info!(consent = %consent_id, "wrong one-time code");
+            otp_page(&gw, &challenge, &session, locale, StatusCode::BAD_REQUEST, t.otp_wrong).await
+        }
+        ended @ (OtpCheck::Locked | OtpCheck::Expired | OtpCheck::AlreadyUsed) => {
+            let _ = gw.grants.end_sca(&session_id).await;
+            let why = match ended {
+                OtpCheck::Locked => "the customer entered too many wrong one-time codes",
+                OtpCheck::Expired => "the one-time code expired",
+                _ => "the one-time code was already used",
+            };
+            tracing::info!(partner = %request.client_id, consent = %consent_id, reason = why, "payment consent authentication ended");
+            denied(why)
+        }
     }
 }

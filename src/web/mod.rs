@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth2/authorize", get(flow::authorize))
         .route("/oauth2/authorize/decision", post(flow::decide))
+        .route("/oauth2/authorize/otp", get(flow::otp_form).post(flow::otp_submit))
         .route("/customer/login", post(flow::login))
         .route("/customer/consents", get(dashboard::list))
         .route("/customer/consents/{consent_id}/revoke", post(dashboard::revoke))

@@ -129,11 +129,113 @@ pub fn consent(locale: Locale, switch_href: &str, page: &ConsentPage<'_>) -> Str
     frame(locale, locale.text().consent_title, switch_href, page.render())
 }
 
+/// A customer account offered as the debtor of a payment consent.
+pub struct DebtorRow {
+    pub value: String,
+    pub masked: String,
+    pub kind: &'static str,
+    pub currency: String,
+    pub checked: bool,
+}
+
+/// A label and its value, e.g. a limit.
+pub struct Fact {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(
+    ext = "html",
+    source = r#"<h1>{{ t.pay_title }}</h1>
+<p class="lead"><strong>{{ partner }}</strong> {{ t.pay_requests }}</p>
+<dl class="facts payment">
+<dt>{{ t.payee }}</dt><dd id="payee">{{ payee }}{% if !payee_account.is_empty() %} <span class="num">{{ payee_account }}</span>{% endif %}</dd>
+{% if single %}<dt>{{ t.amount }}</dt><dd id="amount" class="amount">{{ amount }}</dd>
+{% else %}<dt>{{ t.recurring_payments }}</dt><dd id="limits"><ul class="perms">{% for f in limits %}<li>{{ f.label }}: {{ f.value }}</li>{% endfor %}</ul></dd>
+{% endif %}<dt>{{ t.reference }}</dt><dd>{{ reference }}</dd>
+<dt>{{ t.scenario }}</dt><dd>{{ scenario }}</dd>
+<dt>{{ t.valid_until }}</dt><dd>{{ until }}</dd>
+</dl>
+{% if !message.is_empty() %}<p class="alert" role="alert">{{ message }}</p>{% endif %}
+<form method="post" action="/oauth2/authorize/decision" class="card">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="client_id" value="{{ client_id }}">
+<input type="hidden" name="request_uri" value="{{ request_uri }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<fieldset><legend>{{ t.choose_debtor }}</legend>
+{% if accounts.is_empty() %}<p class="alert">{{ t.no_debtor }}</p>{% endif %}
+{% for a in accounts %}<label class="account"><input type="radio" name="account" value="{{ a.value }}"{% if a.checked %} checked{% endif %}> <span class="num">{{ a.masked }}</span> <span>{{ a.kind }}</span> <span>{{ a.currency }}</span></label>
+{% endfor %}</fieldset>
+<div class="actions">
+<button type="submit" name="decision" value="approve" id="approve">{{ t.approve }}</button>
+<button type="submit" name="decision" value="deny" id="deny" class="secondary">{{ t.deny }}</button>
+</div>
+</form>
+"#
+)]
+pub struct PaymentConsentPage<'a> {
+    pub t: &'static Text,
+    pub lang: &'static str,
+    pub partner: &'a str,
+    pub payee: &'a str,
+    /// Masked; empty for a merchant.
+    pub payee_account: String,
+    pub single: bool,
+    pub amount: String,
+    pub limits: Vec<Fact>,
+    pub reference: &'a str,
+    pub scenario: &'static str,
+    pub until: String,
+    pub message: &'a str,
+    pub csrf: &'a str,
+    pub client_id: &'a str,
+    pub request_uri: &'a str,
+    pub accounts: Vec<DebtorRow>,
+}
+
+pub fn payment_consent(locale: Locale, switch_href: &str, page: &PaymentConsentPage<'_>) -> String {
+    frame(locale, locale.text().pay_title, switch_href, page.render())
+}
+
+#[derive(Template)]
+#[template(
+    ext = "html",
+    source = r#"<h1>{{ t.otp_title }}</h1>
+<p class="lead">{{ t.otp_sent_to }} <strong id="mobile">{{ masked_mobile }}</strong>. {{ t.otp_lead }}</p>
+<dl class="facts"><dt>{{ t.payee }}</dt><dd>{{ payee }}</dd><dt>{{ summary_label }}</dt><dd>{{ summary }}</dd></dl>
+{% if !message.is_empty() %}<p class="alert" role="alert">{{ message }}</p>{% endif %}
+<form method="post" action="/oauth2/authorize/otp" class="card">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<label for="otp">{{ t.otp_label }}</label>
+<input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" minlength="6" maxlength="6" required>
+<button type="submit" id="confirm">{{ t.otp_button }}</button>
+</form>
+"#
+)]
+pub struct OtpPage<'a> {
+    pub t: &'static Text,
+    pub lang: &'static str,
+    pub masked_mobile: &'a str,
+    pub payee: &'a str,
+    pub summary_label: &'static str,
+    pub summary: String,
+    pub message: &'a str,
+    pub csrf: &'a str,
+}
+
+pub fn otp(locale: Locale, switch_href: &str, page: &OtpPage<'_>) -> String {
+    frame(locale, locale.text().otp_title, switch_href, page.render())
+}
+
 pub struct ConsentRow {
     pub id: String,
     pub status: &'static str,
     pub status_code: &'static str,
     pub permissions: Vec<&'static str>,
+    /// Payment consents: payee, amount or limits.
+    pub payment: Vec<Fact>,
     pub since: String,
     pub until: String,
     pub revocable: bool,
@@ -153,8 +255,8 @@ pub struct PartnerGroup {
 <h2>{{ g.partner }}</h2>
 {% for c in g.consents %}<article class="card consent" id="{{ c.id }}">
 <p class="status status-{{ c.status_code }}">{{ c.status }}</p>
-<ul class="perms">{% for p in c.permissions %}<li>{{ p }}</li>{% endfor %}</ul>
-<dl class="facts"><dt>{{ t.since }}</dt><dd>{{ c.since }}</dd><dt>{{ t.until }}</dt><dd>{{ c.until }}</dd></dl>
+{% if !c.permissions.is_empty() %}<ul class="perms">{% for p in c.permissions %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
+<dl class="facts">{% for f in c.payment %}<dt>{{ f.label }}</dt><dd>{{ f.value }}</dd>{% endfor %}<dt>{{ t.since }}</dt><dd>{{ c.since }}</dd><dt>{{ t.until }}</dt><dd>{{ c.until }}</dd></dl>
 {% if c.revocable %}<form method="post" action="/customer/consents/{{ c.id }}/revoke">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="lang" value="{{ lang }}">
@@ -215,6 +317,8 @@ legend{font-weight:600}
 .account{display:flex;gap:.6rem;align-items:center;padding:.4rem 0;border-bottom:1px solid #eef1f4}
 .account.disabled{color:#8a949e}
 .num{font-family:ui-monospace,monospace}
+.amount{font-size:1.4rem;font-weight:600}
+#otp{letter-spacing:.4em;font-size:1.4rem;width:10rem}
 .facts dt{font-weight:600;margin-top:.4rem}
 .facts dd{margin:0}
 .perms{padding-left:1.2rem}

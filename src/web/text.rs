@@ -1,6 +1,9 @@
 //! What the customer reads, in Chinese (the default) and English.
 
-use scenegate_adapter_contract::canonical::{ConsentStatus, Permission};
+use scenegate_adapter_contract::{
+    Currency, Money,
+    canonical::{ConsentStatus, Permission, ScenarioCode},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Locale {
@@ -85,6 +88,28 @@ pub struct Text {
     pub unavailable: &'static str,
     pub not_found: &'static str,
     pub beijing_time: &'static str,
+    pub pay_title: &'static str,
+    pub pay_requests: &'static str,
+    pub payee: &'static str,
+    pub amount: &'static str,
+    pub single_payment: &'static str,
+    pub recurring_payments: &'static str,
+    pub per_payment: &'static str,
+    pub per_day: &'static str,
+    pub per_month: &'static str,
+    pub reference: &'static str,
+    pub scenario: &'static str,
+    pub choose_debtor: &'static str,
+    pub choose_debtor_one: &'static str,
+    pub no_debtor: &'static str,
+    pub otp_title: &'static str,
+    pub otp_sent_to: &'static str,
+    pub otp_lead: &'static str,
+    pub otp_label: &'static str,
+    pub otp_button: &'static str,
+    pub otp_wrong: &'static str,
+    pub otp_format: &'static str,
+    pub otp_gone: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -123,6 +148,28 @@ pub static ZH: Text = Text {
     unavailable: "服务暂时不可用，请稍后再试。",
     not_found: "未找到该授权。",
     beijing_time: "北京时间",
+    pay_title: "支付授权",
+    pay_requests: "请求从您的账户付款",
+    payee: "收款方",
+    amount: "金额",
+    single_payment: "单笔支付",
+    recurring_payments: "周期性支付（在以下限额内可多次扣款）",
+    per_payment: "单笔限额",
+    per_day: "每日限额",
+    per_month: "每月限额",
+    reference: "附言",
+    scenario: "场景",
+    choose_debtor: "选择付款账户",
+    choose_debtor_one: "请选择一个付款账户。",
+    no_debtor: "您没有可用于此币种付款的账户。",
+    otp_title: "短信验证",
+    otp_sent_to: "验证码已发送至",
+    otp_lead: "请输入短信中的 6 位验证码以确认此笔授权。",
+    otp_label: "验证码",
+    otp_button: "确认",
+    otp_wrong: "验证码不正确，请重试。",
+    otp_format: "请输入 6 位数字验证码。",
+    otp_gone: "验证已结束或已过期。请返回商户应用重新发起。",
 };
 
 pub static EN: Text = Text {
@@ -161,6 +208,28 @@ pub static EN: Text = Text {
     unavailable: "The service is temporarily unavailable. Please try again later.",
     not_found: "No such authorisation.",
     beijing_time: "Beijing time",
+    pay_title: "Payment authorisation",
+    pay_requests: "asks you to authorise a payment from your account",
+    payee: "Payee",
+    amount: "Amount",
+    single_payment: "One payment",
+    recurring_payments: "Recurring payments (several, within these limits)",
+    per_payment: "Per payment",
+    per_day: "Per day",
+    per_month: "Per month",
+    reference: "Reference",
+    scenario: "Scenario",
+    choose_debtor: "Choose the account to pay from",
+    choose_debtor_one: "Choose one account to pay from.",
+    no_debtor: "You have no account that can pay in this currency.",
+    otp_title: "Confirm with a one-time code",
+    otp_sent_to: "A code was sent to",
+    otp_lead: "Enter the 6-digit code from the text message to confirm this authorisation.",
+    otp_label: "One-time code",
+    otp_button: "Confirm",
+    otp_wrong: "Wrong code, try again.",
+    otp_format: "Enter the 6 digits of the code.",
+    otp_gone: "This confirmation has ended or expired. Please go back to the app and start again.",
 };
 
 pub fn permission(p: Permission, l: Locale) -> &'static str {
@@ -195,6 +264,32 @@ pub fn status(s: ConsentStatus, l: Locale) -> &'static str {
         (ConsentStatus::Consumed, Locale::Zh) => "已使用",
         (ConsentStatus::Consumed, Locale::En) => "Used",
     }
+}
+
+pub fn scenario(code: ScenarioCode, l: Locale) -> &'static str {
+    match (code, l) {
+        (ScenarioCode::EcommerceGoods, Locale::Zh) => "网上购物",
+        (ScenarioCode::EcommerceGoods, Locale::En) => "Online shopping",
+        (ScenarioCode::BillPayment, Locale::Zh) => "账单缴费",
+        (ScenarioCode::BillPayment, Locale::En) => "Bill payment",
+        (ScenarioCode::Transport, Locale::Zh) => "交通出行",
+        (ScenarioCode::Transport, Locale::En) => "Transport",
+        (ScenarioCode::Parking, Locale::Zh) => "停车缴费",
+        (ScenarioCode::Parking, Locale::En) => "Parking",
+        (ScenarioCode::TopUp, Locale::Zh) => "充值",
+        (ScenarioCode::TopUp, Locale::En) => "Top-up",
+        (ScenarioCode::Travel, Locale::Zh) => "旅行预订",
+        (ScenarioCode::Travel, Locale::En) => "Travel booking",
+        (ScenarioCode::Government, Locale::Zh) => "政务缴费",
+        (ScenarioCode::Government, Locale::En) => "Government services",
+        (ScenarioCode::Other, Locale::Zh) => "其他",
+        (ScenarioCode::Other, Locale::En) => "Other",
+    }
+}
+
+/// Minor units of `currency` as the customer reads them: `CNY 268.00`.
+pub fn money(minor: i64, currency: Currency) -> String {
+    format!("{} {}", currency.code(), Money::from_minor(minor, currency).amount())
 }
 
 /// Unix seconds as a Beijing-time date (`2027-05-01`) or date and time.
@@ -232,5 +327,6 @@ mod tests {
         assert_eq!(Locale::from_ui_locales(Some("fr en-GB")), Locale::En);
         assert_eq!(Locale::from_ui_locales(Some("fr")), Locale::Zh);
         assert_eq!(beijing(0, true), "1970-01-01 08:00");
+        assert_eq!(money(26_800, Currency::Cny), "CNY 268.00");
     }
 }

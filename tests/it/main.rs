@@ -10,6 +10,7 @@ mod consent_flow;
 mod consents;
 mod ledger;
 mod openapi;
+mod payment_consent_flow;
 mod payments;
 mod problems;
 mod products;

@@ -24,7 +24,7 @@ fn consent_body() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "type": "single",
         "instructed_amount": {"amount": "268.00", "currency": "CNY"},
-        "creditor": {"merchant": "shop"},
+        "creditor": {"merchant": "skytrip"},
         "remittance_reference": "ORDER-88231",
         "scenario": {"code": "travel", "merchant_category_code": "4722"}
     }))
@@ -47,7 +47,7 @@ async fn a_signed_payment_consent_is_created_once_and_its_answer_is_signed() {
     assert_eq!(consent["status"], "awaiting_authorisation");
     assert_eq!(consent["type"], "single");
     assert_eq!(consent["instructed_amount"], json!({"amount": "268.00", "currency": "CNY"}));
-    assert_eq!(consent["creditor"], json!({"merchant": "shop", "name": "上海天游旅行科技有限公司"}));
+    assert_eq!(consent["creditor"], json!({"merchant": "skytrip", "name": "上海天游旅行科技有限公司"}));
     assert!(consent.get("debtor_account_id").is_none());
 
     // The same request again (re-signed, as a client retrying after a timeout would): the
@@ -137,19 +137,19 @@ async fn payment_consent_requests_are_validated_field_by_field() {
     let url = stack.gw.url("/v1/payment-consents");
     let cases = [
         (
-            json!({"type": "single", "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            json!({"type": "single", "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
             "instructed_amount",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "1.001", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            json!({"type": "single", "instructed_amount": {"amount": "1.001", "currency": "CNY"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
             "",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "5000.01", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            json!({"type": "single", "instructed_amount": {"amount": "5000.01", "currency": "CNY"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
             "instructed_amount",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "USD"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "USD"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel"}}),
             "currency",
         ),
         (
@@ -157,19 +157,19 @@ async fn payment_consent_requests_are_validated_field_by_field() {
             "creditor.merchant",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "", "scenario": {"code": "travel"}}),
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "", "scenario": {"code": "travel"}}),
             "remittance_reference",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel", "merchant_category_code": "47"}}),
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel", "merchant_category_code": "47"}}),
             "scenario.merchant_category_code",
         ),
         (
-            json!({"type": "recurring", "currency": "CNY", "limits": {"per_payment": "50.00", "per_day": "10.00"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "parking"}}),
+            json!({"type": "recurring", "currency": "CNY", "limits": {"per_payment": "50.00", "per_day": "10.00"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "parking"}}),
             "limits.per_day",
         ),
         (
-            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "shop"}, "remittance_reference": "r", "scenario": {"code": "travel"}, "expiration": "2020-01-01T00:00:00Z"}),
+            json!({"type": "single", "instructed_amount": {"amount": "1.00", "currency": "CNY"}, "creditor": {"merchant": "skytrip"}, "remittance_reference": "r", "scenario": {"code": "travel"}, "expiration": "2020-01-01T00:00:00Z"}),
             "expiration",
         ),
     ];

@@ -28,8 +28,16 @@ pub use token::{TokenRequest, TokenResponse, token};
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const PAR_PATH: &str = "/oauth2/par";
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
-/// The one scope of the customer authorisation flow.
+/// The customer scope of an account-access consent.
 pub const CUSTOMER_SCOPE: &str = "accounts:read";
+/// The customer scope of a payment consent.
+pub const PAYMENT_SCOPE: &str = "payments:initiate";
+
+/// The scope a customer's authorisation of `consent` grants, by the consent's kind: a
+/// payment consent `payments:initiate`, an account-access consent `accounts:read`.
+pub fn customer_scope(consent: &crate::consent::Consent) -> &'static str {
+    if consent.payment.is_some() { PAYMENT_SCOPE } else { CUSTOMER_SCOPE }
+}
 const MAX_STATE_CHARS: usize = 512;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -23,7 +23,9 @@ use crate::{
     problem::Problem,
 };
 
-use super::{CUSTOMER_SCOPE, Params, authenticate_client, no_store, parse_pairs, truncate};
+use scenegate_adapter_contract::canonical::PaymentConsentType;
+
+use super::{Params, authenticate_client, customer_scope, no_store, parse_pairs, truncate};
 
 /// Form fields of a token request (`application/x-www-form-urlencoded`).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -158,7 +160,7 @@ fn consent_token(
     partner: &Partner,
     consent: &Consent,
 ) -> Result<(TokenResponse, String, i64), ApiError> {
-    let scopes = BTreeSet::from([CUSTOMER_SCOPE.to_owned()]);
+    let scopes = BTreeSet::from([customer_scope(consent).to_owned()]);
     let issued = gw
         .tokens
         .issue(&partner.id, &scopes, Some((consent.id.as_str(), consent.expiration)))
@@ -177,19 +179,36 @@ fn consent_token(
     Ok((body, claims.jti, claims.exp))
 }
 
+/// The partner must still hold the scope the consent's kind grants.
+fn still_allowed(partner: &Partner, consent: &Consent) -> Result<(), ApiError> {
+    let scope = customer_scope(consent);
+    if !partner.scopes.contains(scope) {
+        return Err(OAuthError::InvalidScope(format!("`{scope}` is no longer allowed for this client")).into());
+    }
+    Ok(())
+}
+
+/// Until when a refresh token is issued with a code's access token: with the consent's
+/// expiration, except for a single payment consent, which gets none: one payment needs one
+/// access token.
+fn refresh_until(consent: &Consent) -> Option<i64> {
+    match &consent.payment {
+        Some(terms) if terms.kind == PaymentConsentType::Single => None,
+        _ => Some(consent.expiration),
+    }
+}
+
 async fn authorization_code(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
     let code = required(form.code.as_ref(), "code")?;
     let redirect_uri = required(form.redirect_uri.as_ref(), "redirect_uri")?;
     let verifier = required(form.code_verifier.as_ref(), "code_verifier")?;
     let (grant, code_key) = gw.grants.redeem_code(&partner.id, code, redirect_uri, verifier).await?;
-    if !partner.scopes.contains(CUSTOMER_SCOPE) {
-        return Err(OAuthError::InvalidScope(format!("`{CUSTOMER_SCOPE}` is no longer allowed for this client")).into());
-    }
     let consent = consent_in_force(gw, partner, &grant.consent_id).await?;
+    still_allowed(partner, &consent)?;
     let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
     body.refresh_token = gw
         .grants
-        .record_issued(&code_key, &partner.id, consent.id.as_str(), &jti, exp, Some(consent.expiration))
+        .record_issued(&code_key, &partner.id, consent.id.as_str(), &jti, exp, refresh_until(&consent))
         .await?;
     tracing::info!(partner = %partner.id, consent = %consent.id, "authorization code exchanged");
     Ok(body)
@@ -198,10 +217,8 @@ async fn authorization_code(gw: &AppState, partner: &Partner, form: &TokenReques
 async fn refresh_token(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
     let token = required(form.refresh_token.as_ref(), "refresh_token")?;
     let refresh = gw.grants.refresh(&partner.id, token).await?;
-    if !partner.scopes.contains(CUSTOMER_SCOPE) {
-        return Err(OAuthError::InvalidScope(format!("`{CUSTOMER_SCOPE}` is no longer allowed for this client")).into());
-    }
     let consent = consent_in_force(gw, partner, &refresh.consent_id).await?;
+    still_allowed(partner, &consent)?;
     let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
     gw.grants.record_issued(&refresh.code_key, &partner.id, consent.id.as_str(), &jti, exp, None).await?;
     // Not rotated (FAPI 2.0): the same refresh token stays valid until the consent ends.

@@ -402,3 +402,102 @@ impl Drop for InProcess {
         self.task.abort();
     }
 }
+
+/// `ptn_alpha` takes payments; `ptn_beta` is an account-only A2 partner.
+pub fn payments_partners() -> Vec<(String, String)> {
+    vec![
+        ("alpha".into(), super::payments::pay_partner_toml("ptn_alpha", "require_signatures = false")),
+        ("beta".into(), a2_partner_toml("ptn_beta", REDIRECT_URI)),
+    ]
+}
+
+/// The debtor radio buttons of a payment consent page: (account number, preselected).
+pub fn debtor_accounts(html: &str) -> Vec<(String, bool)> {
+    html.split("<input type=\"radio\" name=\"account\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = rest[..rest.find('"').unwrap()].to_owned();
+            let tag = &rest[..rest.find('>').unwrap_or(0)];
+            (value, tag.contains("checked"))
+        })
+        .collect()
+}
+
+/// The text of the page's alert, if any.
+pub fn alert(html: &str) -> Option<String> {
+    Some(html.split("role=\"alert\">").nth(1)?.split('<').next()?.to_owned())
+}
+
+/// The core mock's SMS outbox (`GET /core/sms-outbox.json`), newest first.
+pub async fn sms_outbox(core_url: &str) -> Vec<Value> {
+    let body: Value =
+        http().get(format!("{core_url}/core/sms-outbox.json")).send().await.unwrap().json().await.unwrap();
+    let items = body["data"]["items"].as_array().or_else(|| body["items"].as_array());
+    items.cloned().unwrap_or_else(|| panic!("outbox: {body}"))
+}
+
+/// The newest one-time code the core sent to `mobile`: the six digits in its text.
+pub async fn latest_otp(core_url: &str, mobile: &str) -> String {
+    let items = sms_outbox(core_url).await;
+    let sms = items.iter().find(|m| m["mobile"] == mobile).unwrap_or_else(|| panic!("no SMS to {mobile}: {items:?}"));
+    let text = sms["text"].as_str().unwrap();
+    let at = text.find("code is ").map(|i| i + 8).unwrap_or_else(|| panic!("no code in {text}"));
+    let code = &text[at..at + 6];
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{text}");
+    code.to_owned()
+}
+
+/// The core mock's URL of a stack, as its gateway was configured.
+pub fn core_url_of(gateway_dir: &std::path::Path) -> String {
+    let toml = std::fs::read_to_string(gateway_dir.join("gateway.toml")).unwrap();
+    let line = toml.lines().find(|l| l.starts_with("base_url")).unwrap();
+    line.split('"').nth(1).unwrap().to_owned()
+}
+
+impl Customer {
+    /// Approves a payment consent page with `debtor`; returns the answer (303 to the code form).
+    pub async fn approve_payment(&self, page: &str, debtor: Option<&str>) -> reqwest::Response {
+        let csrf = csrf(page);
+        let client_id = input_value(page, "client_id").unwrap();
+        let request_uri = input_value(page, "request_uri").unwrap();
+        let mut form: Vec<(&str, &str)> =
+            vec![("csrf", &csrf), ("client_id", &client_id), ("request_uri", &request_uri), ("decision", "approve")];
+        if let Some(d) = debtor {
+            form.push(("account", d));
+        }
+        self.post("/oauth2/authorize/decision", &form).await
+    }
+
+    /// Submits `code` on the one-time code page `otp_page`.
+    pub async fn submit_otp(&self, otp_page: &str, code: &str) -> reqwest::Response {
+        let csrf = csrf(otp_page);
+        let lang = input_value(otp_page, "lang").unwrap();
+        self.post("/oauth2/authorize/otp", &[("csrf", &csrf), ("lang", &lang), ("otp", code)]).await
+    }
+}
+
+/// Creates a payment consent of `partner` from a `POST /v1/payment-consents` body (the
+/// partner's file waives signatures; `tests/it/payments.rs` covers signed calls); returns its id.
+pub async fn create_payment_consent(partner: &PartnerClient, request: Value) -> String {
+    let res = partner.token_with(&partner.assertion(), Some("payments:write")).await;
+    let body: Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let res = http()
+        .post(format!("{}/v1/payment-consents", partner.issuer))
+        .bearer_auth(&token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["consent_id"].as_str().unwrap().to_owned()
+}
+
+/// The pseudonymous id `partner_id` knows `acct_no` by, from the running gateway's key.
+pub fn account_pseudonym(gateway_dir: &std::path::Path, partner_id: &str, acct_no: &str) -> String {
+    let key = gateway_dir.join("data/pseudonym.key");
+    scenegate::accounts::Pseudonyms::load_or_create(&key).unwrap().account_id(partner_id, acct_no).as_str().to_owned()
+}

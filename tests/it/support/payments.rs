@@ -9,7 +9,7 @@ use super::{customer::REDIRECT_URI, fixtures, http, partner::key_pem};
 /// The SkyTrip merchant's settlement account in the core mock's seed.
 pub const MERCHANT_ACCOUNT: &str = "6222020000000000091";
 
-/// An A2 sandbox partner that takes payments: a merchant `shop`, CNY limits of 5,000.00 a
+/// An A2 sandbox partner that takes payments: a merchant `skytrip`, CNY limits of 5,000.00 a
 /// payment and 20,000.00 a day, signatures required unless `extra` says otherwise.
 pub fn pay_partner_toml(id: &str, extra_payments: &str) -> String {
     let jwks = fixtures().join("keys/test-partner.jwks.json");
@@ -31,7 +31,7 @@ name = "native"
 
 [payments]
 {extra_payments}
-[payments.merchants.shop]
+[payments.merchants.skytrip]
 account = "{MERCHANT_ACCOUNT}"
 name = "上海天游旅行科技有限公司"
 [payments.limits.CNY]
