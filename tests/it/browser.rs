@@ -13,7 +13,8 @@ use fantoccini::{ClientBuilder, Locator};
 
 use crate::support::{
     Stack,
-    customer::{a2_partner_toml, core_url_of, create_payment_consent, latest_otp, payments_partner_toml, pkce},
+    customer::{REDIRECT_URI, a2_partner_toml, core_url_of, create_payment_consent, latest_otp, pkce},
+    payments::pay_partner_toml,
 };
 
 const CHROME_ARGS: &[&str] = &[
@@ -157,9 +158,10 @@ async fn a_customer_logs_in_and_approves_in_headless_chromium() {
 async fn a_customer_approves_a_payment_with_the_one_time_code_in_headless_chromium() {
     let Some((_driver, browser, _profile)) = chromium().await else { return };
     let redirect_uri = partner_site().await;
-    let stack =
-        Stack::start_with(|o| o.partners = vec![("alpha".into(), payments_partner_toml("ptn_alpha", &redirect_uri))]);
-    let dir = stack.gw.dir.path();
+    let stack = Stack::start_with(|o| {
+        let file = pay_partner_toml("ptn_alpha", "require_signatures = false").replace(REDIRECT_URI, &redirect_uri);
+        o.partners = vec![("alpha".into(), file)];
+    });
     let alpha = stack.gw.partner("ptn_alpha");
     let request = serde_json::json!({
         "type": "single",
@@ -168,7 +170,7 @@ async fn a_customer_approves_a_payment_with_the_one_time_code_in_headless_chromi
         "remittance_reference": "订单 ST20261101-0042 机票",
         "scenario": {"code": "travel"}
     });
-    let consent_id = create_payment_consent(&alpha, dir, request).await;
+    let consent_id = create_payment_consent(&alpha, request).await;
     let (verifier, challenge) = pkce();
     let changes = [("redirect_uri", redirect_uri.as_str()), ("state", "pay-state"), ("scope", "payments:initiate")];
     let res = alpha.par_with(&consent_id, &challenge, &changes).await;
@@ -192,7 +194,7 @@ async fn a_customer_approves_a_payment_with_the_one_time_code_in_headless_chromi
     let input = browser.wait().for_element(Locator::Id("otp")).await.unwrap();
     let mobile = browser.find(Locator::Id("mobile")).await.unwrap().text().await.unwrap();
     assert_eq!(mobile, "138****0001");
-    let code = latest_otp(&core_url_of(dir), "13800000001").await;
+    let code = latest_otp(&core_url_of(stack.gw.dir.path()), "13800000001").await;
     input.send_keys(&code).await.unwrap();
     browser.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
 
