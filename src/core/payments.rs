@@ -168,10 +168,22 @@ struct OtpVerifyBody<'a> {
     code: &'a str,
 }
 
+#[derive(Deserialize)]
+struct OtpVerified {
+    cust_no: String,
+    #[serde(rename = "ref")]
+    reference: String,
+}
+
 /// What the core said of a one-time code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OtpCheck {
-    Verified,
+    /// Right, for the customer and the reference the code was sent for: the caller checks
+    /// both are the ones it is authorising.
+    Verified {
+        cust_no: String,
+        reference: String,
+    },
     /// Wrong; the customer may try again (the core says how often in its message).
     Wrong,
     /// Too many wrong codes: this code is dead.
@@ -247,9 +259,8 @@ impl CoreClient {
     }
 
     pub async fn verify_otp(&self, otp_id: &str, code: &str) -> Result<OtpCheck, CoreError> {
-        match self.post::<_, serde_json::Value>("verify_otp", "/core/otp/verify", &OtpVerifyBody { otp_id, code }).await
-        {
-            Ok(_) => Ok(OtpCheck::Verified),
+        match self.post::<_, OtpVerified>("verify_otp", "/core/otp/verify", &OtpVerifyBody { otp_id, code }).await {
+            Ok(v) => Ok(OtpCheck::Verified { cust_no: v.cust_no, reference: v.reference }),
             Err(CoreError::Rejected { code, .. }) => match code.as_str() {
                 "E461" => Ok(OtpCheck::Wrong),
                 "E462" => Ok(OtpCheck::Locked),

@@ -1,11 +1,12 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::{auth::ManualClock, store::sqlite};
+use crate::auth::ManualClock;
 
 async fn grants(clock: Arc<ManualClock>) -> (Grants, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteGrantStore::new(sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap()));
+    let db = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
+    let store = Arc::new(SqliteGrantStore::new(db));
     (Grants::new(store.clone(), store, Arc::new(LocalThrottle::default()), clock), dir)
 }
 

@@ -622,9 +622,8 @@ pub async fn otp_submit(
     let request = &challenge.request;
     let issuer = gw.settings.public_url.as_str();
     let customer = session.customer_id.as_str();
-    // The core's answer names the customer the code was sent to, but `CoreClient::verify_otp`
-    // does not return it; the otp id comes only from this session's own challenge, started
-    // for this customer.
+    // The otp id comes only from this session's own challenge; the core's answer also names
+    // the customer and the reference the code was sent for, and both must be this one's.
     let denied = |why: &str| {
         let params = [
             ("error", "access_denied"),
@@ -643,7 +642,12 @@ pub async fn otp_submit(
         Err(_) => return error_page(StatusCode::BAD_REQUEST, locale, t.otp_gone),
     };
     match check {
-        OtpCheck::Verified => {
+        OtpCheck::Verified { cust_no, reference } if cust_no != customer || reference != challenge.consent_id => {
+            tracing::error!(consent = %consent_id, "one-time code verified for another customer or consent");
+            let _ = gw.grants.end_sca(&session_id).await;
+            denied("the one-time code was not sent for this authorisation")
+        }
+        OtpCheck::Verified { .. } => {
             let _ = gw.grants.end_sca(&session_id).await;
             match gw.consents.authorise(&consent_id, customer, vec![challenge.debtor.clone()]).await {
                 Ok(_) => {}
