@@ -13,7 +13,7 @@ use crate::{
     config::{self, GatewayConfig},
     consent::{Consents, SqliteConsentStore},
     core::CoreClient,
-    events::{self, DeliveryConfig, EventStore, SqliteEventStore, WebhookTarget, delivery},
+    events::{self, DeliveryConfig, EventStore, RetryPolicy, SqliteEventStore, WebhookTarget, delivery},
     grants::{Grants, LocalThrottle, SqliteGrantStore},
     idempotency::{self, IdempotencyStore, SqliteIdempotencyStore},
     limit::LocalLimits,
@@ -97,7 +97,7 @@ pub async fn build(
         clock.clone(),
     );
     spawn_reconciler(payments.clone());
-    let idempotency = SqliteIdempotencyStore::new(db.clone());
+    let idempotency = SqliteIdempotencyStore::new(db.clone()).with_lease(cfg.payments.idempotency_lease);
     spawn_idempotency_purge(idempotency.clone(), clock.clone());
     let events: Arc<dyn EventStore> = Arc::new(SqliteEventStore::new(db.clone()));
     let live = partners.clone();
@@ -108,8 +108,14 @@ pub async fn build(
         let url = url::Url::parse(partner.webhook_url.as_deref()?).ok()?;
         Some(WebhookTarget { url, signer: hooks.signer.clone(), allow_private: hooks.allow_private_network })
     };
-    delivery::spawn(events.clone(), Arc::new(targets), clock.clone(), DeliveryConfig::default())
-        .context("starting webhook delivery")?;
+    let retry = RetryPolicy { delays: cfg.webhooks.retry_delays.clone(), horizon: cfg.webhooks.horizon };
+    delivery::spawn(
+        events.clone(),
+        Arc::new(targets),
+        clock.clone(),
+        DeliveryConfig { retry, ..DeliveryConfig::default() },
+    )
+    .context("starting webhook delivery")?;
 
     let state = GatewayState {
         settings: Settings {

@@ -41,6 +41,15 @@ data_dir = "../data"                  # relative to this file's folder
 [partners]
 dir = "partners"                      # relative to this file's folder; one TOML file per partner
 
+[payments]
+idempotency_lease_secs = 30           # a crashed request's Idempotency-Key is taken over after this, 1..=3600
+
+[webhooks]
+# Wait before each retry of a failed delivery (seconds, jittered), then dead-letter after
+# horizon_secs from the first attempt.
+retry_delays_secs = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+horizon_secs = 86400                  # 1..=604800
+
 [log]
 format = "text"                       # text | json
 level = "info"                        # a tracing filter, e.g. "info,scenegate=debug"
@@ -54,7 +63,21 @@ pub struct GatewayConfig {
     pub core: CoreConfig,
     pub storage: StorageConfig,
     pub partners: PartnersConfig,
+    pub payments: PaymentsConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentsConfig {
+    /// How long a request holds its `Idempotency-Key` before another may take it over.
+    pub idempotency_lease: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhooksConfig {
+    pub retry_delays: Vec<Duration>,
+    pub horizon: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +176,37 @@ pub(super) struct GatewayFile {
     core: CoreFile,
     storage: StorageFile,
     partners: PartnersFile,
+    payments: PaymentsFile,
+    webhooks: WebhooksFile,
     log: LogFile,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PaymentsFile {
+    idempotency_lease_secs: Spanned<i64>,
+}
+
+impl Default for PaymentsFile {
+    fn default() -> Self {
+        Self { idempotency_lease_secs: d(30) }
+    }
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebhooksFile {
+    retry_delays_secs: Spanned<Vec<i64>>,
+    horizon_secs: Spanned<i64>,
+}
+
+impl Default for WebhooksFile {
+    fn default() -> Self {
+        Self {
+            retry_delays_secs: d(vec![5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400]),
+            horizon_secs: d(86_400),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -334,10 +387,26 @@ impl GatewayFile {
             check.errors.push(source.error(self.log.level.span(), "log.level", "must not be empty (e.g. `info`)"));
         }
         let log = LogConfig { format: *self.log.format.get_ref(), level: self.log.level.get_ref().clone() };
+        let lease = check.number(&self.payments.idempotency_lease_secs, "payments.idempotency_lease_secs", 1..=3_600);
+        let payments = PaymentsConfig { idempotency_lease: Duration::from_secs(lease) };
+        let delays = self.webhooks.retry_delays_secs.get_ref();
+        if delays.is_empty() || delays.iter().any(|d| !(1..=7 * 86_400).contains(d)) {
+            let reason = "must list at least one delay, each 1 to 604800 seconds";
+            check.errors.push(source.error(
+                self.webhooks.retry_delays_secs.span(),
+                "webhooks.retry_delays_secs",
+                reason,
+            ));
+        }
+        let horizon = check.number(&self.webhooks.horizon_secs, "webhooks.horizon_secs", 1..=7 * 86_400);
+        let webhooks = WebhooksConfig {
+            retry_delays: delays.iter().map(|d| Duration::from_secs(u64::try_from(*d).unwrap_or(1))).collect(),
+            horizon: Duration::from_secs(horizon),
+        };
         if !check.errors.is_empty() {
             check.errors.sort_by_key(|e| (e.line, e.column));
             return Err(check.errors);
         }
-        Ok(GatewayConfig { server, auth, core, storage: StorageConfig { data_dir }, partners, log })
+        Ok(GatewayConfig { server, auth, core, storage: StorageConfig { data_dir }, partners, payments, webhooks, log })
     }
 }

@@ -23,11 +23,21 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
 #[derive(Clone)]
 pub struct SqliteIdempotencyStore {
     pub(super) pool: SqlitePool,
+    lease_secs: i64,
 }
 
 impl SqliteIdempotencyStore {
+    /// With the default lease ([`LEASE_SECS`]).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, lease_secs: LEASE_SECS }
+    }
+
+    /// How long a request holds a key before another may take it over: longer than any
+    /// request can run (the gateway's request timeout), short enough that a partner's retry
+    /// after a crash is not kept waiting.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease_secs = i64::try_from(lease.as_secs()).unwrap_or(LEASE_SECS).max(1);
+        self
     }
 }
 
@@ -78,11 +88,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                         body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
                     })
                 } else if r.get::<i64, _>("lease_until") > now {
-                    Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, LEASE_SECS) }
+                    Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, self.lease_secs) }
                 } else {
                     // The holder died: take the key over and resume what it created.
                     sqlx::query("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")
-                        .bind(now + LEASE_SECS)
+                        .bind(now + self.lease_secs)
                         .bind(partner_id)
                         .bind(key.as_str())
                         .execute(&mut *tx)
@@ -107,7 +117,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                 .bind(partner_id)
                 .bind(key.as_str())
                 .bind(fingerprint)
-                .bind(now + LEASE_SECS)
+                .bind(now + self.lease_secs)
                 .bind(now)
                 .bind(now + RETENTION_SECS)
                 .execute(&mut *tx)
