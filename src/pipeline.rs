@@ -2,9 +2,9 @@
 //! nothing else decides what runs when.
 //!
 //! ```text
-//! authenticate → admit → authorise → consent → limit
+//! authenticate → admit → authorise → limit
 //!   → verify signature → idempotency          (money-moving calls only)
-//!   → adapt in → route → respond (adapt out)
+//!   → consent → adapt in → route → respond (adapt out)
 //!   → sign response → remember the answer     (money-moving calls only)
 //! ```
 //!
@@ -97,15 +97,18 @@ async fn phases(
     *tag = Some(claims.sub.clone());
     let partner = admit(gw, &claims)?;
     authorise(&partner, &claims, op)?;
-    let consent = consent_gate(gw, &claims, op).await?;
+    // The quota first: nothing below (storage, core) runs for a partner over its quota.
     let quota = limit(gw, &partner)?;
     let signature = verify_signature(gw, &partner, op, &call.raw)?;
+    // A retry of an answered request gets its first answer, whatever happened since (its
+    // single-payment consent is consumed by then).
     let claim = match idempotency(gw, &partner, op, &call.raw).await? {
         Idempotency::NotNeeded => None,
         Idempotency::Replay(stored) => return Ok(replay(stored)),
         Idempotency::Claimed(claim) => Some(claim),
     };
     let answered = async {
+        let consent = consent_gate(gw, &claims, op).await?;
         if let Some(sig) = &signature {
             first_use_of_signature(gw, sig).await?;
         }

@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 use crate::support::{
     Stack, assert_problem,
     partner::now,
-    payments::{pay_partner_toml, post_money, sign, verify_gateway_signature},
+    payments::{
+        authorise_payment, client_token, ledger, pay_partner_toml, post_money, sign, signed, verify_gateway_signature,
+    },
     without_request_id,
 };
 
@@ -181,4 +183,128 @@ async fn payment_consent_requests_are_validated_field_by_field() {
             assert_eq!(problem["errors"][0]["field"], field, "case {i}: {problem}");
         }
     }
+}
+
+fn single_consent(amount: &str) -> Value {
+    json!({
+        "type": "single",
+        "instructed_amount": {"amount": amount, "currency": "CNY"},
+        "creditor": {"merchant": "skytrip"},
+        "remittance_reference": "ORDER-E2E",
+        "scenario": {"code": "travel"}
+    })
+}
+
+/// The whole journey over HTTP: consent, the customer's approval with a one-time code, the
+/// payment (signed both ways, replayed, never twice), refunds within bounds, the events.
+#[tokio::test]
+async fn a_payment_is_authorised_booked_once_refunded_within_bounds_and_announced() {
+    let stack = stack();
+    let core = crate::support::customer::core_url_of(stack.gw.dir.path());
+    let before = ledger(&core).await["txn_count"].as_i64().unwrap();
+    let partner = stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let (status, consent) =
+        signed(&stack.gw.url("/v1/payment-consents"), &write, "c-1", &single_consent("268.00")).await;
+    assert_eq!(status, 201, "{consent}");
+    let consent_id = consent["consent_id"].as_str().unwrap().to_owned();
+    let customer_token = authorise_payment(&stack, &partner, &consent_id, "13800000001").await;
+
+    let pay = json!({"consent_id": consent_id, "instructed_amount": {"amount": "268.00", "currency": "CNY"}});
+    let url = stack.gw.url("/v1/payments");
+    let bytes = serde_json::to_vec(&pay).unwrap();
+    let res = post_money(&url, &customer_token, &bytes, Some("pay-1"), Some(&sign(&bytes, now()))).await;
+    assert_eq!(res.status(), 201);
+    let signature = res.headers()["x-jws-signature"].to_str().unwrap().to_owned();
+    let first = res.bytes().await.unwrap();
+    verify_gateway_signature(&stack.gw.proc.url, &signature, &first).await;
+    let payment: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!((payment["status"].as_str(), payment["status_code"].as_str()), (Some("completed"), Some("ACSC")));
+    let payment_id = payment["payment_id"].as_str().unwrap().to_owned();
+    assert!(payment_id.starts_with("pay_"));
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1, "booked once");
+
+    // A retry of the same request: the same answer, no second booking.
+    let res = post_money(&url, &customer_token, &bytes, Some("pay-1"), Some(&sign(&bytes, now()))).await;
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.bytes().await.unwrap(), first);
+    // A new key for the same consent: it is consumed.
+    let (status, problem) = signed(&url, &customer_token, "pay-2", &pay).await;
+    assert_eq!((status, problem["consent_status"].as_str()), (403, Some("consumed")), "{problem}");
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1);
+    // The partner's token cannot pay; the customer's token cannot read another partner's.
+    let (status, _) = signed(&url, &write, "pay-3", &pay).await;
+    assert_eq!(status, 403);
+
+    // Refunds: part, then the rest, then nothing more.
+    let refunds = stack.gw.url(&format!("/v1/payments/{payment_id}/refunds"));
+    let refund = |amount: &str| json!({"amount": {"amount": amount, "currency": "CNY"}, "reason": "cancelled night"});
+    let (status, r1) = signed(&refunds, &write, "r-1", &refund("68.00")).await;
+    assert_eq!((status, r1["status"].as_str()), (201, Some("completed")), "{r1}");
+    let (status, problem) = signed(&refunds, &write, "r-2", &refund("200.01")).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (422, Some("https://scenegate.dev/problems/refund_exceeds_payment"))
+    );
+    let (status, _) = signed(&refunds, &write, "r-3", &refund("200.00")).await;
+    assert_eq!(status, 201);
+    let listed: Value =
+        crate::support::http().get(&refunds).bearer_auth(&write).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    let read: Value = crate::support::http()
+        .get(stack.gw.url(&format!("/v1/payments/{payment_id}")))
+        .bearer_auth(&write)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["refunded_amount"], json!({"amount": "268.00", "currency": "CNY"}));
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 3);
+
+    // Every change was announced, in order per subject, pollable and acknowledgeable.
+    let events_token = client_token(&partner, "events:read").await;
+    let page: Value = crate::support::http()
+        .get(stack.gw.url("/v1/events?limit=50"))
+        .bearer_auth(&events_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["status_code"].as_str().or(e["data"]["status"].as_str()).unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let of = |t: &str| seen.iter().filter(|(kind, _)| kind == t).map(|(_, s)| s.as_str()).collect::<Vec<_>>();
+    assert_eq!(of("consent.status_changed"), ["authorised", "consumed"], "{seen:?}");
+    assert_eq!(of("payment.status_changed"), ["ACTC", "ACSC"], "{seen:?}");
+    assert_eq!(of("refund.status_changed"), ["ACTC", "ACSC", "ACTC", "ACSC"], "{seen:?}");
+    let first_id = page["data"][0]["id"].as_str().unwrap();
+    let res = crate::support::http()
+        .post(stack.gw.url(&format!("/v1/events/{first_id}/ack")))
+        .bearer_auth(&events_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let again: Value = crate::support::http()
+        .get(stack.gw.url("/v1/events?limit=50"))
+        .bearer_auth(&events_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["data"].as_array().unwrap().len(), seen.len() - 1, "acknowledged events leave the list");
 }

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::Value;
 
-use super::{customer::REDIRECT_URI, fixtures, http, partner::key_pem};
+use super::{PartnerClient, customer::REDIRECT_URI, fixtures, http, partner::key_pem};
 
 /// The SkyTrip merchant's settlement account in the core mock's seed.
 pub const MERCHANT_ACCOUNT: &str = "6222020000000000091";
@@ -20,7 +20,7 @@ status = "active"
 environment = "sandbox"
 security_level = "A2"
 risk_assessment_ref = "RA-TEST-0002"
-scopes = ["products:read", "consents:write", "accounts:read", "payments:write", "payments:initiate"]
+scopes = ["products:read", "consents:write", "accounts:read", "payments:write", "payments:initiate", "events:read"]
 redirect_uris = ["{REDIRECT_URI}"]
 
 [keys]
@@ -88,4 +88,56 @@ pub async fn verify_gateway_signature(base: &str, res_signature: &str, body: &[u
     )
     .expect("the gateway's response signature verifies with its published key");
     verified.kid
+}
+
+/// A customer's authorisation of payment consent `consent_id` of `partner`, through the
+/// bank's pages: PAR (`payments:initiate`), login as `login_id`, the first offered debtor
+/// account, the one-time code from the core's SMS outbox. Returns the customer token.
+pub async fn authorise_payment(
+    stack: &super::Stack,
+    partner: &PartnerClient,
+    consent_id: &str,
+    login_id: &str,
+) -> String {
+    use super::customer::{Customer, latest_otp, location_params, param, pkce, tokens};
+    let (verifier, challenge) = pkce();
+    let res = partner.par_with(consent_id, &challenge, &[("scope", "payments:initiate")]).await;
+    let body: Value = res.json().await.unwrap();
+    let request_uri = body["request_uri"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let customer = Customer::new(&stack.gw.issuer());
+    let page = customer.consent_page(&customer.authorize_url(&partner.id, &request_uri), login_id).await;
+    let debtor =
+        super::customer::debtor_accounts(&page).first().map(|(acct, _)| acct.clone()).expect("a debtor account");
+    let res = customer.approve_payment(&page, Some(&debtor)).await;
+    assert_eq!(res.status(), 303, "approve");
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    let (_, otp_page) = customer.get(&format!("{}{next}", customer.base)).await;
+    let code = latest_otp(&super::customer::core_url_of(stack.gw.dir.path()), login_id).await;
+    let res = customer.submit_otp(&otp_page, &code).await;
+    assert_eq!(res.status(), 303, "one-time code accepted");
+    let (_, params) = location_params(&res);
+    let auth_code = param(&params, "code").expect("code").to_owned();
+    tokens(partner, &auth_code, &verifier).await["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A token of `partner` with `scope` (client credentials).
+pub async fn client_token(partner: &PartnerClient, scope: &str) -> String {
+    let res = partner.token_with(&partner.assertion(), Some(scope)).await;
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+}
+
+/// POSTs `body` signed, with `key`; returns status and JSON.
+pub async fn signed(url: &str, token: &str, key: &str, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let res = post_money(url, token, &bytes, Some(key), Some(&sign(&bytes, super::partner::now()))).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The core mock's ledger check; asserts it balances.
+pub async fn ledger(core_url: &str) -> Value {
+    let body: Value = http().get(format!("{core_url}/core/ledger/check")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["data"]["balanced"], true, "ledger out of balance: {body}");
+    body["data"].clone()
 }
