@@ -16,3 +16,4 @@ mod problems;
 mod products;
 mod reload;
 mod tokens;
+mod webhooks;

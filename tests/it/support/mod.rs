@@ -109,6 +109,8 @@ pub struct GatewayOptions {
     pub rust_log: &'static str,
     /// `auth.jwks_max_age_secs`: how long the JWK Set may be cached (rotation waits 2×).
     pub jwks_max_age_secs: u64,
+    /// More sections for gateway.toml (e.g. `[webhooks]`).
+    pub extra_toml: String,
 }
 
 impl GatewayOptions {
@@ -118,6 +120,7 @@ impl GatewayOptions {
             request_timeout_ms: 10_000,
             rust_log: "info",
             jwks_max_age_secs: 60,
+            extra_toml: String::new(),
             partners: vec![
                 ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
                 ("beta".into(), partner_toml("ptn_beta", "active", "")),
@@ -144,7 +147,7 @@ impl Gateway {
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
                 opts.request_timeout_ms, opts.jwks_max_age_secs, opts.core_url
-            ),
+            ) + &opts.extra_toml,
         )
         .unwrap();
         let config = dir.path().join("gateway.toml");
