@@ -11,6 +11,7 @@ mod consents;
 mod ledger;
 mod openapi;
 mod payment_consent_flow;
+mod payment_crashes;
 mod payments;
 mod problems;
 mod products;

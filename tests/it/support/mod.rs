@@ -35,6 +35,12 @@ impl Proc {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Proc {
@@ -159,6 +165,20 @@ impl Gateway {
         format!("{}{path}", self.proc.url)
     }
 
+    /// Kills the gateway (SIGKILL: no shutdown of any kind) and starts it again on the same
+    /// address, config and data, as a crash and a supervisor's restart would.
+    pub fn crash_and_restart(&mut self) {
+        let addr = self.proc.url.trim_start_matches("http://").to_owned();
+        let config = self.dir.path().join("gateway.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+        std::fs::write(&config, text).unwrap();
+        self.proc.kill();
+        self.proc = spawn_logging(&["serve", "--config", config.to_str().unwrap()], self.dir.path(), "info");
+        assert_eq!(self.proc.url, format!("http://{addr}"), "restarted on the same address");
+    }
+
     pub fn issuer(&self) -> String {
         self.proc.url.clone()
     }
@@ -196,8 +216,8 @@ impl Gateway {
 /// Core mock + gateway, the usual pair.
 pub struct Stack {
     pub gw: Gateway,
-    _core: Proc,
-    _core_dir: tempfile::TempDir,
+    core: Proc,
+    core_dir: tempfile::TempDir,
 }
 
 impl Stack {
@@ -210,7 +230,19 @@ impl Stack {
         let core = core_mock(core_dir.path());
         let mut opts = GatewayOptions::new(&core.url);
         tweak(&mut opts);
-        Self { gw: Gateway::start(opts), _core: core, _core_dir: core_dir }
+        Self { gw: Gateway::start(opts), core, core_dir }
+    }
+
+    pub fn core_url(&self) -> &str {
+        &self.core.url
+    }
+
+    /// Kills the core-bank mock (SIGKILL) and starts it again on the same address and ledger.
+    pub fn crash_and_restart_core(&mut self) {
+        let addr = self.core.url.trim_start_matches("http://").to_owned();
+        self.core.kill();
+        let data = self.core_dir.path().to_str().unwrap().to_owned();
+        self.core = spawn(&["core-mock", "--listen", &addr, "--data-dir", &data], self.core_dir.path());
     }
 }
 

@@ -1,0 +1,290 @@
+//! Crashes mid-burst: the gateway or the core-bank mock is killed (SIGKILL) while payments
+//! are in flight, restarted, and every request retried with its key. Each key must end in
+//! exactly one payment, every payment settled, and the core's ledger must show exactly one
+//! posting per completed payment and balance.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Stack, http,
+    payments::{authorise_payment, client_token, ledger, pay_partner_toml, sign},
+};
+
+const BURST: usize = 40;
+
+fn stack() -> Stack {
+    Stack::start_with(|o| {
+        let file = pay_partner_toml("ptn_pay", "")
+            .replace("[keys]", "[rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\n[keys]")
+            .replace("per_day = \"20000.00\"", "per_day = \"1000000.00\"");
+        o.partners.push(("pay".into(), file));
+        o.request_timeout_ms = 3_000;
+        // A crashed request's key is taken over quickly, so retries after the restart resume.
+        o.extra_toml = "[payments]\nidempotency_lease_secs = 4\n".into();
+    })
+}
+
+/// A recurring consent of ptn_pay authorised by C0001; returns (consent id, customer token).
+async fn recurring(stack: &Stack) -> (String, String) {
+    let partner = stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let body = json!({
+        "type": "recurring", "currency": "CNY",
+        "limits": {"per_payment": "10.00", "per_day": "5000.00"},
+        "creditor": {"merchant": "skytrip"}, "remittance_reference": "PARKING", "scenario": {"code": "parking"}
+    });
+    let (status, consent) =
+        crate::support::payments::signed(&stack.gw.url("/v1/payment-consents"), &write, "crash-c", &body).await;
+    assert_eq!(status, 201, "{consent}");
+    let id = consent["consent_id"].as_str().unwrap().to_owned();
+    let token = authorise_payment(stack, &partner, &id, "13800000001").await;
+    (id, token)
+}
+
+fn body(consent_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"consent_id": consent_id, "instructed_amount": {"amount": "1.00", "currency": "CNY"}}))
+        .unwrap()
+}
+
+/// Fires the burst (one key each) and returns once `settled` answers came back, leaving the
+/// rest in flight.
+async fn burst(url: String, token: String, bytes: Vec<u8>, settled: usize) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..BURST {
+        let (url, token, bytes, tx) = (url.clone(), token.clone(), bytes.clone(), tx.clone());
+        tokio::spawn(async move {
+            let signature = sign(&bytes, crate::support::partner::now());
+            let res = http()
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("idempotency-key", format!("burst-{i}"))
+                .header("x-jws-signature", signature)
+                .body(bytes)
+                .send()
+                .await;
+            let _ = tx.send(res.is_ok());
+        });
+    }
+    for _ in 0..settled {
+        rx.recv().await;
+    }
+}
+
+/// Retries key `burst-{i}` until it has a definitive answer; returns the payment.
+async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        assert!(Instant::now() < deadline, "key burst-{i} never resolved");
+        let res = http()
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("burst-{i}"))
+            .header("x-jws-signature", sign(bytes, crate::support::partner::now()))
+            .body(bytes.to_vec())
+            .send()
+            .await;
+        let Ok(res) = res else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        match res.status().as_u16() {
+            201 => return res.json().await.unwrap(),
+            // In flight elsewhere, over the quota, or the core briefly down: wait, then retry.
+            409 | 429 | 502 | 503 | 504 => tokio::time::sleep(Duration::from_millis(300)).await,
+            other => panic!("key burst-{i}: {other} {}", res.text().await.unwrap()),
+        }
+    }
+}
+
+/// Retries every key, waits until every payment is settled, and checks the books.
+async fn every_key_one_settled_payment(stack: &Stack, consent_id: &str, token: &str, txns_before: i64) {
+    let url = stack.gw.url("/v1/payments");
+    let bytes = body(consent_id);
+    let mut ids = BTreeSet::new();
+    for i in 0..BURST {
+        let payment = resolve(&url, token, &bytes, i).await;
+        assert!(
+            ids.insert(payment["payment_id"].as_str().unwrap().to_owned()),
+            "a key answered with another key's payment"
+        );
+    }
+    assert_eq!(ids.len(), BURST, "one payment per key");
+    let write = client_token(&stack.gw.partner("ptn_pay"), "payments:write").await;
+    let mut completed = 0;
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            let p: Value = http()
+                .get(stack.gw.url(&format!("/v1/payments/{id}")))
+                .bearer_auth(&write)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match p["status"].as_str().unwrap() {
+                "pending" if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(250)).await,
+                other => break other.to_owned(),
+            }
+        };
+        match status.as_str() {
+            "completed" => completed += 1,
+            "rejected" => {}
+            other => panic!("{id} still {other} after the reconciler's time"),
+        }
+    }
+    let after = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    assert_eq!(after - txns_before, completed, "exactly one posting per completed payment, none doubled");
+    assert!(completed > 0);
+    let log = stack.gw.log();
+    let lost = log.matches("core answer lost").count();
+    let reconciled = log.matches("reconciled").count();
+    eprintln!(
+        "{BURST} keys: {completed} completed, {} rejected; {lost} answers lost, {reconciled} reconciled",
+        BURST as i64 - completed
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_killed_mid_burst_leaves_every_key_one_payment_and_the_books_balanced() {
+    let mut stack = stack();
+    let (consent_id, token) = recurring(&stack).await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    burst(stack.gw.url("/v1/payments"), token.clone(), body(&consent_id), 5).await;
+    stack.gw.crash_and_restart();
+    every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
+}
+
+#[tokio::test]
+async fn a_core_killed_mid_burst_leaves_no_unknown_outcome_unsettled_and_none_doubled() {
+    let mut stack = stack();
+    let (consent_id, token) = recurring(&stack).await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    burst(stack.gw.url("/v1/payments"), token.clone(), body(&consent_id), 5).await;
+    stack.crash_and_restart_core();
+    every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
+}
+
+/// 50 concurrent requests with one key: one payment and one posting; every other answer is
+/// the same payment replayed or 409 `idempotency_in_flight`.
+#[tokio::test]
+async fn fifty_concurrent_requests_with_one_key_make_one_payment_over_http() {
+    let stack = stack();
+    let (consent_id, token) = recurring(&stack).await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let bytes = body(&consent_id);
+    let url = stack.gw.url("/v1/payments");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
+            tokio::spawn(async move {
+                let res = http()
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", "one-key")
+                    .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    let mut in_flight = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (201, p) => {
+                ids.insert(p["payment_id"].as_str().unwrap().to_owned());
+            }
+            (409, p) => {
+                assert_eq!(p["type"], "https://scenegate.dev/problems/idempotency_in_flight", "{p}");
+                in_flight += 1;
+            }
+            (status, p) => panic!("{status} {p}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "one payment, replayed to everyone who got an answer ({in_flight} were told to retry)");
+    assert_eq!(ledger(stack.core_url()).await["txn_count"].as_i64().unwrap(), before + 1, "one posting");
+}
+
+/// Many keys against a balance that cannot cover them all: no balance goes negative, and
+/// every completed payment is posted exactly once.
+#[tokio::test]
+async fn concurrent_payments_on_a_small_balance_never_overdraw() {
+    let stack = stack();
+    let partner = stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let consent = json!({
+        "type": "recurring", "currency": "CNY",
+        "limits": {"per_payment": "5000.00", "per_day": "200000.00"},
+        "creditor": {"merchant": "skytrip"}, "remittance_reference": "BIG", "scenario": {"code": "ecommerce_goods"}
+    });
+    let (_, consent) =
+        crate::support::payments::signed(&stack.gw.url("/v1/payment-consents"), &write, "big-c", &consent).await;
+    let consent_id = consent["consent_id"].as_str().unwrap().to_owned();
+    let token = authorise_payment(&stack, &partner, &consent_id, "13800000002").await;
+    // C0002's CNY balance covers `fit` payments of 5,000.00; five more are sent than fit.
+    let balance = || async {
+        let core = stack.core_url();
+        let accounts: Value =
+            http().get(format!("{core}/core/customers/C0002/accounts")).send().await.unwrap().json().await.unwrap();
+        let acct = accounts["data"]["items"].as_array().unwrap().iter().find(|a| a["ccy"] == "CNY").unwrap()["acct_no"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bal: Value =
+            http().get(format!("{core}/core/accounts/{acct}/balance")).send().await.unwrap().json().await.unwrap();
+        bal["data"]["avail_bal_fen"].as_i64().unwrap()
+    };
+    let fit = usize::try_from(balance().await / 500_000).unwrap();
+    assert!(fit >= 1, "the demo customer can afford at least one");
+    let sent = fit + 5;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let bytes = serde_json::to_vec(
+        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "5000.00", "currency": "CNY"}}),
+    )
+    .unwrap();
+    let url = stack.gw.url("/v1/payments");
+    let tasks: Vec<_> = (0..sent)
+        .map(|i| {
+            let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
+            tokio::spawn(async move {
+                let res = http()
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("big-{i}"))
+                    .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201);
+                res.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let (mut completed, mut insufficient) = (0, 0);
+    for t in tasks {
+        let p = t.await.unwrap();
+        match (p["status"].as_str().unwrap(), p["status_reason"]["code"].as_str()) {
+            ("completed", _) => completed += 1,
+            ("rejected", Some("AM04")) => insufficient += 1,
+            other => panic!("{other:?}: {p}"),
+        }
+    }
+    assert_eq!((completed, insufficient), (fit, 5), "exactly what the balance covers");
+    let books = ledger(stack.core_url()).await;
+    assert_eq!(books["txn_count"].as_i64().unwrap(), before + i64::try_from(fit).unwrap());
+    assert!(balance().await >= 0);
+}
