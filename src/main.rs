@@ -322,6 +322,7 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         format!("  gateway          {base}"),
         format!("  API docs         {base}/docs"),
         format!("  core-bank mock   http://{core}"),
+        format!("  customer's phone http://{core}/core/sms-outbox   (one-time codes for payment approvals)"),
         format!(
             "  data             {}",
             cfg.storage.data_dir.canonicalize().unwrap_or_else(|_| cfg.storage.data_dir.clone()).display()
@@ -333,6 +334,9 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         lines.push(format!("    {:<20} {:<10} {}", p.id, format!("{:?}", p.status).to_lowercase(), key));
     }
     lines.push("  try:  examples/curl/quickstart.sh   or   cargo run --example partner_quickstart".to_owned());
+    lines.push(
+        "        cargo run --example payment_quickstart   (a payment the customer approves in a browser)".to_owned(),
+    );
     lines.push(String::new());
     announce(&format!("gateway listening on {base}"));
     announce(&lines.join("\n"));
