@@ -54,9 +54,8 @@ pub struct ParRequest {
     pub client_assertion: String,
     /// One of the partner's registered `redirect_uris`, exactly.
     pub redirect_uri: String,
-    /// `accounts:read`.
-    // For a payment consent `payments:initiate` (the published spec is regenerated with the
-    // payment API; see `customer_scope`).
+    /// The scope of the consent's kind: `accounts:read` for an account consent,
+    /// `payments:initiate` for a payment consent.
     pub scope: String,
     /// `BASE64URL(SHA256(code_verifier))`: 43 to 128 base64url characters.
     pub code_challenge: String,
