@@ -78,6 +78,11 @@ impl Accounts {
         Self { core, pseudonyms, clock }
     }
 
+    /// The pseudonymous id `partner_id` knows the core account `acct_no` by.
+    pub fn pseudonym(&self, partner_id: &str, acct_no: &str) -> AccountId {
+        self.pseudonyms.account_id(partner_id, acct_no)
+    }
+
     /// The consented accounts, in the order the customer chose them.
     pub async fn list(&self, consent: &Consent) -> Result<Vec<Account>, ApiError> {
         let detail = self.allowed(consent, Permission::ReadAccountsDetail, Permission::ReadAccountsBasic)?;

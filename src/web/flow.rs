@@ -361,8 +361,7 @@ fn debtor_candidates<'a>(accounts: &'a [CoreAccount], terms: &PaymentTerms) -> V
 
 /// The pseudonymous id the consent's partner knows `acct_no` by.
 fn pseudonym_of(gw: &AppState, consent: &Consent, acct_no: &str) -> Option<AccountId> {
-    let probe = Consent { accounts: vec![acct_no.to_owned()], ..consent.clone() };
-    gw.payments.consent_view(&probe).ok().and_then(|v| v.debtor_account_id)
+    Some(gw.accounts.pseudonym(&consent.partner_id, acct_no))
 }
 
 /// The amount (single) or the per-payment limit (recurring), labelled.
