@@ -36,18 +36,39 @@ enum Command {
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
     },
-    /// The core-bank mock alone.
+    /// The core-bank mock alone, where `core.base_url` of the gateway file says (or `--listen`).
     CoreMock {
-        #[arg(long, default_value = "127.0.0.1:9090")]
-        listen: SocketAddr,
-        /// Where the ledger's SQLite file lives.
-        #[arg(long, default_value = "data/core")]
-        data_dir: PathBuf,
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+        /// Overrides the address from `core.base_url`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the ledger's SQLite file lives; default `<storage.data_dir>/core`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
-    /// Validates gateway.toml and every partner file; prints each error with file:line:column.
+    /// Validates gateway.toml and every partner file of a config folder, or one partner file
+    /// before it is moved into the live folder; prints each error with file:line:column.
     CheckConfig {
+        /// A config folder, or a single partner file (`*.toml`).
         #[arg(default_value = "config")]
         dir: PathBuf,
+    },
+    /// Writes a key pair for a partner being onboarded: the private key (for the partner to
+    /// keep) and its public JWK Set (for the partner file).
+    Keygen {
+        #[arg(long)]
+        partner: String,
+        /// Folder to write `<id>.private.pem` and `<id>.jwks.json` into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// What staff look up about partners: the list, or one partner with its consents and payments.
+    Partners {
+        #[command(subcommand)]
+        action: PartnersAction,
+        #[arg(long, default_value = "config/gateway.toml", global = true)]
+        config: PathBuf,
     },
     /// Prints the OpenAPI document generated from the code.
     Openapi,
@@ -89,6 +110,14 @@ enum PartnerAction {
 }
 
 #[derive(Subcommand)]
+enum PartnersAction {
+    /// Every partner file: id, name, status, level, scopes, key ids, rate limit.
+    List,
+    /// One partner, with its emergency stop, consents and payments by status, dead letters.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
 enum EventsAction {
     /// Events whose webhook delivery gave up (after 24 h of retries, or a refused URL).
     DeadLetters {
@@ -113,7 +142,12 @@ fn main() -> anyhow::Result<()> {
         Command::Events { action, config } => runtime()?.block_on(events_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
         Command::Demo { config } => runtime()?.block_on(demo(&config)),
-        Command::CoreMock { listen, data_dir } => runtime()?.block_on(core_mock(listen, data_dir)),
+        Command::CoreMock { config, listen, data_dir } => {
+            let (listen, data_dir) = core_mock_place(&config, listen, data_dir)?;
+            runtime()?.block_on(core_mock(listen, data_dir))
+        }
+        Command::Keygen { partner, out } => keygen(&partner, &out),
+        Command::Partners { action, config } => runtime()?.block_on(partners(&config, action)),
     }
 }
 
@@ -121,7 +155,131 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// The mock's address and ledger folder: as given, else from the gateway file (read only
+/// when something is missing, so tests can run it anywhere with both flags).
+fn core_mock_place(
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<(SocketAddr, PathBuf)> {
+    if let (Some(l), Some(d)) = (listen, &data_dir) {
+        return Ok((l, d.clone()));
+    }
+    let cfg = bootstrap::load_config(config_path)?;
+    let listen = match listen {
+        Some(l) => l,
+        None => loopback_addr(&cfg.core.base_url)?,
+    };
+    Ok((listen, data_dir.unwrap_or_else(|| cfg.storage.data_dir.join("core"))))
+}
+
+fn keygen(partner: &str, out: &Path) -> anyhow::Result<()> {
+    let month = jiff::Zoned::now().strftime("%Y-%m").to_string();
+    let made = scenegate::staff::keygen::generate(partner, out, &month)?;
+    println!(
+        "key pair for {partner}, key id {kid}:\n\
+         \n  {private}   PRIVATE: the partner keeps it; never send it to the bank, never commit it\
+         \n  {jwks}   public JWK Set: goes to the bank, named by the partner file\n\
+         \nIn the partner file:\n\n  [keys]\n  jwks_file = \"{jwks}\"   # relative to the partner file's folder\n\
+         \nThe partner signs its client assertions (ES256) with the private key and kid \"{kid}\".\n\
+         In production the partner runs this (or any tool) itself and sends only the JWK Set.",
+        kid = made.kid,
+        private = made.private_key.display(),
+        jwks = made.jwks.display(),
+    );
+    Ok(())
+}
+
+async fn partners(config_path: &Path, action: PartnersAction) -> anyhow::Result<()> {
+    use scenegate::staff::{SqliteStopStore, StopStore};
+    let cfg = bootstrap::load_config(config_path)?;
+    let registry = config::PartnerRegistry::open(cfg.partners.dir.clone())
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e:?}", cfg.partners.dir.display()))?;
+    let db = bootstrap::open_database(&cfg).await?;
+    let stops = SqliteStopStore::new(db.clone()).list().await?;
+    registry.apply_stops(stops.iter().map(|s| s.partner_id.clone()).collect());
+    let set = registry.live().load_full();
+    let keys_age = |p: &config::Partner| {
+        let modified = std::fs::metadata(&p.source).and_then(|m| m.modified()).ok();
+        let days = modified.and_then(|m| m.elapsed().ok()).map_or(0, |d| d.as_secs() / 86_400);
+        format!("{days} d")
+    };
+    match action {
+        PartnersAction::List => {
+            let header = ["id", "status", "lvl", "rate", "scopes", "key ids"];
+            println!(
+                "{:<22} {:<10} {:<3} {:<9} {:<40} {:<28} name",
+                header[0], header[1], header[2], header[3], header[4], header[5]
+            );
+            for p in set.iter() {
+                let status = if p.staff_stop {
+                    "STOPPED"
+                } else if p.is_active() {
+                    "active"
+                } else {
+                    "suspended"
+                };
+                let kids: Vec<&str> = p.keys.iter().map(|k| k.kid.as_str()).collect();
+                println!(
+                    "{:<22} {:<10} {:<3} {:<9} {:<40} {:<28} {}",
+                    p.id,
+                    status,
+                    format!("{:?}", p.security_level),
+                    format!("{}/s+{}", p.rate_limit.requests_per_second, p.rate_limit.burst),
+                    p.scopes.iter().cloned().collect::<Vec<_>>().join(","),
+                    kids.join(","),
+                    p.display_name
+                );
+            }
+            for r in set.rejected() {
+                println!("REJECTED {}: {} error(s); run `scenegate check-config`", r.file.display(), r.errors.len());
+            }
+        }
+        PartnersAction::Show { id } => {
+            let p = set.get(&id).ok_or_else(|| anyhow::anyhow!("no partner file serves `{id}`"))?;
+            println!("{} — {}", p.id, p.display_name);
+            println!("  file            {}", p.source.display());
+            println!("  status          {:?}{}", p.status, if p.staff_stop { " (staff emergency stop)" } else { "" });
+            if let Some(stop) = stops.iter().find(|s| s.partner_id == id) {
+                let at = jiff::Timestamp::from_second(stop.at).map(|t| t.to_string()).unwrap_or_default();
+                println!("  stopped         {at} by {}: {}", stop.actor, stop.reason);
+            }
+            println!("  environment     {:?}; security level {:?}", p.environment, p.security_level);
+            println!("  scopes          {}", p.scopes.iter().cloned().collect::<Vec<_>>().join(", "));
+            let kids: Vec<String> = p.keys.iter().map(|k| format!("{} ({:?})", k.kid, k.algorithm)).collect();
+            println!("  keys            {} (file changed {} ago)", kids.join(", "), keys_age(p));
+            println!("  rate limit      {}/s, burst {}", p.rate_limit.requests_per_second, p.rate_limit.burst);
+            let clock: std::sync::Arc<dyn scenegate::auth::Clock> = std::sync::Arc::new(scenegate::auth::SystemClock);
+            let consents = scenegate::consent::Consents::new(
+                std::sync::Arc::new(scenegate::consent::SqliteConsentStore::new(db.clone())),
+                clock,
+            );
+            let counts: Vec<String> =
+                consents.status_counts(&id).await?.iter().map(|(s, n)| format!("{} {n}", s.code())).collect();
+            println!("  consents        {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
+            let payments = scenegate::payments::SqlitePaymentStore::new(db.clone());
+            let counts: Vec<String> = scenegate::payments::PaymentStore::status_counts(&payments, &id)
+                .await?
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect();
+            println!("  payments        {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
+            let dead = scenegate::events::EventStore::dead_letters(
+                &scenegate::events::SqliteEventStore::new(db),
+                Some(&id),
+                1000,
+            )
+            .await?;
+            println!("  dead letters    {}", dead.len());
+        }
+    }
+    Ok(())
+}
+
 fn check_config(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_file() {
+        return check_partner_file(dir);
+    }
     match config::check_dir(dir) {
         Ok(summary) => {
             println!("{}: OK, {summary}", dir.display());
@@ -134,6 +292,27 @@ fn check_config(dir: &Path) -> anyhow::Result<()> {
                 if let Ok(relative) = e.file.strip_prefix(&cwd) {
                     e.file = relative.to_owned();
                 }
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// One partner file on its own, before it goes into the live folder.
+fn check_partner_file(path: &Path) -> anyhow::Result<()> {
+    match config::check_partner_file(path) {
+        Ok(p) => {
+            let scopes = p.scopes.iter().cloned().collect::<Vec<_>>().join(", ");
+            println!("{}: OK, {} ({:?}, {:?}, scopes: {scopes})", path.display(), p.id, p.status, p.security_level);
+            if p.keys.is_empty() {
+                eprintln!("warning: {} has no keys: it cannot authenticate", p.id);
+            }
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
                 eprintln!("{e}");
             }
             eprintln!("{} error(s)", errors.len());
@@ -331,8 +510,19 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
     ];
     for p in partners.iter() {
         let key = demo_key_path(&cfg.partners.dir, &p.id);
-        lines.push(format!("    {:<20} {:<10} {}", p.id, format!("{:?}", p.status).to_lowercase(), key));
+        let kids: Vec<&str> = p.keys.iter().map(|k| k.kid.as_str()).collect();
+        lines.push(format!(
+            "    {:<20} {:<10} kid {:<18} {}",
+            p.id,
+            format!("{:?}", p.status).to_lowercase(),
+            kids.join(","),
+            key
+        ));
     }
+    lines.push(format!(
+        "  demo customers (bank login): mobile 13800000001 … 13800000005 (or C0001 … C0005), password {}",
+        scenegate_corebank_mock::DEMO_PASSWORD
+    ));
     lines.push("  try:  examples/curl/quickstart.sh   or   cargo run --example partner_quickstart".to_owned());
     lines.push(
         "        cargo run --example payment_quickstart   (a payment the customer approves in a browser)".to_owned(),

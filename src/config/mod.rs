@@ -114,6 +114,12 @@ impl fmt::Display for CheckSummary {
     }
 }
 
+/// Checks one partner file on its own (as the live folder would load it; rules across files,
+/// such as duplicate ids, need the folder).
+pub fn check_partner_file(path: &Path) -> Result<Partner, Vec<ConfigError>> {
+    partner_file::load(path).result.map(|loaded| loaded.partner)
+}
+
 /// Loads `config_dir/gateway.toml` (or the defaults, relative to `config_dir`, when it is
 /// absent) and every partner file of its partners directory, reporting all errors found.
 pub fn check_dir(config_dir: &Path) -> Result<CheckSummary, Vec<ConfigError>> {

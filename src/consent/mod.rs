@@ -247,6 +247,20 @@ impl Consents {
         .await
     }
 
+    /// How many of a partner's consents are in each status, expiry applied (staff reports).
+    pub async fn status_counts(&self, partner_id: &str) -> Result<Vec<(ConsentStatus, usize)>, ConsentError> {
+        let now = self.clock.now();
+        let mut counts: Vec<(ConsentStatus, usize)> = Vec::new();
+        for mut consent in self.store.list_for_partner(partner_id).await? {
+            consent.expire_if_due(now);
+            match counts.iter_mut().find(|(s, _)| *s == consent.status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((consent.status, 1)),
+            }
+        }
+        Ok(counts)
+    }
+
     /// Everything a customer has answered, expiry applied.
     pub async fn for_customer(&self, customer_id: &str) -> Result<Vec<Consent>, ConsentError> {
         let mut out = Vec::new();

@@ -17,6 +17,8 @@ pub trait ConsentStore: Send + Sync {
     async fn update(&self, consent: &Consent, version: i64) -> Result<bool, StoreError>;
     /// Every consent a customer answered, newest first.
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError>;
+    /// Every consent of a partner, newest first (staff reports).
+    async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError>;
 }
 
 pub struct SqliteConsentStore {
@@ -122,6 +124,15 @@ impl ConsentStore for SqliteConsentStore {
         let updated = update_in(&mut tx, c, version).await?;
         tx.commit().await.map_err(err)?;
         Ok(updated)
+    }
+
+    async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM consents WHERE partner_id = ? ORDER BY rowid DESC")
+            .bind(partner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(|r| decode(r.get::<&str, _>("body"))).collect()
     }
 
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {

@@ -342,6 +342,11 @@ impl Payments {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// A partner's payments by ISO 20022 status (staff reports).
+    pub async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentError> {
+        Ok(self.store.status_counts(partner_id).await?)
+    }
 }
 
 /// The core's answer to a posting, as a settlement. Anything but a clear answer is unknown:

@@ -527,4 +527,12 @@ impl PaymentStore for SqlitePaymentStore {
         .map_err(db)?;
         rows.iter().map(refund_of).collect()
     }
+
+    async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError> {
+        sqlx::query_as("SELECT status, COUNT(*) FROM payments WHERE partner_id = ?1 GROUP BY status ORDER BY status")
+            .bind(partner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
 }

@@ -91,4 +91,6 @@ pub trait PaymentStore: Send + Sync {
     /// A payment's refunds, oldest first.
     async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, PaymentStoreError>;
     async fn unsettled_refunds(&self, before: i64, limit: u32) -> Result<Vec<Refund>, PaymentStoreError>;
+    /// How many of a partner's payments are in each ISO 20022 status (staff reports).
+    async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError>;
 }

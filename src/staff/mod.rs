@@ -6,6 +6,7 @@
 //! error, reload or restart can undo it. `scenegate partner resume ID` lifts it, and the
 //! partner file's own `status` applies again.
 
+pub mod keygen;
 mod sqlite;
 
 use std::collections::BTreeSet;

@@ -16,5 +16,6 @@ mod payments;
 mod problems;
 mod products;
 mod reload;
+mod staff;
 mod tokens;
 mod webhooks;
