@@ -113,11 +113,14 @@ impl ApiError {
                 problem::CORE_TIMEOUT,
                 "the core banking service did not answer in time; the call may be retried".into(),
             ),
-            Self::Core(_) => p(
-                S::BAD_GATEWAY,
-                problem::CORE_UNAVAILABLE,
-                "the core banking service failed; quote the request id to the bank".into(),
-            ),
+            Self::Core(_) => Problem {
+                retry_after: Some(1),
+                ..p(
+                    S::BAD_GATEWAY,
+                    problem::CORE_UNAVAILABLE,
+                    "the core banking service failed; quote the request id to the bank".into(),
+                )
+            },
             Self::OAuth(e) => oauth_problem(e),
             Self::Consent(ConsentError::InvalidField { field, reason }) => Problem {
                 errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],
@@ -206,11 +209,14 @@ fn payment_problem(e: &crate::payments::PaymentError) -> Problem {
         E::Core(CoreError::Timeout(_)) => {
             p(S::GATEWAY_TIMEOUT, problem::CORE_TIMEOUT, "the core banking service did not answer in time".into())
         }
-        E::Core(_) => p(
-            S::BAD_GATEWAY,
-            problem::CORE_UNAVAILABLE,
-            "the core banking service failed; quote the request id to the bank".into(),
-        ),
+        E::Core(_) => Problem {
+            retry_after: Some(1),
+            ..p(
+                S::BAD_GATEWAY,
+                problem::CORE_UNAVAILABLE,
+                "the core banking service failed; quote the request id to the bank".into(),
+            )
+        },
         E::Unavailable(_) => Problem {
             retry_after: Some(1),
             ..p(

@@ -116,7 +116,7 @@ pub struct Problem {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
-    /// Seconds to wait before retrying (429 only; also in `Retry-After`).
+    /// Seconds to wait before retrying (429, 502, 503; also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// The consent's status, when a consent's status is why the call failed.

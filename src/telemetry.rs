@@ -43,9 +43,33 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // A second install (another app in the same test process) is harmless.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             handle
         })
         .clone()
+}
+
+/// HELP texts for every metric the gateway writes, and the build it is.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!("scenegate_build_info", "Always 1; the labels name the running build");
+    metrics::gauge!("scenegate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    describe_counter!("scenegate_http_requests_total", "HTTP requests by partner, route template and status");
+    describe_histogram!("scenegate_http_request_duration_seconds", "Whole-request latency by route template");
+    describe_histogram!("scenegate_core_request_duration_seconds", "Core-bank call latency by operation and outcome");
+    describe_counter!(
+        "scenegate_token_requests_total",
+        "Token requests by client id (known partners only) and outcome"
+    );
+    describe_counter!(
+        "scenegate_customer_logins_total",
+        "Customer bank logins by outcome (wrong passwords apart from core errors)"
+    );
+    describe_gauge!(
+        crate::config::REJECTED_GAUGE,
+        "Partner files whose latest version is refused (each keeps its last good version)"
+    );
+    describe_counter!("scenegate_webhook_deliveries_total", "Webhook delivery attempts by outcome");
 }
 
 /// Counts and times every request by route template (bounded cardinality), status and

@@ -41,11 +41,14 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: core unreachable");
-            problem::Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                problem::SERVICE_UNAVAILABLE,
-                "the core banking service is unreachable",
-            )
+            problem::Problem {
+                retry_after: Some(5),
+                ..problem::Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    problem::SERVICE_UNAVAILABLE,
+                    "the core banking service is unreachable",
+                )
+            }
             .into_response()
         }
     }

@@ -198,11 +198,13 @@ pub async fn login(
     for key in &keys {
         if gw.grants.throttle.locked_until(key, now).await.is_some() {
             tracing::warn!(%ip, "customer login refused: throttled");
+            metrics::counter!(LOGINS, "outcome" => "throttled").increment(1);
             return again(StatusCode::TOO_MANY_REQUESTS, t.login_locked);
         }
     }
     match gw.core.verify_customer(login_id, password).await {
         Ok(customer) => {
+            metrics::counter!(LOGINS, "outcome" => "ok").increment(1);
             gw.grants.throttle.clear(&keys[0]).await;
             match gw.grants.start_session(&customer.cust_no).await {
                 Ok((id, _)) => {
@@ -216,14 +218,22 @@ pub async fn login(
             }
         }
         Err(CoreError::Unauthenticated) => {
+            // A customer's mistake, counted apart from the core's failures below.
+            metrics::counter!(LOGINS, "outcome" => "wrong_password").increment(1);
             for key in &keys {
                 gw.grants.throttle.record_failure(key, now).await;
             }
             again(StatusCode::UNAUTHORIZED, t.login_failed)
         }
-        Err(e) => unavailable(locale, "verifying a customer login", &e),
+        Err(e) => {
+            metrics::counter!(LOGINS, "outcome" => "core_error").increment(1);
+            unavailable(locale, "verifying a customer login", &e)
+        }
     }
 }
+
+/// Customer logins by outcome: `ok`, `wrong_password`, `throttled`, `core_error`.
+const LOGINS: &str = "scenegate_customer_logins_total";
 
 /// Appends the response parameters to the registered redirect URI (RFC 6749 §4.1.2, RFC 9207).
 fn back_to_partner(redirect_uri: &str, params: &[(&str, &str)], locale: Locale) -> Response {

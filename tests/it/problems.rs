@@ -87,9 +87,11 @@ async fn core_failures_are_502_or_504_without_internals() {
     let stack = Stack::start_with(|o| o.core_url = "http://127.0.0.1:9".into());
     let token = stack.gw.partner("ptn_alpha").access_token().await;
     let res = http().get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.headers()["retry-after"], "1", "a 502 says when to retry");
     let body = assert_problem(res, 502, "core_unavailable").await;
     assert!(!body.to_string().contains("127.0.0.1"), "no upstream address in problems: {body}");
     let ready = http().get(stack.gw.url("/readyz")).send().await.unwrap();
+    assert!(ready.headers().contains_key("retry-after"), "a 503 says when to retry");
     assert_problem(ready, 503, "service_unavailable").await;
 
     // Core hangs: the core call times out (1 s in tests).
@@ -132,6 +134,14 @@ async fn health_readiness_and_metrics() {
         .unwrap_or_else(|| panic!("no request counter for ptn_alpha:\n{metrics}"));
     assert!(line.contains("status=\"200\""), "{line}");
     assert!(metrics.contains("scenegate_http_request_duration_seconds_bucket"), "gateway latency histogram");
+    assert!(metrics.contains("# HELP scenegate_http_requests_total"), "metrics explain themselves");
+    assert!(metrics.lines().any(|l| l.starts_with("scenegate_build_info{version=")), "build info");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("scenegate_token_requests_total{")
+            && l.contains("client_id=\"ptn_alpha\"")
+            && l.contains("outcome=\"issued\"")),
+        "token traffic by client id:\n{metrics}"
+    );
     assert!(metrics.contains("scenegate_core_request_duration_seconds_bucket"), "core latency histogram");
 }
 

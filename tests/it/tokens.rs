@@ -295,3 +295,31 @@ async fn client_credentials_without_scope_grants_only_scopes_that_grant_can_use(
     let problem = assert_problem(res, 400, "invalid_scope").await;
     assert!(problem["detail"].as_str().unwrap().contains("customer"), "{problem}");
 }
+
+/// A refused token request is in the log with the partner it claimed to be and why, never
+/// the assertion; the access line names the partner too.
+#[tokio::test]
+async fn a_refused_token_request_is_logged_with_its_partner_and_reason() {
+    let stack = Stack::start();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let mut claims = alpha.claims();
+    claims["aud"] = json!("https://elsewhere.example/token");
+    let assertion = alpha.sign(Algorithm::ES256, "test-es256", &claims);
+    let res = alpha.token_with(&assertion, None).await;
+    assert_eq!(res.status(), 401);
+    let logged = crate::support::eventually(std::time::Duration::from_secs(2), || async {
+        stack.gw.log().contains("client authentication refused")
+    })
+    .await;
+    assert!(logged, "{}", stack.gw.log());
+    let log = stack.gw.log();
+    let refusal = log.lines().find(|l| l.contains("client authentication refused")).unwrap();
+    assert!(refusal.contains("ptn_alpha") && refusal.contains("aud"), "{refusal}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("route=/oauth2/token") && l.contains("partner=ptn_alpha") && l.contains("status=401")),
+        "{log}"
+    );
+    let signature = assertion.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "the assertion never reaches the log");
+}

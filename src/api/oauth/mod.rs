@@ -48,17 +48,38 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
 }
 
-/// `private_key_jwt` client authentication, the same at every endpoint that takes it.
+/// `private_key_jwt` client authentication, the same at every endpoint that takes it. Sets
+/// `known` to the partner the request claims to be, when that is an onboarded partner (for
+/// logs and metrics: never an unverified string of the caller's), and logs why a refusal
+/// happened (never the assertion).
 async fn authenticate_client(
     gw: &AppState,
     assertion_type: &str,
     assertion: &str,
     client_id: Option<&str>,
+    known: &mut Option<String>,
 ) -> Result<std::sync::Arc<crate::config::Partner>, OAuthError> {
-    if assertion_type != ASSERTION_TYPE {
-        return Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")));
+    let partners = gw.partners.load();
+    let claimed = client_id.map(str::to_owned).or_else(|| unverified_issuer(assertion));
+    *known = claimed.filter(|id| partners.get(id).is_some());
+    let result = if assertion_type == ASSERTION_TYPE {
+        gw.assertions.verify(&partners, assertion, client_id).await
+    } else {
+        Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")))
+    };
+    if let Err(e) = &result {
+        tracing::info!(client_id = known.as_deref().unwrap_or("unknown"), reason = %e, "client authentication refused");
     }
-    gw.assertions.verify(&gw.partners.load(), assertion, client_id).await
+    result
+}
+
+/// The `iss` an assertion claims, read without trusting it (only to label a refusal).
+fn unverified_issuer(assertion: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(|s| s.chars().take(64).collect())
 }
 
 fn no_store(res: &mut Response) {

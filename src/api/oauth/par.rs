@@ -109,6 +109,7 @@ pub async fn par(
         form.required("client_assertion_type")?,
         form.required("client_assertion")?,
         Some(client_id),
+        &mut None,
     )
     .await?;
 

@@ -107,12 +107,27 @@ async fn consent_in_force(gw: &AppState, partner: &Partner, id: &str) -> Result<
         (status = 403, description = "The partner is suspended (`error` = `unauthorized_client`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn token(
-    State(gw): State<AppState>,
-    headers: HeaderMap,
-    BoundedBody(body): BoundedBody,
+pub async fn token(State(gw): State<AppState>, headers: HeaderMap, BoundedBody(body): BoundedBody) -> Response {
+    // The partner, once known, tags the answer (refusals too) for the access log and metrics.
+    let mut partner_id = None;
+    let result = token_answer(&gw, &headers, &body, &mut partner_id).await;
+    let outcome = if result.is_ok() { "issued" } else { "refused" };
+    let mut res = result.unwrap_or_else(IntoResponse::into_response);
+    let label = partner_id.clone().unwrap_or_else(|| "unknown".to_owned());
+    metrics::counter!("scenegate_token_requests_total", "client_id" => label, "outcome" => outcome).increment(1);
+    if let Some(id) = partner_id {
+        res.extensions_mut().insert(crate::pipeline::PartnerTag(id));
+    }
+    res
+}
+
+async fn token_answer(
+    gw: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    partner_id: &mut Option<String>,
 ) -> Result<Response, ApiError> {
-    let form = parse_form(&headers, &body)?;
+    let form = parse_form(headers, body)?;
     if !matches!(form.grant_type.as_str(), "client_credentials" | "authorization_code" | "refresh_token") {
         return Err(OAuthError::UnsupportedGrantType(format!(
             "grant_type `{}` is not supported; use client_credentials, authorization_code or refresh_token",
@@ -120,9 +135,14 @@ pub async fn token(
         ))
         .into());
     }
-    let partner =
-        authenticate_client(&gw, &form.client_assertion_type, &form.client_assertion, form.client_id.as_deref())
-            .await?;
+    let partner = authenticate_client(
+        &gw,
+        &form.client_assertion_type,
+        &form.client_assertion,
+        form.client_id.as_deref(),
+        partner_id,
+    )
+    .await?;
     let body = match form.grant_type.as_str() {
         "authorization_code" => authorization_code(&gw, &partner, &form).await?,
         "refresh_token" => refresh_token(&gw, &partner, &form).await?,
