@@ -136,7 +136,7 @@ async fn token_answer(
         .into());
     }
     let partner = authenticate_client(
-        &gw,
+        gw,
         &form.client_assertion_type,
         &form.client_assertion,
         form.client_id.as_deref(),
@@ -144,8 +144,8 @@ async fn token_answer(
     )
     .await?;
     let body = match form.grant_type.as_str() {
-        "authorization_code" => authorization_code(&gw, &partner, &form).await?,
-        "refresh_token" => refresh_token(&gw, &partner, &form).await?,
+        "authorization_code" => authorization_code(gw, &partner, &form).await?,
+        "refresh_token" => refresh_token(gw, &partner, &form).await?,
         _ => {
             let granted = grant(form.scope.as_deref(), &partner.scopes)?;
             let issued = gw
