@@ -41,6 +41,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `Cache-Control: max-age` of the JWK Set.
     pub jwks_max_age: Duration,
+    /// Test customers sandbox partners may authorise consents for without a browser.
+    pub sandbox_customers: Vec<String>,
 }
 
 /// Everything a request may touch, passed explicitly to handlers as `State<AppState>`.

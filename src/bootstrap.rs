@@ -123,6 +123,7 @@ pub async fn build(
             max_body_bytes: cfg.server.max_body_bytes,
             request_timeout: cfg.server.request_timeout,
             jwks_max_age: cfg.auth.jwks_max_age,
+            sandbox_customers: cfg.sandbox.headless_customers.clone(),
         },
         tokens: AccessTokens::new(keys.clone(), public_url.clone(), ttl_secs(cfg), clock.clone()),
         assertions: AssertionVerifier {

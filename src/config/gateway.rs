@@ -50,6 +50,11 @@ idempotency_lease_secs = 30           # a crashed request's Idempotency-Key is t
 retry_delays_secs = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
 horizon_secs = 86400                  # 1..=604800
 
+[sandbox]
+# Customer numbers sandbox partners may authorise consents for without a browser
+# (POST /oauth2/sandbox/authorize). Empty: nobody. Only ever the bank's test customers.
+headless_customers = []
+
 [log]
 format = "text"                       # text | json
 level = "info"                        # a tracing filter, e.g. "info,scenegate=debug"
@@ -65,7 +70,14 @@ pub struct GatewayConfig {
     pub partners: PartnersConfig,
     pub payments: PaymentsConfig,
     pub webhooks: WebhooksConfig,
+    pub sandbox: SandboxConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Core customer numbers of test customers (`C0001`…).
+    pub headless_customers: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +190,14 @@ pub(super) struct GatewayFile {
     partners: PartnersFile,
     payments: PaymentsFile,
     webhooks: WebhooksFile,
+    sandbox: SandboxFile,
     log: LogFile,
+}
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SandboxFile {
+    headless_customers: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -403,10 +422,29 @@ impl GatewayFile {
             retry_delays: delays.iter().map(|d| Duration::from_secs(u64::try_from(*d).unwrap_or(1))).collect(),
             horizon: Duration::from_secs(horizon),
         };
+        let mut sandbox = SandboxConfig::default();
+        for (i, c) in self.sandbox.headless_customers.iter().enumerate() {
+            let id = c.get_ref();
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                let reason = "a customer number: 1 to 32 letters or digits";
+                check.errors.push(source.error(c.span(), format!("sandbox.headless_customers[{i}]"), reason));
+            }
+            sandbox.headless_customers.push(id.clone());
+        }
         if !check.errors.is_empty() {
             check.errors.sort_by_key(|e| (e.line, e.column));
             return Err(check.errors);
         }
-        Ok(GatewayConfig { server, auth, core, storage: StorageConfig { data_dir }, partners, payments, webhooks, log })
+        Ok(GatewayConfig {
+            server,
+            auth,
+            core,
+            storage: StorageConfig { data_dir },
+            partners,
+            payments,
+            webhooks,
+            sandbox,
+            log,
+        })
     }
 }

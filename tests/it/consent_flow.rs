@@ -407,3 +407,61 @@ async fn the_dashboard_asks_for_login_first() {
     assert_eq!(res.status(), 200);
     assert!(header(&res, "content-type").starts_with("text/css"));
 }
+
+/// Sandbox partners can run the consent flow in their own CI: a pushed request authorised
+/// for a configured test customer without a browser. Production partners cannot, nor can
+/// anyone for a customer who is not a configured test customer.
+#[tokio::test]
+async fn a_sandbox_partner_authorises_headlessly_and_a_production_partner_cannot() {
+    use crate::support::customer::{ASSERTION_TYPE, pkce, tokens};
+    let stack = crate::support::Stack::start_with(|o| {
+        o.partners = crate::support::customer::a2_partners();
+        let production = crate::support::customer::a2_partner_toml("ptn_prod", "https://prod.example/cb")
+            .replace("environment = \"sandbox\"", "environment = \"production\"");
+        o.partners.push(("prod".into(), production));
+        o.extra_toml = "[sandbox]\nheadless_customers = [\"C0001\"]\n".into();
+    });
+    let alpha = stack.gw.partner("ptn_alpha");
+    let headless = |partner: &crate::support::PartnerClient, request_uri: String, customer: &'static str| {
+        let form = vec![
+            ("client_id".to_owned(), partner.id.clone()),
+            ("client_assertion_type".to_owned(), ASSERTION_TYPE.to_owned()),
+            ("client_assertion".to_owned(), partner.assertion()),
+            ("request_uri".to_owned(), request_uri),
+            ("customer".to_owned(), customer.to_owned()),
+        ];
+        let url = stack.gw.url("/oauth2/sandbox/authorize");
+        async move { crate::support::http().post(url).form(&form).send().await.unwrap() }
+    };
+
+    let consent_id = alpha.create_consent().await;
+    let (verifier, challenge) = pkce();
+    let request_uri = alpha.par(&consent_id, &challenge).await;
+    let refused = headless(&alpha, request_uri.clone(), "C0002").await;
+    crate::support::assert_problem(refused, 400, "invalid_request").await;
+    let res = headless(&alpha, request_uri.clone(), "C0001").await;
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    assert!(answer["redirect_to"].as_str().unwrap().starts_with(crate::support::customer::REDIRECT_URI));
+    let body = tokens(&alpha, answer["code"].as_str().unwrap(), &verifier).await;
+    let accounts: Value = crate::support::http()
+        .get(stack.gw.url("/v1/accounts"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!accounts["data"].as_array().unwrap().is_empty(), "{accounts}");
+    let reused = headless(&alpha, request_uri, "C0001").await;
+    crate::support::assert_problem(reused, 400, "invalid_request").await;
+
+    let prod = stack.gw.partner("ptn_prod");
+    let consent_id = prod.create_consent().await;
+    let (_, challenge) = pkce();
+    let res = prod.par_with(&consent_id, &challenge, &[("redirect_uri", "https://prod.example/cb")]).await;
+    let pushed: Value = res.json().await.unwrap();
+    let res = headless(&prod, pushed["request_uri"].as_str().unwrap().to_owned(), "C0001").await;
+    crate::support::assert_problem(res, 403, "unauthorized_client").await;
+}

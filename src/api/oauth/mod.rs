@@ -4,6 +4,7 @@
 //! side of the code flow (`/oauth2/authorize`) is HTML, in `crate::web`.
 
 mod par;
+mod sandbox;
 mod token;
 
 use std::collections::BTreeSet;
@@ -44,6 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(par::par))
         .routes(routes!(token::token))
+        .routes(routes!(sandbox::sandbox_authorize))
         .routes(routes!(metadata))
         .routes(routes!(jwks))
 }
