@@ -70,6 +70,37 @@ fn describe() {
         "Partner files whose latest version is refused (each keeps its last good version)"
     );
     describe_counter!("scenegate_webhook_deliveries_total", "Webhook delivery attempts by outcome");
+    describe_gauge!("process_resident_memory_bytes", "Resident memory of the gateway process");
+    describe_gauge!("process_open_fds", "Open file descriptors of the gateway process");
+    describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");
+    describe_gauge!("process_threads", "Threads of the gateway process");
+}
+
+/// Samples the process's own figures for `/metrics` (Linux `/proc/self`; elsewhere nothing):
+/// resident memory, open file descriptors, CPU seconds, threads. Called on each scrape.
+pub fn sample_process() {
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096.0;
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
+            && let Some(rss) = statm.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok())
+        {
+            metrics::gauge!("process_resident_memory_bytes").set(rss * page);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            #[allow(clippy::cast_precision_loss)] // a count of descriptors
+            metrics::gauge!("process_open_fds").set(fds.count() as f64);
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the parenthesised command name: utime (14), stime (15), threads (20).
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            // Clock ticks are 100 per second on Linux.
+            metrics::gauge!("process_cpu_seconds_total").set((num(11) + num(12)) / 100.0);
+            metrics::gauge!("process_threads").set(num(17));
+        }
+    }
 }
 
 /// Counts and times every request by route template (bounded cardinality), status and

@@ -56,5 +56,6 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(gw): State<AppState>) -> Response {
+    crate::telemetry::sample_process();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], gw.metrics.render()).into_response()
 }

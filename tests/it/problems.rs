@@ -136,6 +136,7 @@ async fn health_readiness_and_metrics() {
     assert!(metrics.contains("scenegate_http_request_duration_seconds_bucket"), "gateway latency histogram");
     assert!(metrics.contains("# HELP scenegate_http_requests_total"), "metrics explain themselves");
     assert!(metrics.lines().any(|l| l.starts_with("scenegate_build_info{version=")), "build info");
+    assert!(metrics.lines().any(|l| l.starts_with("process_resident_memory_bytes ")), "process metrics");
     assert!(
         metrics.lines().any(|l| l.starts_with("scenegate_token_requests_total{")
             && l.contains("client_id=\"ptn_alpha\"")
