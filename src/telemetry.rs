@@ -78,27 +78,28 @@ fn describe() {
 
 /// Samples the process's own figures for `/metrics` (Linux `/proc/self`; elsewhere nothing):
 /// resident memory, open file descriptors, CPU seconds, threads. Called on each scrape.
+#[allow(clippy::cast_precision_loss)] // counts and byte sizes far below 2^52
 pub fn sample_process() {
     #[cfg(target_os = "linux")]
     {
-        let page = 4096.0;
+        const PAGE_BYTES: u64 = 4096;
         if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
-            && let Some(rss) = statm.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok())
+            && let Some(pages) = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok())
         {
-            metrics::gauge!("process_resident_memory_bytes").set(rss * page);
+            metrics::gauge!("process_resident_memory_bytes").set((pages * PAGE_BYTES) as f64);
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            #[allow(clippy::cast_precision_loss)] // a count of descriptors
             metrics::gauge!("process_open_fds").set(fds.count() as f64);
         }
         if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
             // Fields after the parenthesised command name: utime (14), stime (15), threads (20).
             let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            // Clock ticks are 100 per second on Linux.
-            metrics::gauge!("process_cpu_seconds_total").set((num(11) + num(12)) / 100.0);
-            metrics::gauge!("process_threads").set(num(17));
+            let num = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            // Clock ticks are 100 per second on Linux: 10 ms each.
+            let cpu = std::time::Duration::from_millis((num(11) + num(12)) * 10);
+            metrics::gauge!("process_cpu_seconds_total").set(cpu.as_secs_f64());
+            metrics::gauge!("process_threads").set(num(17) as f64);
         }
     }
 }
