@@ -45,6 +45,34 @@ pub struct Consents {
     clock: Arc<dyn Clock>,
 }
 
+/// A new consent awaiting its customer, with a fresh time-ordered id; account consents fill
+/// in their permissions and window.
+fn awaiting(
+    partner_id: &str,
+    purpose: String,
+    expiration: i64,
+    now: i64,
+    payment: Option<PaymentTerms>,
+) -> Result<Consent, ConsentError> {
+    let id = ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
+    Ok(Consent {
+        id,
+        partner_id: partner_id.to_owned(),
+        customer_id: None,
+        permissions: BTreeSet::new(),
+        expiration,
+        transaction_from: None,
+        transaction_to: None,
+        purpose,
+        status: ConsentStatus::AwaitingAuthorisation,
+        accounts: Vec::new(),
+        created_at: now,
+        status_updated_at: now,
+        history: Vec::new(),
+        payment,
+    })
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConsentError {
     ConsentError::InvalidField { field, reason: reason.into() }
 }
@@ -96,23 +124,11 @@ impl Consents {
         if purpose.is_empty() || purpose.chars().count() > MAX_PURPOSE_CHARS || purpose.chars().any(char::is_control) {
             return Err(invalid("purpose", format!("must be 1 to {MAX_PURPOSE_CHARS} characters of plain text")));
         }
-        let id =
-            ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
         let consent = Consent {
-            id,
-            partner_id: partner_id.to_owned(),
-            customer_id: None,
             permissions,
-            expiration,
             transaction_from: from,
             transaction_to: to,
-            purpose,
-            status: ConsentStatus::AwaitingAuthorisation,
-            accounts: Vec::new(),
-            created_at: now,
-            status_updated_at: now,
-            history: Vec::new(),
-            payment: None,
+            ..awaiting(partner_id, purpose, expiration, now, None)?
         };
         self.store.insert(&consent).await?;
         Ok(consent)
@@ -126,25 +142,8 @@ impl Consents {
         terms: PaymentTerms,
         expiration: i64,
     ) -> Result<Consent, ConsentError> {
-        let now = self.clock.now();
-        let id =
-            ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
-        let consent = Consent {
-            id,
-            partner_id: partner_id.to_owned(),
-            customer_id: None,
-            permissions: BTreeSet::new(),
-            expiration,
-            transaction_from: None,
-            transaction_to: None,
-            purpose: terms.reference.clone(),
-            status: ConsentStatus::AwaitingAuthorisation,
-            accounts: Vec::new(),
-            created_at: now,
-            status_updated_at: now,
-            history: Vec::new(),
-            payment: Some(terms),
-        };
+        let purpose = terms.reference.clone();
+        let consent = awaiting(partner_id, purpose, expiration, self.clock.now(), Some(terms))?;
         self.store.insert(&consent).await?;
         Ok(consent)
     }

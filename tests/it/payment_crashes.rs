@@ -119,15 +119,7 @@ async fn every_key_one_settled_payment(stack: &Stack, consent_id: &str, token: &
     for id in &ids {
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
-            let p: Value = http()
-                .get(stack.gw.url(&format!("/v1/payments/{id}")))
-                .bearer_auth(&write)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let p: Value = crate::support::get_json(&stack.gw.url(&format!("/v1/payments/{id}")), &write).await;
             match p["status"].as_str().unwrap() {
                 "pending" if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(250)).await,
                 other => break other.to_owned(),

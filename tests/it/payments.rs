@@ -251,32 +251,15 @@ async fn a_payment_is_authorised_booked_once_refunded_within_bounds_and_announce
     );
     let (status, _) = signed(&refunds, &write, "r-3", &refund("200.00")).await;
     assert_eq!(status, 201);
-    let listed: Value =
-        crate::support::http().get(&refunds).bearer_auth(&write).send().await.unwrap().json().await.unwrap();
+    let listed: Value = crate::support::get_json(&refunds, &write).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
-    let read: Value = crate::support::http()
-        .get(stack.gw.url(&format!("/v1/payments/{payment_id}")))
-        .bearer_auth(&write)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = crate::support::get_json(&stack.gw.url(&format!("/v1/payments/{payment_id}")), &write).await;
     assert_eq!(read["refunded_amount"], json!({"amount": "268.00", "currency": "CNY"}));
     assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 3);
 
     // Every change was announced, in order per subject, pollable and acknowledgeable.
     let events_token = client_token(&partner, "events:read").await;
-    let page: Value = crate::support::http()
-        .get(stack.gw.url("/v1/events?limit=50"))
-        .bearer_auth(&events_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = crate::support::get_json(&stack.gw.url("/v1/events?limit=50"), &events_token).await;
     let seen: Vec<(String, String)> = page["data"]
         .as_array()
         .unwrap()
@@ -300,14 +283,6 @@ async fn a_payment_is_authorised_booked_once_refunded_within_bounds_and_announce
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let again: Value = crate::support::http()
-        .get(stack.gw.url("/v1/events?limit=50"))
-        .bearer_auth(&events_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = crate::support::get_json(&stack.gw.url("/v1/events?limit=50"), &events_token).await;
     assert_eq!(again["data"].as_array().unwrap().len(), seen.len() - 1, "acknowledged events leave the list");
 }

@@ -75,6 +75,25 @@ async fn authenticate_client(
     result
 }
 
+/// A form body of an endpoint that authenticates the client by `private_key_jwt` with an
+/// explicit `client_id` (PAR, sandbox authorisation): the fields and the partner.
+async fn authenticated_form(
+    gw: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, std::sync::Arc<crate::config::Partner>), crate::error::ApiError> {
+    let form = Params(parse_pairs(headers, body)?);
+    let partner = authenticate_client(
+        gw,
+        form.required("client_assertion_type")?,
+        form.required("client_assertion")?,
+        Some(form.required("client_id")?),
+        &mut None,
+    )
+    .await?;
+    Ok((form, partner))
+}
+
 /// The `iss` an assertion claims, read without trusting it (only to label a refusal).
 fn unverified_issuer(assertion: &str) -> Option<String> {
     use base64::Engine as _;

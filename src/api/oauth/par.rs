@@ -24,10 +24,7 @@ use crate::{
     web::Locale,
 };
 
-use super::{
-    CUSTOMER_SCOPE, MAX_STATE_CHARS, PAYMENT_SCOPE, Params, authenticate_client, customer_scope, no_store, parse_pairs,
-    truncate,
-};
+use super::{CUSTOMER_SCOPE, MAX_STATE_CHARS, PAYMENT_SCOPE, authenticated_form, customer_scope, no_store, truncate};
 
 /// Form fields of a pushed authorisation request (RFC 9126).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,16 +99,7 @@ pub async fn par(
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ApiError> {
-    let form = Params(parse_pairs(&headers, &body)?);
-    let client_id = form.required("client_id")?;
-    let partner = authenticate_client(
-        &gw,
-        form.required("client_assertion_type")?,
-        form.required("client_assertion")?,
-        Some(client_id),
-        &mut None,
-    )
-    .await?;
+    let (form, partner) = authenticated_form(&gw, &headers, &body).await?;
 
     if form.get("request").is_some() {
         return Err(OAuthError::InvalidRequest(

@@ -12,7 +12,7 @@ use scenegate_adapter_contract::ConsentId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Params, authenticate_client, no_store, parse_pairs};
+use super::{authenticated_form, no_store};
 use crate::{
     app::AppState, auth::OAuthError, config::Environment, consent::ConsentError, error::ApiError, extract::BoundedBody,
     problem::Problem,
@@ -51,16 +51,7 @@ pub async fn sandbox_authorize(
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ApiError> {
-    let form = Params(parse_pairs(&headers, &body)?);
-    let client_id = form.required("client_id")?;
-    let partner = authenticate_client(
-        &gw,
-        form.required("client_assertion_type")?,
-        form.required("client_assertion")?,
-        Some(client_id),
-        &mut None,
-    )
-    .await?;
+    let (form, partner) = authenticated_form(&gw, &headers, &body).await?;
     if partner.environment != Environment::Sandbox {
         return Err(OAuthError::UnauthorizedClient("headless authorisation is for sandbox partners only".into()).into());
     }

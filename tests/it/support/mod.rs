@@ -246,6 +246,11 @@ impl Stack {
     }
 }
 
+/// GETs `url` with a bearer token and returns the JSON answer, whatever its status.
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    http().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 /// Polls `check` until it is true or `within` passes.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
