@@ -8,7 +8,9 @@
 //! Open the printed link, log in as a demo customer (mobile `13800000001`, password
 //! `Scenegate#2026`), choose the account to pay from and approve; the one-time code arrives on
 //! the demo "phone" at http://127.0.0.1:9090/core/sms-outbox. Same settings as
-//! `partner_quickstart` (`SCENEGATE_URL`, `CLIENT_ID`, `KEY_FILE`, `KEY_ID`).
+//! `partner_quickstart` (`SCENEGATE_URL`, `CLIENT_ID`, `KEY_FILE`, `KEY_ID`). With
+//! `SANDBOX_CUSTOMER=C0001` the demo's test customer approves without a browser (sandbox
+//! partners only), as a partner's CI would run it.
 //!
 //! Every money-moving call carries an `Idempotency-Key` (the same one on every retry of that
 //! call) and a detached JWS over its exact body, and the gateway signs its answer the same way.
@@ -96,7 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &json!({"amount": {"amount": "68.00", "currency": "CNY"}, "reason": "One night cancelled"}),
     )
     .await?;
-    println!("refund {}: {} of {}", refund["refund_id"], refund["status"], refund["amount"]["amount"]);
+    let refund_id = refund["refund_id"].as_str().unwrap_or_default();
+    println!("refund {refund_id}: {} of {}", refund["status"], refund["amount"]["amount"]);
     Ok(())
 }
 

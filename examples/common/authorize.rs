@@ -11,9 +11,14 @@ use super::common::Partner;
 
 pub const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
 
-/// Pushes an authorisation request for `consent_id` with `scope`, prints the link for the
-/// customer, waits for the browser to come back to `REDIRECT_URI` (`callback` must already
-/// listen there), checks `state` and `iss`, and exchanges the code. Returns the token answer.
+/// Pushes an authorisation request for `consent_id` with `scope`, then lets the customer
+/// answer it, and exchanges the code. Returns the token answer.
+///
+/// With `SANDBOX_CUSTOMER` set (e.g. `C0001`, a sandbox partner against a gateway that lists
+/// that test customer), the request is answered without a browser through
+/// `/oauth2/sandbox/authorize`, as a partner's CI would. Otherwise it prints the link for the
+/// customer and waits for the browser to come back to `REDIRECT_URI` (`callback` must already
+/// listen there), checking `state` and `iss`.
 pub async fn authorise(
     partner: &Partner,
     http: &reqwest::Client,
@@ -25,33 +30,34 @@ pub async fn authorise(
     let verifier = random_urlsafe(32);
     let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
     let state = random_urlsafe(16);
-    let par = partner
-        .post_form(
-            http,
-            "/oauth2/par",
-            &[
-                ("response_type", "code"),
-                ("client_id", &partner.client_id),
-                ("redirect_uri", REDIRECT_URI),
-                ("scope", scope),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", &state),
-                ("consent_id", consent_id),
-            ],
-        )
-        .await?;
-    let request_uri = par["request_uri"].as_str().ok_or("no request_uri")?;
-    let link = format!(
-        "{}/oauth2/authorize?client_id={}&request_uri={}",
-        partner.base,
-        partner.client_id,
-        urlencode(request_uri)
-    );
-    println!("\nOpen this link in a browser and approve as a demo customer:\n\n  {link}\n");
-
-    // The browser comes back with code, state and iss (RFC 9207).
-    let params = wait_for_callback(callback).await?;
+    let request_uri = push(partner, http, consent_id, scope, &challenge, &state).await?;
+    let params = match std::env::var("SANDBOX_CUSTOMER") {
+        Ok(customer) => {
+            let answer = partner
+                .post_form(
+                    http,
+                    "/oauth2/sandbox/authorize",
+                    &[("client_id", &partner.client_id), ("request_uri", &request_uri), ("customer", &customer)],
+                )
+                .await?;
+            println!("sandbox customer {customer} approved without a browser");
+            ["code", "state", "iss"]
+                .iter()
+                .filter_map(|k| Some(((*k).to_owned(), answer[*k].as_str()?.to_owned())))
+                .collect()
+        }
+        Err(_) => {
+            let link = format!(
+                "{}/oauth2/authorize?client_id={}&request_uri={}",
+                partner.base,
+                partner.client_id,
+                urlencode(&request_uri)
+            );
+            println!("\nOpen this link in a browser and approve as a demo customer:\n\n  {link}\n");
+            // The browser comes back with code, state and iss (RFC 9207).
+            wait_for_callback(callback).await?
+        }
+    };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if let Some(error) = get("error") {
         return Err(format!("the customer did not approve: {error}").into());
@@ -74,6 +80,34 @@ pub async fn authorise(
             ],
         )
         .await
+}
+
+/// The pushed authorisation request (PAR); returns its `request_uri`.
+async fn push(
+    partner: &Partner,
+    http: &reqwest::Client,
+    consent_id: &str,
+    scope: &str,
+    challenge: &str,
+    state: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let par = partner
+        .post_form(
+            http,
+            "/oauth2/par",
+            &[
+                ("response_type", "code"),
+                ("client_id", &partner.client_id),
+                ("redirect_uri", REDIRECT_URI),
+                ("scope", scope),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+                ("state", state),
+                ("consent_id", consent_id),
+            ],
+        )
+        .await?;
+    Ok(par["request_uri"].as_str().ok_or("no request_uri")?.to_owned())
 }
 
 pub fn random_urlsafe(bytes: usize) -> String {
