@@ -20,8 +20,6 @@ use serde_json::{Value, json};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partner = common::Partner::from_env()?;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
-    // Bind the callback first, so the redirect cannot arrive before we listen.
-    let callback = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 
     // 1. A client-credentials token to manage consents.
     let token = partner
@@ -46,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("consent {consent_id} is {}", consent["status"]);
 
     // 3-5. The customer approves at the bank; the code becomes a token bound to the consent.
-    let tokens = authorize::authorise(&partner, &http, &callback, consent_id, "accounts:read").await?;
+    let tokens = authorize::authorise(&partner, &http, consent_id, "accounts:read").await?;
     let access = tokens["access_token"].as_str().ok_or("no access_token")?;
     println!(
         "customer token: expires in {} s; refresh token issued: {}",

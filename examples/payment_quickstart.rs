@@ -32,7 +32,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kid: std::env::var("KEY_ID").unwrap_or_else(|_| "skytrip-2026-11".into()),
     };
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
-    let callback = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 
     // 1. A client-credentials token for payments.
     let token = partner
@@ -61,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("payment consent {consent_id} is {}", consent["status"]);
 
     // 3. The customer approves with their password and a one-time code.
-    let tokens = authorize::authorise(&partner, &http, &callback, consent_id, "payments:initiate").await?;
+    let tokens = authorize::authorise(&partner, &http, consent_id, "payments:initiate").await?;
     let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?;
 
     // 4. Pay. A retry after a timeout sends the same key and gets the same payment.

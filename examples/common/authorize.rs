@@ -17,12 +17,11 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
 /// With `SANDBOX_CUSTOMER` set (e.g. `C0001`, a sandbox partner against a gateway that lists
 /// that test customer), the request is answered without a browser through
 /// `/oauth2/sandbox/authorize`, as a partner's CI would. Otherwise it prints the link for the
-/// customer and waits for the browser to come back to `REDIRECT_URI` (`callback` must already
-/// listen there), checking `state` and `iss`.
+/// customer and waits for the browser to come back to `REDIRECT_URI` (listening there before
+/// the link is shown), checking `state` and `iss`.
 pub async fn authorise(
     partner: &Partner,
     http: &reqwest::Client,
-    callback: &tokio::net::TcpListener,
     consent_id: &str,
     scope: &str,
 ) -> Result<Value, Box<dyn std::error::Error>> {
@@ -47,6 +46,8 @@ pub async fn authorise(
                 .collect()
         }
         Err(_) => {
+            // Listen first, so the redirect cannot arrive before we do.
+            let callback = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
             let link = format!(
                 "{}/oauth2/authorize?client_id={}&request_uri={}",
                 partner.base,
@@ -55,7 +56,7 @@ pub async fn authorise(
             );
             println!("\nOpen this link in a browser and approve as a demo customer:\n\n  {link}\n");
             // The browser comes back with code, state and iss (RFC 9207).
-            wait_for_callback(callback).await?
+            wait_for_callback(&callback).await?
         }
     };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
