@@ -233,7 +233,7 @@ fn clone_consent_error(e: &ConsentError) -> ConsentError {
         ConsentError::InvalidField { field, reason } => ConsentError::InvalidField { field, reason: reason.clone() },
         ConsentError::NotFound => ConsentError::NotFound,
         ConsentError::State(s) => ConsentError::State(*s),
-        ConsentError::Store(s) => ConsentError::Store(crate::store::StoreError(s.0.clone())),
+        ConsentError::Store(s) => ConsentError::Store(s.clone()),
     }
 }
 

@@ -54,7 +54,7 @@ fn awaiting(
     now: i64,
     payment: Option<PaymentTerms>,
 ) -> Result<Consent, ConsentError> {
-    let id = ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(|e| StoreError(e.to_string()))?;
+    let id = ConsentId::from_key(&uuid::Uuid::now_v7().simple().to_string()).map_err(StoreError::corrupt)?;
     Ok(Consent {
         id,
         partner_id: partner_id.to_owned(),

@@ -32,11 +32,11 @@ impl SqliteConsentStore {
 }
 
 fn decode(body: &str) -> Result<Consent, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError(format!("stored consent is unreadable: {e}")))
+    serde_json::from_str(body).map_err(StoreError::corrupt)
 }
 
 fn encode(c: &Consent) -> Result<String, StoreError> {
-    serde_json::to_string(c).map_err(|e| StoreError(e.to_string()))
+    serde_json::to_string(c).map_err(StoreError::corrupt)
 }
 
 /// The conditional update, inside a caller's transaction: a payment consumes its consent in
@@ -66,7 +66,7 @@ pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: 
     if updated && status_changed {
         crate::events::sqlite::append(conn, &status_event(c), c.status_updated_at)
             .await
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(StoreError::corrupt)?;
     }
     Ok(updated)
 }

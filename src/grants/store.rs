@@ -78,11 +78,11 @@ impl SqliteGrantStore {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError(e.to_string()))
+    serde_json::to_string(v).map_err(StoreError::corrupt)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError(format!("stored grant is unreadable: {e}")))
+    serde_json::from_str(s).map_err(StoreError::corrupt)
 }
 
 #[async_trait]

@@ -131,7 +131,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
     }
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers).map_err(|e| StoreError(e.to_string()))?;
+        let headers = serde_json::to_string(&response.headers).map_err(StoreError::corrupt)?;
         sqlx::query("UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5")
             .bind(i64::from(response.status))
             .bind(headers)

@@ -14,7 +14,7 @@ pub struct MemoryReplayStore {
 #[async_trait]
 impl ReplayStore for MemoryReplayStore {
     async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
-        let mut seen = self.seen.lock().map_err(|_| StoreError("replay store lock poisoned".into()))?;
+        let mut seen = self.seen.lock().map_err(|_| StoreError::Unavailable("replay store lock poisoned".into()))?;
         // Keep the map bounded by the live window: sweep when it grows.
         if seen.len() > 10_000 {
             seen.retain(|_, exp| *exp > now);

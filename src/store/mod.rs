@@ -12,9 +12,52 @@ use async_trait::async_trait;
 pub use memory::MemoryReplayStore;
 pub use sqlite::SqliteReplayStore;
 
-#[derive(Debug, thiserror::Error)]
-#[error("state store failed: {0}")]
-pub struct StoreError(pub String);
+/// What went wrong with a store, whatever the engine behind it: callers decide by kind
+/// (a conflict is the caller's race to handle, unavailable and timeout are 503s with
+/// `Retry-After`), never by an engine's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer got there first (a unique key, a changed version).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// The engine cannot be reached or refused to work (connection lost, disk full).
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// No connection or answer within the configured wait.
+    #[error("state store timed out: {0}")]
+    Timeout(String),
+    /// A stored value this build cannot read.
+    #[error("stored value is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (the engine, not the data, is the problem).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Timeout(_))
+    }
+
+    pub fn corrupt(e: impl std::fmt::Display) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::PoolTimedOut => Self::Timeout("no database connection free within the pool's wait".into()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(db.to_string()),
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "57014") => Self::Timeout(db.to_string()),
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => {
+                Self::Corrupt(e.to_string())
+            }
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
 
 /// Remembers single-use values (assertion `jti`s, later authorisation codes) until they
 /// expire, so each can be used once.

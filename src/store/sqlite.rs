@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use super::{ReplayStore, StoreError};
 
 pub fn err(e: sqlx::Error) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::from(e)
 }
 
 const SCHEMA: &[&str] = &[
@@ -99,14 +99,14 @@ async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool
         .collect();
     let mut migrator = sqlx::migrate::Migrator::with_migrations(migrations);
     migrator.set_ignore_missing(tolerate_later_steps);
-    migrator.run(pool).await.map_err(|e| StoreError(format!("database migration failed: {e}")))
+    migrator.run(pool).await.map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
 }
 
 /// Opens (creating if needed) the gateway's database with the foundation's tables only (the
 /// gateway opens it through `bootstrap::open_database`, with every step).
 pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
