@@ -11,15 +11,15 @@ use crate::{
     app::{AppState, GatewayState, Settings},
     auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier, signing::SigningKeys},
     config::{self, GatewayConfig},
-    consent::{Consents, SqliteConsentStore},
+    consent::Consents,
     core::CoreClient,
-    events::{self, DeliveryConfig, EventStore, RetryPolicy, SqliteEventStore, WebhookTarget, delivery},
-    grants::{Grants, LocalThrottle, SqliteGrantStore},
-    idempotency::{self, IdempotencyStore, SqliteIdempotencyStore},
+    events::{DeliveryConfig, RetryPolicy, WebhookTarget, delivery},
+    grants::{Grants, LocalThrottle},
+    idempotency::IdempotencyStore,
     limit::LocalLimits,
-    payments::{self, Payments, SqlitePaymentStore, spawn_reconciler},
-    staff::{self, SqliteStopStore, StopStore},
-    store::{self, SqliteReplayStore},
+    payments::{Payments, spawn_reconciler},
+    staff,
+    store::{ReplayStore, StoreSettings, Stores},
     telemetry,
 };
 
@@ -67,17 +67,18 @@ pub async fn build(
     let keys = Arc::new(ArcSwap::from_pointee(keys));
     spawn_key_reload_on_sighup(cfg.auth.signing_key_file.clone(), keys.clone(), clock.clone());
 
-    let db = open_database(cfg).await?;
+    let stores = open_stores(cfg).await?;
     // Emergency stops apply before the first request is served, then follow the database.
-    let stops: Arc<dyn StopStore> = Arc::new(SqliteStopStore::new(db.clone()));
-    staff::follow_stops(stops.as_ref(), &registry).await.context("reading emergency stops")?;
-    staff::spawn_stop_follower(stops, registry.clone());
-    let replay = SqliteReplayStore::new(db.clone());
-    spawn_replay_purge(replay.clone(), clock.clone());
+    staff::follow_stops(stores.stops.as_ref(), &registry).await.context("reading emergency stops")?;
+    staff::spawn_stop_follower(stores.stops.clone(), registry.clone());
+    spawn_replay_purge(stores.replay.clone(), clock.clone());
 
-    let grant_store = Arc::new(SqliteGrantStore::new(db.clone()));
-    let grants =
-        Arc::new(Grants::new(grant_store.clone(), grant_store, Arc::new(LocalThrottle::default()), clock.clone()));
+    let grants = Arc::new(Grants::new(
+        stores.grants.clone(),
+        stores.sessions.clone(),
+        Arc::new(LocalThrottle::default()),
+        clock.clone(),
+    ));
     spawn_grant_purge(grants.clone());
 
     let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
@@ -85,21 +86,14 @@ pub async fn build(
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
     let pseudonyms = crate::accounts::Pseudonyms::load_or_create(&cfg.storage.data_dir.join("pseudonym.key"))?;
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
-    let consents = Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone());
+    let consents = Consents::new(stores.consents.clone(), clock.clone());
 
     // Payments: recorded before the core is asked, settled by the reconciler when an answer
     // is lost, every change announced through the outbox.
-    let payments = Payments::new(
-        Arc::new(SqlitePaymentStore::new(db.clone())),
-        consents.clone(),
-        core.clone(),
-        pseudonyms,
-        clock.clone(),
-    );
+    let payments = Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone());
     spawn_reconciler(payments.clone());
-    let idempotency = SqliteIdempotencyStore::new(db.clone()).with_lease(cfg.payments.idempotency_lease);
-    spawn_idempotency_purge(idempotency.clone(), clock.clone());
-    let events: Arc<dyn EventStore> = Arc::new(SqliteEventStore::new(db.clone()));
+    spawn_idempotency_purge(stores.idempotency.clone(), clock.clone());
+    let events = stores.events.clone();
     let live = partners.clone();
     let targets = move |partner_id: &str| {
         let set = live.load();
@@ -129,7 +123,7 @@ pub async fn build(
         assertions: AssertionVerifier {
             token_endpoint,
             issuer: public_url,
-            replay: Arc::new(replay),
+            replay: stores.replay.clone(),
             clock: clock.clone(),
         },
         partners,
@@ -140,7 +134,7 @@ pub async fn build(
         accounts,
         grants,
         payments,
-        idempotency: Arc::new(idempotency),
+        idempotency: stores.idempotency.clone(),
         events,
         metrics: telemetry::metrics_handle(),
     };
@@ -165,7 +159,7 @@ fn spawn_key_reload_on_sighup(path: std::path::PathBuf, keys: Arc<ArcSwap<Signin
     });
 }
 
-fn spawn_replay_purge(store: SqliteReplayStore, clock: Arc<dyn Clock>) {
+fn spawn_replay_purge(store: Arc<dyn ReplayStore>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -177,7 +171,7 @@ fn spawn_replay_purge(store: SqliteReplayStore, clock: Arc<dyn Clock>) {
     });
 }
 
-fn spawn_idempotency_purge(store: SqliteIdempotencyStore, clock: Arc<dyn Clock>) {
+fn spawn_idempotency_purge(store: Arc<dyn IdempotencyStore>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
@@ -201,27 +195,10 @@ fn spawn_grant_purge(grants: Arc<Grants>) {
     });
 }
 
-/// The gateway database's schema, step by step: each domain module owns its statements,
-/// this list orders them. A new table or column is a new step at the end, never an edit.
-pub const MIGRATIONS: &[store::sqlite::Step] = &[
-    store::sqlite::FOUNDATION,
-    store::sqlite::Step { version: 2, description: "staff emergency stops", statements: staff::SCHEMA },
-    store::sqlite::Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
-    store::sqlite::Step { version: 4, description: "event outbox", statements: events::sqlite::SCHEMA },
-    store::sqlite::Step { version: 5, description: "payments and refunds", statements: payments::sqlite::SCHEMA },
-    store::sqlite::Step { version: 6, description: "pending one-time codes", statements: crate::grants::SCHEMA },
-];
-
-/// Opens the gateway's database with every domain module's tables: the one list of them.
-pub async fn open_database(cfg: &GatewayConfig) -> anyhow::Result<sqlx::SqlitePool> {
-    open_database_at(&cfg.storage.data_dir.join("gateway.sqlite")).await
-}
-
-/// [`open_database`] at an explicit path (tests).
-pub async fn open_database_at(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
-    let db = store::sqlite::open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    store::sqlite::migrate(&db, MIGRATIONS).await?;
-    Ok(db)
+/// Opens the stores `[storage]` names, applying pending migrations: the one place the
+/// gateway and the staff commands get them from.
+pub async fn open_stores(cfg: &GatewayConfig) -> anyhow::Result<Stores> {
+    Stores::open(&cfg.storage, StoreSettings { idempotency_lease: cfg.payments.idempotency_lease }).await
 }
 
 /// Reads `gateway.toml`, printing every error with its place.

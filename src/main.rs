@@ -191,12 +191,11 @@ fn keygen(partner: &str, out: &Path) -> anyhow::Result<()> {
 }
 
 async fn partners(config_path: &Path, action: PartnersAction) -> anyhow::Result<()> {
-    use scenegate::staff::{SqliteStopStore, StopStore};
     let cfg = bootstrap::load_config(config_path)?;
     let registry = config::PartnerRegistry::open(cfg.partners.dir.clone())
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e:?}", cfg.partners.dir.display()))?;
-    let db = bootstrap::open_database(&cfg).await?;
-    let stops = SqliteStopStore::new(db.clone()).list().await?;
+    let stores = bootstrap::open_stores(&cfg).await?;
+    let stops = stores.stops.list().await?;
     registry.apply_stops(stops.iter().map(|s| s.partner_id.clone()).collect());
     let set = registry.live().load_full();
     let keys_age = |p: &config::Partner| {
@@ -250,26 +249,14 @@ async fn partners(config_path: &Path, action: PartnersAction) -> anyhow::Result<
             println!("  keys            {} (file changed {} ago)", kids.join(", "), keys_age(p));
             println!("  rate limit      {}/s, burst {}", p.rate_limit.requests_per_second, p.rate_limit.burst);
             let clock: std::sync::Arc<dyn scenegate::auth::Clock> = std::sync::Arc::new(scenegate::auth::SystemClock);
-            let consents = scenegate::consent::Consents::new(
-                std::sync::Arc::new(scenegate::consent::SqliteConsentStore::new(db.clone())),
-                clock,
-            );
+            let consents = scenegate::consent::Consents::new(stores.consents.clone(), clock);
             let counts: Vec<String> =
                 consents.status_counts(&id).await?.iter().map(|(s, n)| format!("{} {n}", s.code())).collect();
             println!("  consents        {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
-            let payments = scenegate::payments::SqlitePaymentStore::new(db.clone());
-            let counts: Vec<String> = scenegate::payments::PaymentStore::status_counts(&payments, &id)
-                .await?
-                .iter()
-                .map(|(s, n)| format!("{s} {n}"))
-                .collect();
+            let counts: Vec<String> =
+                stores.payments.status_counts(&id).await?.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!("  payments        {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
-            let dead = scenegate::events::EventStore::dead_letters(
-                &scenegate::events::SqliteEventStore::new(db),
-                Some(&id),
-                1000,
-            )
-            .await?;
+            let dead = stores.events.dead_letters(Some(&id), 1000).await?;
             println!("  dead letters    {}", dead.len());
         }
     }
@@ -340,9 +327,9 @@ fn rotate(config_path: &Path) -> anyhow::Result<()> {
 }
 
 async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Result<()> {
-    use scenegate::staff::{SqliteStopStore, Stop, StopStore};
+    use scenegate::staff::Stop;
     let cfg = bootstrap::load_config(config_path)?;
-    let stops = SqliteStopStore::new(bootstrap::open_database(&cfg).await?);
+    let stops = bootstrap::open_stores(&cfg).await?.stops;
     match action {
         PartnerAction::Suspend { id, reason } => {
             if !config::is_partner_id(&id) {
@@ -379,9 +366,9 @@ async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Re
 }
 
 async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Result<()> {
-    use scenegate::events::{EventId, EventStore, EventStoreError, SqliteEventStore};
+    use scenegate::events::{EventId, EventStoreError};
     let cfg = bootstrap::load_config(config_path)?;
-    let events = SqliteEventStore::new(bootstrap::open_database(&cfg).await?);
+    let events = bootstrap::open_stores(&cfg).await?.events;
     match action {
         EventsAction::DeadLetters { partner } => {
             let dead = events.dead_letters(partner.as_deref(), 100).await?;

@@ -17,7 +17,7 @@ use scenegate_adapter_contract::{
 
 pub use model::{Actor, Consent};
 pub use payment_terms::{Allowance, Payee, PaymentTerms};
-pub use store::{ConsentStore, SqliteConsentStore};
+pub use store::ConsentStore;
 
 use crate::{auth::Clock, store::StoreError};
 

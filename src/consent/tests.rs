@@ -4,14 +4,14 @@ use scenegate_adapter_contract::canonical::{ConsentRequest, ConsentStatus, Permi
 
 use super::*;
 use crate::auth::ManualClock;
+use crate::store::test_support::{self, TestStores};
 
 const T0: i64 = 1_800_000_000;
 
-async fn service() -> (Consents, Arc<ManualClock>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
+async fn service() -> (Consents, Arc<ManualClock>, TestStores) {
+    let stores = test_support::sqlite().await;
     let clock = Arc::new(ManualClock::at(T0));
-    (Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock.clone()), clock, dir)
+    (Consents::new(stores.consents.clone(), clock.clone()), clock, stores)
 }
 
 fn request() -> ConsentRequest {
@@ -126,13 +126,19 @@ async fn concurrent_answers_apply_exactly_one() {
 
 #[tokio::test]
 async fn consents_and_their_history_survive_a_restart() {
-    let (consents, clock, dir) = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.sqlite");
+    let open = || async {
+        crate::store::Stores::sqlite(crate::store::sqlite::open_migrated(&path).await.unwrap(), Default::default())
+    };
+    let clock = Arc::new(ManualClock::at(T0));
+    let first = open().await;
+    let consents = Consents::new(first.consents.clone(), clock.clone());
     let c = consents.create("ptn_a", request()).await.unwrap();
     consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
-    drop(consents);
+    first.close().await;
 
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    let reopened = Consents::new(Arc::new(SqliteConsentStore::new(pool)), clock);
+    let reopened = Consents::new(open().await.consents, clock);
     let back = reopened.load(&c.id).await.unwrap();
     assert_eq!(back.status, ConsentStatus::Authorised);
     assert_eq!(back.accounts, vec!["6222".to_owned()]);
@@ -142,11 +148,9 @@ async fn consents_and_their_history_survive_a_restart() {
 
 #[tokio::test]
 async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    let consents = Consents::new(Arc::new(SqliteConsentStore::new(pool.clone())), Arc::new(ManualClock::at(T0)));
-    let events = crate::events::SqliteEventStore::new(pool);
-    use crate::events::EventStore as _;
+    let stores = test_support::sqlite().await;
+    let consents = Consents::new(stores.consents.clone(), Arc::new(ManualClock::at(T0)));
+    let events = stores.events.clone();
 
     let c = consents.create("ptn_a", request()).await.unwrap();
     assert!(events.list_for_partner("ptn_a", None, 10).await.unwrap().is_empty(), "creation is not a change");

@@ -21,7 +21,6 @@
 pub mod delivery;
 pub mod retry;
 pub mod signing;
-pub mod sqlite;
 pub mod ssrf;
 mod store;
 
@@ -32,7 +31,6 @@ use serde::Serialize;
 pub use delivery::{DeliveryConfig, Targets, WebhookTarget};
 pub use retry::RetryPolicy;
 pub use signing::{WebhookSigner, WebhookVerifier};
-pub use sqlite::SqliteEventStore;
 pub use store::{Claimed, DeadLetter, Delivery, DeliveryState, EventStore, EventStoreError, Lease};
 
 /// Event types the gateway emits today. Types are plain strings on the wire so a partner's

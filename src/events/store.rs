@@ -106,6 +106,14 @@ pub trait EventStore: Send + Sync {
     /// an event while an earlier event of the same partner and subject is still pending, so a
     /// batch holds at most one event per subject. Atomic: two workers never get the same event
     /// while its lease runs.
+    /// Writes an event on its own. Changes write theirs in their own transaction (each
+    /// engine's `append` inside it); this is for an event that accompanies no other row.
+    async fn append(&self, event: &super::NewEvent, now: i64) -> Result<EventId, EventStoreError>;
+
+    /// When the earliest pending delivery that is not waiting behind an older one of its
+    /// subject falls due, if any.
+    async fn next_due(&self) -> Result<Option<i64>, EventStoreError>;
+
     async fn claim_due(&self, now: i64, limit: u32, lease_secs: i64) -> Result<Vec<Claimed>, EventStoreError>;
 
     /// The partner answered 2xx. `Conflict` when the lease was lost.

@@ -2,19 +2,7 @@
 
 use std::{future::Future, time::Duration};
 
-use super::{NewEvent, SqliteEventStore};
-
-pub struct TempDb {
-    pub store: SqliteEventStore,
-    _dir: tempfile::TempDir,
-}
-
-/// Opens the gateway's database the way the gateway does, then adds the outbox tables.
-pub async fn temp_db() -> TempDb {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    TempDb { store: SqliteEventStore::new(pool), _dir: dir }
-}
+use super::NewEvent;
 
 pub fn new_event(partner: &str, subject: &str, status: &str) -> NewEvent {
     NewEvent {

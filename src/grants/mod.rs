@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use store::{GrantStore, SCHEMA, ScaStore, SessionStore, SqliteGrantStore};
+pub use store::{GrantStore, ScaStore, SessionStore};
 pub use throttle::{LocalThrottle, LoginThrottle, ThrottleKey};
 
 use crate::{auth::Clock, auth::OAuthError, error::ApiError, store::StoreError};

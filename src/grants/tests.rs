@@ -3,11 +3,9 @@ use std::sync::Arc;
 use super::*;
 use crate::auth::ManualClock;
 
-async fn grants(clock: Arc<ManualClock>) -> (Grants, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    let store = Arc::new(SqliteGrantStore::new(db));
-    (Grants::new(store.clone(), store, Arc::new(LocalThrottle::default()), clock), dir)
+async fn grants(clock: Arc<ManualClock>) -> (Grants, crate::store::test_support::TestStores) {
+    let stores = crate::store::test_support::sqlite().await;
+    (Grants::new(stores.grants.clone(), stores.sessions.clone(), Arc::new(LocalThrottle::default()), clock), stores)
 }
 
 fn challenge_of(verifier: &str) -> String {

@@ -9,12 +9,8 @@
 //! lease lapses and resumes the linked resource rather than creating another. The same key
 //! with a different method, path or body is 422 `idempotency_key_reused`.
 
-mod sqlite;
-
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-
-pub use sqlite::{SCHEMA, SqliteIdempotencyStore, link_in};
 
 use crate::store::StoreError;
 
@@ -109,6 +105,9 @@ pub trait IdempotencyStore: Send + Sync {
         now: i64,
     ) -> Result<Begin, StoreError>;
     /// Stores the answer sent; later requests with the key replay it.
+    /// Records the resource a claim created. Engines do this inside the transaction that
+    /// writes the resource (each engine's `link_in`); this is the same on its own.
+    async fn link(&self, claim: &Claim, resource_id: &str) -> Result<(), StoreError>;
     async fn complete(&self, claim: &Claim, response: &StoredResponse, now: i64) -> Result<(), StoreError>;
     /// Lets go of a claim that produced no resource and no answer worth keeping (the request
     /// was refused before anything was written), so the partner may retry with the same key.

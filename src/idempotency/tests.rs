@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use super::*;
 
-async fn store() -> (tempfile::TempDir, SqliteIdempotencyStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    (dir, SqliteIdempotencyStore::new(pool))
+async fn store() -> (crate::store::test_support::TestStores, Arc<dyn IdempotencyStore>) {
+    let stores = crate::store::test_support::sqlite().await;
+    let store = stores.idempotency.clone();
+    (stores, store)
 }
 
 fn key(k: &str) -> IdempotencyKey {
@@ -59,9 +59,7 @@ async fn claim_then_replay_then_reuse_is_refused() {
 async fn a_dead_holders_claim_is_taken_over_with_its_resource() {
     let (_dir, s) = store().await;
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
-    let mut conn = s.pool.acquire().await.unwrap();
-    link_in(&mut conn, &claim, "pay_1").await.unwrap();
-    drop(conn);
+    s.link(&claim, "pay_1").await.unwrap();
     // The holder crashed: nothing completes. Until the lease lapses others wait...
     assert!(matches!(s.begin("ptn_a", &key("k"), "fp", 100 + LEASE_SECS - 1).await.unwrap(), Begin::InFlight { .. }));
     // ...then one takes it over and learns what to resume.
@@ -76,9 +74,7 @@ async fn a_released_claim_frees_the_key_unless_it_created_something() {
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
     s.release(&claim).await.unwrap();
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "other", 101).await.unwrap() else { panic!() };
-    let mut conn = s.pool.acquire().await.unwrap();
-    link_in(&mut conn, &claim, "pay_1").await.unwrap();
-    drop(conn);
+    s.link(&claim, "pay_1").await.unwrap();
     s.release(&claim).await.unwrap();
     assert!(matches!(s.begin("ptn_a", &key("k"), "other", 102).await.unwrap(), Begin::InFlight { .. }));
 }
@@ -86,7 +82,6 @@ async fn a_released_claim_frees_the_key_unless_it_created_something() {
 #[tokio::test]
 async fn fifty_concurrent_first_uses_give_one_claim() {
     let (_dir, s) = store().await;
-    let s = Arc::new(s);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let s = s.clone();

@@ -12,7 +12,6 @@
 
 pub mod model;
 mod reconcile;
-pub mod sqlite;
 pub mod store;
 mod terms;
 
@@ -28,7 +27,6 @@ use scenegate_adapter_contract::{
 
 pub use model::{Payment, Reason, Refund, Settlement};
 pub use reconcile::spawn_reconciler;
-pub use sqlite::SqlitePaymentStore;
 pub use store::{PartnerLimits, PaymentStore, PaymentStoreError, Refused};
 
 use crate::{

@@ -16,8 +16,8 @@ use super::*;
 use crate::{
     auth::ManualClock,
     config::{Partner, PartnerRegistry},
-    consent::{Allowance, Consents, Payee, PaymentTerms, SqliteConsentStore},
-    idempotency::{self, Begin, IdempotencyKey, IdempotencyStore, SqliteIdempotencyStore},
+    consent::{Allowance, Consents, Payee, PaymentTerms},
+    idempotency::{self, Begin, IdempotencyKey, IdempotencyStore},
 };
 
 const MERCHANT: &str = "6222020000000000091";
@@ -25,12 +25,13 @@ const MERCHANT: &str = "6222020000000000091";
 struct World {
     payments: Payments,
     consents: Consents,
-    idem: SqliteIdempotencyStore,
+    idem: Arc<dyn IdempotencyStore>,
     core: CoreClient,
     core_url: String,
     clock: Arc<ManualClock>,
     partner: Arc<Partner>,
     debtor: String,
+    _stores: crate::store::test_support::TestStores,
     _dir: tempfile::TempDir,
 }
 
@@ -84,17 +85,11 @@ async fn world(core_timeout_ms: u64) -> World {
     )
     .unwrap();
 
-    let db = crate::bootstrap::open_database_at(&dir.path().join("gateway.sqlite")).await.unwrap();
+    let stores = crate::store::test_support::sqlite().await;
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
-    let consents = Consents::new(Arc::new(SqliteConsentStore::new(db.clone())), clock.clone());
+    let consents = Consents::new(stores.consents.clone(), clock.clone());
     let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);
-    let payments = Payments::new(
-        Arc::new(SqlitePaymentStore::new(db.clone())),
-        consents.clone(),
-        core.clone(),
-        pseudonyms,
-        clock.clone(),
-    );
+    let payments = Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone());
     let debtor = core
         .customer_accounts("C0001")
         .await
@@ -106,7 +101,8 @@ async fn world(core_timeout_ms: u64) -> World {
     World {
         payments,
         consents,
-        idem: SqliteIdempotencyStore::new(db),
+        idem: stores.idempotency.clone(),
+        _stores: stores,
         core,
         core_url,
         clock,

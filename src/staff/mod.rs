@@ -7,15 +7,12 @@
 //! partner file's own `status` applies again.
 
 pub mod keygen;
-mod sqlite;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-
-pub use sqlite::{SCHEMA, SqliteStopStore};
 
 use crate::config::PartnerRegistry;
 use crate::store::StoreError;

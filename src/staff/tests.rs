@@ -1,9 +1,10 @@
 use super::*;
+use std::sync::Arc;
 
-async fn store() -> (tempfile::TempDir, SqliteStopStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = crate::bootstrap::open_database_at(&dir.path().join("gw.sqlite")).await.unwrap();
-    (dir, SqliteStopStore::new(pool))
+async fn store() -> (crate::store::test_support::TestStores, Arc<dyn StopStore>) {
+    let stores = crate::store::test_support::sqlite().await;
+    let store = stores.stops.clone();
+    (stores, store)
 }
 
 fn stop(id: &str, reason: &str) -> Stop {
@@ -26,8 +27,10 @@ async fn a_stop_written_by_another_connection_is_seen() {
     // The staff CLI is another process with its own connection to the same file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.sqlite");
-    let gateway = SqliteStopStore::new(crate::bootstrap::open_database_at(&path).await.unwrap());
-    let cli = SqliteStopStore::new(crate::bootstrap::open_database_at(&path).await.unwrap());
+    let open = || async {
+        crate::store::Stores::sqlite(crate::store::sqlite::open_migrated(&path).await.unwrap(), Default::default())
+    };
+    let (gateway, cli) = (open().await.stops, open().await.stops);
     cli.stop(&stop("ptn_b", "fraud")).await.unwrap();
     assert_eq!(gateway.list().await.unwrap().len(), 1);
 }

@@ -27,4 +27,11 @@ impl ReplayStore for MemoryReplayStore {
             }
         }
     }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let mut seen = self.seen.lock().map_err(|_| StoreError::Unavailable("replay store lock poisoned".into()))?;
+        let before = seen.len();
+        seen.retain(|_, exp| *exp > now);
+        Ok((before - seen.len()) as u64)
+    }
 }

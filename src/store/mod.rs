@@ -1,16 +1,98 @@
-//! State the gateway keeps between requests, behind small traits.
+//! State the gateway keeps between requests: the engines behind the domain modules' store
+//! traits.
 //!
-//! The embedded default keeps it in a SQLite file under the data directory (one node,
-//! survives restarts); tests may use memory. A cluster of stateless gateways will put the
-//! same traits on Redis and PostgreSQL.
+//! Each domain module (consent, grants, payments, idempotency, events, staff) owns the trait
+//! of its store; this module owns the implementations, one folder per engine: `sqlite` (the
+//! embedded default: one node, one file under the data directory, survives restarts) and
+//! `postgres` (cluster mode: many stateless gateways on one database). [`Stores`] is the set
+//! of them a gateway or a staff command opens from `[storage]`.
 
 mod memory;
 pub mod sqlite;
+#[cfg(test)]
+pub mod test_support;
+
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
 pub use memory::MemoryReplayStore;
-pub use sqlite::SqliteReplayStore;
+
+use crate::{
+    consent::ConsentStore,
+    events::EventStore,
+    grants::{GrantStore, SessionStore},
+    idempotency::IdempotencyStore,
+    payments::PaymentStore,
+    staff::StopStore,
+};
+
+/// Every durable store, opened on one engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Stores {
+    pub consents: Arc<dyn ConsentStore>,
+    pub grants: Arc<dyn GrantStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub replay: Arc<dyn ReplayStore>,
+    pub stops: Arc<dyn StopStore>,
+    pub payments: Arc<dyn PaymentStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub events: Arc<dyn EventStore>,
+    pub engine: Engine,
+}
+
+/// The engine behind a [`Stores`], for health checks and pool figures.
+#[derive(Clone, Debug)]
+pub enum Engine {
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Settings the stores take from the gateway file.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreSettings {
+    /// How long a request holds its `Idempotency-Key` before another may take it over.
+    pub idempotency_lease: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self { idempotency_lease: Duration::from_secs(crate::idempotency::LEASE_SECS.unsigned_abs()) }
+    }
+}
+
+impl Stores {
+    /// Every store on one SQLite database (already migrated).
+    pub fn sqlite(pool: sqlx::SqlitePool, settings: StoreSettings) -> Self {
+        let grants = Arc::new(sqlite::SqliteGrantStore::new(pool.clone()));
+        Self {
+            consents: Arc::new(sqlite::SqliteConsentStore::new(pool.clone())),
+            grants: grants.clone(),
+            sessions: grants,
+            replay: Arc::new(sqlite::SqliteReplayStore::new(pool.clone())),
+            stops: Arc::new(sqlite::SqliteStopStore::new(pool.clone())),
+            payments: Arc::new(sqlite::SqlitePaymentStore::new(pool.clone())),
+            idempotency: Arc::new(
+                sqlite::SqliteIdempotencyStore::new(pool.clone()).with_lease(settings.idempotency_lease),
+            ),
+            events: Arc::new(sqlite::SqliteEventStore::new(pool.clone())),
+            engine: Engine::Sqlite(pool),
+        }
+    }
+
+    /// Opens the configured engine, applying pending migrations.
+    pub async fn open(storage: &crate::config::StorageConfig, settings: StoreSettings) -> anyhow::Result<Self> {
+        let path = storage.data_dir.join("gateway.sqlite");
+        let pool = sqlite::open_migrated(&path).await?;
+        Ok(Self::sqlite(pool, settings))
+    }
+
+    /// Ends every connection (tests reopening the same files).
+    pub async fn close(&self) {
+        match &self.engine {
+            Engine::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
 
 /// What went wrong with a store, whatever the engine behind it: callers decide by kind
 /// (a conflict is the caller's race to handle, unavailable and timeout are 503s with
@@ -66,6 +148,9 @@ pub trait ReplayStore: Send + Sync {
     /// Records `key` until `expires_at`. Returns false when `key` is already recorded and
     /// not yet expired: the caller must refuse the replay. Atomic across concurrent callers.
     async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Drops records expired at `now`; called from a timer so the store stays the size of
+    /// the window. Engines that expire keys themselves return 0.
+    async fn purge(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]
@@ -88,16 +173,17 @@ mod tests {
     async fn sqlite_store_keeps_the_contract_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gw.sqlite");
-        contract(&SqliteReplayStore::new(sqlite::open(&path).await.unwrap())).await;
-        let reopened = SqliteReplayStore::new(sqlite::open(&path).await.unwrap());
+        contract(&sqlite::SqliteReplayStore::new(sqlite::open(&path).await.unwrap())).await;
+        let reopened = sqlite::SqliteReplayStore::new(sqlite::open(&path).await.unwrap());
         assert!(!reopened.first_use("b", 100, 60).await.unwrap());
     }
 
     #[tokio::test]
     async fn concurrent_first_uses_admit_exactly_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            std::sync::Arc::new(SqliteReplayStore::new(sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap()));
+        let store = std::sync::Arc::new(sqlite::SqliteReplayStore::new(
+            sqlite::open(&dir.path().join("gw.sqlite")).await.unwrap(),
+        ));
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let s = store.clone();
@@ -124,10 +210,10 @@ mod tests {
             }
             pool.close().await;
         }
-        let expected: Vec<i64> = crate::bootstrap::MIGRATIONS.iter().map(|s| s.version).collect();
+        let expected: Vec<i64> = sqlite::MIGRATIONS.iter().map(|s| s.version).collect();
         assert!(expected.windows(2).all(|w| w[0] < w[1]), "versions strictly increase: {expected:?}");
         for _ in 0..2 {
-            let db = crate::bootstrap::open_database_at(&path).await.unwrap();
+            let db = sqlite::open_migrated(&path).await.unwrap();
             let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(&db)
                 .await

@@ -17,11 +17,11 @@ use super::*;
 use crate::{
     auth::ManualClock,
     events::{
-        Delivery, DeliveryState, EventId, SqliteEventStore,
+        Delivery, DeliveryState, EventId,
         signing::{WebhookVerifier, verify},
-        sqlite,
-        test_support::{TempDb, eventually, new_event, temp_db},
+        test_support::{eventually, new_event},
     },
+    store::test_support::{self, TestStores},
 };
 
 const T0: i64 = 1_800_000_000;
@@ -98,7 +98,7 @@ async fn counting_port() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 struct Harness {
-    db: TempDb,
+    db: TestStores,
     clock: Arc<ManualClock>,
     secret: String,
     worker: JoinHandle<()>,
@@ -126,26 +126,25 @@ fn every_second(horizon_secs: u64) -> RetryPolicy {
 
 /// The worker, with one partner `ptn_a` whose webhooks go to `url`.
 async fn start(url: Url, allow_private: bool, retry: RetryPolicy) -> Harness {
-    let db = temp_db().await;
+    let db = test_support::sqlite().await;
     let clock = Arc::new(ManualClock::at(T0));
     let secret = WebhookSigner::generate_hmac_secret();
     let signer = Arc::new(WebhookSigner::from_secret(&secret).unwrap());
     let targets = move |partner: &str| {
         (partner == "ptn_a").then(|| WebhookTarget { url: url.clone(), signer: signer.clone(), allow_private })
     };
-    let store: Arc<dyn EventStore> = Arc::new(db.store.clone());
+    let store = db.events.clone();
     let worker = spawn(store, Arc::new(targets), clock.clone(), quick_config(retry)).unwrap();
     Harness { db, clock, secret, worker }
 }
 
 impl Harness {
     async fn append(&self, partner: &str, subject: &str, status: &str) -> EventId {
-        let mut conn = self.db.store.pool().acquire().await.unwrap();
-        sqlite::append(&mut conn, &new_event(partner, subject, status), self.clock.now()).await.unwrap()
+        self.store().append(&new_event(partner, subject, status), self.clock.now()).await.unwrap()
     }
 
-    fn store(&self) -> &SqliteEventStore {
-        &self.db.store
+    fn store(&self) -> &dyn EventStore {
+        self.db.events.as_ref()
     }
 
     /// Waits until `id`'s delivery satisfies `done`. Whenever nothing is due, the clock jumps
@@ -157,14 +156,7 @@ impl Harness {
             if done(&delivery) {
                 return Some(delivery);
             }
-            let next: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
-                        SELECT 1 FROM event_deliveries p WHERE p.subject_id = d.subject_id
-                          AND p.state = 'pending' AND p.event_seq < d.event_seq)",
-            )
-            .fetch_one(self.store().pool())
-            .await
-            .unwrap();
+            let next = self.store().next_due().await.unwrap();
             if let Some(next) = next.filter(|next| *next > self.clock.now()) {
                 self.clock.advance(next - self.clock.now());
             }

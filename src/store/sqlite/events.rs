@@ -8,9 +8,8 @@
 use async_trait::async_trait;
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
 
-use super::{
-    Event, EventId, NewEvent,
-    store::{Claimed, DeadLetter, Delivery, DeliveryState, EventStore, EventStoreError, Lease},
+use crate::events::{
+    Claimed, DeadLetter, Delivery, DeliveryState, Event, EventId, EventStore, EventStoreError, Lease, NewEvent,
 };
 
 /// The outbox's tables, one statement per entry, idempotent: the gateway runs them with the
@@ -171,6 +170,22 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, EventStoreError> {
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
+    async fn append(&self, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        append(&mut conn, event, now).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, EventStoreError> {
+        sqlx::query_scalar(
+            "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
+                SELECT 1 FROM event_deliveries p WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)
+    }
+
     async fn claim_due(&self, now: i64, limit: u32, lease_secs: i64) -> Result<Vec<Claimed>, EventStoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         // One statement: choosing and leasing cannot interleave with another worker's claim.

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
-use crate::store::{StoreError, sqlite::err};
+use super::err;
+use crate::idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
+use crate::store::StoreError;
 
 pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
         partner_id TEXT NOT NULL,
@@ -128,6 +129,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         };
         tx.commit().await.map_err(err)?;
         Ok(outcome)
+    }
+
+    async fn link(&self, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        link_in(&mut conn, claim, resource_id).await
     }
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {

@@ -9,13 +9,10 @@ use scenegate_adapter_contract::{
 };
 use sqlx::{Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
 
-use super::model::{Payment, Reason, Refund, Settlement, is_final};
-use super::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
-use crate::{
-    consent::{Actor, store as consent_store},
-    events::{self, NewEvent},
-    idempotency,
-};
+use super::{consent as consent_store, events, idempotency};
+use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
+use crate::payments::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
+use crate::{consent::Actor, events::NewEvent};
 
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS payments (
@@ -310,7 +307,7 @@ fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022
     }
 }
 
-fn append_err(e: events::EventStoreError) -> PaymentStoreError {
+fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
 
@@ -356,7 +353,7 @@ impl PaymentStore for SqlitePaymentStore {
             other => other.map_err(db)?,
         };
         idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
-        events::sqlite::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
+        events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
         tx.commit().await.map_err(db)
     }
 
@@ -393,7 +390,7 @@ impl PaymentStore for SqlitePaymentStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        events::sqlite::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
+        events::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
         tx.commit().await.map_err(db)?;
         Ok(Some(p))
     }
@@ -455,7 +452,7 @@ impl PaymentStore for SqlitePaymentStore {
         .await
         .map_err(db)?;
         idempotency::link_in(&mut tx, new.claim, r.id.as_str()).await.map_err(unavailable)?;
-        events::sqlite::append(&mut tx, &new.event, r.created_at).await.map_err(append_err)?;
+        events::append(&mut tx, &new.event, r.created_at).await.map_err(append_err)?;
         tx.commit().await.map_err(db)
     }
 
@@ -497,7 +494,7 @@ impl PaymentStore for SqlitePaymentStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        events::sqlite::append(&mut tx, &event(&r), now).await.map_err(append_err)?;
+        events::append(&mut tx, &event(&r), now).await.map_err(append_err)?;
         tx.commit().await.map_err(db)?;
         Ok(Some(r))
     }

@@ -1,7 +1,18 @@
 use std::{collections::HashSet, sync::Arc};
 
 use super::*;
-use crate::events::test_support::{new_event, temp_db};
+use crate::events::test_support::new_event;
+
+struct TempDb {
+    store: SqliteEventStore,
+    _dir: tempfile::TempDir,
+}
+
+async fn temp_db() -> TempDb {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::store::sqlite::open_migrated(&dir.path().join("gateway.sqlite")).await.unwrap();
+    TempDb { store: SqliteEventStore::new(pool), _dir: dir }
+}
 
 const LEASE: i64 = 60;
 

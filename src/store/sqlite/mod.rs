@@ -1,11 +1,29 @@
-//! The embedded default's state: one SQLite file under the data directory, one schema.
+//! The embedded default's state: one SQLite file under the data directory. Each store a
+//! domain module declares (its trait) has its SQLite implementation here, one file per
+//! domain; transactions that span domains (a payment consuming its consent, linking its
+//! idempotency key and writing its event) are composed from their `*_in` functions.
+
+pub mod consent;
+pub mod events;
+pub mod grants;
+pub mod idempotency;
+pub mod payments;
+pub mod replay;
+pub mod staff;
+
+pub use consent::SqliteConsentStore;
+pub use events::SqliteEventStore;
+pub use grants::SqliteGrantStore;
+pub use idempotency::SqliteIdempotencyStore;
+pub use payments::SqlitePaymentStore;
+pub use replay::SqliteReplayStore;
+pub use staff::SqliteStopStore;
 
 use std::path::Path;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{ReplayStore, StoreError};
+use super::StoreError;
 
 pub fn err(e: sqlx::Error) -> StoreError {
     StoreError::from(e)
@@ -75,6 +93,17 @@ pub struct Step {
 /// The foundation's tables: replay cache, consents, customer grants and sessions.
 pub const FOUNDATION: Step = Step { version: 1, description: "foundation", statements: SCHEMA };
 
+/// The gateway database's schema, step by step: each store file owns its statements, this
+/// list orders them. A new table or column is a new step at the end, never an edit.
+pub const MIGRATIONS: &[Step] = &[
+    FOUNDATION,
+    Step { version: 2, description: "staff emergency stops", statements: staff::SCHEMA },
+    Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
+    Step { version: 4, description: "event outbox", statements: events::SCHEMA },
+    Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
+    Step { version: 6, description: "pending one-time codes", statements: grants::SCHEMA },
+];
+
 /// Applies every step not applied yet, in version order; refuses a database whose applied
 /// steps differ from these (a changed migration is a new step, never an edit), and one with
 /// steps this build does not know (written by a newer gateway).
@@ -102,8 +131,16 @@ async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool
     migrator.run(pool).await.map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
 }
 
+/// Opens (creating if needed) the gateway's database and applies every pending step.
+pub async fn open_migrated(path: &Path) -> anyhow::Result<SqlitePool> {
+    use anyhow::Context as _;
+    let db = open(path).await.with_context(|| format!("opening {}", path.display()))?;
+    migrate(&db, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
+    Ok(db)
+}
+
 /// Opens (creating if needed) the gateway's database with the foundation's tables only (the
-/// gateway opens it through `bootstrap::open_database`, with every step).
+/// gateway opens it through [`open_migrated`], with every step).
 pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -119,41 +156,4 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     // Only the foundation: the rest of a full gateway database is left as it is.
     run_steps(&pool, &[FOUNDATION], true).await?;
     Ok(pool)
-}
-
-#[derive(Clone)]
-pub struct SqliteReplayStore {
-    pool: SqlitePool,
-}
-
-impl SqliteReplayStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
-    /// Drops expired records; called from a timer so the table stays the size of the window.
-    pub async fn purge(&self, now: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM replay WHERE expires_at <= ?").bind(now).execute(&self.pool).await.map_err(err)?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl ReplayStore for SqliteReplayStore {
-    async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
-        // One statement, so two racing callers cannot both win: the row is inserted, or an
-        // expired row is taken over; a live row makes the upsert a no-op (0 rows changed).
-        let done = sqlx::query(
-            "INSERT INTO replay (key, expires_at) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= ?3",
-        )
-        .bind(key)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(done.rows_affected() == 1)
-    }
 }

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sqlx::SqlitePool;
 
-use super::{Stop, StopStore};
-use crate::store::{StoreError, sqlite::err};
+use super::err;
+use crate::staff::{Stop, StopStore};
+use crate::store::StoreError;
 
 pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS partner_stops (
         partner_id TEXT PRIMARY KEY,

@@ -1,0 +1,118 @@
+//! Consents in the gateway's SQLite file. Updates are conditional on the version read, so a
+//! customer's revocation and a partner's read racing each other can never lose the
+//! revocation.
+
+use async_trait::async_trait;
+use scenegate_adapter_contract::ConsentId;
+use sqlx::{Row, SqlitePool};
+
+use super::err;
+use crate::consent::{Consent, ConsentStore, store::status_event};
+use crate::store::StoreError;
+
+pub struct SqliteConsentStore {
+    pool: SqlitePool,
+}
+
+impl SqliteConsentStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+fn decode(body: &str) -> Result<Consent, StoreError> {
+    serde_json::from_str(body).map_err(StoreError::corrupt)
+}
+
+fn encode(c: &Consent) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(StoreError::corrupt)
+}
+
+/// The conditional update, inside a caller's transaction: a payment consumes its consent in
+/// the same transaction that records the payment, so the two can never disagree. A change of
+/// status also appends a `consent.status_changed` event to the outbox, in the same
+/// transaction, for the partner's webhook.
+pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    let before: Option<String> = sqlx::query_scalar("SELECT body FROM consents WHERE id = ? AND version = ?")
+        .bind(c.id.as_str())
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    let Some(before) = before else { return Ok(false) };
+    let status_changed = decode(&before)?.status != c.status;
+    let done = sqlx::query(
+        "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
+    )
+    .bind(&c.customer_id)
+    .bind(encode(c)?)
+    .bind(c.id.as_str())
+    .bind(version)
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
+    let updated = done.rows_affected() == 1;
+    if updated && status_changed {
+        super::events::append(conn, &status_event(c), c.status_updated_at).await.map_err(StoreError::corrupt)?;
+    }
+    Ok(updated)
+}
+
+/// The consent and its version, inside a caller's transaction.
+pub async fn get_in(conn: &mut sqlx::SqliteConnection, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+    let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+    row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
+}
+
+#[async_trait]
+impl ConsentStore for SqliteConsentStore {
+    async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
+            .bind(c.id.as_str())
+            .bind(&c.partner_id)
+            .bind(&c.customer_id)
+            .bind(encode(c)?)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+        let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
+    }
+
+    async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let updated = update_in(&mut tx, c, version).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(updated)
+    }
+
+    async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM consents WHERE partner_id = ? ORDER BY rowid DESC")
+            .bind(partner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(|r| decode(r.get::<&str, _>("body"))).collect()
+    }
+
+    async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT version, body FROM consents WHERE customer_id = ? ORDER BY rowid DESC")
+            .bind(customer_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).collect()
+    }
+}

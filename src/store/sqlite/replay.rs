@@ -1,0 +1,43 @@
+//! Single-use values (client-assertion `jti`s) in the gateway's SQLite file.
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+
+use super::err;
+use crate::store::{ReplayStore, StoreError};
+
+#[derive(Clone)]
+pub struct SqliteReplayStore {
+    pool: SqlitePool,
+}
+
+impl SqliteReplayStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl ReplayStore for SqliteReplayStore {
+    async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        // One statement, so two racing callers cannot both win: the row is inserted, or an
+        // expired row is taken over; a live row makes the upsert a no-op (0 rows changed).
+        let done = sqlx::query(
+            "INSERT INTO replay (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= ?3",
+        )
+        .bind(key)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM replay WHERE expires_at <= ?").bind(now).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}
