@@ -36,7 +36,14 @@ timeout_ms = 2000                     # per call, 1..=300000
 connect_timeout_ms = 500              # at most timeout_ms
 
 [storage]
-data_dir = "../data"                  # relative to this file's folder
+data_dir = "../data"                  # relative to this file's folder; SQLite file, keys
+backend = "sqlite"                    # sqlite (one node, embedded) | postgres (cluster mode)
+# url = "postgres://scenegate@db.bank.internal:5432/scenegate"  # postgres only; the
+#                                       # environment variable SCENEGATE_DATABASE_URL, when
+#                                       # set, replaces it (keep passwords out of files)
+pool_size = 16                        # postgres connections per instance, 1..=1000
+acquire_timeout_ms = 2000             # wait for a free connection, then 503, 1..=60000
+statement_timeout_ms = 5000           # per statement on postgres, 1..=300000
 
 [partners]
 dir = "partners"                      # relative to this file's folder; one TOML file per partner
@@ -124,7 +131,55 @@ pub struct CoreConfig {
 pub struct StorageConfig {
     /// Absolute.
     pub data_dir: PathBuf,
+    pub backend: StorageBackend,
 }
+
+/// Where durable state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// `gateway.sqlite` under the data directory: one gateway process.
+    Sqlite,
+    /// One PostgreSQL database shared by every gateway instance.
+    Postgres(PostgresConfig),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// May hold a password: printed only through [`PostgresConfig::redacted_url`].
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// The URL with any password replaced, for logs and banners.
+    pub fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "<unparseable url>".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.redacted_url())
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// The environment variable that, when set, gives `storage.url`.
+pub const DATABASE_URL_ENV: &str = "SCENEGATE_DATABASE_URL";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartnersConfig {
@@ -258,6 +313,12 @@ struct CoreFile {
 #[serde(default, deny_unknown_fields)]
 struct StorageFile {
     data_dir: Spanned<String>,
+    backend: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Spanned<String>>,
+    pool_size: Spanned<i64>,
+    acquire_timeout_ms: Spanned<i64>,
+    statement_timeout_ms: Spanned<i64>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -307,7 +368,14 @@ impl Default for CoreFile {
 
 impl Default for StorageFile {
     fn default() -> Self {
-        Self { data_dir: ds("../data") }
+        Self {
+            data_dir: ds("../data"),
+            backend: ds("sqlite"),
+            url: None,
+            pool_size: d(16),
+            acquire_timeout_ms: d(2_000),
+            statement_timeout_ms: d(5_000),
+        }
     }
 }
 
@@ -362,6 +430,47 @@ impl Check<'_> {
     }
 }
 
+impl StorageFile {
+    fn backend(&self, check: &mut Check<'_>) -> StorageBackend {
+        let pool_size = check.number(&self.pool_size, "storage.pool_size", 1..=1_000);
+        let acquire = check.number(&self.acquire_timeout_ms, "storage.acquire_timeout_ms", 1..=60_000);
+        let statement = check.millis(&self.statement_timeout_ms, "storage.statement_timeout_ms");
+        match self.backend.get_ref().as_str() {
+            "sqlite" => StorageBackend::Sqlite,
+            "postgres" => {
+                let from_env = std::env::var(DATABASE_URL_ENV).ok().filter(|u| !u.trim().is_empty());
+                let url = match (from_env, &self.url) {
+                    (Some(url), _) => url,
+                    (None, Some(url)) => {
+                        let scheme = url.get_ref().split(':').next().unwrap_or_default();
+                        if !matches!(scheme, "postgres" | "postgresql") {
+                            let reason = "a PostgreSQL URL: `postgres://user@host:5432/database`";
+                            check.errors.push(check.source.error(url.span(), "storage.url", reason));
+                        }
+                        url.get_ref().clone()
+                    }
+                    (None, None) => {
+                        let reason = format!("`backend = \"postgres\"` needs `url` (or {DATABASE_URL_ENV} set)");
+                        check.errors.push(check.source.error(self.backend.span(), "storage.url", reason));
+                        String::new()
+                    }
+                };
+                StorageBackend::Postgres(PostgresConfig {
+                    url,
+                    pool_size: u32::try_from(pool_size).unwrap_or(16),
+                    acquire_timeout: Duration::from_millis(acquire),
+                    statement_timeout: statement,
+                })
+            }
+            other => {
+                let reason = format!("`sqlite` or `postgres` (got `{other}`)");
+                check.errors.push(check.source.error(self.backend.span(), "storage.backend", reason));
+                StorageBackend::Sqlite
+            }
+        }
+    }
+}
+
 impl GatewayFile {
     fn resolve(&self, source: &Source<'_>, base: &Path) -> Result<GatewayConfig, Vec<ConfigError>> {
         let mut check = Check { source, errors: Vec::new() };
@@ -382,6 +491,7 @@ impl GatewayFile {
             request_timeout: check.millis(&self.server.request_timeout_ms, "server.request_timeout_ms"),
         };
         let data_dir = check.path(&self.storage.data_dir, "storage.data_dir", base);
+        let storage = StorageConfig { data_dir: data_dir.clone(), backend: self.storage.backend(&mut check) };
         let ttl = check.number(&self.auth.access_token_ttl_secs, "auth.access_token_ttl_secs", TOKEN_TTL_SECS);
         let auth = AuthConfig {
             access_token_ttl: Duration::from_secs(ttl),
@@ -435,16 +545,6 @@ impl GatewayFile {
             check.errors.sort_by_key(|e| (e.line, e.column));
             return Err(check.errors);
         }
-        Ok(GatewayConfig {
-            server,
-            auth,
-            core,
-            storage: StorageConfig { data_dir },
-            partners,
-            payments,
-            webhooks,
-            sandbox,
-            log,
-        })
+        Ok(GatewayConfig { server, auth, core, storage, partners, payments, webhooks, sandbox, log })
     }
 }

@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 
 pub use errors::ConfigError;
 pub use gateway::{
-    AuthConfig, CoreConfig, DEFAULT_GATEWAY_TOML, GatewayConfig, LogConfig, LogFormat, PartnersConfig, PaymentsConfig,
-    ServerConfig, StorageConfig, WebhooksConfig, load_gateway,
+    AuthConfig, CoreConfig, DATABASE_URL_ENV, DEFAULT_GATEWAY_TOML, GatewayConfig, LogConfig, LogFormat,
+    PartnersConfig, PaymentsConfig, PostgresConfig, ServerConfig, StorageBackend, StorageConfig, WebhooksConfig,
+    load_gateway,
 };
 pub use keys::PartnerKey;
 pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, RejectedFile, load_partners};

@@ -8,6 +8,7 @@
 //! of them a gateway or a staff command opens from `[storage]`.
 
 mod memory;
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 pub mod test_support;
@@ -58,6 +59,39 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self { idempotency_lease: Duration::from_secs(crate::idempotency::LEASE_SECS.unsigned_abs()) }
     }
+}
+
+/// One step of the database schema, applied once and recorded (`_sqlx_migrations`), in
+/// version order. Each domain module owns its tables' statements; the composition root
+/// (each engine's `MIGRATIONS`) gives each its version. Written `CREATE … IF NOT EXISTS`, so a
+/// database created before migrations were recorded takes them without complaint.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    pub version: i64,
+    pub description: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+/// The steps as sqlx's migrator, which records them in `_sqlx_migrations` (on PostgreSQL
+/// under an advisory lock, so instances starting together migrate once).
+fn migrator(steps: &[Step], tolerate_later_steps: bool) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr as _;
+    let migrations = steps
+        .iter()
+        .map(|step| {
+            let sql = sqlx::AssertSqlSafe(step.statements.join(";\n")).into_sql_str();
+            sqlx::migrate::Migration::new(
+                step.version,
+                step.description.into(),
+                sqlx::migrate::MigrationType::Simple,
+                sql,
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = sqlx::migrate::Migrator::with_migrations(migrations);
+    migrator.set_ignore_missing(tolerate_later_steps);
+    migrator
 }
 
 impl Stores {

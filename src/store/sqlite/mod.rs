@@ -23,7 +23,7 @@ use std::path::Path;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::StoreError;
+use super::{Step, StoreError};
 
 pub fn err(e: sqlx::Error) -> StoreError {
     StoreError::from(e)
@@ -79,17 +79,6 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// One step of the database schema, applied once and recorded (`_sqlx_migrations`), in
-/// version order. Each domain module owns its tables' statements; the composition root
-/// (`bootstrap::MIGRATIONS`) gives each its version. Written `CREATE … IF NOT EXISTS`, so a
-/// database created before migrations were recorded takes them without complaint.
-#[derive(Clone, Copy, Debug)]
-pub struct Step {
-    pub version: i64,
-    pub description: &'static str,
-    pub statements: &'static [&'static str],
-}
-
 /// The foundation's tables: replay cache, consents, customer grants and sessions.
 pub const FOUNDATION: Step = Step { version: 1, description: "foundation", statements: SCHEMA };
 
@@ -112,23 +101,10 @@ pub async fn migrate(pool: &SqlitePool, steps: &[Step]) -> Result<(), StoreError
 }
 
 async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool) -> Result<(), StoreError> {
-    use sqlx::SqlSafeStr as _;
-    let migrations = steps
-        .iter()
-        .map(|step| {
-            let sql = sqlx::AssertSqlSafe(step.statements.join(";\n")).into_sql_str();
-            sqlx::migrate::Migration::new(
-                step.version,
-                step.description.into(),
-                sqlx::migrate::MigrationType::Simple,
-                sql,
-                false,
-            )
-        })
-        .collect();
-    let mut migrator = sqlx::migrate::Migrator::with_migrations(migrations);
-    migrator.set_ignore_missing(tolerate_later_steps);
-    migrator.run(pool).await.map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
+    super::migrator(steps, tolerate_later_steps)
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
 }
 
 /// Opens (creating if needed) the gateway's database and applies every pending step.
