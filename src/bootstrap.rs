@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use crate::{
     accounts::Accounts,
     app::{AppState, GatewayState, Settings},
-    auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier, signing::SigningKeys},
+    auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier},
     config::{self, GatewayConfig},
     consent::Consents,
     core::CoreClient,
@@ -18,6 +18,7 @@ use crate::{
     idempotency::IdempotencyStore,
     limit::LocalLimits,
     payments::{Payments, spawn_reconciler},
+    secrets::KeyHome,
     staff,
     store::{ReplayStore, StoreSettings, Stores},
     telemetry,
@@ -63,11 +64,11 @@ pub async fn build(
         None
     };
 
-    let keys = SigningKeys::load_or_create(&cfg.auth.signing_key_file, clock.now())?;
-    let keys = Arc::new(ArcSwap::from_pointee(keys));
-    spawn_key_reload_on_sighup(cfg.auth.signing_key_file.clone(), keys.clone(), clock.clone());
-
     let stores = open_stores(cfg).await?;
+    let key_home = key_home(cfg, &stores);
+    let keys = Arc::new(ArcSwap::from_pointee(key_home.signing_keys(clock.now()).await?));
+    key_home.spawn_follow(keys.clone(), clock.clone());
+
     // Emergency stops apply before the first request is served, then follow the database.
     staff::follow_stops(stores.stops.as_ref(), &registry).await.context("reading emergency stops")?;
     staff::spawn_stop_follower(stores.stops.clone(), registry.clone());
@@ -84,7 +85,7 @@ pub async fn build(
     let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
         .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
-    let pseudonyms = crate::accounts::Pseudonyms::load_or_create(&cfg.storage.data_dir.join("pseudonym.key"))?;
+    let pseudonyms = key_home.pseudonyms().await?;
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
     let consents = Consents::new(stores.consents.clone(), clock.clone());
 
@@ -141,22 +142,16 @@ pub async fn build(
     Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })
 }
 
-/// `kill -HUP` after `scenegate rotate-signing-key` makes the new key sign at once.
-fn spawn_key_reload_on_sighup(path: std::path::PathBuf, keys: Arc<ArcSwap<SigningKeys>>, clock: Arc<dyn Clock>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-        while hup.recv().await.is_some() {
-            match SigningKeys::load_or_create(&path, clock.now()) {
-                Ok(fresh) => {
-                    let kids: Vec<&str> = fresh.published.iter().map(|k| k.kid.as_str()).collect();
-                    tracing::info!(published = ?kids, signing = %fresh.signer(clock.now()).0, "signing keys reloaded");
-                    keys.store(Arc::new(fresh));
-                }
-                Err(e) => tracing::error!(error = %e, "signing keys not reloaded; keeping the current ones"),
-            }
-        }
-    });
+/// Where the gateway's own keys are: files beside the SQLite database, or the shared
+/// database in cluster mode (every instance must use the same ones).
+pub fn key_home(cfg: &GatewayConfig, stores: &Stores) -> KeyHome {
+    match &stores.secrets {
+        Some(shared) => KeyHome::Shared(shared.clone()),
+        None => KeyHome::Files {
+            signing_keys: cfg.auth.signing_key_file.clone(),
+            pseudonym_key: cfg.storage.data_dir.join("pseudonym.key"),
+        },
+    }
 }
 
 fn spawn_replay_purge(store: Arc<dyn ReplayStore>, clock: Arc<dyn Clock>) {

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod payments;
 pub mod pipeline;
 pub mod problem;
+pub mod secrets;
 pub mod staff;
 pub mod store;
 pub mod telemetry;

@@ -92,6 +92,11 @@ enum Command {
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
     },
+    /// Applies pending database migrations and exits (the gateway also applies them at start).
+    Migrate {
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,7 +142,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { dir } => check_config(&dir),
-        Command::RotateSigningKey { config } => rotate(&config),
+        Command::RotateSigningKey { config } => runtime()?.block_on(rotate(&config)),
+        Command::Migrate { config } => runtime()?.block_on(migrate(&config)),
         Command::Partner { action, config } => runtime()?.block_on(partner_action(&config, action)),
         Command::Events { action, config } => runtime()?.block_on(events_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
@@ -308,7 +314,15 @@ fn check_partner_file(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn rotate(config_path: &Path) -> anyhow::Result<()> {
+async fn migrate(config_path: &Path) -> anyhow::Result<()> {
+    let cfg = bootstrap::load_config(config_path)?;
+    let stores = bootstrap::open_stores(&cfg).await?;
+    println!("{}: every migration applied", stores.engine);
+    stores.close().await;
+    Ok(())
+}
+
+async fn rotate(config_path: &Path) -> anyhow::Result<()> {
     let cfg = bootstrap::load_config(config_path)?;
     let now = jiff::Timestamp::now().as_second();
     let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
@@ -317,12 +331,20 @@ fn rotate(config_path: &Path) -> anyhow::Result<()> {
     let activate_after = 2 * secs(cfg.auth.jwks_max_age);
     // Grace: a token signed just before the switch lives a full TTL, plus clock skew.
     let grace = secs(cfg.auth.access_token_ttl) + 60;
-    let kid = scenegate::auth::signing::rotate(&cfg.auth.signing_key_file, now, activate_after, grace)?;
-    println!(
-        "new signing key {kid} in {}; send SIGHUP to the gateway (or restart it): it publishes the key at once \
-         and signs with it {activate_after} s after this rotation (twice the JWKS cache lifetime)",
-        cfg.auth.signing_key_file.display()
-    );
+    let stores = bootstrap::open_stores(&cfg).await?;
+    let home = bootstrap::key_home(&cfg, &stores);
+    let kid = home.rotate(now, activate_after, grace).await?;
+    match home {
+        scenegate::secrets::KeyHome::Files { signing_keys, .. } => println!(
+            "new signing key {kid} in {}; send SIGHUP to the gateway (or restart it): it publishes the key at once \
+             and signs with it {activate_after} s after this rotation (twice the JWKS cache lifetime)",
+            signing_keys.display()
+        ),
+        scenegate::secrets::KeyHome::Shared(_) => println!(
+            "new signing key {kid} in the shared database; every instance publishes it within seconds \
+             and signs with it {activate_after} s after this rotation (twice the JWKS cache lifetime)"
+        ),
+    }
     Ok(())
 }
 

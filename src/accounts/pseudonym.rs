@@ -46,6 +46,23 @@ impl Pseudonyms {
         Self { key: hmac::Key::new(hmac::HMAC_SHA256, key) }
     }
 
+    /// A fresh random key as the text a key file or a shared row holds.
+    pub fn generate_text() -> Result<String, PseudonymKeyError> {
+        let mut key = [0_u8; KEY_LEN];
+        aws_lc_rs::rand::fill(&mut key)
+            .map_err(|_| PseudonymKeyError::Invalid { path: PathBuf::new(), reason: "no system randomness".into() })?;
+        Ok(to_hex(&key))
+    }
+
+    /// Reads a key kept as text (64 hexadecimal characters) outside a file.
+    pub fn from_text(text: &str, origin: &str) -> Result<Self, PseudonymKeyError> {
+        let key = from_hex(text.trim()).ok_or_else(|| PseudonymKeyError::Invalid {
+            path: PathBuf::from(origin),
+            reason: "expected 64 hexadecimal characters (32 bytes)".into(),
+        })?;
+        Ok(Self::from_key(&key))
+    }
+
     /// Reads the key file, creating it with a fresh random key when it does not exist yet.
     /// Two processes starting at once agree on one key: the file is published with a hard
     /// link, which fails rather than replaces when the other got there first.

@@ -106,6 +106,14 @@ impl SigningKeys {
         Self::from_file(read_file(path)?, path, now)
     }
 
+    /// Reads a key set kept as text (the key file's JSON) somewhere other than a file: in
+    /// cluster mode, the row every instance shares.
+    pub fn from_text(text: &str, origin: &str, now: i64) -> Result<Self, KeyFileError> {
+        let invalid = |reason: String| KeyFileError::Invalid { path: PathBuf::from(origin), reason };
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        Self::from_file(file, Path::new(origin), now)
+    }
+
     fn from_file(file: KeyFile, path: &Path, now: i64) -> Result<Self, KeyFileError> {
         let invalid = |reason: String| KeyFileError::Invalid { path: path.to_owned(), reason };
         let live: Vec<&StoredKey> =
@@ -136,6 +144,36 @@ impl SigningKeys {
 /// publication has ended are dropped from the file. Returns the new key id.
 pub fn rotate(path: &Path, now: i64, activate_after_secs: i64, grace_secs: i64) -> Result<String, KeyFileError> {
     let mut file = if path.exists() { read_file(path)? } else { KeyFile { keys: Vec::new() } };
+    let kid = rotate_keys(&mut file, now, activate_after_secs, grace_secs)?;
+    write_file(path, &file)?;
+    Ok(kid)
+}
+
+/// A fresh key set as text (one key, signing at once), for a store other than a file.
+pub fn new_key_set_text(now: i64) -> Result<String, KeyFileError> {
+    let file = KeyFile { keys: vec![generate(now)?] };
+    serde_json::to_string(&file).map_err(|e| KeyFileError::Invalid { path: PathBuf::new(), reason: e.to_string() })
+}
+
+/// [`rotate`] on a key set kept as text: returns the new text and the new key id.
+pub fn rotate_text(
+    text: &str,
+    now: i64,
+    activate_after_secs: i64,
+    grace_secs: i64,
+) -> Result<(String, String), KeyFileError> {
+    let invalid = |reason: String| KeyFileError::Invalid { path: PathBuf::new(), reason };
+    let mut file: KeyFile = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let kid = rotate_keys(&mut file, now, activate_after_secs, grace_secs)?;
+    Ok((serde_json::to_string(&file).map_err(|e| invalid(e.to_string()))?, kid))
+}
+
+fn rotate_keys(
+    file: &mut KeyFile,
+    now: i64,
+    activate_after_secs: i64,
+    grace_secs: i64,
+) -> Result<String, KeyFileError> {
     file.keys.retain(|k| k.publish_until.is_none_or(|until| until > now));
     let activates_at = now + activate_after_secs;
     for k in file.keys.iter_mut().filter(|k| k.publish_until.is_none()) {
@@ -145,7 +183,6 @@ pub fn rotate(path: &Path, now: i64, activate_after_secs: i64, grace_secs: i64) 
     fresh.activates_at = Some(activates_at);
     let kid = fresh.kid.clone();
     file.keys.push(fresh);
-    write_file(path, &file)?;
     Ok(kid)
 }
 

@@ -39,6 +39,8 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub events: Arc<dyn EventStore>,
+    /// Keys every instance shares; `None` where they live in files (the embedded default).
+    pub secrets: Option<Arc<dyn SecretStore>>,
     pub engine: Engine,
 }
 
@@ -46,6 +48,14 @@ pub struct Stores {
 #[derive(Clone, Debug)]
 pub enum Engine {
     Sqlite(sqlx::SqlitePool),
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(_) => f.write_str("sqlite"),
+        }
+    }
 }
 
 /// Settings the stores take from the gateway file.
@@ -109,6 +119,7 @@ impl Stores {
                 sqlite::SqliteIdempotencyStore::new(pool.clone()).with_lease(settings.idempotency_lease),
             ),
             events: Arc::new(sqlite::SqliteEventStore::new(pool.clone())),
+            secrets: None,
             engine: Engine::Sqlite(pool),
         }
     }
@@ -185,6 +196,20 @@ pub trait ReplayStore: Send + Sync {
     /// Drops records expired at `now`; called from a timer so the store stays the size of
     /// the window. Engines that expire keys themselves return 0.
     async fn purge(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Secrets every gateway instance must share (the token-signing key set, the pseudonym
+/// key), by name. Written once by whichever instance starts first; changed only by staff
+/// (rotation), never generated per instance.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The stored value, or `candidate` when none was stored yet (then stored): racing
+    /// instances all come back with the same one.
+    async fn get_or_insert(&self, name: &str, candidate: &str, now: i64) -> Result<String, StoreError>;
+    /// The value and its version (bumped on every change).
+    async fn get(&self, name: &str) -> Result<Option<(String, i64)>, StoreError>;
+    /// Replaces the value if it is still at `version`; false when another writer changed it.
+    async fn replace(&self, name: &str, value: &str, version: i64, now: i64) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

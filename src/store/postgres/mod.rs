@@ -8,6 +8,7 @@
 pub mod grants;
 pub mod replay;
 pub mod scratch;
+pub mod secrets;
 pub mod staff;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub use grants::PgGrantStore;
 pub use replay::PgReplayStore;
 pub use scratch::ScratchDatabase;
+pub use secrets::PgSecretStore;
 pub use staff::PgStopStore;
 
 use super::{Step, StoreError};
@@ -98,6 +100,7 @@ const FOUNDATION: &[&str] = &[
 const SHARED_SECRETS: &[&str] = &["CREATE TABLE IF NOT EXISTS gateway_secrets (
         name TEXT PRIMARY KEY,
         body TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 1,
         updated_at BIGINT NOT NULL
     )"];
 
