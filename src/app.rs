@@ -61,6 +61,8 @@ pub struct GatewayState {
     pub payments: crate::payments::Payments,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
     pub events: Arc<dyn crate::events::EventStore>,
+    /// The database behind the stores, for readiness and pool figures.
+    pub engine: crate::store::Engine,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 

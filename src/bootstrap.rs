@@ -137,6 +137,7 @@ pub async fn build(
         payments,
         idempotency: stores.idempotency.clone(),
         events,
+        engine: stores.engine.clone(),
         metrics: telemetry::metrics_handle(),
     };
     Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })

@@ -74,6 +74,11 @@ fn describe() {
     describe_gauge!("process_open_fds", "Open file descriptors of the gateway process");
     describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");
     describe_gauge!("process_threads", "Threads of the gateway process");
+    describe_gauge!("scenegate_db_pool_connections", "Database connections of this instance, by state (in_use, idle)");
+    describe_gauge!(
+        "scenegate_db_pool_max_connections",
+        "The most database connections this instance opens (storage.pool_size)"
+    );
 }
 
 /// Samples the process's own figures for `/metrics` (Linux `/proc/self`; elsewhere nothing):

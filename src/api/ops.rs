@@ -14,7 +14,8 @@ pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready: configuration loaded and the core banking service reachable. Refused partner
+/// Ready: configuration loaded, the database answering and the core banking service
+/// reachable. Refused partner
 /// files are reported (each keeps its last good version) but do not make the gateway
 /// unready: taking it out of service would stop every other partner too.
 pub async fn readyz(State(gw): State<AppState>) -> Response {
@@ -31,31 +32,42 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         })
         .collect();
     let partners = set.len();
-    match gw.core.health().await {
-        Ok(()) => axum::Json(serde_json::json!({
-            "status": "ready",
-            "partners": partners,
-            "rejected_partner_files": rejected,
-            "core": "up"
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: core unreachable");
-            problem::Problem {
-                retry_after: Some(5),
-                ..problem::Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    problem::SERVICE_UNAVAILABLE,
-                    "the core banking service is unreachable",
-                )
-            }
-            .into_response()
+    let (database, core) = tokio::join!(gw.engine.ping(DEPENDENCY_WAIT), gw.core.health());
+    let unready = match (&database, &core) {
+        (Err(e), _) => {
+            tracing::warn!(error = %e, engine = %gw.engine, "readiness: database unavailable");
+            Some(format!("the {} database is unavailable", gw.engine))
         }
+        (Ok(()), Err(e)) => {
+            tracing::warn!(error = %e, "readiness: core unreachable");
+            Some("the core banking service is unreachable".to_owned())
+        }
+        (Ok(()), Ok(())) => None,
+    };
+    if let Some(detail) = unready {
+        return problem::Problem {
+            retry_after: Some(5),
+            ..problem::Problem::new(StatusCode::SERVICE_UNAVAILABLE, problem::SERVICE_UNAVAILABLE, detail)
+        }
+        .into_response();
     }
+    axum::Json(serde_json::json!({
+        "status": "ready",
+        "partners": partners,
+        "rejected_partner_files": rejected,
+        "database": { "engine": gw.engine.to_string(), "state": "up" },
+        "core": "up"
+    }))
+    .into_response()
 }
+
+/// How long readiness waits for each dependency: a probe must answer well within a load
+/// balancer's health-check timeout even when a dependency hangs.
+const DEPENDENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Prometheus text exposition.
 pub async fn metrics(State(gw): State<AppState>) -> Response {
     crate::telemetry::sample_process();
+    gw.engine.record_pool_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], gw.metrics.render()).into_response()
 }

@@ -50,6 +50,32 @@ pub enum Engine {
     Sqlite(sqlx::SqlitePool),
 }
 
+impl Engine {
+    /// Answers within `within` whether the database takes a query.
+    pub async fn ping(&self, within: Duration) -> Result<(), StoreError> {
+        let query = async {
+            match self {
+                Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            }
+        };
+        match tokio::time::timeout(within, query).await {
+            Ok(done) => done.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(format!("no answer within {within:?}"))),
+        }
+    }
+
+    /// Connection pool figures for `/metrics`: in use, idle, and the configured maximum.
+    pub fn record_pool_metrics(&self) {
+        let (size, idle, max) = match self {
+            Self::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        metrics::gauge!("scenegate_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
+        metrics::gauge!("scenegate_db_pool_connections", "state" => "idle").set(f64::from(idle));
+        metrics::gauge!("scenegate_db_pool_max_connections").set(f64::from(max));
+    }
+}
+
 impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
