@@ -62,8 +62,23 @@ pub enum ApiError {
     IdempotencyInFlight { retry_after: u64 },
     #[error(transparent)]
     Payment(#[from] crate::payments::PaymentError),
+    /// A store failed: unavailable or timed out (503, retry) or worse (500).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::events::EventStoreError> for ApiError {
+    fn from(e: crate::events::EventStoreError) -> Self {
+        use crate::{events::EventStoreError as E, store::StoreError as S};
+        Self::Store(match e {
+            E::Unavailable(m) => S::Unavailable(m),
+            E::NotFound => S::NotFound,
+            E::Conflict(m) => S::Conflict(m),
+            E::Corrupt(m) => S::Corrupt(m),
+        })
+    }
 }
 
 impl From<AdapterError> for ApiError {
@@ -149,8 +164,19 @@ impl ApiError {
                 ..p(S::CONFLICT, problem::IDEMPOTENCY_IN_FLIGHT, self.to_string())
             },
             Self::Payment(e) => payment_problem(e),
+            Self::Store(e) | Self::Consent(ConsentError::Store(e)) if e.is_transient() => Problem {
+                retry_after: Some(1),
+                ..p(
+                    S::SERVICE_UNAVAILABLE,
+                    problem::SERVICE_UNAVAILABLE,
+                    "the gateway's database is unavailable; retry shortly (money-moving calls with the same \
+                     Idempotency-Key)"
+                        .into(),
+                )
+            },
             Self::Adapter(AdapterError::InvalidField { .. } | AdapterError::Encode(_))
             | Self::Consent(ConsentError::Store(_))
+            | Self::Store(_)
             | Self::Internal(_) => p(
                 S::INTERNAL_SERVER_ERROR,
                 problem::INTERNAL,

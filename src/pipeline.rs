@@ -208,12 +208,7 @@ fn verify_signature(
 
 async fn first_use_of_signature(gw: &AppState, sig: &VerifiedSignature) -> Result<(), ApiError> {
     let key = format!("jws:{}", sig.digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let first = gw
-        .assertions
-        .replay
-        .first_use(&key, sig.replay_until(), gw.tokens.now())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let first = gw.assertions.replay.first_use(&key, sig.replay_until(), gw.tokens.now()).await?;
     if first { Ok(()) } else { Err(ApiError::SignatureReplayed) }
 }
 
@@ -236,11 +231,7 @@ async fn idempotency(
     }
     let key = IdempotencyKey::parse(raw.header(idempotency::HEADER))?;
     let fingerprint = idempotency::fingerprint(&raw.method, &raw.path, &raw.body);
-    let begun = gw
-        .idempotency
-        .begin(&partner.id, &key, &fingerprint, gw.tokens.now())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let begun = gw.idempotency.begin(&partner.id, &key, &fingerprint, gw.tokens.now()).await?;
     match begun {
         Begin::Claimed(claim) => Ok(Idempotency::Claimed(claim)),
         Begin::Replay(stored) => Ok(Idempotency::Replay(stored)),
@@ -282,7 +273,7 @@ async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiEr
         .filter_map(|name| Some(((*name).to_owned(), parts.headers.get(*name)?.to_str().ok()?.to_owned())))
         .collect();
     let stored = StoredResponse { status: parts.status.as_u16(), headers, body: bytes.to_vec() };
-    gw.idempotency.complete(claim, &stored, gw.tokens.now()).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    gw.idempotency.complete(claim, &stored, gw.tokens.now()).await?;
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
@@ -371,7 +362,7 @@ async fn route(
             match gw.events.ack(&partner.id, &id, gw.tokens.now()).await {
                 Ok(()) => CanonicalResponse::EventAcked,
                 Err(EventStoreError::NotFound) => return Err(ApiError::NotFound("event")),
-                Err(e) => return Err(ApiError::Internal(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
     })
@@ -386,11 +377,7 @@ async fn events_page(gw: &AppState, partner_id: &str, q: EventQuery) -> Result<P
             reason: "is not a cursor this API issued".into(),
         })?),
     };
-    let mut events = gw
-        .events
-        .list_for_partner(partner_id, after, q.limit + 1)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut events = gw.events.list_for_partner(partner_id, after, q.limit + 1).await?;
     let more = events.len() > q.limit as usize;
     events.truncate(q.limit as usize);
     let next_cursor = if more { events.last().map(|e| e.seq.to_string()) } else { None };

@@ -138,7 +138,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 }
 
 fn internal(e: StoreError) -> ApiError {
-    ApiError::Internal(e.to_string())
+    ApiError::Store(e)
 }
 
 fn invalid_grant(reason: &str) -> ApiError {
