@@ -1,6 +1,7 @@
 //! Test support: the real `scenegate` binary on port 0, a temporary config folder, and a
 //! partner client that signs `private_key_jwt` assertions with the fixture keys.
 
+pub mod cluster;
 pub mod customer;
 pub mod partner;
 pub mod payments;
@@ -108,6 +109,7 @@ name = "native"
     )
 }
 
+#[derive(Clone)]
 pub struct GatewayOptions {
     pub core_url: String,
     pub request_timeout_ms: u64,
@@ -117,6 +119,10 @@ pub struct GatewayOptions {
     pub jwks_max_age_secs: u64,
     /// More sections for gateway.toml (e.g. `[webhooks]`).
     pub extra_toml: String,
+    /// More keys for its `[storage]` section (e.g. `backend = "postgres"`).
+    pub storage_toml: String,
+    /// `server.public_url`: instances of a cluster share one.
+    pub public_url: Option<String>,
 }
 
 impl GatewayOptions {
@@ -127,6 +133,8 @@ impl GatewayOptions {
             rust_log: "info",
             jwks_max_age_secs: 60,
             extra_toml: String::new(),
+            storage_toml: String::new(),
+            public_url: None,
             partners: vec![
                 ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
                 ("beta".into(), partner_toml("ptn_beta", "active", "")),
@@ -139,6 +147,7 @@ impl GatewayOptions {
 pub struct Gateway {
     pub proc: Proc,
     pub dir: tempfile::TempDir,
+    public_url: Option<String>,
 }
 
 impl Gateway {
@@ -151,14 +160,18 @@ impl Gateway {
         std::fs::write(
             dir.path().join("gateway.toml"),
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
-                opts.request_timeout_ms, opts.jwks_max_age_secs, opts.core_url
+                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n{}[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n{}\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
+                opts.request_timeout_ms,
+                opts.public_url.as_ref().map(|u| format!("public_url = \"{u}\"\n")).unwrap_or_default(),
+                opts.jwks_max_age_secs,
+                opts.core_url,
+                opts.storage_toml,
             ) + &opts.extra_toml,
         )
         .unwrap();
         let config = dir.path().join("gateway.toml");
         let proc = spawn_logging(&["serve", "--config", config.to_str().unwrap()], dir.path(), opts.rust_log);
-        Self { proc, dir }
+        Self { proc, dir, public_url: opts.public_url }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -187,8 +200,12 @@ impl Gateway {
         self.url("/oauth2/token")
     }
 
+    /// A client of partner `id` talking to this instance. Its assertions name this
+    /// instance's token endpoint, or the cluster's (`public_url`) when there is one.
     pub fn partner(&self, id: &str) -> PartnerClient {
-        PartnerClient::new(id, &self.token_endpoint(), &self.proc.url)
+        let mut client = PartnerClient::new(id, &self.token_endpoint(), &self.proc.url);
+        client.audience = self.public_url.as_ref().map(|u| format!("{u}/oauth2/token"));
+        client
     }
 
     pub fn write_partner(&self, stem: &str, body: &str) {

@@ -9,6 +9,8 @@ pub struct PartnerClient {
     pub id: String,
     pub token_endpoint: String,
     pub issuer: String,
+    /// The `aud` of its assertions when not `token_endpoint` (a cluster's public URL).
+    pub audience: Option<String>,
 }
 
 pub fn now() -> i64 {
@@ -21,13 +23,13 @@ pub fn key_pem(name: &str) -> Vec<u8> {
 
 impl PartnerClient {
     pub fn new(id: &str, token_endpoint: &str, issuer: &str) -> Self {
-        Self { id: id.to_owned(), token_endpoint: token_endpoint.to_owned(), issuer: issuer.to_owned() }
+        Self { id: id.to_owned(), token_endpoint: token_endpoint.to_owned(), issuer: issuer.to_owned(), audience: None }
     }
 
     /// Standard claims for a fresh assertion; tests change what they need.
     pub fn claims(&self) -> Value {
         let now = now();
-        json!({ "iss": self.id, "sub": self.id, "aud": self.token_endpoint, "iat": now, "exp": now + 60,
+        json!({ "iss": self.id, "sub": self.id, "aud": self.audience.as_ref().unwrap_or(&self.token_endpoint), "iat": now, "exp": now + 60,
                 "jti": uuid::Uuid::new_v4().to_string() })
     }
 
