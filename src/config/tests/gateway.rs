@@ -121,3 +121,27 @@ fn check_dir_counts_partners() {
     let errors = check_dir(dir.path()).expect_err("broken partner");
     insta::assert_snapshot!(dir.render(&errors), @"onboarded/d.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)");
 }
+
+#[test]
+fn postgres_storage_needs_a_postgres_url_and_hides_its_password() {
+    use crate::config::StorageBackend;
+    let dir = TestDir::new();
+    if std::env::var_os(crate::config::DATABASE_URL_ENV).is_some() {
+        return; // the environment decides the URL here; these cases need it unset
+    }
+    insta::assert_snapshot!(gateway_errors(&dir, "[storage]\nbackend = \"postgres\"\n"), @"gateway.toml:2:11: `storage.url`: `backend = \"postgres\"` needs `url` (or SCENEGATE_DATABASE_URL set)");
+    insta::assert_snapshot!(gateway_errors(&dir, "[storage]\nbackend = \"postgres\"\nurl = \"mysql://db/x\"\npool_size = 0\n"), @r"
+    gateway.toml:3:7: `storage.url`: a PostgreSQL URL: `postgres://user@host:5432/database`
+    gateway.toml:4:13: `storage.pool_size`: must be between 1 and 1000 (got 0)
+    ");
+    insta::assert_snapshot!(gateway_errors(&dir, "[storage]\nbackend = \"oracle\"\n"), @"gateway.toml:2:11: `storage.backend`: `sqlite` or `postgres` (got `oracle`)");
+    let path = dir.write(
+        "gateway.toml",
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw:s3cret@db:5432/scenegate\"\npool_size = 32\n",
+    );
+    let config = load_gateway(&path).expect("valid");
+    let StorageBackend::Postgres(pg) = &config.storage.backend else { panic!("{:?}", config.storage.backend) };
+    assert_eq!((pg.pool_size, pg.acquire_timeout), (32, Duration::from_secs(2)));
+    assert_eq!(pg.redacted_url(), "postgres://gw:***@db:5432/scenegate");
+    assert!(!format!("{config:?}").contains("s3cret"), "the password never reaches a log line");
+}
