@@ -81,7 +81,7 @@ const X_FAPI_INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-intera
 
 /// The whole HTTP surface with its layers.
 pub fn router(state: AppState) -> Router {
-    let (api, spec) = openapi::router().split_for_parts();
+    let (api, spec) = openapi::split();
     let (max_body, timeout) = (state.settings.max_body_bytes, state.settings.request_timeout);
     let routes = Router::new()
         .merge(api)

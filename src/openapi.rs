@@ -77,7 +77,39 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("partner_token", partner);
         components.add_security_scheme("customer_token", customer);
+        components.add_security_scheme(BEARER, SecurityScheme::Http(bearer()));
     }
+}
+
+/// The plain bearer scheme: what `/docs` "Authorize" offers for a token pasted from
+/// `POST /oauth2/token` (the OAuth2 schemes describe how to get one; Swagger UI cannot sign a
+/// `private_key_jwt` assertion itself).
+const BEARER: &str = "bearer_token";
+
+fn bearer() -> utoipa::openapi::security::Http {
+    utoipa::openapi::security::HttpBuilder::new()
+        .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "An access token from `POST /oauth2/token` (client credentials) or the authorization code flow, \
+             pasted as is. The OAuth2 schemes say which scopes each operation needs.",
+        ))
+        .build()
+}
+
+/// Every operation that needs a token also accepts the plain bearer scheme, so "Try it
+/// out" works with a pasted token.
+fn offer_bearer(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::SecurityRequirement;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            if let Some(security) = op.security.as_mut().filter(|s| !s.is_empty()) {
+                security.push(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+            }
+        }
+    }
+    doc
 }
 
 /// The documented routes and their document, built once from the same code.
@@ -85,8 +117,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::routes())
 }
 
+/// The documented routes and their finished document.
+pub fn split() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, doc) = router().split_for_parts();
+    (routes, offer_bearer(doc))
+}
+
 pub fn spec() -> utoipa::openapi::OpenApi {
-    router().into_openapi()
+    split().1
 }
 
 /// The committed form: pretty JSON with a trailing newline.
@@ -94,4 +132,25 @@ pub fn spec_json() -> String {
     let mut text = spec().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_that_needs_a_token_takes_a_pasted_bearer_token() {
+        let doc = serde_json::to_value(super::spec()).unwrap();
+        let mut secured = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let Some(security) = op["security"].as_array().filter(|s| !s.is_empty()) else { continue };
+                secured += 1;
+                assert!(
+                    security.iter().any(|r| r.get("bearer_token").is_some()),
+                    "{method} {path} offers no bearer_token: {security:?}"
+                );
+            }
+        }
+        assert!(secured > 10, "the partner API's operations are secured ({secured})");
+        assert_eq!(doc["components"]["securitySchemes"]["bearer_token"]["scheme"], "bearer");
+    }
 }
