@@ -9,7 +9,7 @@ use crate::store::test_support::{self, TestStores};
 const T0: i64 = 1_800_000_000;
 
 async fn service() -> (Consents, Arc<ManualClock>, TestStores) {
-    let stores = test_support::sqlite().await;
+    let stores = test_support::current().await;
     let clock = Arc::new(ManualClock::at(T0));
     (Consents::new(stores.consents.clone(), clock.clone()), clock, stores)
 }
@@ -31,7 +31,6 @@ fn field(e: ConsentError) -> &'static str {
     }
 }
 
-#[tokio::test]
 async fn requests_are_validated_field_by_field() {
     let (consents, _, _d) = service().await;
     let c = consents.create("ptn_a", request()).await.unwrap();
@@ -59,7 +58,6 @@ async fn requests_are_validated_field_by_field() {
     assert_eq!(field(consents.create("ptn_a", r).await.unwrap_err()), "purpose");
 }
 
-#[tokio::test]
 async fn another_partners_consent_answers_like_a_missing_one() {
     let (consents, _, _d) = service().await;
     let c = consents.create("ptn_a", request()).await.unwrap();
@@ -69,7 +67,6 @@ async fn another_partners_consent_answers_like_a_missing_one() {
     assert!(matches!(consents.for_partner("ptn_a", &missing).await, Err(ConsentError::NotFound)));
 }
 
-#[tokio::test]
 async fn the_clock_expires_unanswered_and_authorised_consents() {
     let (consents, clock, _d) = service().await;
     let waiting = consents.create("ptn_a", request()).await.unwrap();
@@ -92,7 +89,6 @@ async fn the_clock_expires_unanswered_and_authorised_consents() {
     assert_eq!(expired.history.last().unwrap().actor, Actor::System);
 }
 
-#[tokio::test]
 async fn revocation_by_customer_or_partner_is_final() {
     let (consents, _, _d) = service().await;
     let c = consents.create("ptn_a", request()).await.unwrap();
@@ -113,7 +109,6 @@ async fn revocation_by_customer_or_partner_is_final() {
     assert_eq!(kept[0].history.len(), 2);
 }
 
-#[tokio::test]
 async fn concurrent_answers_apply_exactly_one() {
     let (consents, _, _d) = service().await;
     let c = consents.create("ptn_a", request()).await.unwrap();
@@ -146,9 +141,8 @@ async fn consents_and_their_history_survive_a_restart() {
     assert_eq!(reopened.for_customer("C1").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
-    let stores = test_support::sqlite().await;
+    let stores = test_support::current().await;
     let consents = Consents::new(stores.consents.clone(), Arc::new(ManualClock::at(T0)));
     let events = stores.events.clone();
 
@@ -162,3 +156,12 @@ async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
     assert!(seen.iter().all(|e| e.event_type == "consent.status_changed" && e.subject_id == c.id.as_str()));
     assert!(events.list_for_partner("ptn_b", None, 10).await.unwrap().is_empty(), "only its own partner's");
 }
+
+crate::store::test_support::on_every_engine!(
+    requests_are_validated_field_by_field,
+    another_partners_consent_answers_like_a_missing_one,
+    the_clock_expires_unanswered_and_authorised_consents,
+    revocation_by_customer_or_partner_is_final,
+    concurrent_answers_apply_exactly_one,
+    every_status_change_is_announced_in_the_outbox_with_the_change,
+);

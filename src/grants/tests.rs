@@ -4,7 +4,7 @@ use super::*;
 use crate::auth::ManualClock;
 
 async fn grants(clock: Arc<ManualClock>) -> (Grants, crate::store::test_support::TestStores) {
-    let stores = crate::store::test_support::sqlite().await;
+    let stores = crate::store::test_support::current().await;
     (Grants::new(stores.grants.clone(), stores.sessions.clone(), Arc::new(LocalThrottle::default()), clock), stores)
 }
 
@@ -38,7 +38,6 @@ fn pkce_follows_rfc_7636_appendix_b() {
     assert!(!valid_code_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"));
 }
 
-#[tokio::test]
 async fn a_pushed_request_is_single_use_and_expires() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
@@ -57,7 +56,6 @@ async fn a_pushed_request_is_single_use_and_expires() {
     assert!(!g.consume(&uri).await.unwrap());
 }
 
-#[tokio::test]
 async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
@@ -82,7 +80,6 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
     assert!(!g.is_revoked("some-other-jti").await.unwrap());
 }
 
-#[tokio::test]
 async fn codes_live_sixty_seconds() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
@@ -93,7 +90,6 @@ async fn codes_live_sixty_seconds() {
     assert!(is_invalid_grant(g.redeem_code("ptn_a", &code, &req.redirect_uri, &verifier).await));
 }
 
-#[tokio::test]
 async fn sessions_time_out_when_idle_and_absolutely() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
@@ -150,7 +146,6 @@ fn sca(customer: &str) -> ScaChallenge {
     }
 }
 
-#[tokio::test]
 async fn an_sca_challenge_is_the_sessions_own_ends_once_and_expires() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
@@ -168,3 +163,11 @@ async fn an_sca_challenge_is_the_sessions_own_ends_once_and_expires() {
     assert!(g.sca("session-a", "C1").await.unwrap().is_none(), "expired");
     assert!(g.purge().await.unwrap() >= 1);
 }
+
+crate::store::test_support::on_every_engine!(
+    a_pushed_request_is_single_use_and_expires,
+    a_replayed_code_is_refused_and_revokes_its_tokens,
+    codes_live_sixty_seconds,
+    sessions_time_out_when_idle_and_absolutely,
+    an_sca_challenge_is_the_sessions_own_ends_once_and_expires,
+);

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use super::*;
 
 async fn store() -> (crate::store::test_support::TestStores, Arc<dyn IdempotencyStore>) {
-    let stores = crate::store::test_support::sqlite().await;
+    let stores = crate::store::test_support::current().await;
     let store = stores.idempotency.clone();
     (stores, store)
 }
@@ -40,7 +40,6 @@ fn the_fingerprint_covers_method_path_and_exact_body() {
     assert_eq!(base, fingerprint("POST", "/v1/payments", b"{\"a\":1}"));
 }
 
-#[tokio::test]
 async fn claim_then_replay_then_reuse_is_refused() {
     let (_dir, s) = store().await;
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k1"), "fp", 100).await.unwrap() else { panic!("fresh key") };
@@ -55,7 +54,6 @@ async fn claim_then_replay_then_reuse_is_refused() {
     assert!(matches!(s.begin("ptn_a", &key("k1"), "other", 100 + RETENTION_SECS).await.unwrap(), Begin::Claimed(_)));
 }
 
-#[tokio::test]
 async fn a_dead_holders_claim_is_taken_over_with_its_resource() {
     let (_dir, s) = store().await;
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
@@ -68,7 +66,6 @@ async fn a_dead_holders_claim_is_taken_over_with_its_resource() {
     assert!(matches!(s.begin("ptn_a", &key("k"), "fp", 100 + LEASE_SECS).await.unwrap(), Begin::InFlight { .. }));
 }
 
-#[tokio::test]
 async fn a_released_claim_frees_the_key_unless_it_created_something() {
     let (_dir, s) = store().await;
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k"), "fp", 100).await.unwrap() else { panic!() };
@@ -79,7 +76,6 @@ async fn a_released_claim_frees_the_key_unless_it_created_something() {
     assert!(matches!(s.begin("ptn_a", &key("k"), "other", 102).await.unwrap(), Begin::InFlight { .. }));
 }
 
-#[tokio::test]
 async fn fifty_concurrent_first_uses_give_one_claim() {
     let (_dir, s) = store().await;
     let tasks: Vec<_> = (0..50)
@@ -98,3 +94,10 @@ async fn fifty_concurrent_first_uses_give_one_claim() {
     }
     assert_eq!(claimed, 1);
 }
+
+crate::store::test_support::on_every_engine!(
+    claim_then_replay_then_reuse_is_refused,
+    a_dead_holders_claim_is_taken_over_with_its_resource,
+    a_released_claim_frees_the_key_unless_it_created_something,
+    fifty_concurrent_first_uses_give_one_claim,
+);

@@ -85,7 +85,7 @@ async fn world(core_timeout_ms: u64) -> World {
     )
     .unwrap();
 
-    let stores = crate::store::test_support::sqlite().await;
+    let stores = crate::store::test_support::current().await;
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
     let consents = Consents::new(stores.consents.clone(), clock.clone());
     let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);
@@ -195,7 +195,6 @@ enum Outcome {
     InFlight,
 }
 
-#[tokio::test]
 async fn fifty_concurrent_requests_with_one_key_book_one_payment() {
     let w = Arc::new(world(2_000).await);
     let before = w.txn_count().await;
@@ -225,7 +224,6 @@ async fn fifty_concurrent_requests_with_one_key_book_one_payment() {
     assert_eq!(w.txn_count().await, before + 1);
 }
 
-#[tokio::test]
 async fn concurrent_payments_never_exceed_a_recurring_allowance() {
     let w = Arc::new(world(2_000).await);
     let before = w.txn_count().await;
@@ -255,7 +253,6 @@ async fn concurrent_payments_never_exceed_a_recurring_allowance() {
     assert!(matches!(w.pay(&consent, "5.00", "last").await, Outcome::Paid(_)));
 }
 
-#[tokio::test]
 async fn a_lost_core_answer_is_pending_then_reconciled_and_never_doubled() {
     let w = world(300).await;
     let before = w.txn_count().await;
@@ -276,7 +273,6 @@ async fn a_lost_core_answer_is_pending_then_reconciled_and_never_doubled() {
     assert_eq!(w.payments.reconcile().await.unwrap(), 0, "settled once");
 }
 
-#[tokio::test]
 async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
     let w = world(2_000).await;
     let before = w.txn_count().await;
@@ -325,7 +321,6 @@ async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
     assert_eq!(w.txn_count().await, before);
 }
 
-#[tokio::test]
 async fn refunds_never_add_up_to_more_than_the_payment() {
     let w = Arc::new(world(2_000).await);
     let consent = w.authorised(PaymentConsentType::Single, Some(1_250), None).await;
@@ -364,7 +359,6 @@ async fn refunds_never_add_up_to_more_than_the_payment() {
     assert_eq!(w.payments.refunds("ptn_pay", &paid.payment_id).await.unwrap().len(), 7);
 }
 
-#[tokio::test]
 async fn a_rejected_payment_gives_its_allowance_back() {
     let w = world(2_000).await;
     let allowance = Allowance { per_payment: 500_000, per_day: Some(500_000), per_month: None };
@@ -382,3 +376,12 @@ async fn a_rejected_payment_gives_its_allowance_back() {
     assert_eq!(view.status_code, Iso20022Status::Acsc);
     w.ledger().await;
 }
+
+crate::store::test_support::on_every_engine!(
+    fifty_concurrent_requests_with_one_key_book_one_payment,
+    concurrent_payments_never_exceed_a_recurring_allowance,
+    a_lost_core_answer_is_pending_then_reconciled_and_never_doubled,
+    a_payment_the_core_never_saw_is_voided_there_and_rejected,
+    refunds_never_add_up_to_more_than_the_payment,
+    a_rejected_payment_gives_its_allowance_back,
+);

@@ -2,7 +2,7 @@ use super::*;
 use std::sync::Arc;
 
 async fn store() -> (crate::store::test_support::TestStores, Arc<dyn StopStore>) {
-    let stores = crate::store::test_support::sqlite().await;
+    let stores = crate::store::test_support::current().await;
     let store = stores.stops.clone();
     (stores, store)
 }
@@ -11,7 +11,6 @@ fn stop(id: &str, reason: &str) -> Stop {
     Stop { partner_id: id.into(), reason: reason.into(), actor: "ops".into(), at: 1_000 }
 }
 
-#[tokio::test]
 async fn a_stop_is_recorded_once_and_lifted_once() {
     let (_dir, store) = store().await;
     assert!(store.stop(&stop("ptn_a", "key leaked")).await.unwrap());
@@ -34,3 +33,5 @@ async fn a_stop_written_by_another_connection_is_seen() {
     cli.stop(&stop("ptn_b", "fraud")).await.unwrap();
     assert_eq!(gateway.list().await.unwrap().len(), 1);
 }
+
+crate::store::test_support::on_every_engine!(a_stop_is_recorded_once_and_lifted_once,);

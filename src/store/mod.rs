@@ -48,6 +48,7 @@ pub struct Stores {
 #[derive(Clone, Debug)]
 pub enum Engine {
     Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 impl Engine {
@@ -56,6 +57,7 @@ impl Engine {
         let query = async {
             match self {
                 Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+                Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
             }
         };
         match tokio::time::timeout(within, query).await {
@@ -68,6 +70,7 @@ impl Engine {
     pub fn record_pool_metrics(&self) {
         let (size, idle, max) = match self {
             Self::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Self::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
         };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
         metrics::gauge!("scenegate_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
@@ -80,6 +83,7 @@ impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(_) => f.write_str("sqlite"),
+            Self::Postgres(_) => f.write_str("postgres"),
         }
     }
 }
@@ -150,17 +154,44 @@ impl Stores {
         }
     }
 
+    /// Every store on one PostgreSQL database (already migrated), shared with the other
+    /// instances of the cluster, keys included.
+    pub fn postgres(pool: sqlx::PgPool, settings: StoreSettings) -> Self {
+        let grants = Arc::new(postgres::PgGrantStore::new(pool.clone()));
+        Self {
+            consents: Arc::new(postgres::PgConsentStore::new(pool.clone())),
+            grants: grants.clone(),
+            sessions: grants,
+            replay: Arc::new(postgres::PgReplayStore::new(pool.clone())),
+            stops: Arc::new(postgres::PgStopStore::new(pool.clone())),
+            payments: Arc::new(postgres::PgPaymentStore::new(pool.clone())),
+            idempotency: Arc::new(
+                postgres::PgIdempotencyStore::new(pool.clone()).with_lease(settings.idempotency_lease),
+            ),
+            events: Arc::new(postgres::PgEventStore::new(pool.clone())),
+            secrets: Some(Arc::new(postgres::PgSecretStore::new(pool.clone()))),
+            engine: Engine::Postgres(pool),
+        }
+    }
+
     /// Opens the configured engine, applying pending migrations.
     pub async fn open(storage: &crate::config::StorageConfig, settings: StoreSettings) -> anyhow::Result<Self> {
-        let path = storage.data_dir.join("gateway.sqlite");
-        let pool = sqlite::open_migrated(&path).await?;
-        Ok(Self::sqlite(pool, settings))
+        match &storage.backend {
+            crate::config::StorageBackend::Sqlite => {
+                let pool = sqlite::open_migrated(&storage.data_dir.join("gateway.sqlite")).await?;
+                Ok(Self::sqlite(pool, settings))
+            }
+            crate::config::StorageBackend::Postgres(pg) => {
+                Ok(Self::postgres(postgres::open_migrated(pg).await?, settings))
+            }
+        }
     }
 
     /// Ends every connection (tests reopening the same files).
     pub async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(pool) => pool.close().await,
+            Engine::Postgres(pool) => pool.close().await,
         }
     }
 }

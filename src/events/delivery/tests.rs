@@ -126,7 +126,7 @@ fn every_second(horizon_secs: u64) -> RetryPolicy {
 
 /// The worker, with one partner `ptn_a` whose webhooks go to `url`.
 async fn start(url: Url, allow_private: bool, retry: RetryPolicy) -> Harness {
-    let db = test_support::sqlite().await;
+    let db = test_support::current().await;
     let clock = Arc::new(ManualClock::at(T0));
     let secret = WebhookSigner::generate_hmac_secret();
     let signer = Arc::new(WebhookSigner::from_secret(&secret).unwrap());
@@ -166,7 +166,6 @@ impl Harness {
     }
 }
 
-#[tokio::test]
 async fn failures_are_retried_with_one_webhook_id_until_the_receiver_accepts() {
     let receiver =
         Receiver::start(|_, n| status(if n < 2 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }))
@@ -192,7 +191,6 @@ async fn failures_are_retried_with_one_webhook_id_until_the_receiver_accepts() {
     assert_eq!(body["data"]["status"], "settled");
 }
 
-#[tokio::test]
 async fn a_dead_receiver_is_dead_lettered_after_the_horizon() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let h = start(Url::parse(&format!("http://{closed}/hook")).unwrap(), true, every_second(5)).await;
@@ -208,7 +206,6 @@ async fn a_dead_receiver_is_dead_lettered_after_the_horizon() {
     assert_eq!(dead[0].event.id, id);
 }
 
-#[tokio::test]
 async fn a_forbidden_target_is_refused_without_connecting_and_dead_lettered() {
     let (addr, connections) = counting_port().await;
     let url = Url::parse(&format!("https://{addr}/hook")).unwrap();
@@ -222,7 +219,6 @@ async fn a_forbidden_target_is_refused_without_connecting_and_dead_lettered() {
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
 async fn the_resolver_stops_a_name_that_resolves_to_loopback_at_connect_time() {
     let (addr, connections) = counting_port().await;
     let by_name = format!("http://localhost:{}/hook", addr.port());
@@ -237,7 +233,6 @@ async fn the_resolver_stops_a_name_that_resolves_to_loopback_at_connect_time() {
     assert!(connections.load(Ordering::SeqCst) >= 1);
 }
 
-#[tokio::test]
 async fn redirects_are_not_followed() {
     let elsewhere = Receiver::start(|_, _| status(StatusCode::NO_CONTENT)).await;
     let location = elsewhere.url.to_string();
@@ -256,7 +251,6 @@ async fn redirects_are_not_followed() {
     assert!(elsewhere.received().is_empty(), "the redirect target was never called");
 }
 
-#[tokio::test]
 async fn a_later_event_waits_while_an_earlier_one_of_its_subject_fails() {
     let accept_first = Arc::new(AtomicBool::new(false));
     let flag = accept_first.clone();
@@ -286,7 +280,6 @@ async fn a_later_event_waits_while_an_earlier_one_of_its_subject_fails() {
     assert_eq!(h.store().get(&pending).await.unwrap().1.state, DeliveryState::Delivered);
 }
 
-#[tokio::test]
 async fn a_partner_without_a_webhook_is_skipped() {
     let h = start(Url::parse("http://127.0.0.1:9/hook").unwrap(), true, every_second(60)).await;
     let id = h.append("ptn_polls", "pay_1", "settled").await;
@@ -300,3 +293,13 @@ fn receiver_error_bodies_are_cut_short_and_printable() {
     assert_eq!(snippet(b"  busy\r\n"), ": busy");
     assert_eq!(snippet(&[b'x'; 10_000]).len(), 2 + 200);
 }
+
+crate::store::test_support::on_every_engine!(
+    failures_are_retried_with_one_webhook_id_until_the_receiver_accepts,
+    a_dead_receiver_is_dead_lettered_after_the_horizon,
+    a_forbidden_target_is_refused_without_connecting_and_dead_lettered,
+    the_resolver_stops_a_name_that_resolves_to_loopback_at_connect_time,
+    redirects_are_not_followed,
+    a_later_event_waits_while_an_earlier_one_of_its_subject_fails,
+    a_partner_without_a_webhook_is_skipped,
+);

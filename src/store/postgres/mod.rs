@@ -5,7 +5,11 @@
 //! conditional statement, so instances racing on the same consent, key or code cannot both
 //! win.
 
+pub mod consent;
+pub mod events;
 pub mod grants;
+pub mod idempotency;
+pub mod payments;
 pub mod replay;
 pub mod scratch;
 pub mod secrets;
@@ -15,7 +19,11 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use consent::PgConsentStore;
+pub use events::PgEventStore;
 pub use grants::PgGrantStore;
+pub use idempotency::PgIdempotencyStore;
+pub use payments::PgPaymentStore;
 pub use replay::PgReplayStore;
 pub use scratch::ScratchDatabase;
 pub use secrets::PgSecretStore;
@@ -108,6 +116,9 @@ const SHARED_SECRETS: &[&str] = &["CREATE TABLE IF NOT EXISTS gateway_secrets (
 pub const MIGRATIONS: &[Step] = &[
     Step { version: 1, description: "foundation", statements: FOUNDATION },
     Step { version: 2, description: "shared secrets", statements: SHARED_SECRETS },
+    Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
+    Step { version: 4, description: "event outbox", statements: events::SCHEMA },
+    Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
 ];
 
 /// A pool to the configured database: at most `pool_size` connections, a bounded wait for

@@ -1,0 +1,403 @@
+//! The outbox on PostgreSQL: `events` (what happened, and whether a polling partner
+//! acknowledged it) and `event_deliveries` (the webhook queue, one row per event).
+//!
+//! Every instance runs a delivery worker. A worker claims due deliveries with
+//! `FOR UPDATE SKIP LOCKED`: rows another worker is claiming are skipped, not waited for,
+//! and the lease it writes keeps them from being claimed again until it expires. Leases live
+//! here rather than in Redis because the outbox rows are written in the same transaction as
+//! the change they announce: leasing them in the same database needs no second system and
+//! can never disagree with it.
+
+use async_trait::async_trait;
+use sqlx::{Connection, PgConnection, PgPool, Row, postgres::PgRow};
+
+use crate::events::{
+    Claimed, DeadLetter, Delivery, DeliveryState, Event, EventId, EventStore, EventStoreError, Lease, NewEvent,
+};
+
+/// The outbox's tables, one statement per entry, idempotent: the gateway runs them with the
+/// rest of its schema at startup.
+pub const SCHEMA: &[&str] = &[
+    // An identity: a `seq` is never reused after a purge, so a polling cursor stays valid.
+    "CREATE TABLE IF NOT EXISTS events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        partner_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        data TEXT NOT NULL,
+        acked_at BIGINT
+    )",
+    "CREATE INDEX IF NOT EXISTS events_by_partner ON events (partner_id, seq) WHERE acked_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS events_by_created ON events (created_at)",
+    // partner_id and subject_id are copied here so the per-subject order check stays in one index.
+    "CREATE TABLE IF NOT EXISTS event_deliveries (
+        event_seq BIGINT PRIMARY KEY REFERENCES events (seq),
+        partner_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'skipped')),
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_at BIGINT NOT NULL,
+        first_attempt_at BIGINT,
+        lease_until BIGINT NOT NULL DEFAULT 0,
+        lease_token TEXT,
+        last_error TEXT,
+        finished_at BIGINT
+    )",
+    "CREATE INDEX IF NOT EXISTS event_deliveries_due ON event_deliveries (next_at) WHERE state = 'pending'",
+    "CREATE INDEX IF NOT EXISTS event_deliveries_by_subject
+        ON event_deliveries (partner_id, subject_id, event_seq) WHERE state = 'pending'",
+    "CREATE INDEX IF NOT EXISTS event_deliveries_dead ON event_deliveries (finished_at) WHERE state = 'dead'",
+];
+
+fn err(e: sqlx::Error) -> EventStoreError {
+    match e {
+        sqlx::Error::RowNotFound => EventStoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => EventStoreError::Conflict(db.to_string()),
+        other => EventStoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// Writes `event` and its pending delivery on the caller's connection. Call it inside the
+/// transaction that makes the change the event reports, so both commit or neither does;
+/// on its own connection it still writes both rows atomically (sqlx makes the inner
+/// `begin` a savepoint inside a transaction, a transaction outside one).
+pub async fn append(conn: &mut PgConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
+    let id = EventId::generate();
+    let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
+    let mut tx = conn.begin().await.map_err(err)?;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING seq",
+    )
+    .bind(id.as_str())
+    .bind(&event.partner_id)
+    .bind(&event.event_type)
+    .bind(&event.subject_id)
+    .bind(now)
+    .bind(data)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(err)?;
+    sqlx::query(
+        "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at) VALUES ($1, $2, $3, 'pending', $4)",
+    )
+    .bind(seq)
+    .bind(&event.partner_id)
+    .bind(&event.subject_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    Ok(id)
+}
+
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+}
+
+impl PgEventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// One outcome for a leased delivery. `query` binds its own values; the lease check
+    /// (`WHERE event_seq = ? AND lease_token = ? AND state = 'pending'`, last in every
+    /// outcome statement) is bound here, so an outcome lands only while the lease is ours.
+    async fn finish(
+        &self,
+        claim: &Claimed,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<(), EventStoreError> {
+        let done = query.bind(claim.event.seq).bind(&claim.lease.0).execute(&self.pool).await.map_err(err)?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(EventStoreError::Conflict(format!("the lease on {} passed to another worker", claim.event.id)))
+        }
+    }
+
+    /// One event and its delivery by id.
+    async fn fetch_one(&self, id: &EventId) -> Result<(Event, Delivery), EventStoreError> {
+        let row = sqlx::query(
+            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
+                    d.state, d.attempts, d.next_at, d.first_attempt_at, d.last_error, d.finished_at
+             FROM events e JOIN event_deliveries d ON d.event_seq = e.seq
+             WHERE e.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?
+        .ok_or(EventStoreError::NotFound)?;
+        Ok((event_from_row(&row)?, delivery_from_row(&row)?))
+    }
+}
+
+fn event_from_row(row: &PgRow) -> Result<Event, EventStoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| EventStoreError::Corrupt(e.to_string());
+    let id: String = row.try_get("id").map_err(|e| corrupt(&e))?;
+    let data: String = row.try_get("data").map_err(|e| corrupt(&e))?;
+    Ok(Event {
+        id: id.parse().map_err(|e| corrupt(&e))?,
+        seq: row.try_get("seq").map_err(|e| corrupt(&e))?,
+        partner_id: row.try_get("partner_id").map_err(|e| corrupt(&e))?,
+        event_type: row.try_get("type").map_err(|e| corrupt(&e))?,
+        subject_id: row.try_get("subject_id").map_err(|e| corrupt(&e))?,
+        created_at: row.try_get("created_at").map_err(|e| corrupt(&e))?,
+        data: serde_json::from_str(&data).map_err(|e| corrupt(&e))?,
+    })
+}
+
+fn attempts(row: &PgRow) -> Result<u32, EventStoreError> {
+    let n: i64 = row.try_get("attempts").map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
+    u32::try_from(n).map_err(|e| EventStoreError::Corrupt(e.to_string()))
+}
+
+fn delivery_from_row(row: &PgRow) -> Result<Delivery, EventStoreError> {
+    let corrupt = |e: sqlx::Error| EventStoreError::Corrupt(e.to_string());
+    let state: String = row.try_get("state").map_err(corrupt)?;
+    Ok(Delivery {
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| EventStoreError::Corrupt(format!("unknown delivery state {state:?}")))?,
+        attempts: attempts(row)?,
+        next_at: row.try_get("next_at").map_err(corrupt)?,
+        first_attempt_at: row.try_get("first_attempt_at").map_err(corrupt)?,
+        last_error: row.try_get("last_error").map_err(corrupt)?,
+        finished_at: row.try_get("finished_at").map_err(corrupt)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        append(&mut conn, event, now).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, EventStoreError> {
+        sqlx::query_scalar(
+            "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
+                SELECT 1 FROM event_deliveries p WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32, lease_secs: i64) -> Result<Vec<Claimed>, EventStoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        // One statement: choosing and leasing cannot interleave with another worker's claim;
+        // rows another worker is leasing right now are skipped, not waited for.
+        // An event is eligible only when no earlier event of its subject is still pending
+        // (leased or not): that is what keeps one subject's events in order.
+        let claimed = sqlx::query(
+            "UPDATE event_deliveries SET lease_until = $1 + $2, lease_token = $3
+             WHERE event_seq IN (
+                SELECT d.event_seq FROM event_deliveries d
+                WHERE d.state = 'pending' AND d.next_at <= $1 AND d.lease_until <= $1
+                  AND NOT EXISTS (
+                    SELECT 1 FROM event_deliveries p
+                    WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
+                      AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                ORDER BY d.next_at, d.event_seq
+                LIMIT $4
+                FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(lease_secs)
+        .bind(&token)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        if claimed.rows_affected() == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
+                    d.attempts, d.first_attempt_at
+             FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.lease_token = $1 AND d.state = 'pending'
+             ORDER BY d.event_seq",
+        )
+        .bind(&token)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claimed {
+                    event: event_from_row(row)?,
+                    attempts: attempts(row)?,
+                    first_attempt_at: row
+                        .try_get("first_attempt_at")
+                        .map_err(|e| EventStoreError::Corrupt(e.to_string()))?,
+                    lease: Lease(token.clone()),
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_delivered(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
+        let q = sqlx::query(
+            "UPDATE event_deliveries SET state = 'delivered', attempts = attempts + 1,
+                first_attempt_at = COALESCE(first_attempt_at, $1), finished_at = $2, lease_until = 0, lease_token = NULL
+             WHERE event_seq = $3 AND lease_token = $4 AND state = 'pending'",
+        );
+        self.finish(claim, q.bind(now).bind(now)).await
+    }
+
+    async fn schedule_retry(
+        &self,
+        claim: &Claimed,
+        next_at: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<(), EventStoreError> {
+        let q = sqlx::query(
+            "UPDATE event_deliveries SET attempts = attempts + 1, next_at = $1, last_error = $2,
+                first_attempt_at = COALESCE(first_attempt_at, $3), lease_until = 0, lease_token = NULL
+             WHERE event_seq = $4 AND lease_token = $5 AND state = 'pending'",
+        );
+        self.finish(claim, q.bind(next_at).bind(error.to_owned()).bind(now)).await
+    }
+
+    async fn mark_dead(&self, claim: &Claimed, error: &str, now: i64) -> Result<(), EventStoreError> {
+        let q = sqlx::query(
+            "UPDATE event_deliveries SET state = 'dead', attempts = attempts + 1, last_error = $1,
+                first_attempt_at = COALESCE(first_attempt_at, $2), finished_at = $3, lease_until = 0, lease_token = NULL
+             WHERE event_seq = $4 AND lease_token = $5 AND state = 'pending'",
+        );
+        self.finish(claim, q.bind(error.to_owned()).bind(now).bind(now)).await
+    }
+
+    async fn mark_skipped(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
+        let q = sqlx::query(
+            "UPDATE event_deliveries SET state = 'skipped', finished_at = $1, lease_until = 0, lease_token = NULL
+             WHERE event_seq = $2 AND lease_token = $3 AND state = 'pending'",
+        );
+        self.finish(claim, q.bind(now)).await
+    }
+
+    async fn dead_letters(&self, partner_id: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, EventStoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
+                    d.attempts, d.last_error, d.finished_at
+             FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.state = 'dead' AND ($1::TEXT IS NULL OR d.partner_id = $1)
+             ORDER BY d.finished_at, d.event_seq
+             LIMIT $2",
+        )
+        .bind(partner_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        let corrupt = |e: sqlx::Error| EventStoreError::Corrupt(e.to_string());
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    event: event_from_row(row)?,
+                    attempts: attempts(row)?,
+                    last_error: row.try_get("last_error").map_err(corrupt)?,
+                    dead_at: row.try_get::<Option<i64>, _>("finished_at").map_err(corrupt)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn redeliver(&self, id: &EventId, now: i64) -> Result<(), EventStoreError> {
+        let done = sqlx::query(
+            "UPDATE event_deliveries SET state = 'pending', attempts = 0, next_at = $1, first_attempt_at = NULL,
+                finished_at = NULL, lease_until = 0, lease_token = NULL
+             WHERE state = 'dead' AND event_seq = (SELECT seq FROM events WHERE id = $2)",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let (_, delivery) = self.fetch_one(id).await?;
+        Err(EventStoreError::Conflict(format!(
+            "{id} is {}; only a dead letter can be redelivered",
+            delivery.state.as_str()
+        )))
+    }
+
+    async fn get(&self, id: &EventId) -> Result<(Event, Delivery), EventStoreError> {
+        self.fetch_one(id).await
+    }
+
+    async fn list_for_partner(
+        &self,
+        partner_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, EventStoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data
+             FROM events e
+             WHERE e.partner_id = $1 AND e.acked_at IS NULL AND e.seq > $2
+             ORDER BY e.seq
+             LIMIT $3",
+        )
+        .bind(partner_id)
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn ack(&self, partner_id: &str, id: &EventId, now: i64) -> Result<(), EventStoreError> {
+        let done = sqlx::query("UPDATE events SET acked_at = COALESCE(acked_at, $1) WHERE id = $2 AND partner_id = $3")
+            .bind(now)
+            .bind(id.as_str())
+            .bind(partner_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(EventStoreError::NotFound) }
+    }
+
+    async fn purge(&self, created_before: i64) -> Result<u64, EventStoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        // Deliveries first (the rows that say whether an event is finished with), then the
+        // events left without one: every event has a delivery row from `append`.
+        sqlx::query(
+            "DELETE FROM event_deliveries AS d
+             WHERE d.state <> 'pending' AND EXISTS (
+                SELECT 1 FROM events e
+                WHERE e.seq = d.event_seq AND e.created_at < $1
+                  AND (e.acked_at IS NOT NULL OR d.state IN ('delivered', 'skipped')))",
+        )
+        .bind(created_before)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let done = sqlx::query(
+            "DELETE FROM events
+             WHERE created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = events.seq)",
+        )
+        .bind(created_before)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,187 @@
+//! Idempotency records on PostgreSQL. A key is claimed by inserting its row; a second
+//! claimer's insert waits on the first's uncommitted row, then finds it and locks it
+//! (`FOR UPDATE`) to decide replay, in flight, reuse or take-over.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::err;
+use crate::idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
+use crate::store::StoreError;
+
+pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
+        partner_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        resource_id TEXT,
+        lease_until BIGINT NOT NULL,
+        status BIGINT,
+        headers TEXT,
+        body BYTEA,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (partner_id, key)
+    )"];
+
+#[derive(Clone)]
+pub struct PgIdempotencyStore {
+    pub(super) pool: PgPool,
+    lease_secs: i64,
+}
+
+impl PgIdempotencyStore {
+    /// With the default lease ([`LEASE_SECS`]).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, lease_secs: LEASE_SECS }
+    }
+
+    /// How long a request holds a key before another may take it over: longer than any
+    /// request can run (the gateway's request timeout), short enough that a partner's retry
+    /// after a crash is not kept waiting.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease_secs = i64::try_from(lease.as_secs()).unwrap_or(LEASE_SECS).max(1);
+        self
+    }
+}
+
+/// Links the resource a claim created to its record, inside the transaction that writes
+/// the resource: after a crash, whoever takes the key over finds it and resumes it.
+pub async fn link_in(conn: &mut PgConnection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE idempotency SET resource_id = $1 WHERE partner_id = $2 AND key = $3")
+        .bind(resource_id)
+        .bind(&claim.partner_id)
+        .bind(claim.key.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl IdempotencyStore for PgIdempotencyStore {
+    async fn begin(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Begin, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        // The common case in one statement: a new key is claimed by its insert.
+        let fresh = sqlx::query(
+            "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner_id, key) DO NOTHING",
+        )
+        .bind(partner_id)
+        .bind(key.as_str())
+        .bind(fingerprint)
+        .bind(now + self.lease_secs)
+        .bind(now)
+        .bind(now + RETENTION_SECS)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        if fresh.rows_affected() == 1 {
+            tx.commit().await.map_err(err)?;
+            return Ok(Begin::Claimed(Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume: None }));
+        }
+        // The key exists: lock it, so deciding and taking over cannot interleave with another.
+        let row = sqlx::query(
+            "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
+             FROM idempotency WHERE partner_id = $1 AND key = $2 FOR UPDATE",
+        )
+        .bind(partner_id)
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err)?;
+        let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
+        let outcome = match row {
+            Some(r) if r.get::<i64, _>("expires_at") > now => {
+                if r.get::<&str, _>("fingerprint") != fingerprint {
+                    Begin::Reused
+                } else if let Some(status) = r.get::<Option<i64>, _>("status") {
+                    let headers: Vec<(String, String)> =
+                        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
+                    Begin::Replay(StoredResponse {
+                        status: u16::try_from(status).unwrap_or(500),
+                        headers,
+                        body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
+                    })
+                } else if r.get::<i64, _>("lease_until") > now {
+                    Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, self.lease_secs) }
+                } else {
+                    // The holder died: take the key over and resume what it created.
+                    sqlx::query("UPDATE idempotency SET lease_until = $1 WHERE partner_id = $2 AND key = $3")
+                        .bind(now + self.lease_secs)
+                        .bind(partner_id)
+                        .bind(key.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    Begin::Claimed(claim(r.get::<Option<String>, _>("resource_id")))
+                }
+            }
+            _ => {
+                // Expired (or deleted by a purge after our insert lost): start it afresh.
+                sqlx::query(
+                    "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+                        resource_id = NULL, lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL,
+                        body = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
+                )
+                .bind(partner_id)
+                .bind(key.as_str())
+                .bind(fingerprint)
+                .bind(now + self.lease_secs)
+                .bind(now)
+                .bind(now + RETENTION_SECS)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+                Begin::Claimed(claim(None))
+            }
+        };
+        tx.commit().await.map_err(err)?;
+        Ok(outcome)
+    }
+
+    async fn link(&self, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        link_in(&mut conn, claim, resource_id).await
+    }
+
+    async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
+        let headers = serde_json::to_string(&response.headers).map_err(StoreError::corrupt)?;
+        sqlx::query("UPDATE idempotency SET status = $1, headers = $2, body = $3 WHERE partner_id = $4 AND key = $5")
+            .bind(i64::from(response.status))
+            .bind(headers)
+            .bind(&response.body)
+            .bind(&claim.partner_id)
+            .bind(claim.key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency WHERE partner_id = $1 AND key = $2 AND resource_id IS NULL")
+            .bind(&claim.partner_id)
+            .bind(claim.key.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}

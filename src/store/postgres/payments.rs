@@ -1,0 +1,550 @@
+//! Payments and refunds on PostgreSQL, shared by every gateway instance. Each write is one
+//! transaction that locks what its decision reads: a payment locks its consent (`FOR
+//! UPDATE`), so payments under one consent queue on it, and counts spend with a conditional
+//! upsert, so two payments of one partner on two instances can never both fit in the last
+//! of a daily limit. Locks are always taken in one order (consent, then the consent's
+//! spend, then the partner's; a payment, then its refunds' rows), so writers wait, never
+//! deadlock.
+
+use async_trait::async_trait;
+use scenegate_adapter_contract::{
+    ConsentId, Currency, PaymentId, RefundId,
+    canonical::{ConsentStatus, Iso20022Status, PaymentConsentType},
+};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+
+use super::{consent as consent_store, events, idempotency};
+use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
+use crate::payments::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
+use crate::{consent::Actor, events::NewEvent};
+
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS payments (
+        id TEXT PRIMARY KEY,
+        partner_id TEXT NOT NULL,
+        consent_id TEXT NOT NULL,
+        single BOOLEAN NOT NULL,
+        customer_id TEXT NOT NULL,
+        debtor TEXT NOT NULL,
+        payee TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        scenario TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('RCVD', 'ACTC', 'ACSP', 'ACSC', 'RJCT')),
+        reason_code TEXT,
+        reason_text TEXT,
+        core_txn_id TEXT,
+        refunded_minor BIGINT NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+        day TEXT NOT NULL,
+        month TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    // A single payment consent carries exactly one payment, whatever else goes wrong.
+    "CREATE UNIQUE INDEX IF NOT EXISTS one_payment_per_single_consent ON payments (consent_id) WHERE single",
+    "CREATE INDEX IF NOT EXISTS payments_unsettled ON payments (updated_at) WHERE status IN ('ACTC', 'ACSP')",
+    "CREATE TABLE IF NOT EXISTS refunds (
+        id TEXT PRIMARY KEY,
+        payment_id TEXT NOT NULL REFERENCES payments (id),
+        partner_id TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+        currency TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('RCVD', 'ACTC', 'ACSP', 'ACSC', 'RJCT')),
+        reason_code TEXT,
+        reason_text TEXT,
+        core_txn_id TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS refunds_by_payment ON refunds (payment_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS refunds_unsettled ON refunds (updated_at) WHERE status IN ('ACTC', 'ACSP')",
+    // What a recurring consent has spent per period (`day:2026-12-03`, `month:2026-12`).
+    "CREATE TABLE IF NOT EXISTS consent_spend (
+        consent_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        spent_minor BIGINT NOT NULL CHECK (spent_minor >= 0),
+        PRIMARY KEY (consent_id, period)
+    )",
+    // What each partner has initiated per Beijing day and currency.
+    "CREATE TABLE IF NOT EXISTS partner_spend (
+        partner_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        spent_minor BIGINT NOT NULL CHECK (spent_minor >= 0),
+        PRIMARY KEY (partner_id, day, currency)
+    )",
+];
+
+#[derive(Clone)]
+pub struct PgPaymentStore {
+    pool: PgPool,
+}
+
+impl PgPaymentStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> PaymentStoreError {
+    PaymentStoreError::Unavailable(e.to_string())
+}
+
+fn db(e: sqlx::Error) -> PaymentStoreError {
+    unavailable(e)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, PaymentStoreError> {
+    serde_json::to_string(v).map_err(unavailable)
+}
+
+fn status_of(code: &str) -> Result<Iso20022Status, PaymentStoreError> {
+    Ok(match code {
+        "RCVD" => Iso20022Status::Rcvd,
+        "ACTC" => Iso20022Status::Actc,
+        "ACSP" => Iso20022Status::Acsp,
+        "ACSC" => Iso20022Status::Acsc,
+        "RJCT" => Iso20022Status::Rjct,
+        other => return Err(unavailable(format!("unknown stored status `{other}`"))),
+    })
+}
+
+fn reason_of(row: &PgRow) -> Option<Reason> {
+    match (row.get::<Option<String>, _>("reason_code"), row.get::<Option<String>, _>("reason_text")) {
+        (Some(code), text) => Some(Reason { code, text: text.unwrap_or_default() }),
+        (None, _) => None,
+    }
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T, PaymentStoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| unavailable(format!("stored value `{s}` unreadable: {e}")))
+}
+
+fn payment_of(row: &PgRow) -> Result<Payment, PaymentStoreError> {
+    Ok(Payment {
+        id: parse(row.get("id"))?,
+        partner_id: row.get("partner_id"),
+        consent_id: parse::<ConsentId>(row.get("consent_id"))?,
+        customer_id: row.get("customer_id"),
+        debtor: row.get("debtor"),
+        payee: serde_json::from_str(row.get("payee")).map_err(unavailable)?,
+        amount_minor: row.get("amount_minor"),
+        currency: parse::<Currency>(row.get("currency"))?,
+        reference: row.get("reference"),
+        scenario: serde_json::from_str(row.get("scenario")).map_err(unavailable)?,
+        status: status_of(row.get("status"))?,
+        reason: reason_of(row),
+        core_txn_id: row.get("core_txn_id"),
+        refunded_minor: row.get("refunded_minor"),
+        day: row.get("day"),
+        month: row.get("month"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn refund_of(row: &PgRow) -> Result<Refund, PaymentStoreError> {
+    Ok(Refund {
+        id: parse(row.get("id"))?,
+        payment_id: parse(row.get("payment_id"))?,
+        partner_id: row.get("partner_id"),
+        amount_minor: row.get("amount_minor"),
+        currency: parse::<Currency>(row.get("currency"))?,
+        reason_text: row.get("reason"),
+        status: status_of(row.get("status"))?,
+        reason: reason_of(row),
+        core_txn_id: row.get("core_txn_id"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// The payment, locked until the caller's transaction ends.
+async fn lock_payment_in(conn: &mut PgConnection, id: &str) -> Result<Option<Payment>, PaymentStoreError> {
+    let row = sqlx::query("SELECT * FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(payment_of).transpose()
+}
+
+/// The refund, locked until the caller's transaction ends.
+async fn lock_refund_in(conn: &mut PgConnection, id: &str) -> Result<Option<Refund>, PaymentStoreError> {
+    let row = sqlx::query("SELECT * FROM refunds WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(refund_of).transpose()
+}
+
+/// Adds `delta` to a spend counter if the result stays within `limit`; false (and nothing
+/// written) when it would not. A negative `delta` gives spend back (never below zero). One
+/// conditional upsert: the row lock it takes decides between racing payments.
+async fn count_spend(
+    conn: &mut PgConnection,
+    table: Spend<'_>,
+    delta: i64,
+    limit: Option<i64>,
+) -> Result<bool, PaymentStoreError> {
+    if delta > 0 && limit.is_some_and(|l| delta > l) {
+        return Ok(false);
+    }
+    let counted: Option<i64> = match table {
+        Spend::Consent { consent_id, period } => sqlx::query_scalar(
+            "INSERT INTO consent_spend AS s (consent_id, period, spent_minor) VALUES ($1, $2, GREATEST($3, 0))
+             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = GREATEST(s.spent_minor + $3, 0)
+             WHERE $4::BIGINT IS NULL OR s.spent_minor + $3 <= $4
+             RETURNING s.spent_minor",
+        )
+        .bind(consent_id)
+        .bind(period)
+        .bind(delta)
+        .bind(limit),
+        Spend::Partner { partner_id, day, currency } => sqlx::query_scalar(
+            "INSERT INTO partner_spend AS s (partner_id, day, currency, spent_minor) VALUES ($1, $2, $3, GREATEST($4, 0))
+             ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = GREATEST(s.spent_minor + $4, 0)
+             WHERE $5::BIGINT IS NULL OR s.spent_minor + $4 <= $5
+             RETURNING s.spent_minor",
+        )
+        .bind(partner_id)
+        .bind(day)
+        .bind(currency)
+        .bind(delta)
+        .bind(limit),
+    }
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(counted.is_some())
+}
+
+#[derive(Clone, Copy)]
+enum Spend<'a> {
+    Consent { consent_id: &'a str, period: &'a str },
+    Partner { partner_id: &'a str, day: &'a str, currency: &'a str },
+}
+
+/// Checks and counts a payment against its consent, inside the transaction. A single consent
+/// is consumed by it; a recurring consent's allowances are counted.
+async fn use_consent(conn: &mut PgConnection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
+    let (mut consent, version) =
+        consent_store::lock_in(conn, &p.consent_id).await.map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
+    if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
+        return Err(PaymentStoreError::NotFound);
+    }
+    consent.expire_if_due(now);
+    if consent.status != ConsentStatus::Authorised {
+        return Err(Refused::ConsentState(consent.status).into());
+    }
+    let Some(terms) = consent.payment.clone() else { return Err(PaymentStoreError::NotFound) };
+    if terms.currency != p.currency || consent.accounts.first() != Some(&p.debtor) {
+        return Err(Refused::AmountNotConsented.into());
+    }
+    let single = terms.kind == PaymentConsentType::Single;
+    match terms.kind {
+        PaymentConsentType::Single => {
+            if terms.amount_minor != Some(p.amount_minor) {
+                return Err(Refused::AmountNotConsented.into());
+            }
+            consent
+                .transition(ConsentStatus::Consumed, Actor::Partner(p.partner_id.clone()), now)
+                .map_err(|e| Refused::ConsentState(e.from))?;
+            if !consent_store::update_in(conn, &consent, version).await.map_err(unavailable)? {
+                // Another writer changed the consent since we locked it: impossible under
+                // the row lock, so treat it as unavailable.
+                return Err(unavailable("consent changed during the payment"));
+            }
+        }
+        PaymentConsentType::Recurring => {
+            let allowance = terms.limits.ok_or_else(|| unavailable("recurring consent without limits"))?;
+            if p.amount_minor > allowance.per_payment {
+                return Err(Refused::OverConsentPerPayment.into());
+            }
+            let id = p.consent_id.as_str();
+            let day = format!("day:{}", p.day);
+            if !count_spend(conn, Spend::Consent { consent_id: id, period: &day }, p.amount_minor, allowance.per_day)
+                .await?
+            {
+                return Err(Refused::OverConsentDaily.into());
+            }
+            let month = format!("month:{}", p.month);
+            let within_month = count_spend(
+                conn,
+                Spend::Consent { consent_id: id, period: &month },
+                p.amount_minor,
+                allowance.per_month,
+            )
+            .await?;
+            if !within_month {
+                return Err(Refused::OverConsentMonthly.into());
+            }
+        }
+    }
+    Ok(single)
+}
+
+/// Gives back what a rejected payment counted: its consent's allowances and the partner's
+/// daily spend. A consumed single consent stays consumed (the customer authorised one try).
+async fn give_back(conn: &mut PgConnection, p: &Payment) -> Result<(), PaymentStoreError> {
+    let id = p.consent_id.as_str();
+    for period in [format!("day:{}", p.day), format!("month:{}", p.month)] {
+        count_spend(conn, Spend::Consent { consent_id: id, period: &period }, -p.amount_minor, None).await?;
+    }
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    count_spend(conn, spend, -p.amount_minor, None).await?;
+    Ok(())
+}
+
+/// The status an outcome moves a payment or refund to; `None` when it does not move it (it
+/// is final already, or a second "unknown" for one already being reconciled).
+fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022Status> {
+    match outcome {
+        _ if is_final(current) => None,
+        Settlement::Unknown if current == Iso20022Status::Acsp => None,
+        Settlement::Unknown => Some(Iso20022Status::Acsp),
+        Settlement::Booked { .. } => Some(Iso20022Status::Acsc),
+        Settlement::Rejected(_) => Some(Iso20022Status::Rjct),
+    }
+}
+
+fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
+    unavailable(e)
+}
+
+#[async_trait]
+impl PaymentStore for PgPaymentStore {
+    async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
+        let p = new.payment;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let single = use_consent(&mut tx, p, new.now).await?;
+        if p.amount_minor > new.partner_limits.per_payment {
+            return Err(Refused::OverPartnerPerPayment.into());
+        }
+        let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+        if !count_spend(&mut tx, spend, p.amount_minor, Some(new.partner_limits.per_day)).await? {
+            return Err(Refused::OverPartnerDaily.into());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
+                currency, reference, scenario, status, day, month, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+        )
+        .bind(p.id.as_str())
+        .bind(&p.partner_id)
+        .bind(p.consent_id.as_str())
+        .bind(single)
+        .bind(&p.customer_id)
+        .bind(&p.debtor)
+        .bind(json(&p.payee)?)
+        .bind(p.amount_minor)
+        .bind(p.currency.code())
+        .bind(&p.reference)
+        .bind(json(&p.scenario)?)
+        .bind(p.status.code())
+        .bind(&p.day)
+        .bind(&p.month)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
+            }
+            other => other.map_err(db)?,
+        };
+        idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
+        events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn settle_payment(
+        &self,
+        id: &PaymentId,
+        outcome: &Settlement,
+        event: for<'x> fn(&'x Payment) -> NewEvent,
+        now: i64,
+    ) -> Result<Option<Payment>, PaymentStoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut p = lock_payment_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
+        p.status = next;
+        p.updated_at = now;
+        match outcome {
+            Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
+            Settlement::Rejected(reason) => {
+                p.reason = Some(reason.clone());
+                give_back(&mut tx, &p).await?;
+            }
+            Settlement::Unknown => {}
+        }
+        sqlx::query(
+            "UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(p.status.code())
+        .bind(p.reason.as_ref().map(|r| r.code.clone()))
+        .bind(p.reason.as_ref().map(|r| r.text.clone()))
+        .bind(&p.core_txn_id)
+        .bind(now)
+        .bind(p.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        events::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(p))
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError> {
+        let row = sqlx::query("SELECT * FROM payments WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(payment_of).transpose()
+    }
+
+    async fn unsettled_payments(&self, before: i64, limit: u32) -> Result<Vec<Payment>, PaymentStoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM payments WHERE status IN ('ACTC', 'ACSP') AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(payment_of).collect()
+    }
+
+    async fn create_refund(&self, new: NewRefund<'_>) -> Result<(), PaymentStoreError> {
+        let r = new.refund;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let p = lock_payment_in(&mut tx, r.payment_id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        if p.partner_id != r.partner_id {
+            return Err(PaymentStoreError::NotFound);
+        }
+        if p.status != Iso20022Status::Acsc {
+            return Err(Refused::NotRefundable.into());
+        }
+        if r.currency != p.currency {
+            return Err(Refused::RefundExceeds { remaining_minor: p.amount_minor - p.refunded_minor }.into());
+        }
+        let remaining = p.amount_minor - p.refunded_minor;
+        if r.amount_minor > remaining {
+            return Err(Refused::RefundExceeds { remaining_minor: remaining }.into());
+        }
+        sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + $1 WHERE id = $2")
+            .bind(r.amount_minor)
+            .bind(p.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, partner_id, amount_minor, currency, reason, status, created_at,
+                updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.payment_id.as_str())
+        .bind(&r.partner_id)
+        .bind(r.amount_minor)
+        .bind(r.currency.code())
+        .bind(&r.reason_text)
+        .bind(r.status.code())
+        .bind(r.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        idempotency::link_in(&mut tx, new.claim, r.id.as_str()).await.map_err(unavailable)?;
+        events::append(&mut tx, &new.event, r.created_at).await.map_err(append_err)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn settle_refund(
+        &self,
+        id: &RefundId,
+        outcome: &Settlement,
+        event: for<'x> fn(&'x Refund) -> NewEvent,
+        now: i64,
+    ) -> Result<Option<Refund>, PaymentStoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut r = lock_refund_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        let Some(next) = next_status(r.status, outcome) else { return Ok(None) };
+        r.status = next;
+        r.updated_at = now;
+        match outcome {
+            Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
+            Settlement::Rejected(reason) => {
+                r.reason = Some(reason.clone());
+                sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - $1 WHERE id = $2")
+                    .bind(r.amount_minor)
+                    .bind(r.payment_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            Settlement::Unknown => {}
+        }
+        sqlx::query(
+            "UPDATE refunds SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(r.status.code())
+        .bind(r.reason.as_ref().map(|x| x.code.clone()))
+        .bind(r.reason.as_ref().map(|x| x.text.clone()))
+        .bind(&r.core_txn_id)
+        .bind(now)
+        .bind(r.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        events::append(&mut tx, &event(&r), now).await.map_err(append_err)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(r))
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentStoreError> {
+        let row = sqlx::query("SELECT * FROM refunds WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(refund_of).transpose()
+    }
+
+    async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, PaymentStoreError> {
+        let rows = sqlx::query("SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id")
+            .bind(payment_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(refund_of).collect()
+    }
+
+    async fn unsettled_refunds(&self, before: i64, limit: u32) -> Result<Vec<Refund>, PaymentStoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM refunds WHERE status IN ('ACTC', 'ACSP') AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(refund_of).collect()
+    }
+
+    async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError> {
+        sqlx::query_as("SELECT status, COUNT(*) FROM payments WHERE partner_id = $1 GROUP BY status ORDER BY status")
+            .bind(partner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+}
