@@ -657,7 +657,13 @@ pub async fn otp_submit(
             denied("the one-time code was not sent for this authorisation")
         }
         OtpCheck::Verified { .. } => {
-            let _ = gw.grants.end_sca(&session_id).await;
+            // The challenge ends once: of two submissions racing (a double click, two
+            // instances), one goes on to the partner with a code, the other sees it ended.
+            match gw.grants.end_sca(&session_id).await {
+                Ok(true) => {}
+                Ok(false) => return error_page(StatusCode::CONFLICT, locale, t.otp_gone),
+                Err(e) => return unavailable(locale, "ending a one-time code challenge", &e),
+            }
             match gw.consents.authorise(&consent_id, customer, vec![challenge.debtor.clone()]).await {
                 Ok(_) => {}
                 Err(ConsentError::State(_) | ConsentError::NotFound) => {

@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod accounts;
 mod browser;
+mod cluster;
 mod config_errors;
 mod consent_flow;
 mod consents;

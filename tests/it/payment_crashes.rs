@@ -13,22 +13,26 @@ use crate::support::{
     payments::{authorise_payment, client_token, ledger, pay_partner_toml, sign},
 };
 
-const BURST: usize = 40;
+pub const BURST: usize = 40;
 
 fn stack() -> Stack {
-    Stack::start_with(|o| {
-        let file = pay_partner_toml("ptn_pay", "")
-            .replace("[keys]", "[rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\n[keys]")
-            .replace("per_day = \"20000.00\"", "per_day = \"1000000.00\"");
-        o.partners.push(("pay".into(), file));
-        o.request_timeout_ms = 3_000;
-        // A crashed request's key is taken over quickly, so retries after the restart resume.
-        o.extra_toml = "[payments]\nidempotency_lease_secs = 4\n".into();
-    })
+    Stack::start_with(crash_options)
+}
+
+/// A payments partner whose quota and daily limit a burst never hits, short request
+/// timeouts, and a short idempotency lease (a crashed request's key is taken over quickly,
+/// so retries after the restart resume).
+pub fn crash_options(o: &mut crate::support::GatewayOptions) {
+    let file = pay_partner_toml("ptn_pay", "")
+        .replace("[keys]", "[rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\n[keys]")
+        .replace("per_day = \"20000.00\"", "per_day = \"1000000.00\"");
+    o.partners.push(("pay".into(), file));
+    o.request_timeout_ms = 3_000;
+    o.extra_toml = "[payments]\nidempotency_lease_secs = 4\n".into();
 }
 
 /// A recurring consent of ptn_pay authorised by C0001; returns (consent id, customer token).
-async fn recurring(stack: &Stack) -> (String, String) {
+pub async fn recurring(stack: &Stack) -> (String, String) {
     let partner = stack.gw.partner("ptn_pay");
     let write = client_token(&partner, "payments:write").await;
     let body = json!({
@@ -44,17 +48,17 @@ async fn recurring(stack: &Stack) -> (String, String) {
     (id, token)
 }
 
-fn body(consent_id: &str) -> Vec<u8> {
+pub fn body(consent_id: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"consent_id": consent_id, "instructed_amount": {"amount": "1.00", "currency": "CNY"}}))
         .unwrap()
 }
 
-/// Fires the burst (one key each) and returns once `settled` answers came back, leaving the
-/// rest in flight.
-async fn burst(url: String, token: String, bytes: Vec<u8>, settled: usize) {
+/// Fires the burst (one key each, spread over `urls`) and returns once `settled` answers came
+/// back, leaving the rest in flight.
+pub async fn burst(urls: Vec<String>, token: String, bytes: Vec<u8>, settled: usize) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..BURST {
-        let (url, token, bytes, tx) = (url.clone(), token.clone(), bytes.clone(), tx.clone());
+        let (url, token, bytes, tx) = (urls[i % urls.len()].clone(), token.clone(), bytes.clone(), tx.clone());
         tokio::spawn(async move {
             let signature = sign(&bytes, crate::support::partner::now());
             let res = http()
@@ -102,7 +106,7 @@ async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
 }
 
 /// Retries every key, waits until every payment is settled, and checks the books.
-async fn every_key_one_settled_payment(stack: &Stack, consent_id: &str, token: &str, txns_before: i64) {
+pub async fn every_key_one_settled_payment(stack: &Stack, consent_id: &str, token: &str, txns_before: i64) {
     let url = stack.gw.url("/v1/payments");
     let bytes = body(consent_id);
     let mut ids = BTreeSet::new();
@@ -148,7 +152,7 @@ async fn a_gateway_killed_mid_burst_leaves_every_key_one_payment_and_the_books_b
     let mut stack = stack();
     let (consent_id, token) = recurring(&stack).await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    burst(stack.gw.url("/v1/payments"), token.clone(), body(&consent_id), 5).await;
+    burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 5).await;
     stack.gw.crash_and_restart();
     every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
 }
@@ -158,7 +162,7 @@ async fn a_core_killed_mid_burst_leaves_no_unknown_outcome_unsettled_and_none_do
     let mut stack = stack();
     let (consent_id, token) = recurring(&stack).await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    burst(stack.gw.url("/v1/payments"), token.clone(), body(&consent_id), 5).await;
+    burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 5).await;
     stack.crash_and_restart_core();
     every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
 }

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod customer;
 pub mod partner;
 pub mod payments;
+pub mod webhooks;
 
 use std::{
     io::{BufRead, BufReader},

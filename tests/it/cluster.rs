@@ -1,0 +1,321 @@
+//! Cluster mode: three instances on one PostgreSQL database behave as one gateway. Writes
+//! through one are seen by the others at once; single-use values are single-use across the
+//! cluster; one `Idempotency-Key` makes one payment whichever instances it reaches.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Gateway, assert_problem,
+    cluster::{Cluster, INSTANCES},
+    customer::{ASSERTION_TYPE, REDIRECT_URI, a2_partners, authorise, payments_partners, tokens},
+    http,
+    payments::{authorise_payment, client_token, ledger, pay_partner_toml, sign},
+};
+
+async fn accounts(gw: &Gateway, token: &str) -> reqwest::Response {
+    http().get(gw.url("/v1/accounts")).bearer_auth(token).send().await.unwrap()
+}
+
+/// Sends the same request to every instance at once; returns the statuses in instance order.
+async fn to_all<F, Fut>(cluster: &Cluster, send: F) -> Vec<u16>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..INSTANCES).map(|i| tokio::spawn(send(cluster.gw(i).proc.url.clone()))).collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap().status().as_u16());
+    }
+    statuses
+}
+
+fn successes(statuses: &[u16]) -> usize {
+    statuses.iter().filter(|s| (200..300).contains(*s)).count()
+}
+
+#[tokio::test]
+async fn what_one_instance_writes_the_others_see_and_a_revocation_bites_on_every_instance() {
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    // The consent is created through instance 0, pushed and approved through instance 1,
+    // its code exchanged at instance 2: one flow, three instances.
+    let on = |i: usize| cluster.gw(i).partner("ptn_alpha");
+    let consent_id = on(0).create_consent().await;
+    let flow = crate::support::customer::authorise_consent(&on(1), &cluster.gw(1).issuer(), "C0001", consent_id).await;
+    let issued = tokens(&on(2), &flow.code, &flow.verifier).await;
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    for i in 0..INSTANCES {
+        assert_eq!(accounts(cluster.gw(i), &access).await.status(), 200, "instance {i} honours the token");
+        assert_eq!(on(i).read_consent(&flow.consent_id).await["status"], "authorised", "instance {i}");
+    }
+
+    // The partner revokes through instance 1; the very next call to any instance is refused.
+    let token = on(1).consents_token().await;
+    let res = http()
+        .delete(cluster.gw(1).url(&format!("/v1/consents/{}", flow.consent_id)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    for i in 0..INSTANCES {
+        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
+        assert_eq!(body["consent_status"], "revoked", "instance {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_tokens_signature_verifies_on_every_instance_and_all_publish_one_key_set() {
+    let Some(cluster) = Cluster::start(|_| {}).await else { return };
+    let mut sets = BTreeSet::new();
+    for i in 0..INSTANCES {
+        let jwks: Value =
+            http().get(cluster.gw(i).url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        sets.insert(jwks.to_string());
+    }
+    assert_eq!(sets.len(), 1, "one key set across the cluster: {sets:?}");
+    let token = cluster.gw(2).partner("ptn_alpha").access_token().await;
+    for i in 0..INSTANCES {
+        let res = http().get(cluster.gw(i).url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "a token from instance 2 works on instance {i}");
+    }
+}
+
+#[tokio::test]
+async fn single_use_values_are_single_use_across_the_cluster() {
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    let alpha = cluster.gw(0).partner("ptn_alpha");
+
+    // One client assertion (one `jti`) at all three token endpoints at once.
+    let assertion = alpha.assertion();
+    let statuses = to_all(&cluster, |base| {
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", assertion.clone()),
+            ("scope", "products:read".to_owned()),
+        ];
+        async move { http().post(format!("{base}/oauth2/token")).form(&form).send().await.unwrap() }
+    })
+    .await;
+    assert_eq!(successes(&statuses), 1, "one assertion, one token: {statuses:?}");
+
+    // One authorisation code redeemed at all three at once.
+    let flow = authorise(&alpha, &cluster.gw(0).issuer(), "C0002").await;
+    let statuses = to_all(&cluster, |base| {
+        let form = [
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", cluster.gw(0).partner("ptn_alpha").assertion()),
+            ("code", flow.code.clone()),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("code_verifier", flow.verifier.clone()),
+        ];
+        async move { http().post(format!("{base}/oauth2/token")).form(&form).send().await.unwrap() }
+    })
+    .await;
+    // Redeemed at most once. A code presented again is a leak: the gateway refuses it and
+    // revokes what it issued (RFC 6749 §4.1.2), so when a replay lands before the winner has
+    // recorded its tokens, no one gets tokens at all; never two.
+    assert!(successes(&statuses) <= 1, "one code, at most one exchange: {statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 400).count() >= INSTANCES - 1, "the replays are refused: {statuses:?}");
+
+    // One pushed request (`request_uri`) approved at all three at once: one code comes back.
+    let consent_id = alpha.create_consent().await;
+    let pushed = alpha.push(consent_id).await;
+    let customer = crate::support::customer::Customer::new(&cluster.gw(0).issuer());
+    let page = customer.consent_page(&customer.authorize_url("ptn_alpha", &pushed.request_uri), "C0003").await;
+    let accounts_on_page = crate::support::customer::selectable_accounts(&page);
+    let csrf = crate::support::customer::csrf(&page);
+    // The customer's session cookie is the same browser's on every instance (one host).
+    let statuses = to_all(&cluster, |base| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("client_id", "ptn_alpha".to_owned()),
+            ("request_uri", pushed.request_uri.clone()),
+            ("decision", "approve".to_owned()),
+        ];
+        form.push(("account", accounts_on_page[0].clone()));
+        let browser = customer.browser.clone();
+        async move { browser.post(format!("{base}/oauth2/authorize/decision")).form(&form).send().await.unwrap() }
+    })
+    .await;
+    let redirected_with_code = statuses.iter().filter(|s| **s == 303).count();
+    assert_eq!(redirected_with_code, 1, "one request_uri, one decision: {statuses:?}");
+}
+
+#[tokio::test]
+async fn a_one_time_code_is_accepted_once_across_the_cluster() {
+    let Some(cluster) = Cluster::start(|o| o.partners = payments_partners()).await else { return };
+    let alpha = cluster.gw(0).partner("ptn_alpha");
+    let consent_id = crate::support::customer::create_payment_consent(
+        &alpha,
+        json!({"type": "single", "instructed_amount": {"amount": "12.50", "currency": "CNY"},
+               "creditor": {"merchant": "skytrip"}, "remittance_reference": "ORDER-1",
+               "scenario": {"code": "ecommerce_goods"}}),
+    )
+    .await;
+    let (_verifier, challenge) = crate::support::customer::pkce();
+    let res = alpha.par_with(&consent_id, &challenge, &[("scope", "payments:initiate")]).await;
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_owned();
+    let customer = crate::support::customer::Customer::new(&cluster.gw(1).issuer());
+    let page = customer.consent_page(&customer.authorize_url("ptn_alpha", &request_uri), "13800000001").await;
+    let debtor = crate::support::customer::debtor_accounts(&page)[0].0.clone();
+    let res = customer.approve_payment(&page, Some(&debtor)).await;
+    assert_eq!(res.status(), 303);
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    let (_, otp_page) = customer.get(&format!("{}{next}", customer.base)).await;
+    let code = crate::support::customer::latest_otp(cluster.core_url(), "13800000001").await;
+    let csrf = crate::support::customer::csrf(&otp_page);
+    let lang = crate::support::customer::input_value(&otp_page, "lang").unwrap();
+    let tasks: Vec<_> = (0..INSTANCES)
+        .map(|i| {
+            let url = cluster.gw(i).url("/oauth2/authorize/otp");
+            let form = [("csrf", csrf.clone()), ("lang", lang.clone()), ("otp", code.clone())];
+            let browser = customer.browser.clone();
+            tokio::spawn(async move {
+                let res = browser.post(url).form(&form).send().await.unwrap();
+                let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+                (res.status().as_u16(), location.unwrap_or_default())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let with_code = answers.iter().filter(|(s, to)| *s == 303 && to.contains("code=")).count();
+    assert_eq!(with_code, 1, "one SCA code, one authorisation code for the partner: {answers:?}");
+}
+
+fn pay_cluster_partner() -> (String, String) {
+    ("pay".into(), roomy(&pay_partner_toml("ptn_pay", "")))
+}
+
+/// A partner file with a quota and a daily limit that a burst of test payments never hits.
+fn roomy(file: &str) -> String {
+    file.replace("[keys]", "[rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\n[keys]")
+        .replace("per_day = \"20000.00\"", "per_day = \"1000000.00\"")
+}
+
+/// A recurring consent of ptn_pay, authorised through instance 1; returns (id, token).
+async fn recurring(cluster: &Cluster) -> (String, String) {
+    let partner = cluster.gw(0).partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let body = json!({
+        "type": "recurring", "currency": "CNY",
+        "limits": {"per_payment": "10.00", "per_day": "5000.00"},
+        "creditor": {"merchant": "skytrip"}, "remittance_reference": "PARKING", "scenario": {"code": "parking"}
+    });
+    let (status, consent) =
+        crate::support::payments::signed(&cluster.gw(0).url("/v1/payment-consents"), &write, "cl-c", &body).await;
+    assert_eq!(status, 201, "{consent}");
+    let id = consent["consent_id"].as_str().unwrap().to_owned();
+    let token = authorise_payment(&cluster.stack, &partner, &id, "13800000001").await;
+    (id, token)
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_to_three_instances_makes_one_payment_and_one_posting() {
+    let Some(cluster) = Cluster::start(|o| o.partners.push(pay_cluster_partner())).await else { return };
+    let (consent_id, token) = recurring(&cluster).await;
+    let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    let bytes = serde_json::to_vec(
+        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "3.00", "currency": "CNY"}}),
+    )
+    .unwrap();
+    let tasks: Vec<_> = (0..30)
+        .map(|n| {
+            let url = cluster.gw(n % INSTANCES).url("/v1/payments");
+            let (token, bytes) = (token.clone(), bytes.clone());
+            tokio::spawn(async move {
+                let signature = sign(&bytes, crate::support::partner::now());
+                let res =
+                    crate::support::payments::post_money(&url, &token, &bytes, Some("same-key"), Some(&signature))
+                        .await;
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert!(matches!(status, 201 | 409), "a payment or `in flight`: {status} {body}");
+        if status == 201 {
+            ids.insert(body["payment_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 1, "one payment for one key: {ids:?}");
+    let after = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    assert_eq!(after, before + 1, "one posting");
+}
+
+/// The payment `n` under `consent_id`, sent to instance `n % 3` with its own key.
+async fn pay(cluster: &Cluster, token: &str, consent_id: &str, n: usize) -> Value {
+    let body = json!({"consent_id": consent_id, "instructed_amount": {"amount": "1.00", "currency": "CNY"}});
+    let (status, payment) = crate::support::payments::signed(
+        &cluster.gw(n % INSTANCES).url("/v1/payments"),
+        token,
+        &format!("hook-pay-{n}"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 201, "{payment}");
+    payment
+}
+
+#[tokio::test]
+async fn each_event_reaches_the_webhook_once_with_three_delivery_workers() {
+    let (url, seen) = crate::support::webhooks::receiver(0).await;
+    let file = roomy(&crate::support::webhooks::webhook_partner_toml(&url));
+    let Some(cluster) = Cluster::start(|o| o.partners.push(("pay".into(), file))).await else { return };
+    let (consent_id, token) = recurring(&cluster).await;
+    for n in 0..12 {
+        pay(&cluster, &token, &consent_id, n).await;
+    }
+    // Every event the outbox holds for the partner (none acknowledged: it uses webhooks).
+    let events_token = client_token(&cluster.gw(0).partner("ptn_pay"), "events:read").await;
+    let listed: Value = http()
+        .get(cluster.gw(1).url("/v1/events?limit=100"))
+        .bearer_auth(&events_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected: BTreeSet<String> =
+        listed["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert!(expected.len() >= 13, "a consent change and a change per payment at least: {listed}");
+    let ids = || -> Vec<String> {
+        seen.lock().unwrap().iter().map(|(h, _)| h["webhook-id"].to_str().unwrap().to_owned()).collect()
+    };
+    let all_seen = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        ids().into_iter().collect::<BTreeSet<_>>().is_superset(&expected)
+    })
+    .await;
+    assert!(
+        all_seen,
+        "every event delivered; missing {:?}",
+        expected.difference(&ids().into_iter().collect()).collect::<Vec<_>>()
+    );
+    let received = ids();
+    let distinct: BTreeSet<&String> = received.iter().collect();
+    assert_eq!(received.len(), distinct.len(), "no event delivered twice: {received:?}");
+}
+
+#[tokio::test]
+async fn an_instance_killed_mid_burst_through_all_three_leaves_every_key_one_payment() {
+    use crate::payment_crashes::{BURST, body, burst, crash_options, every_key_one_settled_payment, recurring};
+    let Some(mut cluster) = Cluster::start(crash_options).await else { return };
+    let (consent_id, token) = recurring(&cluster.stack).await;
+    let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    let urls = (0..INSTANCES).map(|i| cluster.gw(i).url("/v1/payments")).collect();
+    burst(urls, token.clone(), body(&consent_id), BURST / 8).await;
+    // Instance 1 dies with requests in flight; the partner retries every key on the others.
+    cluster.others[0].proc.kill();
+    every_key_one_settled_payment(&cluster.stack, &consent_id, &token, before).await;
+}
