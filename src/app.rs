@@ -54,6 +54,8 @@ pub struct GatewayState {
     pub tokens: AccessTokens,
     pub assertions: AssertionVerifier,
     pub limits: Arc<dyn RateLimiterStore>,
+    /// Whether shared state (Redis) is reachable, for `/readyz`.
+    pub shared_health: crate::store::redis::SharedHealth,
     pub core: CoreClient,
     pub consents: Consents,
     pub accounts: Accounts,

@@ -10,17 +10,20 @@ use crate::{
     accounts::Accounts,
     app::{AppState, GatewayState, Settings},
     auth::{Clock, SystemClock, access_token::AccessTokens, client_assertion::AssertionVerifier},
-    config::{self, GatewayConfig},
+    config::{self, GatewayConfig, SharedConfig},
     consent::Consents,
     core::CoreClient,
     events::{DeliveryConfig, RetryPolicy, WebhookTarget, delivery},
-    grants::{Grants, LocalThrottle},
+    grants::{Grants, LocalThrottle, LoginThrottle},
     idempotency::IdempotencyStore,
-    limit::LocalLimits,
+    limit::{LocalLimits, RateLimiterStore},
     payments::{Payments, spawn_reconciler},
     secrets::KeyHome,
     staff,
-    store::{ReplayStore, StoreSettings, Stores},
+    store::{
+        ReplayStore, StoreSettings, Stores,
+        redis::{Redis, RedisLimits, RedisReplayStore, RedisThrottle, SharedHealth},
+    },
     telemetry,
 };
 
@@ -74,12 +77,8 @@ pub async fn build(
     staff::spawn_stop_follower(stores.stops.clone(), registry.clone());
     spawn_replay_purge(stores.replay.clone(), clock.clone());
 
-    let grants = Arc::new(Grants::new(
-        stores.grants.clone(),
-        stores.sessions.clone(),
-        Arc::new(LocalThrottle::default()),
-        clock.clone(),
-    ));
+    let shared = shared_state(cfg, &stores)?;
+    let grants = Arc::new(Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone()));
     spawn_grant_purge(grants.clone());
 
     let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
@@ -124,12 +123,13 @@ pub async fn build(
         assertions: AssertionVerifier {
             token_endpoint,
             issuer: public_url,
-            replay: stores.replay.clone(),
+            replay: shared.replay,
             clock: clock.clone(),
         },
         partners,
         keys,
-        limits: Arc::new(LocalLimits::default()),
+        limits: shared.limits,
+        shared_health: shared.health,
         core,
         consents,
         accounts,
@@ -141,6 +141,37 @@ pub async fn build(
         metrics: telemetry::metrics_handle(),
     };
     Ok(Running { state: AppState(Arc::new(state)), _watcher: watcher })
+}
+
+/// Short-lived state, in this process or shared on Redis.
+struct Shared {
+    limits: Arc<dyn RateLimiterStore>,
+    throttle: Arc<dyn LoginThrottle>,
+    replay: Arc<dyn ReplayStore>,
+    health: SharedHealth,
+}
+
+/// `[shared]`: in this process (assertion ids then live in the storage backend, which every
+/// instance of a PostgreSQL cluster shares too) or on Redis.
+fn shared_state(cfg: &GatewayConfig, stores: &Stores) -> anyhow::Result<Shared> {
+    Ok(match &cfg.shared {
+        SharedConfig::Local => Shared {
+            limits: Arc::new(LocalLimits::default()),
+            throttle: Arc::new(LocalThrottle::default()),
+            replay: stores.replay.clone(),
+            health: SharedHealth::local(),
+        },
+        SharedConfig::Redis(redis) => {
+            let conn = Redis::connect(redis).context("connecting to Redis")?;
+            tracing::info!(url = %redis.redacted_url(), prefix = %redis.key_prefix, "shared state on Redis");
+            Shared {
+                limits: Arc::new(RedisLimits::new(conn.clone())),
+                throttle: Arc::new(RedisThrottle::new(conn.clone())),
+                replay: Arc::new(RedisReplayStore::new(conn.clone())),
+                health: conn.health,
+            }
+        }
+    })
 }
 
 /// Where the gateway's own keys are: files beside the SQLite database, or the shared

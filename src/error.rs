@@ -274,6 +274,7 @@ fn oauth_problem(e: &OAuthError) -> Problem {
         OAuthError::UnsupportedResponseType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_RESPONSE_TYPE),
         OAuthError::UnauthorizedClient(_) => (S::FORBIDDEN, problem::UNAUTHORIZED_CLIENT),
         OAuthError::PartnerSuspended => (S::FORBIDDEN, problem::PARTNER_SUSPENDED),
+        OAuthError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, problem::SERVICE_UNAVAILABLE),
     };
     let detail = match e {
         OAuthError::PartnerSuspended => "the partner is suspended; contact the bank".to_owned(),
@@ -282,6 +283,7 @@ fn oauth_problem(e: &OAuthError) -> Problem {
     Problem {
         error: Some(e.code().into()),
         error_description: Some(detail.clone()),
+        retry_after: matches!(e, OAuthError::Unavailable(_)).then_some(1),
         ..Problem::new(status, kind, detail)
     }
 }

@@ -1,8 +1,9 @@
-//! Per-partner rate limits (GCRA via governor), sized from each partner's file.
+//! Per-partner rate limits (GCRA), sized from each partner's file.
 //!
-//! Limiters live outside the partner set so a config reload does not reset a partner's
-//! budget; a limiter is rebuilt only when that partner's quota changes. Across a cluster the
-//! same trait will be backed by a Redis GCRA script.
+//! [`LocalLimits`] (governor, in this process) is the embedded default and the fallback of
+//! the Redis limiter (`crate::store::redis::RedisLimits`), which runs the same algorithm in
+//! one Lua step on Redis so a cluster's instances share each partner's budget. Limiters live
+//! outside the partner set so a config reload does not reset a partner's budget.
 
 use std::{
     collections::HashMap,
@@ -27,8 +28,11 @@ pub enum Decision {
     Limited { limit: u32, retry_after: Duration },
 }
 
+#[async_trait::async_trait]
 pub trait RateLimiterStore: Send + Sync {
-    fn check(&self, partner_id: &str, limit: RateLimit) -> Decision;
+    /// Counts one call of `partner_id` against `limit`. Never fails: a limiter whose shared
+    /// state is unreachable decides locally (and says so in its health).
+    async fn check(&self, partner_id: &str, limit: RateLimit) -> Decision;
 }
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
@@ -59,8 +63,9 @@ impl LocalLimits {
     }
 }
 
-impl RateLimiterStore for LocalLimits {
-    fn check(&self, partner_id: &str, limit: RateLimit) -> Decision {
+impl LocalLimits {
+    /// The decision in this process alone.
+    pub fn check_local(&self, partner_id: &str, limit: RateLimit) -> Decision {
         let burst = limit.burst.get();
         match self.limiter(partner_id, limit).check() {
             Ok(snapshot) => Decision::Allowed { limit: burst, remaining: snapshot.remaining_burst_capacity() },
@@ -71,6 +76,13 @@ impl RateLimiterStore for LocalLimits {
                 Decision::Limited { limit: burst, retry_after: Duration::from_secs(secs.max(1)) }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiterStore for LocalLimits {
+    async fn check(&self, partner_id: &str, limit: RateLimit) -> Decision {
+        self.check_local(partner_id, limit)
     }
 }
 
@@ -90,20 +102,23 @@ mod tests {
     fn burst_is_allowed_then_limited_with_a_retry_time() {
         let limits = LocalLimits::default();
         for left in (0..3).rev() {
-            assert_eq!(limits.check("p", rl(1, 3)), Decision::Allowed { limit: 3, remaining: left });
+            assert_eq!(limits.check_local("p", rl(1, 3)), Decision::Allowed { limit: 3, remaining: left });
         }
-        match limits.check("p", rl(1, 3)) {
+        match limits.check_local("p", rl(1, 3)) {
             Decision::Limited { retry_after, limit: 3 } => assert_eq!(retry_after, Duration::from_secs(1)),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(limits.check("other", rl(1, 3)), Decision::Allowed { .. }), "partners have separate budgets");
+        assert!(
+            matches!(limits.check_local("other", rl(1, 3)), Decision::Allowed { .. }),
+            "partners have separate budgets"
+        );
     }
 
     #[test]
     fn a_changed_quota_takes_effect() {
         let limits = LocalLimits::default();
-        assert!(matches!(limits.check("p", rl(1, 1)), Decision::Allowed { .. }));
-        assert!(matches!(limits.check("p", rl(1, 1)), Decision::Limited { .. }));
-        assert!(matches!(limits.check("p", rl(1, 5)), Decision::Allowed { .. }));
+        assert!(matches!(limits.check_local("p", rl(1, 1)), Decision::Allowed { .. }));
+        assert!(matches!(limits.check_local("p", rl(1, 1)), Decision::Limited { .. }));
+        assert!(matches!(limits.check_local("p", rl(1, 5)), Decision::Allowed { .. }));
     }
 }

@@ -98,7 +98,7 @@ async fn phases(
     let partner = admit(gw, &claims)?;
     authorise(&partner, &claims, op)?;
     // The quota first: nothing below (storage, core) runs for a partner over its quota.
-    let quota = limit(gw, &partner)?;
+    let quota = limit(gw, &partner).await?;
     let signature = verify_signature(gw, &partner, op, &call.raw)?;
     // A retry of an answered request gets its first answer, whatever happened since (its
     // single-payment consent is consumed by then).
@@ -291,8 +291,8 @@ async fn sign_response(gw: &AppState, res: Response) -> Result<Response, ApiErro
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
-    match gw.limits.check(&partner.id, partner.rate_limit) {
+async fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
+    match gw.limits.check(&partner.id, partner.rate_limit).await {
         allowed @ Decision::Allowed { .. } => Ok(allowed),
         Decision::Limited { limit, retry_after } => Err(ApiError::RateLimited { retry_after, limit }),
     }

@@ -74,6 +74,10 @@ fn describe() {
     describe_gauge!("process_open_fds", "Open file descriptors of the gateway process");
     describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");
     describe_gauge!("process_threads", "Threads of the gateway process");
+    describe_gauge!(
+        "scenegate_shared_degraded",
+        "1 while shared state (Redis) is unreachable: limits per instance, token requests refused"
+    );
     describe_gauge!("scenegate_db_pool_connections", "Database connections of this instance, by state (in_use, idle)");
     describe_gauge!(
         "scenegate_db_pool_max_connections",

@@ -56,9 +56,23 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         "partners": partners,
         "rejected_partner_files": rejected,
         "database": { "engine": gw.engine.to_string(), "state": "up" },
+        "shared": shared_state(&gw.shared_health),
         "core": "up"
     }))
     .into_response()
+}
+
+/// Shared state does not make the gateway unready: without Redis it limits per instance
+/// and refuses only what cannot be checked; the detail says so.
+fn shared_state(health: &crate::store::redis::SharedHealth) -> serde_json::Value {
+    match health.degraded() {
+        None => serde_json::json!({ "backend": health.backend(), "state": "up" }),
+        Some(reason) => serde_json::json!({
+            "backend": health.backend(),
+            "state": "degraded",
+            "detail": format!("{reason}; rate limits and login throttles are per instance, token requests get 503"),
+        }),
+    }
 }
 
 /// How long readiness waits for each dependency: a probe must answer well within a load

@@ -114,8 +114,12 @@ impl AssertionVerifier {
             .first_use(&format!("assertion:{}:{jti}", partner.id), exp + FUTURE_SKEW_SECS, now)
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "replay store failed");
-                OAuthError::InvalidRequest("the server could not record the assertion; retry with a new jti".into())
+                tracing::error!(error = %e, "single-use check of a client assertion failed; refusing it");
+                OAuthError::Unavailable(
+                    "the gateway cannot check the assertion's `jti` right now; retry with a new assertion after \
+                     `Retry-After`"
+                        .into(),
+                )
             })?;
         if !first {
             return Err(invalid("client_assertion `jti` was already used"));

@@ -67,6 +67,10 @@ pub enum OAuthError {
     /// The client authenticated, but bank staff suspended it.
     #[error("partner is suspended")]
     PartnerSuspended,
+    /// A check the request needs cannot be made now (the single-use store is unreachable):
+    /// refused, never waved through. `error` is `temporarily_unavailable` (RFC 6749 §4.1.2.1).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl OAuthError {
@@ -78,6 +82,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::Unavailable(_) => "temporarily_unavailable",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::PartnerSuspended => "unauthorized_client",
         }

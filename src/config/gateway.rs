@@ -62,6 +62,15 @@ horizon_secs = 86400                  # 1..=604800
 # (POST /oauth2/sandbox/authorize). Empty: nobody. Only ever the bank's test customers.
 headless_customers = []
 
+[shared]
+# Short-lived state several instances share: rate limits, login throttling, single-use
+# client-assertion ids. "local" keeps it in this process (one instance; assertion ids in the
+# storage backend); "redis" shares it (cluster mode).
+backend = "local"                     # local | redis
+url = "redis://127.0.0.1:6379"        # redis only; redis:// or rediss://
+key_prefix = "scenegate"              # every key this gateway writes starts with it
+timeout_ms = 250                      # per Redis call, 1..=10000; then limits fall back to local
+
 [log]
 format = "text"                       # text | json
 level = "info"                        # a tracing filter, e.g. "info,scenegate=debug"
@@ -78,7 +87,49 @@ pub struct GatewayConfig {
     pub payments: PaymentsConfig,
     pub webhooks: WebhooksConfig,
     pub sandbox: SandboxConfig,
+    pub shared: SharedConfig,
     pub log: LogConfig,
+}
+
+/// Where short-lived shared state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SharedConfig {
+    /// In this process (rate limits, throttles), the storage backend (assertion ids).
+    Local,
+    Redis(RedisConfig),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// May hold a password: printed only through [`RedisConfig::redacted_url`].
+    pub url: String,
+    pub key_prefix: String,
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The URL with any password replaced, for logs.
+    pub fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "<unparseable url>".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,7 +297,62 @@ pub(super) struct GatewayFile {
     payments: PaymentsFile,
     webhooks: WebhooksFile,
     sandbox: SandboxFile,
+    shared: SharedFile,
     log: LogFile,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SharedFile {
+    backend: Spanned<String>,
+    url: Spanned<String>,
+    key_prefix: Spanned<String>,
+    timeout_ms: Spanned<i64>,
+}
+
+impl Default for SharedFile {
+    fn default() -> Self {
+        Self {
+            backend: ds("local"),
+            url: ds("redis://127.0.0.1:6379"),
+            key_prefix: ds("scenegate"),
+            timeout_ms: d(250),
+        }
+    }
+}
+
+impl SharedFile {
+    fn resolve(&self, check: &mut Check<'_>) -> SharedConfig {
+        let timeout = Duration::from_millis(check.number(&self.timeout_ms, "shared.timeout_ms", 1..=10_000));
+        let prefix = self.key_prefix.get_ref();
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        {
+            let reason = "1 to 64 of A-Z, a-z, 0-9, `-`, `_`, `:`, `.`";
+            check.errors.push(check.source.error(self.key_prefix.span(), "shared.key_prefix", reason));
+        }
+        match self.backend.get_ref().as_str() {
+            "local" => SharedConfig::Local,
+            "redis" => {
+                let scheme = self.url.get_ref().split(':').next().unwrap_or_default();
+                if !matches!(scheme, "redis" | "rediss") || url::Url::parse(self.url.get_ref()).is_err() {
+                    let reason = "a Redis URL: `redis://host:6379` or `rediss://…` for TLS";
+                    check.errors.push(check.source.error(self.url.span(), "shared.url", reason));
+                }
+                SharedConfig::Redis(RedisConfig {
+                    url: self.url.get_ref().clone(),
+                    key_prefix: prefix.clone(),
+                    timeout,
+                })
+            }
+            other => {
+                let reason = format!("`local` or `redis` (got `{other}`)");
+                check.errors.push(check.source.error(self.backend.span(), "shared.backend", reason));
+                SharedConfig::Local
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -532,6 +638,7 @@ impl GatewayFile {
             retry_delays: delays.iter().map(|d| Duration::from_secs(u64::try_from(*d).unwrap_or(1))).collect(),
             horizon: Duration::from_secs(horizon),
         };
+        let shared = self.shared.resolve(&mut check);
         let mut sandbox = SandboxConfig::default();
         for (i, c) in self.sandbox.headless_customers.iter().enumerate() {
             let id = c.get_ref();
@@ -545,6 +652,6 @@ impl GatewayFile {
             check.errors.sort_by_key(|e| (e.line, e.column));
             return Err(check.errors);
         }
-        Ok(GatewayConfig { server, auth, core, storage, partners, payments, webhooks, sandbox, log })
+        Ok(GatewayConfig { server, auth, core, storage, partners, payments, webhooks, sandbox, shared, log })
     }
 }

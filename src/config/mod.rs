@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 pub use errors::ConfigError;
 pub use gateway::{
     AuthConfig, CoreConfig, DATABASE_URL_ENV, DEFAULT_GATEWAY_TOML, GatewayConfig, LogConfig, LogFormat,
-    PartnersConfig, PaymentsConfig, PostgresConfig, ServerConfig, StorageBackend, StorageConfig, WebhooksConfig,
-    load_gateway,
+    PartnersConfig, PaymentsConfig, PostgresConfig, RedisConfig, ServerConfig, SharedConfig, StorageBackend,
+    StorageConfig, WebhooksConfig, load_gateway,
 };
 pub use keys::PartnerKey;
 pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, RejectedFile, load_partners};

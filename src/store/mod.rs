@@ -9,6 +9,7 @@
 
 mod memory;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 #[cfg(test)]
 pub mod test_support;

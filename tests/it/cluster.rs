@@ -319,3 +319,116 @@ async fn an_instance_killed_mid_burst_through_all_three_leaves_every_key_one_pay
     cluster.others[0].proc.kill();
     every_key_one_settled_payment(&cluster.stack, &consent_id, &token, before).await;
 }
+
+#[tokio::test]
+async fn a_partners_rate_limit_holds_across_the_cluster() {
+    let Some(cluster) = Cluster::start(|o| {
+        o.partners = vec![(
+            "alpha".into(),
+            crate::support::partner_toml("ptn_alpha", "active", "[rate_limit]\nrequests_per_second = 1\nburst = 10\n"),
+        )];
+    })
+    .await
+    else {
+        return;
+    };
+    let token = cluster.gw(0).partner("ptn_alpha").access_token().await;
+    let mut admitted = 0;
+    let mut limited = 0;
+    for n in 0..30 {
+        let res = http().get(cluster.gw(n % INSTANCES).url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+        match res.status().as_u16() {
+            200 => admitted += 1,
+            429 => {
+                assert!(res.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    // One burst of 10 (plus a cell per second that passes): not three bursts.
+    assert!((10..=13).contains(&admitted), "the cluster admits one budget: {admitted} admitted, {limited} limited");
+}
+
+#[tokio::test]
+async fn without_redis_limits_fall_back_per_instance_and_assertions_are_refused_until_it_returns() {
+    use crate::support::fault_proxy::Mode;
+    let Some(cluster) = Cluster::start(|_| {}).await else { return };
+    let partner = cluster.gw(1).partner("ptn_alpha");
+    let token = partner.access_token().await;
+
+    cluster.set(&cluster.redis, Mode::Blackhole);
+    // A token request needs its `jti` checked: refused, quickly, never waved through.
+    let started = std::time::Instant::now();
+    let res = partner.token_with(&partner.assertion(), Some("products:read")).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let body = assert_problem(res, 503, "service_unavailable").await;
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "bounded by shared.timeout_ms: {:?}",
+        started.elapsed()
+    );
+    // Calls with a token keep working, limited by each instance alone.
+    let res = http().get(cluster.gw(2).url("/v1/products")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let ready: Value = http().get(cluster.gw(2).url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["shared"]["state"], "degraded", "{ready}");
+    let metrics = http().get(cluster.gw(2).url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("scenegate_shared_degraded 1"), "{metrics}");
+
+    // Redis back: no restart, token requests work again.
+    cluster.set(&cluster.redis, Mode::Pass);
+    let recovered = crate::support::eventually(std::time::Duration::from_secs(10), || async {
+        partner.token_with(&partner.assertion(), Some("products:read")).await.status() == 200
+    })
+    .await;
+    assert!(recovered, "token requests resume when Redis returns");
+    let ready: Value = http().get(cluster.gw(1).url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["shared"]["state"], "up", "{ready}");
+}
+
+#[tokio::test]
+async fn without_postgres_calls_that_need_it_get_503_fast_and_recover_without_restart() {
+    use crate::support::fault_proxy::Mode;
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    let alpha = cluster.gw(0).partner("ptn_alpha");
+    let consents_token = alpha.consents_token().await;
+    let products_token = alpha.access_token().await;
+    let create = |i: usize| {
+        let token = consents_token.clone();
+        let url = cluster.gw(i).url("/v1/consents");
+        async move {
+            http()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"permissions": ["ReadAccountsBasic"], "purpose": "budget"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    cluster.set(&cluster.postgres, Mode::Blackhole);
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..12).map(|n| tokio::spawn(create(n % INSTANCES))).collect();
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert!(res.headers().contains_key("retry-after"));
+        assert_problem(res, 503, "service_unavailable").await;
+    }
+    // Each waits at most storage.acquire_timeout_ms (1 s here) for a connection: no pile-up.
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "answered quickly: {:?}", started.elapsed());
+    let ready = http().get(cluster.gw(1).url("/readyz")).send().await.unwrap();
+    assert_problem(ready, 503, "service_unavailable").await;
+    // What needs no database keeps working.
+    let res = http().get(cluster.gw(2).url("/v1/products")).bearer_auth(&products_token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    cluster.set(&cluster.postgres, Mode::Pass);
+    let recovered =
+        crate::support::eventually(std::time::Duration::from_secs(15), || async { create(1).await.status() == 201 })
+            .await;
+    assert!(recovered, "consents are created again once PostgreSQL is back");
+    assert_eq!(http().get(cluster.gw(0).url("/readyz")).send().await.unwrap().status(), 200);
+}

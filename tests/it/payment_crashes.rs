@@ -28,7 +28,7 @@ pub fn crash_options(o: &mut crate::support::GatewayOptions) {
         .replace("per_day = \"20000.00\"", "per_day = \"1000000.00\"");
     o.partners.push(("pay".into(), file));
     o.request_timeout_ms = 3_000;
-    o.extra_toml = "[payments]\nidempotency_lease_secs = 4\n".into();
+    o.extra_toml.push_str("[payments]\nidempotency_lease_secs = 4\n");
 }
 
 /// A recurring consent of ptn_pay authorised by C0001; returns (consent id, customer token).

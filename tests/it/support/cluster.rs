@@ -4,7 +4,10 @@
 
 use scenegate::store::postgres::ScratchDatabase;
 
-use super::{Gateway, GatewayOptions, Stack, core_mock};
+use super::{
+    Gateway, GatewayOptions, Stack, core_mock,
+    fault_proxy::{FaultProxy, Mode},
+};
 
 /// The cluster's public URL: the issuer of every token, whichever instance signed it.
 pub const PUBLIC_URL: &str = "http://gateway.cluster.test";
@@ -15,6 +18,9 @@ pub struct Cluster {
     pub stack: Stack,
     /// Instances 1 and 2.
     pub others: Vec<Gateway>,
+    /// Every instance reaches PostgreSQL and Redis through these, so tests can cut them.
+    pub postgres: FaultProxy,
+    pub redis: FaultProxy,
     pub _db: ScratchDatabase,
 }
 
@@ -31,15 +37,43 @@ impl Cluster {
                 return None;
             }
         };
+        let redis_server =
+            std::env::var("SCENEGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis_addr = resolve(&redis_server);
+        if tokio::net::TcpStream::connect(redis_addr).await.is_err() {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the cluster tests, but no Redis at {redis_server}");
+            eprintln!("SKIPPED: cluster test needs Redis at {redis_server}");
+            return None;
+        }
+        let postgres = FaultProxy::start(resolve(db.url())).await;
+        let redis = FaultProxy::start(redis_addr).await;
+        let mut db_url = url::Url::parse(db.url()).unwrap();
+        db_url.set_port(Some(postgres.addr.port())).unwrap();
+        db_url.set_host(Some("127.0.0.1")).unwrap();
+
         let core_dir = tempfile::tempdir().unwrap();
         let core = core_mock(core_dir.path());
         let mut opts = GatewayOptions::new(&core.url);
         opts.public_url = Some(PUBLIC_URL.to_owned());
-        opts.storage_toml = format!("backend = \"postgres\"\nurl = \"{}\"\npool_size = 8\n", db.url());
+        // A short wait for a connection, so a lost database answers 503 quickly in tests.
+        opts.storage_toml =
+            format!("backend = \"postgres\"\nurl = \"{db_url}\"\npool_size = 8\nacquire_timeout_ms = 1000\n");
+        opts.extra_toml = format!(
+            "[shared]\nbackend = \"redis\"\nurl = \"redis://{}\"\nkey_prefix = \"sgtest-{}\"\ntimeout_ms = 200\n",
+            redis.addr,
+            uuid::Uuid::new_v4().simple()
+        );
         tweak(&mut opts);
-        let first = Gateway::start(opts.clone());
-        let others = (1..INSTANCES).map(|_| Gateway::start(opts.clone())).collect();
-        Some(Self { stack: Stack { gw: first, core, core_dir }, others, _db: db })
+        // Started off the runtime (starting waits for the process), so the proxies keep running;
+        // the first alone, so it applies the migrations while the others wait for nothing.
+        let start = |opts: GatewayOptions| tokio::task::spawn_blocking(move || Gateway::start(opts));
+        let first = start(opts.clone()).await.unwrap();
+        let starting: Vec<_> = (1..INSTANCES).map(|_| start(opts.clone())).collect();
+        let mut others = Vec::new();
+        for s in starting {
+            others.push(s.await.unwrap());
+        }
+        Some(Self { stack: Stack { gw: first, core, core_dir }, others, postgres, redis, _db: db })
     }
 
     /// Instance `i` (0, 1 or 2).
@@ -50,4 +84,16 @@ impl Cluster {
     pub fn core_url(&self) -> &str {
         self.stack.core_url()
     }
+
+    /// Cuts (or restores) every instance's PostgreSQL or Redis.
+    pub fn set(&self, proxy: &FaultProxy, mode: Mode) {
+        proxy.set(mode);
+    }
+}
+
+/// The socket address of a `scheme://host:port/…` URL.
+fn resolve(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let u = url::Url::parse(url).unwrap();
+    (u.host_str().unwrap(), u.port().unwrap()).to_socket_addrs().unwrap().next().unwrap()
 }

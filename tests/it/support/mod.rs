@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod customer;
+pub mod fault_proxy;
 pub mod partner;
 pub mod payments;
 pub mod webhooks;
