@@ -81,8 +81,14 @@ pub async fn build(
     let grants = Arc::new(Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone()));
     spawn_grant_purge(grants.clone());
 
-    let core = CoreClient::new(&cfg.core.base_url, cfg.core.timeout, cfg.core.connect_timeout)
-        .context("building the core client")?;
+    let core = CoreClient::with_limits(
+        &cfg.core.base_url,
+        cfg.core.timeout,
+        cfg.core.connect_timeout,
+        cfg.core.breaker,
+        cfg.core.max_in_flight,
+    )
+    .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
     let pseudonyms = key_home.pseudonyms().await?;
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());

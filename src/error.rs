@@ -123,6 +123,16 @@ impl ApiError {
                 errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],
                 ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, format!("`{field}`: {reason}"))
             },
+            Self::Core(CoreError::NotSent { retry_after, .. }) => Problem {
+                retry_after: Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1)),
+                ..p(
+                    S::SERVICE_UNAVAILABLE,
+                    problem::CORE_UNAVAILABLE,
+                    "the core banking service is failing; the gateway is not calling it for now: retry after \
+                     `Retry-After`"
+                        .into(),
+                )
+            },
             Self::Core(CoreError::Timeout(_)) => p(
                 S::GATEWAY_TIMEOUT,
                 problem::CORE_TIMEOUT,

@@ -75,6 +75,15 @@ fn describe() {
     describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");
     describe_gauge!("process_threads", "Threads of the gateway process");
     describe_gauge!(
+        "scenegate_core_breaker_state",
+        "The core connector's circuit: 0 closed, 1 half-open (one probe out), 2 open (calls fail fast)"
+    );
+    describe_counter!("scenegate_core_breaker_opened_total", "Times the core connector's circuit opened");
+    describe_gauge!(
+        "scenegate_core_in_flight",
+        "Calls to the core this instance has out now (core.max_in_flight bounds them)"
+    );
+    describe_gauge!(
         "scenegate_shared_degraded",
         "1 while shared state (Redis) is unreachable: limits per instance, token requests refused"
     );

@@ -57,7 +57,7 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         "rejected_partner_files": rejected,
         "database": { "engine": gw.engine.to_string(), "state": "up" },
         "shared": shared_state(&gw.shared_health),
-        "core": "up"
+        "core": { "state": "up", "circuit": gw.core.breaker_state() }
     }))
     .into_response()
 }

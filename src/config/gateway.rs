@@ -34,6 +34,9 @@ signing_key_file = "signing-keys.json" # relative to storage.data_dir
 base_url = "http://127.0.0.1:9090"    # the core bank's services
 timeout_ms = 2000                     # per call, 1..=300000
 connect_timeout_ms = 500              # at most timeout_ms
+breaker_failures = 5                  # consecutive failures that open the circuit, 1..=1000
+breaker_open_ms = 5000                # calls fail fast this long, then one probe, 1..=300000
+max_in_flight = 256                   # calls to the core at once; more get 503 at once, 1..=100000
 
 [storage]
 data_dir = "../data"                  # relative to this file's folder; SQLite file, keys
@@ -176,6 +179,8 @@ pub struct CoreConfig {
     pub base_url: String,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub breaker: crate::core::BreakerSettings,
+    pub max_in_flight: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -413,6 +418,9 @@ struct CoreFile {
     base_url: Spanned<String>,
     timeout_ms: Spanned<i64>,
     connect_timeout_ms: Spanned<i64>,
+    breaker_failures: Spanned<i64>,
+    breaker_open_ms: Spanned<i64>,
+    max_in_flight: Spanned<i64>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -468,7 +476,14 @@ impl Default for AuthFile {
 
 impl Default for CoreFile {
     fn default() -> Self {
-        Self { base_url: ds("http://127.0.0.1:9090"), timeout_ms: d(2_000), connect_timeout_ms: d(500) }
+        Self {
+            base_url: ds("http://127.0.0.1:9090"),
+            timeout_ms: d(2_000),
+            connect_timeout_ms: d(500),
+            breaker_failures: d(5),
+            breaker_open_ms: d(5_000),
+            max_in_flight: d(256),
+        }
     }
 }
 
@@ -612,6 +627,13 @@ impl GatewayFile {
             base_url: check.url(&self.core.base_url, "core.base_url"),
             timeout: check.millis(&self.core.timeout_ms, "core.timeout_ms"),
             connect_timeout: check.millis(&self.core.connect_timeout_ms, "core.connect_timeout_ms"),
+            breaker: crate::core::BreakerSettings {
+                failures: u32::try_from(check.number(&self.core.breaker_failures, "core.breaker_failures", 1..=1_000))
+                    .unwrap_or(5),
+                open_for: check.millis(&self.core.breaker_open_ms, "core.breaker_open_ms"),
+            },
+            max_in_flight: usize::try_from(check.number(&self.core.max_in_flight, "core.max_in_flight", 1..=100_000))
+                .unwrap_or(256),
         };
         if core.connect_timeout > core.timeout {
             let reason = format!("must not exceed `core.timeout_ms` ({})", self.core.timeout_ms.get_ref());

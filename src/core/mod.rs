@@ -4,6 +4,7 @@
 //! The core speaks an envelope with `ret_code`, integer fen and Beijing-time stamps; none
 //! of that leaks past this module.
 
+mod breaker;
 mod customers;
 mod payments;
 pub mod transform;
@@ -12,7 +13,12 @@ mod wire;
 pub use customers::{CoreAccount, CoreBalance, CoreCustomer, CoreTxn, CoreTxnPage, TxnQuery};
 pub use payments::{CoreCreditor, OtpCheck, OtpSent, PostingKind, PostingOrder, PostingOutcome, Refusal, Settlement};
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+pub use breaker::BreakerSettings;
 
 use scenegate_adapter_contract::{
     ProductId,
@@ -43,12 +49,21 @@ pub enum CoreError {
     /// The partner sent something that cannot be expressed to the core (e.g. a bad cursor).
     #[error("`{field}`: {reason}")]
     BadInput { field: &'static str, reason: String },
+    /// Not sent: the circuit is open or too many calls are in flight. Retry after the wait.
+    #[error("core call not sent: {why}")]
+    NotSent { why: &'static str, retry_after: Duration },
 }
 
 impl CoreError {
     /// Whether a read may be sent again. Writes will need an idempotency key on top of this.
     pub fn retry_safe_for_read(&self) -> bool {
         matches!(self, Self::Connect(_) | Self::Status(502..=504))
+    }
+
+    /// Whether this says the core is unwell (counts toward opening the circuit); a business
+    /// answer, however negative, says it is well.
+    fn is_core_failure(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::Timeout(_) | Self::Status(500..))
     }
 }
 
@@ -57,16 +72,44 @@ pub struct CoreClient {
     http: reqwest::Client,
     base: String,
     timeout: Duration,
+    breaker: Arc<breaker::Breaker>,
+    /// At most this many calls out at once; more are refused, never queued.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Defaults of `[core]` breaker_failures, breaker_open_ms and max_in_flight.
+pub const DEFAULT_BREAKER: BreakerSettings = BreakerSettings { failures: 5, open_for: Duration::from_secs(5) };
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 impl CoreClient {
     pub fn new(base_url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        Self::with_limits(base_url, timeout, connect_timeout, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    pub fn with_limits(
+        base_url: &str,
+        timeout: Duration,
+        connect_timeout: Duration,
+        breaker: BreakerSettings,
+        max_in_flight: usize,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_max_idle_per_host(64)
             .build()?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), timeout })
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            timeout,
+            breaker: Arc::new(breaker::Breaker::new(breaker)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
+        })
+    }
+
+    /// `closed`, `half_open` or `open`.
+    pub fn breaker_state(&self) -> &'static str {
+        self.breaker.state_name()
     }
 
     pub async fn health(&self) -> Result<(), CoreError> {
@@ -91,7 +134,8 @@ impl CoreClient {
         transform::product(p)
     }
 
-    /// One GET with a single retry when the core certainly did not act on the first try.
+    /// One GET with a single retry when the core certainly did not act on the first try (not
+    /// when the call was not sent at all: the breaker said why).
     async fn get<T: DeserializeOwned>(
         &self,
         op: &'static str,
@@ -150,14 +194,32 @@ impl CoreClient {
                 CoreError::Decode(e.to_string())
             }
         };
-        let res = request.send().await.map_err(transport)?;
-        let status = res.status().as_u16();
-        if status >= 500 {
-            return Err(CoreError::Status(status));
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            return Err(CoreError::NotSent {
+                why: "too many calls to the core in flight",
+                retry_after: Duration::from_secs(1),
+            });
+        };
+        let permit = self.breaker.admit(Instant::now()).map_err(|wait| CoreError::NotSent {
+            why: "the core's circuit is open after repeated failures",
+            retry_after: wait,
+        })?;
+        metrics::gauge!("scenegate_core_in_flight").increment(1.0);
+        let result = async {
+            let res = request.send().await.map_err(transport)?;
+            let status = res.status().as_u16();
+            if status >= 500 {
+                return Err(CoreError::Status(status));
+            }
+            let bytes = res.bytes().await.map_err(transport)?;
+            let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
+            envelope.into_result()
         }
-        let bytes = res.bytes().await.map_err(transport)?;
-        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
-        envelope.into_result()
+        .await;
+        metrics::gauge!("scenegate_core_in_flight").decrement(1.0);
+        let healthy = !result.as_ref().err().is_some_and(CoreError::is_core_failure);
+        self.breaker.record(permit, healthy, Instant::now());
+        result
     }
 }
 

@@ -686,12 +686,14 @@ pub async fn otp_submit(
             tracing::info!(consent = %consent_id, "wrong one-time code");
             otp_page(&gw, &challenge, &session, locale, StatusCode::BAD_REQUEST, t.otp_wrong).await
         }
-        ended @ (OtpCheck::Locked | OtpCheck::Expired | OtpCheck::AlreadyUsed) => {
+        // Used by another submission of this session racing this one (a double click, two
+        // instances): that one carries the authorisation on; this one only says so.
+        OtpCheck::AlreadyUsed => error_page(StatusCode::CONFLICT, locale, t.otp_gone),
+        ended @ (OtpCheck::Locked | OtpCheck::Expired) => {
             let _ = gw.grants.end_sca(&session_id).await;
             let why = match ended {
                 OtpCheck::Locked => "the customer entered too many wrong one-time codes",
-                OtpCheck::Expired => "the one-time code expired",
-                _ => "the one-time code was already used",
+                _ => "the one-time code expired",
             };
             tracing::info!(partner = %request.client_id, consent = %consent_id, reason = why, "payment consent authentication ended");
             denied(why)

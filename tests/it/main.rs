@@ -9,6 +9,7 @@ mod cluster;
 mod config_errors;
 mod consent_flow;
 mod consents;
+mod core_faults;
 mod ledger;
 mod openapi;
 mod payment_consent_flow;

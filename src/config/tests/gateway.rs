@@ -67,7 +67,7 @@ fn values_and_paths_are_resolved() {
 fn unknown_key_in_a_section() {
     let dir = TestDir::new();
     insta::assert_snapshot!(gateway_errors(&dir, "[server]\nlisten = \"127.0.0.1:8080\"\nport = 8080\n"), @"gateway.toml:3:1: `server.port`: unknown field `port`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`");
-    insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `payments`, `webhooks`, `sandbox`, `log`");
+    insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `payments`, `webhooks`, `sandbox`, `shared`, `log`");
 }
 
 #[test]
@@ -144,4 +144,30 @@ fn postgres_storage_needs_a_postgres_url_and_hides_its_password() {
     assert_eq!((pg.pool_size, pg.acquire_timeout), (32, Duration::from_secs(2)));
     assert_eq!(pg.redacted_url(), "postgres://gw:***@db:5432/scenegate");
     assert!(!format!("{config:?}").contains("s3cret"), "the password never reaches a log line");
+}
+
+#[test]
+fn shared_state_on_redis_is_checked_and_hides_its_password() {
+    use crate::config::SharedConfig;
+    let dir = TestDir::new();
+    insta::assert_snapshot!(gateway_errors(&dir, "[shared]\nbackend = \"memcached\"\nkey_prefix = \"a b\"\ntimeout_ms = 0\n"), @r"
+    gateway.toml:2:11: `shared.backend`: `local` or `redis` (got `memcached`)
+    gateway.toml:3:14: `shared.key_prefix`: 1 to 64 of A-Z, a-z, 0-9, `-`, `_`, `:`, `.`
+    gateway.toml:4:14: `shared.timeout_ms`: must be between 1 and 10000 (got 0)
+    ");
+    insta::assert_snapshot!(gateway_errors(&dir, "[shared]\nbackend = \"redis\"\nurl = \"http://cache:6379\"\n"), @"gateway.toml:3:7: `shared.url`: a Redis URL: `redis://host:6379` or `rediss://…` for TLS");
+    let path = dir.write("gateway.toml", "[shared]\nbackend = \"redis\"\nurl = \"redis://:s3cret@cache:6379\"\n");
+    let config = load_gateway(&path).expect("valid");
+    let SharedConfig::Redis(redis) = &config.shared else { panic!("{:?}", config.shared) };
+    assert_eq!((redis.key_prefix.as_str(), redis.timeout), ("scenegate", Duration::from_millis(250)));
+    assert!(!format!("{config:?}").contains("s3cret"), "the password never reaches a log line");
+}
+
+#[test]
+fn core_breaker_settings_have_bounds() {
+    let dir = TestDir::new();
+    insta::assert_snapshot!(gateway_errors(&dir, "[core]\nbreaker_failures = 0\nmax_in_flight = 0\n"), @r"
+    gateway.toml:2:20: `core.breaker_failures`: must be between 1 and 1000 (got 0)
+    gateway.toml:3:17: `core.max_in_flight`: must be between 1 and 100000 (got 0)
+    ");
 }

@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use limits::RedisLimits;
@@ -29,7 +30,12 @@ use crate::config::RedisConfig;
 /// A connection to Redis with this gateway's key prefix and call timeout.
 #[derive(Clone)]
 pub struct Redis {
-    conn: ConnectionManager,
+    /// Replaced after a timeout: commands on one connection are answered in order, so a
+    /// connection with a command that timed out unanswered could hand its late answer to the
+    /// next command. A fresh connection cannot.
+    conn: Arc<ArcSwap<ConnectionManager>>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     prefix: String,
     timeout: Duration,
     pub health: SharedHealth,
@@ -46,8 +52,15 @@ impl Redis {
             // Reconnection is retried on the next call, not in a long loop inside one.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, prefix: cfg.key_prefix.clone(), timeout: cfg.timeout, health: SharedHealth::redis() })
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        Ok(Self {
+            conn: Arc::new(ArcSwap::from_pointee(conn)),
+            client,
+            config,
+            prefix: cfg.key_prefix.clone(),
+            timeout: cfg.timeout,
+            health: SharedHealth::redis(),
+        })
     }
 
     /// `<prefix>:<kind>:<id>`: every key this gateway writes.
@@ -61,10 +74,17 @@ impl Redis {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let outcome = match tokio::time::timeout(self.timeout, op(self.conn.clone())).await {
+        let conn = ConnectionManager::clone(&self.conn.load());
+        let outcome = match tokio::time::timeout(self.timeout, op(conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!("{what}: {e}")),
-            Err(_) => Err(format!("{what}: no answer within {:?}", self.timeout)),
+            Err(_) => {
+                match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+                    Ok(fresh) => self.conn.store(Arc::new(fresh)),
+                    Err(e) => tracing::warn!(error = %e, "could not replace the Redis connection"),
+                }
+                Err(format!("{what}: no answer within {:?}", self.timeout))
+            }
         };
         match &outcome {
             Ok(_) => self.health.up(),

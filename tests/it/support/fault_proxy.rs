@@ -88,15 +88,27 @@ async fn relay(client: TcpStream, target: SocketAddr, mode: &AtomicU8) {
     let (mut ur, mut uw) = upstream.into_split();
     let mut up = [0_u8; 8192];
     let mut down = [0_u8; 8192];
+    // Open connections follow the mode too: blackholed, bytes are swallowed both ways (the
+    // connection hangs); reset, it is closed.
     loop {
         tokio::select! {
             n = cr.read(&mut up) => {
                 let Ok(n) = n else { break };
-                if n == 0 || mode_of(mode) != Mode::Pass || uw.write_all(&up[..n]).await.is_err() { break }
+                match mode_of(mode) {
+                    _ if n == 0 => break,
+                    Mode::Reset => break,
+                    Mode::Blackhole => {}
+                    Mode::Pass => if uw.write_all(&up[..n]).await.is_err() { break },
+                }
             }
             n = ur.read(&mut down) => {
                 let Ok(n) = n else { break };
-                if n == 0 || mode_of(mode) != Mode::Pass || cw.write_all(&down[..n]).await.is_err() { break }
+                match mode_of(mode) {
+                    _ if n == 0 => break,
+                    Mode::Reset => break,
+                    Mode::Blackhole => {}
+                    Mode::Pass => if cw.write_all(&down[..n]).await.is_err() { break },
+                }
             }
         }
     }

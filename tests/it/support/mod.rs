@@ -235,8 +235,8 @@ impl Gateway {
 /// Core mock + gateway, the usual pair.
 pub struct Stack {
     pub gw: Gateway,
-    core: Proc,
-    core_dir: tempfile::TempDir,
+    pub(crate) core: Proc,
+    pub(crate) core_dir: tempfile::TempDir,
 }
 
 impl Stack {
