@@ -171,3 +171,13 @@ fn core_breaker_settings_have_bounds() {
     gateway.toml:3:17: `core.max_in_flight`: must be between 1 and 100000 (got 0)
     ");
 }
+
+#[test]
+fn the_cluster_example_is_a_valid_cluster_configuration() {
+    use crate::config::{SharedConfig, StorageBackend};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster/gateway.toml");
+    let config = load_gateway(&path).expect("examples/cluster/gateway.toml loads");
+    assert!(matches!(config.storage.backend, StorageBackend::Postgres(_)));
+    assert!(matches!(config.shared, SharedConfig::Redis(_)));
+    assert_eq!(config.server.public_url.as_deref(), Some("http://127.0.0.1:8080"), "one issuer for every instance");
+}
