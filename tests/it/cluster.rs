@@ -432,3 +432,21 @@ async fn without_postgres_calls_that_need_it_get_503_fast_and_recover_without_re
     assert!(recovered, "consents are created again once PostgreSQL is back");
     assert_eq!(http().get(cluster.gw(0).url("/readyz")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn payments_through_a_postgres_outage_each_resolve_to_one_payment() {
+    use crate::payment_crashes::{BURST, body, burst, crash_options, every_key_one_settled_payment, recurring};
+    use crate::support::fault_proxy::Mode;
+    let Some(cluster) = Cluster::start(crash_options).await else { return };
+    let (consent_id, token) = recurring(&cluster.stack).await;
+    let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    let urls = (0..INSTANCES).map(|i| cluster.gw(i).url("/v1/payments")).collect();
+    burst(urls, token.clone(), body(&consent_id), BURST / 8).await;
+    // The database goes away with payments in flight: some were recorded, some posted at the
+    // core with their record's settlement unwritten, some never started.
+    cluster.set(&cluster.postgres, Mode::Reset);
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    cluster.set(&cluster.postgres, Mode::Pass);
+    // Every key retried: one payment each, every payment settled, one posting per completed.
+    every_key_one_settled_payment(&cluster.stack, &consent_id, &token, before).await;
+}
