@@ -113,15 +113,7 @@ pub struct RedisConfig {
 impl RedisConfig {
     /// The URL with any password replaced, for logs.
     pub fn redacted_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
-            Err(_) => "<unparseable url>".into(),
-        }
+        redact_password(&self.url)
     }
 }
 
@@ -211,15 +203,7 @@ pub struct PostgresConfig {
 impl PostgresConfig {
     /// The URL with any password replaced, for logs and banners.
     pub fn redacted_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
-            Err(_) => "<unparseable url>".into(),
-        }
+        redact_password(&self.url)
     }
 }
 
@@ -231,6 +215,19 @@ impl std::fmt::Debug for PostgresConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`, for logs and banners.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable url>".into(),
     }
 }
 

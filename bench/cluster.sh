@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: the products read through a three-instance cluster (PostgreSQL + Redis, nginx
+# in front, examples/cluster/) beside the embedded default (`scenegate demo`), in one run,
+# with wrk on loopback, on the same core-bank mock's data.
+#
+#   bench/cluster.sh          # DURATION=10 CONNECTIONS=64 THREADS=2 by default
+#
+# Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
+# dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs
+# nginx and wrk from Debian when missing. Prints req/s, p50, p99 and cluster/embedded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PRODUCT=${PRODUCT:-DEP-3M-CNY}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
+cargo build --release --locked -q --bin scenegate --example partner_quickstart
+bin=./target/release/scenegate
+. bench/lib.sh
+
+work=$(mktemp -d)
+db="scenegate_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql "$PG/postgres" -qc "CREATE DATABASE $db" >/dev/null
+
+# Partners: the demo's, plus a bench partner whose quota does not cap the measurement.
+mkdir -p "$work/partners"
+cp config/partners/*.toml "$work/partners/"
+sed -e 's/^id = .*/id = "ptn_bench"/' -e 's/^requests_per_second = .*/requests_per_second = 100000/' \
+  -e 's/^burst = .*/burst = 100000/' -e "s#\"\\.\\./demo-keys/#\"$PWD/config/demo-keys/#" \
+  config/partners/skytrip.toml >"$work/partners/bench.toml"
+sed -i "s#\"\\.\\./demo-keys/#\"$PWD/config/demo-keys/#" "$work"/partners/*.toml
+
+wait_url() { # url: bounded wait for an answer
+  for _ in $(seq 1 150); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done
+  echo "no answer from $1" >&2; exit 1
+}
+
+# One core-bank mock for both setups.
+"$bin" core-mock --listen 127.0.0.1:19090 --data-dir "$work/core" >"$work/core.log" 2>&1 &
+pids+=($!)
+wait_url http://127.0.0.1:19090/core/health
+
+# The cluster: three instances from examples/cluster/gateway.toml, nginx in front.
+prefix="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+for port in 18081 18082 18083; do
+  sed -e "s/^listen = .*/listen = \"127.0.0.1:$port\"/" \
+    -e 's#^public_url = .*#public_url = "http://127.0.0.1:18080"#' \
+    -e 's#^base_url = .*#base_url = "http://127.0.0.1:19090"#' \
+    -e "s#^url = \"postgres://.*#url = \"$PG/$db\"#" \
+    -e "s#^key_prefix = .*#key_prefix = \"$prefix\"#" \
+    -e "s#^dir = .*#dir = \"$work/partners\"#" \
+    -e 's/^level = .*/level = "warn"/' \
+    examples/cluster/gateway.toml >"$work/gw-$port.toml"
+  "$bin" serve --config "$work/gw-$port.toml" >"$work/gw-$port.out" 2>"$work/gw-$port.err" &
+  pids+=($!)
+  [ "$port" = 18081 ] && wait_url http://127.0.0.1:18081/healthz # the first migrates
+done
+for port in 18082 18083; do wait_url "http://127.0.0.1:$port/healthz"; done
+mkdir -p "$work/nginx"
+sed -e 's/127.0.0.1:8080/127.0.0.1:18080/; s/127.0.0.1:8081/127.0.0.1:18081/; s/127.0.0.1:8082/127.0.0.1:18082/' \
+  -e 's/127.0.0.1:8083/127.0.0.1:18083/' examples/cluster/nginx.conf >"$work/nginx/nginx.conf"
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx/"
+wait_url http://127.0.0.1:18080/healthz
+
+# The embedded default beside it: one process, SQLite, in-process limits, same core.
+mkdir -p "$work/embedded"
+printf '[server]\nlisten = "127.0.0.1:18090"\n[core]\nbase_url = "http://127.0.0.1:19090"\n[storage]\ndata_dir = "data"\n[partners]\ndir = "%s"\n[log]\nlevel = "warn"\n' \
+  "$work/partners" >"$work/embedded/gateway.toml"
+"$bin" serve --config "$work/embedded/gateway.toml" >"$work/embedded.out" 2>"$work/embedded.err" &
+pids+=($!)
+wait_url http://127.0.0.1:18090/healthz
+
+token_for() { # base url
+  SCENEGATE_URL="$1" CLIENT_ID=ptn_bench KEY_FILE="$PWD/config/demo-keys/ptn_skytrip.private.pem" \
+    ./target/release/examples/partner_quickstart --print-token
+}
+embedded_token=$(token_for http://127.0.0.1:18090)
+cluster_token=$(token_for http://127.0.0.1:18080)
+for target in "http://127.0.0.1:18090 $embedded_token" "http://127.0.0.1:18080 $cluster_token"; do
+  set -- $target
+  wrk -t1 -c4 -d2s -H "Authorization: Bearer $2" "$1/v1/products/prd_$PRODUCT" >/dev/null # warm up
+done
+echo "GET product, ${DURATION}s each, $CONNECTIONS connections, $THREADS threads, $(nproc) cores, same core mock"
+printf '%-22s %12s %10s %10s %8s\n' target req/s p50 p99 non-2xx
+wrk_row embedded "http://127.0.0.1:18090/v1/products/prd_$PRODUCT" "Authorization: Bearer $embedded_token"
+wrk_row cluster "http://127.0.0.1:18080/v1/products/prd_$PRODUCT" "Authorization: Bearer $cluster_token"
+awk -v c="$(cat "$work/cluster.rps")" -v e="$(cat "$work/embedded.rps")" \
+  'BEGIN { printf "cluster/embedded throughput ratio: %.2f (target >= 0.80)\n", c / e }'

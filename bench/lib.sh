@@ -1,0 +1,43 @@
+# Shared by the bench scripts: a demo (release build, quiet logs) with a bench partner whose
+# quota does not cap the measurement, and wrk figures. Sets $work, $gw, $core, $pid.
+
+start_demo() {
+  work=$(mktemp -d)
+  cp -r config "$work/config"
+  sed -i 's/^listen = .*/listen = "127.0.0.1:0"/; /^public_url/d; s#^base_url = .*#base_url = "http://127.0.0.1:0"#' "$work/config/gateway.toml"
+  printf '\n[log]\nlevel = "warn"\n' >>"$work/config/gateway.toml"
+  # A bench partner (a copy of skytrip, reusing its demo key) with a quota and a daily limit
+  # no run reaches.
+  sed -e 's/^id = .*/id = "ptn_bench"/' -e 's/^requests_per_second = .*/requests_per_second = 100000/' \
+    -e 's/^burst = .*/burst = 100000/' -e 's/^per_day = .*/per_day = "100000000.00"/' \
+    "$work/config/partners/skytrip.toml" >"$work/config/partners/bench.toml"
+  ./target/release/scenegate demo --config "$work/config/gateway.toml" >"$work/demo.out" 2>"$work/demo.err" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+  for _ in $(seq 1 100); do
+    gw=$(sed -n 's/^gateway listening on //p' "$work/demo.out" | head -n1)
+    core=$(sed -n 's/^  core-bank mock *//p' "$work/demo.out" | head -n1)
+    [ -n "$gw" ] && [ -n "$core" ] && break
+    sleep 0.2
+  done
+  [ -n "${gw:-}" ] || { cat "$work/demo.err"; exit 1; }
+}
+
+bench_env() { # the bench partner's settings for the examples
+  echo SCENEGATE_URL="$gw" CLIENT_ID=ptn_bench KEY_FILE="$work/config/demo-keys/ptn_skytrip.private.pem"
+}
+
+wrk_row() { # name url [header]: one row of req/s p50 p99 non-2xx; the req/s also in $work/name.rps
+  local out rps p50 p99 non2xx
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$3" "$2")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2")
+  fi
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  printf '%-22s %12s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  echo "$rps" >"$work/$1.rps"
+}

@@ -1,0 +1,138 @@
+//! Load for the payments benchmark (`bench/payments.sh`): many durable payments under one
+//! recurring consent, each with a fresh `Idempotency-Key` and a fresh signature, or replays
+//! of one key. Prints what it measured as one line of `key=value` pairs.
+//!
+//! ```sh
+//! SANDBOX_CUSTOMER=C0001 MODE=fresh CONNECTIONS=64 DURATION=10 cargo run --release --example payment_load
+//! ```
+//! Same partner settings as the other examples (`SCENEGATE_URL`, `CLIENT_ID`, `KEY_FILE`,
+//! `KEY_ID`); the partner must take payments and be a sandbox partner (the consent is approved
+//! headlessly by `SANDBOX_CUSTOMER`). `MODE=replay` sends one key again and again (each
+//! request signed afresh, as a partner's retry is).
+
+#[path = "common/authorize.rs"]
+mod authorize;
+mod common;
+#[path = "common/signing.rs"]
+mod signing;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::EncodingKey;
+use serde_json::json;
+use signing::{Signer, signed_post};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let partner = common::Partner::from_env()?;
+    let key_file = std::env::var("KEY_FILE").unwrap_or_else(|_| "config/demo-keys/ptn_skytrip.private.pem".into());
+    let signer = Arc::new(Signer {
+        key: EncodingKey::from_ec_pem(&std::fs::read(&key_file)?)?,
+        kid: std::env::var("KEY_ID").unwrap_or_else(|_| "skytrip-2026-11".into()),
+    });
+    let connections: usize = env_or("CONNECTIONS", 64);
+    let duration = Duration::from_secs(env_or("DURATION", 10));
+    let replay = std::env::var("MODE").is_ok_and(|m| m == "replay");
+    let http =
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(connections).build()?;
+
+    // One recurring consent, approved once, with room for every payment of the run.
+    let token = partner
+        .post_form(&http, "/oauth2/token", &[("grant_type", "client_credentials"), ("scope", "payments:write")])
+        .await?;
+    let partner_token = token["access_token"].as_str().ok_or("no access_token")?.to_owned();
+    let run = authorize::random_urlsafe(6);
+    let consent = signed_post(
+        &http,
+        &signer,
+        &format!("{}/v1/payment-consents", partner.base),
+        &partner_token,
+        &format!("bench-consent-{run}"),
+        &json!({
+            "type": "recurring", "currency": "CNY",
+            "limits": {"per_payment": "1.00", "per_day": "100000.00"},
+            "creditor": {"merchant": "skytrip"}, "remittance_reference": format!("BENCH-{run}"),
+            "scenario": {"code": "parking"},
+        }),
+    )
+    .await?;
+    let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?.to_owned();
+    let tokens = authorize::authorise(&partner, &http, &consent_id, "payments:initiate").await?;
+    let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?.to_owned();
+    let url = format!("{}/v1/payments", partner.base);
+    let body = serde_json::to_vec(
+        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
+    )?;
+
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..connections)
+        .map(|w| {
+            let (http, signer, url, token, body) =
+                (http.clone(), signer.clone(), url.clone(), customer_token.clone(), body.clone());
+            let run = run.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0_u64;
+                let mut n = 0_u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let key = if replay { format!("bench-replay-{run}") } else { format!("bench-{run}-{w}-{n}") };
+                    let Ok(signature) = signer.sign(&body) else {
+                        failures += 1;
+                        continue;
+                    };
+                    let sent = Instant::now();
+                    let res = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .header("idempotency-key", key)
+                        .header("x-jws-signature", signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            let _ = r.bytes().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => failures += 1,
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for w in workers {
+        let (l, f) = w.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed_us = started.elapsed().as_micros().max(1);
+    latencies.sort();
+    // Exact percentiles from every recorded latency, printed in ms with one decimal.
+    let pct = |p: usize| latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)));
+    let ms = |d: Option<&Duration>| {
+        let tenths = d.map_or(0, |d| d.as_micros() / 100);
+        format!("{}.{}", tenths / 10, tenths % 10)
+    };
+    let rate = latencies.len() as u128 * 1_000_000 / elapsed_us;
+    println!(
+        "mode={} ok={} failed={failures} per_second={rate} p50_ms={} p99_ms={} consent={consent_id}",
+        if replay { "replay" } else { "fresh" },
+        latencies.len(),
+        ms(pct(50)),
+        ms(pct(99)),
+    );
+    Ok(())
+}
