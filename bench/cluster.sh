@@ -7,7 +7,8 @@
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
 # dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs
-# nginx and wrk from Debian when missing. Prints req/s, p50, p99 and cluster/embedded.
+# nginx and wrk from Debian when missing. Prints req/s, p50, p99 and cluster/embedded for the
+# products read, then durable payments per second (fresh keys) for both, and the ledger check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -19,7 +20,7 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432}
 for tool in wrk nginx; do
   command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
-cargo build --release --locked -q --bin scenegate --example partner_quickstart
+cargo build --release --locked -q --bin scenegate --example partner_quickstart --example payment_load
 bin=./target/release/scenegate
 . bench/lib.sh
 
@@ -65,6 +66,7 @@ for port in 18081 18082 18083; do
     -e "s#^dir = .*#dir = \"$work/partners\"#" \
     -e 's/^level = .*/level = "warn"/' \
     examples/cluster/gateway.toml >"$work/gw-$port.toml"
+  printf '[sandbox]\nheadless_customers = ["C0001", "C0002"]\n' >>"$work/gw-$port.toml"
   "$bin" serve --config "$work/gw-$port.toml" >"$work/gw-$port.out" 2>"$work/gw-$port.err" &
   pids+=($!)
   [ "$port" = 18081 ] && wait_url http://127.0.0.1:18081/healthz # the first migrates
@@ -78,7 +80,7 @@ wait_url http://127.0.0.1:18080/healthz
 
 # The embedded default beside it: one process, SQLite, in-process limits, same core.
 mkdir -p "$work/embedded"
-printf '[server]\nlisten = "127.0.0.1:18090"\n[core]\nbase_url = "http://127.0.0.1:19090"\n[storage]\ndata_dir = "data"\n[partners]\ndir = "%s"\n[log]\nlevel = "warn"\n' \
+printf '[server]\nlisten = "127.0.0.1:18090"\n[core]\nbase_url = "http://127.0.0.1:19090"\n[storage]\ndata_dir = "data"\n[partners]\ndir = "%s"\n[sandbox]\nheadless_customers = ["C0001", "C0002"]\n[log]\nlevel = "warn"\n' \
   "$work/partners" >"$work/embedded/gateway.toml"
 "$bin" serve --config "$work/embedded/gateway.toml" >"$work/embedded.out" 2>"$work/embedded.err" &
 pids+=($!)
@@ -100,3 +102,15 @@ wrk_row embedded "http://127.0.0.1:18090/v1/products/prd_$PRODUCT" "Authorizatio
 wrk_row cluster "http://127.0.0.1:18080/v1/products/prd_$PRODUCT" "Authorization: Bearer $cluster_token"
 awk -v c="$(cat "$work/cluster.rps")" -v e="$(cat "$work/embedded.rps")" \
   'BEGIN { printf "cluster/embedded throughput ratio: %.2f (target >= 0.80)\n", c / e }'
+
+# Durable payments, fresh keys, under one recurring consent each (examples/payment_load.rs).
+pay() { # base url, customer
+  SCENEGATE_URL="$1" CLIENT_ID=ptn_bench KEY_FILE="$PWD/config/demo-keys/ptn_skytrip.private.pem" \
+    SANDBOX_CUSTOMER="$2" MODE=fresh CONNECTIONS="$CONNECTIONS" DURATION="$DURATION" \
+    ./target/release/examples/payment_load | tail -n1 | tr ' ' '\n' | sed -n 's/^per_second=//p'
+}
+embedded_pay=$(pay http://127.0.0.1:18090 C0001)
+cluster_pay=$(pay http://127.0.0.1:18080 C0002)
+printf '%-22s %12s\n%-22s %12s\n' "embedded payments/s" "$embedded_pay" "cluster payments/s" "$cluster_pay"
+awk -v c="$cluster_pay" -v e="$embedded_pay" 'BEGIN { printf "cluster/embedded payments ratio: %.2f (target >= 0.50)\n", c / e }'
+curl -sf http://127.0.0.1:19090/core/ledger/check | grep -o '"balanced":[a-z]*'
