@@ -9,6 +9,7 @@
 mod dashboard;
 mod flow;
 pub mod pages;
+mod problems;
 pub mod text;
 
 use axum::{
@@ -48,6 +49,9 @@ pub fn routes() -> Router<AppState> {
         .route("/customer/consents", get(dashboard::list))
         .route("/customer/consents/{consent_id}/revoke", post(dashboard::revoke))
         .route("/static/scenegate.css", get(css))
+        // The problem catalogue: where every problem `type` a partner receives is explained.
+        .route("/problems", get(problems::index))
+        .route("/problems/{slug}", get(problems::one))
 }
 
 /// Paths served as HTML pages: their errors are pages too.

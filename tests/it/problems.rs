@@ -182,3 +182,46 @@ async fn every_request_leaves_one_access_log_line_with_its_ids_and_outcome() {
     }
     assert!(!log.contains(&token), "the token never reaches the log");
 }
+
+#[tokio::test]
+async fn every_problem_type_a_partner_receives_resolves_at_the_gateway() {
+    let stack = Stack::start();
+    // A problem the gateway really sends: its `type` names a page on the gateway.
+    let res = http().get(stack.gw.url("/v1/nowhere")).send().await.unwrap();
+    let body = assert_problem(res, 404, "not_found").await;
+    let slug = body["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let page = http().get(stack.gw.url(&format!("/problems/{slug}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers().contains_key("content-security-policy"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("No such resource") && html.contains("**404.**"), "{html}");
+
+    // Tools ask for JSON: the same text, for every type.
+    let all: serde_json::Value = http()
+        .get(stack.gw.url("/problems"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all = all.as_array().unwrap();
+    assert!(all.len() > 30, "the whole catalogue");
+    for entry in all {
+        assert!(entry["type"].as_str().unwrap().ends_with(&format!("/problems/{}", entry["slug"].as_str().unwrap())));
+        assert!(!entry["description"].as_str().unwrap().is_empty(), "{entry}");
+    }
+    let one: serde_json::Value = http()
+        .get(stack.gw.url("/problems/signature_replayed"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["type"], "https://scenegate.dev/problems/signature_replayed");
+    assert_problem(http().get(stack.gw.url("/problems/no_such_type")).send().await.unwrap(), 404, "not_found").await;
+}
