@@ -326,6 +326,11 @@ impl Grants {
         }
     }
 
+    /// Logs the customer out: the session is gone on every instance at once.
+    pub async fn end_session(&self, id: &str) -> Result<(), ApiError> {
+        self.sessions.delete_session(&key_of(id)).await.map_err(internal)
+    }
+
     /// Starts strong customer authentication for the session `session_id`, replacing any
     /// challenge it had; the challenge lives [`SCA_TTL_SECS`].
     pub async fn start_sca(&self, session_id: &str, mut challenge: ScaChallenge) -> Result<ScaChallenge, ApiError> {

@@ -57,6 +57,8 @@ pub async fn list(State(gw): State<AppState>, headers: HeaderMap, RawQuery(raw):
             // A single payment is used up by its one payment; recurring ones can be stopped.
             revocable: c.status == ConsentStatus::Authorised
                 && c.payment.as_ref().is_none_or(|terms| terms.kind == PaymentConsentType::Recurring),
+            purpose: c.purpose.clone(),
+            accounts: c.accounts.iter().map(|a| crate::accounts::mask::account_number(a)).collect(),
         });
     }
     let page = pages::Dashboard {
@@ -66,6 +68,27 @@ pub async fn list(State(gw): State<AppState>, headers: HeaderMap, RawQuery(raw):
         groups: groups.into_iter().map(|(partner, consents)| pages::PartnerGroup { partner, consents }).collect(),
     };
     Page::new(StatusCode::OK, pages::dashboard(locale, &href(locale.other()), &page)).into_response()
+}
+
+/// `POST /customer/logout`: ends the session (on every instance) and clears its cookie, then
+/// back to the list, which asks for a login.
+pub async fn logout(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(form);
+    let locale = fields.locale();
+    if let Err(page) = session_for_form(&gw, &headers, &fields, locale).await {
+        return page;
+    }
+    if let Some(id) = super::read_cookie(&headers, super::SESSION_COOKIE)
+        && let Err(e) = gw.grants.end_session(id).await
+    {
+        return unavailable(locale, "ending a session", &e);
+    }
+    tracing::info!("customer logged out");
+    see_other(&href(locale), &[super::set_cookie(&gw, super::SESSION_COOKIE, "", 0)])
 }
 
 /// `POST /customer/consents/{id}/revoke`, then back to the list.

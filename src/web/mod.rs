@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/customer/login", post(flow::login))
         .route("/customer/consents", get(dashboard::list))
         .route("/customer/consents/{consent_id}/revoke", post(dashboard::revoke))
+        .route("/customer/logout", post(dashboard::logout))
         .route("/static/scenegate.css", get(css))
         // The problem catalogue: where every problem `type` a partner receives is explained.
         .route("/problems", get(problems::index))

@@ -239,6 +239,10 @@ pub struct ConsentRow {
     pub since: String,
     pub until: String,
     pub revocable: bool,
+    /// What the partner said it needs the data for: two consents to one partner differ here.
+    pub purpose: String,
+    /// The consented accounts, masked.
+    pub accounts: Vec<String>,
 }
 
 pub struct PartnerGroup {
@@ -255,8 +259,9 @@ pub struct PartnerGroup {
 <h2>{{ g.partner }}</h2>
 {% for c in g.consents %}<article class="card consent" id="{{ c.id }}">
 <p class="status status-{{ c.status_code }}">{{ c.status }}</p>
+{% if !c.purpose.is_empty() %}<p class="purpose">{{ t.purpose }}: {{ c.purpose }}</p>{% endif %}
 {% if !c.permissions.is_empty() %}<ul class="perms">{% for p in c.permissions %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
-<dl class="facts">{% for f in c.payment %}<dt>{{ f.label }}</dt><dd>{{ f.value }}</dd>{% endfor %}<dt>{{ t.since }}</dt><dd>{{ c.since }}</dd><dt>{{ t.until }}</dt><dd>{{ c.until }}</dd></dl>
+<dl class="facts">{% for f in c.payment %}<dt>{{ f.label }}</dt><dd>{{ f.value }}</dd>{% endfor %}{% if !c.accounts.is_empty() %}<dt>{{ t.accounts }}</dt><dd>{{ c.accounts.join(", ") }}</dd>{% endif %}<dt>{{ t.since }}</dt><dd>{{ c.since }}</dd><dt>{{ t.until }}</dt><dd>{{ c.until }}</dd></dl>
 {% if c.revocable %}<form method="post" action="/customer/consents/{{ c.id }}/revoke">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="lang" value="{{ lang }}">
@@ -265,6 +270,11 @@ pub struct PartnerGroup {
 </article>
 {% endfor %}</section>
 {% endfor %}
+<form method="post" action="/customer/logout" class="logout">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<button type="submit" id="logout">{{ t.logout }}</button>
+</form>
 "#
 )]
 pub struct Dashboard<'a> {

@@ -408,6 +408,39 @@ async fn the_dashboard_asks_for_login_first() {
     assert!(header(&res, "content-type").starts_with("text/css"));
 }
 
+/// Two consents to one partner are told apart by purpose and accounts; the language chosen
+/// stays; logging out ends the session on the server, not only in the browser.
+#[tokio::test]
+async fn the_dashboard_tells_consents_apart_keeps_the_language_and_logs_out() {
+    let stack = a2_stack();
+    let base = stack.gw.issuer();
+    let alpha = stack.gw.partner("ptn_alpha");
+    authorise(&alpha, &base, "C0001").await;
+    // The customer's own browser session on the dashboard, its cookie kept for later.
+    let customer = Customer::new(&base);
+    let (_, login) = customer.get(&format!("{base}/customer/consents?lang=en")).await;
+    let res = customer.login(&login, "C0001", PASSWORD).await;
+    let cookie = header(&res, "set-cookie");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    assert!(session.starts_with("sg_session="), "{cookie}");
+    let (_, dashboard) = customer.get(&format!("{base}/customer/consents?lang=en")).await;
+    assert!(dashboard.contains("旅行预算：查看余额与消费"), "the purpose is shown: {dashboard}");
+    assert!(dashboard.contains("Accounts") && dashboard.contains("******"), "masked accounts: {dashboard}");
+    assert!(dashboard.contains("name=\"lang\" value=\"en\""), "forms keep the language");
+
+    // Without the CSRF token nothing happens.
+    assert_eq!(customer.post("/customer/logout", &[("lang", "en")]).await.status(), 403);
+    let res = customer.post("/customer/logout", &[("csrf", &csrf(&dashboard)), ("lang", "en")]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(header(&res, "location"), "/customer/consents?lang=en");
+    assert!(header(&res, "set-cookie").contains("Max-Age=0"), "the cookie is cleared");
+    let (_, page) = customer.get(&format!("{base}/customer/consents?lang=en")).await;
+    assert!(page.contains("name=\"password\""), "asks for a login again");
+    // The old cookie (a second tab, a copied cookie) is dead on the server too.
+    let replayed = http().get(format!("{base}/customer/consents")).header("cookie", &session).send().await.unwrap();
+    assert!(replayed.text().await.unwrap().contains("name=\"password\""), "the session is gone server-side");
+}
+
 /// Sandbox partners can run the consent flow in their own CI: a pushed request authorised
 /// for a configured test customer without a browser. Production partners cannot, nor can
 /// anyone for a customer who is not a configured test customer.
