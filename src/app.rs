@@ -63,6 +63,8 @@ pub struct GatewayState {
     pub payments: crate::payments::Payments,
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
     pub events: Arc<dyn crate::events::EventStore>,
+    /// Token requests counted for the audit trail's summaries.
+    pub token_tally: Arc<crate::audit::TokenTally>,
     /// The database behind the stores, for readiness and pool figures.
     pub engine: crate::store::Engine,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,

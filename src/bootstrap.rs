@@ -117,6 +117,17 @@ pub async fn build(
     )
     .context("starting webhook delivery")?;
 
+    // The audit trail follows the partner files, the outbox and the token tally.
+    let token_tally = Arc::new(crate::audit::TokenTally::default());
+    crate::audit::spawn(crate::audit::Follower::new(
+        stores.audit.clone(),
+        registry.clone(),
+        token_tally.clone(),
+        keys.clone(),
+        clock.clone(),
+        cfg.audit,
+    ));
+
     let state = GatewayState {
         settings: Settings {
             public_url: public_url.clone(),
@@ -143,6 +154,7 @@ pub async fn build(
         payments,
         idempotency: stores.idempotency.clone(),
         events,
+        token_tally,
         engine: stores.engine.clone(),
         metrics: telemetry::metrics_handle(),
     };

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use scenegate::{app, bootstrap, config, openapi, telemetry};
+use scenegate::{app, audit, bootstrap, config, openapi, telemetry};
 use scenegate_corebank_mock::{CoreBank, CoreBankConfig};
 
 /// A gateway allocates and frees small buffers on every request; mimalloc does that with
@@ -92,6 +92,13 @@ enum Command {
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
     },
+    /// The tamper-evident audit trail: check its chains, or show its latest records.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        #[arg(long, default_value = "config/gateway.toml", global = true)]
+        config: PathBuf,
+    },
     /// Applies pending database migrations and exits (the gateway also applies them at start).
     Migrate {
         #[arg(long, default_value = "config/gateway.toml")]
@@ -123,6 +130,26 @@ enum PartnersAction {
 }
 
 #[derive(Subcommand)]
+enum AuditAction {
+    /// Recomputes every hash and checks every signed checkpoint of both chains; reports the
+    /// first broken link and exits 1 if there is one.
+    Verify {
+        /// Archived public JWK Sets of retired gateway signing keys (the current ones are
+        /// read from the gateway's key store), so older checkpoints can be checked too.
+        #[arg(long)]
+        jwks: Vec<PathBuf>,
+    },
+    /// The latest records of a chain, oldest first.
+    Tail {
+        /// `records` (partners, consents, payments, staff) or `access` (token summaries).
+        #[arg(long, default_value = "records")]
+        chain: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
 enum EventsAction {
     /// Events whose webhook delivery gave up (after 24 h of retries, or a refused URL).
     DeadLetters {
@@ -146,6 +173,7 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate { config } => runtime()?.block_on(migrate(&config)),
         Command::Partner { action, config } => runtime()?.block_on(partner_action(&config, action)),
         Command::Events { action, config } => runtime()?.block_on(events_action(&config, action)),
+        Command::Audit { action, config } => runtime()?.block_on(audit_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
         Command::Demo { config } => runtime()?.block_on(demo(&config)),
         Command::CoreMock { config, listen, data_dir } => {
@@ -334,6 +362,8 @@ async fn rotate(config_path: &Path) -> anyhow::Result<()> {
     let stores = bootstrap::open_stores(&cfg).await?;
     let home = bootstrap::key_home(&cfg, &stores);
     let kid = home.rotate(now, activate_after, grace).await?;
+    let detail = serde_json::json!({ "kid": kid, "signs_from": now + activate_after });
+    record_staff(&stores, "staff.signing_key_rotated", &kid, detail).await?;
     match home {
         scenegate::secrets::KeyHome::Files { signing_keys, .. } => println!(
             "new signing key {kid} in {}; send SIGHUP to the gateway (or restart it): it publishes the key at once \
@@ -351,7 +381,7 @@ async fn rotate(config_path: &Path) -> anyhow::Result<()> {
 async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Result<()> {
     use scenegate::staff::Stop;
     let cfg = bootstrap::load_config(config_path)?;
-    let stops = bootstrap::open_stores(&cfg).await?.stops;
+    let stores = bootstrap::open_stores(&cfg).await?;
     match action {
         PartnerAction::Suspend { id, reason } => {
             if !config::is_partner_id(&id) {
@@ -364,11 +394,16 @@ async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Re
             let known = config::PartnerRegistry::open(cfg.partners.dir.clone())
                 .map(|r| r.live().load().get(&id).is_some())
                 .unwrap_or(false);
-            let actor =
-                std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-            let stop = Stop { partner_id: id.clone(), reason, actor, at: jiff::Timestamp::now().as_second() };
-            if stops.stop(&stop).await? {
+            let stop = Stop {
+                partner_id: id.clone(),
+                reason: reason.clone(),
+                actor: audit::os_user(),
+                at: jiff::Timestamp::now().as_second(),
+            };
+            if stores.stops.stop(&stop).await? {
                 println!("{id}: emergency stop recorded; running gateways refuse it within a second");
+                let detail = serde_json::json!({ "reason": reason, "partner_file_known": known });
+                record_staff(&stores, "staff.partner_suspended", &id, detail).await?;
             } else {
                 println!("{id}: already under an emergency stop");
             }
@@ -377,8 +412,9 @@ async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Re
             }
         }
         PartnerAction::Resume { id } => {
-            if stops.resume(&id).await? {
+            if stores.stops.resume(&id).await? {
                 println!("{id}: emergency stop lifted; its partner file's status applies again");
+                record_staff(&stores, "staff.partner_resumed", &id, serde_json::json!({})).await?;
             } else {
                 println!("{id}: was not under an emergency stop");
             }
@@ -390,7 +426,8 @@ async fn partner_action(config_path: &Path, action: PartnerAction) -> anyhow::Re
 async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Result<()> {
     use scenegate::events::{EventId, EventStoreError};
     let cfg = bootstrap::load_config(config_path)?;
-    let events = bootstrap::open_stores(&cfg).await?.events;
+    let stores = bootstrap::open_stores(&cfg).await?;
+    let events = stores.events.clone();
     match action {
         EventsAction::DeadLetters { partner } => {
             let dead = events.dead_letters(partner.as_deref(), 100).await?;
@@ -414,7 +451,10 @@ async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Resu
         EventsAction::Redeliver { id } => {
             let id: EventId = id.parse().map_err(|_| anyhow::anyhow!("`{id}` is not an event id (`evt_…`)"))?;
             match events.redeliver(&id, jiff::Timestamp::now().as_second()).await {
-                Ok(()) => println!("{id}: queued for delivery again"),
+                Ok(()) => {
+                    println!("{id}: queued for delivery again");
+                    record_staff(&stores, "staff.event_redelivered", id.as_str(), serde_json::json!({})).await?;
+                }
                 Err(EventStoreError::NotFound) => bail!("no event {id}"),
                 Err(e) => bail!("{id}: {e}"),
             }
@@ -568,4 +608,62 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down");
+}
+
+/// Writes a staff command into the audit trail. The command has been done by then: a
+/// failure here says so and fails the command, so the operator knows the trail missed it.
+async fn record_staff(
+    stores: &scenegate::store::Stores,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    let record = audit::staff_record(jiff::Timestamp::now().as_second(), action, subject, detail);
+    stores
+        .audit
+        .append(&[record])
+        .await
+        .with_context(|| format!("done, but not written to the audit trail ({action} {subject})"))?;
+    Ok(())
+}
+
+async fn audit_action(config_path: &Path, action: AuditAction) -> anyhow::Result<()> {
+    let cfg = bootstrap::load_config(config_path)?;
+    let stores = bootstrap::open_stores(&cfg).await?;
+    match action {
+        AuditAction::Verify { jwks } => {
+            let now = jiff::Timestamp::now().as_second();
+            let current = bootstrap::key_home(&cfg, &stores).signing_keys(now).await?;
+            let mut keys = audit::verifying_keys(&current.jwks())?;
+            for file in &jwks {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                let set = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+                keys.extend(audit::verifying_keys(&set).with_context(|| format!("keys of {}", file.display()))?);
+            }
+            let mut broken = false;
+            for chain in audit::Chain::ALL {
+                match audit::verify(stores.audit.as_ref(), chain, &keys).await? {
+                    Ok(summary) => println!("{chain}: OK, {}", audit::describe(&summary)),
+                    Err(b) => {
+                        broken = true;
+                        println!("{chain}: BROKEN: {b}");
+                    }
+                }
+            }
+            if broken {
+                std::process::exit(1);
+            }
+        }
+        AuditAction::Tail { chain, limit } => {
+            let chain =
+                audit::Chain::parse(&chain).ok_or_else(|| anyhow::anyhow!("--chain is `records` or `access`"))?;
+            let head = stores.audit.head(chain).await?;
+            let from = (head.seq - i64::from(limit)).max(0);
+            for r in stores.audit.read(chain, from, limit).await? {
+                let at = jiff::Timestamp::from_second(r.at).map(|t| t.to_string()).unwrap_or_default();
+                println!("{:>8}  {at}  {:<28} {:<24} {:<28} {}", r.seq, r.action, r.actor, r.subject, r.detail);
+            }
+        }
+    }
+    Ok(())
 }

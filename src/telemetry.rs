@@ -70,6 +70,10 @@ fn describe() {
         "Partner files whose latest version is refused (each keeps its last good version)"
     );
     describe_counter!("scenegate_webhook_deliveries_total", "Webhook delivery attempts by outcome");
+    describe_counter!(
+        "scenegate_audit_write_failures_total",
+        "Audit trail steps that failed to write (retried next second), by step"
+    );
     describe_gauge!("process_resident_memory_bytes", "Resident memory of the gateway process");
     describe_gauge!("process_open_fds", "Open file descriptors of the gateway process");
     describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");

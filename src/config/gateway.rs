@@ -74,6 +74,14 @@ url = "redis://127.0.0.1:6379"        # redis only; redis:// or rediss://
 key_prefix = "scenegate"              # every key this gateway writes starts with it
 timeout_ms = 250                      # per Redis call, 1..=10000; then limits fall back to local
 
+[audit]
+# The tamper-evident audit trail in the gateway's database (`scenegate audit verify`).
+# Retention floors of JR/T 0185: API access summaries at least 180 days, records of what
+# changed (partners, consents, payments, staff commands) at least 365 days.
+access_retention_days = 180           # 180..=3650
+records_retention_days = 365          # 365..=3650
+checkpoint_interval_secs = 300        # sign each chain's head this often, 10..=86400
+
 [log]
 format = "text"                       # text | json
 level = "info"                        # a tracing filter, e.g. "info,scenegate=debug"
@@ -91,6 +99,7 @@ pub struct GatewayConfig {
     pub webhooks: WebhooksConfig,
     pub sandbox: SandboxConfig,
     pub shared: SharedConfig,
+    pub audit: crate::audit::AuditSettings,
     pub log: LogConfig,
 }
 
@@ -300,7 +309,40 @@ pub(super) struct GatewayFile {
     webhooks: WebhooksFile,
     sandbox: SandboxFile,
     shared: SharedFile,
+    audit: AuditFile,
     log: LogFile,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AuditFile {
+    access_retention_days: Spanned<i64>,
+    records_retention_days: Spanned<i64>,
+    checkpoint_interval_secs: Spanned<i64>,
+}
+
+impl Default for AuditFile {
+    fn default() -> Self {
+        Self { access_retention_days: d(180), records_retention_days: d(365), checkpoint_interval_secs: d(300) }
+    }
+}
+
+impl AuditFile {
+    fn resolve(&self, check: &mut Check<'_>) -> crate::audit::AuditSettings {
+        let days = |check: &mut Check<'_>, value, field, floor| {
+            let n = check.number(value, field, floor..=3_650);
+            i64::try_from(n).unwrap_or(floor) * 86_400
+        };
+        crate::audit::AuditSettings {
+            access_retention_secs: days(check, &self.access_retention_days, "audit.access_retention_days", 180),
+            records_retention_secs: days(check, &self.records_retention_days, "audit.records_retention_days", 365),
+            checkpoint_every: Duration::from_secs(check.number(
+                &self.checkpoint_interval_secs,
+                "audit.checkpoint_interval_secs",
+                10..=86_400,
+            )),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -658,6 +700,7 @@ impl GatewayFile {
             horizon: Duration::from_secs(horizon),
         };
         let shared = self.shared.resolve(&mut check);
+        let audit = self.audit.resolve(&mut check);
         let mut sandbox = SandboxConfig::default();
         for (i, c) in self.sandbox.headless_customers.iter().enumerate() {
             let id = c.get_ref();
@@ -671,6 +714,6 @@ impl GatewayFile {
             check.errors.sort_by_key(|e| (e.line, e.column));
             return Err(check.errors);
         }
-        Ok(GatewayConfig { server, auth, core, storage, partners, payments, webhooks, sandbox, shared, log })
+        Ok(GatewayConfig { server, auth, core, storage, partners, payments, webhooks, sandbox, shared, audit, log })
     }
 }

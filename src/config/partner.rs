@@ -82,6 +82,9 @@ pub struct Partner {
     pub contact: Option<Contact>,
     /// The file this partner was loaded from.
     pub source: PathBuf,
+    /// SHA-256 (hex) of the file and its JWK Set as loaded: what the audit trail records of
+    /// each change.
+    pub digest: String,
     /// Merchants, limits and signature rules for payments (`[payments]`).
     pub payments: super::payments::PaymentSettings,
     /// How webhooks are signed (`[webhooks]`); `None`: events are only polled.

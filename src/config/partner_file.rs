@@ -95,9 +95,13 @@ pub(super) fn load(path: &Path) -> FileLoad {
         .chain(payments::referenced_file(path, file.webhooks.as_ref()))
         .collect();
     let id_error = src.error(file.id.span(), "id", String::new());
+    let jwks_file = keys::referenced_file(path, file.keys.get_ref());
     let mut check = Check { src: &src, errors: Vec::new() };
     let result = match check.partner(file) {
-        Some(partner) if check.errors.is_empty() => Ok(Loaded { partner, id_error }),
+        Some(mut partner) if check.errors.is_empty() => {
+            partner.digest = digest(&text, jwks_file.as_deref());
+            Ok(Loaded { partner, id_error })
+        }
         _ => {
             // In file order, as an editor walks them.
             check.errors.sort_by_key(|e| (e.line, e.column));
@@ -105,6 +109,19 @@ pub(super) fn load(path: &Path) -> FileLoad {
         }
     };
     FileLoad { result, references }
+}
+
+/// SHA-256 of what defines the partner: its file and the public JWK Set it names (not the
+/// webhook secret file: a digest of a weak secret could be guessed from the audit trail).
+fn digest(text: &str, jwks_file: Option<&Path>) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    if let Some(jwks) = jwks_file.and_then(|p| fs::read(p).ok()) {
+        h.update(b"\0jwks\0");
+        h.update(jwks);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Check<'a> {
@@ -178,6 +195,7 @@ impl Check<'_> {
             contact,
             source: self.src.path.to_path_buf(),
             staff_stop: false,
+            digest: String::new(),
             payments: payment_settings,
             webhooks,
         })

@@ -156,6 +156,15 @@ impl PartnerRegistry {
         true
     }
 
+    /// The partners served, as their files define them (a staff stop not applied): what the
+    /// audit trail compares with what it last recorded. Ordered by id.
+    pub fn as_loaded(&self) -> Vec<Arc<Partner>> {
+        let state = self.lock();
+        let by_id: BTreeMap<&str, &Arc<Partner>> =
+            state.files.values().filter_map(|f| f.serving.as_ref()).map(|p| (p.id.as_str(), p)).collect();
+        by_id.into_values().cloned().collect()
+    }
+
     /// Folders to watch: the partners folder and the folder of every file a partner file names.
     pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
         let state = self.lock();

@@ -20,6 +20,26 @@ pub trait ConsentStore: Send + Sync {
     async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError>;
 }
 
+/// What the audit trail keeps of a new consent (written in the insert's transaction; its
+/// later status changes reach the trail through the outbox). No account numbers: none are
+/// chosen yet, and the trail never holds them.
+pub(crate) fn created_record(c: &Consent) -> crate::audit::NewRecord {
+    crate::audit::NewRecord {
+        chain: crate::audit::Chain::Records,
+        at: c.created_at,
+        actor: format!("partner:{}", c.partner_id),
+        action: "consent.created".into(),
+        subject: c.id.as_str().to_owned(),
+        detail: serde_json::json!({
+            "partner_id": c.partner_id,
+            "kind": if c.payment.is_some() { "payment" } else { "accounts" },
+            "permissions": c.permissions,
+            "purpose": c.purpose,
+            "expiration": super::model::rfc3339(c.expiration),
+        }),
+    }
+}
+
 /// What the partner is told when one of its consents changes status.
 pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
     crate::events::NewEvent {

@@ -1,7 +1,7 @@
 //! State the gateway keeps between requests: the engines behind the domain modules' store
 //! traits.
 //!
-//! Each domain module (consent, grants, payments, idempotency, events, staff) owns the trait
+//! Each domain module (consent, grants, payments, idempotency, events, staff, audit) owns the trait
 //! of its store; this module owns the implementations, one folder per engine: `sqlite` (the
 //! embedded default: one node, one file under the data directory, survives restarts) and
 //! `postgres` (cluster mode: many stateless gateways on one database). [`Stores`] is the set
@@ -21,6 +21,7 @@ use async_trait::async_trait;
 pub use memory::MemoryReplayStore;
 
 use crate::{
+    audit::AuditStore,
     consent::ConsentStore,
     events::EventStore,
     grants::{GrantStore, SessionStore},
@@ -40,6 +41,7 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub events: Arc<dyn EventStore>,
+    pub audit: Arc<dyn AuditStore>,
     /// Keys every instance shares; `None` where they live in files (the embedded default).
     pub secrets: Option<Arc<dyn SecretStore>>,
     pub engine: Engine,
@@ -150,6 +152,7 @@ impl Stores {
                 sqlite::SqliteIdempotencyStore::new(pool.clone()).with_lease(settings.idempotency_lease),
             ),
             events: Arc::new(sqlite::SqliteEventStore::new(pool.clone())),
+            audit: Arc::new(sqlite::SqliteAuditStore::new(pool.clone())),
             secrets: None,
             engine: Engine::Sqlite(pool),
         }
@@ -170,6 +173,7 @@ impl Stores {
                 postgres::PgIdempotencyStore::new(pool.clone()).with_lease(settings.idempotency_lease),
             ),
             events: Arc::new(postgres::PgEventStore::new(pool.clone())),
+            audit: Arc::new(postgres::PgAuditStore::new(pool.clone())),
             secrets: Some(Arc::new(postgres::PgSecretStore::new(pool.clone()))),
             engine: Engine::Postgres(pool),
         }

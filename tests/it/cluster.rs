@@ -450,3 +450,44 @@ async fn payments_through_a_postgres_outage_each_resolve_to_one_payment() {
     // Every key retried: one payment each, every payment settled, one posting per completed.
     every_key_one_settled_payment(&cluster.stack, &consent_id, &token, before).await;
 }
+
+#[tokio::test]
+async fn every_instance_appends_to_one_audit_chain_without_forking_it() {
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    // Consents created on all three instances at once: each creation appends in its own
+    // transaction, racing the others for the chain's head.
+    let creations: Vec<_> = (0..12)
+        .map(|n| {
+            let partner = cluster.gw(n % INSTANCES).partner("ptn_alpha");
+            tokio::spawn(async move { partner.create_consent().await })
+        })
+        .collect();
+    let mut consents = BTreeSet::new();
+    for c in creations {
+        consents.insert(c.await.unwrap());
+    }
+    let out = cli(cluster.gw(2), &["audit", "tail", "--limit", "1000"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let created = t.lines().filter(|l| l.contains("consent.created")).count();
+    assert_eq!(created, consents.len(), "{t}");
+    // Each instance loaded the same partner files (in its own folder): recorded once.
+    let added: Vec<&str> = t.lines().filter(|l| l.contains("partner.added")).collect();
+    let partners: BTreeSet<&str> = added.iter().filter_map(|l| l.split_whitespace().nth(4)).collect();
+    assert_eq!(added.len(), partners.len(), "one record per partner, not per instance:\n{t}");
+    let out = cli(cluster.gw(1), &["audit", "verify"]).await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("records: OK"), "{said}");
+}
+
+/// Runs a staff command against instance `gw`'s config off the runtime: the fault proxies in
+/// front of PostgreSQL and Redis run on this test's runtime and must keep forwarding.
+async fn cli(gw: &Gateway, args: &[&str]) -> std::process::Output {
+    let config = gw.dir.path().join("gateway.toml");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::support::BIN).args(&args).arg("--config").arg(config).output().unwrap()
+    })
+    .await
+    .unwrap()
+}

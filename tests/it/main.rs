@@ -4,6 +4,7 @@ mod support;
 
 mod access;
 mod accounts;
+mod audit;
 mod browser;
 mod cluster;
 mod config_errors;

@@ -113,6 +113,11 @@ pub async fn token(State(gw): State<AppState>, headers: HeaderMap, BoundedBody(b
     let result = token_answer(&gw, &headers, &body, &mut partner_id).await;
     let outcome = if result.is_ok() { "issued" } else { "refused" };
     let mut res = result.unwrap_or_else(IntoResponse::into_response);
+    let refusal = res
+        .extensions()
+        .get::<crate::problem::Problem>()
+        .map(|p| p.error.clone().unwrap_or_else(|| p.type_.rsplit('/').next().unwrap_or_default().to_owned()));
+    gw.token_tally.count(partner_id.as_deref(), refusal.as_deref());
     let label = partner_id.clone().unwrap_or_else(|| "unknown".to_owned());
     metrics::counter!("scenegate_token_requests_total", "client_id" => label, "outcome" => outcome).increment(1);
     if let Some(id) = partner_id {

@@ -67,7 +67,7 @@ fn values_and_paths_are_resolved() {
 fn unknown_key_in_a_section() {
     let dir = TestDir::new();
     insta::assert_snapshot!(gateway_errors(&dir, "[server]\nlisten = \"127.0.0.1:8080\"\nport = 8080\n"), @"gateway.toml:3:1: `server.port`: unknown field `port`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`");
-    insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `payments`, `webhooks`, `sandbox`, `shared`, `log`");
+    insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `payments`, `webhooks`, `sandbox`, `shared`, `audit`, `log`");
 }
 
 #[test]

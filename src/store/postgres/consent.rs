@@ -8,7 +8,10 @@ use scenegate_adapter_contract::ConsentId;
 use sqlx::{PgPool, Row};
 
 use super::err;
-use crate::consent::{Consent, ConsentStore, store::status_event};
+use crate::consent::{
+    Consent, ConsentStore,
+    store::{created_record, status_event},
+};
 use crate::store::StoreError;
 
 pub struct PgConsentStore {
@@ -72,14 +75,17 @@ pub async fn lock_in(conn: &mut sqlx::PgConnection, id: &ConsentId) -> Result<Op
 #[async_trait]
 impl ConsentStore for PgConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
         sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES ($1, $2, $3, 1, $4)")
             .bind(c.id.as_str())
             .bind(&c.partner_id)
             .bind(&c.customer_id)
             .bind(encode(c)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(err)?;
+        super::audit::append_in(&mut tx, &[created_record(c)]).await?;
+        tx.commit().await.map_err(err)?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! conditional statement, so instances racing on the same consent, key or code cannot both
 //! win.
 
+pub mod audit;
 pub mod consent;
 pub mod events;
 pub mod grants;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use audit::PgAuditStore;
 pub use consent::PgConsentStore;
 pub use events::PgEventStore;
 pub use grants::PgGrantStore;
@@ -119,6 +121,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 3, description: "idempotency keys", statements: idempotency::SCHEMA },
     Step { version: 4, description: "event outbox", statements: events::SCHEMA },
     Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
+    Step { version: 6, description: "audit trail", statements: audit::SCHEMA },
 ];
 
 /// A pool to the configured database: at most `pool_size` connections, a bounded wait for

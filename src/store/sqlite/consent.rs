@@ -7,7 +7,10 @@ use scenegate_adapter_contract::ConsentId;
 use sqlx::{Row, SqlitePool};
 
 use super::err;
-use crate::consent::{Consent, ConsentStore, store::status_event};
+use crate::consent::{
+    Consent, ConsentStore,
+    store::{created_record, status_event},
+};
 use crate::store::StoreError;
 
 pub struct SqliteConsentStore {
@@ -71,14 +74,17 @@ pub async fn get_in(conn: &mut sqlx::SqliteConnection, id: &ConsentId) -> Result
 #[async_trait]
 impl ConsentStore for SqliteConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
             .bind(c.id.as_str())
             .bind(&c.partner_id)
             .bind(&c.customer_id)
             .bind(encode(c)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(err)?;
+        super::audit::append_in(&mut tx, &[created_record(c)]).await?;
+        tx.commit().await.map_err(err)?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! domain; transactions that span domains (a payment consuming its consent, linking its
 //! idempotency key and writing its event) are composed from their `*_in` functions.
 
+pub mod audit;
 pub mod consent;
 pub mod events;
 pub mod grants;
@@ -11,6 +12,7 @@ pub mod payments;
 pub mod replay;
 pub mod staff;
 
+pub use audit::SqliteAuditStore;
 pub use consent::SqliteConsentStore;
 pub use events::SqliteEventStore;
 pub use grants::SqliteGrantStore;
@@ -91,6 +93,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 4, description: "event outbox", statements: events::SCHEMA },
     Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
     Step { version: 6, description: "pending one-time codes", statements: grants::SCHEMA },
+    Step { version: 7, description: "audit trail", statements: audit::SCHEMA },
 ];
 
 /// Applies every step not applied yet, in version order; refuses a database whose applied
