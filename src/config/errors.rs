@@ -51,20 +51,38 @@ impl<'a> Source<'a> {
         ConfigError { file: self.path.to_path_buf(), line, column, field: field.into(), reason: reason.into() }
     }
 
-    /// Parses the text into `T`. Syntax errors are reported before any shape error; of several
-    /// syntax errors only the first in the file is kept, because the parser's recovery after
-    /// it produces follow-on errors that mislead more than they help. Shape errors (unknown
-    /// key, wrong type, missing key) stop at the first one serde meets.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        let (doc, mut syntax) = DeTable::parse_recoverable(self.text);
+    /// Parses the text into `T`, reporting every shape error in one run: an unknown key or a
+    /// value of the wrong type is reported, taken out of the document, and parsing tries
+    /// again, so one round of edits fixes them all. A missing required key ends the attempts
+    /// (nothing can stand in for it), as does a syntax error: of several only the first in the
+    /// file is kept, because the parser's recovery after it produces follow-on errors that
+    /// mislead more than they help.
+    ///
+    /// Returns `T` when what is left of the document parsed, so the caller can check values
+    /// and report those errors beside these.
+    pub fn parse_all<T: DeserializeOwned>(&self) -> (Option<T>, Vec<ConfigError>) {
+        let (mut doc, mut syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
             syntax.sort_by_key(|e| e.span().map_or(0, |s| s.start));
             let first = &syntax[0];
             let span = first.span().unwrap_or(0..0);
             let field = key_before(doc.get_ref(), self.text, span.start).unwrap_or_else(|| SYNTAX_FIELD.to_owned());
-            return Err(self.error(span, field, format!("invalid TOML: {}", first.message())));
+            return (None, vec![self.error(span, field, format!("invalid TOML: {}", first.message()))]);
         }
-        T::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| self.shape_error(&e))
+        let mut errors = Vec::new();
+        // Each round removes one key; a file cannot have more wrong keys than this sensibly.
+        for _ in 0..MAX_SHAPE_ERRORS {
+            let e = match T::deserialize(toml::de::Deserializer::from(doc.clone())) {
+                Ok(parsed) => return (Some(parsed), errors),
+                Err(e) => e,
+            };
+            errors.push(self.shape_error(&e));
+            let removable = missing_field(e.message()).is_none();
+            if !removable || !e.span().is_some_and(|span| remove_at(doc.get_mut(), &span)) {
+                break;
+            }
+        }
+        (None, errors)
     }
 
     fn shape_error(&self, e: &toml::de::Error) -> ConfigError {
@@ -94,6 +112,40 @@ impl<'a> Source<'a> {
             }
         }
         found
+    }
+}
+
+/// Shape errors reported from one file before giving up on it.
+const MAX_SHAPE_ERRORS: usize = 50;
+
+/// Removes the deepest key (or the key holding the deepest array item) that `span` falls
+/// on. False when the span falls on no key.
+fn remove_at(table: &mut DeTable<'_>, span: &Range<usize>) -> bool {
+    let mut doomed = None;
+    for (key, value) in table.iter_mut() {
+        let inside = match value.get_mut() {
+            DeValue::Table(inner) => remove_at(inner, span),
+            _ => false,
+        };
+        if inside {
+            return true;
+        }
+        if hits(span, &key.span()) || hits(span, &value.span()) || array_hit(value.get_ref(), span) {
+            doomed = Some(key.clone());
+            break;
+        }
+    }
+    doomed.is_some_and(|key| table.remove(&key).is_some())
+}
+
+/// Whether `span` falls on an item of `value` (an array), however deep.
+fn array_hit(value: &DeValue<'_>, span: &Range<usize>) -> bool {
+    match value {
+        DeValue::Array(items) => items.iter().any(|item| hits(span, &item.span()) || array_hit(item.get_ref(), span)),
+        DeValue::Table(table) => {
+            table.iter().any(|(k, v)| hits(span, &k.span()) || hits(span, &v.span()) || array_hit(v.get_ref(), span))
+        }
+        _ => false,
     }
 }
 

@@ -286,8 +286,18 @@ pub fn load_gateway(path: &Path) -> Result<GatewayConfig, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![ConfigError::unplaced(path, "(file)", format!("cannot read: {e}"))])?;
     let source = Source::new(path, &text);
-    let file: GatewayFile = source.parse().map_err(|e| vec![e])?;
-    file.resolve(&source, &absolute_dir(path.parent().unwrap_or(Path::new(""))))
+    // Every key has a default, so only a syntax error leaves nothing to check values of.
+    let (file, mut errors) = source.parse_all::<GatewayFile>();
+    let Some(file) = file else { return Err(errors) };
+    match file.resolve(&source, &absolute_dir(path.parent().unwrap_or(Path::new("")))) {
+        Ok(cfg) if errors.is_empty() => Ok(cfg),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+    }
 }
 
 fn absolute_dir(dir: &Path) -> PathBuf {
@@ -674,7 +684,8 @@ impl GatewayFile {
             max_in_flight: usize::try_from(check.number(&self.core.max_in_flight, "core.max_in_flight", 1..=100_000))
                 .unwrap_or(256),
         };
-        if core.connect_timeout > core.timeout {
+        // Only between two valid values: an out-of-range timeout is already the error to fix.
+        if TIMEOUT_MS.contains(self.core.timeout_ms.get_ref()) && core.connect_timeout > core.timeout {
             let reason = format!("must not exceed `core.timeout_ms` ({})", self.core.timeout_ms.get_ref());
             check.errors.push(source.error(self.core.connect_timeout_ms.span(), "core.connect_timeout_ms", reason));
         }

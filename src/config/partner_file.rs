@@ -18,22 +18,24 @@ use super::keys::{self, KeysFile};
 use super::partner::{Contact, Environment, Partner, PartnerStatus, RateLimit};
 use super::{KNOWN_SCOPES, min_level, payments, urls};
 
+/// Required keys are `Option`s here and checked by [`Check::partner`], so a missing one is
+/// reported beside every other error of the file instead of ending the parse.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartnerFile {
-    id: Spanned<String>,
-    display_name: Spanned<String>,
-    status: PartnerStatus,
-    environment: Environment,
-    security_level: Spanned<SecurityLevel>,
+    id: Option<Spanned<String>>,
+    display_name: Option<Spanned<String>>,
+    status: Option<PartnerStatus>,
+    environment: Option<Environment>,
+    security_level: Option<Spanned<SecurityLevel>>,
     risk_assessment_ref: Option<Spanned<String>>,
-    scopes: Spanned<Vec<Spanned<String>>>,
+    scopes: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     redirect_uris: Vec<Spanned<String>>,
     webhook_url: Option<Spanned<String>>,
     rate_limit: Option<RateLimitFile>,
-    keys: Spanned<KeysFile>,
-    adapter: AdapterFile,
+    keys: Option<Spanned<KeysFile>>,
+    adapter: Option<AdapterFile>,
     contact: Option<ContactFile>,
     payments: Option<Spanned<payments::PaymentsFile>>,
     webhooks: Option<Spanned<payments::WebhooksFile>>,
@@ -86,17 +88,14 @@ pub(super) fn load(path: &Path) -> FileLoad {
         }
     };
     let src = Source::new(path, &text);
-    let file: PartnerFile = match src.parse() {
-        Ok(file) => file,
-        Err(e) => return FileLoad { result: Err(vec![e]), references: Vec::new() },
-    };
-    let references = keys::referenced_file(path, file.keys.get_ref())
-        .into_iter()
-        .chain(payments::referenced_file(path, file.webhooks.as_ref()))
-        .collect();
-    let id_error = src.error(file.id.span(), "id", String::new());
-    let jwks_file = keys::referenced_file(path, file.keys.get_ref());
-    let mut check = Check { src: &src, errors: Vec::new() };
+    // Unknown keys and wrong types are reported with the value errors below.
+    let (file, shape_errors) = src.parse_all::<PartnerFile>();
+    let Some(file) = file else { return FileLoad { result: Err(shape_errors), references: Vec::new() } };
+    let jwks_file = file.keys.as_ref().and_then(|k| keys::referenced_file(path, k.get_ref()));
+    let references =
+        jwks_file.clone().into_iter().chain(payments::referenced_file(path, file.webhooks.as_ref())).collect();
+    let id_error = src.error(file.id.as_ref().map_or(0..0, Spanned::span), "id", String::new());
+    let mut check = Check { src: &src, errors: shape_errors };
     let result = match check.partner(file) {
         Some(mut partner) if check.errors.is_empty() => {
             partner.digest = digest(&text, jwks_file.as_deref());
@@ -134,28 +133,55 @@ impl Check<'_> {
         self.errors.push(self.src.error(span, field, reason));
     }
 
+    /// A required key: its value, or a "missing field" error (unless the key was there with
+    /// a wrong type, already reported).
+    fn required<T>(&mut self, value: Option<T>, field: &str) -> Option<T> {
+        if value.is_none() && !self.errors.iter().any(|e| e.field == field) {
+            self.fail(0..0, field, format!("missing field `{field}`"));
+        }
+        value
+    }
+
     /// Runs every rule; `None` when a part could not be built (its error is recorded).
     fn partner(&mut self, f: PartnerFile) -> Option<Partner> {
-        let id = f.id.get_ref();
-        if !is_valid_id(id) {
-            let reason = format!("`{id}` is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`");
-            self.fail(f.id.span(), "id", reason);
+        let id = self.required(f.id, "id");
+        if let Some(id) = &id
+            && !is_valid_id(id.get_ref())
+        {
+            let reason =
+                format!("`{}` is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`", id.get_ref());
+            self.fail(id.span(), "id", reason);
         }
-        if f.display_name.get_ref().trim().is_empty() {
-            self.fail(f.display_name.span(), "display_name", "must not be empty; customers see it on consent screens");
+        let display_name = self.required(f.display_name, "display_name");
+        if let Some(name) = &display_name
+            && name.get_ref().trim().is_empty()
+        {
+            self.fail(name.span(), "display_name", "must not be empty; customers see it on consent screens");
         }
-        let level = *f.security_level.get_ref();
-        let risk_assessment_ref = self.risk_assessment(&f.security_level, f.risk_assessment_ref);
-        let scopes = self.scopes(&f.scopes, level);
-        self.urls(&f.redirect_uris, f.webhook_url.as_ref(), f.environment);
+        let status = self.required(f.status, "status");
+        let environment = self.required(f.environment, "environment");
+        let security_level = self.required(f.security_level, "security_level");
+        let keys_table = self.required(f.keys, "keys");
+        let adapter_table = self.required(f.adapter, "adapter");
+        let scopes_list = self.required(f.scopes, "scopes");
+        // Rules that depend on a missing key are skipped: its absence is the error to fix.
+        let level = security_level.as_ref().map(|l| *l.get_ref());
+        let risk_assessment_ref = security_level.as_ref().and_then(|l| self.risk_assessment(l, f.risk_assessment_ref));
+        let scopes = match (&scopes_list, level) {
+            (Some(list), Some(level)) => self.scopes(list, level),
+            _ => BTreeSet::new(),
+        };
+        // The stricter production rules when the environment is unknown.
+        let env = environment.unwrap_or(Environment::Production);
+        self.urls(&f.redirect_uris, f.webhook_url.as_ref(), env);
         let rate_limit = self.rate_limit(f.rate_limit);
-        let partner_keys = keys::load(self.src, &f.keys, &mut self.errors);
-        let adapter = self.adapter(&f.adapter, &scopes);
+        let partner_keys = keys_table.as_ref().map(|k| keys::load(self.src, k, &mut self.errors));
+        let adapter = adapter_table.as_ref().and_then(|a| self.adapter(a, &scopes));
         let contact = f.contact.and_then(|c| self.contact(c));
-        let payment_settings = payments::payments(self.src, f.payments.as_ref(), f.environment, &mut self.errors);
-        let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), f.environment, &mut self.errors);
-        if scopes.contains("payments:write") {
-            let span = f.scopes.span();
+        let payment_settings = payments::payments(self.src, f.payments.as_ref(), env, &mut self.errors);
+        let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), env, &mut self.errors);
+        if let Some(list) = scopes_list.as_ref().filter(|_| scopes.contains("payments:write")) {
+            let span = list.span();
             if payment_settings.limits.is_empty() {
                 let reason =
                     "a partner with `payments:write` needs `[payments.limits.<CURRENCY>]` (per_payment, per_day)";
@@ -179,18 +205,18 @@ impl Check<'_> {
             }
         }
         Some(Partner {
-            id: f.id.into_inner(),
-            display_name: f.display_name.into_inner(),
-            status: f.status,
-            environment: f.environment,
-            security_level: level,
+            id: id?.into_inner(),
+            display_name: display_name?.into_inner(),
+            status: status?,
+            environment: environment?,
+            security_level: level?,
             risk_assessment_ref,
             scopes,
             redirect_uris: f.redirect_uris.into_iter().map(Spanned::into_inner).collect(),
             webhook_url: f.webhook_url.map(Spanned::into_inner),
             rate_limit,
-            keys: partner_keys,
-            adapter_name: f.adapter.name.into_inner(),
+            keys: partner_keys?,
+            adapter_name: adapter_table?.name.into_inner(),
             adapter: adapter?,
             contact,
             source: self.src.path.to_path_buf(),

@@ -455,11 +455,18 @@ async fn payments_through_a_postgres_outage_each_resolve_to_one_payment() {
 async fn every_instance_appends_to_one_audit_chain_without_forking_it() {
     let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
     // Consents created on all three instances at once: each creation appends in its own
-    // transaction, racing the others for the chain's head.
+    // transaction, racing the others for the chain's head. (Tokens first, one by one: the
+    // race under test is the chain's, not the token endpoint's.)
+    let token = cluster.gw(0).partner("ptn_alpha").consents_token().await;
+    let body = json!({"permissions": ["ReadAccountsBasic"], "purpose": "Audit race"});
     let creations: Vec<_> = (0..12)
         .map(|n| {
-            let partner = cluster.gw(n % INSTANCES).partner("ptn_alpha");
-            tokio::spawn(async move { partner.create_consent().await })
+            let (url, token, body) = (cluster.gw(n % INSTANCES).url("/v1/consents"), token.clone(), body.clone());
+            tokio::spawn(async move {
+                let res = http().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+                assert_eq!(res.status(), 201);
+                res.json::<Value>().await.unwrap()["consent_id"].as_str().unwrap().to_owned()
+            })
         })
         .collect();
     let mut consents = BTreeSet::new();

@@ -181,3 +181,17 @@ fn the_cluster_example_is_a_valid_cluster_configuration() {
     assert!(matches!(config.shared, SharedConfig::Redis(_)));
     assert_eq!(config.server.public_url.as_deref(), Some("http://127.0.0.1:8080"), "one issuer for every instance");
 }
+
+#[test]
+fn every_error_of_the_gateway_file_is_reported_in_one_run() {
+    let dir = TestDir::new();
+    insta::assert_snapshot!(
+        gateway_errors(&dir, "[server]\nlisten = 8080\nmax_body = 10\n[core]\ntimeout_ms = 0\n[audit]\nrecords_retention_days = 30\n"),
+        @r#"
+        gateway.toml:2:10: `server.listen`: invalid type: integer `8080`, expected a string
+        gateway.toml:3:1: `server.max_body`: unknown field `max_body`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`
+        gateway.toml:5:14: `core.timeout_ms`: must be between 1 and 300000 (got 0)
+        gateway.toml:7:26: `audit.records_retention_days`: must be between 365 and 3650 (got 30)
+        "#
+    );
+}

@@ -257,6 +257,12 @@ fn errors_across_files_are_all_reported() {
     dir.write("d.toml", &partner_toml("ptn_d").replace("[contact]", "[contacts]"));
     insta::assert_snapshot!(dir.errors(), @r#"
         a.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got -1)
+        c.toml:1:1: `display_name`: missing field `display_name`
+        c.toml:1:1: `environment`: missing field `environment`
+        c.toml:1:1: `security_level`: missing field `security_level`
+        c.toml:1:1: `keys`: missing field `keys`
+        c.toml:1:1: `adapter`: missing field `adapter`
+        c.toml:1:1: `scopes`: missing field `scopes`
         c.toml:2:10: `status`: unknown variant `paused`, expected `active` or `suspended`
         d.toml:20:2: `contacts`: unknown field `contacts`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`
         "#);
@@ -270,4 +276,26 @@ fn debug_output_holds_no_key_material() {
     let debug = format!("{:?}", set.get("ptn_skytrip").expect("loaded"));
     assert!(debug.contains("kid: \"k1\""), "{debug}");
     assert!(!debug.contains(&super::EC_X[..12]) && !debug.contains(&super::EC_Y[..12]), "{debug}");
+}
+
+#[test]
+fn every_error_of_one_file_is_reported_in_one_run() {
+    // Unknown keys (top level and nested), a wrong type, a missing key and value errors: one
+    // run names them all, in file order, so one round of edits fixes the file.
+    let dir = TestDir::new();
+    let text = partner_toml("ptn_a")
+        .replace("display_name = \"SkyTrip Travel\"\n", "")
+        .replace("[rate_limit]", "colour = \"blue\"\n\n[rate_limit]")
+        .replace("burst = 40", "burst = 0\nburts = 3")
+        .replace("requests_per_second = 20", "requests_per_second = \"fast\"")
+        .replace("scopes = [\"products:read\"]", "scopes = [\"products:read\", \"teleport\"]");
+    dir.write("a.toml", &text);
+    insta::assert_snapshot!(dir.errors(), @r#"
+        a.toml:1:1: `display_name`: missing field `display_name`
+        a.toml:5:28: `scopes[1]`: unknown scope `teleport`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`
+        a.toml:9:1: `colour`: unknown field `colour`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`
+        a.toml:12:23: `rate_limit.requests_per_second`: invalid type: string "fast", expected i64
+        a.toml:13:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
+        a.toml:14:1: `rate_limit.burts`: unknown field `burts`, expected `requests_per_second` or `burst`
+        "#);
 }
