@@ -59,6 +59,7 @@ wait_url http://127.0.0.1:19090/core/health
 prefix="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 for port in 18081 18082 18083; do
   sed -e "s/^listen = .*/listen = \"127.0.0.1:$port\"/" \
+    -e 's/^ops_listen = .*/ops_listen = "127.0.0.1:0"/' \
     -e 's#^public_url = .*#public_url = "http://127.0.0.1:18080"#' \
     -e 's#^base_url = .*#base_url = "http://127.0.0.1:19090"#' \
     -e "s#^url = \"postgres://.*#url = \"$PG/$db\"#" \
@@ -80,7 +81,7 @@ wait_url http://127.0.0.1:18080/healthz
 
 # The embedded default beside it: one process, SQLite, in-process limits, same core.
 mkdir -p "$work/embedded"
-printf '[server]\nlisten = "127.0.0.1:18090"\n[core]\nbase_url = "http://127.0.0.1:19090"\n[storage]\ndata_dir = "data"\n[partners]\ndir = "%s"\n[sandbox]\nheadless_customers = ["C0001", "C0002"]\n[log]\nlevel = "warn"\n' \
+printf '[server]\nlisten = "127.0.0.1:18090"\nops_listen = "127.0.0.1:0"\n[core]\nbase_url = "http://127.0.0.1:19090"\n[storage]\ndata_dir = "data"\n[partners]\ndir = "%s"\n[sandbox]\nheadless_customers = ["C0001", "C0002"]\n[log]\nlevel = "warn"\n' \
   "$work/partners" >"$work/embedded/gateway.toml"
 "$bin" serve --config "$work/embedded/gateway.toml" >"$work/embedded.out" 2>"$work/embedded.err" &
 pids+=($!)

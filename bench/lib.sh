@@ -4,7 +4,7 @@
 start_demo() {
   work=$(mktemp -d)
   cp -r config "$work/config"
-  sed -i 's/^listen = .*/listen = "127.0.0.1:0"/; /^public_url/d; s#^base_url = .*#base_url = "http://127.0.0.1:0"#' "$work/config/gateway.toml"
+  sed -i 's/^listen = .*/listen = "127.0.0.1:0"\nops_listen = "127.0.0.1:0"/; /^public_url/d; s#^base_url = .*#base_url = "http://127.0.0.1:0"#' "$work/config/gateway.toml"
   printf '\n[log]\nlevel = "warn"\n' >>"$work/config/gateway.toml"
   # A bench partner (a copy of skytrip, reusing its demo key) with a quota and a daily limit
   # no run reaches.

@@ -83,18 +83,32 @@ impl Deref for AppState {
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FAPI_INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
 
-/// The whole HTTP surface with its layers.
+/// The partner-facing HTTP surface with its layers. Metrics and any admin surface are on
+/// [`ops_router`], never here: partner ids and their traffic are not the partners' business.
 pub fn router(state: AppState) -> Router {
     let (api, spec) = openapi::split();
     let (max_body, timeout) = (state.settings.max_body_bytes, state.settings.request_timeout);
     let routes = Router::new()
         .merge(api)
+        // Load balancers probe the port they send traffic to.
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         // The customer's pages (login, consent screen, dashboard): HTML, not the partner API.
         .merge(web::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .fallback(not_found)
+        .with_state(state);
+    with_layers(routes, max_body, timeout)
+}
+
+/// The operations listener's surface (`server.ops_listen`, loopback by default): metrics
+/// for Prometheus, and health for whatever watches the instance from inside the bank.
+pub fn ops_router(state: AppState) -> Router {
+    let (max_body, timeout) = (state.settings.max_body_bytes, state.settings.request_timeout);
+    let routes = Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .fallback(not_found)
         .with_state(state);
     with_layers(routes, max_body, timeout)
@@ -170,17 +184,18 @@ async fn correlation_ids(mut req: Request, next: Next) -> Response {
     res
 }
 
-/// Serves until `shutdown` resolves; the listener is bound by the caller so tests can use
-/// port 0 and learn the address first.
+/// Serves until `shutdown` resolves, within the listener's bounds (header deadline and size,
+/// connection cap); the listener is bound by the caller so tests can use port 0 and learn
+/// the address first. The peer address reaches handlers as `ConnectInfo` (login throttling
+/// per address).
 pub async fn serve(
+    name: &'static str,
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: scenegate_listener::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address reaches handlers as `ConnectInfo` (login throttling per address).
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    scenegate_listener::serve(name, listener, app, limits, Arc::default(), shutdown).await
 }
 
 #[cfg(test)]

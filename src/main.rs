@@ -466,26 +466,39 @@ async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Resu
 async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let cfg = bootstrap::load_config(config_path)?;
     telemetry::init_logging(cfg.log.format, &cfg.log.level);
-    let (addr, server) = start_gateway(&cfg).await?;
+    let (addr, ops_addr, server) = start_gateway(&cfg).await?;
+    // The partner address first: scripts and tests take the first "listening on" line.
     announce(&format!("gateway listening on http://{addr}"));
+    announce(&format!("operations listening on http://{ops_addr}"));
     server.await?
 }
 
-/// Binds, builds and spawns the gateway; returns its address and its task.
+/// Binds, builds and spawns the gateway: the partner listener and the operations listener
+/// Returns both addresses and the task serving both.
 async fn start_gateway(
     cfg: &config::GatewayConfig,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding the gateway to {}", cfg.server.listen))?;
-    let addr = listener.local_addr()?;
+    let ops = tokio::net::TcpListener::bind(cfg.server.ops_listen)
+        .await
+        .with_context(|| format!("binding the operations listener to {}", cfg.server.ops_listen))?;
+    let (addr, ops_addr) = (listener.local_addr()?, ops.local_addr()?);
     let running = bootstrap::build(cfg, addr, true, None).await?;
-    let router = app::router(running.state.clone());
+    let (router, ops_router) = (app::router(running.state.clone()), app::ops_router(running.state.clone()));
+    let limits = cfg.server.limits;
+    // Operators' scrapers are few: the default bounds, whatever the partner port allows.
+    let ops_limits = scenegate_listener::Limits::default();
     let task = tokio::spawn(async move {
         let _keep = running;
-        app::serve(listener, router, shutdown_signal()).await.context("gateway server failed")
+        let partners = app::serve("gateway", listener, router, limits, shutdown_signal());
+        let operations = app::serve("operations", ops, ops_router, ops_limits, shutdown_signal());
+        let (partners, operations) = tokio::join!(partners, operations);
+        partners.context("gateway server failed")?;
+        operations.context("operations server failed")
     });
-    Ok((addr, task))
+    Ok((addr, ops_addr, task))
 }
 
 async fn core_mock(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
@@ -519,8 +532,9 @@ async fn demo(config_path: &Path) -> anyhow::Result<()> {
     let core_listen = loopback_addr(&cfg.core.base_url)?;
     let (core_addr, core_task) = start_core(core_listen, cfg.storage.data_dir.join("core")).await?;
     cfg.core.base_url = format!("http://{core_addr}");
-    let (gw_addr, gw_task) = start_gateway(&cfg).await?;
+    let (gw_addr, ops_addr, gw_task) = start_gateway(&cfg).await?;
     print_demo_banner(&cfg, gw_addr, core_addr);
+    announce(&format!("operations listening on http://{ops_addr} (metrics for Prometheus: /metrics)"));
     tokio::select! {
         r = gw_task => r?,
         r = core_task => r?,

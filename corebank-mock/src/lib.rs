@@ -195,7 +195,9 @@ pub fn router(core: CoreBank) -> axum::Router {
     routes::router(core)
 }
 
-/// Serves until the listener fails; bind port 0 in tests and read the address back.
+/// Serves for the life of the process, with the same listener bounds as the gateway (header
+/// deadline and size, connection cap); bind port 0 in tests and read the address back.
 pub async fn serve(listener: tokio::net::TcpListener, core: CoreBank) -> std::io::Result<()> {
-    axum::serve(listener, router(core)).await
+    let limits = scenegate_listener::Limits::default();
+    scenegate_listener::serve("core", listener, router(core), limits, Default::default(), std::future::pending()).await
 }

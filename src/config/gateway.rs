@@ -25,6 +25,10 @@ listen = "127.0.0.1:8080"             # socket address to bind
 #                                       # unset: http://<the bound address>
 max_body_bytes = 1048576              # larger request bodies get 413
 request_timeout_ms = 10000            # whole request, 1..=300000
+header_read_timeout_ms = 10000        # a request's header block must arrive within this, 1..=300000
+max_header_bytes = 32768              # larger header blocks get 431, 1024..=1048576
+max_connections = 4096                # open connections; more wait in the accept queue, 1..=1000000
+ops_listen = "127.0.0.1:9464"         # /metrics, /healthz, /readyz for operators; keep it off the internet
 
 [auth]
 access_token_ttl_secs = 300           # 60..=3600
@@ -162,6 +166,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Header deadline, header size cap and connection cap of the partner listener.
+    pub limits: scenegate_listener::Limits,
+    /// The operations listener (`/metrics`, `/healthz`, `/readyz`): never the partner port.
+    pub ops_listen: SocketAddr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -451,6 +459,10 @@ struct ServerFile {
     public_url: Option<Spanned<String>>,
     max_body_bytes: Spanned<i64>,
     request_timeout_ms: Spanned<i64>,
+    header_read_timeout_ms: Spanned<i64>,
+    max_header_bytes: Spanned<i64>,
+    max_connections: Spanned<i64>,
+    ops_listen: Spanned<String>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -513,6 +525,10 @@ impl Default for ServerFile {
             public_url: None,
             max_body_bytes: d(1_048_576),
             request_timeout_ms: d(10_000),
+            header_read_timeout_ms: d(10_000),
+            max_header_bytes: d(32_768),
+            max_connections: d(4_096),
+            ops_listen: ds("127.0.0.1:9464"),
         }
     }
 }
@@ -659,6 +675,26 @@ impl GatewayFile {
             ))
             .unwrap_or(usize::MAX),
             request_timeout: check.millis(&self.server.request_timeout_ms, "server.request_timeout_ms"),
+            limits: scenegate_listener::Limits {
+                header_read_timeout: check.millis(&self.server.header_read_timeout_ms, "server.header_read_timeout_ms"),
+                max_header_bytes: usize::try_from(check.number(
+                    &self.server.max_header_bytes,
+                    "server.max_header_bytes",
+                    1_024..=1 << 20,
+                ))
+                .unwrap_or(32_768),
+                max_connections: usize::try_from(check.number(
+                    &self.server.max_connections,
+                    "server.max_connections",
+                    1..=1_000_000,
+                ))
+                .unwrap_or(4_096),
+            },
+            ops_listen: self.server.ops_listen.get_ref().parse::<SocketAddr>().unwrap_or_else(|e| {
+                let reason = format!("not a socket address (`ip:port`, e.g. `127.0.0.1:9464`): {e}");
+                check.errors.push(source.error(self.server.ops_listen.span(), "server.ops_listen", reason));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            }),
         };
         let data_dir = check.path(&self.storage.data_dir, "storage.data_dir", base);
         let storage = StorageConfig { data_dir: data_dir.clone(), backend: self.storage.backend(&mut check) };

@@ -374,7 +374,7 @@ async fn without_redis_limits_fall_back_per_instance_and_assertions_are_refused_
     assert_eq!(res.status(), 200);
     let ready: Value = http().get(cluster.gw(2).url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["shared"]["state"], "degraded", "{ready}");
-    let metrics = http().get(cluster.gw(2).url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http().get(cluster.gw(2).ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("scenegate_shared_degraded 1"), "{metrics}");
 
     // Redis back: no restart, token requests work again.

@@ -91,7 +91,7 @@ async fn a_blackholed_core_times_out_then_fails_fast_then_recovers() {
     assert!(probes <= 2, "calls fail fast while the circuit is open; {probes} waited for the core");
     let ready: serde_json::Value = http().get(stack.gw.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], 503, "not ready while the core is cut off: {ready}");
-    let metrics = http().get(stack.gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http().get(stack.gw.ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("scenegate_core_breaker_state{connector=\"core\"} 2"), "{metrics}");
 
     // The core is back: after the open period a probe closes the circuit.

@@ -11,6 +11,7 @@ mod config_errors;
 mod consent_flow;
 mod consents;
 mod core_faults;
+mod edge;
 mod ledger;
 mod openapi;
 mod payment_consent_flow;

@@ -123,7 +123,7 @@ async fn health_readiness_and_metrics() {
 
     let token = stack.gw.partner("ptn_alpha").access_token().await;
     assert_eq!(client.get(stack.gw.url("/v1/products")).bearer_auth(&token).send().await.unwrap().status(), 200);
-    let metrics = client.get(stack.gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client.get(stack.gw.ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
     let line = metrics
         .lines()
         .find(|l| {

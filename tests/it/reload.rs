@@ -136,7 +136,7 @@ async fn a_broken_partner_file_blocks_no_other_change() {
     assert!(rejected[0]["file"].as_str().unwrap().ends_with("beta.toml"));
     assert_eq!(rejected[0]["serving_last_good"], "ptn_beta");
     assert!(rejected[0]["errors"][0].as_str().unwrap().contains("unknown_key"), "{ready}");
-    let metrics = http().get(stack.gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http().get(stack.gw.ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "scenegate_partner_files_rejected 1"), "{metrics}");
     let log = stack.gw.log();
     assert!(log.contains("its last good version keeps serving"), "{log}");

@@ -376,7 +376,8 @@ impl InProcess {
         let router = scenegate::app::router(running.state.clone());
         let task = tokio::spawn(async move {
             let _keep = running;
-            let _ = scenegate::app::serve(listener, router, std::future::pending()).await;
+            let limits = scenegate_listener::Limits::default();
+            let _ = scenegate::app::serve("gateway", listener, router, limits, std::future::pending()).await;
         });
         Self { url: format!("http://{addr}"), clock, _dir: dir, task }
     }

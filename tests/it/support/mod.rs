@@ -32,6 +32,8 @@ pub fn http() -> reqwest::Client {
 pub struct Proc {
     child: Child,
     pub url: String,
+    /// The gateway's operations listener (`/metrics`), when the process has one.
+    pub ops_url: Option<String>,
 }
 
 impl Proc {
@@ -71,17 +73,25 @@ pub fn spawn_logging(args: &[&str], cwd: &Path, rust_log: &str) -> Proc {
         .expect("scenegate binary starts");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let (ops_tx, ops_rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
+            let url = line.split("listening on ").nth(1).and_then(|rest| rest.split_whitespace().next());
+            match url {
+                Some(url) if line.starts_with("operations") => drop(ops_tx.send(url.to_owned())),
+                Some(url) => drop(tx.send(url.to_owned())),
+                None => {}
             }
         }
     });
     let url = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("`scenegate {}` did not start", args.join(" ")));
-    Proc { child, url }
+    // The gateway announces its operations listener right after its partner listener.
+    let ops_url = matches!(args.first(), Some(&"serve" | &"demo"))
+        .then(|| ops_rx.recv_timeout(Duration::from_secs(10)).ok())
+        .flatten();
+    Proc { child, url, ops_url }
 }
 
 /// The core-bank mock as its own process, with its ledger in `data_dir`.
@@ -123,6 +133,8 @@ pub struct GatewayOptions {
     pub extra_toml: String,
     /// More keys for its `[storage]` section (e.g. `backend = "postgres"`).
     pub storage_toml: String,
+    /// More keys for its `[server]` section (e.g. `header_read_timeout_ms = 500`).
+    pub server_toml: String,
     /// `server.public_url`: instances of a cluster share one.
     pub public_url: Option<String>,
 }
@@ -136,6 +148,7 @@ impl GatewayOptions {
             jwks_max_age_secs: 60,
             extra_toml: String::new(),
             storage_toml: String::new(),
+            server_toml: String::new(),
             public_url: None,
             partners: vec![
                 ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
@@ -162,9 +175,10 @@ impl Gateway {
         std::fs::write(
             dir.path().join("gateway.toml"),
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n{}[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n{}\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\nops_listen = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n{}{}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n{}\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
                 opts.request_timeout_ms,
                 opts.public_url.as_ref().map(|u| format!("public_url = \"{u}\"\n")).unwrap_or_default(),
+                opts.server_toml,
                 opts.jwks_max_age_secs,
                 opts.core_url,
                 opts.storage_toml,
@@ -180,6 +194,11 @@ impl Gateway {
         format!("{}{path}", self.proc.url)
     }
 
+    /// A URL on the operations listener (`/metrics`).
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("{}{path}", self.proc.ops_url.as_deref().expect("the gateway announced its operations listener"))
+    }
+
     /// Kills the gateway (SIGKILL: no shutdown of any kind) and starts it again on the same
     /// address, config and data, as a crash and a supervisor's restart would.
     pub fn crash_and_restart(&mut self) {
@@ -187,7 +206,7 @@ impl Gateway {
         let config = self.dir.path().join("gateway.toml");
         let text = std::fs::read_to_string(&config)
             .unwrap()
-            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+            .replace("\nlisten = \"127.0.0.1:0\"", &format!("\nlisten = \"{addr}\""));
         std::fs::write(&config, text).unwrap();
         self.proc.kill();
         self.proc = spawn_logging(&["serve", "--config", config.to_str().unwrap()], self.dir.path(), "info");

@@ -1,0 +1,63 @@
+//! The edge as an attacker meets it: slow and oversized header blocks on both listeners,
+//! and operator surfaces kept off the partner port.
+
+use std::time::Duration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::support::{Stack, assert_problem, http};
+
+/// Reads until the peer closes; what it sent, or `None` if it is still open after `within`.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut all = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            all.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .ok()?;
+    Some(all)
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
+#[tokio::test]
+async fn an_unfinished_header_block_is_cut_off_and_an_oversized_one_gets_431() {
+    let stack = Stack::start_with(|o| o.server_toml = "header_read_timeout_ms = 500\n".into());
+    let addr = host_port(&stack.gw.proc.url);
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ").await.unwrap();
+    slow.write_all(&vec![b'a'; 20 * 1024]).await.unwrap();
+    assert!(until_closed(&mut slow, Duration::from_secs(5)).await.is_some(), "the slow client is disconnected");
+
+    // Both listeners refuse header blocks over 32 KiB before anything reads them.
+    for url in [stack.gw.proc.url.clone(), stack.core_url().to_owned()] {
+        let mut big = TcpStream::connect(host_port(&url)).await.unwrap();
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(40 * 1024));
+        let _ = big.write_all(request.as_bytes()).await;
+        let answer = until_closed(&mut big, Duration::from_secs(5)).await.expect("answered and closed");
+        assert!(answer.starts_with(b"HTTP/1.1 431"), "{url}: {}", String::from_utf8_lossy(&answer));
+    }
+    // The gateway still serves.
+    assert_eq!(http().get(stack.gw.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_on_the_operations_listener() {
+    let stack = Stack::start();
+    let on_partner_port = http().get(stack.gw.url("/metrics")).send().await.unwrap();
+    assert_problem(on_partner_port, 404, "not_found").await;
+    let metrics = http().get(stack.gw.ops_url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("scenegate_http_connections_open"), "{text}");
+    assert_eq!(http().get(stack.gw.ops_url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(http().get(stack.gw.url("/readyz")).send().await.unwrap().status(), 200, "load balancers probe here");
+}
