@@ -115,6 +115,9 @@ impl ApiError {
             Self::Adapter(AdapterError::MalformedBody(_)) => {
                 p(S::BAD_REQUEST, problem::INVALID_REQUEST, self.to_string())
             }
+            Self::Adapter(AdapterError::UnsupportedMediaType { .. }) => {
+                p(S::UNSUPPORTED_MEDIA_TYPE, problem::UNSUPPORTED_MEDIA_TYPE, self.to_string())
+            }
             Self::Adapter(AdapterError::Unsupported(_)) => {
                 p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string())
             }
@@ -277,6 +280,7 @@ fn oauth_problem(e: &OAuthError) -> Problem {
     use StatusCode as S;
     let (status, kind) = match e {
         OAuthError::InvalidRequest(_) => (S::BAD_REQUEST, problem::INVALID_REQUEST),
+        OAuthError::UnsupportedMediaType(_) => (S::UNSUPPORTED_MEDIA_TYPE, problem::UNSUPPORTED_MEDIA_TYPE),
         OAuthError::InvalidClient(_) => (S::UNAUTHORIZED, problem::INVALID_CLIENT),
         OAuthError::InvalidScope(_) => (S::BAD_REQUEST, problem::INVALID_SCOPE),
         OAuthError::UnsupportedGrantType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_GRANT_TYPE),

@@ -50,6 +50,10 @@ impl Clock for ManualClock {
 pub enum OAuthError {
     #[error("{0}")]
     InvalidRequest(String),
+    /// The body is not form-encoded: answered 415 (`error` stays `invalid_request`, the
+    /// nearest RFC 6749 code).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     InvalidClient(String),
     #[error("{0}")]
@@ -76,7 +80,7 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::UnsupportedMediaType(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",

@@ -61,3 +61,37 @@ async fn metrics_are_served_only_on_the_operations_listener() {
     assert_eq!(http().get(stack.gw.ops_url("/readyz")).send().await.unwrap().status(), 200);
     assert_eq!(http().get(stack.gw.url("/readyz")).send().await.unwrap().status(), 200, "load balancers probe here");
 }
+
+#[tokio::test]
+async fn json_operations_refuse_other_media_types_with_415_and_oauth_endpoints_refuse_non_forms() {
+    let stack = Stack::start_with(|o| o.partners = crate::support::customer::a2_partners());
+    let token = stack.gw.partner("ptn_alpha").consents_token().await;
+    let body = r#"{"permissions": ["ReadAccountsBasic"], "purpose": "Show accounts"}"#;
+    for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/xml"), None] {
+        let mut req = http().post(stack.gw.url("/v1/consents")).bearer_auth(&token).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let problem = assert_problem(req.send().await.unwrap(), 415, "unsupported_media_type").await;
+        assert!(problem["detail"].as_str().unwrap().contains("application/json"), "{content_type:?}: {problem}");
+    }
+    let json = http()
+        .post(stack.gw.url("/v1/consents"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 201);
+
+    let partner = stack.gw.partner("ptn_alpha");
+    let as_json = serde_json::json!({
+        "grant_type": "client_credentials",
+        "client_assertion_type": crate::support::customer::ASSERTION_TYPE,
+        "client_assertion": partner.assertion(),
+    });
+    let res = http().post(stack.gw.token_endpoint()).json(&as_json).send().await.unwrap();
+    let problem = assert_problem(res, 415, "unsupported_media_type").await;
+    assert_eq!(problem["error"], "invalid_request");
+}

@@ -203,7 +203,8 @@ async fn scope_grant_type_and_form_errors_follow_rfc_6749() {
 
     let res =
         http().post(stack.gw.token_endpoint()).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
-    assert_eq!(assert_problem(res, 400, "invalid_request").await["error"], "invalid_request");
+    // Not a form: 415, with RFC 6749's nearest code.
+    assert_eq!(assert_problem(res, 415, "unsupported_media_type").await["error"], "invalid_request");
 
     let form =
         [("grant_type", "client_credentials"), ("client_assertion_type", "urn:other"), ("client_assertion", "y")];

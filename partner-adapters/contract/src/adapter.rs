@@ -50,6 +50,9 @@ pub enum AdapterError {
     /// The body could not be parsed at all.
     #[error("request body is malformed: {0}")]
     MalformedBody(String),
+    /// The body is not in the media type the protocol takes for this operation.
+    #[error("send the body as {expected} (got {got})")]
+    UnsupportedMediaType { expected: &'static str, got: String },
     /// The protocol cannot carry this operation.
     #[error("operation `{0}` is not available through this adapter")]
     Unsupported(&'static str),

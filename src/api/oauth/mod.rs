@@ -133,7 +133,9 @@ fn parse_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>
         ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
     if !is_form {
-        return Err(OAuthError::InvalidRequest("send the token request as application/x-www-form-urlencoded".into()));
+        return Err(OAuthError::UnsupportedMediaType(
+            "send the request as application/x-www-form-urlencoded (OAuth 2.0 endpoints take forms)".into(),
+        ));
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::InvalidRequest("the form body is malformed".into()))?;

@@ -76,3 +76,36 @@ fn settings_are_refused_by_name() {
     t.insert("sign_type".into(), toml::Value::String("RSA2".into()));
     assert_eq!(Kind.build(&t).unwrap_err().field, "sign_type");
 }
+
+#[test]
+fn json_bodies_must_be_sent_as_json() {
+    use super::transform::is_json;
+    for accepted in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "application/json;charset=\"UTF-8\"",
+    ] {
+        assert!(is_json(accepted), "{accepted}");
+    }
+    for refused in [
+        "",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/jsonp",
+        "application/json; charset=latin1",
+        "application/json; boundary=x",
+        "multipart/form-data; boundary=application/json",
+    ] {
+        assert!(!is_json(refused), "{refused}");
+    }
+    let body = br#"{"permissions": ["ReadAccountsBasic"], "purpose": "p"}"#;
+    let mut req =
+        RawRequest { method: "POST".into(), path: "/v1/consents".into(), body: body[..].into(), ..Default::default() };
+    req.headers = vec![("content-type".into(), "text/plain".into())];
+    let refused = Kind.build(&toml::Table::new()).unwrap().decode(Operation::CreateConsent, &req).unwrap_err();
+    assert!(matches!(refused, AdapterError::UnsupportedMediaType { expected: "application/json", .. }), "{refused:?}");
+    req.headers = vec![("Content-Type".into(), "application/json".into())];
+    assert!(Kind.build(&toml::Table::new()).unwrap().decode(Operation::CreateConsent, &req).is_ok());
+}

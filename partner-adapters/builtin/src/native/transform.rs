@@ -3,9 +3,8 @@
 use scenegate_adapter_contract::{
     AdapterError, CanonicalRequest, RawRequest,
     canonical::{
-        AccountList, BalanceList, CanonicalResponse, ConsentRequest, DEFAULT_PAGE_LIMIT, EventList, EventQuery,
-        MAX_PAGE_LIMIT, PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList,
-        TransactionQuery,
+        AccountList, BalanceList, CanonicalResponse, DEFAULT_PAGE_LIMIT, EventList, EventQuery, MAX_PAGE_LIMIT,
+        PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList, TransactionQuery,
     },
 };
 use serde::de::DeserializeOwned;
@@ -61,9 +60,7 @@ pub fn get_product_request(req: &RawRequest) -> Result<CanonicalRequest, Adapter
 }
 
 pub fn create_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
-    let body: ConsentRequest =
-        serde_json::from_slice(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))?;
-    Ok(CanonicalRequest::CreateConsent(body))
+    Ok(CanonicalRequest::CreateConsent(json_body(req)?))
 }
 
 pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalRequest, AdapterError> {
@@ -72,8 +69,28 @@ pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalReques
     Ok(if delete { CanonicalRequest::DeleteConsent(id) } else { CanonicalRequest::GetConsent(id) })
 }
 
+/// The body as JSON, sent as `application/json` (a `charset` other than UTF-8 refused): a
+/// body in another media type is refused before it is read, whatever it looks like.
 fn json_body<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
+    let content_type = req.header("content-type").unwrap_or_default();
+    if !is_json(content_type) {
+        let got = if content_type.is_empty() { "no Content-Type".to_owned() } else { format!("`{content_type}`") };
+        return Err(AdapterError::UnsupportedMediaType { expected: "application/json", got });
+    }
     serde_json::from_slice(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))
+}
+
+/// `application/json`, with at most a UTF-8 `charset` parameter, any case and spacing.
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default();
+    media.eq_ignore_ascii_case("application/json")
+        && parts.all(|param| match param.split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            _ => param.is_empty(),
+        })
 }
 
 pub fn create_payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
