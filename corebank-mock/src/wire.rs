@@ -104,6 +104,11 @@ impl From<CustomerRow> for Customer {
 }
 
 #[derive(Debug, Serialize)]
+pub(crate) struct Identified {
+    pub cust_no: String,
+}
+
+#[derive(Debug, Serialize)]
 pub(crate) struct Login {
     pub cust_no: String,
     pub cust_name: String,

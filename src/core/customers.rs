@@ -80,7 +80,30 @@ pub struct TxnQuery {
     pub limit: u32,
 }
 
+#[derive(Serialize)]
+struct IdentifyBody<'a> {
+    login_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Identified {
+    cust_no: String,
+}
+
 impl CoreClient {
+    /// The customer number behind a login id (mobile or customer number); `None` when no
+    /// customer has it. No password is checked.
+    pub async fn identify_customer(&self, login_id: &str) -> Result<Option<String>, CoreError> {
+        match self
+            .post::<_, Identified>("identify_customer", "/core/customers/identify", &IdentifyBody { login_id })
+            .await
+        {
+            Ok(found) => Ok(Some(found.cust_no)),
+            Err(CoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks a customer's bank login. Wrong password and unknown login both answer
     /// [`CoreError::Unauthenticated`]. The password goes to the core only, never to a log.
     pub async fn verify_customer(&self, login_id: &str, password: &str) -> Result<CoreCustomer, CoreError> {

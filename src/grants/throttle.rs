@@ -1,4 +1,5 @@
-//! Failed-login throttling, per login id and per client address.
+//! Failed-login throttling, per customer (whichever login id was typed; per login id when no
+//! customer has it) and per client address.
 //!
 //! A sliding window: after [`LOGIN_POLICY`]`.max_failures` failures within the window a
 //! login id is locked until the oldest of them leaves the window (the same for an address
@@ -27,8 +28,10 @@ pub const IP_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 20, window_
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
-    /// Normalised: trimmed, lower case.
+    /// A login id no customer has. Normalised: trimmed, lower case.
     Login(String),
+    /// A customer, whichever of their login ids (mobile or customer number) was typed.
+    Customer(String),
     Ip(IpAddr),
 }
 
@@ -39,7 +42,7 @@ impl ThrottleKey {
 
     pub fn policy(&self) -> ThrottlePolicy {
         match self {
-            Self::Login(_) => LOGIN_POLICY,
+            Self::Login(_) | Self::Customer(_) => LOGIN_POLICY,
             Self::Ip(_) => IP_POLICY,
         }
     }

@@ -169,7 +169,8 @@ async fn consent_page(
     Page::new(status, pages::consent(locale, &switch, &page)).into_response()
 }
 
-/// `POST /customer/login`: throttled per login id and per client address.
+/// `POST /customer/login`: throttled per customer (mobile and customer number count as one)
+/// and per client address.
 pub async fn login(
     State(gw): State<AppState>,
     headers: HeaderMap,
@@ -194,7 +195,17 @@ pub async fn login(
 
     // The peer address only: X-Forwarded-For is whatever the client says it is.
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let keys = [ThrottleKey::login(login_id), ThrottleKey::Ip(ip)];
+    // The customer behind the id, so five wrong passwords lock the customer whichever of
+    // their ids was typed. An unknown id is throttled as itself, and answered the same way.
+    let who = match gw.core.identify_customer(login_id).await {
+        Ok(Some(cust_no)) => ThrottleKey::Customer(cust_no),
+        Ok(None) => ThrottleKey::login(login_id),
+        Err(e) => {
+            metrics::counter!(LOGINS, "outcome" => "core_error").increment(1);
+            return unavailable(locale, "identifying a customer login", &e);
+        }
+    };
+    let keys = [who, ThrottleKey::Ip(ip)];
     for key in &keys {
         if gw.grants.throttle.locked_until(key, now).await.is_some() {
             tracing::warn!(%ip, "customer login refused: throttled");

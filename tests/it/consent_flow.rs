@@ -319,6 +319,30 @@ async fn the_sixth_login_attempt_is_locked_even_with_the_right_password() {
 }
 
 #[tokio::test]
+async fn the_lock_is_the_customers_whichever_login_id_was_typed() {
+    let stack = a2_stack();
+    let alpha = stack.gw.partner("ptn_alpha");
+    let consent = alpha.create_consent().await;
+    let (_, challenge) = pkce();
+    let request_uri = alpha.par(&consent, &challenge).await;
+    let customer = Customer::new(&stack.gw.issuer());
+    let (_, mut page) = customer.get(&customer.authorize_url("ptn_alpha", &request_uri)).await;
+    // Five wrong passwords spread over the customer's mobile number and customer number.
+    for (attempt, login_id) in ["13800000002", "C0002", "13800000002", "C0002", "13800000002"].iter().enumerate() {
+        let res = customer.login(&page, login_id, "wrong-password").await;
+        assert_eq!(res.status(), 401, "attempt {attempt} with {login_id}");
+        page = res.text().await.unwrap();
+    }
+    for login_id in ["13800000002", "C0002"] {
+        let res = customer.login(&page, login_id, PASSWORD).await;
+        assert_eq!(res.status(), 429, "the customer is locked, also as {login_id}");
+        page = res.text().await.unwrap();
+    }
+    let res = customer.login(&page, "C0003", PASSWORD).await;
+    assert_eq!(res.status(), 303, "another customer is not");
+}
+
+#[tokio::test]
 async fn partner_b_cannot_push_a_request_for_partner_a_consent() {
     let stack = a2_stack();
     let alpha = stack.gw.partner("ptn_alpha");

@@ -9,11 +9,12 @@ use super::accounts::customer_accounts;
 use crate::CoreBank;
 use crate::error::CoreError;
 use crate::password;
-use crate::wire::{Account, Body, Customer, CustomerRow, Items, Login, Reply, ok};
+use crate::wire::{Account, Body, Customer, CustomerRow, Identified, Items, Login, Reply, ok};
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()
         .route("/core/customers/verify", post(verify))
+        .route("/core/customers/identify", post(identify))
         .route("/core/customers/{cust_no}", get(one))
         .route("/core/customers/{cust_no}/accounts", get(accounts))
 }
@@ -37,6 +38,18 @@ async fn verify(State(core): State<CoreBank>, body: Bytes) -> Reply<Login> {
         Some((cust_no, cust_name, _)) if valid => ok(Login { cust_no, cust_name }),
         _ => Err(CoreError::BadCredentials),
     }
+}
+
+/// The customer behind a login id (mobile number or customer number), without checking a
+/// password: the gateway counts failed logins per customer, whichever id was typed.
+async fn identify(State(core): State<CoreBank>, body: Bytes) -> Reply<Identified> {
+    let body = Body::parse(&body)?;
+    let login_id = body.text("login_id", 64)?;
+    let cust_no: Option<String> = sqlx::query_scalar("SELECT cust_no FROM customers WHERE mobile = ?1 OR cust_no = ?1")
+        .bind(&login_id)
+        .fetch_optional(&core.pool)
+        .await?;
+    ok(Identified { cust_no: cust_no.ok_or(CoreError::NotFound("customer"))? })
 }
 
 async fn one(State(core): State<CoreBank>, Path(cust_no): Path<String>) -> Reply<Customer> {

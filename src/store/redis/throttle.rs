@@ -19,6 +19,7 @@ impl RedisThrottle {
     fn key(&self, key: &ThrottleKey) -> String {
         match key {
             ThrottleKey::Login(id) => self.redis.key("login-fail", id),
+            ThrottleKey::Customer(cust_no) => self.redis.key("customer-fail", cust_no),
             ThrottleKey::Ip(ip) => self.redis.key("ip-fail", &ip.to_string()),
         }
     }
