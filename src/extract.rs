@@ -1,8 +1,11 @@
-//! Request-body reading shared by every handler that takes a body.
+//! Request parts shared by handlers: the body within its limits, the peer's address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::{
-    extract::{FromRequest, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
     http::StatusCode,
+    http::request::Parts,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -32,5 +35,20 @@ impl<S: Send + Sync> FromRequest<S> for BoundedBody {
             }
             rejection.into_response()
         })
+    }
+}
+
+/// The address of the connection's peer (the listener records it), for per-address
+/// throttling. Never `X-Forwarded-For`: that is whatever the client says it is. Unspecified
+/// when a request did not come through a listener (tests calling the router directly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
     }
 }

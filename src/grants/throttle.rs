@@ -26,6 +26,13 @@ pub const LOGIN_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 5, windo
 /// 20 failures in 15 minutes lock a client address (many login ids tried from one place).
 pub const IP_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 20, window_secs: 15 * 60 };
 
+/// 20 refused client assertions in a minute lock a partner's client authentication (a
+/// misconfigured partner backs off; a forger cannot make the gateway verify signatures at
+/// will in the partner's name).
+pub const CLIENT_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 20, window_secs: 60 };
+/// 60 refused client assertions in a minute lock an address, whatever clients it claims.
+pub const CLIENT_IP_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 60, window_secs: 60 };
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
     /// A login id no customer has. Normalised: trimmed, lower case.
@@ -33,6 +40,10 @@ pub enum ThrottleKey {
     /// A customer, whichever of their login ids (mobile or customer number) was typed.
     Customer(String),
     Ip(IpAddr),
+    /// Failed client authentications (`private_key_jwt`) of one onboarded partner.
+    Client(String),
+    /// Failed client authentications from one address, whatever client they claimed.
+    ClientIp(IpAddr),
 }
 
 impl ThrottleKey {
@@ -44,6 +55,8 @@ impl ThrottleKey {
         match self {
             Self::Login(_) | Self::Customer(_) => LOGIN_POLICY,
             Self::Ip(_) => IP_POLICY,
+            Self::Client(_) => CLIENT_POLICY,
+            Self::ClientIp(_) => CLIENT_IP_POLICY,
         }
     }
 }

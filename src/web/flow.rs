@@ -3,11 +3,9 @@
 //! `POST /oauth2/authorize/decision` approves or denies and sends the browser back to the
 //! partner with 303, only ever to the `redirect_uri` checked at PAR.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use axum::{
-    Extension, Form,
-    extract::{ConnectInfo, RawQuery, State},
+    Form,
+    extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -25,6 +23,7 @@ use crate::{
     app::AppState,
     consent::{Consent, ConsentError, PaymentTerms, payment_terms},
     core::{CoreAccount, CoreError, OtpCheck},
+    extract::PeerIp,
     grants::{self, PushedRequest, SESSION_ABSOLUTE_SECS, ScaChallenge, Session, ThrottleKey},
 };
 
@@ -174,7 +173,7 @@ async fn consent_page(
 pub async fn login(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    PeerIp(ip): PeerIp,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let fields = Fields(form);
@@ -193,8 +192,6 @@ pub async fn login(
         return again(StatusCode::UNAUTHORIZED, t.login_failed);
     }
 
-    // The peer address only: X-Forwarded-For is whatever the client says it is.
-    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     // The customer behind the id, so five wrong passwords lock the customer whichever of
     // their ids was typed. An unknown id is throttled as itself, and answered the same way.
     let who = match gw.core.identify_customer(login_id).await {

@@ -101,9 +101,10 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     let stack = Stack::start_with(|o| {
         o.partners.push((
             "slow".into(),
-            partner_toml("ptn_slow", "active", "[rate_limit]\nrequests_per_second = 1\nburst = 2\n"),
+            partner_toml("ptn_slow", "active", "[rate_limit]\nrequests_per_second = 1\nburst = 3\n"),
         ));
     });
+    // The token request is the first call of the burst of three.
     let token = stack.gw.partner("ptn_slow").access_token().await;
     let mut statuses = Vec::new();
     let mut limited = None;
@@ -118,7 +119,7 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     let res = limited.expect("the third call within a second is limited");
     let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
-    assert_eq!(res.headers()["ratelimit-limit"], "2");
+    assert_eq!(res.headers()["ratelimit-limit"], "3");
     assert_eq!(res.headers()["ratelimit-remaining"], "0");
     let body = assert_problem(res, 429, "rate_limited").await;
     assert_eq!(body["retry_after"], retry);

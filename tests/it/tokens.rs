@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::support::{Stack, assert_problem, fixtures, http, partner::now};
+use crate::support::{Stack, assert_problem, fixtures, http, partner::now, partner_toml};
 
 async fn refused(stack: &Stack, assertion: &str, status: u16, slug: &str, oauth_error: &str) -> Value {
     let res = stack.gw.partner("ptn_alpha").token_with(assertion, Some("products:read")).await;
@@ -323,4 +323,36 @@ async fn a_refused_token_request_is_logged_with_its_partner_and_reason() {
     );
     let signature = assertion.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "the assertion never reaches the log");
+}
+
+#[tokio::test]
+async fn token_requests_count_against_the_quota_and_refused_assertions_are_throttled() {
+    let stack = Stack::start_with(|o| {
+        o.partners = vec![
+            ("alpha".into(), partner_toml("ptn_alpha", "active", "[rate_limit]\nrequests_per_second = 1\nburst = 2\n")),
+            ("beta".into(), partner_toml("ptn_beta", "active", "")),
+        ];
+    });
+    // A partner limited to 1/s (burst 2) cannot mint tokens in a row.
+    let alpha = stack.gw.partner("ptn_alpha");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(alpha.token_with(&alpha.assertion(), None).await.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "the burst, then 429: {statuses:?}");
+    let limited = alpha.token_with(&alpha.assertion(), None).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, 429, "rate_limited").await;
+
+    // Refused assertions in beta's name: after twenty in a minute, even a good one waits.
+    let beta = stack.gw.partner("ptn_beta");
+    let mut forged = beta.claims();
+    forged["aud"] = json!("https://elsewhere.example/token");
+    for attempt in 0..20 {
+        let res = beta.token_with(&beta.sign(Algorithm::ES256, "test-es256", &forged), None).await;
+        assert_eq!(res.status(), 401, "attempt {attempt}");
+    }
+    let res = beta.token_with(&beta.assertion(), None).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 429, "rate_limited").await;
 }

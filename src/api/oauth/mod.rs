@@ -7,7 +7,7 @@ mod par;
 mod sandbox;
 mod token;
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, net::IpAddr};
 
 use axum::{
     Json,
@@ -21,6 +21,9 @@ use crate::{
     app::AppState,
     auth::{OAuthError, client_assertion::ASSERTION_TYPE},
     config::KNOWN_SCOPES,
+    error::ApiError,
+    grants::ThrottleKey,
+    limit::Decision,
 };
 
 pub use par::{ParRequest, ParResponse, par};
@@ -50,41 +53,75 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
 }
 
-/// `private_key_jwt` client authentication, the same at every endpoint that takes it. Sets
-/// `known` to the partner the request claims to be, when that is an onboarded partner (for
-/// logs and metrics: never an unverified string of the caller's), and logs why a refusal
+/// `private_key_jwt` client authentication, the same at every endpoint that takes it (token,
+/// PAR, sandbox authorisation), in three steps:
+///
+/// 1. refused failures first: a partner whose assertions were refused 20 times in a minute,
+///    or an address refused 60 times, gets 429 before any signature is checked;
+/// 2. the assertion; a refusal counts against the claimed partner and the address (never
+///    against the partner's quota: a forger must not spend it);
+/// 3. the partner's own quota, the one its API calls use: a token request is a call.
+///
+/// Sets `known` to the partner the request claims to be, when that is an onboarded partner
+/// (for logs and metrics: never an unverified string of the caller's), and logs why a refusal
 /// happened (never the assertion).
 async fn authenticate_client(
     gw: &AppState,
+    peer: IpAddr,
     assertion_type: &str,
     assertion: &str,
     client_id: Option<&str>,
     known: &mut Option<String>,
-) -> Result<std::sync::Arc<crate::config::Partner>, OAuthError> {
+) -> Result<std::sync::Arc<crate::config::Partner>, ApiError> {
     let partners = gw.partners.load();
     let claimed = client_id.map(str::to_owned).or_else(|| unverified_issuer(assertion));
     *known = claimed.filter(|id| partners.get(id).is_some());
+    let failure_keys: Vec<ThrottleKey> =
+        known.iter().map(|id| ThrottleKey::Client(id.clone())).chain([ThrottleKey::ClientIp(peer)]).collect();
+    let now = gw.grants.now();
+    for key in &failure_keys {
+        if let Some(until) = gw.grants.throttle.locked_until(key, now).await {
+            tracing::warn!(client_id = known.as_deref().unwrap_or("unknown"), %peer, "client authentication throttled");
+            let retry_after = std::time::Duration::from_secs(u64::try_from(until - now).unwrap_or(1).max(1));
+            let limit = u32::try_from(key.policy().max_failures).unwrap_or(u32::MAX);
+            return Err(ApiError::RateLimited { retry_after, limit });
+        }
+    }
     let result = if assertion_type == ASSERTION_TYPE {
         gw.assertions.verify(&partners, assertion, client_id).await
     } else {
         Err(OAuthError::InvalidClient(format!("client_assertion_type must be `{ASSERTION_TYPE}`")))
     };
-    if let Err(e) = &result {
-        tracing::info!(client_id = known.as_deref().unwrap_or("unknown"), reason = %e, "client authentication refused");
+    let partner = match result {
+        Ok(partner) => partner,
+        Err(e) => {
+            tracing::info!(client_id = known.as_deref().unwrap_or("unknown"), reason = %e, "client authentication refused");
+            if matches!(e, OAuthError::InvalidClient(_)) {
+                for key in &failure_keys {
+                    gw.grants.throttle.record_failure(key, now).await;
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    match gw.limits.check(&partner.id, partner.rate_limit).await {
+        Decision::Allowed { .. } => Ok(partner),
+        Decision::Limited { limit, retry_after } => Err(ApiError::RateLimited { retry_after, limit }),
     }
-    result
 }
 
 /// A form body of an endpoint that authenticates the client by `private_key_jwt` with an
 /// explicit `client_id` (PAR, sandbox authorisation): the fields and the partner.
 async fn authenticated_form(
     gw: &AppState,
+    peer: IpAddr,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, std::sync::Arc<crate::config::Partner>), crate::error::ApiError> {
     let form = Params(parse_pairs(headers, body)?);
     let partner = authenticate_client(
         gw,
+        peer,
         form.required("client_assertion_type")?,
         form.required("client_assertion")?,
         Some(form.required("client_id")?),

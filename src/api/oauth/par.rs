@@ -18,7 +18,7 @@ use crate::{
     config::Partner,
     consent::{Consent, ConsentError},
     error::ApiError,
-    extract::BoundedBody,
+    extract::{BoundedBody, PeerIp},
     grants::{self, PushedRequest},
     problem::Problem,
     web::Locale,
@@ -96,10 +96,11 @@ pub struct ParResponse {
 )]
 pub async fn par(
     State(gw): State<AppState>,
+    PeerIp(peer): PeerIp,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ApiError> {
-    let (form, partner) = authenticated_form(&gw, &headers, &body).await?;
+    let (form, partner) = authenticated_form(&gw, peer, &headers, &body).await?;
 
     if form.get("request").is_some() {
         return Err(OAuthError::InvalidRequest(

@@ -14,7 +14,12 @@ use utoipa::ToSchema;
 
 use super::{authenticated_form, no_store};
 use crate::{
-    app::AppState, auth::OAuthError, config::Environment, consent::ConsentError, error::ApiError, extract::BoundedBody,
+    app::AppState,
+    auth::OAuthError,
+    config::Environment,
+    consent::ConsentError,
+    error::ApiError,
+    extract::{BoundedBody, PeerIp},
     problem::Problem,
 };
 
@@ -48,10 +53,11 @@ pub struct SandboxAuthorization {
 )]
 pub async fn sandbox_authorize(
     State(gw): State<AppState>,
+    PeerIp(peer): PeerIp,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ApiError> {
-    let (form, partner) = authenticated_form(&gw, &headers, &body).await?;
+    let (form, partner) = authenticated_form(&gw, peer, &headers, &body).await?;
     if partner.environment != Environment::Sandbox {
         return Err(OAuthError::UnauthorizedClient("headless authorisation is for sandbox partners only".into()).into());
     }

@@ -19,7 +19,7 @@ use crate::{
     config::{KNOWN_SCOPES, Partner, ScopeGrant, scope_grant},
     consent::{Consent, ConsentError},
     error::ApiError,
-    extract::BoundedBody,
+    extract::{BoundedBody, PeerIp},
     problem::Problem,
 };
 
@@ -107,10 +107,15 @@ async fn consent_in_force(gw: &AppState, partner: &Partner, id: &str) -> Result<
         (status = 403, description = "The partner is suspended (`error` = `unauthorized_client`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn token(State(gw): State<AppState>, headers: HeaderMap, BoundedBody(body): BoundedBody) -> Response {
+pub async fn token(
+    State(gw): State<AppState>,
+    PeerIp(peer): PeerIp,
+    headers: HeaderMap,
+    BoundedBody(body): BoundedBody,
+) -> Response {
     // The partner, once known, tags the answer (refusals too) for the access log and metrics.
     let mut partner_id = None;
-    let result = token_answer(&gw, &headers, &body, &mut partner_id).await;
+    let result = token_answer(&gw, peer, &headers, &body, &mut partner_id).await;
     let outcome = if result.is_ok() { "issued" } else { "refused" };
     let mut res = result.unwrap_or_else(IntoResponse::into_response);
     let refusal = res
@@ -128,6 +133,7 @@ pub async fn token(State(gw): State<AppState>, headers: HeaderMap, BoundedBody(b
 
 async fn token_answer(
     gw: &AppState,
+    peer: std::net::IpAddr,
     headers: &HeaderMap,
     body: &[u8],
     partner_id: &mut Option<String>,
@@ -142,6 +148,7 @@ async fn token_answer(
     }
     let partner = authenticate_client(
         gw,
+        peer,
         &form.client_assertion_type,
         &form.client_assertion,
         form.client_id.as_deref(),

@@ -20,6 +20,8 @@ impl RedisThrottle {
         match key {
             ThrottleKey::Login(id) => self.redis.key("login-fail", id),
             ThrottleKey::Customer(cust_no) => self.redis.key("customer-fail", cust_no),
+            ThrottleKey::Client(id) => self.redis.key("client-fail", id),
+            ThrottleKey::ClientIp(ip) => self.redis.key("client-ip-fail", &ip.to_string()),
             ThrottleKey::Ip(ip) => self.redis.key("ip-fail", &ip.to_string()),
         }
     }
