@@ -34,7 +34,11 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
 #[openapi(
     info(title = "Scenegate partner API", version = "1.0.0", description = DESCRIPTION),
     modifiers(&Security),
-    components(schemas(crate::problem::Problem, scenegate_adapter_contract::Money)),
+    components(schemas(
+        crate::problem::Problem,
+        scenegate_adapter_contract::Money,
+        scenegate_adapter_contract::canonical::SortOrder
+    )),
     tags(
         (name = "oauth", description = "Tokens and keys."),
         (name = "products", description = "The product catalogue (security level A1)."),

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use scenegate_adapter_contract::{
     AccountId,
-    canonical::{Account, Balance, ConsentStatus, MAX_PAGE_LIMIT, Page, Permission, Transaction, TransactionQuery},
+    canonical::{
+        Account, Balance, ConsentStatus, MAX_PAGE_LIMIT, Page, Permission, SortOrder, Transaction, TransactionQuery,
+    },
 };
 use subtle::ConstantTimeEq;
 
@@ -121,10 +123,11 @@ impl Accounts {
         Ok(vec![view::balance(&balance, &account.acct_no, id.clone()).map_err(AccountsError::from)?])
     }
 
-    /// Oldest first, inside the consent's window and the partner's `from`/`to`. Keyset paging
-    /// on the core's sequence number: the cursor is the last sequence number *read* (returned
-    /// or filtered out), so no transaction is skipped or repeated across pages, and every
-    /// page moves strictly forward.
+    /// Newest first (or oldest first with `order=asc`), inside the consent's window and the
+    /// partner's `from`/`to`. Keyset paging on the core's sequence number: the cursor is the
+    /// order and the last sequence number *read* (returned or filtered out), so no transaction
+    /// is skipped or repeated across pages, and every page moves strictly on. Transaction ids
+    /// are pseudonyms for this partner, like account ids.
     pub async fn transactions(
         &self,
         consent: &Consent,
@@ -134,7 +137,8 @@ impl Accounts {
         let detail = self.allowed(consent, Permission::ReadTransactionsDetail, Permission::ReadTransactionsBasic)?;
         let account = self.resolve(consent, id).await?;
         let asked = Window::from_query(q.from.as_deref(), q.to.as_deref())?;
-        let mut after = q.cursor.as_deref().map(window::decode_cursor).transpose()?;
+        let newest_first = q.order == SortOrder::Desc;
+        let mut past = q.cursor.as_deref().map(|c| window::decode_cursor(c, q.order)).transpose()?;
         let Some(window) = Window::of_consent(consent).intersect(asked) else {
             return Ok(Page { items: Vec::new(), next_cursor: None });
         };
@@ -146,7 +150,8 @@ impl Accounts {
             let query = TxnQuery {
                 start_date: start_date.clone(),
                 end_date: end_date.clone(),
-                after_seq: after,
+                newest_first,
+                past_seq: past,
                 limit: u32::try_from(want).unwrap_or(MAX_PAGE_LIMIT),
             };
             let page = self.core.transactions(&account.acct_no, &query).await.map_err(not_found)?;
@@ -154,14 +159,16 @@ impl Accounts {
                 return Err(AccountsError::Core(CoreError::Decode("statement page out of bounds".into())).into());
             }
             for txn in page.items {
-                // Strictly increasing, or a misbehaving core could make pages repeat forever.
-                if after.is_some_and(|a| txn.txn_seq <= a) {
+                // Strictly monotone, or a misbehaving core could make pages repeat forever.
+                let moves_on = |p: i64| if newest_first { txn.txn_seq < p } else { txn.txn_seq > p };
+                if past.is_some_and(|p| !moves_on(p)) {
                     return Err(AccountsError::Core(CoreError::Decode("statement out of order".into())).into());
                 }
-                after = Some(txn.txn_seq);
+                past = Some(txn.txn_seq);
                 let (booked_at, at) = view::booked_at(&txn).map_err(AccountsError::from)?;
                 if window.contains(at) {
-                    items.push(view::transaction(txn, booked_at, detail).map_err(AccountsError::from)?);
+                    let id = self.pseudonyms.transaction_id(&consent.partner_id, &account.acct_no, txn.txn_seq);
+                    items.push(view::transaction(txn, id, booked_at, detail).map_err(AccountsError::from)?);
                 }
             }
             if !page.has_more {
@@ -171,7 +178,7 @@ impl Accounts {
                 break;
             }
         }
-        Ok(Page { items, next_cursor: after.map(window::encode_cursor) })
+        Ok(Page { items, next_cursor: past.map(|p| window::encode_cursor(q.order, p)) })
     }
 
     /// Consent in force and one of two permissions held; true when the first (the detailed

@@ -14,7 +14,7 @@ use std::{
 };
 
 use aws_lc_rs::hmac;
-use scenegate_adapter_contract::AccountId;
+use scenegate_adapter_contract::{AccountId, TransactionId};
 
 const KEY_LEN: usize = 32;
 /// Characters of an id after its prefix: 20 base32 characters, 100 bits.
@@ -90,6 +90,15 @@ impl Pseudonyms {
     pub fn account_id(&self, partner_id: &str, acct_no: &str) -> AccountId {
         let body = self.derive(&[partner_id.as_bytes(), b"\0", acct_no.as_bytes()]);
         AccountId::from_key(&body).expect("base32 characters are a valid id body")
+    }
+
+    /// `txn_` + 20 base32 characters: one statement line (sequence `txn_seq` of account
+    /// `acct_no`) as one partner may know it. Domain separated (`txn\0`), stable across
+    /// reads, different for every partner; nothing maps it back, and nothing needs to.
+    pub fn transaction_id(&self, partner_id: &str, acct_no: &str, txn_seq: i64) -> TransactionId {
+        let seq = txn_seq.to_string();
+        let body = self.derive(&[b"txn\0", partner_id.as_bytes(), b"\0", acct_no.as_bytes(), b"\0", seq.as_bytes()]);
+        TransactionId::from_key(&body).expect("base32 characters are a valid id body")
     }
 
     /// `cst_` + 20 base32 characters: a customer as one partner may know them. Domain
@@ -181,6 +190,18 @@ mod tests {
         assert_eq!(base32(b"f"), "my");
         assert_eq!(base32(b"fo"), "mzxq");
         assert_eq!(base32(b"foobar"), "mzxw6ytboi");
+    }
+
+    #[test]
+    fn transaction_ids_are_stable_per_partner_and_reveal_no_sequence() {
+        let p = Pseudonyms::from_key(&[7; KEY_LEN]);
+        let t = p.transaction_id("ptn_a", ACCT, 4);
+        assert_eq!(t, p.transaction_id("ptn_a", ACCT, 4), "stable across reads");
+        assert_ne!(t, p.transaction_id("ptn_b", ACCT, 4), "two partners cannot match a customer's lines");
+        assert_ne!(t, p.transaction_id("ptn_a", ACCT, 5));
+        assert_ne!(t, p.transaction_id("ptn_a", "6222020000000000026", 4), "per account");
+        assert_eq!(t.as_str().len(), "txn_".len() + 20);
+        assert_ne!(t.as_str()[4..], p.account_id("ptn_a", ACCT).as_str()[4..], "domain separated from account ids");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use scenegate_adapter_contract::{
     AccountId, ConsentId,
-    canonical::{AccountStatus, ConsentStatus, Permission, Transaction, TransactionQuery},
+    canonical::{AccountStatus, ConsentStatus, Permission, SortOrder, Transaction, TransactionQuery},
 };
 use scenegate_corebank_mock::{CoreBank, CoreBankConfig, serve};
 use serde_json::{Value, json};
@@ -58,11 +58,16 @@ impl Bank {
         consent_at(self.now, customer, permissions, accounts)
     }
 
+    /// The id [`PARTNER`] sees for core statement line `seq` of the CNY account.
+    fn txn_id(&self, seq: i64) -> String {
+        self.pseudonyms.transaction_id(PARTNER, CNY, seq).to_string()
+    }
+
     /// Every transaction of an account straight from the core, no date filter.
     async fn core_history(&self, acct_no: &str) -> Vec<(i64, i64)> {
         let (mut out, mut after) = (Vec::new(), None);
         loop {
-            let q = TxnQuery { start_date: None, end_date: None, after_seq: after, limit: 1000 };
+            let q = TxnQuery { past_seq: after, limit: 1000, ..TxnQuery::default() };
             let page = self.core.transactions(acct_no, &q).await.unwrap();
             for t in &page.items {
                 out.push((t.txn_seq, view::booked_at(t).unwrap().1));
@@ -95,8 +100,13 @@ fn consent_at(now: i64, customer: &str, permissions: &[Permission], accounts: &[
     }
 }
 
+/// Oldest first: the order most of these tests reason in; [`newest_first`] for the default.
 fn query(from: Option<&str>, to: Option<&str>, limit: u32, cursor: Option<String>) -> TransactionQuery {
-    TransactionQuery { from: from.map(Into::into), to: to.map(Into::into), limit, cursor }
+    TransactionQuery { from: from.map(Into::into), to: to.map(Into::into), limit, cursor, order: SortOrder::Asc }
+}
+
+fn newest_first(q: TransactionQuery) -> TransactionQuery {
+    TransactionQuery { order: SortOrder::Desc, ..q }
 }
 
 fn is_not_found<T: std::fmt::Debug>(r: Result<T, ApiError>) -> bool {
@@ -230,6 +240,17 @@ const LO: &str = "2026-06-10T02:00:00Z";
 const HI: &str = "2026-08-10T01:00:00Z";
 
 async fn windowed(bank: &Bank, permissions: &[Permission], limit: u32) -> (Vec<Vec<Transaction>>, Vec<(i64, i64)>) {
+    windowed_in(bank, permissions, limit, SortOrder::Asc).await
+}
+
+/// Every page of the windowed listing in `order`, and the core's (seq, time) of what the
+/// window holds, oldest first.
+async fn windowed_in(
+    bank: &Bank,
+    permissions: &[Permission],
+    limit: u32,
+    order: SortOrder,
+) -> (Vec<Vec<Transaction>>, Vec<(i64, i64)>) {
     let mut consent = bank.consent("C0001", permissions, &[CNY]);
     consent.transaction_from = Some(secs(LO));
     consent.transaction_to = Some(secs("2026-09-20T03:00:00Z"));
@@ -239,7 +260,8 @@ async fn windowed(bank: &Bank, permissions: &[Permission], limit: u32) -> (Vec<V
         bank.core_history(CNY).await.into_iter().filter(|(_, at)| (lo..=hi).contains(at)).collect();
     let (mut pages, mut cursor) = (Vec::new(), None);
     loop {
-        let page = bank.accounts.transactions(&consent, &bank.id(CNY), query(from, to, limit, cursor)).await.unwrap();
+        let q = TransactionQuery { order, ..query(from, to, limit, cursor) };
+        let page = bank.accounts.transactions(&consent, &bank.id(CNY), q).await.unwrap();
         assert!(page.items.len() <= limit as usize);
         pages.push(page.items);
         assert!(pages.len() <= expected.len() / limit as usize + 3, "paging does not converge");
@@ -259,8 +281,13 @@ async fn transactions_page_through_the_window_once_each_in_order() {
     assert!(expected.len() > 14, "the seeded history should fill three pages, got {}", expected.len());
     assert!(seen.iter().all(|t| (lo..=hi).contains(&secs(&t.booked_at))), "every booking inside the window");
     let ids: Vec<String> = seen.iter().map(|t| t.transaction_id.to_string()).collect();
-    let want: Vec<String> = expected.iter().map(|(seq, _)| format!("txn_{seq}")).collect();
+    let want: Vec<String> = expected.iter().map(|(seq, _)| bank.txn_id(*seq)).collect();
     assert_eq!(ids, want, "each transaction exactly once, oldest first");
+
+    // The default order: the same transactions, newest first, each once across its pages.
+    let (pages, _) = windowed_in(&bank, &[ReadTransactionsBasic], 7, SortOrder::Desc).await;
+    let newest: Vec<String> = pages.iter().flatten().map(|t| t.transaction_id.to_string()).collect();
+    assert_eq!(newest, want.iter().rev().cloned().collect::<Vec<_>>(), "each exactly once, newest first");
     // The core's date filter alone would have let edge-of-day bookings through.
     let whole_days = bank.core_history(CNY).await.into_iter().filter(|(_, at)| {
         let day = |s: i64| jiff::Timestamp::from_second(s + 8 * 3600).unwrap().strftime("%Y%m%d").to_string();
@@ -313,6 +340,10 @@ async fn transaction_queries_are_checked() {
     let first = run(query(None, None, 3, None)).await.unwrap();
     let next = run(query(None, None, 3, first.next_cursor.clone())).await.unwrap();
     assert_eq!(first.items.len(), 3);
-    let seq = |t: &Transaction| t.transaction_id.key().parse::<i64>().unwrap();
-    assert!(seq(&next.items[0]) > seq(&first.items[2]), "the second page starts after the first");
+    assert!(next.items[0].booked_at >= first.items[2].booked_at, "the second page starts after the first");
+    assert!(first.items.iter().all(|t| !next.items.contains(t)));
+    // A cursor continues only the order it was issued for.
+    assert_eq!(field(run(newest_first(query(None, None, 3, first.next_cursor.clone()))).await), "cursor");
+    let newest = run(newest_first(query(None, None, 3, None))).await.unwrap();
+    assert!(newest.items[0].booked_at > first.items[0].booked_at, "the default starts at the newest");
 }

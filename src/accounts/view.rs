@@ -72,7 +72,14 @@ pub fn booked_at(t: &CoreTxn) -> Result<(String, i64), CoreError> {
 }
 
 /// `detail`: the consent has `ReadTransactionsDetail` (memo, counterparty, running balance).
-pub fn transaction(t: CoreTxn, booked_at: String, detail: bool) -> Result<Transaction, CoreError> {
+/// A core statement line as the partner sees it, under the id `transaction_id` (a pseudonym:
+/// the core's sequence numbers would let two partners match one customer's transactions).
+pub fn transaction(
+    t: CoreTxn,
+    transaction_id: TransactionId,
+    booked_at: String,
+    detail: bool,
+) -> Result<Transaction, CoreError> {
     let ccy = currency(&t.ccy)?;
     let credit_debit = match t.dr_cr.as_str() {
         "D" => CreditDebit::Debit,
@@ -82,7 +89,6 @@ pub fn transaction(t: CoreTxn, booked_at: String, detail: bool) -> Result<Transa
     if t.amt_fen < 0 {
         return Err(decode("negative amt_fen"));
     }
-    let transaction_id = TransactionId::from_key(&t.txn_seq.to_string()).map_err(decode)?;
     let present = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     Ok(Transaction {
         transaction_id,
@@ -131,6 +137,10 @@ mod tests {
         }
     }
 
+    fn txn_id() -> TransactionId {
+        TransactionId::from_key("PSEUDONYM0000000000A").unwrap()
+    }
+
     #[test]
     fn codes_map_explicitly_and_unknown_ones_are_errors() {
         let cases = [
@@ -144,7 +154,7 @@ mod tests {
         }
         assert!(matches!(account(&core_account("GL", "N"), id(), false), Err(CoreError::Decode(_))));
         assert!(matches!(account(&core_account("SAV", "X"), id(), false), Err(CoreError::Decode(_))));
-        assert!(matches!(transaction(txn("X"), String::new(), false), Err(CoreError::Decode(_))));
+        assert!(matches!(transaction(txn("X"), txn_id(), String::new(), false), Err(CoreError::Decode(_))));
     }
 
     #[test]
@@ -164,13 +174,13 @@ mod tests {
     fn transactions_carry_detail_only_when_allowed() {
         let (at, _) = booked_at(&txn("D")).unwrap();
         assert_eq!(at, "2026-10-10T01:00:00Z");
-        let basic = transaction(txn("D"), at.clone(), false).unwrap();
-        assert_eq!(basic.transaction_id.as_str(), "txn_412");
+        let basic = transaction(txn("D"), txn_id(), at.clone(), false).unwrap();
+        assert_eq!(basic.transaction_id, txn_id(), "the id it is given, never the core's sequence number");
         assert_eq!(basic.credit_debit, CreditDebit::Debit);
         assert_eq!(basic.amount, Money::from_minor(3850, Currency::Cny));
         assert_eq!((&basic.description, &basic.counterparty_name, &basic.counterparty_account), (&None, &None, &None));
         assert_eq!(basic.balance_after, None);
-        let detail = transaction(txn("C"), at, true).unwrap();
+        let detail = transaction(txn("C"), txn_id(), at, true).unwrap();
         assert_eq!(detail.credit_debit, CreditDebit::Credit);
         assert_eq!(detail.description.as_deref(), Some("美团外卖"));
         assert_eq!(detail.counterparty_name.as_deref(), Some("李*"));
@@ -178,6 +188,6 @@ mod tests {
         assert_eq!(detail.balance_after, Some(Money::from_minor(1_519_195, Currency::Cny)));
         let mut gl = txn("C");
         gl.cpty_acct = None;
-        assert_eq!(transaction(gl, String::new(), true).unwrap().counterparty_account, None);
+        assert_eq!(transaction(gl, txn_id(), String::new(), true).unwrap().counterparty_account, None);
     }
 }

@@ -8,6 +8,8 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use jiff::{Timestamp, tz};
 
+use scenegate_adapter_contract::canonical::SortOrder;
+
 use super::AccountsError;
 use crate::consent::Consent;
 
@@ -70,25 +72,35 @@ fn beijing_date(secs: i64) -> Option<String> {
     (1..=9999).contains(&date.year()).then(|| date.strftime("%Y%m%d").to_string())
 }
 
-const CURSOR_TAG: &str = "t1:";
+const CURSOR_TAG: &str = "t2:";
 
-/// A cursor names the last core sequence number already read; partners see only base64url.
-pub fn encode_cursor(seq: i64) -> String {
-    B64.encode(format!("{CURSOR_TAG}{seq}"))
+/// A cursor names the listing's order and the last core sequence number already read;
+/// partners see only base64url.
+pub fn encode_cursor(order: SortOrder, seq: i64) -> String {
+    B64.encode(format!("{CURSOR_TAG}{}:{seq}", order.as_str()))
 }
 
-/// Only what [`encode_cursor`] makes: exact tag, canonical non-negative decimal.
-pub fn decode_cursor(cursor: &str) -> Result<i64, AccountsError> {
-    let bad = || AccountsError::InvalidField { field: "cursor", reason: "is not a cursor this API issued".into() };
-    let raw = B64.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let digits = text.strip_prefix(CURSOR_TAG).ok_or_else(bad)?;
+/// Only what [`encode_cursor`] makes (exact tag, an order, a canonical non-negative decimal),
+/// and only for the order it was issued for: a page of one order cannot continue another.
+pub fn decode_cursor(cursor: &str, order: SortOrder) -> Result<i64, AccountsError> {
+    let bad = |reason: &str| AccountsError::InvalidField { field: "cursor", reason: reason.into() };
+    let foreign = || bad("is not a cursor this API issued");
+    let raw = B64.decode(cursor).map_err(|_| foreign())?;
+    let text = String::from_utf8(raw).map_err(|_| foreign())?;
+    let (issued_for, digits) = text.strip_prefix(CURSOR_TAG).and_then(|t| t.split_once(':')).ok_or_else(foreign)?;
+    let issued_for = SortOrder::parse(issued_for).ok_or_else(foreign)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+        return Err(foreign());
     }
-    let seq: i64 = digits.parse().map_err(|_| bad())?;
+    let seq: i64 = digits.parse().map_err(|_| foreign())?;
     if seq.to_string() != digits {
-        return Err(bad());
+        return Err(foreign());
+    }
+    if issued_for != order {
+        return Err(bad(&format!(
+            "was issued for order={}; follow `links.next`, which keeps the order",
+            issued_for.as_str()
+        )));
     }
     Ok(seq)
 }
@@ -155,27 +167,42 @@ mod tests {
             "",
             "!!",
             &B64.encode("p1:12"),
-            &B64.encode("t1:"),
-            &B64.encode("t1:-1"),
-            &B64.encode("t1:012"),
-            &B64.encode("t1:+5"),
-            &B64.encode("t1:99999999999999999999"),
-            &B64.encode("t1:5 "),
+            &B64.encode("t1:12"),
+            &B64.encode("t2:desc:"),
+            &B64.encode("t2:desc:-1"),
+            &B64.encode("t2:desc:012"),
+            &B64.encode("t2:desc:+5"),
+            &B64.encode("t2:desc:99999999999999999999"),
+            &B64.encode("t2:desc:5 "),
+            &B64.encode("t2:sideways:5"),
+            &B64.encode("t2:5"),
         ] {
-            assert!(matches!(decode_cursor(c), Err(AccountsError::InvalidField { field: "cursor", .. })), "{c}");
+            let refused = decode_cursor(c, SortOrder::Desc);
+            assert!(matches!(refused, Err(AccountsError::InvalidField { field: "cursor", .. })), "{c}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_continues_only_the_order_it_was_issued_for() {
+        let asc = encode_cursor(SortOrder::Asc, 42);
+        assert_eq!(decode_cursor(&asc, SortOrder::Asc).unwrap(), 42);
+        match decode_cursor(&asc, SortOrder::Desc) {
+            Err(AccountsError::InvalidField { field: "cursor", reason }) => assert!(reason.contains("order=asc")),
+            other => panic!("{other:?}"),
         }
     }
 
     proptest! {
         #[test]
-        fn cursors_round_trip(seq in 0_i64..=i64::MAX) {
-            prop_assert_eq!(decode_cursor(&encode_cursor(seq)).unwrap(), seq);
+        fn cursors_round_trip(seq in 0_i64..=i64::MAX, asc: bool) {
+            let order = if asc { SortOrder::Asc } else { SortOrder::Desc };
+            prop_assert_eq!(decode_cursor(&encode_cursor(order, seq), order).unwrap(), seq);
         }
 
         #[test]
         fn any_accepted_cursor_is_one_we_issue(s in "\\PC{0,40}") {
-            if let Ok(seq) = decode_cursor(&s) {
-                prop_assert_eq!(encode_cursor(seq), s);
+            if let Ok(seq) = decode_cursor(&s, SortOrder::Desc) {
+                prop_assert_eq!(encode_cursor(SortOrder::Desc, seq), s);
             }
         }
 

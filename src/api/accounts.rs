@@ -4,7 +4,7 @@
 use axum::{extract::State, response::Response};
 use scenegate_adapter_contract::{
     Operation,
-    canonical::{Account, AccountList, BalanceList, TransactionList},
+    canonical::{Account, AccountList, BalanceList, SortOrder, TransactionList},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -76,14 +76,15 @@ pub async fn get_balances(State(gw): State<AppState>, call: PartnerCall) -> Resp
     security(("customer_token" = ["accounts:read"])),
     params(
         ("account_id" = String, Path, description = "Account id, `acc_…`."),
-        ("from" = Option<String>, Query, description = "Earliest booking time, RFC 3339."),
-        ("to" = Option<String>, Query, description = "Latest booking time, RFC 3339."),
+        ("from" = Option<String>, Query, format = DateTime, description = "Earliest booking time, RFC 3339."),
+        ("to" = Option<String>, Query, format = DateTime, description = "Latest booking time, RFC 3339."),
+        ("order" = Option<SortOrder>, Query, description = "`desc` (default): newest first; `asc`: oldest first. A cursor continues only the order it was issued for."),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000; default 25.", minimum = 1, maximum = 1000),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `links.next`."),
     ),
     responses(
         CallErrors,
-        (status = 200, description = "A page of transactions, oldest first.", body = TransactionList),
+        (status = 200, description = "A page of transactions, newest first unless `order=asc`.", body = TransactionList),
         (status = 400, description = "A parameter is malformed; `errors` names it.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not an account under this consent.", body = Problem, content_type = "application/problem+json"),
     )

@@ -71,12 +71,15 @@ struct VerifyBody<'a> {
     password: &'a str,
 }
 
-/// A statement query: Beijing-time dates, inclusive, and a keyset cursor.
+/// A statement query: Beijing-time dates, inclusive, the order, and a keyset cursor.
 #[derive(Debug, Clone, Default)]
 pub struct TxnQuery {
     pub start_date: Option<String>,
     pub end_date: Option<String>,
-    pub after_seq: Option<i64>,
+    /// Highest sequence number first.
+    pub newest_first: bool,
+    /// The last sequence number already read: the page continues past it in this order.
+    pub past_seq: Option<i64>,
     pub limit: u32,
 }
 
@@ -131,8 +134,11 @@ impl CoreClient {
         if let Some(d) = &q.end_date {
             params.push(("end_date", d.clone()));
         }
-        if let Some(s) = q.after_seq {
-            params.push(("after_seq", s.to_string()));
+        if q.newest_first {
+            params.push(("order", "desc".to_owned()));
+        }
+        if let Some(s) = q.past_seq {
+            params.push((if q.newest_first { "before_seq" } else { "after_seq" }, s.to_string()));
         }
         self.get("transactions", &format!("/core/accounts/{}/txns", encode(acct_no)), &params).await
     }

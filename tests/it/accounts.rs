@@ -115,6 +115,26 @@ async fn detail_permissions_show_full_numbers_balances_and_descriptions() {
     let page = json_of(get(&base, &token, &format!("/v1/accounts/{id}/transactions?limit=5")).await).await;
     let t = &page["data"][0];
     assert!(t["description"].is_string() && t["balance_after"]["amount"].is_string(), "{t}");
+
+    // Newest first by default; order=asc from the oldest; each page in its order.
+    let times = |page: &serde_json::Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|t| t["booked_at"].as_str().unwrap().to_owned()).collect()
+    };
+    let newest = times(&page);
+    assert!(newest.windows(2).all(|w| w[0] >= w[1]), "{newest:?}");
+    let path = format!("/v1/accounts/{id}/transactions?limit=5&order=asc");
+    let oldest = json_of(get(&base, &token, &path).await).await;
+    let oldest_times = times(&oldest);
+    assert!(oldest_times.windows(2).all(|w| w[0] <= w[1]), "{oldest_times:?}");
+    assert!(oldest_times[0] < newest[0]);
+    let next = oldest["links"]["next"].as_str().unwrap();
+    assert!(next.contains("order=asc"), "the next link keeps the order: {next}");
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|t| t["transaction_id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(ids(&page).iter().all(|id| id.starts_with("txn_") && id.len() == 24), "pseudonyms, not sequence numbers");
+    let bad = get(&base, &token, &format!("/v1/accounts/{id}/transactions?order=sideways")).await;
+    assert_eq!(assert_problem(bad, 400, "invalid_request").await["errors"][0]["field"], "order");
 }
 
 #[tokio::test]

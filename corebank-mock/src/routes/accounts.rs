@@ -61,11 +61,15 @@ async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> R
     })
 }
 
+/// A statement page: `order=asc` (default) pages forward with `after_seq`, `order=desc`
+/// (newest first) pages backward with `before_seq`.
 #[derive(Debug, Deserialize)]
 struct TxnQuery {
     start_date: Option<String>,
     end_date: Option<String>,
     after_seq: Option<String>,
+    before_seq: Option<String>,
+    order: Option<String>,
     limit: Option<String>,
 }
 
@@ -78,7 +82,18 @@ async fn txns(
 ) -> Reply<Page<TxnItem>> {
     let q = params::query(q)?;
     let limit = params::limit(q.limit.as_deref())?;
-    let after_seq = params::seq("after_seq", q.after_seq.as_deref())?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(CoreError::bad("order", "must be asc or desc")),
+    };
+    // The keyset bound: after it going forward, before it going backward (none: the end).
+    let bound = match (newest_first, q.after_seq.as_deref(), q.before_seq.as_deref()) {
+        (false, after, None) => params::seq("after_seq", after)?,
+        (true, None, before) => before.map_or(Ok(i64::MAX), |b| params::seq("before_seq", Some(b)))?,
+        (false, _, Some(_)) => return Err(CoreError::bad("before_seq", "only with order=desc")),
+        (true, Some(_), _) => return Err(CoreError::bad("after_seq", "only with order=asc")),
+    };
     let start = params::date("start_date", q.start_date.as_deref())?;
     let end = params::date("end_date", q.end_date.as_deref())?;
     if let (Some(s), Some(e)) = (start, end)
@@ -96,7 +111,12 @@ async fn txns(
     // The running balance is a window over the account's whole history, computed before the
     // page filter so `bal_after_fen` is right on every page. The counterparty is the other
     // leg's customer, or the outside party recorded on the txn when that leg is a GL account.
-    let rows: Vec<TxnRow> = sqlx::query_as(
+    let page = if newest_first {
+        "WHERE posting_id < ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id DESC LIMIT ?5"
+    } else {
+        "WHERE posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id LIMIT ?5"
+    };
+    let sql = format!(
         "SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after
          FROM (
            SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
@@ -109,16 +129,16 @@ async fn txns(
            LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
            WHERE p.acct_no = ?1
          )
-         WHERE posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4
-         ORDER BY posting_id LIMIT ?5",
-    )
-    .bind(&acct.acct_no)
-    .bind(after_seq)
-    .bind(from)
-    .bind(until)
-    .bind(limit + 1)
-    .fetch_all(&core.pool)
-    .await?;
+         {page}"
+    );
+    let rows: Vec<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&acct.acct_no)
+        .bind(bound)
+        .bind(from)
+        .bind(until)
+        .bind(limit + 1)
+        .fetch_all(&core.pool)
+        .await?;
     let items = rows.into_iter().map(txn_item).collect();
     ok(Page::from_overfetch(items, limit))
 }

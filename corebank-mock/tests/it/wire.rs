@@ -52,6 +52,9 @@ async fn bad_parameters_are_e400_naming_the_parameter() {
         ("start_date=20261301", "start_date"),
         ("after_seq=-1", "after_seq"),
         ("start_date=20261002&end_date=20261001", "end_date"),
+        ("order=sideways", "order"),
+        ("order=desc&after_seq=5", "after_seq"),
+        ("before_seq=5", "before_seq"),
     ] {
         let (_, env) = get(&core, &format!("/core/accounts/{acct}/txns?{q}")).await;
         assert!(env["ret_code"] == "E400" && env["ret_msg"].as_str().unwrap().contains(name), "{q}: {env}");
@@ -66,6 +69,31 @@ async fn bad_parameters_are_e400_naming_the_parameter() {
     assert_eq!(post(&core, "/core/transfers", &body).await.1["ret_code"], "E415", "currency mismatch");
     body["req_seq"] = json!("x".repeat(65));
     assert_eq!(post(&core, "/core/transfers", &body).await.1["ret_code"], "E400", "req_seq over 64");
+}
+
+#[tokio::test]
+async fn statements_page_newest_first_with_before_seq() {
+    let core = seeded().await;
+    let acct = all_accounts(&core).await[0]["acct_no"].as_str().unwrap().to_owned();
+    let forward: Vec<i64> = all_txns(&core, &acct).await.iter().map(|t| t["txn_seq"].as_i64().unwrap()).collect();
+    let mut backward = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let cursor = before.map(|b| format!("&before_seq={b}")).unwrap_or_default();
+        let page = get_ok(&core, &format!("/core/accounts/{acct}/txns?order=desc&limit=7{cursor}")).await;
+        let items = page["items"].as_array().unwrap();
+        backward.extend(items.iter().map(|t| t["txn_seq"].as_i64().unwrap()));
+        before = backward.last().copied();
+        if page["has_more"] != json!(true) {
+            break;
+        }
+    }
+    assert!(forward.len() > 14, "several pages");
+    assert_eq!(backward, forward.iter().rev().copied().collect::<Vec<_>>(), "the same lines, newest first");
+    // The running balance is the line's own, whichever way the statement is read.
+    let first_back = get_ok(&core, &format!("/core/accounts/{acct}/txns?order=desc&limit=1")).await;
+    let last_forward = all_txns(&core, &acct).await.pop().unwrap();
+    assert_eq!(first_back["items"][0]["bal_after_fen"], last_forward["bal_after_fen"]);
 }
 
 #[tokio::test]

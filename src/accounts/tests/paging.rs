@@ -83,7 +83,7 @@ async fn a_page_of_filtered_out_bookings_is_short_but_moves_forward() {
         let page = accounts.transactions(&consent, &id, query(None, None, 10, cursor)).await.unwrap();
         assert!(page.items.is_empty());
         let next = page.next_cursor.expect("the core has more, so there is a next page");
-        let seq = window::decode_cursor(&next).unwrap();
+        let seq = window::decode_cursor(&next, SortOrder::Asc).unwrap();
         assert!(seq > last, "every page moves strictly forward");
         last = seq;
         cursor = Some(next);

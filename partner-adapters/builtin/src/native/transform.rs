@@ -4,7 +4,8 @@ use scenegate_adapter_contract::{
     AdapterError, CanonicalRequest, RawRequest,
     canonical::{
         AccountList, BalanceList, CanonicalResponse, DEFAULT_PAGE_LIMIT, EventList, EventQuery, MAX_PAGE_LIMIT,
-        PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, TransactionList, TransactionQuery,
+        PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, SortOrder, TransactionList,
+        TransactionQuery,
     },
 };
 use serde::de::DeserializeOwned;
@@ -154,7 +155,17 @@ pub fn account_request(req: &RawRequest, balances: bool) -> Result<CanonicalRequ
 pub fn list_transactions_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     let q: ListTransactionsQuery = query(req)?;
     let id = path_id(req, "account_id")?;
-    let tq = TransactionQuery { from: q.from, to: q.to, limit: limit(q.limit.as_deref())?, cursor: cursor(q.cursor)? };
+    let order = match q.order.as_deref() {
+        None => SortOrder::default(),
+        Some(s) => SortOrder::parse(s).ok_or_else(|| AdapterError::field("order", "must be asc or desc"))?,
+    };
+    let tq = TransactionQuery {
+        from: q.from,
+        to: q.to,
+        limit: limit(q.limit.as_deref())?,
+        cursor: cursor(q.cursor)?,
+        order,
+    };
     Ok(CanonicalRequest::ListTransactions(id, tq))
 }
 

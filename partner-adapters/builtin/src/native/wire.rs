@@ -21,6 +21,7 @@ pub struct ListTransactionsQuery {
     pub to: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    pub order: Option<String>,
 }
 
 /// Query of `GET /v1/events`.

@@ -103,6 +103,31 @@ pub struct TransactionQuery {
     pub to: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    pub order: SortOrder,
+}
+
+/// Listing order by booking time. Newest first is the default: "recent transactions" is what
+/// a partner asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+impl SortOrder {
+    /// As written in a query string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Asc, Self::Desc].into_iter().find(|o| o.as_str() == s)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
