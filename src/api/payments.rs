@@ -54,7 +54,7 @@ pub async fn create_payment_consent(State(gw): State<AppState>, call: PartnerCal
 #[utoipa::path(
     get, path = "/v1/payment-consents/{consent_id}", tag = "payments", operation_id = "getPaymentConsent",
     security(("partner_token" = ["payments:write"])),
-    params(("consent_id" = String, Path, description = "Consent id, `cns_…`.", pattern = "^cns_[A-Za-z0-9_-]{1,64}$")),
+    params(("consent_id" = String, Path, description = "Consent id, `cns_…`.")),
     responses(
         CallErrors,
         (status = 200, description = "The payment consent.", body = PaymentConsentView),
@@ -95,7 +95,7 @@ pub async fn create_payment(State(gw): State<AppState>, call: PartnerCall) -> Re
 #[utoipa::path(
     get, path = "/v1/payments/{payment_id}", tag = "payments", operation_id = "getPayment",
     security(("partner_token" = ["payments:write"])),
-    params(("payment_id" = String, Path, description = "Payment id, `pay_…`.", pattern = "^pay_[A-Za-z0-9_-]{1,64}$")),
+    params(("payment_id" = String, Path, description = "Payment id, `pay_…`.")),
     responses(
         CallErrors,
         (status = 200, description = "The payment as it stands now.", body = PaymentView),
@@ -114,7 +114,7 @@ pub async fn get_payment(State(gw): State<AppState>, call: PartnerCall) -> Respo
     post, path = "/v1/payments/{payment_id}/refunds", tag = "payments", operation_id = "createRefund",
     security(("partner_token" = ["payments:write"])),
     params(
-        ("payment_id" = String, Path, description = "Payment id, `pay_…`.", pattern = "^pay_[A-Za-z0-9_-]{1,64}$"),
+        ("payment_id" = String, Path, description = "Payment id, `pay_…`."),
         ("Idempotency-Key" = String, Header, description = "1 to 255 of `[A-Za-z0-9._:-]`."),
         ("x-jws-signature" = String, Header, description = "Detached JWS over the exact body."),
     ),
@@ -133,7 +133,7 @@ pub async fn create_refund(State(gw): State<AppState>, call: PartnerCall) -> Res
 #[utoipa::path(
     get, path = "/v1/payments/{payment_id}/refunds", tag = "payments", operation_id = "listRefunds",
     security(("partner_token" = ["payments:write"])),
-    params(("payment_id" = String, Path, description = "Payment id, `pay_…`.", pattern = "^pay_[A-Za-z0-9_-]{1,64}$")),
+    params(("payment_id" = String, Path, description = "Payment id, `pay_…`.")),
     responses(
         CallErrors,
         (status = 200, description = "Its refunds, oldest first.", body = RefundList),

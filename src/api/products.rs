@@ -19,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     get, path = "/v1/products", tag = "products", operation_id = "listProducts",
     security(("partner_token" = ["products:read"])),
     params(
-        ("type" = Option<String>, Query, description = "Only products of this type: `deposit`, `consumer_credit` or `sme_credit`."),
+        ("type" = Option<scenegate_adapter_contract::canonical::ProductType>, Query, description = "Only products of this type."),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000; default 25.", minimum = 1, maximum = 1000),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `links.next` of the previous page."),
     ),

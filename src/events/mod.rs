@@ -50,6 +50,9 @@ pub struct EventId(String);
 const EVENT_ID_PREFIX: &str = "evt_";
 
 impl EventId {
+    /// What [`EventId::from_str`] accepts, for the OpenAPI document.
+    pub const PATTERN: &'static str = "^evt_[0-9a-f]{32}$";
+
     pub fn generate() -> Self {
         Self(format!("{EVENT_ID_PREFIX}{}", uuid::Uuid::now_v7().simple()))
     }

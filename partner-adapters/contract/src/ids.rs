@@ -33,6 +33,9 @@ macro_rules! prefixed_id {
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
+            /// The whole id as a regular expression, for the OpenAPI document: the prefix,
+            /// then what [`check_id_body`] accepts.
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[A-Za-z0-9_-]{1,64}$");
 
             /// Wraps a core-side key (without the prefix).
             pub fn from_key(key: &str) -> Result<Self, IdError> {

@@ -59,6 +59,7 @@ pub struct Balance {
     pub booked: Money,
     /// What can be spent now (zero on a blocked account).
     pub available: Money,
+    #[schema(format = DateTime)]
     pub as_of: String,
 }
 
@@ -77,6 +78,7 @@ pub enum CreditDebit {
 }))]
 pub struct Transaction {
     pub transaction_id: TransactionId,
+    #[schema(format = DateTime)]
     pub booked_at: String,
     /// Always positive; `credit_debit` gives the direction.
     pub amount: Money,

@@ -80,17 +80,22 @@ impl ConsentStatus {
 }))]
 pub struct ConsentRequest {
     /// At least one; no repeats.
+    #[schema(min_items = 1)]
     pub permissions: Vec<Permission>,
     /// RFC 3339. At most one year ahead; 90 days when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expiration: Option<String>,
     /// Earliest transaction the partner may read (RFC 3339).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub transaction_from: Option<String>,
     /// Latest transaction the partner may read (RFC 3339).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub transaction_to: Option<String>,
     /// Shown to the customer on the consent screen: say why, in plain words. 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub purpose: String,
 }
 
@@ -110,12 +115,17 @@ pub struct ConsentView {
     pub consent_id: ConsentId,
     pub status: ConsentStatus,
     pub permissions: Vec<Permission>,
+    #[schema(format = DateTime)]
     pub expiration: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub transaction_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub transaction_to: Option<String>,
     pub purpose: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }

@@ -27,6 +27,7 @@ pub struct EventView {
     /// `payment.status_changed`, `refund.status_changed` or `consent.status_changed`.
     #[serde(rename = "type")]
     pub event_type: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// The payment (for refunds too: the refunded payment) or consent it is about. Events of
     /// one subject come in order.

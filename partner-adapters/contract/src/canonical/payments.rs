@@ -128,6 +128,7 @@ pub struct PaymentConsentRequest {
     pub debtor_account_id: Option<AccountId>,
     /// RFC 3339. Single: at most 24 h ahead (default 1 h). Recurring: at most one year ahead.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expiration: Option<String>,
 }
 
@@ -164,8 +165,11 @@ pub struct PaymentConsentView {
     /// Set once the customer chose the account to pay from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debtor_account_id: Option<AccountId>,
+    #[schema(format = DateTime)]
     pub expiration: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }
 
@@ -272,7 +276,9 @@ pub struct PaymentView {
     pub refunded_amount: Money,
     pub creditor: Creditor,
     pub remittance_reference: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }
 
@@ -307,7 +313,9 @@ pub struct RefundView {
     pub status_reason: Option<StatusReason>,
     pub amount: Money,
     pub reason: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }
 

@@ -13,6 +13,8 @@ pub use scenegate_adapter_contract::canonical::ProductList;
 
 use crate::{api, app::AppState};
 
+mod exact;
+
 const DESCRIPTION: &str = "\
 The bank's standard API for scenario partners.
 
@@ -124,7 +126,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The documented routes and their finished document.
 pub fn split() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, doc) = router().split_for_parts();
-    (routes, offer_bearer(doc))
+    (routes, exact::harden(offer_bearer(doc)))
 }
 
 pub fn spec() -> utoipa::openapi::OpenApi {
