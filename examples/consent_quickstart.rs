@@ -9,6 +9,8 @@
 //! password `Scenegate#2026`), pick an account and approve. The bank redirects the browser
 //! to this program's callback on http://127.0.0.1:3000/callback (registered for the demo
 //! partner `ptn_skytrip`), and the program carries on. Same settings as `partner_quickstart`.
+//! With `SANDBOX_CUSTOMER=C0001` the demo's test customer approves without a browser;
+//! `--print-token` prints only the consent-bound access token.
 
 #[path = "common/authorize.rs"]
 mod authorize;
@@ -46,6 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3-5. The customer approves at the bank; the code becomes a token bound to the consent.
     let tokens = authorize::authorise(&partner, &http, consent_id, "accounts:read").await?;
     let access = tokens["access_token"].as_str().ok_or("no access_token")?;
+    if std::env::args().any(|a| a == "--print-token") {
+        // Only the consent-bound token, for tools (the CI's API fuzzer, a shell session).
+        println!("{access}");
+        return Ok(());
+    }
     println!(
         "customer token: expires in {} s; refresh token issued: {}",
         tokens["expires_in"],

@@ -21,9 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
 
     // 1 and 2. A client assertion, exchanged for an access token (client credentials grant).
-    let token = partner
-        .post_form(&http, "/oauth2/token", &[("grant_type", "client_credentials"), ("scope", "products:read")])
-        .await?;
+    // `SCOPE` (space-separated) asks for other scopes, e.g. for a token to paste into /docs.
+    let scope = std::env::var("SCOPE").unwrap_or_else(|_| "products:read".to_owned());
+    let token =
+        partner.post_form(&http, "/oauth2/token", &[("grant_type", "client_credentials"), ("scope", &scope)]).await?;
     let access_token = token["access_token"].as_str().ok_or("no access_token")?.to_owned();
     if print_token_only {
         println!("{access_token}");

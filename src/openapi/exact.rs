@@ -63,10 +63,20 @@ fn operation(op: &mut Map<String, Value>) {
         }
     }
     let has_body = op.contains_key("requestBody");
+    // The OAuth endpoints authenticate the client themselves: they answer what the
+    // pipeline's `CallErrors` documents for the API (quota, refused assertions, an
+    // unreachable single-use store).
+    let authenticates_client =
+        op.get("tags").and_then(|t| t.as_array()).is_some_and(|t| t.iter().any(|t| t == "oauth"))
+            && op.get("requestBody").is_some();
     let responses = op.entry("responses").or_insert_with(|| json!({}));
     let Some(responses) = responses.as_object_mut() else { return };
     if takes_id {
         add(responses, "400", "A parameter is malformed (an id not of its pattern); `errors` names it.");
+    }
+    if authenticates_client {
+        add(responses, "429", "The partner's quota is spent, or too many of its assertions were refused lately.");
+        add(responses, "503", "A check the request needs cannot be made now (`temporarily_unavailable`).");
     }
     if has_body {
         add(responses, "408", "The body did not arrive within half the request timeout.");

@@ -34,6 +34,25 @@ pub struct SandboxAuthorization {
     pub redirect_to: String,
 }
 
+/// The form of `POST /oauth2/sandbox/authorize`, as documented (the handler reads the fields
+/// itself: `account` may repeat).
+#[allow(dead_code)] // documentation only
+#[derive(ToSchema)]
+pub struct SandboxAuthorizeRequest {
+    client_id: String,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: String,
+    /// A `private_key_jwt` assertion, as at the token endpoint.
+    client_assertion: String,
+    /// From `POST /oauth2/par`.
+    request_uri: String,
+    /// A sandbox customer number, e.g. `C0001`.
+    customer: String,
+    /// An account to grant (repeat the field for several), or for a payment consent the one
+    /// to pay from. Default: every usable account, or the first in the payment's currency.
+    account: Option<String>,
+}
+
 /// Authorise a pushed request for a sandbox customer (sandbox partners only)
 ///
 /// Form body: client authentication as at `/oauth2/par` (`client_id`, `client_assertion_type`,
@@ -43,7 +62,7 @@ pub struct SandboxAuthorization {
 /// payment's currency). Answers what the redirect would carry.
 #[utoipa::path(
     post, path = "/oauth2/sandbox/authorize", tag = "oauth", operation_id = "sandboxAuthorize",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String),
+    request_body(content_type = "application/x-www-form-urlencoded", content = SandboxAuthorizeRequest),
     responses(
         (status = 200, description = "Authorised; exchange `code` at `/oauth2/token`.", body = SandboxAuthorization),
         (status = 400, description = "`invalid_request`: unknown or used `request_uri`, not a sandbox customer, an account that is not the customer's.", body = Problem, content_type = "application/problem+json"),
