@@ -193,9 +193,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: scenegate_listener::Limits,
+    tls: Option<Arc<scenegate_listener::rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    scenegate_listener::serve(name, listener, app, limits, Arc::default(), shutdown).await
+    scenegate_listener::serve(name, listener, app, limits, tls, Arc::default(), shutdown).await
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub struct Running {
 
 /// `public_url` as configured, else derived from the bound address (tests bind port 0).
 pub fn public_url(cfg: &GatewayConfig, bound: SocketAddr) -> String {
-    cfg.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_owned()
+    let scheme = if cfg.server.tls.is_some() { "https" } else { "http" };
+    cfg.server.public_url.clone().unwrap_or_else(|| format!("{scheme}://{bound}")).trim_end_matches('/').to_owned()
 }
 
 fn ttl_secs(cfg: &GatewayConfig) -> i64 {

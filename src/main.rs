@@ -468,7 +468,8 @@ async fn serve(config_path: &Path) -> anyhow::Result<()> {
     telemetry::init_logging(cfg.log.format, &cfg.log.level);
     let (addr, ops_addr, server) = start_gateway(&cfg).await?;
     // The partner address first: scripts and tests take the first "listening on" line.
-    announce(&format!("gateway listening on http://{addr}"));
+    let scheme = if cfg.server.tls.is_some() { "https" } else { "http" };
+    announce(&format!("gateway listening on {scheme}://{addr}"));
     announce(&format!("operations listening on http://{ops_addr}"));
     server.await?
 }
@@ -488,12 +489,20 @@ async fn start_gateway(
     let running = bootstrap::build(cfg, addr, true, None).await?;
     let (router, ops_router) = (app::router(running.state.clone()), app::ops_router(running.state.clone()));
     let limits = cfg.server.limits;
+    let tls = match &cfg.server.tls {
+        None => None,
+        Some(files) => {
+            let certs = scenegate_listener::tls::Certificates::load(files.clone())?;
+            certs.spawn_reloader();
+            Some(certs.server_config()?)
+        }
+    };
     // Operators' scrapers are few: the default bounds, whatever the partner port allows.
     let ops_limits = scenegate_listener::Limits::default();
     let task = tokio::spawn(async move {
         let _keep = running;
-        let partners = app::serve("gateway", listener, router, limits, shutdown_signal());
-        let operations = app::serve("operations", ops, ops_router, ops_limits, shutdown_signal());
+        let partners = app::serve("gateway", listener, router, limits, tls, shutdown_signal());
+        let operations = app::serve("operations", ops, ops_router, ops_limits, None, shutdown_signal());
         let (partners, operations) = tokio::join!(partners, operations);
         partners.context("gateway server failed")?;
         operations.context("operations server failed")

@@ -199,5 +199,6 @@ pub fn router(core: CoreBank) -> axum::Router {
 /// deadline and size, connection cap); bind port 0 in tests and read the address back.
 pub async fn serve(listener: tokio::net::TcpListener, core: CoreBank) -> std::io::Result<()> {
     let limits = scenegate_listener::Limits::default();
-    scenegate_listener::serve("core", listener, router(core), limits, Default::default(), std::future::pending()).await
+    scenegate_listener::serve("core", listener, router(core), limits, None, Default::default(), std::future::pending())
+        .await
 }

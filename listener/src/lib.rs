@@ -10,7 +10,14 @@
 //!   in the kernel's accept queue (bounded by its backlog) until one closes, so memory stays
 //!   bounded whatever the number of clients.
 //!
-//! Each connection's peer address reaches handlers as axum's `ConnectInfo<SocketAddr>`.
+//! With [`tls`] it terminates TLS too (the handshake has the header deadline as well).
+//!
+//! Each connection's peer address reaches handlers as axum's `ConnectInfo<SocketAddr>`, and
+//! a client certificate, when one was presented, as [`tls::ClientCertificate`].
+
+pub mod tls;
+
+pub use tokio_rustls::rustls;
 
 use std::{
     future::Future,
@@ -63,9 +70,11 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -94,17 +103,36 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(req)
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let (app, http, watcher, acceptor) = (app.clone(), http.clone(), graceful.watcher(), acceptor.clone());
         let (open, stats) = (open.clone(), stats.clone());
         stats.opened();
         open.increment(1.0);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match acceptor {
+                None => {
+                    let service = with_connection_facts(app, peer, None);
+                    watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await.map_err(|e| e.to_string())
+                }
+                Some(acceptor) => match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(tls)) => {
+                        let cert = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| tls::ClientCertificate(Arc::from(c.as_ref())));
+                        let service = with_connection_facts(app, peer, cert);
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(tls), service))
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                    Err(_) => Err("TLS handshake did not finish in time".to_owned()),
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             open.decrement(1.0);
@@ -117,6 +145,29 @@ pub async fn serve(
         tracing::warn!(listener = name, "requests still open after the drain period; closing them");
     }
     Ok(())
+}
+
+/// The app as hyper calls it, with what is known of the connection in every request's
+/// extensions: the peer's address and its client certificate.
+fn with_connection_facts(
+    app: Router,
+    peer: std::net::SocketAddr,
+    cert: Option<tls::ClientCertificate>,
+) -> TowerToHyperService<
+    impl tower::Service<
+        hyper::Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Future + Send,
+    > + Clone,
+> {
+    TowerToHyperService::new(tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(cert) = &cert {
+            req.extensions_mut().insert(cert.clone());
+        }
+        app.clone().oneshot(req)
+    }))
 }
 
 /// Connections of one listener: open now, and the most ever open at once.

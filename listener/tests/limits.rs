@@ -15,7 +15,7 @@ async fn start(limits: Limits) -> (std::net::SocketAddr, Arc<Stats>) {
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(Stats::default());
     let app = Router::new().route("/", get(|| async { "ok" }));
-    tokio::spawn(serve("test", listener, app, limits, stats.clone(), std::future::pending()));
+    tokio::spawn(serve("test", listener, app, limits, None, stats.clone(), std::future::pending()));
     (addr, stats)
 }
 

@@ -29,6 +29,9 @@ header_read_timeout_ms = 10000        # a request's header block must arrive wit
 max_header_bytes = 32768              # larger header blocks get 431, 1024..=1048576
 max_connections = 4096                # open connections; more wait in the accept queue, 1..=1000000
 ops_listen = "127.0.0.1:9464"         # /metrics, /healthz, /readyz for operators; keep it off the internet
+# [server.tls]                        # TLS 1.3/1.2 on the partner listener; reloaded on change or SIGHUP
+# cert_file = "tls/gateway.crt"       # PEM chain, relative to this file's folder
+# key_file = "tls/gateway.key"        # PEM private key
 
 [auth]
 access_token_ttl_secs = 300           # 60..=3600
@@ -170,6 +173,9 @@ pub struct ServerConfig {
     pub limits: scenegate_listener::Limits,
     /// The operations listener (`/metrics`, `/healthz`, `/readyz`): never the partner port.
     pub ops_listen: SocketAddr,
+    /// TLS on the partner listener (`[server.tls]`); `None`: plain HTTP (the demo, or TLS
+    /// terminated in front).
+    pub tls: Option<scenegate_listener::tls::TlsFiles>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -463,6 +469,15 @@ struct ServerFile {
     max_header_bytes: Spanned<i64>,
     max_connections: Spanned<i64>,
     ops_listen: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsFile>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: Spanned<String>,
+    key_file: Spanned<String>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -529,6 +544,7 @@ impl Default for ServerFile {
             max_header_bytes: d(32_768),
             max_connections: d(4_096),
             ops_listen: ds("127.0.0.1:9464"),
+            tls: None,
         }
     }
 }
@@ -694,6 +710,17 @@ impl GatewayFile {
                 let reason = format!("not a socket address (`ip:port`, e.g. `127.0.0.1:9464`): {e}");
                 check.errors.push(source.error(self.server.ops_listen.span(), "server.ops_listen", reason));
                 SocketAddr::from(([127, 0, 0, 1], 0))
+            }),
+            tls: self.server.tls.as_ref().map(|t| {
+                let files = scenegate_listener::tls::TlsFiles {
+                    cert_file: check.path(&t.cert_file, "server.tls.cert_file", base),
+                    key_file: check.path(&t.key_file, "server.tls.key_file", base),
+                };
+                // Checked now, so a bad pair is a config error with its place, not a failed start.
+                if let Err(e) = scenegate_listener::tls::Certificates::load(files.clone()) {
+                    check.errors.push(source.error(t.cert_file.span(), "server.tls", e.to_string()));
+                }
+                files
             }),
         };
         let data_dir = check.path(&self.storage.data_dir, "storage.data_dir", base);

@@ -95,3 +95,31 @@ async fn json_operations_refuse_other_media_types_with_415_and_oauth_endpoints_r
     let problem = assert_problem(res, 415, "unsupported_media_type").await;
     assert_eq!(problem["error"], "invalid_request");
 }
+
+#[tokio::test]
+async fn the_partner_listener_terminates_tls_when_configured() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gw.crt"), made.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("gw.key"), made.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        dir.path().join("gw.crt").display(),
+        dir.path().join("gw.key").display()
+    );
+    let stack = Stack::start_with(|o| o.server_toml = tls);
+    assert!(stack.gw.proc.url.starts_with("https://"), "{}", stack.gw.proc.url);
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let res = client.get(stack.gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // The issuer (and so the token audience) is the https address.
+    let meta: serde_json::Value =
+        client.get(stack.gw.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    assert!(meta["issuer"].as_str().unwrap().starts_with("https://"), "{meta}");
+    // Plain HTTP on the TLS port gets no answer it could mistake for one.
+    let plain = stack.gw.proc.url.replace("https://", "http://");
+    assert!(http().get(format!("{plain}/healthz")).send().await.is_err());
+}

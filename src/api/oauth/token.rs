@@ -350,6 +350,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, OAuthError::InvalidRequest("parameter `grant_type` appears more than once".into()));
-        assert!(matches!(parse_form(&HeaderMap::new(), b"grant_type=x"), Err(OAuthError::InvalidRequest(_))));
+        assert!(matches!(parse_form(&HeaderMap::new(), b"grant_type=x"), Err(OAuthError::UnsupportedMediaType(_))));
     }
 }

@@ -377,7 +377,7 @@ impl InProcess {
         let task = tokio::spawn(async move {
             let _keep = running;
             let limits = scenegate_listener::Limits::default();
-            let _ = scenegate::app::serve("gateway", listener, router, limits, std::future::pending()).await;
+            let _ = scenegate::app::serve("gateway", listener, router, limits, None, std::future::pending()).await;
         });
         Self { url: format!("http://{addr}"), clock, _dir: dir, task }
     }
