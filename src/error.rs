@@ -95,6 +95,9 @@ impl ApiError {
         use StatusCode as S;
         let p = |status, kind, detail: String| Problem::new(status, kind, detail);
         match self {
+            Self::Token(TokenError::SenderMismatch) => {
+                p(S::UNAUTHORIZED, problem::TOKEN_NOT_BOUND_HERE, self.to_string())
+            }
             Self::Token(e) => p(S::UNAUTHORIZED, problem::INVALID_TOKEN, e.to_string()),
             Self::InsufficientScope(_) => p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string()),
             Self::SecurityLevel(..) => p(S::FORBIDDEN, problem::SECURITY_LEVEL, self.to_string()),

@@ -42,6 +42,8 @@ use crate::{
 pub struct PartnerCall {
     raw: RawRequest,
     bearer: Option<String>,
+    /// `x5t#S256` of the TLS client certificate the connection presented, if any.
+    client_cert: Option<String>,
 }
 
 /// The partner a response belongs to, for metrics and logs (set once authenticated).
@@ -56,6 +58,7 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         let params = RawPathParams::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
         let path_params = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let bearer = bearer_token(&parts.headers);
+        let client_cert = parts.extensions.get::<scenegate_listener::tls::ClientCertificate>().map(|c| c.thumbprint());
         let headers = parts
             .headers
             .iter()
@@ -67,7 +70,7 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         let query = parts.uri.query().map(str::to_owned);
         // Too large is a 413 here, too slow a 408.
         let BoundedBody(body) = BoundedBody::from_request(Request::from_parts(parts, body), state).await?;
-        Ok(Self { raw: RawRequest { method, path, path_params, query, headers, body }, bearer })
+        Ok(Self { raw: RawRequest { method, path, path_params, query, headers, body }, bearer, client_cert })
     }
 }
 
@@ -93,7 +96,7 @@ async fn phases(
     call: PartnerCall,
     tag: &mut Option<String>,
 ) -> Result<Response, ApiError> {
-    let claims = authenticate(gw, call.bearer.as_deref())?;
+    let claims = authenticate(gw, call.bearer.as_deref(), call.client_cert.as_deref())?;
     *tag = Some(claims.sub.clone());
     let partner = admit(gw, &claims)?;
     authorise(&partner, &claims, op)?;
@@ -127,9 +130,19 @@ async fn phases(
 }
 
 /// A bearer access token this gateway issued: signature, algorithm, `exp`, `nbf`, `iss`, `aud`.
-fn authenticate(gw: &AppState, bearer: Option<&str>) -> Result<AccessClaims, ApiError> {
+/// A valid token, and for a certificate-bound one (RFC 8705 `cnf`), the connection presenting
+/// that very certificate: a bound token copied elsewhere is worthless.
+fn authenticate(gw: &AppState, bearer: Option<&str>, client_cert: Option<&str>) -> Result<AccessClaims, ApiError> {
+    use subtle::ConstantTimeEq as _;
     let token = bearer.ok_or(TokenError::Missing)?;
-    Ok(gw.tokens.verify(token)?)
+    let claims = gw.tokens.verify(token)?;
+    if let Some(cnf) = &claims.cnf {
+        let presented = client_cert.unwrap_or_default().as_bytes();
+        if !bool::from(cnf.x5t_s256.as_bytes().ct_eq(presented)) {
+            return Err(TokenError::SenderMismatch.into());
+        }
+    }
+    Ok(claims)
 }
 
 /// The partner must still exist and be active *now*: suspension bites on the next call,

@@ -33,6 +33,17 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// Set on tokens bound to the partner's TLS client certificate (RFC 8705): only a
+    /// connection presenting that certificate may use the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 8705 §3.1: the `x5t#S256` of the certificate a token is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
 }
 
 impl AccessClaims {
@@ -64,6 +75,10 @@ pub enum TokenError {
     /// Revoked before it expired (its authorisation code was replayed).
     #[error("the access token has been revoked")]
     Revoked,
+    /// Bound to a client certificate (`cnf`) this connection did not present: a stolen or
+    /// replayed token, or a client that lost its certificate.
+    #[error("the access token is bound to a TLS client certificate this connection did not present")]
+    SenderMismatch,
 }
 
 pub struct IssuedToken {
@@ -105,6 +120,7 @@ impl AccessTokens {
         partner_id: &str,
         scopes: &BTreeSet<String>,
         consent: Option<(&str, i64)>,
+        bound_to: Option<&str>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = self.clock.now();
         let exp = consent.map_or(now + self.ttl_secs, |(_, not_after)| (now + self.ttl_secs).min(not_after));
@@ -124,6 +140,7 @@ impl AccessTokens {
             nbf: now,
             exp,
             jti: uuid::Uuid::now_v7().to_string(),
+            cnf: bound_to.map(|t| Confirmation { x5t_s256: t.to_owned() }),
         };
         let access_token = jsonwebtoken::encode(&header, &claims, signing_key)?;
         Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
@@ -235,7 +252,7 @@ mod tests {
     fn a_cached_token_is_still_checked_for_time() {
         let dir = tempfile::tempdir().unwrap();
         let (tokens, clock, _) = setup(dir.path());
-        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None).unwrap();
+        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, None).unwrap();
         assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a");
         assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a", "second call from the cache");
         clock.advance(300 + SKEW_SECS);
@@ -246,7 +263,7 @@ mod tests {
     fn a_cached_token_dies_with_its_key_and_tampering_never_hits_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let (tokens, clock, keys) = setup(dir.path());
-        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None).unwrap();
+        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, None).unwrap();
         tokens.verify(&t.access_token).unwrap();
 
         let mut tampered = t.access_token.clone();

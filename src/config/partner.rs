@@ -85,6 +85,9 @@ pub struct Partner {
     /// SHA-256 (hex) of the file and its JWK Set as loaded: what the audit trail records of
     /// each change.
     pub digest: String,
+    /// `x5t#S256` of the TLS client certificates registered in `[mtls]`; empty: the partner
+    /// uses no client certificate and its tokens are not certificate-bound.
+    pub mtls_thumbprints: Vec<String>,
     /// Merchants, limits and signature rules for payments (`[payments]`).
     pub payments: super::payments::PaymentSettings,
     /// How webhooks are signed (`[webhooks]`); `None`: events are only polled.

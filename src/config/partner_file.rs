@@ -39,6 +39,17 @@ struct PartnerFile {
     contact: Option<ContactFile>,
     payments: Option<Spanned<payments::PaymentsFile>>,
     webhooks: Option<Spanned<payments::WebhooksFile>>,
+    mtls: Option<Spanned<MtlsFile>>,
+}
+
+/// `[mtls]`: the partner's TLS client certificates (RFC 8705 `self_signed_tls_client_auth`),
+/// pinned by thumbprint. With it, the partner must present one of them at the token endpoint
+/// and every token it gets is bound to that certificate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MtlsFile {
+    /// `x5t#S256` values: base64url SHA-256 of each certificate's DER (two during a rotation).
+    certificate_thumbprints: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +191,7 @@ impl Check<'_> {
         let contact = f.contact.and_then(|c| self.contact(c));
         let payment_settings = payments::payments(self.src, f.payments.as_ref(), env, &mut self.errors);
         let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), env, &mut self.errors);
+        let mtls_thumbprints = f.mtls.as_ref().map(|m| self.thumbprints(m)).unwrap_or_default();
         if let Some(list) = scopes_list.as_ref().filter(|_| scopes.contains("payments:write")) {
             let span = list.span();
             if payment_settings.limits.is_empty() {
@@ -222,6 +234,7 @@ impl Check<'_> {
             source: self.src.path.to_path_buf(),
             staff_stop: false,
             digest: String::new(),
+            mtls_thumbprints,
             payments: payment_settings,
             webhooks,
         })
@@ -346,6 +359,26 @@ impl Check<'_> {
                 None
             }
         }
+    }
+
+    fn thumbprints(&mut self, mtls: &Spanned<MtlsFile>) -> Vec<String> {
+        let list = &mtls.get_ref().certificate_thumbprints;
+        if list.is_empty() {
+            self.fail(mtls.span(), "mtls.certificate_thumbprints", "must list at least one certificate thumbprint");
+        }
+        let mut out = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            let value = t.get_ref();
+            let base64url =
+                value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if base64url {
+                out.push(value.clone());
+            } else {
+                let reason = "an x5t#S256 thumbprint: base64url (no padding) of the SHA-256 of the certificate's DER, 43 characters";
+                self.fail(t.span(), format!("mtls.certificate_thumbprints[{i}]"), reason);
+            }
+        }
+        out
     }
 
     fn contact(&mut self, contact: ContactFile) -> Option<Contact> {

@@ -123,3 +123,99 @@ async fn the_partner_listener_terminates_tls_when_configured() {
     let plain = stack.gw.proc.url.replace("https://", "http://");
     assert!(http().get(format!("{plain}/healthz")).send().await.is_err());
 }
+
+/// A gateway on TLS with `ptn_alpha` registered (`[mtls]`) to one client certificate; the
+/// server's certificate, that client's identity and another client's.
+struct Mtls {
+    stack: Stack,
+    server_cert: String,
+    alpha: reqwest::Identity,
+    stranger: reqwest::Identity,
+    _dir: tempfile::TempDir,
+}
+
+fn identity(made: &rcgen::CertifiedKey<rcgen::KeyPair>) -> reqwest::Identity {
+    reqwest::Identity::from_pem(format!("{}{}", made.cert.pem(), made.signing_key.serialize_pem()).as_bytes()).unwrap()
+}
+
+fn mtls_stack() -> Mtls {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let alpha = rcgen::generate_simple_self_signed(vec!["ptn-alpha".to_owned()]).unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["ptn-alpha".to_owned()]).unwrap();
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(alpha.cert.der()));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gw.crt"), server.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("gw.key"), server.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        dir.path().join("gw.crt").display(),
+        dir.path().join("gw.key").display()
+    );
+    let mtls = format!("[mtls]\ncertificate_thumbprints = [\"{thumbprint}\"]\n");
+    let stack = Stack::start_with(|o| {
+        o.server_toml = tls;
+        o.partners = vec![("alpha".into(), crate::support::partner_toml("ptn_alpha", "active", &mtls))];
+    });
+    Mtls { stack, server_cert: server.cert.pem(), alpha: identity(&alpha), stranger: identity(&stranger), _dir: dir }
+}
+
+impl Mtls {
+    fn client(&self, identity: Option<&reqwest::Identity>) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(self.server_cert.as_bytes()).unwrap()]);
+        if let Some(id) = identity {
+            b = b.identity(id.clone());
+        }
+        b.build().unwrap()
+    }
+
+    async fn token(&self, client: &reqwest::Client) -> reqwest::Response {
+        let partner = self.stack.gw.partner("ptn_alpha");
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", crate::support::customer::ASSERTION_TYPE.to_owned()),
+            ("client_assertion", partner.assertion()),
+            ("scope", "products:read".to_owned()),
+        ];
+        client.post(self.stack.gw.token_endpoint()).form(&form).send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_bound_token_works_only_over_its_certificate() {
+    let m = mtls_stack();
+    let (with_cert, anonymous, stranger) = (m.client(Some(&m.alpha)), m.client(None), m.client(Some(&m.stranger)));
+
+    // The token endpoint wants the registered certificate.
+    assert_problem(m.token(&anonymous).await, 401, "invalid_client").await;
+    assert_problem(m.token(&stranger).await, 401, "invalid_client").await;
+    let res = m.token(&with_cert).await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"]["x5t#S256"].as_str().map(str::len), Some(43), "{claims}");
+
+    let products = m.stack.gw.url("/v1/products?limit=1");
+    assert_eq!(with_cert.get(&products).bearer_auth(&token).send().await.unwrap().status(), 200);
+    // The same token from a connection without the certificate, or with another one.
+    for (who, client) in [("no certificate", &anonymous), ("another certificate", &stranger)] {
+        let res = client.get(&products).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{who}");
+        assert_problem(res, 401, "token_sender_mismatch").await;
+    }
+    let meta: serde_json::Value = anonymous
+        .get(m.stack.gw.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+}

@@ -207,6 +207,8 @@ pub async fn metadata(State(gw): State<AppState>) -> Json<serde_json::Value> {
         "ui_locales_supported": ["zh-CN", "en"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
+        // RFC 8705: partners with `[mtls]` get tokens bound to their TLS client certificate.
+        "tls_client_certificate_bound_access_tokens": true,
         "scopes_supported": KNOWN_SCOPES,
         "service_documentation": format!("{base}/docs"),
     }))

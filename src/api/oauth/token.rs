@@ -24,6 +24,8 @@ use crate::{
 };
 
 use scenegate_adapter_contract::canonical::PaymentConsentType;
+use scenegate_listener::tls::ClientCertificate;
+use subtle::ConstantTimeEq as _;
 
 use super::{Params, authenticate_client, customer_scope, no_store, parse_pairs, truncate};
 
@@ -110,12 +112,14 @@ async fn consent_in_force(gw: &AppState, partner: &Partner, id: &str) -> Result<
 pub async fn token(
     State(gw): State<AppState>,
     PeerIp(peer): PeerIp,
+    cert: Option<axum::Extension<ClientCertificate>>,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Response {
     // The partner, once known, tags the answer (refusals too) for the access log and metrics.
     let mut partner_id = None;
-    let result = token_answer(&gw, peer, &headers, &body, &mut partner_id).await;
+    let cert = cert.map(|axum::Extension(c)| c);
+    let result = token_answer(&gw, peer, cert.as_ref(), &headers, &body, &mut partner_id).await;
     let outcome = if result.is_ok() { "issued" } else { "refused" };
     let mut res = result.unwrap_or_else(IntoResponse::into_response);
     let refusal = res
@@ -134,6 +138,7 @@ pub async fn token(
 async fn token_answer(
     gw: &AppState,
     peer: std::net::IpAddr,
+    cert: Option<&ClientCertificate>,
     headers: &HeaderMap,
     body: &[u8],
     partner_id: &mut Option<String>,
@@ -155,14 +160,16 @@ async fn token_answer(
         partner_id,
     )
     .await?;
+    let bound = sender_binding(&partner, cert)?;
+    let bound = bound.as_deref();
     let body = match form.grant_type.as_str() {
-        "authorization_code" => authorization_code(gw, &partner, &form).await?,
-        "refresh_token" => refresh_token(gw, &partner, &form).await?,
+        "authorization_code" => authorization_code(gw, &partner, &form, bound).await?,
+        "refresh_token" => refresh_token(gw, &partner, &form, bound).await?,
         _ => {
             let granted = grant(form.scope.as_deref(), &partner.scopes)?;
             let issued = gw
                 .tokens
-                .issue(&partner.id, &granted, None)
+                .issue(&partner.id, &granted, None, bound)
                 .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))?;
             tracing::info!(partner = %partner.id, scope = %issued.scope, "access token issued");
             TokenResponse {
@@ -179,6 +186,28 @@ async fn token_answer(
     Ok(res)
 }
 
+/// For a partner with `[mtls]`: the thumbprint of the registered certificate this connection
+/// presented, which every token issued here is bound to; no certificate, or one not
+/// registered, is `invalid_client`. `None` for partners without `[mtls]`.
+fn sender_binding(partner: &Partner, cert: Option<&ClientCertificate>) -> Result<Option<String>, OAuthError> {
+    if partner.mtls_thumbprints.is_empty() {
+        return Ok(None);
+    }
+    let presented = cert.map(ClientCertificate::thumbprint).ok_or_else(|| {
+        OAuthError::InvalidClient("this client must present its registered TLS client certificate".into())
+    })?;
+    let registered = partner
+        .mtls_thumbprints
+        .iter()
+        .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(presented.as_bytes())));
+    if !registered {
+        return Err(OAuthError::InvalidClient(
+            "the TLS client certificate is not one registered for this client".into(),
+        ));
+    }
+    Ok(Some(presented))
+}
+
 fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthError> {
     value
         .map(String::as_str)
@@ -191,11 +220,12 @@ fn consent_token(
     gw: &AppState,
     partner: &Partner,
     consent: &Consent,
+    bound: Option<&str>,
 ) -> Result<(TokenResponse, String, i64), ApiError> {
     let scopes = BTreeSet::from([customer_scope(consent).to_owned()]);
     let issued = gw
         .tokens
-        .issue(&partner.id, &scopes, Some((consent.id.as_str(), consent.expiration)))
+        .issue(&partner.id, &scopes, Some((consent.id.as_str(), consent.expiration)), bound)
         .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))?;
     let claims = gw
         .tokens
@@ -230,14 +260,19 @@ fn refresh_until(consent: &Consent) -> Option<i64> {
     }
 }
 
-async fn authorization_code(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
+async fn authorization_code(
+    gw: &AppState,
+    partner: &Partner,
+    form: &TokenRequest,
+    bound: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     let code = required(form.code.as_ref(), "code")?;
     let redirect_uri = required(form.redirect_uri.as_ref(), "redirect_uri")?;
     let verifier = required(form.code_verifier.as_ref(), "code_verifier")?;
     let (grant, code_key) = gw.grants.redeem_code(&partner.id, code, redirect_uri, verifier).await?;
     let consent = consent_in_force(gw, partner, &grant.consent_id).await?;
     still_allowed(partner, &consent)?;
-    let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
+    let (mut body, jti, exp) = consent_token(gw, partner, &consent, bound)?;
     body.refresh_token = gw
         .grants
         .record_issued(&code_key, &partner.id, consent.id.as_str(), &jti, exp, refresh_until(&consent))
@@ -246,12 +281,17 @@ async fn authorization_code(gw: &AppState, partner: &Partner, form: &TokenReques
     Ok(body)
 }
 
-async fn refresh_token(gw: &AppState, partner: &Partner, form: &TokenRequest) -> Result<TokenResponse, ApiError> {
+async fn refresh_token(
+    gw: &AppState,
+    partner: &Partner,
+    form: &TokenRequest,
+    bound: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     let token = required(form.refresh_token.as_ref(), "refresh_token")?;
     let refresh = gw.grants.refresh(&partner.id, token).await?;
     let consent = consent_in_force(gw, partner, &refresh.consent_id).await?;
     still_allowed(partner, &consent)?;
-    let (mut body, jti, exp) = consent_token(gw, partner, &consent)?;
+    let (mut body, jti, exp) = consent_token(gw, partner, &consent, bound)?;
     gw.grants.record_issued(&refresh.code_key, &partner.id, consent.id.as_str(), &jti, exp, None).await?;
     // Not rotated (FAPI 2.0): the same refresh token stays valid until the consent ends.
     body.refresh_token = Some(token.to_owned());

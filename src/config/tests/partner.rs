@@ -299,3 +299,19 @@ fn every_error_of_one_file_is_reported_in_one_run() {
         a.toml:14:1: `rate_limit.burts`: unknown field `burts`, expected `requests_per_second` or `burst`
         "#);
 }
+
+#[test]
+fn mtls_thumbprints_are_checked_and_loaded() {
+    let dir = TestDir::new();
+    let good = "x".repeat(43);
+    let text = partner_toml("ptn_a")
+        .replace("[keys]", &format!("[mtls]\ncertificate_thumbprints = [\"{good}\", \"c2hh==\"]\n\n[keys]"));
+    dir.write("a.toml", &text);
+    let errors = dir.errors();
+    assert!(errors.contains("`mtls.certificate_thumbprints[1]`: an x5t#S256 thumbprint"), "{errors}");
+    let text =
+        partner_toml("ptn_a").replace("[keys]", &format!("[mtls]\ncertificate_thumbprints = [\"{good}\"]\n\n[keys]"));
+    dir.write("a.toml", &text);
+    let set = dir.load().expect("valid");
+    assert_eq!(set.get("ptn_a").unwrap().mtls_thumbprints, vec![good]);
+}
