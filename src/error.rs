@@ -95,7 +95,7 @@ impl ApiError {
         use StatusCode as S;
         let p = |status, kind, detail: String| Problem::new(status, kind, detail);
         match self {
-            Self::Token(TokenError::SenderMismatch) => {
+            Self::Token(TokenError::SenderMismatch | TokenError::DpopMismatch(_)) => {
                 p(S::UNAUTHORIZED, problem::TOKEN_NOT_BOUND_HERE, self.to_string())
             }
             Self::Token(e) => p(S::UNAUTHORIZED, problem::INVALID_TOKEN, e.to_string()),
@@ -285,6 +285,7 @@ fn oauth_problem(e: &OAuthError) -> Problem {
         OAuthError::InvalidRequest(_) => (S::BAD_REQUEST, problem::INVALID_REQUEST),
         OAuthError::UnsupportedMediaType(_) => (S::UNSUPPORTED_MEDIA_TYPE, problem::UNSUPPORTED_MEDIA_TYPE),
         OAuthError::InvalidClient(_) => (S::UNAUTHORIZED, problem::INVALID_CLIENT),
+        OAuthError::InvalidDpopProof(_) => (S::BAD_REQUEST, problem::INVALID_DPOP_PROOF),
         OAuthError::InvalidScope(_) => (S::BAD_REQUEST, problem::INVALID_SCOPE),
         OAuthError::UnsupportedGrantType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_GRANT_TYPE),
         OAuthError::InvalidGrant(_) => (S::BAD_REQUEST, problem::INVALID_GRANT),
@@ -316,6 +317,10 @@ impl IntoResponse for ApiError {
         let mut res = problem.into_response();
         let headers = res.headers_mut();
         match &self {
+            Self::Token(TokenError::DpopMismatch(_)) => {
+                let challenge = r#"DPoP error="invalid_dpop_proof", algs="ES256 PS256""#;
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
             Self::Token(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
             }

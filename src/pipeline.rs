@@ -26,6 +26,7 @@ use crate::{
     app::AppState,
     auth::{
         access_token::{AccessClaims, TokenError},
+        dpop,
         jws::{self, JwsError, VerifiedSignature},
     },
     config::Partner,
@@ -41,7 +42,11 @@ use crate::{
 /// query, headers (without credentials) and body.
 pub struct PartnerCall {
     raw: RawRequest,
+    /// The access token, and whether it came with the `DPoP` scheme (else `Bearer`).
     bearer: Option<String>,
+    dpop_scheme: bool,
+    /// The `DPoP` proof header, if any.
+    dpop: Option<String>,
     /// `x5t#S256` of the TLS client certificate the connection presented, if any.
     client_cert: Option<String>,
 }
@@ -57,7 +62,11 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         let (mut parts, body) = req.into_parts();
         let params = RawPathParams::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
         let path_params = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        let bearer = bearer_token(&parts.headers);
+        let (bearer, dpop_scheme) = match access_token(&parts.headers) {
+            Some((token, dpop)) => (Some(token), dpop),
+            None => (None, false),
+        };
+        let dpop = parts.headers.get("dpop").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let client_cert = parts.extensions.get::<scenegate_listener::tls::ClientCertificate>().map(|c| c.thumbprint());
         let headers = parts
             .headers
@@ -70,14 +79,22 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         let query = parts.uri.query().map(str::to_owned);
         // Too large is a 413 here, too slow a 408.
         let BoundedBody(body) = BoundedBody::from_request(Request::from_parts(parts, body), state).await?;
-        Ok(Self { raw: RawRequest { method, path, path_params, query, headers, body }, bearer, client_cert })
+        Ok(Self {
+            raw: RawRequest { method, path, path_params, query, headers, body },
+            bearer,
+            dpop_scheme,
+            dpop,
+            client_cert,
+        })
     }
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
+/// The token of `Authorization: Bearer …` or `Authorization: DPoP …` (true for the latter).
+fn access_token(headers: &HeaderMap) -> Option<(String, bool)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    (dpop || scheme.eq_ignore_ascii_case("bearer")).then(|| (token.trim().to_owned(), dpop))
 }
 
 /// Runs one call through every phase and tags the response with the partner.
@@ -96,7 +113,7 @@ async fn phases(
     call: PartnerCall,
     tag: &mut Option<String>,
 ) -> Result<Response, ApiError> {
-    let claims = authenticate(gw, call.bearer.as_deref(), call.client_cert.as_deref())?;
+    let claims = authenticate(gw, &call).await?;
     *tag = Some(claims.sub.clone());
     let partner = admit(gw, &claims)?;
     authorise(&partner, &claims, op)?;
@@ -130,16 +147,44 @@ async fn phases(
 }
 
 /// A bearer access token this gateway issued: signature, algorithm, `exp`, `nbf`, `iss`, `aud`.
-/// A valid token, and for a certificate-bound one (RFC 8705 `cnf`), the connection presenting
-/// that very certificate: a bound token copied elsewhere is worthless.
-fn authenticate(gw: &AppState, bearer: Option<&str>, client_cert: Option<&str>) -> Result<AccessClaims, ApiError> {
+/// A valid token, and for a sender-constrained one the proof of its sender: the connection
+/// presenting the very certificate it is bound to (RFC 8705 `cnf.x5t#S256`), a fresh DPoP
+/// proof of its key for this request (RFC 9449 `cnf.jkt`). A bound token copied elsewhere
+/// is worthless.
+async fn authenticate(gw: &AppState, call: &PartnerCall) -> Result<AccessClaims, ApiError> {
     use subtle::ConstantTimeEq as _;
-    let token = bearer.ok_or(TokenError::Missing)?;
+    let token = call.bearer.as_deref().ok_or(TokenError::Missing)?;
     let claims = gw.tokens.verify(token)?;
-    if let Some(cnf) = &claims.cnf {
-        let presented = client_cert.unwrap_or_default().as_bytes();
-        if !bool::from(cnf.x5t_s256.as_bytes().ct_eq(presented)) {
+    let cnf = claims.cnf.clone().unwrap_or_default();
+    if let Some(bound) = &cnf.x5t_s256 {
+        let presented = call.client_cert.as_deref().unwrap_or_default().as_bytes();
+        if !bool::from(bound.as_bytes().ct_eq(presented)) {
             return Err(TokenError::SenderMismatch.into());
+        }
+    }
+    match (&cnf.jkt, call.dpop_scheme) {
+        (None, false) => {}
+        (None, true) => {
+            return Err(TokenError::DpopMismatch("the token is not DPoP-bound; send it as Bearer".into()).into());
+        }
+        (Some(_), false) => {
+            return Err(TokenError::DpopMismatch("send the token as `Authorization: DPoP` with a proof".into()).into());
+        }
+        (Some(jkt), true) => {
+            let proof =
+                call.dpop.as_deref().ok_or_else(|| TokenError::DpopMismatch("no `DPoP` proof header".into()))?;
+            let url = format!("{}{}", gw.settings.public_url, call.raw.path);
+            let now = gw.assertions.clock.now();
+            let replay = gw.assertions.replay.as_ref();
+            let checked = dpop::verify(proof, &call.raw.method, &url, Some(token), now, replay).await;
+            let proof = match checked {
+                Ok(p) => p,
+                Err(dpop::DpopError::Unavailable(e)) => return Err(crate::store::StoreError::Unavailable(e).into()),
+                Err(e) => return Err(TokenError::DpopMismatch(e.to_string()).into()),
+            };
+            if !bool::from(proof.jkt.as_bytes().ct_eq(jkt.as_bytes())) {
+                return Err(TokenError::DpopMismatch(dpop::DpopError::WrongKey.to_string()).into());
+            }
         }
     }
     Ok(claims)

@@ -39,11 +39,20 @@ pub struct AccessClaims {
     pub cnf: Option<Confirmation>,
 }
 
-/// RFC 8705 §3.1: the `x5t#S256` of the certificate a token is bound to.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What a token is bound to: a TLS client certificate (RFC 8705 §3.1, `x5t#S256`) and/or a
+/// DPoP key (RFC 9449 §6, `jkt`). A bound token is refused without its certificate or proof.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Confirmation {
-    #[serde(rename = "x5t#S256")]
-    pub x5t_s256: String,
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+}
+
+impl Confirmation {
+    pub fn is_empty(&self) -> bool {
+        self.x5t_s256.is_none() && self.jkt.is_none()
+    }
 }
 
 impl AccessClaims {
@@ -75,10 +84,14 @@ pub enum TokenError {
     /// Revoked before it expired (its authorisation code was replayed).
     #[error("the access token has been revoked")]
     Revoked,
-    /// Bound to a client certificate (`cnf`) this connection did not present: a stolen or
-    /// replayed token, or a client that lost its certificate.
+    /// Bound to a client certificate (`cnf.x5t#S256`) this connection did not present: a
+    /// stolen or replayed token, or a client that lost its certificate.
     #[error("the access token is bound to a TLS client certificate this connection did not present")]
     SenderMismatch,
+    /// Bound to a DPoP key (`cnf.jkt`) and sent without a valid proof of it, or a DPoP-scheme
+    /// call with a token that is not DPoP-bound.
+    #[error("the access token needs a valid DPoP proof of its key: {0}")]
+    DpopMismatch(String),
 }
 
 pub struct IssuedToken {
@@ -120,7 +133,7 @@ impl AccessTokens {
         partner_id: &str,
         scopes: &BTreeSet<String>,
         consent: Option<(&str, i64)>,
-        bound_to: Option<&str>,
+        bound_to: &Confirmation,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = self.clock.now();
         let exp = consent.map_or(now + self.ttl_secs, |(_, not_after)| (now + self.ttl_secs).min(not_after));
@@ -140,7 +153,7 @@ impl AccessTokens {
             nbf: now,
             exp,
             jti: uuid::Uuid::now_v7().to_string(),
-            cnf: bound_to.map(|t| Confirmation { x5t_s256: t.to_owned() }),
+            cnf: (!bound_to.is_empty()).then(|| bound_to.clone()),
         };
         let access_token = jsonwebtoken::encode(&header, &claims, signing_key)?;
         Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
@@ -252,7 +265,9 @@ mod tests {
     fn a_cached_token_is_still_checked_for_time() {
         let dir = tempfile::tempdir().unwrap();
         let (tokens, clock, _) = setup(dir.path());
-        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, None).unwrap();
+        let t = tokens
+            .issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, &Confirmation::default())
+            .unwrap();
         assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a");
         assert_eq!(tokens.verify(&t.access_token).unwrap().sub, "ptn_a", "second call from the cache");
         clock.advance(300 + SKEW_SECS);
@@ -263,7 +278,9 @@ mod tests {
     fn a_cached_token_dies_with_its_key_and_tampering_never_hits_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let (tokens, clock, keys) = setup(dir.path());
-        let t = tokens.issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, None).unwrap();
+        let t = tokens
+            .issue("ptn_a", &BTreeSet::from(["products:read".to_owned()]), None, &Confirmation::default())
+            .unwrap();
         tokens.verify(&t.access_token).unwrap();
 
         let mut tampered = t.access_token.clone();

@@ -6,6 +6,7 @@
 
 pub mod access_token;
 pub mod client_assertion;
+pub mod dpop;
 pub mod jws;
 pub mod signing;
 
@@ -50,6 +51,10 @@ impl Clock for ManualClock {
 pub enum OAuthError {
     #[error("{0}")]
     InvalidRequest(String),
+    /// The `DPoP` proof is missing where the client must send one, or is invalid (RFC 9449
+    /// §5: `invalid_dpop_proof`).
+    #[error("{0}")]
+    InvalidDpopProof(String),
     /// The body is not form-encoded: answered 415 (`error` stays `invalid_request`, the
     /// nearest RFC 6749 code).
     #[error("{0}")]
@@ -82,6 +87,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(_) | Self::UnsupportedMediaType(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidGrant(_) => "invalid_grant",

@@ -88,6 +88,9 @@ pub struct Partner {
     /// `x5t#S256` of the TLS client certificates registered in `[mtls]`; empty: the partner
     /// uses no client certificate and its tokens are not certificate-bound.
     pub mtls_thumbprints: Vec<String>,
+    /// `[dpop] required = true`: token requests must carry a DPoP proof, so every token is
+    /// bound to a key the partner holds.
+    pub dpop_required: bool,
     /// Merchants, limits and signature rules for payments (`[payments]`).
     pub payments: super::payments::PaymentSettings,
     /// How webhooks are signed (`[webhooks]`); `None`: events are only polled.

@@ -40,6 +40,15 @@ struct PartnerFile {
     payments: Option<Spanned<payments::PaymentsFile>>,
     webhooks: Option<Spanned<payments::WebhooksFile>>,
     mtls: Option<Spanned<MtlsFile>>,
+    dpop: Option<DpopFile>,
+}
+
+/// `[dpop]`: with `required = true`, every token request must carry a DPoP proof (RFC 9449)
+/// and every token is bound to the proof's key. Without it, a proof is still honoured.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DpopFile {
+    required: bool,
 }
 
 /// `[mtls]`: the partner's TLS client certificates (RFC 8705 `self_signed_tls_client_auth`),
@@ -235,6 +244,7 @@ impl Check<'_> {
             staff_stop: false,
             digest: String::new(),
             mtls_thumbprints,
+            dpop_required: f.dpop.is_some_and(|d| d.required),
             payments: payment_settings,
             webhooks,
         })

@@ -356,3 +356,79 @@ async fn token_requests_count_against_the_quota_and_refused_assertions_are_throt
     assert!(res.headers().contains_key("retry-after"));
     assert_problem(res, 429, "rate_limited").await;
 }
+
+/// A DPoP proof (RFC 9449) for `method url`, signed by the test key `name`, with `ath` when a
+/// token is given.
+fn dpop_proof(name: &str, method: &str, url: &str, token: Option<&str>) -> String {
+    let key = EncodingKey::from_ec_pem(&crate::support::partner::key_pem(name)).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some("dpop+jwt".into());
+    header.jwk = Some(jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap());
+    let mut claims = json!({"htm": method, "htu": url, "iat": now(), "jti": uuid::Uuid::new_v4().to_string()});
+    if let Some(t) = token {
+        use sha2::Digest as _;
+        claims["ath"] = json!(B64.encode(sha2::Sha256::digest(t.as_bytes())));
+    }
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_on_every_call() {
+    let stack = Stack::start_with(|o| {
+        o.partners = vec![("alpha".into(), partner_toml("ptn_alpha", "active", "[dpop]\nrequired = true\n"))];
+    });
+    let alpha = stack.gw.partner("ptn_alpha");
+    let endpoint = stack.gw.token_endpoint();
+    let form = |assertion: String| {
+        vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+            ("client_assertion", assertion),
+            ("scope", "products:read".to_owned()),
+        ]
+    };
+    // This partner must prove a key at the token endpoint.
+    let res = http().post(&endpoint).form(&form(alpha.assertion())).send().await.unwrap();
+    assert_eq!(assert_problem(res, 400, "invalid_dpop_proof").await["error"], "invalid_dpop_proof");
+    let proof = dpop_proof("test-es256", "POST", &endpoint, None);
+    let res = http().post(&endpoint).header("DPoP", &proof).form(&form(alpha.assertion())).send().await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let claims: Value = serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(claims["cnf"]["jkt"].as_str().map(str::len), Some(43), "{claims}");
+    // The token endpoint's proof cannot be used twice either.
+    let res = http().post(&endpoint).header("DPoP", &proof).form(&form(alpha.assertion())).send().await.unwrap();
+    assert_problem(res, 400, "invalid_dpop_proof").await;
+
+    let base = stack.gw.url("/v1/products");
+    let call = |scheme: &str, proof: Option<String>| {
+        let mut req = http().get(format!("{base}?limit=1")).header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        req.send()
+    };
+    let fresh = dpop_proof("test-es256", "GET", &base, Some(&token));
+    assert_eq!(call("DPoP", Some(fresh.clone())).await.unwrap().status(), 200);
+    let refused = [
+        ("the same proof again", call("DPoP", Some(fresh)).await.unwrap()),
+        ("no proof", call("DPoP", None).await.unwrap()),
+        ("as a bearer token", call("Bearer", None).await.unwrap()),
+        (
+            "a proof for another URL",
+            call("DPoP", Some(dpop_proof("test-es256", "GET", &stack.gw.url("/v1/accounts"), Some(&token))))
+                .await
+                .unwrap(),
+        ),
+        (
+            "another key's proof",
+            call("DPoP", Some(dpop_proof("test-es256-next", "GET", &base, Some(&token)))).await.unwrap(),
+        ),
+    ];
+    for (what, res) in refused {
+        assert_eq!(res.status(), 401, "{what}");
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP"), "{what}");
+        assert_problem(res, 401, "token_sender_mismatch").await;
+    }
+}

@@ -209,6 +209,8 @@ pub async fn metadata(State(gw): State<AppState>) -> Json<serde_json::Value> {
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
         // RFC 8705: partners with `[mtls]` get tokens bound to their TLS client certificate.
         "tls_client_certificate_bound_access_tokens": true,
+        // RFC 9449: a `DPoP` proof at the token endpoint binds the tokens to its key.
+        "dpop_signing_alg_values_supported": ["ES256", "PS256"],
         "scopes_supported": KNOWN_SCOPES,
         "service_documentation": format!("{base}/docs"),
     }))

@@ -25,6 +25,8 @@ use crate::{
 
 use scenegate_adapter_contract::canonical::PaymentConsentType;
 use scenegate_listener::tls::ClientCertificate;
+
+use crate::auth::access_token::Confirmation;
 use subtle::ConstantTimeEq as _;
 
 use super::{Params, authenticate_client, customer_scope, no_store, parse_pairs, truncate};
@@ -160,8 +162,10 @@ async fn token_answer(
         partner_id,
     )
     .await?;
-    let bound = sender_binding(&partner, cert)?;
-    let bound = bound.as_deref();
+    let bound =
+        Confirmation { x5t_s256: sender_binding(&partner, cert)?, jkt: dpop_binding(gw, &partner, headers).await? };
+    let token_type = if bound.jkt.is_some() { "DPoP" } else { "Bearer" };
+    let bound = &bound;
     let body = match form.grant_type.as_str() {
         "authorization_code" => authorization_code(gw, &partner, &form, bound).await?,
         "refresh_token" => refresh_token(gw, &partner, &form, bound).await?,
@@ -174,16 +178,46 @@ async fn token_answer(
             tracing::info!(partner = %partner.id, scope = %issued.scope, "access token issued");
             TokenResponse {
                 access_token: issued.access_token,
-                token_type: "Bearer",
+                token_type,
                 expires_in: issued.expires_in,
                 scope: issued.scope,
                 refresh_token: None,
             }
         }
     };
+    let body = TokenResponse { token_type, ..body };
     let mut res = Json(body).into_response();
     no_store(&mut res);
     Ok(res)
+}
+
+/// The key of the request's `DPoP` proof (RFC 9449), which the tokens issued here are bound
+/// to; `None` without a proof, unless the partner's file says it must send one.
+async fn dpop_binding(gw: &AppState, partner: &Partner, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let proof = headers.get("dpop").map(|v| v.to_str().unwrap_or_default());
+    let Some(proof) = proof else {
+        if partner.dpop_required {
+            return Err(OAuthError::InvalidDpopProof(
+                "this client must send a DPoP proof with its token requests".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let now = gw.assertions.clock.now();
+    match crate::auth::dpop::verify(
+        proof,
+        "POST",
+        &gw.assertions.token_endpoint,
+        None,
+        now,
+        gw.assertions.replay.as_ref(),
+    )
+    .await
+    {
+        Ok(p) => Ok(Some(p.jkt)),
+        Err(crate::auth::dpop::DpopError::Unavailable(e)) => Err(OAuthError::Unavailable(e)),
+        Err(e) => Err(OAuthError::InvalidDpopProof(e.to_string())),
+    }
 }
 
 /// For a partner with `[mtls]`: the thumbprint of the registered certificate this connection
@@ -220,7 +254,7 @@ fn consent_token(
     gw: &AppState,
     partner: &Partner,
     consent: &Consent,
-    bound: Option<&str>,
+    bound: &Confirmation,
 ) -> Result<(TokenResponse, String, i64), ApiError> {
     let scopes = BTreeSet::from([customer_scope(consent).to_owned()]);
     let issued = gw
@@ -264,7 +298,7 @@ async fn authorization_code(
     gw: &AppState,
     partner: &Partner,
     form: &TokenRequest,
-    bound: Option<&str>,
+    bound: &Confirmation,
 ) -> Result<TokenResponse, ApiError> {
     let code = required(form.code.as_ref(), "code")?;
     let redirect_uri = required(form.redirect_uri.as_ref(), "redirect_uri")?;
@@ -285,7 +319,7 @@ async fn refresh_token(
     gw: &AppState,
     partner: &Partner,
     form: &TokenRequest,
-    bound: Option<&str>,
+    bound: &Confirmation,
 ) -> Result<TokenResponse, ApiError> {
     let token = required(form.refresh_token.as_ref(), "refresh_token")?;
     let refresh = gw.grants.refresh(&partner.id, token).await?;

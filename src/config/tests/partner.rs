@@ -82,7 +82,7 @@ fn toml_syntax_error() {
 #[test]
 fn unknown_key_at_top_level() {
     let text = partner_toml("ptn_skytrip").replace("status =", "homepage = \"https://skytrip.example\"\nstatus =");
-    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:3:1: `homepage`: unknown field `homepage`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`");
+    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:3:1: `homepage`: unknown field `homepage`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`, `dpop`");
 }
 
 #[test]
@@ -264,7 +264,7 @@ fn errors_across_files_are_all_reported() {
         c.toml:1:1: `adapter`: missing field `adapter`
         c.toml:1:1: `scopes`: missing field `scopes`
         c.toml:2:10: `status`: unknown variant `paused`, expected `active` or `suspended`
-        d.toml:20:2: `contacts`: unknown field `contacts`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`
+        d.toml:20:2: `contacts`: unknown field `contacts`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`, `dpop`
         "#);
 }
 
@@ -293,7 +293,7 @@ fn every_error_of_one_file_is_reported_in_one_run() {
     insta::assert_snapshot!(dir.errors(), @r#"
         a.toml:1:1: `display_name`: missing field `display_name`
         a.toml:5:28: `scopes[1]`: unknown scope `teleport`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`
-        a.toml:9:1: `colour`: unknown field `colour`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`
+        a.toml:9:1: `colour`: unknown field `colour`, expected one of `id`, `display_name`, `status`, `environment`, `security_level`, `risk_assessment_ref`, `scopes`, `redirect_uris`, `webhook_url`, `rate_limit`, `keys`, `adapter`, `contact`, `payments`, `webhooks`, `mtls`, `dpop`
         a.toml:12:23: `rate_limit.requests_per_second`: invalid type: string "fast", expected i64
         a.toml:13:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
         a.toml:14:1: `rate_limit.burts`: unknown field `burts`, expected `requests_per_second` or `burst`
