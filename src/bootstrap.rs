@@ -82,12 +82,14 @@ pub async fn build(
     let grants = Arc::new(Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone()));
     spawn_grant_purge(grants.clone());
 
-    let core = CoreClient::with_limits(
+    let core_tls = cfg.core.tls.load().map_err(|e| anyhow::anyhow!("core TLS settings: {e}"))?;
+    let core = CoreClient::with_tls(
         &cfg.core.base_url,
         cfg.core.timeout,
         cfg.core.connect_timeout,
         cfg.core.breaker,
         cfg.core.max_in_flight,
+        &core_tls,
     )
     .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
@@ -114,7 +116,11 @@ pub async fn build(
         events.clone(),
         Arc::new(targets),
         clock.clone(),
-        DeliveryConfig { retry, ..DeliveryConfig::default() },
+        DeliveryConfig {
+            retry,
+            tls: cfg.webhooks.tls.load().map_err(|e| anyhow::anyhow!("webhook TLS settings: {e}"))?,
+            ..DeliveryConfig::default()
+        },
     )
     .context("starting webhook delivery")?;
 

@@ -21,6 +21,7 @@ pub mod grants;
 pub mod idempotency;
 pub mod limit;
 pub mod openapi;
+pub mod outgoing_tls;
 pub mod payments;
 pub mod pipeline;
 pub mod problem;

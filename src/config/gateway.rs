@@ -44,6 +44,9 @@ connect_timeout_ms = 500              # at most timeout_ms
 breaker_failures = 5                  # consecutive failures that open the circuit, 1..=1000
 breaker_open_ms = 5000                # calls fail fast this long, then one probe, 1..=300000
 max_in_flight = 256                   # calls to the core at once; more get 503 at once, 1..=100000
+# ca_file = "tls/core-ca.pem"         # an https core: CAs trusted beyond the platform's roots
+# client_cert_file = "tls/gw-to-core.crt"  # mTLS to the core: the gateway's certificate chain
+# client_key_file = "tls/gw-to-core.key"   # ... and its private key
 
 [storage]
 data_dir = "../data"                  # relative to this file's folder; SQLite file, keys
@@ -66,6 +69,9 @@ idempotency_lease_secs = 30           # a crashed request's Idempotency-Key is t
 # horizon_secs from the first attempt.
 retry_delays_secs = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
 horizon_secs = 86400                  # 1..=604800
+# ca_file = "tls/extra-ca.pem"        # receivers' CAs beyond the platform's roots
+# client_cert_file = "tls/webhooks.crt"  # a certificate to present to receivers that ask
+# client_key_file = "tls/webhooks.key"
 
 [sandbox]
 # Customer numbers sandbox partners may authorise consents for without a browser
@@ -159,6 +165,8 @@ pub struct PaymentsConfig {
 pub struct WebhooksConfig {
     pub retry_delays: Vec<Duration>,
     pub horizon: Duration,
+    /// CAs beyond the platform's for receivers' certificates, and a certificate to present.
+    pub tls: OutgoingTlsFiles,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,6 +204,24 @@ pub struct CoreConfig {
     pub connect_timeout: Duration,
     pub breaker: crate::core::BreakerSettings,
     pub max_in_flight: usize,
+    /// CAs beyond the platform's for an `https` core, and the certificate presented to it.
+    pub tls: OutgoingTlsFiles,
+}
+
+/// The files of an outgoing connection's TLS (`ca_file`, `client_cert_file`,
+/// `client_key_file` of `[core]` and `[webhooks]`), absolute.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutgoingTlsFiles {
+    pub ca_file: Option<PathBuf>,
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutgoingTlsFiles {
+    /// The settings, read from the files (checked when the config loaded).
+    pub fn load(&self) -> Result<crate::outgoing_tls::OutgoingTls, String> {
+        let identity = self.client_identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        crate::outgoing_tls::OutgoingTls::from_files(self.ca_file.as_deref(), identity)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -446,6 +472,12 @@ impl Default for PaymentsFile {
 struct WebhooksFile {
     retry_delays_secs: Spanned<Vec<i64>>,
     horizon_secs: Spanned<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cert_file: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key_file: Option<Spanned<String>>,
 }
 
 impl Default for WebhooksFile {
@@ -453,6 +485,9 @@ impl Default for WebhooksFile {
         Self {
             retry_delays_secs: d(vec![5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400]),
             horizon_secs: d(86_400),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -497,6 +532,12 @@ struct CoreFile {
     breaker_failures: Spanned<i64>,
     breaker_open_ms: Spanned<i64>,
     max_in_flight: Spanned<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cert_file: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -564,6 +605,9 @@ impl Default for CoreFile {
             breaker_failures: d(5),
             breaker_open_ms: d(5_000),
             max_in_flight: d(256),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -622,6 +666,37 @@ impl Check<'_> {
             self.errors.push(self.source.error(value.span(), field, reason));
             String::new()
         })
+    }
+
+    /// `ca_file`, `client_cert_file`, `client_key_file` of `section`, read now so an
+    /// unreadable CA or identity is a config error with its place.
+    fn outgoing_tls(
+        &mut self,
+        section: &str,
+        [ca, cert, key]: [&Option<Spanned<String>>; 3],
+        base: &Path,
+    ) -> OutgoingTlsFiles {
+        let field = |name: &str| format!("{section}.{name}");
+        let files = OutgoingTlsFiles {
+            ca_file: ca.as_ref().map(|f| self.path(f, &field("ca_file"), base)),
+            client_identity: match (cert, key) {
+                (Some(c), Some(k)) => Some((
+                    self.path(c, &field("client_cert_file"), base),
+                    self.path(k, &field("client_key_file"), base),
+                )),
+                (None, None) => None,
+                (Some(one), None) | (None, Some(one)) => {
+                    let reason = "`client_cert_file` and `client_key_file` go together";
+                    self.errors.push(self.source.error(one.span(), field("client_cert_file"), reason));
+                    None
+                }
+            },
+        };
+        if let Err(reason) = files.load() {
+            let span = ca.as_ref().or(cert.as_ref()).map_or(0..0, Spanned::span);
+            self.errors.push(self.source.error(span, section, reason));
+        }
+        files
     }
 
     fn path(&mut self, value: &Spanned<String>, field: &str, base: &Path) -> PathBuf {
@@ -746,6 +821,11 @@ impl GatewayFile {
             },
             max_in_flight: usize::try_from(check.number(&self.core.max_in_flight, "core.max_in_flight", 1..=100_000))
                 .unwrap_or(256),
+            tls: check.outgoing_tls(
+                "core",
+                [&self.core.ca_file, &self.core.client_cert_file, &self.core.client_key_file],
+                base,
+            ),
         };
         // Only between two valid values: an out-of-range timeout is already the error to fix.
         if TIMEOUT_MS.contains(self.core.timeout_ms.get_ref()) && core.connect_timeout > core.timeout {
@@ -772,6 +852,11 @@ impl GatewayFile {
         let webhooks = WebhooksConfig {
             retry_delays: delays.iter().map(|d| Duration::from_secs(u64::try_from(*d).unwrap_or(1))).collect(),
             horizon: Duration::from_secs(horizon),
+            tls: check.outgoing_tls(
+                "webhooks",
+                [&self.webhooks.ca_file, &self.webhooks.client_cert_file, &self.webhooks.client_key_file],
+                base,
+            ),
         };
         let shared = self.shared.resolve(&mut check);
         let audit = self.audit.resolve(&mut check);

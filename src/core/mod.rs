@@ -67,6 +67,8 @@ impl CoreError {
     }
 }
 
+pub use crate::outgoing_tls::OutgoingTls;
+
 #[derive(Clone)]
 pub struct CoreClient {
     http: reqwest::Client,
@@ -93,11 +95,28 @@ impl CoreClient {
         breaker: BreakerSettings,
         max_in_flight: usize,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        Self::with_tls(base_url, timeout, connect_timeout, breaker, max_in_flight, &OutgoingTls::default())
+    }
+
+    /// As [`CoreClient::with_limits`], over TLS (rustls) trusting the platform's roots plus
+    /// `tls.extra_roots`, and presenting `tls.identity` as client certificate when given.
+    pub fn with_tls(
+        base_url: &str,
+        timeout: Duration,
+        connect_timeout: Duration,
+        breaker: BreakerSettings,
+        max_in_flight: usize,
+        tls: &OutgoingTls,
+    ) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_max_idle_per_host(64)
-            .build()?;
+            .tls_certs_merge(tls.extra_roots.clone());
+        if let Some(identity) = &tls.identity {
+            builder = builder.identity(identity.clone());
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
@@ -237,3 +256,6 @@ fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {
         Err(_) => "error",
     }
 }
+
+#[cfg(test)]
+mod tls_tests;

@@ -63,6 +63,8 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// Response bytes read: enough for an error message, too few to be a weapon.
     pub max_response_bytes: usize,
+    /// CAs beyond the platform's, and the client certificate presented to receivers.
+    pub tls: crate::outgoing_tls::OutgoingTls,
 }
 
 impl Default for DeliveryConfig {
@@ -75,20 +77,25 @@ impl Default for DeliveryConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
             max_response_bytes: 4 * 1024,
+            tls: crate::outgoing_tls::OutgoingTls::default(),
         }
     }
 }
 
 /// The client webhooks are sent with; `allow_private` picks the resolver's rule.
 pub fn http_client(config: &DeliveryConfig, allow_private: bool) -> Result<Client, reqwest::Error> {
-    Client::builder()
+    let mut builder = Client::builder()
         .redirect(redirect::Policy::none())
         .no_proxy()
         .dns_resolver(GuardedResolver { allow_private })
         .connect_timeout(config.connect_timeout)
         .timeout(config.timeout)
         .user_agent(concat!("Scenegate-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .tls_certs_merge(config.tls.extra_roots.clone());
+    if let Some(identity) = &config.tls.identity {
+        builder = builder.identity(identity.clone());
+    }
+    builder.build()
 }
 
 /// Starts the worker. Abort the handle to stop it: every outcome is committed as it happens,

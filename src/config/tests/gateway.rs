@@ -195,3 +195,15 @@ fn every_error_of_the_gateway_file_is_reported_in_one_run() {
         "#
     );
 }
+
+#[test]
+fn outgoing_tls_files_are_read_at_load_and_go_in_pairs() {
+    let dir = TestDir::new();
+    insta::assert_snapshot!(
+        gateway_errors(&dir, "[core]\nca_file = \"missing-ca.pem\"\n[webhooks]\nclient_cert_file = \"gw.crt\"\n"),
+        @r"
+        gateway.toml:2:11: `core`: missing-ca.pem: No such file or directory (os error 2)
+        gateway.toml:4:20: `webhooks.client_cert_file`: `client_cert_file` and `client_key_file` go together
+        "
+    );
+}
