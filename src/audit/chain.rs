@@ -114,7 +114,18 @@ impl NewRecord {
     }
 }
 
+/// A record as both engines store it: chain, seq, at, actor, action, subject, detail,
+/// prev_hash, hash.
+pub type RecordRow = (String, i64, i64, String, String, String, String, String, String);
+
 impl Record {
+    /// A stored row back as a record; an unknown chain name is a corrupt row.
+    pub fn from_row(row: RecordRow) -> Result<Self, String> {
+        let (chain, seq, at, actor, action, subject, detail, prev_hash, hash) = row;
+        let chain = Chain::parse(&chain).ok_or_else(|| format!("unknown audit chain `{chain}`"))?;
+        Ok(Self { chain, seq, at, actor, action, subject, detail, prev_hash, hash })
+    }
+
     pub fn head(&self) -> Head {
         Head { seq: self.seq, hash: self.hash.clone() }
     }

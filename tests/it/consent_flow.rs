@@ -288,15 +288,21 @@ async fn a_missing_csrf_token_is_refused_on_every_form() {
     assert_eq!(res.status(), 403);
 }
 
-#[tokio::test]
-async fn the_sixth_login_attempt_is_locked_even_with_the_right_password() {
+/// A stack and a customer at the bank's login page of a pushed request of `ptn_alpha`.
+async fn at_the_login_page() -> (Stack, Customer, String) {
     let stack = a2_stack();
     let alpha = stack.gw.partner("ptn_alpha");
     let consent = alpha.create_consent().await;
     let (_, challenge) = pkce();
     let request_uri = alpha.par(&consent, &challenge).await;
     let customer = Customer::new(&stack.gw.issuer());
-    let (_, mut page) = customer.get(&customer.authorize_url("ptn_alpha", &request_uri)).await;
+    let (_, page) = customer.get(&customer.authorize_url("ptn_alpha", &request_uri)).await;
+    (stack, customer, page)
+}
+
+#[tokio::test]
+async fn the_sixth_login_attempt_is_locked_even_with_the_right_password() {
+    let (_stack, customer, mut page) = at_the_login_page().await;
     let alert = |page: &str| page.split("role=\"alert\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
     let mut messages = Vec::new();
     for attempt in 1..=5 {
@@ -320,13 +326,7 @@ async fn the_sixth_login_attempt_is_locked_even_with_the_right_password() {
 
 #[tokio::test]
 async fn the_lock_is_the_customers_whichever_login_id_was_typed() {
-    let stack = a2_stack();
-    let alpha = stack.gw.partner("ptn_alpha");
-    let consent = alpha.create_consent().await;
-    let (_, challenge) = pkce();
-    let request_uri = alpha.par(&consent, &challenge).await;
-    let customer = Customer::new(&stack.gw.issuer());
-    let (_, mut page) = customer.get(&customer.authorize_url("ptn_alpha", &request_uri)).await;
+    let (_stack, customer, mut page) = at_the_login_page().await;
     // Five wrong passwords spread over the customer's mobile number and customer number.
     for (attempt, login_id) in ["13800000002", "C0002", "13800000002", "C0002", "13800000002"].iter().enumerate() {
         let res = customer.login(&page, login_id, "wrong-password").await;

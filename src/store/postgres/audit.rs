@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, PgPool};
 
 use super::err;
-use crate::audit::{AuditStore, Chain, CheckpointSigner, Head, NewRecord, PartnerState, Record, chain::CHECKPOINT};
+use crate::audit::{
+    AuditStore, Chain, CheckpointSigner, Head, NewRecord, PartnerState, Record,
+    chain::{CHECKPOINT, RecordRow},
+};
 use crate::store::StoreError;
 
 pub const SCHEMA: &[&str] = &[
@@ -61,14 +64,6 @@ impl PgAuditStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
-}
-
-type Row = (String, i64, i64, String, String, String, String, String, String);
-
-fn record(row: Row) -> Result<Record, StoreError> {
-    let (chain, seq, at, actor, action, subject, detail, prev_hash, hash) = row;
-    let chain = Chain::parse(&chain).ok_or_else(|| StoreError::Corrupt(format!("unknown audit chain `{chain}`")))?;
-    Ok(Record { chain, seq, at, actor, action, subject, detail, prev_hash, hash })
 }
 
 /// Locks the heads of `chains` in name order and returns them.
@@ -220,7 +215,7 @@ impl AuditStore for PgAuditStore {
     }
 
     async fn read(&self, chain: Chain, after_seq: i64, limit: u32) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<RecordRow> = sqlx::query_as(
             "SELECT chain, seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_records
              WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
@@ -230,7 +225,7 @@ impl AuditStore for PgAuditStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
-        rows.into_iter().map(record).collect()
+        rows.into_iter().map(|row| Record::from_row(row).map_err(StoreError::Corrupt)).collect()
     }
 
     async fn partner_states(&self) -> Result<BTreeMap<String, PartnerState>, StoreError> {
