@@ -53,6 +53,8 @@ pub struct GatewayState {
     pub keys: Arc<ArcSwap<SigningKeys>>,
     pub tokens: AccessTokens,
     pub assertions: AssertionVerifier,
+    /// Server-provided DPoP nonces (RFC 9449 §8), the same on every instance.
+    pub dpop_nonces: crate::auth::dpop::Nonces,
     pub limits: Arc<dyn RateLimiterStore>,
     /// Whether shared state (Redis) is reachable, for `/readyz`.
     pub shared_health: crate::store::redis::SharedHealth,
@@ -193,7 +195,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: scenegate_listener::Limits,
-    tls: Option<Arc<scenegate_listener::rustls::ServerConfig>>,
+    tls: Option<Arc<scenegate_listener::tls::Certificates>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     scenegate_listener::serve(name, listener, app, limits, tls, Arc::default(), shutdown).await

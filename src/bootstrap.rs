@@ -94,6 +94,7 @@ pub async fn build(
     .context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
     let pseudonyms = key_home.pseudonyms().await?;
+    let dpop_nonces = crate::auth::dpop::Nonces::new(&pseudonyms.derive_secret("dpop-nonce"));
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
     let consents = Consents::new(stores.consents.clone(), clock.clone());
 
@@ -150,6 +151,7 @@ pub async fn build(
             replay: shared.replay,
             clock: clock.clone(),
         },
+        dpop_nonces,
         partners,
         keys,
         limits: shared.limits,

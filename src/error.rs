@@ -98,6 +98,7 @@ impl ApiError {
             Self::Token(TokenError::SenderMismatch | TokenError::DpopMismatch(_)) => {
                 p(S::UNAUTHORIZED, problem::TOKEN_NOT_BOUND_HERE, self.to_string())
             }
+            Self::Token(TokenError::UseDpopNonce) => p(S::UNAUTHORIZED, problem::USE_DPOP_NONCE, self.to_string()),
             Self::Token(e) => p(S::UNAUTHORIZED, problem::INVALID_TOKEN, e.to_string()),
             Self::InsufficientScope(_) => p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string()),
             Self::SecurityLevel(..) => p(S::FORBIDDEN, problem::SECURITY_LEVEL, self.to_string()),
@@ -286,6 +287,7 @@ fn oauth_problem(e: &OAuthError) -> Problem {
         OAuthError::UnsupportedMediaType(_) => (S::UNSUPPORTED_MEDIA_TYPE, problem::UNSUPPORTED_MEDIA_TYPE),
         OAuthError::InvalidClient(_) => (S::UNAUTHORIZED, problem::INVALID_CLIENT),
         OAuthError::InvalidDpopProof(_) => (S::BAD_REQUEST, problem::INVALID_DPOP_PROOF),
+        OAuthError::UseDpopNonce => (S::BAD_REQUEST, problem::USE_DPOP_NONCE),
         OAuthError::InvalidScope(_) => (S::BAD_REQUEST, problem::INVALID_SCOPE),
         OAuthError::UnsupportedGrantType(_) => (S::BAD_REQUEST, problem::UNSUPPORTED_GRANT_TYPE),
         OAuthError::InvalidGrant(_) => (S::BAD_REQUEST, problem::INVALID_GRANT),
@@ -319,6 +321,10 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Token(TokenError::DpopMismatch(_)) => {
                 let challenge = r#"DPoP error="invalid_dpop_proof", algs="ES256 PS256""#;
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            Self::Token(TokenError::UseDpopNonce) => {
+                let challenge = r#"DPoP error="use_dpop_nonce", algs="ES256 PS256""#;
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
             Self::Token(_) => {

@@ -494,7 +494,7 @@ async fn start_gateway(
         Some(files) => {
             let certs = scenegate_listener::tls::Certificates::load(files.clone())?;
             certs.spawn_reloader();
-            Some(certs.server_config()?)
+            Some(certs)
         }
     };
     // Operators' scrapers are few: the default bounds, whatever the partner port allows.

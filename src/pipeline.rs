@@ -97,12 +97,17 @@ fn access_token(headers: &HeaderMap) -> Option<(String, bool)> {
     (dpop || scheme.eq_ignore_ascii_case("bearer")).then(|| (token.trim().to_owned(), dpop))
 }
 
-/// Runs one call through every phase and tags the response with the partner.
+/// Runs one call through every phase and tags the response with the partner. A DPoP call
+/// gets the server's current nonce with its answer, whatever the answer (RFC 9449 §8.2).
 pub async fn run(gw: &AppState, op: Operation, call: PartnerCall) -> Response {
     let mut tag = None;
+    let dpop_call = call.dpop.is_some();
     let mut res = phases(gw, op, call, &mut tag).await.unwrap_or_else(IntoResponse::into_response);
     if let Some(partner) = tag {
         res.extensions_mut().insert(PartnerTag(partner));
+    }
+    if dpop_call {
+        dpop::offer_nonce(res.headers_mut(), &gw.dpop_nonces, gw.assertions.clock.now());
     }
     res
 }
@@ -174,12 +179,18 @@ async fn authenticate(gw: &AppState, call: &PartnerCall) -> Result<AccessClaims,
             let proof =
                 call.dpop.as_deref().ok_or_else(|| TokenError::DpopMismatch("no `DPoP` proof header".into()))?;
             let url = format!("{}{}", gw.settings.public_url, call.raw.path);
-            let now = gw.assertions.clock.now();
-            let replay = gw.assertions.replay.as_ref();
-            let checked = dpop::verify(proof, &call.raw.method, &url, Some(token), now, replay).await;
-            let proof = match checked {
+            let needs_nonce = gw.partners.load().get(&claims.sub).is_some_and(|p| p.dpop_nonce_required);
+            let expected = dpop::Expected {
+                method: &call.raw.method,
+                url: &url,
+                access_token: Some(token),
+                now: gw.assertions.clock.now(),
+                nonces: needs_nonce.then_some(&gw.dpop_nonces),
+            };
+            let proof = match dpop::verify(proof, &expected, gw.assertions.replay.as_ref()).await {
                 Ok(p) => p,
                 Err(dpop::DpopError::Unavailable(e)) => return Err(crate::store::StoreError::Unavailable(e).into()),
+                Err(dpop::DpopError::UseNonce) => return Err(TokenError::UseDpopNonce.into()),
                 Err(e) => return Err(TokenError::DpopMismatch(e.to_string()).into()),
             };
             if !bool::from(proof.jkt.as_bytes().ct_eq(jkt.as_bytes())) {

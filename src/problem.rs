@@ -40,6 +40,7 @@ kinds! {
     INVALID_TOKEN = "invalid_token", "The access token is missing, invalid or expired";
     TOKEN_NOT_BOUND_HERE = "token_sender_mismatch", "The access token is bound to a client certificate or key this request did not prove";
     INVALID_DPOP_PROOF = "invalid_dpop_proof", "The DPoP proof is missing or invalid";
+    USE_DPOP_NONCE = "use_dpop_nonce", "The DPoP proof must carry the server's current nonce";
     INSUFFICIENT_SCOPE = "insufficient_scope", "The access token lacks the scope this operation needs";
     SECURITY_LEVEL = "security_level", "The partner is not registered at the security level this operation needs";
     PARTNER_SUSPENDED = "partner_suspended", "The partner is suspended";

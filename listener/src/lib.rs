@@ -63,18 +63,22 @@ impl Default for Limits {
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops accepting
-/// and gives open requests [`DRAIN`] to finish. `name` labels the connection gauge; `stats`
+/// and gives open requests [`DRAIN`] to finish. With `tls`, connections are TLS, served with
+/// its current certificate. `name` labels the connection gauge; `stats`
 /// counts connections (the cap's proof in tests, `/readyz` detail in the gateway).
 pub async fn serve(
     name: &'static str,
     listener: TcpListener,
     app: Router,
     limits: Limits,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    tls: Option<Arc<tls::Certificates>>,
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = match &tls {
+        Some(certs) => Some(tokio_rustls::TlsAcceptor::from(certs.server_config().map_err(std::io::Error::other)?)),
+        None => None,
+    };
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -103,7 +107,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, http, watcher, acceptor) = (app.clone(), http.clone(), graceful.watcher(), acceptor.clone());
+        let (app, http, watcher, acceptor, certs) =
+            (app.clone(), http.clone(), graceful.watcher(), acceptor.clone(), tls.clone());
         let (open, stats) = (open.clone(), stats.clone());
         stats.opened();
         open.increment(1.0);
@@ -116,12 +121,8 @@ pub async fn serve(
                 Some(acceptor) => match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await
                 {
                     Ok(Ok(tls)) => {
-                        let cert = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|c| tls::ClientCertificate(Arc::from(c.as_ref())));
+                        let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+                        let cert = certs.as_ref().and_then(|c| c.client_certificate(chain));
                         let service = with_connection_facts(app, peer, cert);
                         watcher
                             .watch(http.serve_connection(TokioIo::new(tls), service))

@@ -17,22 +17,50 @@ fn pair(name: &str) -> (String, String) {
 }
 
 async fn start(dir: &std::path::Path, server: &(String, String)) -> (String, Arc<Certificates>) {
-    let files = TlsFiles { cert_file: dir.join("server.crt"), key_file: dir.join("server.key") };
+    start_trusting(dir, server, None).await
+}
+
+/// A server that also trusts `client_ca` (PEM) to issue client certificates.
+async fn start_trusting(
+    dir: &std::path::Path,
+    server: &(String, String),
+    client_ca: Option<&str>,
+) -> (String, Arc<Certificates>) {
+    let client_ca_file = client_ca.map(|pem| {
+        std::fs::write(dir.join("clients-ca.pem"), pem).unwrap();
+        dir.join("clients-ca.pem")
+    });
+    let files = TlsFiles { cert_file: dir.join("server.crt"), key_file: dir.join("server.key"), client_ca_file };
     std::fs::write(&files.cert_file, &server.0).unwrap();
     std::fs::write(&files.key_file, &server.1).unwrap();
     let certs = Certificates::load(files).unwrap();
-    let config = certs.server_config().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Says which client certificate the connection presented, by its x5t#S256.
-    let app = Router::new().route(
-        "/whoami",
-        get(|cert: Option<Extension<ClientCertificate>>| async move {
-            cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint())
-        }),
-    );
+    // Says which client certificate the connection presented, by its x5t#S256, and the
+    // subject a trusted CA issued it to.
+    let app = Router::new()
+        .route(
+            "/whoami",
+            get(|cert: Option<Extension<ClientCertificate>>| async move {
+                cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint())
+            }),
+        )
+        .route(
+            "/issued-to",
+            get(|cert: Option<Extension<ClientCertificate>>| async move {
+                cert.and_then(|Extension(c)| c.issued_subject().map(ToString::to_string)).unwrap_or_default()
+            }),
+        );
     let limits = Limits { header_read_timeout: Duration::from_secs(5), ..Limits::default() };
-    tokio::spawn(serve("tls", listener, app, limits, Some(config), Arc::new(Stats::default()), std::future::pending()));
+    tokio::spawn(serve(
+        "tls",
+        listener,
+        app,
+        limits,
+        Some(certs.clone()),
+        Arc::new(Stats::default()),
+        std::future::pending(),
+    ));
     (format!("https://localhost:{port}/whoami"), certs)
 }
 
@@ -104,7 +132,8 @@ fn a_bad_pair_is_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, _) = pair("localhost");
     let (_, other_key) = pair("localhost");
-    let files = TlsFiles { cert_file: dir.path().join("c.pem"), key_file: dir.path().join("k.pem") };
+    let files =
+        TlsFiles { cert_file: dir.path().join("c.pem"), key_file: dir.path().join("k.pem"), client_ca_file: None };
     std::fs::write(&files.cert_file, "not a certificate").unwrap();
     std::fs::write(&files.key_file, &other_key).unwrap();
     let e = Certificates::load(files.clone()).unwrap_err().to_string();
@@ -112,4 +141,57 @@ fn a_bad_pair_is_refused_with_the_file_named() {
     std::fs::write(&files.cert_file, &cert).unwrap();
     let e = Certificates::load(files).unwrap_err().to_string();
     assert!(e.contains("usable server identity"), "a key that is not the certificate's: {e}");
+}
+
+/// A CA, and a client certificate it issues to `CN=<cn>,O=Acme Ltd` (PEM pair).
+struct Ca {
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { pem, issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn issue(&self, cn: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Acme Ltd");
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_from_a_trusted_client_ca_arrives_with_its_verified_subject() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let dir = tempfile::tempdir().unwrap();
+    let server = pair("localhost");
+    let (trusted, other) = (Ca::new("Partner CA"), Ca::new("Someone else's CA"));
+    let (url, _) = start_trusting(dir.path(), &server, Some(&trusted.pem)).await;
+    let url = url.replace("/whoami", "/issued-to");
+    let issued_to = |identity: Option<(String, String)>| {
+        let (url, server) = (url.clone(), server.0.clone());
+        async move { client(&server, identity.as_ref()).get(&url).send().await.unwrap().text().await.unwrap() }
+    };
+
+    assert_eq!(issued_to(Some(trusted.issue("acme-client", ClientAuth))).await, "CN=acme-client,O=Acme Ltd");
+    // Accepted at the TLS layer (a thumbprint may still pin it), but vouched for by no one.
+    for (what, identity) in [
+        ("self-signed", pair("acme-client")),
+        ("another CA's", other.issue("acme-client", ClientAuth)),
+        ("not for client authentication", trusted.issue("acme-client", ServerAuth)),
+    ] {
+        assert_eq!(issued_to(Some(identity)).await, "", "{what}");
+    }
+    assert_eq!(issued_to(None).await, "");
 }

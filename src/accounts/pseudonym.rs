@@ -108,6 +108,18 @@ impl Pseudonyms {
         format!("cst_{}", self.derive(&[b"cst\0", partner_id.as_bytes(), b"\0", cust_no.as_bytes()]))
     }
 
+    /// A 32-byte secret for another purpose (`label`), derived from the same shared key:
+    /// every instance of a cluster holds it without another shared row, and it reveals
+    /// nothing of the pseudonym key or of ids.
+    pub fn derive_secret(&self, label: &str) -> [u8; KEY_LEN] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"secret\0");
+        ctx.update(label.as_bytes());
+        let mut out = [0_u8; KEY_LEN];
+        out.copy_from_slice(&ctx.sign().as_ref()[..KEY_LEN]);
+        out
+    }
+
     fn derive(&self, parts: &[&[u8]]) -> String {
         let mut ctx = hmac::Context::with_key(&self.key);
         for part in parts {

@@ -92,6 +92,10 @@ pub enum TokenError {
     /// call with a token that is not DPoP-bound.
     #[error("the access token needs a valid DPoP proof of its key: {0}")]
     DpopMismatch(String),
+    /// The partner must put the server's nonce in its DPoP proofs (RFC 9449 §9), and this
+    /// proof has none, or a stale one: retry with the `DPoP-Nonce` of this answer.
+    #[error("the DPoP proof must carry the server's current nonce: retry with the one in the `DPoP-Nonce` header")]
+    UseDpopNonce,
 }
 
 pub struct IssuedToken {

@@ -55,6 +55,10 @@ pub enum OAuthError {
     /// §5: `invalid_dpop_proof`).
     #[error("{0}")]
     InvalidDpopProof(String),
+    /// The client must put the server's nonce in its DPoP proofs, and this one has none or a
+    /// stale one (RFC 9449 §8: `use_dpop_nonce`); the answer carries a fresh `DPoP-Nonce`.
+    #[error("the DPoP proof must carry the server's current nonce: retry with the one in the `DPoP-Nonce` header")]
+    UseDpopNonce,
     /// The body is not form-encoded: answered 415 (`error` stays `invalid_request`, the
     /// nearest RFC 6749 code).
     #[error("{0}")]
@@ -88,6 +92,7 @@ impl OAuthError {
             Self::InvalidRequest(_) | Self::UnsupportedMediaType(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidGrant(_) => "invalid_grant",

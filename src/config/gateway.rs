@@ -32,6 +32,7 @@ ops_listen = "127.0.0.1:9464"         # /metrics, /healthz, /readyz for operator
 # [server.tls]                        # TLS 1.3/1.2 on the partner listener; reloaded on change or SIGHUP
 # cert_file = "tls/gateway.crt"       # PEM chain, relative to this file's folder
 # key_file = "tls/gateway.key"        # PEM private key
+# client_ca_file = "tls/partner-ca.pem"  # CAs issuing partners' client certificates ([mtls] subject_dn)
 
 [auth]
 access_token_ttl_secs = 300           # 60..=3600
@@ -513,6 +514,8 @@ struct ServerFile {
 struct TlsFile {
     cert_file: Spanned<String>,
     key_file: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -790,6 +793,7 @@ impl GatewayFile {
                 let files = scenegate_listener::tls::TlsFiles {
                     cert_file: check.path(&t.cert_file, "server.tls.cert_file", base),
                     key_file: check.path(&t.key_file, "server.tls.key_file", base),
+                    client_ca_file: t.client_ca_file.as_ref().map(|f| check.path(f, "server.tls.client_ca_file", base)),
                 };
                 // Checked now, so a bad pair is a config error with its place, not a failed start.
                 if let Err(e) = scenegate_listener::tls::Certificates::load(files.clone()) {

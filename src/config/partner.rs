@@ -59,6 +59,35 @@ pub struct Contact {
 
 /// One partner as checked and built from its file. Immutable: a change is a new file load
 /// (or a staff stop, which makes a suspended copy).
+/// `[mtls]`: the TLS client certificates that are the partner's (RFC 8705), by either or
+/// both of its methods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertAuth {
+    /// `self_signed_tls_client_auth`: `x5t#S256` of each registered certificate.
+    pub thumbprints: Vec<String>,
+    /// `tls_client_auth`: the subject a certificate issued by a CA of the gateway's
+    /// `[server.tls] client_ca_file` must carry.
+    pub subject: Option<scenegate_listener::tls::subject::DistinguishedName>,
+}
+
+impl ClientCertAuth {
+    /// Whether `cert` is one of the partner's: a registered thumbprint (compared in constant
+    /// time), or issued by a trusted CA to the registered subject.
+    pub fn recognises(&self, cert: &scenegate_listener::tls::ClientCertificate) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let presented = cert.thumbprint();
+        let pinned = self
+            .thumbprints
+            .iter()
+            .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(presented.as_bytes())));
+        let issued = match (&self.subject, cert.issued_subject()) {
+            (Some(want), Some(got)) => want == got,
+            _ => false,
+        };
+        pinned || issued
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Partner {
     /// The OAuth `client_id`: `ptn_` + 1 to 48 of `[a-z0-9_-]`.
@@ -85,12 +114,14 @@ pub struct Partner {
     /// SHA-256 (hex) of the file and its JWK Set as loaded: what the audit trail records of
     /// each change.
     pub digest: String,
-    /// `x5t#S256` of the TLS client certificates registered in `[mtls]`; empty: the partner
+    /// How the partner's TLS client certificate is recognised (`[mtls]`); `None`: the partner
     /// uses no client certificate and its tokens are not certificate-bound.
-    pub mtls_thumbprints: Vec<String>,
+    pub mtls: Option<ClientCertAuth>,
     /// `[dpop] required = true`: token requests must carry a DPoP proof, so every token is
     /// bound to a key the partner holds.
     pub dpop_required: bool,
+    /// `[dpop] require_nonce = true`: DPoP proofs must carry the gateway's current nonce.
+    pub dpop_nonce_required: bool,
     /// Merchants, limits and signature rules for payments (`[payments]`).
     pub payments: super::payments::PaymentSettings,
     /// How webhooks are signed (`[webhooks]`); `None`: events are only polled.

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scenegate_adapter_contract::{Operation, PartnerAdapter, SecurityLevel};
+use scenegate_listener::tls::subject::DistinguishedName;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::errors::{ConfigError, Source};
 use super::keys::{self, KeysFile};
-use super::partner::{Contact, Environment, Partner, PartnerStatus, RateLimit};
+use super::partner::{ClientCertAuth, Contact, Environment, Partner, PartnerStatus, RateLimit};
 use super::{KNOWN_SCOPES, min_level, payments, urls};
 
 /// Required keys are `Option`s here and checked by [`Check::partner`], so a missing one is
@@ -48,17 +49,25 @@ struct PartnerFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DpopFile {
+    #[serde(default)]
     required: bool,
+    /// Proofs must carry a server-provided nonce (RFC 9449 §8, §9).
+    #[serde(default)]
+    require_nonce: bool,
 }
 
-/// `[mtls]`: the partner's TLS client certificates (RFC 8705 `self_signed_tls_client_auth`),
-/// pinned by thumbprint. With it, the partner must present one of them at the token endpoint
-/// and every token it gets is bound to that certificate.
+/// `[mtls]`: the partner's TLS client certificates (RFC 8705), pinned by thumbprint
+/// (`self_signed_tls_client_auth`) or issued by a CA the bank trusts to a registered subject
+/// (`tls_client_auth`). With it, the partner must present one at the token endpoint and every
+/// token it gets is bound to that certificate.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MtlsFile {
     /// `x5t#S256` values: base64url SHA-256 of each certificate's DER (two during a rotation).
+    #[serde(default)]
     certificate_thumbprints: Vec<Spanned<String>>,
+    /// The subject DN (RFC 4514) of a certificate from `[server.tls] client_ca_file`.
+    subject_dn: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,7 +209,7 @@ impl Check<'_> {
         let contact = f.contact.and_then(|c| self.contact(c));
         let payment_settings = payments::payments(self.src, f.payments.as_ref(), env, &mut self.errors);
         let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), env, &mut self.errors);
-        let mtls_thumbprints = f.mtls.as_ref().map(|m| self.thumbprints(m)).unwrap_or_default();
+        let mtls = f.mtls.as_ref().map(|m| self.client_certificates(m));
         if let Some(list) = scopes_list.as_ref().filter(|_| scopes.contains("payments:write")) {
             let span = list.span();
             if payment_settings.limits.is_empty() {
@@ -243,8 +252,9 @@ impl Check<'_> {
             source: self.src.path.to_path_buf(),
             staff_stop: false,
             digest: String::new(),
-            mtls_thumbprints,
-            dpop_required: f.dpop.is_some_and(|d| d.required),
+            mtls,
+            dpop_required: f.dpop.as_ref().is_some_and(|d| d.required),
+            dpop_nonce_required: f.dpop.as_ref().is_some_and(|d| d.require_nonce),
             payments: payment_settings,
             webhooks,
         })
@@ -371,11 +381,23 @@ impl Check<'_> {
         }
     }
 
-    fn thumbprints(&mut self, mtls: &Spanned<MtlsFile>) -> Vec<String> {
-        let list = &mtls.get_ref().certificate_thumbprints;
-        if list.is_empty() {
-            self.fail(mtls.span(), "mtls.certificate_thumbprints", "must list at least one certificate thumbprint");
+    fn client_certificates(&mut self, mtls: &Spanned<MtlsFile>) -> ClientCertAuth {
+        let file = mtls.get_ref();
+        if file.certificate_thumbprints.is_empty() && file.subject_dn.is_none() {
+            let reason = "name the partner's certificates: `certificate_thumbprints` (self-signed, RFC 8705 \
+                          self_signed_tls_client_auth) or `subject_dn` (issued by a CA of `[server.tls] \
+                          client_ca_file`, tls_client_auth)";
+            self.fail(mtls.span(), "mtls", reason);
         }
+        let subject = file.subject_dn.as_ref().and_then(|dn| {
+            DistinguishedName::parse(dn.get_ref())
+                .map_err(|e| self.fail(dn.span(), "mtls.subject_dn", e.to_string()))
+                .ok()
+        });
+        ClientCertAuth { thumbprints: self.thumbprints(&file.certificate_thumbprints), subject }
+    }
+
+    fn thumbprints(&mut self, list: &[Spanned<String>]) -> Vec<String> {
         let mut out = Vec::new();
         for (i, t) in list.iter().enumerate() {
             let value = t.get_ref();

@@ -12,10 +12,10 @@ use super::{CoreClient, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT, OutgoingTls};
 /// A core whose `identify` answers with the thumbprint of the client certificate it saw.
 async fn tls_core(dir: &std::path::Path) -> (String, std::path::PathBuf) {
     let server = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let files = TlsFiles { cert_file: dir.join("core.crt"), key_file: dir.join("core.key") };
+    let files = TlsFiles { cert_file: dir.join("core.crt"), key_file: dir.join("core.key"), client_ca_file: None };
     std::fs::write(&files.cert_file, server.cert.pem()).unwrap();
     std::fs::write(&files.key_file, server.signing_key.serialize_pem()).unwrap();
-    let config = Certificates::load(files.clone()).unwrap().server_config().unwrap();
+    let config = Certificates::load(files.clone()).unwrap();
     let app = Router::new().route(
         "/core/customers/identify",
         post(|cert: Option<Extension<ClientCertificate>>| async move {
@@ -60,7 +60,7 @@ async fn the_connector_trusts_the_configured_ca_and_presents_its_certificate() {
     let (cert, key) = (dir.path().join("gw.crt"), dir.path().join("gw.key"));
     let with_identity = OutgoingTls::from_files(Some(&core_ca), Some((&cert, &key))).unwrap();
     let seen = client(&url, &with_identity).identify_customer("x").await.unwrap().unwrap();
-    let expected = ClientCertificate(Arc::from(gw.cert.der().as_ref())).thumbprint();
+    let expected = ClientCertificate::self_signed(gw.cert.der()).thumbprint();
     assert_eq!(seen, expected, "the core saw the gateway's certificate");
 
     let missing = OutgoingTls::from_files(Some(&dir.path().join("nope.pem")), None).err().unwrap();

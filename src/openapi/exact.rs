@@ -28,6 +28,19 @@ const SERVERS: [(&str, &str); 2] = [
     ("http://127.0.0.1:8080", "The local demo (`scenegate demo`)"),
 ];
 
+/// OpenAPI links (§4.8.20) from what an operation creates to the operations that take its
+/// id: `(operation, status, link name, target operation, path parameter, body field)`. They
+/// tell a client generator (and the fuzzer's stateful phase) that a created consent is read
+/// and revoked by its `consent_id`, a payment read and refunded by its `payment_id`.
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("createConsent", "201", "GetConsent", "getConsent", "consent_id", "consent_id"),
+    ("createConsent", "201", "DeleteConsent", "deleteConsent", "consent_id", "consent_id"),
+    ("createPaymentConsent", "201", "GetPaymentConsent", "getPaymentConsent", "consent_id", "consent_id"),
+    ("createPayment", "201", "GetPayment", "getPayment", "payment_id", "payment_id"),
+    ("createPayment", "201", "ListRefunds", "listRefunds", "payment_id", "payment_id"),
+    ("createRefund", "201", "GetPayment", "getPayment", "payment_id", "payment_id"),
+];
+
 pub fn harden(doc: OpenApi) -> OpenApi {
     let mut v = serde_json::to_value(&doc).expect("an OpenAPI document serialises");
     v["info"]["contact"] = json!({
@@ -52,7 +65,23 @@ pub fn harden(doc: OpenApi) -> OpenApi {
     serde_json::from_value(v).expect("the hardened document is still an OpenAPI document")
 }
 
+/// Adds this operation's [`LINKS`] to its responses.
+fn links(op: &mut Map<String, Value>) {
+    let Some(id) = op.get("operationId").and_then(Value::as_str).map(str::to_owned) else { return };
+    for (_, status, name, target, param, field) in LINKS.iter().filter(|l| l.0 == id) {
+        if let Some(response) = op.get_mut("responses").and_then(|r| r.get_mut(*status)).and_then(Value::as_object_mut)
+        {
+            let links = response.entry("links").or_insert_with(|| json!({}));
+            links[*name] = json!({
+                "operationId": target,
+                "parameters": { *param: format!("$response.body#/{field}") },
+            });
+        }
+    }
+}
+
 fn operation(op: &mut Map<String, Value>) {
+    links(op);
     let mut takes_id = false;
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for p in params.iter_mut().filter(|p| p["in"] == "path") {

@@ -219,3 +219,81 @@ async fn a_certificate_bound_token_works_only_over_its_certificate() {
         .unwrap();
     assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
 }
+
+/// A CA the bank trusts to issue partners' client certificates (`[server.tls]
+/// client_ca_file`), made at run time.
+struct PartnerCa {
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl PartnerCa {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { pem, issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    /// A client certificate for `CN=<cn>,O=Alpha Ltd` and its key, as a reqwest identity.
+    fn issue(&self, cn: &str) -> reqwest::Identity {
+        let mut params = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Alpha Ltd");
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_issued_by_the_banks_ca_to_the_registered_subject_identifies_the_partner() {
+    let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (ca, rogue_ca) = (PartnerCa::new("Bank Partner CA"), PartnerCa::new("Rogue CA"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gw.crt"), server.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("gw.key"), server.signing_key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("partner-ca.pem"), &ca.pem).unwrap();
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{0}/gw.crt\"\nkey_file = \"{0}/gw.key\"\nclient_ca_file = \"{0}/partner-ca.pem\"\n",
+        dir.path().display()
+    );
+    // Written differently from the certificate (case, spaces): compared as names, not strings.
+    let mtls = "[mtls]\nsubject_dn = \"cn=alpha-client, o=ALPHA LTD\"\n";
+    let stack = Stack::start_with(|o| {
+        o.server_toml = tls;
+        o.partners = vec![("alpha".into(), crate::support::partner_toml("ptn_alpha", "active", mtls))];
+    });
+    let m = Mtls {
+        stack,
+        server_cert: server.cert.pem(),
+        alpha: ca.issue("alpha-client"),
+        stranger: rogue_ca.issue("alpha-client"),
+        _dir: dir,
+    };
+
+    let res = m.token(&m.client(Some(&m.alpha))).await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let products = m.stack.gw.url("/v1/products?limit=1");
+    assert_eq!(m.client(Some(&m.alpha)).get(&products).bearer_auth(&token).send().await.unwrap().status(), 200);
+
+    // The right subject from a CA the bank does not trust, the trusted CA's certificate for
+    // another subject, and no certificate: none is the partner's.
+    let other_subject = ca.issue("mallory-client");
+    for (what, identity) in
+        [("a rogue CA", Some(&m.stranger)), ("another subject", Some(&other_subject)), ("none", None)]
+    {
+        let res = m.token(&m.client(identity)).await;
+        assert_eq!(res.status(), 401, "{what}");
+        assert_problem(res, 401, "invalid_client").await;
+    }
+    // The bound token is worthless over another certificate, even one from the same CA.
+    let res = m.client(Some(&other_subject)).get(&products).bearer_auth(&token).send().await.unwrap();
+    assert_problem(res, 401, "token_sender_mismatch").await;
+}

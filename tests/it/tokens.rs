@@ -360,6 +360,11 @@ async fn token_requests_count_against_the_quota_and_refused_assertions_are_throt
 /// A DPoP proof (RFC 9449) for `method url`, signed by the test key `name`, with `ath` when a
 /// token is given.
 fn dpop_proof(name: &str, method: &str, url: &str, token: Option<&str>) -> String {
+    dpop_proof_with_nonce(name, method, url, token, None)
+}
+
+/// As [`dpop_proof`], carrying a server-provided `nonce` when given.
+fn dpop_proof_with_nonce(name: &str, method: &str, url: &str, token: Option<&str>, nonce: Option<&str>) -> String {
     let key = EncodingKey::from_ec_pem(&crate::support::partner::key_pem(name)).unwrap();
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("dpop+jwt".into());
@@ -368,6 +373,9 @@ fn dpop_proof(name: &str, method: &str, url: &str, token: Option<&str>) -> Strin
     if let Some(t) = token {
         use sha2::Digest as _;
         claims["ath"] = json!(B64.encode(sha2::Sha256::digest(t.as_bytes())));
+    }
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
     }
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
@@ -431,4 +439,51 @@ async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_on_every_call() {
         assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP"), "{what}");
         assert_problem(res, 401, "token_sender_mismatch").await;
     }
+}
+
+#[tokio::test]
+async fn where_the_partner_file_asks_for_dpop_nonces_every_proof_carries_the_servers() {
+    let stack = Stack::start_with(|o| {
+        let dpop = "[dpop]\nrequired = true\nrequire_nonce = true\n";
+        o.partners = vec![("alpha".into(), partner_toml("ptn_alpha", "active", dpop))];
+    });
+    let alpha = stack.gw.partner("ptn_alpha");
+    let endpoint = stack.gw.token_endpoint();
+    let token_request = |proof: String| {
+        let form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+            ("client_assertion", alpha.assertion()),
+            ("scope", "products:read".to_owned()),
+        ];
+        http().post(&endpoint).header("DPoP", proof).form(&form).send()
+    };
+    // Without a nonce: `use_dpop_nonce` and the nonce to use (RFC 9449 §8).
+    let res = token_request(dpop_proof("test-es256", "POST", &endpoint, None)).await.unwrap();
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(assert_problem(res, 400, "use_dpop_nonce").await["error"], "use_dpop_nonce");
+    let invented = token_request(dpop_proof_with_nonce("test-es256", "POST", &endpoint, None, Some("bm9uY2U"))).await;
+    assert_problem(invented.unwrap(), 400, "use_dpop_nonce").await;
+    let res = token_request(dpop_proof_with_nonce("test-es256", "POST", &endpoint, None, Some(&nonce))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("dpop-nonce"), "every answer to a DPoP request offers the current nonce");
+    let token = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+
+    // The same at the resource: 401 with a `use_dpop_nonce` challenge, then through with it.
+    let base = stack.gw.url("/v1/products");
+    let call = |nonce: Option<&str>| {
+        let proof = dpop_proof_with_nonce("test-es256", "GET", &base, Some(&token), nonce);
+        http()
+            .get(format!("{base}?limit=1"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let res = call(None).await.unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with(r#"DPoP error="use_dpop_nonce""#));
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_problem(res, 401, "use_dpop_nonce").await;
+    let res = call(Some(&nonce)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("dpop-nonce"));
 }

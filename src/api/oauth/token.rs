@@ -26,8 +26,7 @@ use crate::{
 use scenegate_adapter_contract::canonical::PaymentConsentType;
 use scenegate_listener::tls::ClientCertificate;
 
-use crate::auth::access_token::Confirmation;
-use subtle::ConstantTimeEq as _;
+use crate::auth::{access_token::Confirmation, dpop};
 
 use super::{Params, authenticate_client, customer_scope, no_store, parse_pairs, truncate};
 
@@ -106,7 +105,7 @@ async fn consent_in_force(gw: &AppState, partner: &Partner, id: &str) -> Result<
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An access token.", body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_grant` or `unsupported_grant_type`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_request`, `invalid_scope`, `invalid_grant`, `unsupported_grant_type`, `invalid_dpop_proof` or `use_dpop_nonce` (retry with the `DPoP-Nonce` header's nonce in the proof).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_client`: the assertion was refused.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The partner is suspended (`error` = `unauthorized_client`).", body = Problem, content_type = "application/problem+json"),
     )
@@ -124,6 +123,9 @@ pub async fn token(
     let result = token_answer(&gw, peer, cert.as_ref(), &headers, &body, &mut partner_id).await;
     let outcome = if result.is_ok() { "issued" } else { "refused" };
     let mut res = result.unwrap_or_else(IntoResponse::into_response);
+    if headers.contains_key("dpop") {
+        dpop::offer_nonce(res.headers_mut(), &gw.dpop_nonces, gw.assertions.clock.now());
+    }
     let refusal = res
         .extensions()
         .get::<crate::problem::Problem>()
@@ -203,43 +205,40 @@ async fn dpop_binding(gw: &AppState, partner: &Partner, headers: &HeaderMap) -> 
         }
         return Ok(None);
     };
-    let now = gw.assertions.clock.now();
-    match crate::auth::dpop::verify(
-        proof,
-        "POST",
-        &gw.assertions.token_endpoint,
-        None,
-        now,
-        gw.assertions.replay.as_ref(),
-    )
-    .await
-    {
+    let expected = dpop::Expected {
+        method: "POST",
+        url: &gw.assertions.token_endpoint,
+        access_token: None,
+        now: gw.assertions.clock.now(),
+        nonces: partner.dpop_nonce_required.then_some(&gw.dpop_nonces),
+    };
+    match dpop::verify(proof, &expected, gw.assertions.replay.as_ref()).await {
         Ok(p) => Ok(Some(p.jkt)),
-        Err(crate::auth::dpop::DpopError::Unavailable(e)) => Err(OAuthError::Unavailable(e)),
+        Err(dpop::DpopError::Unavailable(e)) => Err(OAuthError::Unavailable(e)),
+        Err(dpop::DpopError::UseNonce) => Err(OAuthError::UseDpopNonce),
         Err(e) => Err(OAuthError::InvalidDpopProof(e.to_string())),
     }
 }
 
-/// For a partner with `[mtls]`: the thumbprint of the registered certificate this connection
-/// presented, which every token issued here is bound to; no certificate, or one not
-/// registered, is `invalid_client`. `None` for partners without `[mtls]`.
+/// For a partner with `[mtls]`: the thumbprint of the partner's certificate this connection
+/// presented (pinned, or issued by a trusted CA to its registered subject), which every token
+/// issued here is bound to; no certificate, or another, is `invalid_client`. `None` for
+/// partners without `[mtls]`.
 fn sender_binding(partner: &Partner, cert: Option<&ClientCertificate>) -> Result<Option<String>, OAuthError> {
-    if partner.mtls_thumbprints.is_empty() {
+    let Some(mtls) = &partner.mtls else {
         return Ok(None);
-    }
-    let presented = cert.map(ClientCertificate::thumbprint).ok_or_else(|| {
+    };
+    let cert = cert.ok_or_else(|| {
         OAuthError::InvalidClient("this client must present its registered TLS client certificate".into())
     })?;
-    let registered = partner
-        .mtls_thumbprints
-        .iter()
-        .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(presented.as_bytes())));
-    if !registered {
+    if !mtls.recognises(cert) {
         return Err(OAuthError::InvalidClient(
-            "the TLS client certificate is not one registered for this client".into(),
+            "the TLS client certificate is not one registered for this client (by thumbprint, or issued by a CA \
+             the bank trusts to the registered subject)"
+                .into(),
         ));
     }
-    Ok(Some(presented))
+    Ok(Some(cert.thumbprint()))
 }
 
 fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthError> {

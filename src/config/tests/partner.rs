@@ -313,5 +313,23 @@ fn mtls_thumbprints_are_checked_and_loaded() {
         partner_toml("ptn_a").replace("[keys]", &format!("[mtls]\ncertificate_thumbprints = [\"{good}\"]\n\n[keys]"));
     dir.write("a.toml", &text);
     let set = dir.load().expect("valid");
-    assert_eq!(set.get("ptn_a").unwrap().mtls_thumbprints, vec![good]);
+    assert_eq!(set.get("ptn_a").unwrap().mtls.as_ref().unwrap().thumbprints, vec![good]);
+}
+
+#[test]
+fn an_mtls_subject_is_read_as_a_distinguished_name_and_mtls_must_name_a_certificate() {
+    let dir = TestDir::new();
+    dir.write("a.toml", &partner_toml("ptn_a").replace("[keys]", "[mtls]\nsubject_dn = \"CN=acme,XX=1\"\n\n[keys]"));
+    let errors = dir.errors();
+    assert!(errors.contains("`mtls.subject_dn`: `XX` is not an attribute type"), "{errors}");
+    dir.write("a.toml", &partner_toml("ptn_a").replace("[keys]", "[mtls]\n\n[keys]"));
+    let errors = dir.errors();
+    assert!(errors.contains("`mtls`: name the partner's certificates"), "{errors}");
+    dir.write(
+        "a.toml",
+        &partner_toml("ptn_a").replace("[keys]", "[mtls]\nsubject_dn = \"CN=acme, O=Acme Ltd\"\n\n[keys]"),
+    );
+    let set = dir.load().expect("valid");
+    let subject = set.get("ptn_a").unwrap().mtls.as_ref().unwrap().subject.clone().unwrap();
+    assert_eq!(subject.to_string(), "CN=acme,O=Acme Ltd");
 }

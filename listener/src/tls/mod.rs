@@ -4,10 +4,17 @@
 //!
 //! A client certificate is accepted at the TLS layer whoever issued it, once the client has
 //! proved it holds the certificate's key (the handshake signature is checked); whether it
-//! belongs to a partner is the application's decision (RFC 8705: `self_signed_tls_client_auth`
-//! pins a thumbprint), made with the [`ClientCertificate`] handed to every request.
+//! belongs to a partner is the application's decision, made with the [`ClientCertificate`]
+//! handed to every request. RFC 8705 has two ways: `self_signed_tls_client_auth` pins the
+//! certificate's thumbprint; `tls_client_auth` trusts a certificate issued by a CA the bank
+//! configured (`client_ca_file`) to the subject the partner registered. For the second, the
+//! chain is verified here, once per connection, and the verified subject travels with the
+//! certificate ([`ClientCertificate::issued_subject`]).
+
+pub mod subject;
 
 use std::{
+    fmt,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
@@ -16,22 +23,29 @@ use std::{
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use tokio_rustls::rustls::{
-    self, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+    self, DigitallySignedStruct, ServerConfig, SignatureScheme,
     client::danger::HandshakeSignatureValid,
     crypto::{CryptoProvider, WebPkiSupportedAlgorithms, aws_lc_rs},
     pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject},
-    server::{ClientHello, ResolvesServerCert, danger::ClientCertVerified, danger::ClientCertVerifier},
+    server::{
+        ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerified, danger::ClientCertVerifier,
+    },
     sign::CertifiedKey,
 };
+
+use subject::DistinguishedName;
 
 /// How often the certificate files are looked at for a change.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 
-/// Where the server's certificate chain and private key are (PEM).
+/// Where the server's certificate chain and private key are (PEM), and the CAs that issue
+/// partners' client certificates, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// PEM CA certificates trusted to issue client certificates (RFC 8705 `tls_client_auth`).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,29 +56,50 @@ pub enum TlsError {
     Identity(String),
 }
 
-/// The client certificate a connection presented (DER), for the application to match
-/// against a partner's registration.
+/// The client certificate a connection presented, for the application to match against a
+/// partner's registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCertificate(pub Arc<[u8]>);
+pub struct ClientCertificate {
+    der: Arc<[u8]>,
+    issued_subject: Option<Arc<DistinguishedName>>,
+}
 
 impl ClientCertificate {
+    /// A certificate (DER) no configured CA vouches for: only its thumbprint can identify it.
+    pub fn self_signed(der: &[u8]) -> Self {
+        Self { der: Arc::from(der), issued_subject: None }
+    }
+
     /// `x5t#S256` (RFC 8705): base64url of the SHA-256 of the DER, without padding.
     pub fn thumbprint(&self) -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&self.0))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&self.der))
+    }
+
+    /// The certificate's subject, when its chain verified to a CA of `client_ca_file` (valid
+    /// now, for client authentication): what `tls_client_auth` compares. `None` otherwise.
+    pub fn issued_subject(&self) -> Option<&DistinguishedName> {
+        self.issued_subject.as_deref()
     }
 }
 
-/// The server's current certificate, swapped whole when its files change.
+/// What one load of the files gives: the server's identity, and the verifier of partners'
+/// CA-issued certificates when CAs are configured.
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    issuers: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+/// The server's current certificate (and client CAs), swapped whole when the files change.
 pub struct Certificates {
     files: TlsFiles,
     provider: Arc<CryptoProvider>,
-    current: ArcSwap<CertifiedKey>,
-    stamp: Mutex<Option<(SystemTime, SystemTime)>>,
+    current: ArcSwap<Loaded>,
+    stamp: Mutex<Option<Vec<SystemTime>>>,
 }
 
-impl std::fmt::Debug for Certificates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Certificates").field("files", &self.files).finish_non_exhaustive()
     }
 }
@@ -73,8 +108,8 @@ impl Certificates {
     /// Loads the files; an error names the file and what is wrong with it.
     pub fn load(files: TlsFiles) -> Result<Arc<Self>, TlsError> {
         let provider = Arc::new(aws_lc_rs::default_provider());
-        let key = certified_key(&files, &provider)?;
-        let certs = Self { stamp: Mutex::new(stamp(&files)), files, provider, current: ArcSwap::from_pointee(key) };
+        let loaded = load_files(&files, &provider)?;
+        let certs = Self { stamp: Mutex::new(stamp(&files)), files, provider, current: ArcSwap::from_pointee(loaded) };
         Ok(Arc::new(certs))
     }
 
@@ -86,10 +121,21 @@ impl Certificates {
         if now == *last {
             return Ok(false);
         }
-        let key = certified_key(&self.files, &self.provider)?;
-        self.current.store(Arc::new(key));
+        let loaded = load_files(&self.files, &self.provider)?;
+        self.current.store(Arc::new(loaded));
         *last = now;
         Ok(true)
+    }
+
+    /// What the application learns of a connection's client certificate: the end-entity
+    /// certificate, and its subject if the chain it sent verifies to a configured client CA.
+    pub fn client_certificate(&self, chain: &[CertificateDer<'_>]) -> Option<ClientCertificate> {
+        let (end_entity, intermediates) = chain.split_first()?;
+        let issued_subject = self.current.load().issuers.as_ref().and_then(|issuers| {
+            issuers.verify_client_cert(end_entity, intermediates, UnixTime::now()).ok()?;
+            DistinguishedName::of_certificate(end_entity).map(Arc::new)
+        });
+        Some(ClientCertificate { der: Arc::from(end_entity.as_ref()), issued_subject })
     }
 
     /// The rustls configuration serving these certificates, asking for (not requiring) a
@@ -131,13 +177,43 @@ impl Certificates {
 
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        Some(self.current.load().key.clone())
     }
 }
 
-fn stamp(files: &TlsFiles) -> Option<(SystemTime, SystemTime)> {
+/// When each file was last modified: a change to any of them reloads them all.
+fn stamp(files: &TlsFiles) -> Option<Vec<SystemTime>> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    Some((modified(&files.cert_file)?, modified(&files.key_file)?))
+    [Some(&files.cert_file), Some(&files.key_file), files.client_ca_file.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| modified(p))
+        .collect()
+}
+
+fn load_files(files: &TlsFiles, provider: &Arc<CryptoProvider>) -> Result<Loaded, TlsError> {
+    let key = Arc::new(certified_key(files, provider)?);
+    let issuers = files.client_ca_file.as_deref().map(|path| client_issuers(path, provider)).transpose()?;
+    Ok(Loaded { key, issuers })
+}
+
+/// The verifier of certificates issued by the CAs in `path` for client authentication.
+fn client_issuers(path: &Path, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let file_error = |reason: String| TlsError::File { path: path.to_owned(), reason };
+    let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| file_error(format!("not PEM CA certificates: {e}")))?;
+    if cas.is_empty() {
+        return Err(file_error("holds no certificate".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, ca) in cas.into_iter().enumerate() {
+        roots.add(ca).map_err(|e| file_error(format!("certificate {} is not a usable CA: {e}", i + 1)))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| file_error(e.to_string()))
 }
 
 fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
@@ -169,7 +245,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         false
     }
 
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
         &[]
     }
 
