@@ -40,4 +40,9 @@ wrk_row() { # name url [header]: one row of req/s p50 p99 non-2xx; the req/s als
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   printf '%-22s %12s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
   echo "$rps" >"$work/$1.rps"
+  to_ms "$p99" >"$work/$1.p99"
+}
+
+to_ms() { # wrk's latency (e.g. 850.00us, 12.31ms, 1.02s) in milliseconds
+  echo "$1" | awk '/us$/ { sub("us", ""); print $1 / 1000; next } /ms$/ { sub("ms", ""); print $1; next } /s$/ { sub("s", ""); print $1 * 1000 }'
 }

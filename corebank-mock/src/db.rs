@@ -99,6 +99,26 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS postings_by_acct ON postings (acct_no, posting_id)",
     "CREATE INDEX IF NOT EXISTS postings_by_txn ON postings (txn_id)",
+    // The running balance after each posting, as a real core keeps it: written with the
+    // posting (in its transaction), so a balance is one index lookup and a statement page
+    // carries its balances without summing the account's history. Apart from `postings` so
+    // a data file from before it opens unchanged (filled below), and append-only like it;
+    // `GET /core/ledger/check` recomputes every row from the postings.
+    "CREATE TABLE IF NOT EXISTS posting_balances (
+        posting_id    INTEGER PRIMARY KEY REFERENCES postings (posting_id),
+        acct_no       TEXT NOT NULL REFERENCES accounts (acct_no),
+        bal_after_fen INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS posting_balances_by_acct ON posting_balances (acct_no, posting_id)",
+    "CREATE TRIGGER IF NOT EXISTS posting_balances_no_update BEFORE UPDATE ON posting_balances
+     BEGIN SELECT RAISE(ABORT, 'posting balances are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS posting_balances_no_delete BEFORE DELETE ON posting_balances
+     BEGIN SELECT RAISE(ABORT, 'posting balances are append-only'); END",
+    // A file from before running balances: every posting gets its balance, once.
+    "INSERT INTO posting_balances (posting_id, acct_no, bal_after_fen)
+     SELECT posting_id, acct_no, SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id)
+     FROM postings
+     WHERE NOT EXISTS (SELECT 1 FROM posting_balances)",
     // The ledger is append-only: a correction is a new transaction, never an edit.
     "CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
      BEGIN SELECT RAISE(ABORT, 'postings are append-only'); END",

@@ -205,11 +205,19 @@ pub(crate) async fn post_with(
         other => other?,
     };
     for (acct, amount) in [(&spec.dr_acct, -spec.amt_fen), (&spec.cr_acct, spec.amt_fen)] {
-        sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
+        let before = balance_of(conn, acct).await?;
+        let posting_id = sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
             .bind(&txn_id)
             .bind(acct)
             .bind(amount)
             .bind(&spec.ccy)
+            .execute(&mut *conn)
+            .await?
+            .last_insert_rowid();
+        sqlx::query("INSERT INTO posting_balances (posting_id, acct_no, bal_after_fen) VALUES (?1, ?2, ?3)")
+            .bind(posting_id)
+            .bind(acct)
+            .bind(before + amount)
             .execute(&mut *conn)
             .await?;
     }
@@ -252,12 +260,16 @@ async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, cc
     }
 }
 
+/// The account's ledger balance: the running balance after its latest posting (0 before its
+/// first). One index lookup; the ledger check proves it equals the sum of the postings.
 pub(crate) async fn balance_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<i64> {
-    let (bal,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(amount_fen), 0) FROM postings WHERE acct_no = ?1")
-        .bind(acct_no)
-        .fetch_one(conn)
-        .await?;
-    Ok(bal)
+    let bal: Option<(i64,)> = sqlx::query_as(
+        "SELECT bal_after_fen FROM posting_balances WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 1",
+    )
+    .bind(acct_no)
+    .fetch_optional(conn)
+    .await?;
+    Ok(bal.map_or(0, |(b,)| b))
 }
 
 /// Audits the whole book inside one read transaction, so counts and sums see one snapshot.
@@ -273,6 +285,13 @@ pub(crate) async fn check(pool: &SqlitePool) -> anyhow::Result<LedgerCheck> {
          UNION
          SELECT p.txn_id FROM postings p JOIN accounts a ON a.acct_no = p.acct_no
          WHERE p.ccy <> a.ccy
+         UNION
+         SELECT r.txn_id FROM (
+           SELECT posting_id, txn_id, acct_no,
+                  SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id) AS running
+           FROM postings
+         ) r LEFT JOIN posting_balances b ON b.posting_id = r.posting_id
+         WHERE b.bal_after_fen IS NOT r.running OR b.acct_no IS NOT r.acct_no
          ORDER BY 1",
     )
     .fetch_all(&mut *tx)

@@ -41,6 +41,15 @@ impl<T> Page<T> {
     }
 }
 
+/// A statement page, with the account's holder (as on a balance inquiry).
+#[derive(Debug, Serialize)]
+pub(crate) struct Statement<T> {
+    pub acct_no: String,
+    pub cust_no: String,
+    #[serde(flatten)]
+    pub page: Page<T>,
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct Items<T> {
     pub items: Vec<T>,
@@ -137,6 +146,9 @@ impl From<AccountRow> for Account {
 #[derive(Debug, Serialize)]
 pub(crate) struct Balance {
     pub acct_no: String,
+    /// The holder, as a balance inquiry of a real core names it: a caller checks ownership
+    /// from the same answer.
+    pub cust_no: String,
     pub ccy: String,
     pub ledger_bal_fen: i64,
     pub avail_bal_fen: i64,

@@ -118,9 +118,11 @@ impl Accounts {
 
     pub async fn balances(&self, consent: &Consent, id: &AccountId) -> Result<Vec<Balance>, ApiError> {
         self.allowed(consent, Permission::ReadBalances, Permission::ReadBalances)?;
-        let account = self.resolve(consent, id).await?;
-        let balance = self.core.balance(&account.acct_no).await.map_err(not_found)?;
-        Ok(vec![view::balance(&balance, &account.acct_no, id.clone()).map_err(AccountsError::from)?])
+        // One core call: the balance answer names the holder, checked like `resolve` does.
+        let (acct_no, customer) = self.consented(consent, id)?;
+        let balance = self.core.balance(acct_no).await.map_err(not_found)?;
+        still_owned(consent, (&balance.acct_no, &balance.cust_no), (acct_no, customer))?;
+        Ok(vec![view::balance(&balance, acct_no, id.clone()).map_err(AccountsError::from)?])
     }
 
     /// Newest first (or oldest first with `order=asc`), inside the consent's window and the
@@ -135,7 +137,9 @@ impl Accounts {
         q: TransactionQuery,
     ) -> Result<Page<Transaction>, ApiError> {
         let detail = self.allowed(consent, Permission::ReadTransactionsDetail, Permission::ReadTransactionsBasic)?;
-        let account = self.resolve(consent, id).await?;
+        // Every statement page names the holder, checked like `resolve` does: no separate
+        // account lookup.
+        let (acct_no, customer) = self.consented(consent, id)?;
         let asked = Window::from_query(q.from.as_deref(), q.to.as_deref())?;
         let newest_first = q.order == SortOrder::Desc;
         let mut past = q.cursor.as_deref().map(|c| window::decode_cursor(c, q.order)).transpose()?;
@@ -154,7 +158,8 @@ impl Accounts {
                 past_seq: past,
                 limit: u32::try_from(want).unwrap_or(MAX_PAGE_LIMIT),
             };
-            let page = self.core.transactions(&account.acct_no, &query).await.map_err(not_found)?;
+            let page = self.core.transactions(acct_no, &query).await.map_err(not_found)?;
+            still_owned(consent, (&page.acct_no, &page.cust_no), (acct_no, customer))?;
             if page.items.len() > want || (page.has_more && page.items.is_empty()) {
                 return Err(AccountsError::Core(CoreError::Decode("statement page out of bounds".into())).into());
             }
@@ -167,7 +172,7 @@ impl Accounts {
                 past = Some(txn.txn_seq);
                 let (booked_at, at) = view::booked_at(&txn).map_err(AccountsError::from)?;
                 if window.contains(at) {
-                    let id = self.pseudonyms.transaction_id(&consent.partner_id, &account.acct_no, txn.txn_seq);
+                    let id = self.pseudonyms.transaction_id(&consent.partner_id, acct_no, txn.txn_seq);
                     items.push(view::transaction(txn, id, booked_at, detail).map_err(AccountsError::from)?);
                 }
             }
@@ -203,6 +208,16 @@ impl Accounts {
     /// consented account's id is computed and compared in constant time, without stopping
     /// at a match, so timing tells nothing about how close a guess was.
     async fn resolve(&self, consent: &Consent, id: &AccountId) -> Result<CoreAccount, AccountsError> {
+        let (acct_no, customer) = self.consented(consent, id)?;
+        let account = self.core.account(acct_no).await.map_err(not_found)?;
+        still_owned(consent, (&account.acct_no, &account.cust_no), (acct_no, customer))?;
+        Ok(account)
+    }
+
+    /// The consented core account a partner's id names, and the consenting customer, from the
+    /// consent alone (no core call), or `NotFound`. Every consented account's id is computed
+    /// and compared in constant time, without stopping at a match.
+    fn consented<'c>(&self, consent: &'c Consent, id: &AccountId) -> Result<(&'c str, &'c str), AccountsError> {
         let wanted = id.as_str().as_bytes();
         let mut found = None;
         for acct_no in &consent.accounts {
@@ -211,16 +226,25 @@ impl Accounts {
                 found = Some(acct_no.as_str());
             }
         }
-        let (Some(acct_no), Some(customer)) = (found, consent.customer_id.as_deref()) else {
-            return Err(AccountsError::NotFound);
-        };
-        let account = self.core.account(acct_no).await.map_err(not_found)?;
-        if account.cust_no != customer || account.acct_no != acct_no {
-            tracing::warn!(consent = %consent.id, "a consented account is no longer the customer's; refused");
-            return Err(AccountsError::NotFound);
+        match (found, consent.customer_id.as_deref()) {
+            (Some(acct_no), Some(customer)) => Ok((acct_no, customer)),
+            _ => Err(AccountsError::NotFound),
         }
-        Ok(account)
     }
+}
+
+/// The core's answer is about the consented account and it is still the consenting
+/// customer's; otherwise the same 404 as an unconsented id.
+fn still_owned(
+    consent: &Consent,
+    (acct, holder): (&str, &str),
+    (acct_no, customer): (&str, &str),
+) -> Result<(), AccountsError> {
+    if acct != acct_no || holder != customer {
+        tracing::warn!(consent = %consent.id, "a consented account is no longer the customer's; refused");
+        return Err(AccountsError::NotFound);
+    }
+    Ok(())
 }
 
 /// The core's "no such account" is this service's: the same 404 as an unconsented id.

@@ -31,6 +31,8 @@ pub struct CoreAccount {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CoreBalance {
     pub acct_no: String,
+    /// The account's holder: ownership is checked from the balance answer itself.
+    pub cust_no: String,
     pub ccy: String,
     pub ledger_bal_fen: i64,
     pub avail_bal_fen: i64,
@@ -56,6 +58,9 @@ pub struct CoreTxn {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CoreTxnPage {
+    /// The account and its holder, checked against the consent on every page.
+    pub acct_no: String,
+    pub cust_no: String,
     pub items: Vec<CoreTxn>,
     pub has_more: bool,
 }

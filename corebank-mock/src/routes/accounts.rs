@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sqlx::SqlitePool;
 
 use crate::error::CoreError;
-use crate::wire::{Account, AccountRow, Balance, Page, Reply, TxnItem, ok};
+use crate::wire::{Account, AccountRow, Balance, Page, Reply, Statement, TxnItem, ok};
 use crate::{CoreBank, clock, ledger, params};
 
 pub(crate) fn router() -> Router<CoreBank> {
@@ -53,6 +53,7 @@ async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> R
     // A frozen or closed account keeps its ledger balance but none of it can be spent.
     let avail_bal_fen = if acct.acct_status == "N" { ledger_bal_fen } else { 0 };
     ok(Balance {
+        cust_no: acct.cust_no,
         acct_no: acct.acct_no,
         ccy: acct.ccy,
         ledger_bal_fen,
@@ -79,7 +80,7 @@ async fn txns(
     State(core): State<CoreBank>,
     Path(acct_no): Path<String>,
     q: Result<Query<TxnQuery>, QueryRejection>,
-) -> Reply<Page<TxnItem>> {
+) -> Reply<Statement<TxnItem>> {
     let q = params::query(q)?;
     let limit = params::limit(q.limit.as_deref())?;
     let newest_first = match q.order.as_deref() {
@@ -108,28 +109,25 @@ async fn txns(
         None => i64::MAX,
     };
     let acct = find(&core.pool, &acct_no).await?;
-    // The running balance is a window over the account's whole history, computed before the
-    // page filter so `bal_after_fen` is right on every page. The counterparty is the other
-    // leg's customer, or the outside party recorded on the txn when that leg is a GL account.
+    // Each posting's running balance was written with it (`posting_balances`), so a page
+    // reads only its own rows. The counterparty is the other leg's customer, or the outside
+    // party recorded on the txn when that leg is a GL account.
     let page = if newest_first {
-        "WHERE posting_id < ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id DESC LIMIT ?5"
+        "p.posting_id < ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4 ORDER BY p.posting_id DESC LIMIT ?5"
     } else {
-        "WHERE posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id LIMIT ?5"
+        "p.posting_id > ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4 ORDER BY p.posting_id LIMIT ?5"
     };
     let sql = format!(
-        "SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after
-         FROM (
-           SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
-                  CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END AS cpty_name,
-                  CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END AS cpty_acct,
-                  SUM(p.amount_fen) OVER (ORDER BY p.posting_id ROWS UNBOUNDED PRECEDING) AS bal_after
-           FROM postings p
-           JOIN txns t ON t.txn_id = p.txn_id
-           LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
-           LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
-           WHERE p.acct_no = ?1
-         )
-         {page}"
+        "SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
+                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+                b.bal_after_fen
+         FROM postings p
+         JOIN posting_balances b ON b.posting_id = p.posting_id
+         JOIN txns t ON t.txn_id = p.txn_id
+         LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
+         LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+         WHERE p.acct_no = ?1 AND {page}"
     );
     let rows: Vec<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&acct.acct_no)
@@ -140,7 +138,7 @@ async fn txns(
         .fetch_all(&core.pool)
         .await?;
     let items = rows.into_iter().map(txn_item).collect();
-    ok(Page::from_overfetch(items, limit))
+    ok(Statement { acct_no: acct.acct_no, cust_no: acct.cust_no, page: Page::from_overfetch(items, limit) })
 }
 
 fn txn_item(row: TxnRow) -> TxnItem {

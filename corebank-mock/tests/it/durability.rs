@@ -95,3 +95,45 @@ async fn a_core_seeded_before_payments_gains_them_on_open() {
     assert_eq!(get_ok(&core, "/core/customers/C0006/accounts").await["items"][0]["acct_no"], SKYTRIP);
     post_ok(&core, "/core/payments", &payment("AFTER-1", ZHANG_CNY, SKYTRIP, 100)).await;
 }
+
+/// A data file from before running balances were kept opens with every posting's balance
+/// filled in, and a running balance that disagrees with the postings is named by the audit.
+#[tokio::test]
+async fn running_balances_are_filled_for_an_older_file_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = open(dir.path()).await;
+    let acct = all_accounts(&core).await[0]["acct_no"].as_str().unwrap().to_owned();
+    let (before, txns) = (balance(&core, &acct).await, all_txns(&core, &acct).await);
+    drop(core);
+    let url = format!("sqlite://{}", dir.path().join("corebank.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DROP TABLE posting_balances").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let core = open(dir.path()).await;
+    assert!(core.ledger_check().await.unwrap().balanced);
+    assert_eq!(balance(&core, &acct).await, before);
+    assert_eq!(all_txns(&core, &acct).await, txns, "the same statement, running balances included");
+    drop(core);
+
+    // A running balance written behind the core's back (the table is append-only, so a
+    // forger drops and refills it) does not pass the audit.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE b AS SELECT * FROM posting_balances").execute(&pool).await.unwrap();
+    sqlx::query("DROP TABLE posting_balances").execute(&pool).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE posting_balances (posting_id INTEGER PRIMARY KEY, acct_no TEXT NOT NULL, bal_after_fen INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO posting_balances SELECT posting_id, acct_no, bal_after_fen + (posting_id = (SELECT MAX(posting_id) FROM b)) FROM b")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let core = open(dir.path()).await;
+    let check = core.ledger_check().await.unwrap();
+    assert!(!check.balanced);
+    assert_eq!(check.unbalanced_txns.len(), 1, "{check:?}");
+}

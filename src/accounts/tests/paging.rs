@@ -52,7 +52,9 @@ async fn txns(State(fake): State<Fake>, Query(q): Query<std::collections::HashMa
         Mode::Stuck => vec![item(5)],
         Mode::Empty => vec![],
     };
-    Json(json!({"ret_code": "0000", "ret_msg": "success", "data": {"items": items, "has_more": true}}))
+    Json(json!({"ret_code": "0000", "ret_msg": "success", "data": {
+        "acct_no": CNY, "cust_no": "C0001", "items": items, "has_more": true
+    }}))
 }
 
 /// The service over a fake core, the consent it serves and the account's id.
