@@ -79,7 +79,10 @@ pub async fn build(
     spawn_replay_purge(stores.replay.clone(), clock.clone());
 
     let shared = shared_state(cfg, &stores)?;
-    let grants = Arc::new(Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone()));
+    let grants = Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone());
+    // As for consents below: only the embedded default is its store's one writer.
+    let single_writer = matches!(cfg.storage.backend, crate::config::StorageBackend::Sqlite);
+    let grants = Arc::new(if single_writer { grants.cached() } else { grants });
     spawn_grant_purge(grants.clone());
 
     let core_tls = cfg.core.tls.load().map_err(|e| anyhow::anyhow!("core TLS settings: {e}"))?;
@@ -97,6 +100,10 @@ pub async fn build(
     let dpop_nonces = crate::auth::dpop::Nonces::new(&pseudonyms.derive_secret("dpop-nonce"));
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
     let consents = Consents::new(stores.consents.clone(), clock.clone());
+    // The embedded default is the consent store's one writer: its consents can be kept in
+    // memory between changes (`consent::cache`). A cluster's instances read the shared
+    // database on every call.
+    let consents = if single_writer { consents.cached() } else { consents };
 
     // Payments: recorded before the core is asked, settled by the reconciler when an answer
     // is lost, every change announced through the outbox.

@@ -4,6 +4,7 @@
 //! `model.rs` holds the consent and its state machine, `store.rs` where it is kept, and
 //! this file the operations partners, customers and the clock perform on it.
 
+pub mod cache;
 pub mod model;
 pub mod payment_terms;
 pub mod store;
@@ -43,6 +44,8 @@ pub enum ConsentError {
 pub struct Consents {
     store: Arc<dyn ConsentStore>,
     clock: Arc<dyn Clock>,
+    /// Only where this process is the store's one writer (see [`cache`]).
+    cache: Option<Arc<cache::CachedConsents>>,
 }
 
 /// A new consent awaiting its customer, with a fresh time-ordered id; account consents fill
@@ -86,7 +89,15 @@ fn parse_time(field: &'static str, value: &str) -> Result<i64, ConsentError> {
 
 impl Consents {
     pub fn new(store: Arc<dyn ConsentStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, cache: None }
+    }
+
+    /// Keeps account-access consents in memory between changes. Only for a store no other
+    /// process writes (the embedded default); see [`cache`].
+    #[must_use]
+    pub fn cached(mut self) -> Self {
+        self.cache = Some(Arc::default());
+        self
     }
 
     pub fn now(&self) -> i64 {
@@ -150,11 +161,32 @@ impl Consents {
 
     /// The consent as of now (expiry applied and saved). Any caller.
     pub async fn load(&self, id: &ConsentId) -> Result<Consent, ConsentError> {
+        let started = match &self.cache {
+            Some(cache) => match cache.get(id, self.clock.now()) {
+                Some(hit) => return Ok(Consent::clone(&hit)),
+                None => Some(cache.start_read()),
+            },
+            None => None,
+        };
         loop {
             let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
-            if !consent.expire_if_due(self.clock.now()) || self.store.update(&consent, version).await? {
+            if !consent.expire_if_due(self.clock.now()) {
+                if let (Some(cache), Some(started)) = (&self.cache, started) {
+                    cache.keep(started, &consent);
+                }
                 return Ok(consent);
             }
+            if self.store.update(&consent, version).await? {
+                self.changed(id);
+                return Ok(consent);
+            }
+        }
+    }
+
+    /// A change to the consent committed: the next read anywhere in this process sees it.
+    fn changed(&self, id: &ConsentId) {
+        if let Some(cache) = &self.cache {
+            cache.changed(id);
         }
     }
 
@@ -182,6 +214,7 @@ impl Consents {
             consent.expire_if_due(now);
             change(&mut consent, now)?;
             if self.store.update(&consent, version).await? {
+                self.changed(id);
                 return Ok(consent);
             }
         }

@@ -157,7 +157,35 @@ async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
     assert!(events.list_for_partner("ptn_b", None, 10).await.unwrap().is_empty(), "only its own partner's");
 }
 
+/// With the in-memory cache of the embedded default, every change and the clock still bite on
+/// the very next read, through any handle of the service.
+async fn a_kept_consent_never_outlives_a_change_or_its_expiry() {
+    let stores = test_support::current().await;
+    let clock = Arc::new(ManualClock::at(T0));
+    let consents = Consents::new(stores.consents.clone(), clock.clone()).cached();
+    let dashboard = consents.clone(); // the customer's pages hold another handle
+    let mut r = request();
+    r.expiration = Some(super::model::rfc3339(T0 + 3600));
+    let c = consents.create("ptn_a", r).await.unwrap();
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(consents.for_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Authorised);
+    }
+    assert!(matches!(consents.for_partner("ptn_b", &c.id).await, Err(ConsentError::NotFound)), "still only its own");
+    dashboard.revoke_by_customer("C1", &c.id).await.unwrap();
+    assert_eq!(consents.for_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Revoked);
+
+    let c = consents.create("ptn_a", request()).await.unwrap();
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    assert_eq!(consents.load(&c.id).await.unwrap().status, ConsentStatus::Authorised);
+    clock.advance(DEFAULT_LIFETIME_SECS);
+    let expired = consents.load(&c.id).await.unwrap();
+    assert_eq!(expired.status, ConsentStatus::Expired, "the clock, not a change, ends a kept consent");
+    assert_eq!(Consents::new(stores.consents.clone(), clock).load(&c.id).await.unwrap().status, ConsentStatus::Expired);
+}
+
 crate::store::test_support::on_every_engine!(
+    a_kept_consent_never_outlives_a_change_or_its_expiry,
     requests_are_validated_field_by_field,
     another_partners_consent_answers_like_a_missing_one,
     the_clock_expires_unanswered_and_authorised_consents,

@@ -151,7 +151,20 @@ pub struct Grants {
     sessions: Arc<dyn SessionStore>,
     pub throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
+    /// Access tokens known not to be revoked, where this process is the store's one writer
+    /// (the embedded default): a revocation empties it after its write commits, and a read
+    /// that raced one is not kept (the same rule as the consent cache).
+    live_tokens: Option<Arc<std::sync::Mutex<LiveTokens>>>,
 }
+
+#[derive(Default)]
+struct LiveTokens {
+    jtis: std::collections::HashSet<String>,
+    generation: u64,
+}
+
+/// Tokens remembered as live at most; past it the set starts again empty.
+const MAX_LIVE_TOKENS: usize = 100_000;
 
 impl Grants {
     pub fn new(
@@ -160,7 +173,29 @@ impl Grants {
         throttle: Arc<dyn LoginThrottle>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, sessions, throttle, clock }
+        Self { store, sessions, throttle, clock, live_tokens: None }
+    }
+
+    /// Remembers tokens found not revoked until the next revocation. Only for a store no
+    /// other process writes (the embedded default).
+    #[must_use]
+    pub fn cached(mut self) -> Self {
+        self.live_tokens = Some(Arc::default());
+        self
+    }
+
+    fn live_tokens(&self) -> Option<std::sync::MutexGuard<'_, LiveTokens>> {
+        self.live_tokens.as_ref().map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Revokes a code's grant and every token it gave; then no token is remembered as live.
+    async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
+        self.store.revoke_code(key).await?;
+        if let Some(mut live) = self.live_tokens() {
+            live.generation = live.generation.wrapping_add(1);
+            live.jtis.clear();
+        }
+        Ok(())
     }
 
     pub fn now(&self) -> i64 {
@@ -169,7 +204,21 @@ impl Grants {
 
     /// Whether an access token was revoked before its expiry (its code was replayed).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
-        self.store.is_revoked(jti).await.map_err(internal)
+        let started = match self.live_tokens() {
+            Some(live) if live.jtis.contains(jti) => return Ok(false),
+            Some(live) => Some(live.generation),
+            None => None,
+        };
+        let revoked = self.store.is_revoked(jti).await.map_err(internal)?;
+        if let (false, Some(started), Some(mut live)) = (revoked, started, self.live_tokens())
+            && live.generation == started
+        {
+            if live.jtis.len() >= MAX_LIVE_TOKENS {
+                live.jtis.clear();
+            }
+            live.jtis.insert(jti.to_owned());
+        }
+        Ok(revoked)
     }
 
     /// Stores a pushed request; returns its `request_uri` and lifetime.
@@ -226,7 +275,7 @@ impl Grants {
             return Err(invalid_grant("the authorization code is invalid"));
         };
         if used {
-            self.store.revoke_code(&key).await.map_err(internal)?;
+            self.revoke_code(&key).await.map_err(internal)?;
             tracing::warn!(partner = %grant.client_id, "authorization code replayed; its tokens are revoked");
             return Err(invalid_grant("the authorization code was already used"));
         }
@@ -244,7 +293,7 @@ impl Grants {
         }
         // Atomic: of two racing redemptions exactly one gets here; the other is a replay.
         if !self.store.use_code(&key).await.map_err(internal)? {
-            self.store.revoke_code(&key).await.map_err(internal)?;
+            self.revoke_code(&key).await.map_err(internal)?;
             return Err(invalid_grant("the authorization code was already used"));
         }
         Ok((grant, key))
@@ -278,7 +327,7 @@ impl Grants {
             None => None,
         };
         if self.store.code_revoked(code_key).await.map_err(internal)? {
-            self.store.revoke_code(code_key).await.map_err(internal)?;
+            self.revoke_code(code_key).await.map_err(internal)?;
             return Err(invalid_grant("the authorization code was already used"));
         }
         Ok(refresh)

@@ -117,26 +117,39 @@ async fn txns(
     } else {
         "p.posting_id > ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4 ORDER BY p.posting_id LIMIT ?5"
     };
+    // The page comes back as one JSON array in one row: sqlx hands SQLite rows over from its
+    // worker thread one at a time, and a thread hand-off per statement line cost more than
+    // the query itself.
     let sql = format!(
-        "SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
-                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
-                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+        "SELECT COALESCE(json_group_array(json_array(
+                posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)), '[]')
+         FROM (
+         SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END AS cpty_name,
+                CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END AS cpty_acct,
                 b.bal_after_fen
          FROM postings p
          JOIN posting_balances b ON b.posting_id = p.posting_id
          JOIN txns t ON t.txn_id = p.txn_id
          LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
          LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
-         WHERE p.acct_no = ?1 AND {page}"
+         WHERE p.acct_no = ?1 AND {page})"
     );
-    let rows: Vec<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let (rows,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&acct.acct_no)
         .bind(bound)
         .bind(from)
         .bind(until)
         .bind(limit + 1)
-        .fetch_all(&core.pool)
+        .fetch_one(&core.pool)
         .await?;
+    let mut rows: Vec<TxnRow> = serde_json::from_str(&rows).map_err(|e| CoreError::Internal(e.into()))?;
+    // SQL promises no order inside an aggregate: the page's order is restored here.
+    if newest_first {
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    } else {
+        rows.sort_by_key(|r| r.0);
+    }
     let items = rows.into_iter().map(txn_item).collect();
     ok(Statement { acct_no: acct.acct_no, cust_no: acct.cust_no, page: Page::from_overfetch(items, limit) })
 }
