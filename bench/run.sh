@@ -9,7 +9,8 @@
 #
 # Prints requests/s, p50 and p99 of each, the gateway/direct ratio and each account read's
 # ratio to the products read (issue #10's targets: account >= 0.9, balances >= 0.8,
-# transactions >= 0.5, each p99 <= 1.5x the products read's). With PEERS=1 and
+# transactions >= 0.5, each p99 <= 1.5x the products read's), and client-credentials tokens per
+# second with a fresh assertion each (target >= 2000). With PEERS=1 and
 # ../shared/bench/peers.sh present, also runs nginx and HAProxy (ES256 JWT) against the same
 # core in the same run.
 set -euo pipefail
@@ -20,7 +21,7 @@ THREADS=${THREADS:-2}
 PRODUCT=${PRODUCT:-DEP-3M-CNY}
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --locked -q --bin scenegate --example partner_quickstart --example consent_quickstart
+cargo build --release --locked -q --bin scenegate --example partner_quickstart --example consent_quickstart --example token_load
 
 . bench/lib.sh
 start_demo
@@ -44,6 +45,11 @@ wrk -t1 -c4 -d2s -H "Authorization: Bearer $customer" "$gw/v1/accounts/$account/
 wrk_row account "$gw/v1/accounts/$account" "Authorization: Bearer $customer"
 wrk_row balances "$gw/v1/accounts/$account/balances" "Authorization: Bearer $customer"
 wrk_row transactions "$gw/v1/accounts/$account/transactions?limit=25" "Authorization: Bearer $customer"
+# The token endpoint: every request a fresh private_key_jwt assertion (verified, jti recorded).
+tokens=$(env $(bench_env) CONNECTIONS="$CONNECTIONS" DURATION="$DURATION" ./target/release/examples/token_load | tail -n1)
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+printf '%-22s %12s %8s ms %7s ms %8s\n' "tokens (client creds)" "$(field "$tokens" per_second)" \
+  "$(field "$tokens" p50_ms)" "$(field "$tokens" p99_ms)" "$(field "$tokens" failed)"
 for read in account balances transactions; do
   awk -v r="$(cat "$work/$read.rps")" -v g="$(cat "$work/gateway.rps")" -v rp="$(cat "$work/$read.p99")" \
     -v gp="$(cat "$work/gateway.p99")" -v n="$read" \

@@ -13,21 +13,18 @@
 #[path = "common/authorize.rs"]
 mod authorize;
 mod common;
+#[path = "common/load.rs"]
+mod load;
 #[path = "common/signing.rs"]
 mod signing;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
+
+use load::env_or;
 
 use jsonwebtoken::EncodingKey;
 use serde_json::json;
 use signing::{Signer, signed_post};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -71,68 +68,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
     )?;
 
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let workers: Vec<_> = (0..connections)
-        .map(|w| {
-            let (http, signer, url, token, body) =
-                (http.clone(), signer.clone(), url.clone(), customer_token.clone(), body.clone());
-            let run = run.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0_u64;
-                let mut n = 0_u64;
-                while Instant::now() < deadline {
-                    n += 1;
-                    let key = if replay { format!("bench-replay-{run}") } else { format!("bench-{run}-{w}-{n}") };
-                    let Ok(signature) = signer.sign(&body) else {
-                        failures += 1;
-                        continue;
-                    };
-                    let sent = Instant::now();
-                    let res = http
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .header("content-type", "application/json")
-                        .header("idempotency-key", key)
-                        .header("x-jws-signature", signature)
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) if r.status().as_u16() == 201 => {
-                            let _ = r.bytes().await;
-                            latencies.push(sent.elapsed());
-                        }
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for w in workers {
-        let (l, f) = w.await?;
-        latencies.extend(l);
-        failures += f;
-    }
-    let elapsed_us = started.elapsed().as_micros().max(1);
-    latencies.sort();
-    // Exact percentiles from every recorded latency, printed in ms with one decimal.
-    let pct = |p: usize| latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)));
-    let ms = |d: Option<&Duration>| {
-        let tenths = d.map_or(0, |d| d.as_micros() / 100);
-        format!("{}.{}", tenths / 10, tenths % 10)
-    };
-    let rate = latencies.len() as u128 * 1_000_000 / elapsed_us;
+    let measured = load::run(connections, duration, move |w, n| {
+        let (http, signer, url, token, body, run) =
+            (http.clone(), signer.clone(), url.clone(), customer_token.clone(), body.clone(), run.clone());
+        async move {
+            let key = if replay { format!("bench-replay-{run}") } else { format!("bench-{run}-{w}-{n}") };
+            let Ok(signature) = signer.sign(&body) else { return false };
+            let res = http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .header("x-jws-signature", signature)
+                .body(body)
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().as_u16() == 201 => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await;
     println!(
-        "mode={} ok={} failed={failures} per_second={rate} p50_ms={} p99_ms={} consent={consent_id}",
+        "mode={} ok={} failed={} per_second={} p50_ms={} p99_ms={} consent={consent_id}",
         if replay { "replay" } else { "fresh" },
-        latencies.len(),
-        ms(pct(50)),
-        ms(pct(99)),
+        measured.ok,
+        measured.failed,
+        measured.per_second,
+        measured.p50_ms,
+        measured.p99_ms,
     );
     Ok(())
 }
