@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{Extension, Router, routing::get};
 use scenegate_listener::{
     Limits, Stats, serve,
-    tls::{Certificates, ClientCertificate, TlsFiles},
+    tls::{Certificates, ClientCertificate, TlsFiles, test_ca::TestCa},
 };
 
 /// A self-signed certificate for `localhost` (or a client name) with its key, as PEM.
@@ -143,40 +143,12 @@ fn a_bad_pair_is_refused_with_the_file_named() {
     assert!(e.contains("usable server identity"), "a key that is not the certificate's: {e}");
 }
 
-/// A CA, and a client certificate it issues to `CN=<cn>,O=Acme Ltd` (PEM pair).
-struct Ca {
-    pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { pem, issuer: rcgen::Issuer::new(params, key) }
-    }
-
-    fn issue(&self, cn: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Acme Ltd");
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        params.extended_key_usages = vec![usage];
-        let key = rcgen::KeyPair::generate().unwrap();
-        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
-    }
-}
-
 #[tokio::test]
 async fn a_certificate_from_a_trusted_client_ca_arrives_with_its_verified_subject() {
     use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
     let dir = tempfile::tempdir().unwrap();
     let server = pair("localhost");
-    let (trusted, other) = (Ca::new("Partner CA"), Ca::new("Someone else's CA"));
+    let (trusted, other) = (TestCa::new("Partner CA"), TestCa::new("Someone else's CA"));
     let (url, _) = start_trusting(dir.path(), &server, Some(&trusted.pem)).await;
     let url = url.replace("/whoami", "/issued-to");
     let issued_to = |identity: Option<(String, String)>| {
@@ -184,12 +156,15 @@ async fn a_certificate_from_a_trusted_client_ca_arrives_with_its_verified_subjec
         async move { client(&server, identity.as_ref()).get(&url).send().await.unwrap().text().await.unwrap() }
     };
 
-    assert_eq!(issued_to(Some(trusted.issue("acme-client", ClientAuth))).await, "CN=acme-client,O=Acme Ltd");
+    assert_eq!(
+        issued_to(Some(trusted.issue("acme-client", "Acme Ltd", ClientAuth))).await,
+        "CN=acme-client,O=Acme Ltd"
+    );
     // Accepted at the TLS layer (a thumbprint may still pin it), but vouched for by no one.
     for (what, identity) in [
         ("self-signed", pair("acme-client")),
-        ("another CA's", other.issue("acme-client", ClientAuth)),
-        ("not for client authentication", trusted.issue("acme-client", ServerAuth)),
+        ("another CA's", other.issue("acme-client", "Acme Ltd", ClientAuth)),
+        ("not for client authentication", trusted.issue("acme-client", "Acme Ltd", ServerAuth)),
     ] {
         assert_eq!(issued_to(Some(identity)).await, "", "{what}");
     }

@@ -8,6 +8,8 @@ use tokio::{
     net::TcpStream,
 };
 
+use scenegate_listener::tls::test_ca::TestCa;
+
 use crate::support::{Stack, assert_problem, http};
 
 /// Reads until the peer closes; what it sent, or `None` if it is still open after `within`.
@@ -220,41 +222,16 @@ async fn a_certificate_bound_token_works_only_over_its_certificate() {
     assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
 }
 
-/// A CA the bank trusts to issue partners' client certificates (`[server.tls]
-/// client_ca_file`), made at run time.
-struct PartnerCa {
-    pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl PartnerCa {
-    fn new(name: &str) -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { pem, issuer: rcgen::Issuer::new(params, key) }
-    }
-
-    /// A client certificate for `CN=<cn>,O=Alpha Ltd` and its key, as a reqwest identity.
-    fn issue(&self, cn: &str) -> reqwest::Identity {
-        let mut params = rcgen::CertificateParams::new(vec![cn.to_owned()]).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Alpha Ltd");
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes()).unwrap()
-    }
+/// A client certificate for `CN=<cn>,O=Alpha Ltd` from `ca`, as a reqwest identity.
+fn issued(ca: &TestCa, cn: &str) -> reqwest::Identity {
+    let (cert, key) = ca.issue(cn, "Alpha Ltd", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap()
 }
 
 #[tokio::test]
 async fn a_certificate_issued_by_the_banks_ca_to_the_registered_subject_identifies_the_partner() {
     let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let (ca, rogue_ca) = (PartnerCa::new("Bank Partner CA"), PartnerCa::new("Rogue CA"));
+    let (ca, rogue_ca) = (TestCa::new("Bank Partner CA"), TestCa::new("Rogue CA"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("gw.crt"), server.cert.pem()).unwrap();
     std::fs::write(dir.path().join("gw.key"), server.signing_key.serialize_pem()).unwrap();
@@ -272,8 +249,8 @@ async fn a_certificate_issued_by_the_banks_ca_to_the_registered_subject_identifi
     let m = Mtls {
         stack,
         server_cert: server.cert.pem(),
-        alpha: ca.issue("alpha-client"),
-        stranger: rogue_ca.issue("alpha-client"),
+        alpha: issued(&ca, "alpha-client"),
+        stranger: issued(&rogue_ca, "alpha-client"),
         _dir: dir,
     };
 
@@ -285,7 +262,7 @@ async fn a_certificate_issued_by_the_banks_ca_to_the_registered_subject_identifi
 
     // The right subject from a CA the bank does not trust, the trusted CA's certificate for
     // another subject, and no certificate: none is the partner's.
-    let other_subject = ca.issue("mallory-client");
+    let other_subject = issued(&ca, "mallory-client");
     for (what, identity) in
         [("a rogue CA", Some(&m.stranger)), ("another subject", Some(&other_subject)), ("none", None)]
     {

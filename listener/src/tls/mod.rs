@@ -12,6 +12,8 @@
 //! certificate ([`ClientCertificate::issued_subject`]).
 
 pub mod subject;
+#[cfg(feature = "test-ca")]
+pub mod test_ca;
 
 use std::{
     fmt,
