@@ -62,6 +62,9 @@ pub async fn build(
     })?;
     let registry = Arc::new(registry);
     let partners = registry.live();
+    for warning in config::cross_warnings(cfg, &partners.load()) {
+        tracing::warn!("{warning}");
+    }
     let watcher = if watch {
         Some(config::watch_partners(registry.clone()).context("watching the partner config folder")?)
     } else {

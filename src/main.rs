@@ -304,6 +304,9 @@ fn check_config(dir: &Path) -> anyhow::Result<()> {
     match config::check_dir(dir) {
         Ok(summary) => {
             println!("{}: OK, {summary}", dir.display());
+            for w in &summary.warnings {
+                eprintln!("warning: {w}");
+            }
             Ok(())
         }
         Err(mut errors) => {

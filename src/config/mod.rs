@@ -96,6 +96,8 @@ pub struct CheckSummary {
     pub partners: usize,
     pub active: usize,
     pub suspended: usize,
+    /// See [`cross_warnings`].
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for CheckSummary {
@@ -123,6 +125,37 @@ pub fn check_partner_file(path: &Path) -> Result<Partner, Vec<ConfigError>> {
 
 /// Loads `config_dir/gateway.toml` (or the defaults, relative to `config_dir`, when it is
 /// absent) and every partner file of its partners directory, reporting all errors found.
+/// What the gateway's settings make useless in a partner file, said in words: a partner that
+/// must present a TLS client certificate to a gateway that asks for none, or one registered by
+/// subject where no CA is trusted to issue it. Warnings, not errors: the files are valid, and
+/// the fix may be in either.
+pub fn cross_warnings(gateway: &GatewayConfig, partners: &PartnerSet) -> Vec<String> {
+    let tls = gateway.server.tls.as_ref();
+    let mut out = Vec::new();
+    for p in partners.iter() {
+        let Some(mtls) = &p.mtls else { continue };
+        if tls.is_none() {
+            out.push(format!(
+                "{} ({}): [mtls] needs [server.tls] in gateway.toml; without it no client certificate reaches the \
+                 gateway and the partner cannot get a token",
+                p.id,
+                p.source.display()
+            ));
+        } else if mtls.subject.is_some()
+            && tls.is_some_and(|t| t.client_ca_file.is_none())
+            && mtls.thumbprints.is_empty()
+        {
+            out.push(format!(
+                "{} ({}): [mtls] subject_dn needs [server.tls] client_ca_file in gateway.toml (the CA that issues its \
+                 certificate); without it no certificate matches",
+                p.id,
+                p.source.display()
+            ));
+        }
+    }
+    out
+}
+
 pub fn check_dir(config_dir: &Path) -> Result<CheckSummary, Vec<ConfigError>> {
     let path = config_dir.join("gateway.toml");
     let (gateway_file, gateway) = if path.exists() {
@@ -132,5 +165,13 @@ pub fn check_dir(config_dir: &Path) -> Result<CheckSummary, Vec<ConfigError>> {
     };
     let partners = load_partners(&gateway.partners.dir)?;
     let active = partners.active_count();
-    Ok(CheckSummary { gateway_file, gateway, partners: partners.len(), active, suspended: partners.len() - active })
+    let warnings = cross_warnings(&gateway, &partners);
+    Ok(CheckSummary {
+        gateway_file,
+        gateway,
+        partners: partners.len(),
+        active,
+        suspended: partners.len() - active,
+        warnings,
+    })
 }

@@ -501,3 +501,36 @@ async fn cli(gw: &Gateway, args: &[&str]) -> std::process::Output {
     .await
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_dpop_nonce_from_one_instance_is_good_at_every_other() {
+    let Some(cluster) = Cluster::start(|o| {
+        let dpop = "[dpop]\nrequired = true\nrequire_nonce = true\n";
+        o.partners = vec![("alpha".into(), crate::support::partner_toml("ptn_alpha", "active", dpop))];
+    })
+    .await
+    else {
+        return;
+    };
+    let token_request = |i: usize, nonce: Option<&str>| {
+        let gw = cluster.gw(i);
+        let partner = gw.partner("ptn_alpha");
+        // The proof names the cluster's token endpoint (its `public_url`), wherever it is sent.
+        let htu = partner.audience.clone().unwrap_or_else(|| gw.token_endpoint());
+        let proof = crate::tokens::dpop_proof_with_nonce("test-es256", "POST", &htu, None, nonce);
+        let form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", partner.assertion()),
+            ("scope", "products:read".to_owned()),
+        ];
+        http().post(gw.token_endpoint()).header("DPoP", proof).form(&form).send()
+    };
+    let res = token_request(0, None).await.unwrap();
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_problem(res, 400, "use_dpop_nonce").await;
+    for i in 1..INSTANCES {
+        let res = token_request(i, Some(&nonce)).await.unwrap();
+        assert_eq!(res.status(), 200, "instance {i} accepts instance 0's nonce");
+    }
+}

@@ -364,7 +364,13 @@ fn dpop_proof(name: &str, method: &str, url: &str, token: Option<&str>) -> Strin
 }
 
 /// As [`dpop_proof`], carrying a server-provided `nonce` when given.
-fn dpop_proof_with_nonce(name: &str, method: &str, url: &str, token: Option<&str>, nonce: Option<&str>) -> String {
+pub(crate) fn dpop_proof_with_nonce(
+    name: &str,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    nonce: Option<&str>,
+) -> String {
     let key = EncodingKey::from_ec_pem(&crate::support::partner::key_pem(name)).unwrap();
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some("dpop+jwt".into());
