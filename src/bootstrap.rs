@@ -104,7 +104,7 @@ pub async fn build(
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
     let consents = Consents::new(stores.consents.clone(), clock.clone());
     // The embedded default is the consent store's one writer: its consents can be kept in
-    // memory between changes (`consent::cache`). A cluster's instances read the shared
+    // memory between changes (`kept`). A cluster's instances read the shared
     // database on every call.
     let consents = if single_writer { consents.cached() } else { consents };
 

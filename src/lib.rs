@@ -19,6 +19,7 @@ pub mod events;
 pub mod extract;
 pub mod grants;
 pub mod idempotency;
+pub mod kept;
 pub mod limit;
 pub mod openapi;
 pub mod outgoing_tls;

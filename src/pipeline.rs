@@ -67,7 +67,8 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
             None => (None, false),
         };
         let dpop = parts.headers.get("dpop").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let client_cert = parts.extensions.get::<scenegate_listener::tls::ClientCertificate>().map(|c| c.thumbprint());
+        let client_cert =
+            parts.extensions.get::<scenegate_listener::tls::ClientCertificate>().map(|c| c.thumbprint().to_owned());
         let headers = parts
             .headers
             .iter()

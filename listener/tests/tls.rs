@@ -42,7 +42,7 @@ async fn start_trusting(
         .route(
             "/whoami",
             get(|cert: Option<Extension<ClientCertificate>>| async move {
-                cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint())
+                cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint().to_owned())
             }),
         )
         .route(

@@ -123,8 +123,6 @@ pub fn check_partner_file(path: &Path) -> Result<Partner, Vec<ConfigError>> {
     partner_file::load(path).result.map(|loaded| loaded.partner)
 }
 
-/// Loads `config_dir/gateway.toml` (or the defaults, relative to `config_dir`, when it is
-/// absent) and every partner file of its partners directory, reporting all errors found.
 /// What the gateway's settings make useless in a partner file, said in words: a partner that
 /// must present a TLS client certificate to a gateway that asks for none, or one registered by
 /// subject where no CA is trusted to issue it. Warnings, not errors: the files are valid, and
@@ -134,28 +132,24 @@ pub fn cross_warnings(gateway: &GatewayConfig, partners: &PartnerSet) -> Vec<Str
     let mut out = Vec::new();
     for p in partners.iter() {
         let Some(mtls) = &p.mtls else { continue };
-        if tls.is_none() {
-            out.push(format!(
-                "{} ({}): [mtls] needs [server.tls] in gateway.toml; without it no client certificate reaches the \
-                 gateway and the partner cannot get a token",
-                p.id,
-                p.source.display()
-            ));
-        } else if mtls.subject.is_some()
-            && tls.is_some_and(|t| t.client_ca_file.is_none())
-            && mtls.thumbprints.is_empty()
-        {
-            out.push(format!(
-                "{} ({}): [mtls] subject_dn needs [server.tls] client_ca_file in gateway.toml (the CA that issues its \
-                 certificate); without it no certificate matches",
-                p.id,
-                p.source.display()
-            ));
-        }
+        let problem = match tls {
+            None => {
+                "[mtls] needs [server.tls] in gateway.toml; without it no client certificate reaches the gateway \
+                     and the partner cannot get a token"
+            }
+            Some(t) if t.client_ca_file.is_none() && mtls.subject.is_some() && mtls.thumbprints.is_empty() => {
+                "[mtls] subject_dn needs [server.tls] client_ca_file in gateway.toml (the CA that issues its \
+                 certificate); without it no certificate matches"
+            }
+            Some(_) => continue,
+        };
+        out.push(format!("{} ({}): {problem}", p.id, p.source.display()));
     }
     out
 }
 
+/// Loads `config_dir/gateway.toml` (or the defaults, relative to `config_dir`, when it is
+/// absent) and every partner file of its partners directory, reporting all errors found.
 pub fn check_dir(config_dir: &Path) -> Result<CheckSummary, Vec<ConfigError>> {
     let path = config_dir.join("gateway.toml");
     let (gateway_file, gateway) = if path.exists() {

@@ -4,7 +4,6 @@
 //! `model.rs` holds the consent and its state machine, `store.rs` where it is kept, and
 //! this file the operations partners, customers and the clock perform on it.
 
-pub mod cache;
 pub mod model;
 pub mod payment_terms;
 pub mod store;
@@ -20,7 +19,7 @@ pub use model::{Actor, Consent};
 pub use payment_terms::{Allowance, Payee, PaymentTerms};
 pub use store::ConsentStore;
 
-use crate::{auth::Clock, store::StoreError};
+use crate::{auth::Clock, kept::Kept, store::StoreError};
 
 /// Default and longest consent lifetimes.
 pub const DEFAULT_LIFETIME_SECS: i64 = 90 * 86_400;
@@ -44,9 +43,13 @@ pub enum ConsentError {
 pub struct Consents {
     store: Arc<dyn ConsentStore>,
     clock: Arc<dyn Clock>,
-    /// Only where this process is the store's one writer (see [`cache`]).
-    cache: Option<Arc<cache::CachedConsents>>,
+    /// Account-access consents kept between changes, only where this process is the store's
+    /// one writer (see [`crate::kept`]).
+    kept: Option<Arc<Kept<ConsentId, Arc<Consent>>>>,
 }
+
+/// Consents kept at most (far more than a single node's active consents).
+const MAX_KEPT: usize = 100_000;
 
 /// A new consent awaiting its customer, with a fresh time-ordered id; account consents fill
 /// in their permissions and window.
@@ -89,14 +92,16 @@ fn parse_time(field: &'static str, value: &str) -> Result<i64, ConsentError> {
 
 impl Consents {
     pub fn new(store: Arc<dyn ConsentStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, cache: None }
+        Self { store, clock, kept: None }
     }
 
     /// Keeps account-access consents in memory between changes. Only for a store no other
-    /// process writes (the embedded default); see [`cache`].
+    /// process writes (the embedded default); see [`crate::kept`]. Expiry needs no change:
+    /// a kept consent due to expire is never handed out. Payment consents are never kept
+    /// (the payment store changes them in its own transaction).
     #[must_use]
     pub fn cached(mut self) -> Self {
-        self.cache = Some(Arc::default());
+        self.kept = Some(Arc::new(Kept::new(MAX_KEPT)));
         self
     }
 
@@ -161,18 +166,23 @@ impl Consents {
 
     /// The consent as of now (expiry applied and saved). Any caller.
     pub async fn load(&self, id: &ConsentId) -> Result<Consent, ConsentError> {
-        let started = match &self.cache {
-            Some(cache) => match cache.get(id, self.clock.now()) {
-                Some(hit) => return Ok(Consent::clone(&hit)),
-                None => Some(cache.start_read()),
-            },
+        let started = match &self.kept {
+            Some(kept) => {
+                let now = self.clock.now();
+                match kept.get(id).filter(|c| c.due_expiry().is_none_or(|due| now < due)) {
+                    Some(hit) => return Ok(Consent::clone(&hit)),
+                    None => Some(kept.start_read()),
+                }
+            }
             None => None,
         };
         loop {
             let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
             if !consent.expire_if_due(self.clock.now()) {
-                if let (Some(cache), Some(started)) = (&self.cache, started) {
-                    cache.keep(started, &consent);
+                if let (Some(kept), Some(started)) = (&self.kept, started)
+                    && consent.payment.is_none()
+                {
+                    kept.keep(started, id.clone(), Arc::new(consent.clone()));
                 }
                 return Ok(consent);
             }
@@ -185,8 +195,8 @@ impl Consents {
 
     /// A change to the consent committed: the next read anywhere in this process sees it.
     fn changed(&self, id: &ConsentId) {
-        if let Some(cache) = &self.cache {
-            cache.changed(id);
+        if let Some(kept) = &self.kept {
+            kept.forget(id);
         }
     }
 

@@ -19,7 +19,7 @@ async fn tls_core(dir: &std::path::Path) -> (String, std::path::PathBuf) {
     let app = Router::new().route(
         "/core/customers/identify",
         post(|cert: Option<Extension<ClientCertificate>>| async move {
-            let seen = cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint());
+            let seen = cert.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.thumbprint().to_owned());
             Json(serde_json::json!({"ret_code": "0000", "ret_msg": "success", "data": {"cust_no": seen}}))
         }),
     );
@@ -60,7 +60,7 @@ async fn the_connector_trusts_the_configured_ca_and_presents_its_certificate() {
     let (cert, key) = (dir.path().join("gw.crt"), dir.path().join("gw.key"));
     let with_identity = OutgoingTls::from_files(Some(&core_ca), Some((&cert, &key))).unwrap();
     let seen = client(&url, &with_identity).identify_customer("x").await.unwrap().unwrap();
-    let expected = ClientCertificate::self_signed(gw.cert.der()).thumbprint();
+    let expected = ClientCertificate::self_signed(gw.cert.der()).thumbprint().to_owned();
     assert_eq!(seen, expected, "the core saw the gateway's certificate");
 
     let missing = OutgoingTls::from_files(Some(&dir.path().join("nope.pem")), None).err().unwrap();

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 pub use store::{GrantStore, ScaStore, SessionStore};
 pub use throttle::{LocalThrottle, LoginThrottle, ThrottleKey};
 
-use crate::{auth::Clock, auth::OAuthError, error::ApiError, store::StoreError};
+use crate::{auth::Clock, auth::OAuthError, error::ApiError, kept::Kept, store::StoreError};
 
 /// Lifetime of a pushed authorisation request (`expires_in` of the PAR answer); FAPI 2.0
 /// wants it under 600 s.
@@ -151,16 +151,9 @@ pub struct Grants {
     sessions: Arc<dyn SessionStore>,
     pub throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
-    /// Access tokens known not to be revoked, where this process is the store's one writer
-    /// (the embedded default): a revocation empties it after its write commits, and a read
-    /// that raced one is not kept (the same rule as the consent cache).
-    live_tokens: Option<Arc<std::sync::Mutex<LiveTokens>>>,
-}
-
-#[derive(Default)]
-struct LiveTokens {
-    jtis: std::collections::HashSet<String>,
-    generation: u64,
+    /// `jti`s of access tokens known not to be revoked, only where this process is the
+    /// store's one writer (see [`crate::kept`]); a revocation forgets them all.
+    live_tokens: Option<Arc<Kept<String, ()>>>,
 }
 
 /// Tokens remembered as live at most; past it the set starts again empty.
@@ -180,20 +173,15 @@ impl Grants {
     /// other process writes (the embedded default).
     #[must_use]
     pub fn cached(mut self) -> Self {
-        self.live_tokens = Some(Arc::default());
+        self.live_tokens = Some(Arc::new(Kept::new(MAX_LIVE_TOKENS)));
         self
-    }
-
-    fn live_tokens(&self) -> Option<std::sync::MutexGuard<'_, LiveTokens>> {
-        self.live_tokens.as_ref().map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Revokes a code's grant and every token it gave; then no token is remembered as live.
     async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
         self.store.revoke_code(key).await?;
-        if let Some(mut live) = self.live_tokens() {
-            live.generation = live.generation.wrapping_add(1);
-            live.jtis.clear();
+        if let Some(live) = &self.live_tokens {
+            live.forget_all();
         }
         Ok(())
     }
@@ -204,19 +192,14 @@ impl Grants {
 
     /// Whether an access token was revoked before its expiry (its code was replayed).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
-        let started = match self.live_tokens() {
-            Some(live) if live.jtis.contains(jti) => return Ok(false),
-            Some(live) => Some(live.generation),
+        let started = match &self.live_tokens {
+            Some(live) if live.get(jti).is_some() => return Ok(false),
+            Some(live) => Some(live.start_read()),
             None => None,
         };
         let revoked = self.store.is_revoked(jti).await.map_err(internal)?;
-        if let (false, Some(started), Some(mut live)) = (revoked, started, self.live_tokens())
-            && live.generation == started
-        {
-            if live.jtis.len() >= MAX_LIVE_TOKENS {
-                live.jtis.clear();
-            }
-            live.jtis.insert(jti.to_owned());
+        if let (false, Some(live), Some(started)) = (revoked, &self.live_tokens, started) {
+            live.keep(started, jti.to_owned(), ());
         }
         Ok(revoked)
     }

@@ -59,6 +59,13 @@ async fn a_pushed_request_is_single_use_and_expires() {
 async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
     let clock = Arc::new(ManualClock::at(1_000));
     let (g, _dir) = grants(clock.clone()).await;
+    replay_revokes(&g, "jti-1").await;
+    // The embedded default remembers live tokens; the replay must still bite on the next check.
+    let (g, _dir) = grants(clock).await;
+    replay_revokes(&g.cached(), "jti-2").await;
+}
+
+async fn replay_revokes(g: &Grants, jti: &str) {
     let verifier = random_secret();
     let req = pushed(&challenge_of(&verifier));
     let code = g.issue_code(&req, "C0001").await.unwrap();
@@ -69,13 +76,14 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
 
     let (grant, key) = g.redeem_code("ptn_a", &code, &req.redirect_uri, &verifier).await.unwrap();
     assert_eq!(grant.customer_id, "C0001");
-    let refresh = g.record_issued(&key, "ptn_a", "cns_1", "jti-1", 2_000, Some(5_000)).await.unwrap().unwrap();
-    assert!(!g.is_revoked("jti-1").await.unwrap());
+    let refresh = g.record_issued(&key, "ptn_a", "cns_1", jti, 2_000, Some(5_000)).await.unwrap().unwrap();
+    assert!(!g.is_revoked(jti).await.unwrap());
+    assert!(!g.is_revoked(jti).await.unwrap(), "asked twice: the second may be remembered");
     assert!(g.refresh("ptn_a", &refresh).await.is_ok());
     assert!(is_invalid_grant(g.refresh("ptn_b", &refresh).await));
 
     assert!(is_invalid_grant(g.redeem_code("ptn_a", &code, &req.redirect_uri, &verifier).await), "replay");
-    assert!(g.is_revoked("jti-1").await.unwrap(), "the replay revoked the access token");
+    assert!(g.is_revoked(jti).await.unwrap(), "the replay revoked the access token");
     assert!(is_invalid_grant(g.refresh("ptn_a", &refresh).await), "and the refresh token");
     assert!(!g.is_revoked("some-other-jti").await.unwrap());
 }

@@ -62,20 +62,20 @@ pub enum TlsError {
 /// partner's registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientCertificate {
-    der: Arc<[u8]>,
+    /// Computed once per connection, not per request.
+    thumbprint: Arc<str>,
     issued_subject: Option<Arc<DistinguishedName>>,
 }
 
 impl ClientCertificate {
     /// A certificate (DER) no configured CA vouches for: only its thumbprint can identify it.
     pub fn self_signed(der: &[u8]) -> Self {
-        Self { der: Arc::from(der), issued_subject: None }
+        Self { thumbprint: thumbprint_of(der), issued_subject: None }
     }
 
     /// `x5t#S256` (RFC 8705): base64url of the SHA-256 of the DER, without padding.
-    pub fn thumbprint(&self) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&self.der))
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
     }
 
     /// The certificate's subject, when its chain verified to a CA of `client_ca_file` (valid
@@ -83,6 +83,11 @@ impl ClientCertificate {
     pub fn issued_subject(&self) -> Option<&DistinguishedName> {
         self.issued_subject.as_deref()
     }
+}
+
+fn thumbprint_of(der: &[u8]) -> Arc<str> {
+    use base64::Engine as _;
+    Arc::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(der)))
 }
 
 /// What one load of the files gives: the server's identity, and the verifier of partners'
@@ -137,7 +142,7 @@ impl Certificates {
             issuers.verify_client_cert(end_entity, intermediates, UnixTime::now()).ok()?;
             DistinguishedName::of_certificate(end_entity).map(Arc::new)
         });
-        Some(ClientCertificate { der: Arc::from(end_entity.as_ref()), issued_subject })
+        Some(ClientCertificate { thumbprint: thumbprint_of(end_entity), issued_subject })
     }
 
     /// The rustls configuration serving these certificates, asking for (not requiring) a

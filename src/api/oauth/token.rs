@@ -238,7 +238,7 @@ fn sender_binding(partner: &Partner, cert: Option<&ClientCertificate>) -> Result
                 .into(),
         ));
     }
-    Ok(Some(cert.thumbprint()))
+    Ok(Some(cert.thumbprint().to_owned()))
 }
 
 fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthError> {
