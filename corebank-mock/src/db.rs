@@ -15,9 +15,23 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 /// rather than erroring when another transfer holds the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The ledger's connections: one that writes and some that read.
+///
+/// SQLite lets one writer in at a time; with several writing connections the ones that find
+/// the file locked sleep in SQLite's busy handler (1, 2, 5, 10… ms) rather than queue, which
+/// under concurrent postings left the lock free most of the time. With one writing connection
+/// writers queue first-come in the pool; WAL lets the readers go on beside it.
+#[derive(Clone, Debug)]
+pub(crate) struct Db {
+    /// Every statement that changes the ledger, and the reads that decide a change.
+    pub(crate) writer: SqlitePool,
+    /// Reads only (opened read-only on a file: a write here fails).
+    pub(crate) reader: SqlitePool,
+}
+
 /// Opens (creating when missing) `dir/corebank.sqlite`, or a private in-memory database.
-pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<SqlitePool> {
-    let pool = match dir {
+pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<Db> {
+    let db = match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
             let opts = SqliteConnectOptions::new()
@@ -28,25 +42,42 @@ pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<SqlitePool> {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(BUSY_TIMEOUT);
-            SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_with(opts.clone())
+                .await?;
+            create_schema(&writer).await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_with(opts.create_if_missing(false).read_only(true))
+                .await?;
+            Db { writer, reader }
         }
         None => {
             let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
             // Every in-memory connection is its own empty database, so the pool holds exactly
             // one and never retires it; requests queue for it, which also serialises writers.
-            SqlitePoolOptions::new()
+            let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(opts)
-                .await?
+                .await?;
+            create_schema(&pool).await?;
+            Db { writer: pool.clone(), reader: pool }
         }
     };
+    Ok(db)
+}
+
+async fn create_schema(pool: &SqlitePool) -> anyhow::Result<()> {
     for stmt in SCHEMA {
-        sqlx::query(*stmt).execute(&pool).await?;
+        sqlx::query(*stmt).execute(pool).await?;
     }
-    Ok(pool)
+    Ok(())
 }
 
 /// One statement per entry: SQLite prepares statements one at a time.
@@ -138,6 +169,17 @@ const SCHEMA: &[&str] = &[
         orig_req_seq TEXT,
         cpty_bank    TEXT,
         CHECK ((kind = 'refund') = (orig_req_seq IS NOT NULL))
+    )",
+    // What each customer has paid out per currency and Beijing day (`day` is the day's first
+    // second): the daily limit's running total, counted in the posting's transaction instead
+    // of summing the day's payments on every payment. A day with no row yet (a file written
+    // before this table) is summed once from the postings.
+    "CREATE TABLE IF NOT EXISTS cust_day_spend (
+        cust_no  TEXT NOT NULL,
+        ccy      TEXT NOT NULL,
+        day      INTEGER NOT NULL,
+        used_fen INTEGER NOT NULL CHECK (used_fen >= 0),
+        PRIMARY KEY (cust_no, ccy, day)
     )",
     "CREATE INDEX IF NOT EXISTS payment_meta_by_orig ON payment_meta (orig_req_seq)",
     "CREATE TRIGGER IF NOT EXISTS payment_meta_no_update BEFORE UPDATE ON payment_meta

@@ -303,6 +303,17 @@ pub(crate) async fn check(pool: &SqlitePool) -> anyhow::Result<LedgerCheck> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Every day's running payment total against the payments posted that day.
+    let counters: Vec<(String, String, i64, i64)> =
+        sqlx::query_as("SELECT cust_no, ccy, day, used_fen FROM cust_day_spend ORDER BY cust_no, ccy, day")
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut spend_mismatches = Vec::new();
+    for (cust_no, ccy, day, used_fen) in counters {
+        if crate::payment::paid_on(&mut tx, &cust_no, &ccy, day).await? != used_fen {
+            spend_mismatches.push(format!("{cust_no}/{ccy}/{day}"));
+        }
+    }
     tx.commit().await?;
     let totals_by_ccy: BTreeMap<String, i64> = totals.into_iter().collect();
     let unbalanced_txns: Vec<String> = unbalanced.into_iter().map(|(t,)| t).collect();
@@ -312,5 +323,6 @@ pub(crate) async fn check(pool: &SqlitePool) -> anyhow::Result<LedgerCheck> {
         posting_count,
         unbalanced_txns,
         totals_by_ccy,
+        spend_mismatches,
     })
 }

@@ -159,10 +159,13 @@ pub struct CoreBankConfig {
     pub seed: bool,
 }
 
-/// Handle to one core; clones share the connection pool, the clock and the faults.
+/// Handle to one core; clones share the connections, the clock and the faults.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
+    /// Read-only connections: lookups, statements, balances, the ledger check.
     pool: SqlitePool,
+    /// The one connection that writes (postings, voids, codes, mock settings).
+    writer: SqlitePool,
     clock: clock::Clock,
     faults: Arc<faults::Faults>,
 }
@@ -170,12 +173,12 @@ pub struct CoreBank {
 impl CoreBank {
     /// Creates the folder, database and schema as needed, then seeds once when asked and empty.
     pub async fn open(cfg: CoreBankConfig) -> anyhow::Result<CoreBank> {
-        let pool = db::connect(cfg.data_dir.as_deref()).await?;
-        seed::ensure_gl(&mut *pool.acquire().await?).await?;
+        let db = db::connect(cfg.data_dir.as_deref()).await?;
+        seed::ensure_gl(&mut *db.writer.acquire().await?).await?;
         if cfg.seed {
-            seed::seed_once(&pool).await?;
+            seed::seed_once(&db.writer).await?;
         }
-        Ok(CoreBank { pool, clock: clock::Clock::default(), faults: Arc::default() })
+        Ok(CoreBank { pool: db.reader, writer: db.writer, clock: clock::Clock::default(), faults: Arc::default() })
     }
 
     /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. past

@@ -225,6 +225,9 @@ pub struct LedgerCheck {
     pub posting_count: i64,
     pub unbalanced_txns: Vec<String>,
     pub totals_by_ccy: BTreeMap<String, i64>,
+    /// Daily payment totals (`cust_no/ccy/day`) that differ from the payments posted that
+    /// day: the daily limit would be checked against a wrong figure.
+    pub spend_mismatches: Vec<String>,
 }
 
 /// A JSON request body read field by field, so a refusal names the exact field at fault

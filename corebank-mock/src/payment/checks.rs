@@ -193,7 +193,9 @@ async fn refunded(conn: &mut SqliteConnection, orig_req_seq: &str) -> sqlx::Resu
 
 /// Per payment, then per Beijing calendar day: the sum of the customer's outgoing payments
 /// (refunds do not give the day's allowance back) in this currency, from any of their
-/// accounts. A customer with no limit row for the currency cannot pay in it.
+/// accounts. A customer with no limit row for the currency cannot pay in it. A payment that
+/// fits is counted in the day's running total here, in the posting's transaction: if the
+/// posting is refused later, the count goes with it.
 async fn limits(conn: &mut SqliteConnection, cust_no: &str, spec: &TransferSpec) -> Result<(), CoreError> {
     let row: Option<(i64, i64)> =
         sqlx::query_as("SELECT per_txn_fen, daily_fen FROM cust_limits WHERE cust_no = ?1 AND ccy = ?2")
@@ -205,9 +207,38 @@ async fn limits(conn: &mut SqliteConnection, cust_no: &str, spec: &TransferSpec)
     if spec.amt_fen > per_txn_fen {
         return Err(CoreError::OverTxnLimit { limit_fen: per_txn_fen });
     }
-    let day = clock::day_of(spec.at_unix);
-    let from = clock::day_start(day);
-    let until = day.tomorrow().map_or(i64::MAX, clock::day_start);
+    let day = clock::day_start(clock::day_of(spec.at_unix));
+    let counted: Option<(i64,)> =
+        sqlx::query_as("SELECT used_fen FROM cust_day_spend WHERE cust_no = ?1 AND ccy = ?2 AND day = ?3")
+            .bind(cust_no)
+            .bind(&spec.ccy)
+            .bind(day)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let used = match counted {
+        Some((used,)) => used,
+        None => paid_on(conn, cust_no, &spec.ccy, day).await?,
+    };
+    if used + spec.amt_fen > daily_fen {
+        return Err(CoreError::OverDailyLimit { limit_fen: daily_fen, left_fen: (daily_fen - used).max(0) });
+    }
+    sqlx::query(
+        "INSERT INTO cust_day_spend (cust_no, ccy, day, used_fen) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (cust_no, ccy, day) DO UPDATE SET used_fen = excluded.used_fen",
+    )
+    .bind(cust_no)
+    .bind(&spec.ccy)
+    .bind(day)
+    .bind(used + spec.amt_fen)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What the customer's posted payments in `ccy` add up to on the Beijing day starting at
+/// `day`, from the postings themselves (the ledger check compares the running totals to it).
+pub(crate) async fn paid_on(conn: &mut SqliteConnection, cust_no: &str, ccy: &str, day: i64) -> sqlx::Result<i64> {
+    let until = clock::day_of(day).tomorrow().map_or(i64::MAX, clock::day_start);
     let (used,): (i64,) = sqlx::query_as(
         "SELECT COALESCE(SUM(-p.amount_fen), 0) FROM payment_meta m
          JOIN txns t ON t.txn_id = m.txn_id
@@ -216,13 +247,10 @@ async fn limits(conn: &mut SqliteConnection, cust_no: &str, spec: &TransferSpec)
          WHERE m.kind = 'payment' AND a.cust_no = ?1 AND p.ccy = ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4",
     )
     .bind(cust_no)
-    .bind(&spec.ccy)
-    .bind(from)
+    .bind(ccy)
+    .bind(day)
     .bind(until)
     .fetch_one(&mut *conn)
     .await?;
-    if used + spec.amt_fen > daily_fen {
-        return Err(CoreError::OverDailyLimit { limit_fen: daily_fen, left_fen: (daily_fen - used).max(0) });
-    }
-    Ok(())
+    Ok(used)
 }

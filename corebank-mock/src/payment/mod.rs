@@ -17,6 +17,7 @@ use crate::error::CoreError;
 use crate::ledger::{self, Posting, TransferSpec, Write};
 use crate::wire::TransferReceipt;
 
+pub(crate) use checks::paid_on;
 pub(crate) use request::{Creditor, Kind, PaymentRequest, Scene};
 
 /// Posts one payment or refund, or replays the receipt of the one already posted under its

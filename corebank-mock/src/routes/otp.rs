@@ -32,7 +32,7 @@ async fn send(State(core): State<CoreBank>, body: Bytes) -> Reply<OtpSent> {
     let cust_no = body.nonempty("cust_no", 32)?;
     let purpose = body.nonempty("purpose", 140)?;
     let reference = body.nonempty("ref", 64)?;
-    let sent = otp::send(&core.pool, &cust_no, &purpose, &reference, core.clock.now_unix()).await?;
+    let sent = otp::send(&core.writer, &cust_no, &purpose, &reference, core.clock.now_unix()).await?;
     ok(OtpSent { otp_id: sent.otp_id, expires_at: clock::fmt_time(sent.expires_at), masked_mobile: sent.masked_mobile })
 }
 
@@ -44,7 +44,7 @@ async fn verify(State(core): State<CoreBank>, body: Bytes) -> Reply<OtpVerified>
     let body = Body::parse(&body)?;
     let otp_id = body.nonempty("otp_id", 64)?;
     let code = body.text("code", 16)?;
-    let v = otp::verify(&core.pool, &otp_id, &code, core.clock.now_unix()).await?;
+    let v = otp::verify(&core.writer, &otp_id, &code, core.clock.now_unix()).await?;
     ok(OtpVerified { otp_id, verified: true, cust_no: v.cust_no, reference: v.reference })
 }
 

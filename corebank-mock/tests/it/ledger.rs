@@ -6,7 +6,10 @@ use proptest::prelude::*;
 use scenegate_corebank_mock::CoreBank;
 use serde_json::Value;
 
-use crate::support::{all_accounts, all_txns, balance, get_ok, post, seeded, signed_sum, transfer};
+use crate::support::{
+    SKYTRIP, ZHANG_CNY, all_accounts, all_txns, assert_balanced, away_from_midnight, balance, get_ok, payment, post,
+    post_ok, seeded, set_limits, signed_sum, transfer,
+};
 
 /// Each customer account's balance is the sum of its postings, never negative, and each
 /// line's running balance follows from the one before.
@@ -190,4 +193,33 @@ async fn ledger_check_names_a_one_sided_txn() {
     assert!(!check.balanced);
     assert_eq!(check.unbalanced_txns, ["TFORGED"]);
     assert_eq!(check.totals_by_ccy["CNY"], 100);
+}
+
+/// The daily limit's running totals are checked against the payments posted that day: a
+/// total changed behind the API's back is named.
+#[tokio::test]
+async fn ledger_check_names_a_daily_total_that_differs_from_the_day_payments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = scenegate_corebank_mock::CoreBankConfig { data_dir: Some(dir.path().to_owned()), seed: true };
+    let core = CoreBank::open(cfg).await.unwrap();
+    away_from_midnight(&core);
+    set_limits(&core, "C0001", "CNY", 10_000, 100_000).await;
+    for n in 0..3 {
+        post_ok(&core, "/core/payments", &payment(&format!("S-{n}"), ZHANG_CNY, SKYTRIP, 1_000)).await;
+    }
+    assert_balanced(&core).await;
+
+    let url = format!("sqlite://{}", dir.path().join("corebank.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (used,): (i64,) = sqlx::query_as("SELECT used_fen FROM cust_day_spend WHERE cust_no = 'C0001' AND ccy = 'CNY'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(used, 3_000, "the running total counts each payment once");
+    sqlx::query("UPDATE cust_day_spend SET used_fen = 0").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let check = core.ledger_check().await.unwrap();
+    assert_eq!(check.spend_mismatches.len(), 1, "{check:?}");
+    assert!(check.spend_mismatches[0].starts_with("C0001/CNY/"), "{check:?}");
 }

@@ -159,6 +159,7 @@ pub async fn assert_balanced(core: &CoreBank) {
     let check = core.ledger_check().await.expect("ledger check");
     assert!(check.balanced, "{check:?}");
     assert_eq!(check.posting_count, 2 * check.txn_count, "{check:?}");
+    assert!(check.spend_mismatches.is_empty(), "daily totals differ from the payments posted: {check:?}");
 }
 
 /// Daily-limit tests must not straddle Beijing midnight: when it is less than ten minutes
