@@ -57,6 +57,12 @@ fn describe() {
     describe_counter!("scenegate_http_requests_total", "HTTP requests by partner, route template and status");
     describe_histogram!("scenegate_http_request_duration_seconds", "Whole-request latency by route template");
     describe_histogram!("scenegate_core_request_duration_seconds", "Core-bank call latency by operation and outcome");
+    describe_histogram!("scenegate_db_group_commit_jobs", "Writes per SQLite group commit (embedded default)");
+    describe_histogram!("scenegate_db_group_commit_seconds", "Time per SQLite group commit, writes and fsync");
+    describe_counter!(
+        "scenegate_db_group_commit_reruns_total",
+        "SQLite group commits run again behind savepoints because one write was refused"
+    );
     describe_counter!(
         "scenegate_token_requests_total",
         "Token requests by client id (known partners only) and outcome"

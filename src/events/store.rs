@@ -25,6 +25,18 @@ pub enum EventStoreError {
     Corrupt(String),
 }
 
+impl From<crate::store::StoreError> for EventStoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::Conflict(m) => Self::Conflict(m),
+            S::NotFound => Self::NotFound,
+            S::Corrupt(m) => Self::Corrupt(m),
+            S::Unavailable(m) | S::Timeout(m) => Self::Unavailable(m),
+        }
+    }
+}
+
 /// Where one event's webhook delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {

@@ -240,8 +240,11 @@ impl Payments {
         id: &PaymentId,
         outcome: &Settlement,
     ) -> Result<Option<Payment>, PaymentError> {
-        self.store.settle_payment(id, outcome, payment_event, self.clock.now()).await?;
-        Ok(self.store.payment(id).await?)
+        match self.store.settle_payment(id, outcome, payment_event, self.clock.now()).await? {
+            Some(settled) => Ok(Some(settled)),
+            // Already final: as it stands.
+            None => Ok(self.store.payment(id).await?),
+        }
     }
 
     pub async fn payment(&self, partner_id: &str, id: &PaymentId) -> Result<PaymentView, PaymentError> {
@@ -325,8 +328,10 @@ impl Payments {
         outcome: &Settlement,
     ) -> Result<Option<Refund>, PaymentError> {
         let now = self.clock.now();
-        self.store.settle_refund(id, outcome, refund_event, now).await?;
-        Ok(self.store.refund(id).await?)
+        match self.store.settle_refund(id, outcome, refund_event, now).await? {
+            Some(settled) => Ok(Some(settled)),
+            None => Ok(self.store.refund(id).await?),
+        }
     }
 
     pub async fn refunds(&self, partner_id: &str, payment_id: &PaymentId) -> Result<Vec<RefundView>, PaymentError> {

@@ -43,6 +43,13 @@ pub enum PaymentStoreError {
     Unavailable(String),
 }
 
+impl From<crate::store::StoreError> for PaymentStoreError {
+    /// Whatever the engine said, a payment write that did not happen is unavailable.
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 /// A payment to record, with everything its transaction must also do.
 pub struct NewPayment<'a> {
     pub payment: &'a Payment,

@@ -50,7 +50,7 @@ pub struct Stores {
 /// The engine behind a [`Stores`], for health checks and pool figures.
 #[derive(Clone, Debug)]
 pub enum Engine {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlite::SqliteDb),
     Postgres(sqlx::PgPool),
 }
 
@@ -59,7 +59,7 @@ impl Engine {
     pub async fn ping(&self, within: Duration) -> Result<(), StoreError> {
         let query = async {
             match self {
-                Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+                Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.reader).await.map(drop),
                 Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
             }
         };
@@ -72,7 +72,15 @@ impl Engine {
     /// Connection pool figures for `/metrics`: in use, idle, and the configured maximum.
     pub fn record_pool_metrics(&self) {
         let (size, idle, max) = match self {
-            Self::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            // The writer and its readers together.
+            Self::Sqlite(db) => {
+                let (w, r) = (&db.writer, &db.reader);
+                (
+                    w.size() + r.size(),
+                    w.num_idle() + r.num_idle(),
+                    w.options().get_max_connections() + r.options().get_max_connections(),
+                )
+            }
             Self::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
         };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
@@ -139,7 +147,7 @@ fn migrator(steps: &[Step], tolerate_later_steps: bool) -> sqlx::migrate::Migrat
 
 impl Stores {
     /// Every store on one SQLite database (already migrated).
-    pub fn sqlite(pool: sqlx::SqlitePool, settings: StoreSettings) -> Self {
+    pub fn sqlite(pool: sqlite::SqliteDb, settings: StoreSettings) -> Self {
         let grants = Arc::new(sqlite::SqliteGrantStore::new(pool.clone()));
         Self {
             consents: Arc::new(sqlite::SqliteConsentStore::new(pool.clone())),
@@ -336,7 +344,7 @@ mod tests {
         for _ in 0..2 {
             let db = sqlite::open_migrated(&path).await.unwrap();
             let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&db)
+                .fetch_all(&db.reader)
                 .await
                 .unwrap();
             assert_eq!(applied, expected, "every step once, also on a second open");

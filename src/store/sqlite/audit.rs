@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::err;
 use crate::audit::{
@@ -53,12 +54,12 @@ pub const SCHEMA: &[&str] = &[
 
 #[derive(Clone)]
 pub struct SqliteAuditStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqliteAuditStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -134,14 +135,14 @@ async fn checkpoint_due(conn: &mut SqliteConnection, chain: Chain, now: i64, eve
 #[async_trait]
 impl AuditStore for SqliteAuditStore {
     async fn append(&self, records: &[NewRecord]) -> Result<Vec<Record>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let out = append_in(&mut tx, records).await?;
         tx.commit().await.map_err(err)?;
         Ok(out)
     }
 
     async fn absorb_events(&self, max: u32) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let rows: Vec<(i64, String, String, String, String, i64, String)> = sqlx::query_as(
             "SELECT seq, id, partner_id, type, subject_id, created_at, data FROM events
              WHERE audited = 0 ORDER BY seq LIMIT ?1",
@@ -171,10 +172,10 @@ impl AuditStore for SqliteAuditStore {
         sign: &CheckpointSigner<'_>,
     ) -> Result<bool, StoreError> {
         // Looked at without the write lock first: most ticks have nothing to sign.
-        if !checkpoint_due(&mut *self.pool.acquire().await.map_err(err)?, chain, now, every_secs).await? {
+        if !checkpoint_due(&mut *self.db.writer.acquire().await.map_err(err)?, chain, now, every_secs).await? {
             return Ok(false);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         if !checkpoint_due(&mut tx, chain, now, every_secs).await? {
             return Ok(false);
         }
@@ -186,7 +187,7 @@ impl AuditStore for SqliteAuditStore {
     }
 
     async fn head(&self, chain: Chain) -> Result<Head, StoreError> {
-        head_in(&mut *self.pool.acquire().await.map_err(err)?, chain).await
+        head_in(&mut *self.db.reader.acquire().await.map_err(err)?, chain).await
     }
 
     async fn read(&self, chain: Chain, after_seq: i64, limit: u32) -> Result<Vec<Record>, StoreError> {
@@ -197,15 +198,17 @@ impl AuditStore for SqliteAuditStore {
         .bind(chain.as_str())
         .bind(after_seq)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.reader)
         .await
         .map_err(err)?;
         rows.into_iter().map(|row| Record::from_row(row).map_err(StoreError::Corrupt)).collect()
     }
 
     async fn partner_states(&self) -> Result<BTreeMap<String, PartnerState>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT partner_id, state FROM audit_partners").fetch_all(&self.pool).await.map_err(err)?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT partner_id, state FROM audit_partners")
+            .fetch_all(&self.db.reader)
+            .await
+            .map_err(err)?;
         rows.into_iter()
             .map(|(id, state)| Ok((id, serde_json::from_str(&state).map_err(StoreError::corrupt)?)))
             .collect()
@@ -218,7 +221,7 @@ impl AuditStore for SqliteAuditStore {
         state: Option<&PartnerState>,
         record: &NewRecord,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let recorded: Option<String> = sqlx::query_scalar("SELECT digest FROM audit_partners WHERE partner_id = ?1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -256,7 +259,7 @@ impl AuditStore for SqliteAuditStore {
         )
         .bind(chain.as_str())
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.reader)
         .await
         .map_err(err)?;
         let keep_from = keep_from.unwrap_or(head);
@@ -265,7 +268,7 @@ impl AuditStore for SqliteAuditStore {
                 .bind(chain.as_str())
                 .bind(CHECKPOINT)
                 .bind(keep_from)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db.reader)
                 .await
                 .map_err(err)?;
         Ok(checkpoint.filter(|c| first.is_some_and(|f| *c > f)))
@@ -275,7 +278,7 @@ impl AuditStore for SqliteAuditStore {
         let done = sqlx::query("DELETE FROM audit_records WHERE chain = ?1 AND seq < ?2")
             .bind(chain.as_str())
             .bind(seq)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

@@ -2,9 +2,10 @@
 //! customer's revocation and a partner's read racing each other can never lose the
 //! revocation.
 
+use super::SqliteDb;
 use async_trait::async_trait;
 use scenegate_adapter_contract::ConsentId;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::err;
 use crate::consent::{
@@ -14,12 +15,12 @@ use crate::consent::{
 use crate::store::StoreError;
 
 pub struct SqliteConsentStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqliteConsentStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -74,7 +75,7 @@ pub async fn get_in(conn: &mut sqlx::SqliteConnection, id: &ConsentId) -> Result
 #[async_trait]
 impl ConsentStore for SqliteConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
             .bind(c.id.as_str())
             .bind(&c.partner_id)
@@ -91,14 +92,14 @@ impl ConsentStore for SqliteConsentStore {
     async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
         let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
     }
 
     async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.db.writer.begin().await.map_err(err)?;
         let updated = update_in(&mut tx, c, version).await?;
         tx.commit().await.map_err(err)?;
         Ok(updated)
@@ -107,7 +108,7 @@ impl ConsentStore for SqliteConsentStore {
     async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {
         let rows = sqlx::query("SELECT body FROM consents WHERE partner_id = ? ORDER BY rowid DESC")
             .bind(partner_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.reader)
             .await
             .map_err(err)?;
         rows.iter().map(|r| decode(r.get::<&str, _>("body"))).collect()
@@ -116,7 +117,7 @@ impl ConsentStore for SqliteConsentStore {
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {
         let rows = sqlx::query("SELECT version, body FROM consents WHERE customer_id = ? ORDER BY rowid DESC")
             .bind(customer_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.reader)
             .await
             .map_err(err)?;
         rows.iter().map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).collect()

@@ -5,8 +5,9 @@
 //! statement: atomic without row locks. A PostgreSQL version would use
 //! `FOR UPDATE SKIP LOCKED` in the same place.
 
+use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
+use sqlx::{Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
 
 use crate::events::{
     Claimed, DeadLetter, Delivery, DeliveryState, Event, EventId, EventStore, EventStoreError, Lease, NewEvent,
@@ -48,6 +49,14 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS event_deliveries_dead ON event_deliveries (finished_at) WHERE state = 'dead'",
 ];
 
+/// Every event's pending delivery written by the statement that writes the event: one
+/// statement (atomic on its own) instead of two in a savepoint, on the writer's hot path.
+pub const DELIVERY_TRIGGER: &[&str] = &["CREATE TRIGGER IF NOT EXISTS events_pending_delivery AFTER INSERT ON events
+     BEGIN
+       INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at)
+       VALUES (NEW.seq, NEW.partner_id, NEW.subject_id, 'pending', NEW.created_at);
+     END"];
+
 fn err(e: sqlx::Error) -> EventStoreError {
     match e {
         sqlx::Error::RowNotFound => EventStoreError::NotFound,
@@ -56,70 +65,119 @@ fn err(e: sqlx::Error) -> EventStoreError {
     }
 }
 
-/// Writes `event` and its pending delivery on the caller's connection. Call it inside the
-/// transaction that makes the change the event reports, so both commit or neither does;
-/// on its own connection it still writes both rows atomically (sqlx makes the inner
-/// `begin` a savepoint inside a transaction, a transaction outside one).
+/// Writes `event` and (by [`DELIVERY_TRIGGER`]) its pending delivery on the caller's
+/// connection, in one statement. Call it inside the transaction that makes the change the
+/// event reports, so both commit or neither does.
 pub async fn append(conn: &mut SqliteConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
     let id = EventId::generate();
     let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
-    let mut tx = conn.begin().await.map_err(err)?;
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES (?, ?, ?, ?, ?, ?)
-         RETURNING seq",
-    )
-    .bind(id.as_str())
-    .bind(&event.partner_id)
-    .bind(&event.event_type)
-    .bind(&event.subject_id)
-    .bind(now)
-    .bind(data)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(err)?;
-    sqlx::query(
-        "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at) VALUES (?, ?, ?, 'pending', ?)",
-    )
-    .bind(seq)
-    .bind(&event.partner_id)
-    .bind(&event.subject_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(err)?;
-    tx.commit().await.map_err(err)?;
+    sqlx::query("INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(id.as_str())
+        .bind(&event.partner_id)
+        .bind(&event.event_type)
+        .bind(&event.subject_id)
+        .bind(now)
+        .bind(data)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
     Ok(id)
+}
+
+/// Leases up to `limit` due deliveries to `token` and reads them back with their events.
+/// One statement chooses and leases, so it cannot interleave with another worker's claim.
+/// An event is eligible only when no earlier event of its subject is still pending (leased
+/// or not): that is what keeps one subject's events in order.
+async fn lease_due(
+    conn: &mut SqliteConnection,
+    now: i64,
+    lease_secs: i64,
+    limit: u32,
+    token: &str,
+) -> Result<Vec<SqliteRow>, EventStoreError> {
+    let claimed = sqlx::query(
+        "UPDATE event_deliveries SET lease_until = ?1 + ?2, lease_token = ?3
+         WHERE event_seq IN (
+            SELECT d.event_seq FROM event_deliveries d
+            WHERE d.state = 'pending' AND d.next_at <= ?1 AND d.lease_until <= ?1
+              AND NOT EXISTS (
+                SELECT 1 FROM event_deliveries p
+                WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq)
+            ORDER BY d.next_at, d.event_seq
+            LIMIT ?4)",
+    )
+    .bind(now)
+    .bind(lease_secs)
+    .bind(token)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
+    if claimed.rows_affected() == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query(
+        "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
+                d.attempts, d.first_attempt_at
+         FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.lease_token = ?1 AND d.state = 'pending'
+         ORDER BY d.event_seq",
+    )
+    .bind(token)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)
+}
+
+/// A value bound into an outcome statement.
+#[derive(Clone)]
+enum Arg {
+    Int(i64),
+    Text(String),
 }
 
 #[derive(Clone)]
 pub struct SqliteEventStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqliteEventStore {
     /// `pool` must already have [`SCHEMA`] applied.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.db.writer
     }
 
-    /// One outcome for a leased delivery. `query` binds its own values; the lease check
-    /// (`WHERE event_seq = ? AND lease_token = ? AND state = 'pending'`, last in every
-    /// outcome statement) is bound here, so an outcome lands only while the lease is ours.
-    async fn finish(
-        &self,
-        claim: &Claimed,
-        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<(), EventStoreError> {
-        let done = query.bind(claim.event.seq).bind(&claim.lease.0).execute(&self.pool).await.map_err(err)?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(EventStoreError::Conflict(format!("the lease on {} passed to another worker", claim.event.id)))
-        }
+    /// One outcome for a leased delivery, in the writer's group commit. `sql` ends with the
+    /// lease check (`WHERE event_seq = ? AND lease_token = ? AND state = 'pending'`), bound
+    /// here after `args`, so an outcome lands only while the lease is ours.
+    async fn finish(&self, claim: &Claimed, sql: &'static str, args: Vec<Arg>) -> Result<(), EventStoreError> {
+        let (seq, lease, id) = (claim.event.seq, claim.lease.0.clone(), claim.event.id.clone());
+        self.db
+            .batch
+            .write(move |conn| {
+                let (args, lease, id) = (args.clone(), lease.clone(), id.clone());
+                Box::pin(async move {
+                    let mut query = sqlx::query(sql);
+                    for arg in args {
+                        query = match arg {
+                            Arg::Int(n) => query.bind(n),
+                            Arg::Text(t) => query.bind(t),
+                        };
+                    }
+                    let done = query.bind(seq).bind(lease).execute(&mut *conn).await.map_err(err)?;
+                    if done.rows_affected() == 1 {
+                        Ok(())
+                    } else {
+                        Err(EventStoreError::Conflict(format!("the lease on {id} passed to another worker")))
+                    }
+                })
+            })
+            .await
     }
 
     /// One event and its delivery by id.
@@ -131,7 +189,7 @@ impl SqliteEventStore {
              WHERE e.id = ?",
         )
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.reader)
         .await
         .map_err(err)?
         .ok_or(EventStoreError::NotFound)?;
@@ -171,7 +229,7 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, EventStoreError> {
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append(&self, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
-        let mut conn = self.pool.acquire().await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
         append(&mut conn, event, now).await
     }
 
@@ -181,49 +239,22 @@ impl EventStore for SqliteEventStore {
                 SELECT 1 FROM event_deliveries p WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
                   AND p.state = 'pending' AND p.event_seq < d.event_seq)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.reader)
         .await
         .map_err(err)
     }
 
     async fn claim_due(&self, now: i64, limit: u32, lease_secs: i64) -> Result<Vec<Claimed>, EventStoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        // One statement: choosing and leasing cannot interleave with another worker's claim.
-        // An event is eligible only when no earlier event of its subject is still pending
-        // (leased or not): that is what keeps one subject's events in order.
-        let claimed = sqlx::query(
-            "UPDATE event_deliveries SET lease_until = ?1 + ?2, lease_token = ?3
-             WHERE event_seq IN (
-                SELECT d.event_seq FROM event_deliveries d
-                WHERE d.state = 'pending' AND d.next_at <= ?1 AND d.lease_until <= ?1
-                  AND NOT EXISTS (
-                    SELECT 1 FROM event_deliveries p
-                    WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
-                      AND p.state = 'pending' AND p.event_seq < d.event_seq)
-                ORDER BY d.next_at, d.event_seq
-                LIMIT ?4)",
-        )
-        .bind(now)
-        .bind(lease_secs)
-        .bind(&token)
-        .bind(limit)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        if claimed.rows_affected() == 0 {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
-                    d.attempts, d.first_attempt_at
-             FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.lease_token = ?1 AND d.state = 'pending'
-             ORDER BY d.event_seq",
-        )
-        .bind(&token)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
+        let lease = token.clone();
+        let rows = self
+            .db
+            .batch
+            .write(move |conn| {
+                let token = token.clone();
+                Box::pin(async move { lease_due(conn, now, lease_secs, limit, &token).await })
+            })
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Claimed {
@@ -232,19 +263,17 @@ impl EventStore for SqliteEventStore {
                     first_attempt_at: row
                         .try_get("first_attempt_at")
                         .map_err(|e| EventStoreError::Corrupt(e.to_string()))?,
-                    lease: Lease(token.clone()),
+                    lease: Lease(lease.clone()),
                 })
             })
             .collect()
     }
 
     async fn mark_delivered(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
-        let q = sqlx::query(
-            "UPDATE event_deliveries SET state = 'delivered', attempts = attempts + 1,
+        let q = "UPDATE event_deliveries SET state = 'delivered', attempts = attempts + 1,
                 first_attempt_at = COALESCE(first_attempt_at, ?), finished_at = ?, lease_until = 0, lease_token = NULL
-             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'",
-        );
-        self.finish(claim, q.bind(now).bind(now)).await
+             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'";
+        self.finish(claim, q, vec![Arg::Int(now), Arg::Int(now)]).await
     }
 
     async fn schedule_retry(
@@ -254,29 +283,23 @@ impl EventStore for SqliteEventStore {
         error: &str,
         now: i64,
     ) -> Result<(), EventStoreError> {
-        let q = sqlx::query(
-            "UPDATE event_deliveries SET attempts = attempts + 1, next_at = ?, last_error = ?,
+        let q = "UPDATE event_deliveries SET attempts = attempts + 1, next_at = ?, last_error = ?,
                 first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = 0, lease_token = NULL
-             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'",
-        );
-        self.finish(claim, q.bind(next_at).bind(error.to_owned()).bind(now)).await
+             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'";
+        self.finish(claim, q, vec![Arg::Int(next_at), Arg::Text(error.to_owned()), Arg::Int(now)]).await
     }
 
     async fn mark_dead(&self, claim: &Claimed, error: &str, now: i64) -> Result<(), EventStoreError> {
-        let q = sqlx::query(
-            "UPDATE event_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?,
+        let q = "UPDATE event_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?,
                 first_attempt_at = COALESCE(first_attempt_at, ?), finished_at = ?, lease_until = 0, lease_token = NULL
-             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'",
-        );
-        self.finish(claim, q.bind(error.to_owned()).bind(now).bind(now)).await
+             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'";
+        self.finish(claim, q, vec![Arg::Text(error.to_owned()), Arg::Int(now), Arg::Int(now)]).await
     }
 
     async fn mark_skipped(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
-        let q = sqlx::query(
-            "UPDATE event_deliveries SET state = 'skipped', finished_at = ?, lease_until = 0, lease_token = NULL
-             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'",
-        );
-        self.finish(claim, q.bind(now)).await
+        let q = "UPDATE event_deliveries SET state = 'skipped', finished_at = ?, lease_until = 0, lease_token = NULL
+             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'";
+        self.finish(claim, q, vec![Arg::Int(now)]).await
     }
 
     async fn dead_letters(&self, partner_id: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, EventStoreError> {
@@ -290,7 +313,7 @@ impl EventStore for SqliteEventStore {
         )
         .bind(partner_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.reader)
         .await
         .map_err(err)?;
         let corrupt = |e: sqlx::Error| EventStoreError::Corrupt(e.to_string());
@@ -314,7 +337,7 @@ impl EventStore for SqliteEventStore {
         )
         .bind(now)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&self.db.writer)
         .await
         .map_err(err)?;
         if done.rows_affected() == 1 {
@@ -347,7 +370,7 @@ impl EventStore for SqliteEventStore {
         .bind(partner_id)
         .bind(after.unwrap_or(0))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.reader)
         .await
         .map_err(err)?;
         rows.iter().map(event_from_row).collect()
@@ -358,14 +381,14 @@ impl EventStore for SqliteEventStore {
             .bind(now)
             .bind(id.as_str())
             .bind(partner_id)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         if done.rows_affected() == 1 { Ok(()) } else { Err(EventStoreError::NotFound) }
     }
 
     async fn purge(&self, created_before: i64) -> Result<u64, EventStoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.db.writer.begin().await.map_err(err)?;
         // Deliveries first (the rows that say whether an event is finished with), then the
         // events left without one: every event has a delivery row from `append`.
         sqlx::query(

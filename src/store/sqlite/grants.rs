@@ -2,8 +2,9 @@
 //! single use is enforced by conditional updates (`… WHERE used = 0`), so racing callers
 //! cannot both win.
 
+use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::err;
 use crate::grants::{
@@ -21,12 +22,12 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS sca_challenges (
 
 #[derive(Clone)]
 pub struct SqliteGrantStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqliteGrantStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -45,7 +46,7 @@ impl GrantStore for SqliteGrantStore {
             .bind(key)
             .bind(to_json(req)?)
             .bind(req.expires_at)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(())
@@ -55,7 +56,7 @@ impl GrantStore for SqliteGrantStore {
         let row = sqlx::query("SELECT body FROM auth_requests WHERE key = ? AND used = 0 AND expires_at > ?")
             .bind(key)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         row.map(|r| from_json(r.get::<&str, _>("body"))).transpose()
@@ -65,7 +66,7 @@ impl GrantStore for SqliteGrantStore {
         let done = sqlx::query("UPDATE auth_requests SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?")
             .bind(key)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -79,7 +80,7 @@ impl GrantStore for SqliteGrantStore {
         .bind(to_json(grant)?)
         .bind(grant.expires_at)
         .bind(grant.expires_at + CODE_RETENTION_SECS)
-        .execute(&self.pool)
+        .execute(&self.db.writer)
         .await
         .map_err(err)?;
         Ok(())
@@ -88,7 +89,7 @@ impl GrantStore for SqliteGrantStore {
     async fn code(&self, key: &str) -> Result<Option<(CodeGrant, bool)>, StoreError> {
         let row = sqlx::query("SELECT body, used FROM auth_codes WHERE key = ?")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         row.map(|r| Ok((from_json(r.get::<&str, _>("body"))?, r.get::<i64, _>("used") != 0))).transpose()
@@ -97,14 +98,14 @@ impl GrantStore for SqliteGrantStore {
     async fn use_code(&self, key: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE auth_codes SET used = 1 WHERE key = ? AND used = 0")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.db.writer.begin().await.map_err(err)?;
         sqlx::query("UPDATE auth_codes SET revoked = 1 WHERE key = ?")
             .bind(key)
             .execute(&mut *tx)
@@ -126,7 +127,7 @@ impl GrantStore for SqliteGrantStore {
     async fn code_revoked(&self, key: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT revoked FROM auth_codes WHERE key = ?")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         Ok(row.is_some_and(|r| r.get::<i64, _>("revoked") != 0))
@@ -137,7 +138,7 @@ impl GrantStore for SqliteGrantStore {
             .bind(jti)
             .bind(code_key)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(())
@@ -146,14 +147,14 @@ impl GrantStore for SqliteGrantStore {
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT revoked FROM issued_tokens WHERE jti = ?")
             .bind(jti)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         Ok(row.is_some_and(|r| r.get::<i64, _>("revoked") != 0))
     }
 
     async fn put_refresh(&self, key: &str, g: &RefreshGrant) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.db.writer.begin().await.map_err(err)?;
         sqlx::query(
             "INSERT INTO refresh_tokens (key, client_id, consent_id, code_key, expires_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -181,7 +182,7 @@ impl GrantStore for SqliteGrantStore {
             "SELECT client_id, consent_id, code_key, expires_at, revoked FROM refresh_tokens WHERE key = ?",
         )
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.reader)
         .await
         .map_err(err)?;
         Ok(row.map(|r| RefreshGrant {
@@ -201,7 +202,7 @@ impl GrantStore for SqliteGrantStore {
             "DELETE FROM issued_tokens WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
         ] {
-            n += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(err)?.rows_affected();
+            n += sqlx::query(sql).bind(now).execute(&self.db.writer).await.map_err(err)?.rows_affected();
         }
         Ok(n)
     }
@@ -218,7 +219,7 @@ impl SessionStore for SqliteGrantStore {
         .bind(&s.csrf)
         .bind(s.created_at)
         .bind(s.last_seen)
-        .execute(&self.pool)
+        .execute(&self.db.writer)
         .await
         .map_err(err)?;
         Ok(())
@@ -227,7 +228,7 @@ impl SessionStore for SqliteGrantStore {
     async fn session(&self, key: &str) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query("SELECT customer_id, csrf, created_at, last_seen FROM customer_sessions WHERE key = ?")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         Ok(row.map(|r| Session {
@@ -242,14 +243,18 @@ impl SessionStore for SqliteGrantStore {
         sqlx::query("UPDATE customer_sessions SET last_seen = MAX(last_seen, ?) WHERE key = ?")
             .bind(now)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(())
     }
 
     async fn delete_session(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM customer_sessions WHERE key = ?").bind(key).execute(&self.pool).await.map_err(err)?;
+        sqlx::query("DELETE FROM customer_sessions WHERE key = ?")
+            .bind(key)
+            .execute(&self.db.writer)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
@@ -257,7 +262,7 @@ impl SessionStore for SqliteGrantStore {
         let done = sqlx::query("DELETE FROM customer_sessions WHERE last_seen <= ? OR created_at <= ?")
             .bind(now - SESSION_IDLE_SECS)
             .bind(now - SESSION_ABSOLUTE_SECS)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())
@@ -274,7 +279,7 @@ impl ScaStore for SqliteGrantStore {
         .bind(session_key)
         .bind(to_json(c)?)
         .bind(c.expires_at)
-        .execute(&self.pool)
+        .execute(&self.db.writer)
         .await
         .map_err(err)?;
         Ok(())
@@ -284,7 +289,7 @@ impl ScaStore for SqliteGrantStore {
         let row = sqlx::query("SELECT body FROM sca_challenges WHERE session_key = ? AND expires_at > ?")
             .bind(session_key)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.reader)
             .await
             .map_err(err)?;
         row.map(|r| from_json(r.get::<&str, _>("body"))).transpose()
@@ -293,7 +298,7 @@ impl ScaStore for SqliteGrantStore {
     async fn delete_sca(&self, session_key: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sca_challenges WHERE session_key = ?")
             .bind(session_key)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -302,7 +307,7 @@ impl ScaStore for SqliteGrantStore {
     async fn purge_sca(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sca_challenges WHERE expires_at <= ?")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

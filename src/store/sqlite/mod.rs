@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod replay;
 pub mod staff;
+pub mod writer;
 
 pub use audit::SqliteAuditStore;
 pub use consent::SqliteConsentStore;
@@ -94,6 +95,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
     Step { version: 6, description: "pending one-time codes", statements: grants::SCHEMA },
     Step { version: 7, description: "audit trail", statements: audit::SCHEMA },
+    Step { version: 8, description: "event deliveries written with their event", statements: events::DELIVERY_TRIGGER },
 ];
 
 /// Applies every step not applied yet, in version order; refuses a database whose applied
@@ -110,17 +112,50 @@ async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool
         .map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
 }
 
+/// The gateway's SQLite file, opened twice: one connection that writes and a few that read.
+///
+/// SQLite lets one writer in at a time. With several connections writing, the ones that
+/// find the file locked sleep in SQLite's busy handler (1, 2, 5, 10… ms) rather than queue,
+/// so under concurrent payments most of the time went to those sleeps while the lock stood
+/// free. One writing connection makes writers wait in the pool's first-come queue instead and
+/// each takes the lock the moment the last one commits; in WAL mode the readers go on beside
+/// it. The readers are opened read-only, so a write sent to them by mistake fails loudly.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    /// The one connection that writes: every statement that changes the file, and reads
+    /// that decide a write.
+    pub writer: SqlitePool,
+    /// Connections that only read (a write here is an error).
+    pub reader: SqlitePool,
+    /// The hot paths' writes, committed in groups on `writer` ([`writer::GroupCommit`]).
+    /// Other writes take `writer` directly, between two groups.
+    pub batch: writer::GroupCommit,
+}
+
+impl SqliteDb {
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// How many read-only connections sit beside the writer.
+const READERS: u32 = 4;
+/// Longest a statement waits for its connection (the writer's queue included) before the
+/// caller gets a `Timeout` (a 503), and for the file's lock when another process holds it.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Opens (creating if needed) the gateway's database and applies every pending step.
-pub async fn open_migrated(path: &Path) -> anyhow::Result<SqlitePool> {
+pub async fn open_migrated(path: &Path) -> anyhow::Result<SqliteDb> {
     use anyhow::Context as _;
     let db = open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    migrate(&db, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
+    migrate(&db.writer, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
     Ok(db)
 }
 
 /// Opens (creating if needed) the gateway's database with the foundation's tables only (the
 /// gateway opens it through [`open_migrated`], with every step).
-pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
+pub async fn open(path: &Path) -> Result<SqliteDb, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     }
@@ -130,9 +165,21 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         // Consents are promises to customers: a crash must not lose an acknowledged change.
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(std::time::Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(err)?;
+        .busy_timeout(WAIT);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(WAIT)
+        .connect_with(options.clone())
+        .await
+        .map_err(err)?;
     // Only the foundation: the rest of a full gateway database is left as it is.
-    run_steps(&pool, &[FOUNDATION], true).await?;
-    Ok(pool)
+    run_steps(&writer, &[FOUNDATION], true).await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .acquire_timeout(WAIT)
+        .connect_with(options.create_if_missing(false).read_only(true))
+        .await
+        .map_err(err)?;
+    let batch = writer::GroupCommit::start(writer.clone());
+    Ok(SqliteDb { writer, reader, batch })
 }

@@ -2,12 +2,13 @@
 //! `BEGIN IMMEDIATE` transaction, so its checks and its writes see one state and concurrent
 //! payments queue on the write lock: no two can both fit in the last of an allowance.
 
+use super::SqliteDb;
 use async_trait::async_trait;
 use scenegate_adapter_contract::{
     ConsentId, Currency, PaymentId, RefundId,
     canonical::{ConsentStatus, Iso20022Status, PaymentConsentType},
 };
-use sqlx::{Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use super::{consent as consent_store, events, idempotency};
 use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
@@ -75,12 +76,12 @@ pub const SCHEMA: &[&str] = &[
 
 #[derive(Clone)]
 pub struct SqlitePaymentStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqlitePaymentStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -180,42 +181,36 @@ async fn count_spend(
     delta: i64,
     limit: Option<i64>,
 ) -> Result<bool, PaymentStoreError> {
-    let (select, upsert) = match table {
-        Spend::Consent { .. } => (
-            "SELECT spent_minor FROM consent_spend WHERE consent_id = ?1 AND period = ?2",
-            "INSERT INTO consent_spend (consent_id, period, spent_minor) VALUES (?1, ?2, ?3)
-             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = excluded.spent_minor",
-        ),
-        Spend::Partner { .. } => (
-            "SELECT spent_minor FROM partner_spend WHERE partner_id = ?1 AND day = ?2 AND currency = ?3",
-            "INSERT INTO partner_spend (partner_id, day, currency, spent_minor) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = excluded.spent_minor",
-        ),
+    // One statement: the running total moves by `delta` (never below zero) unless that takes
+    // it past `limit`, in which case nothing is written and no row comes back. (An upsert
+    // from a SELECT needs its WHERE, which is also where a first row is checked.)
+    let upsert = match table {
+        Spend::Consent { .. } => {
+            "INSERT INTO consent_spend (consent_id, period, spent_minor)
+             SELECT ?1, ?2, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
+             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
+               WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4
+             RETURNING spent_minor"
+        }
+        Spend::Partner { .. } => {
+            "INSERT INTO partner_spend (partner_id, day, currency, spent_minor)
+             SELECT ?1, ?2, ?5, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
+             ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
+               WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4
+             RETURNING spent_minor"
+        }
     };
-    let spent: i64 = match table {
-        Spend::Consent { consent_id, period } => sqlx::query_scalar(select).bind(consent_id).bind(period),
-        Spend::Partner { partner_id, day, currency } => {
-            sqlx::query_scalar(select).bind(partner_id).bind(day).bind(currency)
-        }
+    let query = match table {
+        Spend::Consent { consent_id, period } => sqlx::query(upsert).bind(consent_id).bind(period),
+        Spend::Partner { partner_id, day, .. } => sqlx::query(upsert).bind(partner_id).bind(day),
     }
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?
-    .unwrap_or(0);
-    let next = spent.saturating_add(delta).max(0);
-    if delta > 0 && limit.is_some_and(|l| next > l) {
-        return Ok(false);
-    }
-    match table {
-        Spend::Consent { consent_id, period } => sqlx::query(upsert).bind(consent_id).bind(period).bind(next),
-        Spend::Partner { partner_id, day, currency } => {
-            sqlx::query(upsert).bind(partner_id).bind(day).bind(currency).bind(next)
-        }
-    }
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(true)
+    .bind(delta)
+    .bind(limit);
+    let query = match table {
+        Spend::Partner { currency, .. } => query.bind(currency),
+        Spend::Consent { .. } => query,
+    };
+    Ok(query.fetch_optional(&mut *conn).await.map_err(db)?.is_some())
 }
 
 #[derive(Clone, Copy)]
@@ -314,47 +309,56 @@ fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
 #[async_trait]
 impl PaymentStore for SqlitePaymentStore {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
-        let p = new.payment;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let single = use_consent(&mut tx, p, new.now).await?;
-        if p.amount_minor > new.partner_limits.per_payment {
-            return Err(Refused::OverPartnerPerPayment.into());
-        }
-        let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-        if !count_spend(&mut tx, spend, p.amount_minor, Some(new.partner_limits.per_day)).await? {
-            return Err(Refused::OverPartnerDaily.into());
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
-                currency, reference, scenario, status, day, month, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-        )
-        .bind(p.id.as_str())
-        .bind(&p.partner_id)
-        .bind(p.consent_id.as_str())
-        .bind(single)
-        .bind(&p.customer_id)
-        .bind(&p.debtor)
-        .bind(json(&p.payee)?)
-        .bind(p.amount_minor)
-        .bind(p.currency.code())
-        .bind(&p.reference)
-        .bind(json(&p.scenario)?)
-        .bind(p.status.code())
-        .bind(&p.day)
-        .bind(&p.month)
-        .bind(p.created_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
-            }
-            other => other.map_err(db)?,
-        };
-        idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
-        events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
-        tx.commit().await.map_err(db)
+        let (payment, claim, event, limits, now) =
+            (new.payment.clone(), new.claim.clone(), new.event, new.partner_limits, new.now);
+        self.db
+            .batch
+            .write(move |conn| {
+                let (payment, claim, event) = (payment.clone(), claim.clone(), event.clone());
+                Box::pin(async move {
+                    let p = &payment;
+                    let single = use_consent(&mut *conn, p, now).await?;
+                    if p.amount_minor > limits.per_payment {
+                        return Err(Refused::OverPartnerPerPayment.into());
+                    }
+                    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+                    if !count_spend(&mut *conn, spend, p.amount_minor, Some(limits.per_day)).await? {
+                        return Err(Refused::OverPartnerDaily.into());
+                    }
+                    let inserted = sqlx::query(
+                    "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
+                        currency, reference, scenario, status, day, month, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                )
+                .bind(p.id.as_str())
+                .bind(&p.partner_id)
+                .bind(p.consent_id.as_str())
+                .bind(single)
+                .bind(&p.customer_id)
+                .bind(&p.debtor)
+                .bind(json(&p.payee)?)
+                .bind(p.amount_minor)
+                .bind(p.currency.code())
+                .bind(&p.reference)
+                .bind(json(&p.scenario)?)
+                .bind(p.status.code())
+                .bind(&p.day)
+                .bind(&p.month)
+                .bind(p.created_at)
+                .execute(&mut *conn)
+                .await;
+                    match inserted {
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
+                        }
+                        other => other.map_err(db)?,
+                    };
+                    idempotency::link_in(&mut *conn, &claim, p.id.as_str()).await.map_err(unavailable)?;
+                    events::append(&mut *conn, &event, now).await.map_err(append_err)?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn settle_payment(
@@ -364,20 +368,25 @@ impl PaymentStore for SqlitePaymentStore {
         event: for<'x> fn(&'x Payment) -> NewEvent,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let mut p = payment_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
-        p.status = next;
-        p.updated_at = now;
-        match outcome {
-            Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
-            Settlement::Rejected(reason) => {
-                p.reason = Some(reason.clone());
-                give_back(&mut tx, &p).await?;
-            }
-            Settlement::Unknown => {}
-        }
-        sqlx::query(
+        let (id, outcome) = (id.clone(), outcome.clone());
+        self.db
+            .batch
+            .write(move |conn| {
+                let (id, outcome) = (id.clone(), outcome.clone());
+                Box::pin(async move {
+                    let mut p = payment_in(&mut *conn, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+                    let Some(next) = next_status(p.status, &outcome) else { return Ok(None) };
+                    p.status = next;
+                    p.updated_at = now;
+                    match &outcome {
+                        Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
+                        Settlement::Rejected(reason) => {
+                            p.reason = Some(reason.clone());
+                            give_back(&mut *conn, &p).await?;
+                        }
+                        Settlement::Unknown => {}
+                    }
+                    sqlx::query(
             "UPDATE payments SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4, updated_at = ?5
              WHERE id = ?6",
         )
@@ -387,16 +396,18 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(&p.core_txn_id)
         .bind(now)
         .bind(p.id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
-        events::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(p))
+                    events::append(&mut *conn, &event(&p), now).await.map_err(append_err)?;
+                    Ok(Some(p))
+                })
+            })
+            .await
     }
 
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.db.reader.acquire().await.map_err(db)?;
         payment_in(&mut conn, id.as_str()).await
     }
 
@@ -406,36 +417,43 @@ impl PaymentStore for SqlitePaymentStore {
         )
         .bind(before)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.reader)
         .await
         .map_err(db)?;
         rows.iter().map(payment_of).collect()
     }
 
     async fn create_refund(&self, new: NewRefund<'_>) -> Result<(), PaymentStoreError> {
-        let r = new.refund;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let p = payment_in(&mut tx, r.payment_id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        if p.partner_id != r.partner_id {
-            return Err(PaymentStoreError::NotFound);
-        }
-        if p.status != Iso20022Status::Acsc {
-            return Err(Refused::NotRefundable.into());
-        }
-        if r.currency != p.currency {
-            return Err(Refused::RefundExceeds { remaining_minor: p.amount_minor - p.refunded_minor }.into());
-        }
-        let remaining = p.amount_minor - p.refunded_minor;
-        if r.amount_minor > remaining {
-            return Err(Refused::RefundExceeds { remaining_minor: remaining }.into());
-        }
-        sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + ?1 WHERE id = ?2")
-            .bind(r.amount_minor)
-            .bind(p.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query(
+        let (refund, claim, event) = (new.refund.clone(), new.claim.clone(), new.event);
+        self.db
+            .batch
+            .write(move |conn| {
+                let (refund, claim, event) = (refund.clone(), claim.clone(), event.clone());
+                Box::pin(async move {
+                    let r = &refund;
+                    let p = payment_in(&mut *conn, r.payment_id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+                    if p.partner_id != r.partner_id {
+                        return Err(PaymentStoreError::NotFound);
+                    }
+                    if p.status != Iso20022Status::Acsc {
+                        return Err(Refused::NotRefundable.into());
+                    }
+                    if r.currency != p.currency {
+                        return Err(
+                            Refused::RefundExceeds { remaining_minor: p.amount_minor - p.refunded_minor }.into()
+                        );
+                    }
+                    let remaining = p.amount_minor - p.refunded_minor;
+                    if r.amount_minor > remaining {
+                        return Err(Refused::RefundExceeds { remaining_minor: remaining }.into());
+                    }
+                    sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + ?1 WHERE id = ?2")
+                        .bind(r.amount_minor)
+                        .bind(p.id.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query(
             "INSERT INTO refunds (id, payment_id, partner_id, amount_minor, currency, reason, status, created_at,
                 updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
@@ -448,12 +466,15 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(&r.reason_text)
         .bind(r.status.code())
         .bind(r.created_at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
-        idempotency::link_in(&mut tx, new.claim, r.id.as_str()).await.map_err(unavailable)?;
-        events::append(&mut tx, &new.event, r.created_at).await.map_err(append_err)?;
-        tx.commit().await.map_err(db)
+                    idempotency::link_in(&mut *conn, &claim, r.id.as_str()).await.map_err(unavailable)?;
+                    events::append(&mut *conn, &event, r.created_at).await.map_err(append_err)?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn settle_refund(
@@ -463,25 +484,30 @@ impl PaymentStore for SqlitePaymentStore {
         event: for<'x> fn(&'x Refund) -> NewEvent,
         now: i64,
     ) -> Result<Option<Refund>, PaymentStoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let mut r = refund_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let Some(next) = next_status(r.status, outcome) else { return Ok(None) };
-        r.status = next;
-        r.updated_at = now;
-        match outcome {
-            Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
-            Settlement::Rejected(reason) => {
-                r.reason = Some(reason.clone());
-                sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
-                    .bind(r.amount_minor)
-                    .bind(r.payment_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-            Settlement::Unknown => {}
-        }
-        sqlx::query(
+        let (id, outcome) = (id.clone(), outcome.clone());
+        self.db
+            .batch
+            .write(move |conn| {
+                let (id, outcome) = (id.clone(), outcome.clone());
+                Box::pin(async move {
+                    let mut r = refund_in(&mut *conn, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+                    let Some(next) = next_status(r.status, &outcome) else { return Ok(None) };
+                    r.status = next;
+                    r.updated_at = now;
+                    match &outcome {
+                        Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
+                        Settlement::Rejected(reason) => {
+                            r.reason = Some(reason.clone());
+                            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
+                                .bind(r.amount_minor)
+                                .bind(r.payment_id.as_str())
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db)?;
+                        }
+                        Settlement::Unknown => {}
+                    }
+                    sqlx::query(
             "UPDATE refunds SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4, updated_at = ?5
              WHERE id = ?6",
         )
@@ -491,23 +517,25 @@ impl PaymentStore for SqlitePaymentStore {
         .bind(&r.core_txn_id)
         .bind(now)
         .bind(r.id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
-        events::append(&mut tx, &event(&r), now).await.map_err(append_err)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(r))
+                    events::append(&mut *conn, &event(&r), now).await.map_err(append_err)?;
+                    Ok(Some(r))
+                })
+            })
+            .await
     }
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentStoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.db.reader.acquire().await.map_err(db)?;
         refund_in(&mut conn, id.as_str()).await
     }
 
     async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, PaymentStoreError> {
         let rows = sqlx::query("SELECT * FROM refunds WHERE payment_id = ?1 ORDER BY created_at, id")
             .bind(payment_id.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.reader)
             .await
             .map_err(db)?;
         rows.iter().map(refund_of).collect()
@@ -519,7 +547,7 @@ impl PaymentStore for SqlitePaymentStore {
         )
         .bind(before)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.reader)
         .await
         .map_err(db)?;
         rows.iter().map(refund_of).collect()
@@ -528,7 +556,7 @@ impl PaymentStore for SqlitePaymentStore {
     async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError> {
         sqlx::query_as("SELECT status, COUNT(*) FROM payments WHERE partner_id = ?1 GROUP BY status ORDER BY status")
             .bind(partner_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.reader)
             .await
             .map_err(db)
     }

@@ -1,19 +1,19 @@
 //! Single-use values (client-assertion `jti`s) in the gateway's SQLite file.
 
+use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 
 use super::err;
 use crate::store::{ReplayStore, StoreError};
 
 #[derive(Clone)]
 pub struct SqliteReplayStore {
-    pool: SqlitePool,
+    db: SqliteDb,
 }
 
 impl SqliteReplayStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -22,22 +22,34 @@ impl ReplayStore for SqliteReplayStore {
     async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
         // One statement, so two racing callers cannot both win: the row is inserted, or an
         // expired row is taken over; a live row makes the upsert a no-op (0 rows changed).
-        let done = sqlx::query(
-            "INSERT INTO replay (key, expires_at) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= ?3",
-        )
-        .bind(key)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(done.rows_affected() == 1)
+        let key = key.to_owned();
+        self.db
+            .batch
+            .write(move |conn| {
+                let key = key.clone();
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "INSERT INTO replay (key, expires_at) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= ?3",
+                    )
+                    .bind(key)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(err)?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM replay WHERE expires_at <= ?").bind(now).execute(&self.pool).await.map_err(err)?;
+        let done = sqlx::query("DELETE FROM replay WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.db.writer)
+            .await
+            .map_err(err)?;
         Ok(done.rows_affected())
     }
 }

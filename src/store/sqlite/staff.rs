@@ -1,7 +1,7 @@
 //! Emergency stops in the gateway's SQLite database.
 
+use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 
 use super::err;
 use crate::staff::{Stop, StopStore};
@@ -16,12 +16,12 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS partner_stops (
 
 #[derive(Clone)]
 pub struct SqliteStopStore {
-    pub(super) pool: SqlitePool,
+    pub(super) db: SqliteDb,
 }
 
 impl SqliteStopStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
     }
 }
 
@@ -36,7 +36,7 @@ impl StopStore for SqliteStopStore {
         .bind(&stop.reason)
         .bind(&stop.actor)
         .bind(stop.at)
-        .execute(&self.pool)
+        .execute(&self.db.writer)
         .await
         .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -45,7 +45,7 @@ impl StopStore for SqliteStopStore {
     async fn resume(&self, partner_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM partner_stops WHERE partner_id = ?1")
             .bind(partner_id)
-            .execute(&self.pool)
+            .execute(&self.db.writer)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -54,7 +54,7 @@ impl StopStore for SqliteStopStore {
     async fn list(&self) -> Result<Vec<Stop>, StoreError> {
         let rows: Vec<(String, String, String, i64)> =
             sqlx::query_as("SELECT partner_id, reason, actor, at FROM partner_stops ORDER BY partner_id")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.reader)
                 .await
                 .map_err(err)?;
         Ok(rows.into_iter().map(|(partner_id, reason, actor, at)| Stop { partner_id, reason, actor, at }).collect())
