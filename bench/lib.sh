@@ -11,10 +11,12 @@ start_demo() {
   sed -e 's/^id = .*/id = "ptn_bench"/' -e 's/^requests_per_second = .*/requests_per_second = 100000/' \
     -e 's/^burst = .*/burst = 100000/' -e 's/^per_day = .*/per_day = "100000000.00"/' \
     "$work/config/partners/skytrip.toml" >"$work/config/partners/bench.toml"
-  ./target/release/scenegate demo --config "$work/config/gateway.toml" >"$work/demo.out" 2>"$work/demo.err" &
+  # LAUNCH prefixes the command (bench/cost.sh runs it under valgrind, which starts slowly);
+  # BIN names another build of the gateway to measure (a before/after comparison).
+  ${LAUNCH:-} "${BIN:-./target/release/scenegate}" demo --config "$work/config/gateway.toml" >"$work/demo.out" 2>"$work/demo.err" &
   pid=$!
   trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 "${START_TRIES:-100}"); do
     gw=$(sed -n 's/^gateway listening on //p' "$work/demo.out" | head -n1)
     core=$(sed -n 's/^  core-bank mock *//p' "$work/demo.out" | head -n1)
     [ -n "$gw" ] && [ -n "$core" ] && break

@@ -69,10 +69,23 @@ impl CoreError {
 
 pub use crate::outgoing_tls::OutgoingTls;
 
+/// Why a core client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error("core base URL {url:?}: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
 #[derive(Clone)]
 pub struct CoreClient {
     http: reqwest::Client,
-    base: String,
+    /// Parsed once: each call only sets its path (parsing the whole URL again, host and IDNA
+    /// included, was a visible share of a products read's instructions).
+    base: reqwest::Url,
+    /// The base URL's own path without its trailing slash, put before every call's path.
+    base_path: String,
     timeout: Duration,
     breaker: Arc<breaker::Breaker>,
     /// At most this many calls out at once; more are refused, never queued.
@@ -84,7 +97,7 @@ pub const DEFAULT_BREAKER: BreakerSettings = BreakerSettings { failures: 5, open
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 impl CoreClient {
-    pub fn new(base_url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(base_url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, ClientSetupError> {
         Self::with_limits(base_url, timeout, connect_timeout, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT)
     }
 
@@ -94,7 +107,7 @@ impl CoreClient {
         connect_timeout: Duration,
         breaker: BreakerSettings,
         max_in_flight: usize,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, ClientSetupError> {
         Self::with_tls(base_url, timeout, connect_timeout, breaker, max_in_flight, &OutgoingTls::default())
     }
 
@@ -107,8 +120,17 @@ impl CoreClient {
         breaker: BreakerSettings,
         max_in_flight: usize,
         tls: &OutgoingTls,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, ClientSetupError> {
+        let bad = |reason: String| ClientSetupError::BaseUrl { url: base_url.to_owned(), reason };
+        let base = reqwest::Url::parse(base_url).map_err(|e| bad(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(bad("must be an http or https URL".into()));
+        }
+        let base_path = base.path().trim_end_matches('/').to_owned();
         let mut builder = reqwest::Client::builder()
+            // The core answers; it never sends us elsewhere (and following a 3xx would also
+            // parse each call's URL once more).
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_max_idle_per_host(64)
@@ -119,7 +141,8 @@ impl CoreClient {
         let http = builder.build()?;
         Ok(Self {
             http,
-            base: base_url.trim_end_matches('/').to_owned(),
+            base,
+            base_path,
             timeout,
             breaker: Arc::new(breaker::Breaker::new(breaker)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
@@ -191,7 +214,7 @@ impl CoreClient {
         body: &B,
     ) -> Result<T, CoreError> {
         let started = Instant::now();
-        let request = self.http.post(format!("{}{}", self.base, path)).json(body);
+        let request = self.http.post(self.url(path)).json(body);
         let result = self.exchange::<T>(request).await;
         metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome(&result))
             .record(started.elapsed().as_secs_f64());
@@ -199,8 +222,14 @@ impl CoreClient {
     }
 
     async fn send<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, CoreError> {
-        let url = format!("{}{}", self.base, path);
-        self.exchange(self.http.get(&url).query(query)).await
+        self.exchange(self.http.get(self.url(path)).query(query)).await
+    }
+
+    /// The base URL with `path` (ours, starting with `/`) after the base's own path.
+    fn url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{path}", self.base_path));
+        url
     }
 
     async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, CoreError> {
@@ -259,3 +288,28 @@ fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {
 
 #[cfg(test)]
 mod tls_tests;
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    fn client(base: &str) -> Result<CoreClient, ClientSetupError> {
+        CoreClient::new(base, Duration::from_secs(1), Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_call_path_goes_after_the_base_path_whatever_its_slashes() {
+        for base in ["http://core.example:8080/bank", "http://core.example:8080/bank/"] {
+            let url = client(base).unwrap().url("/core/accounts/622202");
+            assert_eq!(url.as_str(), "http://core.example:8080/bank/core/accounts/622202", "{base}");
+        }
+        assert_eq!(client("https://core.example").unwrap().url("/core/health").as_str(), "https://core.example/core/health");
+    }
+
+    #[test]
+    fn a_base_that_is_not_an_http_url_is_refused_when_built() {
+        for base in ["core.example:8080", "ftp://core.example", "mailto:core@example.com", ""] {
+            assert!(matches!(client(base), Err(ClientSetupError::BaseUrl { .. })), "{base:?}");
+        }
+    }
+}
