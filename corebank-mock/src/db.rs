@@ -131,7 +131,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS postings_by_acct ON postings (acct_no, posting_id)",
     "CREATE INDEX IF NOT EXISTS postings_by_txn ON postings (txn_id)",
     // The running balance after each posting, as a real core keeps it: written with the
-    // posting (in its transaction), so a balance is one index lookup and a statement page
+    // posting (by its trigger, below), so a balance is one index lookup and a statement page
     // carries its balances without summing the account's history. Apart from `postings` so
     // a data file from before it opens unchanged (filled below), and append-only like it;
     // `GET /core/ledger/check` recomputes every row from the postings.
@@ -150,6 +150,14 @@ const SCHEMA: &[&str] = &[
      SELECT posting_id, acct_no, SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id)
      FROM postings
      WHERE NOT EXISTS (SELECT 1 FROM posting_balances)",
+    // Every new posting's running balance, written by the statement that writes the posting:
+    // the account's last balance plus the amount. One statement per leg instead of three.
+    "CREATE TRIGGER IF NOT EXISTS postings_running_balance AFTER INSERT ON postings
+     BEGIN
+       INSERT INTO posting_balances (posting_id, acct_no, bal_after_fen)
+       VALUES (NEW.posting_id, NEW.acct_no, NEW.amount_fen + COALESCE(
+         (SELECT bal_after_fen FROM posting_balances WHERE acct_no = NEW.acct_no ORDER BY posting_id DESC LIMIT 1), 0));
+     END",
     // The ledger is append-only: a correction is a new transaction, never an edit.
     "CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
      BEGIN SELECT RAISE(ABORT, 'postings are append-only'); END",

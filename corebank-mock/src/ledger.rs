@@ -184,40 +184,33 @@ pub(crate) async fn post_with(
     if dr.is_customer && balance_of(conn, &spec.dr_acct).await? < spec.amt_fen {
         return Err(CoreError::InsufficientFunds.into());
     }
-    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) + 1 FROM txns").fetch_one(&mut *conn).await?;
+    // The txn id is the day and the next row number, chosen by the insert itself.
     let day = clock::to_zoned(spec.at_unix).strftime("%Y%m%d").to_string();
-    let txn_id = format!("T{day}{next:010}");
-    let inserted = sqlx::query(
+    let inserted: Result<(String,), sqlx::Error> = sqlx::query_as(
         "INSERT INTO txns (txn_id, req_seq, txn_time, memo, cpty_name, cpty_acct, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         SELECT 'T' || ?1 || printf('%010d', COALESCE(MAX(rowid), 0) + 1), ?2, ?3, ?4, ?5, ?6, ?7 FROM txns
+         RETURNING txn_id",
     )
-    .bind(&txn_id)
+    .bind(&day)
     .bind(&spec.req_seq)
     .bind(spec.at_unix)
     .bind(&spec.memo)
     .bind(&spec.cpty_name)
     .bind(&spec.cpty_acct)
     .bind(&fingerprint)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await;
-    match inserted {
+    let (txn_id,) = match inserted {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(Posting::Lost),
         other => other?,
     };
+    // Each leg's running balance is written with it (`postings_running_balance`).
     for (acct, amount) in [(&spec.dr_acct, -spec.amt_fen), (&spec.cr_acct, spec.amt_fen)] {
-        let before = balance_of(conn, acct).await?;
-        let posting_id = sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
+        sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
             .bind(&txn_id)
             .bind(acct)
             .bind(amount)
             .bind(&spec.ccy)
-            .execute(&mut *conn)
-            .await?
-            .last_insert_rowid();
-        sqlx::query("INSERT INTO posting_balances (posting_id, acct_no, bal_after_fen) VALUES (?1, ?2, ?3)")
-            .bind(posting_id)
-            .bind(acct)
-            .bind(before + amount)
             .execute(&mut *conn)
             .await?;
     }

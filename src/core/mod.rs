@@ -303,7 +303,10 @@ mod url_tests {
             let url = client(base).unwrap().url("/core/accounts/622202");
             assert_eq!(url.as_str(), "http://core.example:8080/bank/core/accounts/622202", "{base}");
         }
-        assert_eq!(client("https://core.example").unwrap().url("/core/health").as_str(), "https://core.example/core/health");
+        assert_eq!(
+            client("https://core.example").unwrap().url("/core/health").as_str(),
+            "https://core.example/core/health"
+        );
     }
 
     #[test]

@@ -90,50 +90,44 @@ async fn claim_in(
     now: i64,
     lease_secs: i64,
 ) -> Result<Begin, StoreError> {
-    let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&mut *conn).await.map_err(err)?;
     let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
-    let outcome = match row {
-        Some(r) if r.get::<i64, _>("expires_at") > now => {
-            if let Some(settled) = settled(&r, fingerprint, now) {
-                settled
-            } else if r.get::<i64, _>("lease_until") > now {
-                Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, lease_secs) }
-            } else {
-                // The holder died: take the key over and resume what it created.
-                sqlx::query("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")
-                    .bind(now + lease_secs)
-                    .bind(partner_id)
-                    .bind(key.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(err)?;
-                Begin::Claimed(claim(r.get::<Option<String>, _>("resource_id")))
-            }
-        }
-        stale => {
-            if stale.is_some() {
-                sqlx::query("DELETE FROM idempotency WHERE partner_id = ?1 AND key = ?2")
-                    .bind(partner_id)
-                    .bind(key.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(err)?;
-            }
-            sqlx::query(
-                "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
+    // A new key (or one past its retention) is claimed by one statement, the common case.
+    let taken = sqlx::query(
+        "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+           resource_id = NULL, lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
+           created_at = excluded.created_at, expires_at = excluded.expires_at
+         WHERE idempotency.expires_at <= ?5",
+    )
+    .bind(partner_id)
+    .bind(key.as_str())
+    .bind(fingerprint)
+    .bind(now + lease_secs)
+    .bind(now)
+    .bind(now + RETENTION_SECS)
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
+    if taken.rows_affected() == 1 {
+        return Ok(Begin::Claimed(claim(None)));
+    }
+    // A live record: used for another request, answered, in flight, or its holder died.
+    let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_one(&mut *conn).await.map_err(err)?;
+    let outcome = if let Some(settled) = settled(&row, fingerprint, now) {
+        settled
+    } else if row.get::<i64, _>("lease_until") > now {
+        Begin::InFlight { retry_after: (row.get::<i64, _>("lease_until") - now).clamp(1, lease_secs) }
+    } else {
+        // The holder died: take the key over and resume what it created.
+        sqlx::query("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")
+            .bind(now + lease_secs)
             .bind(partner_id)
             .bind(key.as_str())
-            .bind(fingerprint)
-            .bind(now + lease_secs)
-            .bind(now)
-            .bind(now + RETENTION_SECS)
             .execute(&mut *conn)
             .await
             .map_err(err)?;
-            Begin::Claimed(claim(None))
-        }
+        Begin::Claimed(claim(row.get::<Option<String>, _>("resource_id")))
     };
     Ok(outcome)
 }
