@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use scenegate_sqlite_batch::GroupCommit;
 use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -64,14 +65,16 @@ impl TransferSpec {
 
 /// Posts `spec` in its own transaction. Replays of an already-posted `req_seq` answer the
 /// original receipt and write nothing.
-pub(crate) async fn transfer(pool: &SqlitePool, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
-    immediate(pool, &spec.req_seq, spec).await
+pub(crate) async fn transfer(batch: &GroupCommit, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
+    immediate(batch, spec.clone()).await
 }
 
 /// One write under the ledger's lock, as [`immediate`] runs it. A trait rather than a closure
-/// so the future is `Send` (an async closure's future cannot yet be shown to be).
-pub(crate) trait Write: Sync {
-    type Done: Send;
+/// so the future is `Send` (an async closure's future cannot yet be shown to be). Owned and
+/// cloneable: the group commit may run a write twice (once more behind a savepoint when
+/// another write of its batch is refused), answering only the last run.
+pub(crate) trait Write: Clone + Send + Sync + 'static {
+    type Done: Send + 'static;
     fn write(&self, conn: &mut SqliteConnection) -> impl Future<Output = Result<Self::Done, Posting>> + Send;
 }
 
@@ -82,26 +85,28 @@ impl Write for TransferSpec {
     }
 }
 
-/// Runs `w` in one `BEGIN IMMEDIATE` transaction and commits what it wrote; a refusal rolls
-/// everything back. Taking the write lock up front means every check `w` makes and the
-/// rows it writes see the same ledger, and concurrent writers queue on the lock.
+/// Runs `w` in the ledger's group commit (`scenegate-sqlite-batch`): inside one
+/// `BEGIN IMMEDIATE` transaction with the other writes waiting, answered once that commits; a
+/// refusal keeps nothing of `w`. Holding the write lock means every check `w` makes and the
+/// rows it writes see the same ledger.
 ///
 /// The UNIQUE(req_seq) constraint is the real guard against double posting; the lookup in
-/// [`post_with`] only turns the common case into a clean replay. Should the constraint ever
-/// fire, the other request committed first, so one fresh attempt finds and replays it.
-pub(crate) async fn immediate<W: Write>(pool: &SqlitePool, req_seq: &str, w: &W) -> Result<W::Done, CoreError> {
-    for _ in 0..2 {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        match w.write(&mut tx).await {
-            Ok(done) => {
-                tx.commit().await?;
-                return Ok(done);
-            }
-            Err(Posting::Lost) => tx.rollback().await?,
-            Err(Posting::Refused(e)) => return Err(e),
-        }
+/// [`post_with`] only turns the common case into a clean replay. Should the constraint fire
+/// (another write of the same batch took the `req_seq`), the batch is run again with each
+/// write behind a savepoint, and the second run finds and replays the first.
+pub(crate) async fn immediate<W: Write>(batch: &GroupCommit, w: W) -> Result<W::Done, CoreError> {
+    let answer = batch
+        .write(move |conn| {
+            let w = w.clone();
+            Box::pin(async move { w.write(conn).await })
+        })
+        .await
+        .map_err(|e| CoreError::Internal(e.into()))?;
+    match answer {
+        Ok(done) => Ok(done),
+        Err(Posting::Refused(e)) => Err(e),
+        Err(Posting::Lost) => Err(CoreError::Internal(anyhow::anyhow!("a req_seq kept colliding"))),
     }
-    Err(CoreError::Internal(anyhow::anyhow!("req_seq {req_seq} kept colliding")))
 }
 
 /// What a caller checks beyond a transfer's own checks (a payment's limits, a refund's

@@ -164,8 +164,10 @@ pub struct CoreBankConfig {
 pub struct CoreBank {
     /// Read-only connections: lookups, statements, balances, the ledger check.
     pool: SqlitePool,
-    /// The one connection that writes (postings, voids, codes, mock settings).
+    /// The one connection that writes (codes, mock settings).
     writer: SqlitePool,
+    /// Postings and voids, committed together on `writer` (`scenegate-sqlite-batch`).
+    batch: scenegate_sqlite_batch::GroupCommit,
     clock: clock::Clock,
     faults: Arc<faults::Faults>,
 }
@@ -178,7 +180,14 @@ impl CoreBank {
         if cfg.seed {
             seed::seed_once(&db.writer).await?;
         }
-        Ok(CoreBank { pool: db.reader, writer: db.writer, clock: clock::Clock::default(), faults: Arc::default() })
+        let batch = scenegate_sqlite_batch::GroupCommit::start(db.writer.clone(), "core_mock");
+        Ok(CoreBank {
+            pool: db.reader,
+            writer: db.writer,
+            batch,
+            clock: clock::Clock::default(),
+            faults: Arc::default(),
+        })
     }
 
     /// Mock-only, for tests: moves this core's clock (and every clone's) forward, e.g. past

@@ -11,6 +11,7 @@
 mod checks;
 mod request;
 
+use scenegate_sqlite_batch::GroupCommit;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::CoreError;
@@ -22,19 +23,20 @@ pub(crate) use request::{Creditor, Kind, PaymentRequest, Scene};
 
 /// Posts one payment or refund, or replays the receipt of the one already posted under its
 /// `req_seq`. `at_unix` is when it happens: its Beijing day is the day its limit counts on.
-pub(crate) async fn pay(pool: &SqlitePool, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, CoreError> {
-    ledger::immediate(pool, &req.req_seq, &Pay { req, at_unix }).await
+pub(crate) async fn pay(batch: &GroupCommit, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, CoreError> {
+    ledger::immediate(batch, Pay { req: req.clone(), at_unix }).await
 }
 
-struct Pay<'a> {
-    req: &'a PaymentRequest,
+#[derive(Clone)]
+struct Pay {
+    req: PaymentRequest,
     at_unix: i64,
 }
 
-impl Write for Pay<'_> {
+impl Write for Pay {
     type Done = TransferReceipt;
     async fn write(&self, conn: &mut SqliteConnection) -> Result<TransferReceipt, Posting> {
-        post(conn, self.req, self.at_unix).await
+        post(conn, &self.req, self.at_unix).await
     }
 }
 
@@ -74,24 +76,25 @@ pub(crate) enum Voided {
 /// Settles an unknown outcome: either the payment happened (its receipt) or it now never
 /// will. Idempotent: voiding a voided `req_seq` answers `Voided` again. A `req_seq` taken by
 /// a plain transfer is E409: it is not a payment and can no longer be voided.
-pub(crate) async fn void(pool: &SqlitePool, req_seq: &str, at_unix: i64) -> Result<Voided, CoreError> {
-    ledger::immediate(pool, req_seq, &Void { req_seq, at_unix }).await
+pub(crate) async fn void(batch: &GroupCommit, req_seq: &str, at_unix: i64) -> Result<Voided, CoreError> {
+    ledger::immediate(batch, Void { req_seq: req_seq.to_owned(), at_unix }).await
 }
 
-struct Void<'a> {
-    req_seq: &'a str,
+#[derive(Clone)]
+struct Void {
+    req_seq: String,
     at_unix: i64,
 }
 
-impl Write for Void<'_> {
+impl Write for Void {
     type Done = Voided;
     async fn write(&self, conn: &mut SqliteConnection) -> Result<Voided, Posting> {
-        match posted(conn, self.req_seq).await? {
+        match posted(conn, &self.req_seq).await? {
             Found::Payment(receipt) => Ok(Voided::Posted(receipt)),
             Found::Transfer => Err(CoreError::ReqSeqReused.into()),
             Found::Nothing => {
                 sqlx::query("INSERT OR IGNORE INTO voided_req_seqs (req_seq, voided_at) VALUES (?1, ?2)")
-                    .bind(self.req_seq)
+                    .bind(&self.req_seq)
                     .bind(self.at_unix)
                     .execute(&mut *conn)
                     .await?;

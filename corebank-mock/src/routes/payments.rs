@@ -27,7 +27,7 @@ pub(crate) fn router() -> Router<CoreBank> {
 /// has ended, whatever its outcome.
 async fn create(State(core): State<CoreBank>, body: Bytes) -> Reply<TransferReceipt> {
     let req = PaymentRequest::parse(&Body::parse(&body)?)?;
-    let outcome = payment::pay(&core.writer, &req, core.clock.now_unix()).await;
+    let outcome = payment::pay(&core.batch, &req, core.clock.now_unix()).await;
     core.faults.delay_payment_answer().await;
     ok(outcome?)
 }
@@ -46,7 +46,7 @@ async fn status(State(core): State<CoreBank>, Path(req_seq): Path<String>) -> Re
 /// answers "V" twice; a `req_seq` used by a plain transfer is E409.
 async fn void(State(core): State<CoreBank>, Path(req_seq): Path<String>) -> Reply<VoidAnswer> {
     let req_seq = checked(&req_seq)?;
-    match payment::void(&core.writer, &req_seq, core.clock.now_unix()).await? {
+    match payment::void(&core.batch, &req_seq, core.clock.now_unix()).await? {
         Voided::Posted(receipt) => ok(VoidAnswer::Posted(receipt)),
         Voided::Voided => ok(VoidAnswer::Voided { req_seq, status: "V" }),
     }

@@ -20,7 +20,7 @@ pub(crate) fn router() -> Router<CoreBank> {
 /// body answers the same receipt.
 async fn create(State(core): State<CoreBank>, body: Bytes) -> Reply<TransferReceipt> {
     let spec = parse(&Body::parse(&body)?, core.clock.now_unix())?;
-    ok(ledger::transfer(&core.writer, &spec).await?)
+    ok(ledger::transfer(&core.batch, &spec).await?)
 }
 
 fn parse(body: &Body, at_unix: i64) -> Result<TransferSpec, CoreError> {
