@@ -45,13 +45,20 @@ async fn claim_then_replay_then_reuse_is_refused() {
     let Begin::Claimed(claim) = s.begin("ptn_a", &key("k1"), "fp", 100).await.unwrap() else { panic!("fresh key") };
     assert_eq!(claim.resume, None);
     assert_eq!(s.begin("ptn_a", &key("k1"), "fp", 101).await.unwrap(), Begin::InFlight { retry_after: 29 });
+    s.link(&claim, "pay_1").await.unwrap();
     s.complete(&claim, &answer(), 102).await.unwrap();
     assert_eq!(s.begin("ptn_a", &key("k1"), "fp", 103).await.unwrap(), Begin::Replay(answer()));
     assert_eq!(s.begin("ptn_a", &key("k1"), "other", 103).await.unwrap(), Begin::Reused);
     // Scoped to the partner: another partner's same key is its own.
     assert!(matches!(s.begin("ptn_b", &key("k1"), "fp", 103).await.unwrap(), Begin::Claimed(_)));
-    // Forgotten after the retention.
-    assert!(matches!(s.begin("ptn_a", &key("k1"), "other", 100 + RETENTION_SECS).await.unwrap(), Begin::Claimed(_)));
+    // Forgotten after the retention: a new claim, with nothing of the old one (no resource to
+    // resume, no answer to replay).
+    let later = 100 + RETENTION_SECS;
+    let Begin::Claimed(anew) = s.begin("ptn_a", &key("k1"), "other", later).await.unwrap() else {
+        panic!("expired key")
+    };
+    assert_eq!(anew.resume, None);
+    assert!(matches!(s.begin("ptn_a", &key("k1"), "other", later).await.unwrap(), Begin::InFlight { .. }));
 }
 
 async fn a_dead_holders_claim_is_taken_over_with_its_resource() {

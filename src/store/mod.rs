@@ -307,6 +307,19 @@ mod tests {
         assert!(!reopened.first_use("b", 100, 60).await.unwrap());
     }
 
+    /// The embedded default's readers are opened read-only: a write sent to one by mistake
+    /// fails instead of bypassing the writer's queue.
+    #[tokio::test]
+    async fn the_sqlite_readers_refuse_writes_and_the_writer_takes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite::open_migrated(&dir.path().join("gw.sqlite")).await.unwrap();
+        let write = "INSERT INTO replay (key, expires_at) VALUES ('k', 1)";
+        assert!(sqlx::query(write).execute(&db.reader).await.is_err(), "a reader wrote");
+        sqlx::query(write).execute(&db.writer).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM replay").fetch_one(&db.reader).await.unwrap();
+        assert_eq!(n, 1, "the readers see the writer's commit");
+    }
+
     #[tokio::test]
     async fn concurrent_first_uses_admit_exactly_one() {
         let dir = tempfile::tempdir().unwrap();
