@@ -125,6 +125,13 @@ impl ApiError {
             Self::Adapter(AdapterError::Unsupported(_)) => {
                 p(S::FORBIDDEN, problem::INSUFFICIENT_SCOPE, self.to_string())
             }
+            Self::Adapter(AdapterError::Signature(_)) => {
+                p(S::UNAUTHORIZED, problem::REQUEST_SIGNATURE_REFUSED, self.to_string())
+            }
+            Self::Adapter(AdapterError::Stale(_)) => p(S::UNAUTHORIZED, problem::REQUEST_STALE, self.to_string()),
+            Self::Adapter(AdapterError::WrongPartner(_)) => {
+                p(S::UNAUTHORIZED, problem::INVALID_CLIENT, self.to_string())
+            }
             Self::Core(CoreError::NotFound) => p(S::NOT_FOUND, problem::NOT_FOUND, "no such resource".into()),
             Self::Core(CoreError::BadInput { field, reason }) => Problem {
                 errors: vec![FieldIssue { field: (*field).into(), reason: reason.clone() }],

@@ -223,8 +223,7 @@ fn authorise(partner: &Partner, claims: &AccessClaims, op: Operation) -> Result<
     if partner.security_level < op.security_level() {
         return Err(ApiError::SecurityLevel(op.security_level(), partner.security_level));
     }
-    let capable = scenegate_adapters::find(&partner.adapter_name).is_some_and(|k| k.capabilities().contains(&op));
-    if !capable {
+    if !partner.capabilities.carries(op) {
         return Err(scenegate_adapter_contract::AdapterError::Unsupported(op.name()).into());
     }
     Ok(())

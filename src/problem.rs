@@ -66,6 +66,8 @@ kinds! {
     SIGNATURE_INVALID = "signature_invalid", "The signature does not match the request body";
     SIGNATURE_STALE = "signature_stale", "The signature's iat is too old or in the future";
     SIGNATURE_REPLAYED = "signature_replayed", "This signature was already used";
+    REQUEST_SIGNATURE_REFUSED = "request_signature_refused", "The request's protocol signature was refused";
+    REQUEST_STALE = "request_stale", "The request's timestamp is outside the accepted window";
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", "The Idempotency-Key was used with another request";
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", "A request with this Idempotency-Key is still being processed";
     AMOUNT_NOT_CONSENTED = "amount_not_consented", "The payment is not the one the customer consented to";

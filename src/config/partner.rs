@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use scenegate_adapter_contract::{PartnerAdapter, SecurityLevel};
+use scenegate_adapter_contract::{Capabilities, PartnerAdapter, SecurityLevel};
 use serde::Deserialize;
 
 use super::errors::ConfigError;
@@ -108,6 +108,8 @@ pub struct Partner {
     pub keys: Vec<PartnerKey>,
     pub adapter_name: String,
     pub adapter: Arc<dyn PartnerAdapter>,
+    /// What the adapter's kind can carry, read once at load (never looked up per call).
+    pub capabilities: &'static Capabilities,
     pub contact: Option<Contact>,
     /// The file this partner was loaded from.
     pub source: PathBuf,

@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use scenegate_adapter_contract::{Operation, PartnerAdapter, SecurityLevel};
+use scenegate_adapter_contract::{BuildContext, Capabilities, PartnerAdapter, SecurityLevel};
 use scenegate_listener::tls::subject::DistinguishedName;
 use serde::Deserialize;
 use toml::Spanned;
@@ -247,7 +247,8 @@ impl Check<'_> {
             rate_limit,
             keys: partner_keys?,
             adapter_name: adapter_table?.name.into_inner(),
-            adapter: adapter?,
+            adapter: adapter.as_ref()?.adapter.clone(),
+            capabilities: adapter?.capabilities,
             contact,
             source: self.src.path.to_path_buf(),
             staff_stop: false,
@@ -343,7 +344,7 @@ impl Check<'_> {
         }
     }
 
-    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<Arc<dyn PartnerAdapter>> {
+    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<BuiltAdapter> {
         let name = adapter.name.get_ref();
         let Some(kind) = scenegate_adapters::find(name) else {
             let known: Vec<_> = scenegate_adapters::builtin().iter().map(|k| format!("`{}`", k.name())).collect();
@@ -351,18 +352,18 @@ impl Check<'_> {
             self.fail(adapter.name.span(), "adapter.name", reason);
             return None;
         };
+        let capabilities = kind.capabilities();
         for scope in scopes {
-            let needing: Vec<Operation> =
-                Operation::ALL.iter().copied().filter(|op| op.required_scope() == scope).collect();
-            if !needing.is_empty() && !needing.iter().any(|op| kind.capabilities().contains(op)) {
+            if !capabilities.uses_scope(scope) {
                 let reason = format!("adapter `{name}` carries no operation that needs scope `{scope}`");
                 self.fail(adapter.name.span(), "adapter.name", reason);
             }
         }
         let empty = toml::Table::new();
         let settings = adapter.settings.as_ref().map_or(&empty, Spanned::get_ref);
-        match kind.build(settings) {
-            Ok(built) => Some(Arc::from(built)),
+        let ctx = BuildContext::settings_only("", settings);
+        match kind.build(&ctx) {
+            Ok(built) => Some(BuiltAdapter { adapter: Arc::from(built), capabilities }),
             Err(refused) => {
                 let first_key = refused.field.split(['.', '[']).next().unwrap_or_default();
                 let span = self
@@ -439,4 +440,10 @@ pub fn is_valid_id(id: &str) -> bool {
 
 fn known_scopes() -> String {
     KNOWN_SCOPES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// An adapter built for one partner, with what its kind can carry.
+struct BuiltAdapter {
+    adapter: Arc<dyn PartnerAdapter>,
+    capabilities: &'static Capabilities,
 }

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::{CanonicalRequest, CanonicalResponse, Operation};
+use crate::{CanonicalRequest, CanonicalResponse, Capabilities, Operation, SignatureSuite};
 
 /// The partner's request as it arrived, after the gateway authenticated it.
 #[derive(Clone, Debug, Default)]
@@ -37,7 +37,15 @@ impl RawRequest {
 pub struct RawResponse {
     pub status: u16,
     pub content_type: &'static str,
+    /// Protocol headers (a response signature, a serial number); never `Content-Type`.
+    pub headers: Vec<(String, String)>,
     pub body: Bytes,
+}
+
+impl RawResponse {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self { status, content_type, headers: Vec::new(), body: body.into() }
+    }
 }
 
 /// Why an adapter could not translate a call. The gateway maps each to a problem type;
@@ -59,6 +67,17 @@ pub enum AdapterError {
     /// The canonical response could not be expressed on the partner's wire. A defect.
     #[error("response could not be encoded: {0}")]
     Encode(String),
+    /// The request's signature is missing, malformed, made with a key the partner has not
+    /// registered, or does not match what was sent. The text says which, never the key.
+    #[error("signature refused: {0}")]
+    Signature(String),
+    /// The request's timestamp is outside the protocol's window.
+    #[error("request timestamp refused: {0}")]
+    Stale(String),
+    /// The request names a partner (an `app_id`, a merchant id) other than the one at
+    /// this URL.
+    #[error("`{0}` does not belong to this partner")]
+    WrongPartner(String),
 }
 
 impl AdapterError {
@@ -79,17 +98,111 @@ pub struct AdapterConfigError {
 /// A protocol family: named in partner files as `adapter.name`.
 pub trait AdapterKind: Sync {
     fn name(&self) -> &'static str;
-    /// Operations this protocol can carry; a partner asking for more scopes still cannot call
-    /// what is not listed here.
-    fn capabilities(&self) -> &'static [Operation];
-    /// Builds the adapter from one partner's `[adapter.settings]` table.
-    fn build(&self, settings: &toml::Table) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError>;
+    /// What this protocol can carry. The gateway reads it once, at partner load.
+    fn capabilities(&self) -> &'static Capabilities;
+    /// Builds the adapter for one partner from its `[adapter.settings]` table and its
+    /// registered protocol keys. The adapter parses and checks its keys here, so a bad key
+    /// is a config error with the file and field, not a failed call.
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError>;
+}
+
+/// What an adapter is built from. Files are read by the gateway (bounded, relative to the
+/// partner file) and handed over as bytes: adapters stay free of I/O.
+pub struct BuildContext<'a> {
+    pub partner_id: &'a str,
+    pub settings: &'a toml::Table,
+    /// The partner's `[[keys.protocol]]` keys, as written (PEM).
+    pub keys: &'a [ProtocolKey],
+    /// Reads a file named in the settings; the error is the reason to report.
+    pub read_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+}
+
+impl<'a> BuildContext<'a> {
+    /// Settings alone: no keys, no files (tests, and adapters that need neither).
+    pub fn settings_only(partner_id: &'a str, settings: &'a toml::Table) -> Self {
+        Self { partner_id, settings, keys: &[], read_file: &no_files }
+    }
+}
+
+fn no_files(name: &str) -> Result<Vec<u8>, String> {
+    Err(format!("cannot read `{name}` here"))
+}
+
+/// A public key the partner registered for its protocol's signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolKey {
+    /// The protocol's key reference (a serial number, a key id); unique per partner.
+    pub id: String,
+    pub suite: SignatureSuite,
+    /// SubjectPublicKeyInfo, PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub pem: String,
+    /// Where it was written, for errors: `keys.protocol[0]`.
+    pub field: String,
+}
+
+/// A request the adapter verified: what it asks for and what the gateway must still check
+/// with its stores (the adapter has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub operation: Operation,
+    /// Single-use mark of this exact request (a nonce, a message id, the signature itself):
+    /// the gateway refuses a second use until `until` (Unix seconds), after idempotency has
+    /// had the chance to replay an answered money-moving call.
+    pub replay: ReplayMark,
+    /// The customer's access token the protocol carries (open platforms' `auth_token`),
+    /// for operations on a customer's data or money.
+    pub customer_token: Option<String>,
+    /// For money-moving operations: the protocol's own order or message number, which the
+    /// gateway uses as the idempotency key, and the bytes that identify the request (a
+    /// retry with the same key and other bytes is refused as a reuse).
+    pub idempotency: Option<IdempotencyRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayMark {
+    pub key: String,
+    pub until: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRef {
+    pub key: String,
+    pub request: Vec<u8>,
+}
+
+/// A refusal as the adapter must render it: the gateway's stable problem type and text,
+/// which a protocol maps to its own codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorView<'a> {
+    /// HTTP status the standard API would answer.
+    pub status: u16,
+    /// The stable problem type slug (`insufficient_scope`, `consent_inactive`, ...).
+    pub code: &'a str,
+    pub title: &'a str,
+    pub detail: &'a str,
+    pub request_id: &'a str,
+    /// Seconds to wait before retrying, when the refusal is temporary.
+    pub retry_after: Option<u64>,
 }
 
 /// One partner's configured adapter.
 pub trait PartnerAdapter: Send + Sync + std::fmt::Debug {
+    /// Checks a signed-request protocol's request: recognises the operation, verifies the
+    /// signature with the partner's keys and the timestamp against `now` (Unix seconds).
+    /// Adapters of [`crate::Authentication::BearerToken`] are never asked.
+    fn authenticate(&self, req: &RawRequest, now: i64) -> Result<Authenticated, AdapterError> {
+        let _ = (req, now);
+        Err(AdapterError::Unsupported("signed request"))
+    }
     /// Partner wire → canonical request.
     fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError>;
     /// Canonical response → partner wire. `req` is the request being answered (for links).
     fn encode(&self, op: Operation, req: &RawRequest, res: CanonicalResponse) -> Result<RawResponse, AdapterError>;
+    /// A refusal in the protocol's own envelope. `None`: the gateway's problem+json, which
+    /// is what the standard API answers. `op` is `None` when the request was refused before
+    /// its operation was known.
+    fn encode_error(&self, op: Option<Operation>, req: &RawRequest, error: &ErrorView<'_>) -> Option<RawResponse> {
+        let _ = (op, req, error);
+        None
+    }
 }

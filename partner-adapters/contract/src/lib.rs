@@ -7,12 +7,17 @@
 
 pub mod adapter;
 pub mod canonical;
+pub mod capabilities;
 pub mod ids;
 pub mod money;
 pub mod operation;
 
-pub use adapter::{AdapterConfigError, AdapterError, AdapterKind, PartnerAdapter, RawRequest, RawResponse};
+pub use adapter::{
+    AdapterConfigError, AdapterError, AdapterKind, Authenticated, BuildContext, ErrorView, IdempotencyRef,
+    PartnerAdapter, ProtocolKey, RawRequest, RawResponse, ReplayMark,
+};
 pub use canonical::{CanonicalRequest, CanonicalResponse};
+pub use capabilities::{Authentication, Capabilities, Entry, Notifications, SignatureSuite};
 pub use ids::{AccountId, ConsentId, IdError, PaymentId, ProductId, RefundId, TransactionId};
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use operation::{Operation, SecurityLevel};

@@ -5,24 +5,31 @@ mod transform;
 mod wire;
 
 use scenegate_adapter_contract::{
-    AdapterConfigError, AdapterError, AdapterKind, CanonicalRequest, CanonicalResponse, Operation, PartnerAdapter,
-    RawRequest, RawResponse,
+    AdapterConfigError, AdapterError, AdapterKind, Authentication, BuildContext, CanonicalRequest, CanonicalResponse,
+    Capabilities, Entry, Notifications, Operation, PartnerAdapter, RawRequest, RawResponse,
 };
 
 pub struct Kind;
+
+const CAPABILITIES: Capabilities = Capabilities {
+    operations: Operation::ALL,
+    authentication: Authentication::BearerToken,
+    entry: Entry::StandardPaths,
+    notifications: Notifications::StandardWebhooks,
+};
 
 impl AdapterKind for Kind {
     fn name(&self) -> &'static str {
         "native"
     }
 
-    fn capabilities(&self) -> &'static [Operation] {
-        Operation::ALL
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
     }
 
-    fn build(&self, settings: &toml::Table) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError> {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError> {
         // The native protocol has no settings; anything given is a typo worth reporting.
-        if let Some(key) = settings.keys().next() {
+        if let Some(key) = ctx.settings.keys().next() {
             return Err(AdapterConfigError {
                 field: key.clone(),
                 reason: "the native adapter takes no settings".into(),
@@ -60,7 +67,7 @@ impl PartnerAdapter for Native {
 
     fn encode(&self, _op: Operation, req: &RawRequest, res: CanonicalResponse) -> Result<RawResponse, AdapterError> {
         let (status, body) = transform::response_body(req, res).map_err(|e| AdapterError::Encode(e.to_string()))?;
-        Ok(RawResponse { status, content_type: "application/json", body: body.unwrap_or_default().into() })
+        Ok(RawResponse::new(status, "application/json", body.unwrap_or_default()))
     }
 }
 

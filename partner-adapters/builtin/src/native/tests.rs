@@ -1,5 +1,6 @@
 use scenegate_adapter_contract::{
-    AdapterError, AdapterKind, CanonicalRequest, CanonicalResponse, Currency, Money, Operation, Rate, RawRequest,
+    AdapterError, AdapterKind, BuildContext, CanonicalRequest, CanonicalResponse, Currency, Money, Operation, Rate,
+    RawRequest,
     canonical::{DepositTerms, Page, Product, ProductQuery, ProductType},
 };
 
@@ -28,7 +29,7 @@ fn product(code: &str) -> Product {
 
 #[test]
 fn list_query_is_decoded_with_defaults_and_filters() {
-    let a = Kind.build(&toml::Table::new()).unwrap();
+    let a = Kind.build(&BuildContext::settings_only("ptn_test", &toml::Table::new())).unwrap();
     assert_eq!(
         a.decode(Operation::ListProducts, &list("")).unwrap(),
         CanonicalRequest::ListProducts(ProductQuery { product_type: None, limit: 25, cursor: None })
@@ -45,7 +46,7 @@ fn list_query_is_decoded_with_defaults_and_filters() {
 
 #[test]
 fn bad_list_parameters_name_the_field() {
-    let a = Kind.build(&toml::Table::new()).unwrap();
+    let a = Kind.build(&BuildContext::settings_only("ptn_test", &toml::Table::new())).unwrap();
     let field = |q: &str| match a.decode(Operation::ListProducts, &list(q)) {
         Err(AdapterError::InvalidField { field, .. }) => field,
         other => panic!("{q}: {other:?}"),
@@ -59,7 +60,7 @@ fn bad_list_parameters_name_the_field() {
 
 #[test]
 fn next_link_keeps_filters_and_replaces_cursor() {
-    let a = Kind.build(&toml::Table::new()).unwrap();
+    let a = Kind.build(&BuildContext::settings_only("ptn_test", &toml::Table::new())).unwrap();
     let req = list("type=deposit&limit=1&cursor=old");
     let page = Page { items: vec![product("D1")], next_cursor: Some("new".into()) };
     let out = a.encode(Operation::ListProducts, &req, CanonicalResponse::ProductPage(page)).unwrap();
@@ -74,7 +75,7 @@ fn next_link_keeps_filters_and_replaces_cursor() {
 fn settings_are_refused_by_name() {
     let mut t = toml::Table::new();
     t.insert("sign_type".into(), toml::Value::String("RSA2".into()));
-    assert_eq!(Kind.build(&t).unwrap_err().field, "sign_type");
+    assert_eq!(Kind.build(&BuildContext::settings_only("ptn_test", &t)).unwrap_err().field, "sign_type");
 }
 
 #[test]
@@ -104,8 +105,17 @@ fn json_bodies_must_be_sent_as_json() {
     let mut req =
         RawRequest { method: "POST".into(), path: "/v1/consents".into(), body: body[..].into(), ..Default::default() };
     req.headers = vec![("content-type".into(), "text/plain".into())];
-    let refused = Kind.build(&toml::Table::new()).unwrap().decode(Operation::CreateConsent, &req).unwrap_err();
+    let refused = Kind
+        .build(&BuildContext::settings_only("ptn_test", &toml::Table::new()))
+        .unwrap()
+        .decode(Operation::CreateConsent, &req)
+        .unwrap_err();
     assert!(matches!(refused, AdapterError::UnsupportedMediaType { expected: "application/json", .. }), "{refused:?}");
     req.headers = vec![("Content-Type".into(), "application/json".into())];
-    assert!(Kind.build(&toml::Table::new()).unwrap().decode(Operation::CreateConsent, &req).is_ok());
+    assert!(
+        Kind.build(&BuildContext::settings_only("ptn_test", &toml::Table::new()))
+            .unwrap()
+            .decode(Operation::CreateConsent, &req)
+            .is_ok()
+    );
 }
