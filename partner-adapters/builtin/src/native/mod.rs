@@ -1,8 +1,10 @@
-//! `native`: Scenegate's own standard API. The partner speaks the canonical JSON directly,
-//! so decoding is query and path parsing and encoding is the canonical body plus links.
+//! `native`: Scenegate's own standard API. Its JSON bodies are the types in [`wire`] (the
+//! published data standard, documented by `openapi/`); `convert` maps them to and from the
+//! canonical types, and `transform` reads queries and paths and adds the list links.
 
+mod convert;
 mod transform;
-mod wire;
+pub mod wire;
 
 use scenegate_adapter_contract::{
     AdapterConfigError, AdapterError, AdapterKind, Authentication, BuildContext, CanonicalRequest, CanonicalResponse,

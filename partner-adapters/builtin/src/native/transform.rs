@@ -1,16 +1,23 @@
-//! Native wire ⇄ canonical.
+//! Native requests to canonical ones (query, path, body) and canonical responses to native
+//! status and body. Bodies are read into and written from the [`wire`] types only; the
+//! field-by-field mapping is in `convert`.
 
 use scenegate_adapter_contract::{
     AdapterError, CanonicalRequest, RawRequest,
     canonical::{
-        AccountList, BalanceList, CanonicalResponse, DEFAULT_PAGE_LIMIT, EventList, EventQuery, MAX_PAGE_LIMIT,
-        PageLinks, PageMeta, ProductList, ProductQuery, ProductType, RefundList, SortOrder, TransactionList,
+        CanonicalResponse, DEFAULT_PAGE_LIMIT, EventQuery, MAX_PAGE_LIMIT, ProductQuery, ProductType, SortOrder,
         TransactionQuery,
     },
 };
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::wire::{ListEventsQuery, ListProductsQuery, ListTransactionsQuery, NoQuery};
+use super::{
+    convert::each,
+    wire::{
+        self, AccountList, BalanceList, EventList, PageLinks, PageMeta, ProductList, RefundList, TransactionList,
+        query::{ListEventsQuery, ListProductsQuery, ListTransactionsQuery, NoQuery},
+    },
+};
 
 fn query<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
     serde_urlencoded::from_str(req.query.as_deref().unwrap_or_default())
@@ -61,7 +68,7 @@ pub fn get_product_request(req: &RawRequest) -> Result<CanonicalRequest, Adapter
 }
 
 pub fn create_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
-    Ok(CanonicalRequest::CreateConsent(json_body(req)?))
+    Ok(CanonicalRequest::CreateConsent(json_body::<wire::ConsentRequest>(req)?.into()))
 }
 
 pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalRequest, AdapterError> {
@@ -70,7 +77,7 @@ pub fn consent_request(req: &RawRequest, delete: bool) -> Result<CanonicalReques
     Ok(if delete { CanonicalRequest::DeleteConsent(id) } else { CanonicalRequest::GetConsent(id) })
 }
 
-/// The body as JSON, sent as `application/json` (a `charset` other than UTF-8 refused): a
+/// The body as JSON into its wire type, sent as `application/json` (a `charset` other than UTF-8 refused): a
 /// body in another media type is refused before it is read, whatever it looks like.
 fn json_body<T: DeserializeOwned>(req: &RawRequest) -> Result<T, AdapterError> {
     let content_type = req.header("content-type").unwrap_or_default();
@@ -96,7 +103,7 @@ pub(crate) fn is_json(content_type: &str) -> bool {
 
 pub fn create_payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
-    Ok(CanonicalRequest::CreatePaymentConsent(Box::new(json_body(req)?)))
+    Ok(CanonicalRequest::CreatePaymentConsent(Box::new(json_body::<wire::PaymentConsentRequest>(req)?.into())))
 }
 
 pub fn payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
@@ -106,7 +113,7 @@ pub fn payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, Ada
 
 pub fn create_payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
-    Ok(CanonicalRequest::CreatePayment(Box::new(json_body(req)?)))
+    Ok(CanonicalRequest::CreatePayment(Box::new(json_body::<wire::PaymentRequest>(req)?.into())))
 }
 
 pub fn payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
@@ -116,7 +123,8 @@ pub fn payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterErro
 
 pub fn create_refund_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
-    Ok(CanonicalRequest::CreateRefund(path_id(req, "payment_id")?, Box::new(json_body(req)?)))
+    let body = json_body::<wire::RefundRequest>(req)?;
+    Ok(CanonicalRequest::CreateRefund(path_id(req, "payment_id")?, Box::new(body.into())))
 }
 
 pub fn list_refunds_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
@@ -196,36 +204,36 @@ fn page_links(req: &RawRequest, next_cursor: Option<&str>) -> (PageLinks, PageMe
     (PageLinks { self_: link(current.as_deref()), next: next_cursor.map(|c| link(Some(c))) }, PageMeta { limit })
 }
 
-/// Status and JSON body (None: no body) of a canonical response.
+/// Status and JSON body (None: no body) of a canonical response, written from its wire type.
 pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, Option<Vec<u8>>), serde_json::Error> {
+    fn json(body: impl Serialize) -> Result<Option<Vec<u8>>, serde_json::Error> {
+        serde_json::to_vec(&body).map(Some)
+    }
+    let created = |created: bool| if created { 201 } else { 200 };
     Ok(match res {
         CanonicalResponse::ProductPage(page) => {
             let (links, meta) = page_links(req, page.next_cursor.as_deref());
-            (200, Some(serde_json::to_vec(&ProductList { data: page.items, links, meta })?))
+            (200, json(ProductList { data: each(page.items), links, meta })?)
         }
-        CanonicalResponse::Product(p) => (200, Some(serde_json::to_vec(&p)?)),
-        CanonicalResponse::Consent { consent, created } => {
-            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&consent)?))
-        }
+        CanonicalResponse::Product(p) => (200, json(wire::Product::from(*p))?),
+        CanonicalResponse::Consent { consent, created: c } => (created(c), json(wire::ConsentView::from(*consent))?),
         CanonicalResponse::ConsentDeleted => (204, None),
-        CanonicalResponse::AccountList(data) => (200, Some(serde_json::to_vec(&AccountList { data })?)),
-        CanonicalResponse::Account(a) => (200, Some(serde_json::to_vec(&a)?)),
-        CanonicalResponse::Balances(data) => (200, Some(serde_json::to_vec(&BalanceList { data })?)),
+        CanonicalResponse::AccountList(accounts) => (200, json(AccountList::from(accounts))?),
+        CanonicalResponse::Account(a) => (200, json(wire::Account::from(*a))?),
+        CanonicalResponse::Balances(balances) => (200, json(BalanceList::from(balances))?),
         CanonicalResponse::TransactionPage(page) => {
             let (links, meta) = page_links(req, page.next_cursor.as_deref());
-            (200, Some(serde_json::to_vec(&TransactionList { data: page.items, links, meta })?))
+            (200, json(TransactionList { data: each(page.items), links, meta })?)
         }
-        CanonicalResponse::PaymentConsent { consent, created } => {
-            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&consent)?))
+        CanonicalResponse::PaymentConsent { consent, created: c } => {
+            (created(c), json(wire::PaymentConsentView::from(*consent))?)
         }
-        CanonicalResponse::Payment { payment, created } => {
-            (if created { 201 } else { 200 }, Some(serde_json::to_vec(&payment)?))
-        }
-        CanonicalResponse::Refund(refund) => (201, Some(serde_json::to_vec(&refund)?)),
-        CanonicalResponse::RefundList(data) => (200, Some(serde_json::to_vec(&RefundList { data })?)),
+        CanonicalResponse::Payment { payment, created: c } => (created(c), json(wire::PaymentView::from(*payment))?),
+        CanonicalResponse::Refund(refund) => (201, json(wire::RefundView::from(*refund))?),
+        CanonicalResponse::RefundList(refunds) => (200, json(RefundList::from(refunds))?),
         CanonicalResponse::EventPage(page) => {
             let (links, meta) = page_links(req, page.next_cursor.as_deref());
-            (200, Some(serde_json::to_vec(&EventList { data: page.items, links, meta })?))
+            (200, json(EventList { data: each(page.items), links, meta })?)
         }
         CanonicalResponse::EventAcked => (204, None),
     })

@@ -1,4 +1,4 @@
-//! The native protocol's own request shapes (its responses are the canonical types).
+//! The native protocol's query strings: parsed here, checked in `transform`.
 
 use serde::Deserialize;
 
