@@ -2,10 +2,8 @@
 //! accounts the customer chose, only the fields the permissions allow.
 
 use axum::{extract::State, response::Response};
-use scenegate_adapter_contract::{
-    Operation,
-    canonical::{Account, AccountList, BalanceList, SortOrder, TransactionList},
-};
+use scenegate_adapter_contract::Operation;
+use scenegate_adapters::native::wire::{Account, AccountList, BalanceList, SortOrder, TransactionList};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CallErrors;

@@ -1,10 +1,8 @@
 //! Consents (level A2, scope `consents:write`): a partner asks, reads and withdraws.
 
 use axum::{extract::State, response::Response};
-use scenegate_adapter_contract::{
-    Operation,
-    canonical::{ConsentRequest, ConsentView},
-};
+use scenegate_adapter_contract::Operation;
+use scenegate_adapters::native::wire::{ConsentRequest, ConsentView};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CallErrors;

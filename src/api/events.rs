@@ -2,7 +2,8 @@
 //! delivers, kept until acknowledged.
 
 use axum::{extract::State, response::Response};
-use scenegate_adapter_contract::{Operation, canonical::EventList};
+use scenegate_adapter_contract::Operation;
+use scenegate_adapters::native::wire::EventList;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CallErrors;

@@ -5,11 +5,9 @@
 //! (`/.well-known/jwks.json`).
 
 use axum::{extract::State, response::Response};
-use scenegate_adapter_contract::{
-    Operation,
-    canonical::{
-        PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView, RefundList, RefundRequest, RefundView,
-    },
+use scenegate_adapter_contract::Operation;
+use scenegate_adapters::native::wire::{
+    PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView, RefundList, RefundRequest, RefundView,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 

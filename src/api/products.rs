@@ -1,11 +1,12 @@
 //! Product catalogue (JR/T 0185 level A1: public product data, scope `products:read`).
 
 use axum::{extract::State, response::Response};
-use scenegate_adapter_contract::{Operation, canonical::Product};
+use scenegate_adapter_contract::Operation;
+use scenegate_adapters::native::wire::{Product, ProductList, ProductType};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::CallErrors;
-use crate::{app::AppState, openapi::ProductList, pipeline, pipeline::PartnerCall, problem::Problem};
+use crate::{app::AppState, pipeline, pipeline::PartnerCall, problem::Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_products)).routes(routes!(get_product))
@@ -19,7 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     get, path = "/v1/products", tag = "products", operation_id = "listProducts",
     security(("partner_token" = ["products:read"])),
     params(
-        ("type" = Option<scenegate_adapter_contract::canonical::ProductType>, Query, description = "Only products of this type."),
+        ("type" = Option<ProductType>, Query, description = "Only products of this type."),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000; default 25.", minimum = 1, maximum = 1000),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `links.next` of the previous page."),
     ),

@@ -49,7 +49,7 @@ pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
         data: serde_json::json!({
             "consent_id": c.id,
             "kind": if c.payment.is_some() { "payment" } else { "accounts" },
-            "status": c.status,
+            "status": scenegate_adapters::native::wire::ConsentStatus::from(c.status),
             "status_updated_at": super::model::rfc3339(c.status_updated_at),
         }),
     }

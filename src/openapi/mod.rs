@@ -1,15 +1,15 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations.
 //!
 //! `scenegate openapi` prints it; `openapi/scenegate.v1.json` is that output committed, and
-//! a test fails when the two differ.
+//! a test fails when the two differ. The bodies' schemas are the native adapter's wire types
+//! (`scenegate_adapters::native::wire`), never the canonical ones: what partners see is
+//! documented from what they are sent.
 
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{AuthorizationCode, ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
-
-pub use scenegate_adapter_contract::canonical::ProductList;
 
 use crate::{api, app::AppState};
 
@@ -39,7 +39,7 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
     components(schemas(
         crate::problem::Problem,
         scenegate_adapter_contract::Money,
-        scenegate_adapter_contract::canonical::SortOrder
+        scenegate_adapters::native::wire::SortOrder
     )),
     tags(
         (name = "oauth", description = "Tokens and keys."),

@@ -24,6 +24,7 @@ use scenegate_adapter_contract::{
         RefundView,
     },
 };
+use scenegate_adapters::native::wire;
 
 pub use model::{Payment, Reason, Refund, Settlement};
 pub use reconcile::spawn_reconciler;
@@ -390,12 +391,14 @@ fn id_error(e: scenegate_adapter_contract::IdError) -> PaymentError {
     PaymentError::Unavailable(format!("id generation: {e}"))
 }
 
+/// The event's `data` is the payment as the native API shows it (its wire JSON, the body of
+/// `GET /v1/payments/{id}`): it is stored as is and delivered by webhook and by polling.
 fn payment_event(p: &Payment) -> NewEvent {
     NewEvent {
         partner_id: p.partner_id.clone(),
         event_type: types::PAYMENT_STATUS_CHANGED.to_owned(),
         subject_id: p.id.as_str().to_owned(),
-        data: serde_json::to_value(p.view()).unwrap_or_default(),
+        data: serde_json::to_value(wire::PaymentView::from(p.view())).unwrap_or_default(),
     }
 }
 
@@ -404,7 +407,7 @@ fn refund_event(r: &Refund) -> NewEvent {
         partner_id: r.partner_id.clone(),
         event_type: types::REFUND_STATUS_CHANGED.to_owned(),
         subject_id: r.payment_id.as_str().to_owned(),
-        data: serde_json::to_value(r.view()).unwrap_or_default(),
+        data: serde_json::to_value(wire::RefundView::from(r.view())).unwrap_or_default(),
     }
 }
 
