@@ -7,6 +7,7 @@ use scenegate_adapter_contract::{
     AccountId, ConsentId,
     canonical::{AccountStatus, ConsentStatus, Permission, SortOrder, Transaction, TransactionQuery},
 };
+use scenegate_adapters::native::wire;
 use scenegate_corebank_mock::{CoreBank, CoreBankConfig, serve};
 use serde_json::{Value, json};
 
@@ -21,6 +22,16 @@ const LISI: &str = "6222020000000000034";
 const FROZEN: &str = "6222020000000000067";
 
 use Permission::*;
+
+/// A value as partners get it: in its native wire type, as JSON.
+fn as_sent<W: From<C> + serde::Serialize, C>(value: C) -> Value {
+    serde_json::to_value(W::from(value)).unwrap()
+}
+
+/// A list as partners get it (the items of `data`).
+fn each_as_sent<W: From<C> + serde::Serialize, C: Clone>(values: &[C]) -> Value {
+    Value::Array(values.iter().cloned().map(as_sent::<W, C>).collect())
+}
 
 mod paging;
 
@@ -117,7 +128,7 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, ApiError>) -> bool {
 async fn basic_lists_only_the_chosen_account_masked() {
     let bank = start().await;
     let list = bank.accounts.list(&bank.consent("C0001", &[ReadAccountsBasic], &[CNY])).await.unwrap();
-    let json = serde_json::to_value(&list).unwrap();
+    let json = each_as_sent::<wire::Account, _>(&list);
     println!("masked account: {json}");
     assert_eq!(
         json,
@@ -128,7 +139,7 @@ async fn basic_lists_only_the_chosen_account_masked() {
     );
     assert!(!json.to_string().contains(CNY), "the number never leaves in full");
     let one = bank.accounts.get(&bank.consent("C0001", &[ReadAccountsBasic], &[CNY]), &bank.id(CNY)).await.unwrap();
-    assert_eq!(serde_json::to_value(one).unwrap(), json[0]);
+    assert_eq!(as_sent::<wire::Account, _>(one), json[0]);
 }
 
 #[tokio::test]
@@ -136,7 +147,7 @@ async fn detail_shows_full_number_name_and_opening_date() {
     let bank = start().await;
     let consent = bank.consent("C0001", &[ReadAccountsDetail], &[CNY, USD]);
     let list = bank.accounts.list(&consent).await.unwrap();
-    let json = serde_json::to_value(&list).unwrap();
+    let json = each_as_sent::<wire::Account, _>(&list);
     assert_eq!(json[0]["account_number"], CNY);
     assert_eq!(json[0]["account_name"], "张三");
     assert_eq!(json[0]["opened_on"], "2019-03-18");
@@ -208,7 +219,7 @@ async fn balances_and_blocked_accounts() {
     let bank = start().await;
     let balances =
         bank.accounts.balances(&bank.consent("C0001", &[ReadBalances], &[CNY]), &bank.id(CNY)).await.unwrap();
-    let json = serde_json::to_value(&balances).unwrap();
+    let json = each_as_sent::<wire::Balance, _>(&balances);
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert_eq!(json[0]["account_id"], bank.id(CNY).as_str());
     assert_eq!(json[0]["booked"]["currency"], "CNY");
@@ -307,12 +318,12 @@ async fn basic_transactions_omit_detail_fields_and_detail_has_them() {
     let bank = start().await;
     let (basic, _) = windowed(&bank, &[ReadTransactionsBasic], 50).await;
     for t in basic.iter().flatten() {
-        let json = serde_json::to_value(t).unwrap();
+        let json = as_sent::<wire::Transaction, _>(t.clone());
         let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, BTreeSet::from(["transaction_id", "booked_at", "amount", "credit_debit"]), "{json}");
     }
     let (detail, _) = windowed(&bank, &[ReadTransactionsBasic, ReadTransactionsDetail], 50).await;
-    let detail: Vec<Value> = detail.iter().flatten().map(|t| serde_json::to_value(t).unwrap()).collect();
+    let detail: Vec<Value> = detail.iter().flatten().cloned().map(as_sent::<wire::Transaction, _>).collect();
     assert!(detail.iter().all(|t| t.get("description").is_some() && t.get("balance_after").is_some()));
     let names: Vec<&str> = detail.iter().filter_map(|t| t.get("counterparty_name")?.as_str()).collect();
     assert!(!names.is_empty() && names.iter().all(|n| n.contains('*')), "{names:?}");

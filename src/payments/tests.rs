@@ -152,7 +152,7 @@ impl World {
                 };
                 match self.payments.initiate(&self.partner, consent, req, &claim).await {
                     Ok(view) => {
-                        let body = serde_json::to_vec(&view).unwrap();
+                        let body = serde_json::to_vec(&wire::PaymentView::from(view.clone())).unwrap();
                         let stored = idempotency::StoredResponse { status: 201, headers: vec![], body };
                         self.idem.complete(&claim, &stored, self.clock.now()).await.unwrap();
                         Outcome::Paid(Box::new(view))

@@ -1,45 +1,25 @@
 //! Partner events (payment, refund and consent status changes) for partners that poll
-//! rather than host a webhook endpoint. The same body is what a webhook delivers.
+//! rather than host a webhook endpoint.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use super::{PageLinks, PageMeta};
-
-/// `GET /v1/events`: unacknowledged events, oldest first.
+/// A poll for unacknowledged events, oldest first: the page size and where to continue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventQuery {
     pub limit: u32,
     pub cursor: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "id": "evt_01938f2c7a1b7c3d9e0f112233445566",
-    "type": "payment.status_changed",
-    "created_at": "2026-12-03T11:02:00Z",
-    "subject_id": "pay_01JDQ60A7K5S2W8E4R6T0Y1U3I",
-    "data": {"payment_id": "pay_01JDQ60A7K5S2W8E4R6T0Y1U3I", "status": "completed", "status_code": "ACSC"}
-}))]
+/// One event as the partner is told about it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct EventView {
     /// `evt_…`: the same on every delivery and in every poll; deduplicate on it.
     pub id: String,
     /// `payment.status_changed`, `refund.status_changed` or `consent.status_changed`.
-    #[serde(rename = "type")]
     pub event_type: String,
-    #[schema(format = DateTime)]
     pub created_at: String,
     /// The payment (for refunds too: the refunded payment) or consent it is about. Events of
     /// one subject come in order.
     pub subject_id: String,
-    /// The resource as it stood after the change.
-    #[schema(value_type = Object)]
+    /// The resource as it stood after the change, already in the partner's JSON (it is
+    /// stored and delivered as is).
     pub data: serde_json::Value,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct EventList {
-    pub data: Vec<EventView>,
-    pub links: PageLinks,
-    pub meta: PageMeta,
 }

@@ -1,7 +1,12 @@
 //! Canonical requests and responses: what every adapter translates to and from.
 //!
-//! These are also the bodies of the standard (`native`) API, so their serde shape is the
-//! public data standard and their `ToSchema` is what `openapi/` documents.
+//! Plain domain types: they never go to the wire as they are. Each adapter has its own wire
+//! types and converts (the standard API's JSON bodies, and the schemas `openapi/` documents,
+//! are `scenegate_adapters::native::wire`), so the public API and this model can change
+//! apart. A few small types (consent status and permissions, payment consent type and
+//! scenario) keep serde because the gateway stores them; their docs say so, and that form is
+//! storage, not the wire. Money, currencies, rates and ids are the shared data standard and
+//! live beside this module, not in it.
 
 mod accounts;
 mod consents;

@@ -1,7 +1,7 @@
-//! Pagination: the one list envelope every list uses.
-
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+//! Pagination: a page of any list, and the page sizes every list operation allows.
+//!
+//! How a page looks on the wire (the native API's `{data, links, meta}`) is each adapter's
+//! business.
 
 /// Default and maximum page sizes of every list operation.
 pub const DEFAULT_PAGE_LIMIT: u32 = 25;
@@ -13,23 +13,4 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Present when more items follow; pass back as `cursor`.
     pub next_cursor: Option<String>,
-}
-
-/// Links of a list page. Links are path-absolute so they work behind any host name.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PageLinks {
-    /// This page.
-    #[serde(rename = "self")]
-    #[schema(example = "/v1/products?limit=2")]
-    pub self_: String,
-    /// The next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "/v1/products?limit=2&cursor=cDE6REVQLTFZLUNOWQ")]
-    pub next: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PageMeta {
-    /// The page size in force.
-    pub limit: u32,
 }

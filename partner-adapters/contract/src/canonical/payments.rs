@@ -6,7 +6,6 @@
 //! to know whether the money moved.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::{AccountId, ConsentId, Money, PaymentId, RefundId};
 
@@ -15,7 +14,10 @@ use super::ConsentStatus;
 /// Single: one payment of a fixed amount. Recurring: many payments to one creditor, each
 /// within the limits the customer agreed (variable recurring payments; 无感支付 for parking,
 /// tolls and transport).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+///
+/// Serde here is the gateway's storage form (a stored payment consent's terms), not the
+/// wire: partners see `native::wire::PaymentConsentType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentConsentType {
     Single,
@@ -23,7 +25,10 @@ pub enum PaymentConsentType {
 }
 
 /// The scenario the payment is made in, carried to the core for its risk checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+///
+/// Serde here is the gateway's storage form (inside [`Scenario`]), not the wire: partners
+/// see `native::wire::ScenarioCode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioCode {
     EcommerceGoods,
@@ -51,72 +56,50 @@ impl ScenarioCode {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// The scenario of a payment consent and of each payment under it.
+///
+/// Serde here is the gateway's storage form (a stored payment consent's terms, a stored
+/// payment's `scenario` column), not the wire: partners see `native::wire::Scenario`.
+/// Changing it changes what is already stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub code: ScenarioCode,
     /// ISO 18245 merchant category code, 4 digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[0-9]{4}$", example = "4722")]
     pub merchant_category_code: Option<String>,
 }
 
 /// Who is paid: one of the merchant settlement accounts named in the partner's file, or an
 /// account by number, name and bank code.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Creditor {
     /// A merchant id from the partner's file (`[payments.merchants]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "skytrip")]
     pub merchant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The creditor's bank (CNAPS code or BIC); absent for an account of this bank.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank_code: Option<String>,
 }
 
 /// Maximum amounts of a recurring consent, in its currency. Each is optional but at least
 /// `per_payment` is required.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecurringLimits {
-    #[schema(value_type = String, example = "50.00")]
     pub per_payment: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "100.00")]
     pub per_day: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "1000.00")]
     pub per_month: Option<String>,
 }
 
-/// Body of `POST /v1/payment-consents`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "type": "single",
-    "instructed_amount": {"amount": "268.00", "currency": "CNY"},
-    "creditor": {"merchant": "skytrip"},
-    "remittance_reference": "SKYTRIP-ORDER-88231",
-    "scenario": {"code": "travel", "merchant_category_code": "4722"},
-    "expiration": "2026-12-03T12:00:00Z"
-}))]
+/// What a partner asks a customer to authorise: a single payment or recurring payments.
+#[derive(Clone, Debug, PartialEq)]
 pub struct PaymentConsentRequest {
-    #[serde(rename = "type")]
     pub consent_type: PaymentConsentType,
     /// Single consents: the exact amount to pay.
-    #[serde(default)]
     pub instructed_amount: Option<Money>,
     /// Recurring consents: the currency of every payment.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, example = "CNY")]
     pub currency: Option<String>,
     /// Recurring consents: the limits.
-    #[serde(default)]
     pub limits: Option<RecurringLimits>,
     pub creditor: Creditor,
     /// Shown to the customer and on both statements; 1 to 140 characters.
@@ -124,75 +107,44 @@ pub struct PaymentConsentRequest {
     pub scenario: Scenario,
     /// The customer's account to pay from, if the partner knows it (an id from an accounts
     /// consent); otherwise the customer chooses on the consent page.
-    #[serde(default)]
     pub debtor_account_id: Option<AccountId>,
     /// RFC 3339. Single: at most 24 h ahead (default 1 h). Recurring: at most one year ahead.
-    #[serde(default)]
-    #[schema(format = DateTime)]
     pub expiration: Option<String>,
 }
 
 /// A payment consent as its partner sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "consent_id": "cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P",
-    "type": "single",
-    "status": "awaiting_authorisation",
-    "instructed_amount": {"amount": "268.00", "currency": "CNY"},
-    "creditor": {"merchant": "skytrip", "name": "SkyTrip Travel Ltd"},
-    "remittance_reference": "SKYTRIP-ORDER-88231",
-    "scenario": {"code": "travel", "merchant_category_code": "4722"},
-    "expiration": "2026-12-03T12:00:00Z",
-    "created_at": "2026-12-03T11:00:00Z",
-    "status_updated_at": "2026-12-03T11:00:00Z"
-}))]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PaymentConsentView {
     pub consent_id: ConsentId,
-    #[serde(rename = "type")]
     pub consent_type: PaymentConsentType,
     pub status: ConsentStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructed_amount: Option<Money>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub currency: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<RecurringLimits>,
     /// The creditor as agreed; an account number is masked.
     pub creditor: Creditor,
     pub remittance_reference: String,
     pub scenario: Scenario,
     /// Set once the customer chose the account to pay from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debtor_account_id: Option<AccountId>,
-    #[schema(format = DateTime)]
     pub expiration: String,
-    #[schema(format = DateTime)]
     pub created_at: String,
-    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }
 
-/// Body of `POST /v1/payments`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "consent_id": "cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P",
-    "instructed_amount": {"amount": "268.00", "currency": "CNY"}
-}))]
+/// A payment a partner initiates under an authorised payment consent.
+#[derive(Clone, Debug, PartialEq)]
 pub struct PaymentRequest {
     /// Must be the consent the access token is bound to.
     pub consent_id: ConsentId,
     /// Single consents: exactly the consented amount. Recurring: within the limits.
     pub instructed_amount: Money,
     /// Recurring consents: this payment's own reference (default: the consent's).
-    #[serde(default)]
     pub remittance_reference: Option<String>,
 }
 
 /// Plain payment status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
     /// Accepted, outcome not yet known (retry `GET` or wait for the webhook).
     Pending,
@@ -203,22 +155,17 @@ pub enum PaymentStatus {
 }
 
 /// ISO 20022 `ExternalPaymentTransactionStatus1Code` subset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Iso20022Status {
     /// Received.
-    #[serde(rename = "RCVD")]
     Rcvd,
     /// Accepted technical validation.
-    #[serde(rename = "ACTC")]
     Actc,
     /// Accepted, settlement in process.
-    #[serde(rename = "ACSP")]
     Acsp,
     /// Accepted, settlement completed.
-    #[serde(rename = "ACSC")]
     Acsc,
     /// Rejected.
-    #[serde(rename = "RJCT")]
     Rjct,
 }
 
@@ -243,49 +190,30 @@ impl Iso20022Status {
 }
 
 /// Why a payment was rejected: an ISO 20022 `ExternalStatusReason1Code` and plain words.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusReason {
-    #[schema(example = "AM04")]
     pub code: String,
-    #[schema(example = "insufficient funds")]
     pub description: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "payment_id": "pay_01JDQ60A7K5S2W8E4R6T0Y1U3I",
-    "consent_id": "cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P",
-    "status": "completed",
-    "status_code": "ACSC",
-    "instructed_amount": {"amount": "268.00", "currency": "CNY"},
-    "refunded_amount": {"amount": "0.00", "currency": "CNY"},
-    "creditor": {"merchant": "skytrip", "name": "SkyTrip Travel Ltd"},
-    "remittance_reference": "SKYTRIP-ORDER-88231",
-    "created_at": "2026-12-03T11:02:00Z",
-    "status_updated_at": "2026-12-03T11:02:00Z"
-}))]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PaymentView {
     pub payment_id: PaymentId,
     pub consent_id: ConsentId,
     pub status: PaymentStatus,
     pub status_code: Iso20022Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<StatusReason>,
     pub instructed_amount: Money,
     /// What has been refunded so far (refunds completed or still pending).
     pub refunded_amount: Money,
     pub creditor: Creditor,
     pub remittance_reference: String,
-    #[schema(format = DateTime)]
     pub created_at: String,
-    #[schema(format = DateTime)]
     pub status_updated_at: String,
 }
 
-/// Body of `POST /v1/payments/{payment_id}/refunds`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"amount": {"amount": "68.00", "currency": "CNY"}, "reason": "One night cancelled"}))]
+/// A refund a partner asks for, of part or all of a payment.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RefundRequest {
     /// Part or all of what remains refundable, in the payment's currency.
     pub amount: Money,
@@ -293,34 +221,15 @@ pub struct RefundRequest {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "refund_id": "rfd_01JDQ6BQ2Y3X4W5V6U7T8S9R0Q",
-    "payment_id": "pay_01JDQ60A7K5S2W8E4R6T0Y1U3I",
-    "status": "completed",
-    "status_code": "ACSC",
-    "amount": {"amount": "68.00", "currency": "CNY"},
-    "reason": "One night cancelled",
-    "created_at": "2026-12-03T15:00:00Z",
-    "status_updated_at": "2026-12-03T15:00:00Z"
-}))]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RefundView {
     pub refund_id: RefundId,
     pub payment_id: PaymentId,
     pub status: PaymentStatus,
     pub status_code: Iso20022Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<StatusReason>,
     pub amount: Money,
     pub reason: String,
-    #[schema(format = DateTime)]
     pub created_at: String,
-    #[schema(format = DateTime)]
     pub status_updated_at: String,
-}
-
-/// Body of `GET /v1/payments/{payment_id}/refunds`, oldest first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RefundList {
-    pub data: Vec<RefundView>,
 }

@@ -1,13 +1,8 @@
 //! The product catalogue (open data, level A1).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use super::{PageLinks, PageMeta};
 use crate::{Currency, Money, ProductId, Rate};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProductType {
     Deposit,
     ConsumerCredit,
@@ -15,40 +10,29 @@ pub enum ProductType {
 }
 
 /// A product in the catalogue. Exactly one of `deposit` and `credit` is present,
-/// matching `type`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "product_id": "prd_DEP-3M-CNY", "type": "deposit", "name": "3-month time deposit",
-    "description": "Fixed-term CNY deposit, interest paid at maturity.", "currency": "CNY",
-    "deposit": {"annual_rate": "1.25", "term_months": 3, "min_amount": {"amount": "50.00", "currency": "CNY"}},
-    "updated_at": "2026-11-01T00:00:00Z"
-}))]
+/// matching `product_type`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Product {
     pub product_id: ProductId,
-    #[serde(rename = "type")]
     pub product_type: ProductType,
     pub name: String,
     pub description: String,
     pub currency: Currency,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposit: Option<DepositTerms>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit: Option<CreditTerms>,
     /// When the bank last changed this product (RFC 3339, UTC).
-    #[schema(example = "2026-11-01T00:00:00Z", format = DateTime)]
     pub updated_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DepositTerms {
     pub annual_rate: Rate,
     /// Fixed term; absent for demand deposits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term_months: Option<u32>,
     pub min_amount: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CreditTerms {
     pub annual_rate_min: Rate,
     pub annual_rate_max: Rate,
@@ -60,31 +44,25 @@ pub struct CreditTerms {
     pub eligibility: Eligibility,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fee {
     /// Stable fee code, e.g. `arrangement`, `early_repayment`, `late_payment`.
     pub kind: String,
     pub description: String,
     /// A fixed fee; absent when the fee is a rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
     /// A fee charged as a percentage of the principal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Eligibility {
     /// Age limits of an individual applicant; absent for products for businesses only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_age: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u32>,
     /// `individual` and/or `business`.
     pub customer_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_annual_income: Option<Money>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_years_trading: Option<u32>,
 }
 
@@ -94,22 +72,4 @@ pub struct ProductQuery {
     pub product_type: Option<ProductType>,
     pub limit: u32,
     pub cursor: Option<String>,
-}
-
-/// A page of products: the data standard's list envelope.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "data": [{
-        "product_id": "prd_DEP-3M-CNY", "type": "deposit", "name": "3-month time deposit",
-        "description": "Fixed-term CNY deposit, interest paid at maturity.", "currency": "CNY",
-        "deposit": {"annual_rate": "1.25", "term_months": 3, "min_amount": {"amount": "50.00", "currency": "CNY"}},
-        "updated_at": "2026-11-01T00:00:00Z"
-    }],
-    "links": {"self": "/v1/products?type=deposit&limit=1", "next": "/v1/products?type=deposit&limit=1&cursor=cDE6REVQLTNNLUNOWQ"},
-    "meta": {"limit": 1}
-}))]
-pub struct ProductList {
-    pub data: Vec<Product>,
-    pub links: PageLinks,
-    pub meta: PageMeta,
 }
