@@ -6,6 +6,8 @@ use scenegate_adapter_contract::{
 
 use super::Kind;
 
+mod round_trip;
+
 fn list(query: &str) -> RawRequest {
     RawRequest { method: "GET".into(), path: "/v1/products".into(), query: Some(query.into()), ..Default::default() }
 }
