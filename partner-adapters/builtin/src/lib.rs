@@ -7,6 +7,7 @@
 use scenegate_adapter_contract::AdapterKind;
 
 pub mod native;
+pub mod suites;
 
 /// Every adapter the gateway can build, by the name partner files use.
 pub fn builtin() -> &'static [&'static dyn AdapterKind] {
