@@ -91,7 +91,7 @@ impl From<AdapterError> for ApiError {
 }
 
 impl ApiError {
-    fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         use StatusCode as S;
         let p = |status, kind, detail: String| Problem::new(status, kind, detail);
         match self {
@@ -315,14 +315,21 @@ fn oauth_problem(e: &OAuthError) -> Problem {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let problem = self.problem();
-        if problem.status >= 500 {
+impl ApiError {
+    /// Logs the error as its answer is written: a failure as an error, a refusal at debug.
+    pub(crate) fn log(&self) {
+        if self.problem().status >= 500 {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        self.log();
         let mut res = problem.into_response();
         let headers = res.headers_mut();
         match &self {

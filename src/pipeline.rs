@@ -2,11 +2,16 @@
 //! nothing else decides what runs when.
 //!
 //! ```text
-//! authenticate → admit → authorise → limit
+//! authenticate (bearer token, or the partner protocol's own signature) → admit → authorise → limit
 //!   → verify signature → idempotency          (money-moving calls only)
 //!   → consent → adapt in → route → respond (adapt out)
 //!   → sign response → remember the answer     (money-moving calls only)
 //! ```
+//!
+//! Partners of the standard API call its paths (`/v1/...`), which name the operation, with an
+//! access token. Partners whose adapter speaks another protocol call `POST /gw/{partner_id}`:
+//! their adapter reads the operation from the request and checks its signature, and answers
+//! refusals in the protocol's own envelope. From `admit` on, both take the same path.
 //!
 //! Cross-cutting work (request ids, traces, metrics, body and time limits, panics) is done
 //! by the tower layers in `app.rs` around this, not here.
@@ -17,7 +22,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scenegate_adapter_contract::{
-    CanonicalRequest, CanonicalResponse, ConsentId, Operation, RawRequest,
+    Authenticated, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, Operation, RawRequest,
+    RawResponse,
     canonical::{ConsentStatus, EventQuery, EventView, Page},
 };
 use std::sync::Arc;
@@ -98,13 +104,49 @@ fn access_token(headers: &HeaderMap) -> Option<(String, bool)> {
     (dpop || scheme.eq_ignore_ascii_case("bearer")).then(|| (token.trim().to_owned(), dpop))
 }
 
+/// How a call reached the gateway.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// A path of the standard API, which names the operation.
+    Standard(Operation),
+    /// `POST /gw/{partner_id}`: the partner's adapter reads the operation from the request.
+    Adapted,
+}
+
+/// Who is calling and for what, once authenticated.
+struct Caller {
+    op: Operation,
+    claims: AccessClaims,
+    /// The partner, when the entry named it (adapted calls).
+    partner: Option<Arc<Partner>>,
+    /// What the partner's adapter verified (adapted calls).
+    protocol: Option<Authenticated>,
+}
+
+/// A call of the standard API: its path named `op`.
+pub async fn run(gw: &AppState, op: Operation, call: PartnerCall) -> Response {
+    serve(gw, Via::Standard(op), call).await
+}
+
+/// A call of an adapted partner at `POST /gw/{partner_id}`.
+pub async fn run_adapted(gw: &AppState, call: PartnerCall) -> Response {
+    serve(gw, Via::Adapted, call).await
+}
+
 /// Runs one call through every phase and tags the response with the partner. A DPoP call
 /// gets the server's current nonce with its answer, whatever the answer (RFC 9449 §8.2).
-pub async fn run(gw: &AppState, op: Operation, call: PartnerCall) -> Response {
-    let mut tag = None;
+async fn serve(gw: &AppState, via: Via, call: PartnerCall) -> Response {
+    let mut seen = Seen::default();
     let dpop_call = call.dpop.is_some();
-    let mut res = phases(gw, op, call, &mut tag).await.unwrap_or_else(IntoResponse::into_response);
-    if let Some(partner) = tag {
+    let answered = phases(gw, via, &call, &mut seen).await;
+    let mut res = match answered {
+        Ok(res) => res,
+        Err(e) => match &seen.adapted {
+            Some(partner) => refuse_in_protocol(partner, seen.op, &call.raw, e),
+            None => e.into_response(),
+        },
+    };
+    if let Some(partner) = seen.tag {
         res.extensions_mut().insert(PartnerTag(partner));
     }
     if dpop_call {
@@ -113,35 +155,59 @@ pub async fn run(gw: &AppState, op: Operation, call: PartnerCall) -> Response {
     res
 }
 
-async fn phases(
-    gw: &AppState,
-    op: Operation,
-    call: PartnerCall,
-    tag: &mut Option<String>,
-) -> Result<Response, ApiError> {
-    let claims = authenticate(gw, &call).await?;
-    *tag = Some(claims.sub.clone());
-    let partner = admit(gw, &claims)?;
-    authorise(&partner, &claims, op)?;
+/// What the phases learnt before an answer: for tagging the response and for rendering a
+/// refusal in the partner's own protocol.
+#[derive(Default)]
+struct Seen {
+    tag: Option<String>,
+    op: Option<Operation>,
+    adapted: Option<Arc<Partner>>,
+}
+
+async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) -> Result<Response, ApiError> {
+    let caller = match via {
+        Via::Standard(op) => {
+            seen.op = Some(op);
+            let claims = authenticate(gw, call).await?;
+            Caller { op, claims, partner: None, protocol: None }
+        }
+        Via::Adapted => authenticate_adapted(gw, call, seen).await?,
+    };
+    let op = caller.op;
+    seen.tag = Some(caller.claims.sub.clone());
+    let partner = match caller.partner {
+        Some(partner) if partner.is_active() => partner,
+        Some(_) => return Err(ApiError::PartnerSuspended),
+        None => admit(gw, &caller.claims)?,
+    };
+    authorise(&partner, &caller.claims, op)?;
     // The quota first: nothing below (storage, core) runs for a partner over its quota.
     let quota = limit(gw, &partner).await?;
-    let signature = verify_signature(gw, &partner, op, &call.raw)?;
+    let signature = match &caller.protocol {
+        // The protocol's own signature covered the request.
+        Some(_) => None,
+        None => verify_signature(gw, &partner, op, &call.raw)?,
+    };
     // A retry of an answered request gets its first answer, whatever happened since (its
     // single-payment consent is consumed by then).
-    let claim = match idempotency(gw, &partner, op, &call.raw).await? {
+    let claim = match idempotency(gw, &partner, op, &call.raw, caller.protocol.as_ref()).await? {
         Idempotency::NotNeeded => None,
         Idempotency::Replay(stored) => return Ok(replay(stored)),
         Idempotency::Claimed(claim) => Some(claim),
     };
     let answered = async {
-        let consent = consent_gate(gw, &claims, op).await?;
+        let consent = consent_gate(gw, &caller.claims, op).await?;
         if let Some(sig) = &signature {
             first_use_of_signature(gw, sig).await?;
+        }
+        if let Some(verified) = &caller.protocol {
+            first_use_of_request(gw, verified).await?;
         }
         let request = adapt_in(&partner, op, &call.raw)?;
         let outcome = route(gw, &partner, consent.as_ref(), request, claim.as_ref()).await?;
         let res = respond(&partner, op, &call.raw, outcome)?;
-        if op.moves_money() { sign_response(gw, res).await } else { Ok(res) }
+        // An adapted protocol signs its own responses.
+        if op.moves_money() && caller.protocol.is_none() { sign_response(gw, res).await } else { Ok(res) }
     }
     .await;
     let mut res = match claim {
@@ -150,6 +216,70 @@ async fn phases(
     };
     write_quota(res.headers_mut(), quota);
     Ok(res)
+}
+
+/// `POST /gw/{partner_id}`: the partner named in the path, if its adapter takes calls there;
+/// then the adapter checks the request's signature with the partner's registered keys and
+/// names the operation. A customer token the protocol carries (`auth_token`) is checked
+/// like a bearer token and must be this partner's.
+async fn authenticate_adapted(gw: &AppState, call: &PartnerCall, seen: &mut Seen) -> Result<Caller, ApiError> {
+    let id = call.raw.path_param("partner_id").unwrap_or_default();
+    if !crate::config::is_partner_id(id) {
+        return Err(ApiError::InvalidField {
+            field: "partner_id".into(),
+            reason: "is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`".into(),
+        });
+    }
+    // An unknown partner and a standard-API partner look alike: no oracle of who exists.
+    let partner = gw
+        .partners
+        .load()
+        .get(id)
+        .filter(|p| p.capabilities.entry == Entry::SingleUrl)
+        .cloned()
+        .ok_or(ApiError::NotFound("partner endpoint"))?;
+    seen.adapted = Some(partner.clone());
+    let verified = partner.adapter.authenticate(&call.raw, gw.tokens.now())?;
+    seen.op = Some(verified.operation);
+    let claims = match verified.customer_token.as_deref() {
+        Some(token) => {
+            let claims = gw.tokens.verify(token)?;
+            if claims.sub != partner.id {
+                return Err(TokenError::WrongPartner.into());
+            }
+            // A sender-constrained token proves its sender by a certificate or DPoP proof
+            // this protocol cannot carry.
+            if claims.cnf.is_some() {
+                return Err(TokenError::SenderMismatch.into());
+            }
+            claims
+        }
+        None => AccessClaims::for_partner_file(&partner.id, &partner.scopes),
+    };
+    Ok(Caller { op: verified.operation, claims, partner: Some(partner), protocol: Some(verified) })
+}
+
+/// A refusal to an adapted partner, in its protocol's envelope when the adapter has one.
+fn refuse_in_protocol(partner: &Partner, op: Option<Operation>, raw: &RawRequest, error: ApiError) -> Response {
+    let problem = error.problem();
+    let slug = problem.type_.strip_prefix(crate::problem::TYPE_BASE).unwrap_or(&problem.type_).to_owned();
+    let view = ErrorView {
+        status: problem.status,
+        code: &slug,
+        title: &problem.title,
+        detail: &problem.detail,
+        request_id: raw.header("x-request-id").unwrap_or_default(),
+        retry_after: problem.retry_after,
+    };
+    match partner.adapter.encode_error(op, raw, &view) {
+        Some(out) => {
+            error.log();
+            let mut res = raw_response(out).unwrap_or_else(|e| e.into_response());
+            res.extensions_mut().insert(crate::problem::ProblemSlug(slug));
+            res
+        }
+        None => error.into_response(),
+    }
 }
 
 /// A bearer access token this gateway issued: signature, algorithm, `exp`, `nbf`, `iss`, `aud`.
@@ -275,6 +405,14 @@ fn verify_signature(
     Ok(Some(jws::verify_detached(value, &raw.body, key_for, gw.tokens.now())?))
 }
 
+/// An adapted request is used once: a replayed copy (same signature, same nonce) is refused
+/// within its protocol's window. A money-moving retry was answered by idempotency already.
+async fn first_use_of_request(gw: &AppState, verified: &Authenticated) -> Result<(), ApiError> {
+    let key = format!("req:{}", verified.replay.key);
+    let first = gw.assertions.replay.first_use(&key, verified.replay.until, gw.tokens.now()).await?;
+    if first { Ok(()) } else { Err(ApiError::SignatureReplayed) }
+}
+
 async fn first_use_of_signature(gw: &AppState, sig: &VerifiedSignature) -> Result<(), ApiError> {
     let key = format!("jws:{}", sig.digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let first = gw.assertions.replay.first_use(&key, sig.replay_until(), gw.tokens.now()).await?;
@@ -294,12 +432,27 @@ async fn idempotency(
     partner: &Partner,
     op: Operation,
     raw: &RawRequest,
+    protocol: Option<&Authenticated>,
 ) -> Result<Idempotency, ApiError> {
     if !op.moves_money() {
         return Ok(Idempotency::NotNeeded);
     }
-    let key = IdempotencyKey::parse(raw.header(idempotency::HEADER))?;
-    let fingerprint = idempotency::fingerprint(&raw.method, &raw.path, &raw.body);
+    let (key, fingerprint) = match protocol {
+        None => {
+            let key = IdempotencyKey::parse(raw.header(idempotency::HEADER))?;
+            (key, idempotency::fingerprint(&raw.method, &raw.path, &raw.body))
+        }
+        // The protocol's own order number, scoped by operation; the fingerprint covers what
+        // the adapter says identifies the request (not its timestamp or signature).
+        Some(verified) => {
+            let reference = verified
+                .idempotency
+                .as_ref()
+                .ok_or_else(|| ApiError::Internal(format!("adapter gave no order reference for `{}`", op.name())))?;
+            let key = IdempotencyKey::parse(Some(&format!("{}:{}", op.name(), reference.key)))?;
+            (key, idempotency::fingerprint("ADAPTED", op.name(), &reference.request))
+        }
+    };
     let begun = gw.idempotency.begin(&partner.id, &key, &fingerprint, gw.tokens.now()).await?;
     match begun {
         Begin::Claimed(claim) => Ok(Idempotency::Claimed(claim)),
@@ -337,9 +490,12 @@ async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiEr
     };
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let headers = [header::CONTENT_TYPE.as_str(), jws::HEADER]
+    // What the answer is made of at this point: its type, its signature (JWS or protocol
+    // headers). Quota headers are added after and belong to each retry.
+    let headers = parts
+        .headers
         .iter()
-        .filter_map(|name| Some(((*name).to_owned(), parts.headers.get(*name)?.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
     let stored = StoredResponse { status: parts.status.as_u16(), headers, body: bytes.to_vec() };
     gw.idempotency.complete(claim, &stored, gw.tokens.now()).await?;
@@ -481,12 +637,22 @@ fn respond(
     raw: &RawRequest,
     outcome: CanonicalResponse,
 ) -> Result<Response, ApiError> {
-    let out = partner.adapter.encode(op, raw, outcome)?;
+    raw_response(partner.adapter.encode(op, raw, outcome)?)
+}
+
+/// An adapter's answer as an HTTP response; a protocol header that is not a valid header is
+/// the adapter's defect, not the partner's.
+fn raw_response(out: RawResponse) -> Result<Response, ApiError> {
     let has_body = !out.body.is_empty();
     let mut res = Response::new(axum::body::Body::from(out.body));
     *res.status_mut() = axum::http::StatusCode::from_u16(out.status).map_err(|e| ApiError::Internal(e.to_string()))?;
     if has_body {
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    }
+    for (name, value) in out.headers {
+        let name = axum::http::HeaderName::try_from(name).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let value = HeaderValue::try_from(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+        res.headers_mut().insert(name, value);
     }
     Ok(res)
 }

@@ -20,12 +20,17 @@ impl Partner {
     /// From the environment, defaulting to the demo partner `ptn_skytrip`:
     /// `SCENEGATE_URL`, `CLIENT_ID`, `KEY_FILE` (PEM, PKCS#8 EC P-256), `KEY_ID`.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error>> {
-        let key_file = env_or("KEY_FILE", "config/demo-keys/ptn_skytrip.private.pem");
+        Self::from_env_or("ptn_skytrip", "config/demo-keys/ptn_skytrip.private.pem", "skytrip-2026-11")
+    }
+
+    /// From the environment, defaulting to the demo partner given.
+    pub fn from_env_or(client_id: &str, key_file: &str, key_id: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let key_file = env_or("KEY_FILE", key_file);
         Ok(Self {
             base: env_or("SCENEGATE_URL", "http://127.0.0.1:8080"),
-            client_id: env_or("CLIENT_ID", "ptn_skytrip"),
+            client_id: env_or("CLIENT_ID", client_id),
             key: EncodingKey::from_ec_pem(&std::fs::read(&key_file).map_err(|e| format!("{key_file}: {e}"))?)?,
-            key_id: env_or("KEY_ID", "skytrip-2026-11"),
+            key_id: env_or("KEY_ID", key_id),
         })
     }
 

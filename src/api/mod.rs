@@ -2,6 +2,7 @@
 //! the table of contents.
 
 pub mod accounts;
+pub mod adapters;
 pub mod consents;
 pub mod events;
 pub mod oauth;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(payments::routes())
         .merge(events::routes())
+        .merge(adapters::routes())
 }
 
 /// What a money-moving call may answer besides [`CallErrors`].

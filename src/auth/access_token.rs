@@ -56,6 +56,24 @@ impl Confirmation {
 }
 
 impl AccessClaims {
+    /// What a partner authenticated by its protocol's signature may do without a customer
+    /// token: the scopes of its file, no consent. Never signed, never leaves the process.
+    pub fn for_partner_file(partner_id: &str, scopes: &std::collections::BTreeSet<String>) -> Self {
+        Self {
+            iss: String::new(),
+            sub: partner_id.to_owned(),
+            aud: String::new(),
+            client_id: partner_id.to_owned(),
+            scope: scopes.iter().map(String::as_str).collect::<Vec<_>>().join(" "),
+            consent_id: None,
+            iat: 0,
+            nbf: 0,
+            exp: 0,
+            jti: String::new(),
+            cnf: None,
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split(' ').any(|s| s == scope)
     }
@@ -84,6 +102,10 @@ pub enum TokenError {
     /// Revoked before it expired (its authorisation code was replayed).
     #[error("the access token has been revoked")]
     Revoked,
+    /// A customer token carried in a partner protocol's request (`auth_token`) that was
+    /// issued to another partner.
+    #[error("the customer token was issued to another partner")]
+    WrongPartner,
     /// Bound to a client certificate (`cnf.x5t#S256`) this connection did not present: a
     /// stolen or replayed token, or a client that lost its certificate.
     #[error("the access token is bound to a TLS client certificate this connection did not present")]

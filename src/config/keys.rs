@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use scenegate_adapter_contract::{ProtocolKey, SignatureSuite};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
@@ -42,7 +43,26 @@ pub(super) struct KeysFile {
     jwks: Option<Spanned<InlineJwks>>,
     /// Relative to the partner file's folder.
     jwks_file: Option<Spanned<String>>,
+    /// `[[keys.protocol]]`: public keys for a partner protocol's own request signatures
+    /// (the `open-platform` adapter's `RSA2`/`SM2`), checked by the partner's adapter.
+    #[serde(default)]
+    protocol: Vec<Spanned<ProtocolKeyFile>>,
 }
+
+/// One `[[keys.protocol]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtocolKeyFile {
+    /// The protocol's reference to the key (a serial number, a key id); unique per partner.
+    id: Spanned<String>,
+    /// `RSA2` or `SM2`: what the adapter verifies it with.
+    suite: Spanned<String>,
+    /// A SubjectPublicKeyInfo PEM file, relative to the partner file's folder.
+    file: Spanned<String>,
+}
+
+/// Largest PEM public key file read (an RSA-8192 SPKI PEM is under 1.5 KB).
+const MAX_PEM_BYTES: u64 = 16 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +79,9 @@ const MIN_RSA_BITS: usize = 2048;
 pub(super) fn load(src: &Source<'_>, keys: &Spanned<KeysFile>, errors: &mut Vec<ConfigError>) -> Vec<PartnerKey> {
     let table = keys.get_ref();
     match (&table.jwks, &table.jwks_file) {
+        // A partner that only signs its protocol's requests needs no JWK Set: without one it
+        // cannot use the token endpoint, which its adapter does not need.
+        (None, None) if !table.protocol.is_empty() => Vec::new(),
         (Some(jwks), None) => {
             let values: Vec<&Value> = jwks.get_ref().keys.iter().map(Spanned::get_ref).collect();
             let (loaded, problems) = parse_jwks(&values);
@@ -86,6 +109,79 @@ pub(super) fn load(src: &Source<'_>, keys: &Spanned<KeysFile>, errors: &mut Vec<
             Vec::new()
         }
     }
+}
+
+/// The `[[keys.protocol]]` keys: each id unique, each suite one a protocol signs with, each
+/// file a public key PEM. Whether the key suits the partner's adapter is the adapter's check.
+pub(super) fn load_protocol(
+    src: &Source<'_>,
+    keys: &Spanned<KeysFile>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<ProtocolKey> {
+    let mut loaded = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, entry) in keys.get_ref().protocol.iter().enumerate() {
+        let key = entry.get_ref();
+        let at = format!("keys.protocol[{i}]");
+        let mut fail =
+            |span, member: &str, reason: String| errors.push(src.error(span, format!("{at}.{member}"), reason));
+        let id = key.id.get_ref();
+        let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic());
+        if !id_ok {
+            fail(key.id.span(), "id", "must be 1 to 64 visible ASCII characters".to_owned());
+        } else if !ids.insert(id.clone()) {
+            fail(key.id.span(), "id", format!("`{id}` is used by an earlier key; ids must be unique"));
+        }
+        let suite = SignatureSuite::parse(key.suite.get_ref()).filter(|s| PROTOCOL_SUITES.contains(s));
+        if suite.is_none() {
+            let known: Vec<&str> = PROTOCOL_SUITES.iter().map(|s| s.name()).collect();
+            fail(key.suite.span(), "suite", format!("must be one of {}", known.join(", ")));
+        }
+        let pem = read_public_pem(src, key.file.get_ref()).map_err(|reason| fail(key.file.span(), "file", reason));
+        if let (Some(suite), Ok(pem), true) = (suite, pem, id_ok) {
+            loaded.push(ProtocolKey { id: id.clone(), suite, pem, field: at });
+        }
+    }
+    loaded
+}
+
+/// Suites a `[[keys.protocol]]` key may name (ES256/PS256 keys go in the JWK Set).
+const PROTOCOL_SUITES: &[SignatureSuite] = &[SignatureSuite::Rsa2, SignatureSuite::Sm2];
+
+fn read_public_pem(src: &Source<'_>, written: &str) -> Result<String, String> {
+    if written.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    let path = src.path.parent().unwrap_or(Path::new("")).join(written);
+    let resolved = || format!("`{written}` (resolved to `{}`)", path.display());
+    let size = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", resolved()))?.len();
+    if size > MAX_PEM_BYTES {
+        return Err(format!("{} is {size} bytes; a public key PEM is under {MAX_PEM_BYTES}", resolved()));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", resolved()))?;
+    if text.contains("PRIVATE KEY-----") {
+        return Err(format!(
+            "{} holds a private key: never send us a private key. Generate a new key pair, since this one \
+             has left your hands, and register only its public key",
+            resolved()
+        ));
+    }
+    if !text.contains("-----BEGIN PUBLIC KEY-----") {
+        return Err(format!("{} is not a public key PEM (`-----BEGIN PUBLIC KEY-----`)", resolved()));
+    }
+    Ok(text)
+}
+
+/// The files `[[keys.protocol]]` names, resolved against the partner file's folder, for the
+/// reload to watch and the digest to cover.
+pub(super) fn protocol_files(partner_file: &Path, keys: &KeysFile) -> Vec<std::path::PathBuf> {
+    let dir = partner_file.parent().unwrap_or(Path::new(""));
+    keys.protocol
+        .iter()
+        .map(|k| k.get_ref().file.get_ref())
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 /// The JWK Set file `[keys]` names, resolved against the partner file's folder: the reload

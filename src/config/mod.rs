@@ -37,7 +37,7 @@ pub use gateway::{
 };
 pub use keys::PartnerKey;
 pub use partner::{Contact, Environment, Partner, PartnerSet, PartnerStatus, RateLimit, RejectedFile, load_partners};
-pub use partner_file::is_valid_id as is_partner_id;
+pub use partner_file::{ID_PATTERN as PARTNER_ID_PATTERN, is_valid_id as is_partner_id};
 pub use payments::{Merchant, PaymentLimits, PaymentSettings, WebhookSettings};
 pub use registry::{PartnerRegistry, REJECTED_GAUGE, ReloadReport};
 pub use reload::{PartnerWatcher, watch_partners};

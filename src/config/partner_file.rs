@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use scenegate_adapter_contract::{BuildContext, Capabilities, PartnerAdapter, SecurityLevel};
+use scenegate_adapter_contract::{BuildContext, Capabilities, PartnerAdapter, ProtocolKey, SecurityLevel};
 use scenegate_listener::tls::subject::DistinguishedName;
 use serde::Deserialize;
 use toml::Spanned;
@@ -121,13 +121,22 @@ pub(super) fn load(path: &Path) -> FileLoad {
     let (file, shape_errors) = src.parse_all::<PartnerFile>();
     let Some(file) = file else { return FileLoad { result: Err(shape_errors), references: Vec::new() } };
     let jwks_file = file.keys.as_ref().and_then(|k| keys::referenced_file(path, k.get_ref()));
-    let references =
-        jwks_file.clone().into_iter().chain(payments::referenced_file(path, file.webhooks.as_ref())).collect();
+    let protocol_files = file.keys.as_ref().map(|k| keys::protocol_files(path, k.get_ref())).unwrap_or_default();
+    let mut references: Vec<PathBuf> = jwks_file
+        .clone()
+        .into_iter()
+        .chain(payments::referenced_file(path, file.webhooks.as_ref()))
+        .chain(protocol_files.iter().cloned())
+        .collect();
     let id_error = src.error(file.id.as_ref().map_or(0..0, Spanned::span), "id", String::new());
-    let mut check = Check { src: &src, errors: shape_errors };
-    let result = match check.partner(file) {
+    let mut check = Check { src: &src, errors: shape_errors, adapter_files: Vec::new() };
+    let checked = check.partner(file);
+    // The files the adapter read (a response-signing key) are watched like the partner file;
+    // they are private, so they stay out of the digest.
+    references.extend(check.adapter_files.iter().cloned());
+    let result = match checked {
         Some(mut partner) if check.errors.is_empty() => {
-            partner.digest = digest(&text, jwks_file.as_deref());
+            partner.digest = digest(&text, jwks_file.as_deref(), &protocol_files);
             Ok(Loaded { partner, id_error })
         }
         _ => {
@@ -139,9 +148,10 @@ pub(super) fn load(path: &Path) -> FileLoad {
     FileLoad { result, references }
 }
 
-/// SHA-256 of what defines the partner: its file and the public JWK Set it names (not the
-/// webhook secret file: a digest of a weak secret could be guessed from the audit trail).
-fn digest(text: &str, jwks_file: Option<&Path>) -> String {
+/// SHA-256 of what defines the partner: its file and the public keys it names (not the
+/// webhook secret file or an adapter's private key: a digest of a weak secret could be
+/// guessed from the audit trail).
+fn digest(text: &str, jwks_file: Option<&Path>, protocol_key_files: &[PathBuf]) -> String {
     use sha2::{Digest as _, Sha256};
     let mut h = Sha256::new();
     h.update(text.as_bytes());
@@ -149,11 +159,17 @@ fn digest(text: &str, jwks_file: Option<&Path>) -> String {
         h.update(b"\0jwks\0");
         h.update(jwks);
     }
+    for key in protocol_key_files.iter().filter_map(|p| fs::read(p).ok()) {
+        h.update(b"\0key\0");
+        h.update(key);
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Check<'a> {
     src: &'a Source<'a>,
+    /// Files the partner's adapter read while being built.
+    adapter_files: Vec<PathBuf>,
     errors: Vec<ConfigError>,
 }
 
@@ -205,7 +221,16 @@ impl Check<'_> {
         self.urls(&f.redirect_uris, f.webhook_url.as_ref(), env);
         let rate_limit = self.rate_limit(f.rate_limit);
         let partner_keys = keys_table.as_ref().map(|k| keys::load(self.src, k, &mut self.errors));
-        let adapter = adapter_table.as_ref().and_then(|a| self.adapter(a, &scopes));
+        let errors_before_keys = self.errors.len();
+        let protocol_keys =
+            keys_table.as_ref().map(|k| keys::load_protocol(self.src, k, &mut self.errors)).unwrap_or_default();
+        let partner_id = id.as_ref().map(|i| i.get_ref().clone()).unwrap_or_default();
+        // A refused protocol key is the error to fix; the adapter would only add that it
+        // has no key.
+        let adapter = match adapter_table.as_ref() {
+            Some(a) if self.errors.len() == errors_before_keys => self.adapter(a, &scopes, &partner_id, &protocol_keys),
+            _ => None,
+        };
         let contact = f.contact.and_then(|c| self.contact(c));
         let payment_settings = payments::payments(self.src, f.payments.as_ref(), env, &mut self.errors);
         let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), env, &mut self.errors);
@@ -344,7 +369,13 @@ impl Check<'_> {
         }
     }
 
-    fn adapter(&mut self, adapter: &AdapterFile, scopes: &BTreeSet<String>) -> Option<BuiltAdapter> {
+    fn adapter(
+        &mut self,
+        adapter: &AdapterFile,
+        scopes: &BTreeSet<String>,
+        partner_id: &str,
+        protocol_keys: &[ProtocolKey],
+    ) -> Option<BuiltAdapter> {
         let name = adapter.name.get_ref();
         let Some(kind) = scenegate_adapters::find(name) else {
             let known: Vec<_> = scenegate_adapters::builtin().iter().map(|k| format!("`{}`", k.name())).collect();
@@ -361,21 +392,38 @@ impl Check<'_> {
         }
         let empty = toml::Table::new();
         let settings = adapter.settings.as_ref().map_or(&empty, Spanned::get_ref);
-        let ctx = BuildContext::settings_only("", settings);
-        match kind.build(&ctx) {
+        let dir = self.src.path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let read = std::cell::RefCell::new(Vec::new());
+        let read_file = |written: &str| -> Result<Vec<u8>, String> {
+            let path = dir.join(written);
+            read.borrow_mut().push(path.clone());
+            read_bounded(&path).map_err(|e| format!("cannot read `{written}` (resolved to `{}`): {e}", path.display()))
+        };
+        if !protocol_keys.is_empty() && capabilities.signature_suites().is_empty() {
+            let reason = format!("adapter `{name}` authenticates with access tokens; it uses no `[[keys.protocol]]`");
+            let span = self.src.key_span(&["keys", "protocol"]).unwrap_or(adapter.name.span());
+            self.fail(span, "keys.protocol", reason);
+        }
+        let ctx = BuildContext { partner_id, settings, keys: protocol_keys, read_file: &read_file };
+        let built = kind.build(&ctx);
+        self.adapter_files.extend(read.into_inner());
+        match built {
             Ok(built) => Some(BuiltAdapter { adapter: Arc::from(built), capabilities }),
             Err(refused) => {
-                let first_key = refused.field.split(['.', '[']).next().unwrap_or_default();
-                let span = self
-                    .src
-                    .key_span(&["adapter", "settings", first_key])
-                    .or_else(|| adapter.settings.as_ref().map(Spanned::span))
-                    .unwrap_or(adapter.name.span());
-                let field = if refused.field.is_empty() {
-                    "adapter.settings".to_owned()
+                // A refused key is named by its own place in the file; a setting below
+                // `[adapter.settings]`.
+                let (field, span) = if refused.field.starts_with("keys.") {
+                    (refused.field.clone(), self.src.key_span(&["keys", "protocol"]))
                 } else {
-                    format!("adapter.settings.{}", refused.field)
+                    let first_key = refused.field.split(['.', '[']).next().unwrap_or_default();
+                    let field = if refused.field.is_empty() {
+                        "adapter.settings".to_owned()
+                    } else {
+                        format!("adapter.settings.{}", refused.field)
+                    };
+                    (field, self.src.key_span(&["adapter", "settings", first_key]))
                 };
+                let span = span.or_else(|| adapter.settings.as_ref().map(Spanned::span)).unwrap_or(adapter.name.span());
                 self.fail(span, field, refused.reason);
                 None
             }
@@ -431,6 +479,9 @@ impl Check<'_> {
     }
 }
 
+/// What [`is_valid_id`] accepts, as a regular expression for the OpenAPI document.
+pub const ID_PATTERN: &str = "^ptn_[a-z0-9_-]{1,48}$";
+
 /// `ptn_` + 1 to 48 of `[a-z0-9_-]`.
 pub fn is_valid_id(id: &str) -> bool {
     id.strip_prefix("ptn_").is_some_and(|rest| {
@@ -446,4 +497,17 @@ fn known_scopes() -> String {
 struct BuiltAdapter {
     adapter: Arc<dyn PartnerAdapter>,
     capabilities: &'static Capabilities,
+}
+
+/// Largest file an adapter may read (a private key PEM is a few KB).
+const MAX_ADAPTER_FILE_BYTES: u64 = 64 * 1024;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?.take(MAX_ADAPTER_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_ADAPTER_FILE_BYTES {
+        return Err(std::io::Error::other(format!("larger than {MAX_ADAPTER_FILE_BYTES} bytes")));
+    }
+    Ok(bytes)
 }

@@ -17,6 +17,7 @@ fn id_pattern(name: &str) -> Option<&'static str> {
         "payment_id" => Some(PaymentId::PATTERN),
         "product_id" => Some(ProductId::PATTERN),
         "event_id" => Some(crate::events::EventId::PATTERN),
+        "partner_id" => Some(crate::config::PARTNER_ID_PATTERN),
         _ => None,
     }
 }

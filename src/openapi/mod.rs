@@ -48,6 +48,7 @@ and the `request_id` (also in the `x-request-id` header). The `type` values are 
         (name = "accounts", description = "Accounts, balances and transactions under a customer's consent (A2)."),
         (name = "payments", description = "Payment consents, payments and refunds (A2): idempotent, signed both ways."),
         (name = "events", description = "Status changes to poll, for partners without a webhook endpoint (A2)."),
+        (name = "adapters", description = "Partner protocols the gateway speaks besides this API, and their single URL."),
     )
 )]
 struct ApiDoc;

@@ -55,16 +55,27 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Answers within `within` whether the database takes a query.
+    /// Answers within `within` whether the database takes a query. On SQLite both paths
+    /// are asked: a reader, and the group commit on the writing connection (a stuck or
+    /// stopped writer would leave reads answering while every payment waits).
     pub async fn ping(&self, within: Duration) -> Result<(), StoreError> {
         let query = async {
             match self {
-                Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.reader).await.map(drop),
-                Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+                Self::Sqlite(db) => {
+                    sqlx::query("SELECT 1").execute(&db.reader).await.map_err(StoreError::from)?;
+                    db.batch
+                        .write(|conn| {
+                            Box::pin(async move {
+                                sqlx::query("SELECT 1").execute(conn).await.map(drop).map_err(StoreError::from)
+                            })
+                        })
+                        .await
+                }
+                Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(StoreError::from),
             }
         };
         match tokio::time::timeout(within, query).await {
-            Ok(done) => done.map_err(StoreError::from),
+            Ok(done) => done,
             Err(_) => Err(StoreError::Timeout(format!("no answer within {within:?}"))),
         }
     }

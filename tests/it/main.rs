@@ -13,6 +13,7 @@ mod consents;
 mod core_faults;
 mod edge;
 mod ledger;
+mod open_platform;
 mod openapi;
 mod payment_consent_flow;
 mod payment_crashes;

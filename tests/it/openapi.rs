@@ -68,7 +68,9 @@ fn every_operation_documents_security_errors_and_problem_bodies() {
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
-            if path.starts_with("/v1/") {
+            // Public by design: the adapters' capability matrix is the same for everyone.
+            let public = method == "get" && path == "/v1/adapters";
+            if path.starts_with("/v1/") && !public {
                 assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{method} {path} has no security");
                 for status in ["401", "403", "429"] {
                     assert!(responses.contains_key(status), "{method} {path} lacks {status}");

@@ -7,11 +7,12 @@
 use scenegate_adapter_contract::AdapterKind;
 
 pub mod native;
+pub mod open_platform;
 pub mod suites;
 
 /// Every adapter the gateway can build, by the name partner files use.
 pub fn builtin() -> &'static [&'static dyn AdapterKind] {
-    &[&native::Kind]
+    &[&native::Kind, &open_platform::Kind]
 }
 
 /// Looks an adapter kind up by its `adapter.name`.

@@ -8,6 +8,7 @@
 pub mod adapter;
 pub mod canonical;
 pub mod capabilities;
+pub mod conformance;
 pub mod ids;
 pub mod money;
 pub mod operation;

@@ -1,5 +1,6 @@
 //! Tests of the config module, by behaviour; fixtures and test-only public keys here.
 
+mod adapters;
 mod errors;
 mod gateway;
 mod keys;

@@ -204,7 +204,7 @@ fn rate_limit_out_of_range() {
 #[test]
 fn unknown_adapter() {
     let text = partner_toml("ptn_skytrip").replace(r#"name = "native""#, r#"name = "alipay""#);
-    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`");
+    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`");
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn several_errors_in_one_file_are_all_reported() {
         skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`
         skytrip.toml:7:18: `redirect_uris[0]`: must use https in production
         skytrip.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
-        skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`
+        skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`
         "#);
 }
 
@@ -332,4 +332,22 @@ fn an_mtls_subject_is_read_as_a_distinguished_name_and_mtls_must_name_a_certific
     let set = dir.load().expect("valid");
     let subject = set.get("ptn_a").unwrap().mtls.as_ref().unwrap().subject.clone().unwrap();
     assert_eq!(subject.to_string(), "CN=acme,O=Acme Ltd");
+}
+
+#[test]
+fn the_documented_partner_id_pattern_is_the_rule() {
+    let pattern = crate::config::PARTNER_ID_PATTERN;
+    assert_eq!(pattern, "^ptn_[a-z0-9_-]{1,48}$", "change both together");
+    for (id, ok) in [
+        ("ptn_a", true),
+        ("ptn_skytrip-2_x", true),
+        (&format!("ptn_{}", "a".repeat(48)), true),
+        (&format!("ptn_{}", "a".repeat(49)), false),
+        ("ptn_", false),
+        ("ptn_A", false),
+        ("abc_x", false),
+        ("ptn_a.b", false),
+    ] {
+        assert_eq!(crate::config::is_partner_id(id), ok, "{id}");
+    }
 }

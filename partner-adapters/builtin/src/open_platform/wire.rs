@@ -1,0 +1,194 @@
+//! The open-platform protocol's wire: common parameters, methods and `biz_content` shapes.
+
+use scenegate_adapter_contract::{AdapterError, Operation, RawRequest};
+use serde::Deserialize;
+
+/// Every method, by the name in `method`, with the operation it carries.
+pub const METHODS: &[(&str, Operation)] = &[
+    ("scenegate.product.list", Operation::ListProducts),
+    ("scenegate.product.query", Operation::GetProduct),
+    ("scenegate.account.balance.query", Operation::GetBalances),
+    ("scenegate.agreement.create", Operation::CreatePaymentConsent),
+    ("scenegate.agreement.query", Operation::GetPaymentConsent),
+    ("scenegate.trade.pay", Operation::CreatePayment),
+    ("scenegate.trade.query", Operation::GetPayment),
+    ("scenegate.trade.refund", Operation::CreateRefund),
+];
+
+pub fn operation(method: &str) -> Option<Operation> {
+    METHODS.iter().find(|(name, _)| *name == method).map(|(_, op)| *op)
+}
+
+pub fn method_name(op: Operation) -> Option<&'static str> {
+    METHODS.iter().find(|(_, o)| *o == op).map(|(name, _)| *name)
+}
+
+/// The common parameters a request may carry; anything else is refused (a typo must not be
+/// signed and then silently ignored).
+const PARAMETERS: &[&str] = &[
+    "app_id",
+    "method",
+    "format",
+    "charset",
+    "sign_type",
+    "sign",
+    "timestamp",
+    "version",
+    "notify_url",
+    "biz_content",
+    "auth_token",
+];
+
+/// The request's parameters, from the query and the form body together, each at most once.
+#[derive(Debug)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(req: &RawRequest) -> Result<Self, AdapterError> {
+        let mut pairs: Vec<(String, String)> = match req.query.as_deref() {
+            Some(q) if !q.is_empty() => {
+                serde_urlencoded::from_str(q).map_err(|e| AdapterError::field("query", e.to_string()))?
+            }
+            _ => Vec::new(),
+        };
+        if !req.body.is_empty() {
+            let content_type = req.header("content-type").unwrap_or_default();
+            if !is_form(content_type) {
+                let got =
+                    if content_type.is_empty() { "no Content-Type".to_owned() } else { format!("`{content_type}`") };
+                return Err(AdapterError::UnsupportedMediaType { expected: "application/x-www-form-urlencoded", got });
+            }
+            let body: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))?;
+            pairs.extend(body);
+        }
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !PARAMETERS.contains(&name.as_str()) {
+                let name = name.chars().take(40).collect::<String>();
+                return Err(AdapterError::field(name, format!("unknown parameter; known: {}", PARAMETERS.join(", "))));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(AdapterError::field(name.clone(), "given more than once"));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<&str, AdapterError> {
+        self.get(name).ok_or_else(|| AdapterError::field(name, "required"))
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `biz_content` as the operation's JSON shape.
+    pub fn biz<T: serde::de::DeserializeOwned>(&self) -> Result<T, AdapterError> {
+        let text = self.required("biz_content")?;
+        serde_json::from_str(text).map_err(|e| AdapterError::field("biz_content", e.to_string()))
+    }
+}
+
+/// `application/x-www-form-urlencoded`, with at most a UTF-8 `charset`.
+fn is_form(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    parts.next().is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        && parts.all(|p| match p.split_once('=') {
+            Some((n, v)) if n.trim().eq_ignore_ascii_case("charset") => v.trim().eq_ignore_ascii_case("utf-8"),
+            _ => p.is_empty(),
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductListBiz {
+    pub product_type: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductQueryBiz {
+    pub product_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceQueryBiz {
+    pub account_id: String,
+}
+
+/// `scenegate.agreement.create`: a single-payment consent for the customer to authorise
+/// (through the bank's authorisation pages, as for any partner).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementCreateBiz {
+    /// The partner's number for this agreement: its idempotency key.
+    pub out_agreement_no: String,
+    pub total_amount: String,
+    pub currency: Option<String>,
+    /// A merchant of the partner's file (`[payments.merchants]`).
+    pub merchant: String,
+    /// The reference the customer sees.
+    pub subject: String,
+    /// `ecommerce_goods`, `bill_payment`, `transport`, `parking`, `top_up`, `travel`,
+    /// `government` or `other`.
+    pub scenario_code: String,
+    pub merchant_category_code: Option<String>,
+    /// RFC 3339; the bank's default when absent.
+    pub expire_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementQueryBiz {
+    pub agreement_no: String,
+}
+
+/// `scenegate.trade.pay`: a payment under the customer's authorised payment consent (the
+/// agreement), whose token is the request's `auth_token`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradePayBiz {
+    /// The partner's order number: the payment's idempotency key.
+    pub out_trade_no: String,
+    /// The payment consent (`cns_…`) the customer authorised.
+    pub agreement_no: String,
+    /// Decimal string, e.g. `"88.00"`.
+    pub total_amount: String,
+    /// ISO 4217; `CNY` when absent.
+    pub currency: Option<String>,
+    /// This payment's reference, for recurring consents.
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeQueryBiz {
+    /// The payment id (`pay_…`) the pay answer gave.
+    pub trade_no: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeRefundBiz {
+    pub trade_no: String,
+    /// The partner's refund number: the refund's idempotency key.
+    pub out_request_no: String,
+    pub refund_amount: String,
+    pub currency: Option<String>,
+    pub refund_reason: String,
+}
+
+/// An order or request number: 1 to 64 of letters, digits, `_` and `-`.
+pub fn order_number(field: &'static str, value: &str) -> Result<(), AdapterError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(AdapterError::field(field, "must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`")) }
+}

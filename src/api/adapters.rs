@@ -1,0 +1,72 @@
+//! Partner protocols: what each built-in adapter carries, and the single URL at which
+//! partners of a signed-request protocol call the gateway.
+
+use axum::{Json, extract::State, response::Response};
+use scenegate_adapter_contract::Capabilities;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{app::AppState, pipeline, pipeline::PartnerCall, problem::Problem};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_adapters)).routes(routes!(adapted_call))
+}
+
+/// One built-in adapter and what it carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdapterInfo {
+    /// The name a partner file gives in `adapter.name`.
+    #[schema(example = "open-platform")]
+    pub name: &'static str,
+    pub capabilities: Capabilities,
+}
+
+/// The built-in adapters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdapterList {
+    pub data: Vec<AdapterInfo>,
+}
+
+/// The adapters' capability matrix, read from the adapters themselves.
+pub fn adapter_list() -> AdapterList {
+    let data = scenegate_adapters::builtin()
+        .iter()
+        .map(|kind| AdapterInfo { name: kind.name(), capabilities: *kind.capabilities() })
+        .collect();
+    AdapterList { data }
+}
+
+/// List partner adapters
+///
+/// Every partner protocol the gateway speaks, with the operations it carries, how its
+/// partners authenticate, where they call and how they hear of events. Public: it is the
+/// same for everyone.
+#[utoipa::path(
+    get, path = "/v1/adapters", tag = "adapters", operation_id = "listAdapters",
+    responses((status = 200, description = "The built-in adapters.", body = AdapterList)),
+)]
+pub async fn list_adapters() -> Json<AdapterList> {
+    Json(adapter_list())
+}
+
+/// Call as an adapted partner
+///
+/// The single URL of a partner whose adapter speaks a signed-request protocol (for the
+/// `open-platform` adapter: form-encoded common parameters with `method`, `biz_content` and
+/// `sign`). The adapter reads the operation from the request, checks its signature with the
+/// keys in the partner's file, and answers in the protocol's own envelope, refusals
+/// included. A partner id that is unknown, or whose partner uses the standard API, is 404.
+#[utoipa::path(
+    post, path = "/gw/{partner_id}", tag = "adapters", operation_id = "adaptedCall",
+    params(("partner_id" = String, Path, description = "The partner's id, `ptn_…`.", example = "ptn_metrogo")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "The protocol's request, as its adapter's guide describes."),
+    responses(
+        (status = 200, description = "The protocol's answer, in its envelope.", body = Object, content_type = "application/json"),
+        (status = 404, description = "No adapted partner at this URL.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn adapted_call(State(gw): State<AppState>, call: PartnerCall) -> Response {
+    pipeline::run_adapted(&gw, call).await
+}

@@ -1,0 +1,236 @@
+//! The `open-platform` adapter over HTTP: a partner that signs form posts with RSA2 calls
+//! `POST /gw/{partner_id}`, pays under a consent its customer authorised on the bank's
+//! pages, and gets signed envelopes back, refusals included.
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use scenegate_adapter_contract::SignatureSuite;
+use scenegate_adapters::suites::{SigningKey, VerifyKey, sorted_params};
+use serde_json::Value;
+
+use crate::support::{
+    Stack, fixtures, http,
+    payments::{MERCHANT_ACCOUNT, authorise_payment, ledger},
+};
+
+const APP_ID: &str = "2026000000000077";
+
+fn demo_key(name: &str) -> String {
+    format!("{}/config/demo-keys/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn partner_toml() -> String {
+    let jwks = fixtures().join("keys/test-partner.jwks.json");
+    format!(
+        r#"id = "ptn_op"
+display_name = "Open-platform test partner"
+status = "active"
+environment = "sandbox"
+security_level = "A2"
+risk_assessment_ref = "RA-TEST-0077"
+scopes = ["products:read", "accounts:read", "payments:write", "payments:initiate"]
+redirect_uris = ["{redirect}"]
+
+[keys]
+jwks_file = "{jwks}"
+[[keys.protocol]]
+id = "rsa-2026"
+suite = "RSA2"
+file = "{public}"
+
+[adapter]
+name = "open-platform"
+[adapter.settings]
+app_id = "{APP_ID}"
+sign_type = "RSA2"
+response_key_file = "{response}"
+
+[payments.merchants.metrogo]
+account = "{MERCHANT_ACCOUNT}"
+name = "MetroGo Parking"
+[payments.limits.CNY]
+per_payment = "5000.00"
+per_day = "20000.00"
+"#,
+        redirect = crate::support::customer::REDIRECT_URI,
+        jwks = jwks.display(),
+        public = demo_key("ptn_metrogo.rsa.public.pem"),
+        response = demo_key("gateway-open-platform.rsa.private.pem"),
+    )
+}
+
+fn stack() -> Stack {
+    Stack::start_with(|o| o.partners.push(("op".into(), partner_toml())))
+}
+
+/// Now as the protocol writes it: local time in China.
+fn timestamp() -> String {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The form body of a signed call, as a partner's SDK builds it.
+fn signed_form(method: &str, biz: &str, auth_token: Option<&str>) -> String {
+    let key = SigningKey::from_pem(
+        SignatureSuite::Rsa2,
+        &std::fs::read_to_string(demo_key("ptn_metrogo.rsa.private.pem")).unwrap(),
+    )
+    .unwrap();
+    let stamp = timestamp();
+    let mut params = vec![
+        ("app_id", APP_ID),
+        ("method", method),
+        ("charset", "utf-8"),
+        ("sign_type", "RSA2"),
+        ("timestamp", stamp.as_str()),
+        ("version", "1.0"),
+        ("biz_content", biz),
+    ];
+    if let Some(token) = auth_token {
+        params.push(("auth_token", token));
+    }
+    let sign = STANDARD.encode(key.sign(sorted_params(params.iter().copied(), &["sign"], true).as_bytes()).unwrap());
+    params.push(("sign", &sign));
+    serde_urlencoded::to_string(&params).unwrap()
+}
+
+async fn post(stack: &Stack, form: &str) -> (u16, String) {
+    let res = http()
+        .post(stack.gw.url("/gw/ptn_op"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// The answer object under `key`, after checking the gateway's signature over its exact text.
+fn answer(body: &str, key: &str) -> Value {
+    let start = body.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {body}")) + key.len() + 3;
+    let end = body.rfind(",\"sign\":").unwrap();
+    let doc: Value = serde_json::from_str(body).unwrap();
+    let sign = STANDARD.decode(doc["sign"].as_str().unwrap()).unwrap();
+    let public = std::fs::read_to_string(demo_key("gateway-open-platform.rsa.public.pem")).unwrap();
+    let key_ = VerifyKey::from_pem(SignatureSuite::Rsa2, &public).unwrap();
+    assert!(key_.verify(&body.as_bytes()[start..end], &sign), "the gateway's signature over {key} verifies");
+    doc[key].clone()
+}
+
+async fn call(stack: &Stack, method: &str, biz: &str, auth_token: Option<&str>) -> Value {
+    let (status, body) = post(stack, &signed_form(method, biz, auth_token)).await;
+    assert_eq!(status, 200, "{body}");
+    answer(&body, &format!("{}_response", method.replace('.', "_")))
+}
+
+#[tokio::test]
+async fn a_signed_query_is_answered_in_a_signed_envelope_and_cannot_be_replayed_or_tampered() {
+    let stack = stack();
+    let form = signed_form("scenegate.product.list", r#"{"limit":2}"#, None);
+    let (status, body) = post(&stack, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = answer(&body, "scenegate_product_list_response");
+    assert_eq!(listed["code"], "10000", "{listed}");
+    let first = listed["products"][0]["product_id"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("prd_"));
+    assert_eq!(listed["products"].as_array().unwrap().len(), 2);
+
+    // The same bytes again: a replay, refused in the protocol's envelope.
+    let (_, body) = post(&stack, &form).await;
+    let refused = answer(&body, "scenegate_product_list_response");
+    assert_eq!(
+        (refused["code"].as_str(), refused["sub_code"].as_str()),
+        (Some("40002"), Some("scenegate.signature_replayed")),
+        "{refused}"
+    );
+    assert!(!refused["request_id"].as_str().unwrap().is_empty());
+
+    // One signed parameter changed: refused before the method is trusted.
+    let (_, body) = post(&stack, &form.replace("%22limit%22%3A2", "%22limit%22%3A3")).await;
+    let refused = answer(&body, "error_response");
+    assert_eq!(refused["sub_code"], "scenegate.request_signature_refused", "{refused}");
+
+    let read = call(&stack, "scenegate.product.query", &format!(r#"{{"product_id":"{first}"}}"#), None).await;
+    assert_eq!((read["code"].as_str(), read["product_id"].as_str()), (Some("10000"), Some(first.as_str())));
+
+    // Customer data needs the customer's token.
+    let refused = call(&stack, "scenegate.account.balance.query", r#"{"account_id":"acc_x"}"#, None).await;
+    assert_eq!(refused["sub_code"], "scenegate.consent_required", "{refused}");
+
+    // A standard-API partner (or nobody) has no such URL.
+    let res = http().post(stack.gw.url("/gw/ptn_nobody")).body("x=1").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn an_agreement_authorised_by_the_customer_pays_once_and_refunds_within_bounds() {
+    let stack = stack();
+    let core = crate::support::customer::core_url_of(stack.gw.dir.path());
+    let before = ledger(&core).await["txn_count"].as_i64().unwrap();
+    let biz = r#"{"out_agreement_no":"AG-1","total_amount":"88.00","merchant":"metrogo","subject":"Airport parking","scenario_code":"parking"}"#;
+    let agreement = call(&stack, "scenegate.agreement.create", biz, None).await;
+    assert_eq!(
+        (agreement["code"].as_str(), agreement["agreement_status"].as_str()),
+        (Some("10000"), Some("awaiting_authorisation")),
+        "{agreement}"
+    );
+    let agreement_no = agreement["agreement_no"].as_str().unwrap().to_owned();
+    // The customer authorises it on the bank's pages, with a one-time code: the partner
+    // gets the customer's token through the standard OAuth flow.
+    let partner = stack.gw.partner("ptn_op");
+    let token = authorise_payment(&stack, &partner, &agreement_no, "13800000001").await;
+
+    let pay = format!(r#"{{"out_trade_no":"MG-0001","agreement_no":"{agreement_no}","total_amount":"88.00"}}"#);
+    let (status, first) = post(&stack, &signed_form("scenegate.trade.pay", &pay, Some(&token))).await;
+    assert_eq!(status, 200);
+    let paid = answer(&first, "scenegate_trade_pay_response");
+    assert_eq!((paid["code"].as_str(), paid["trade_status"].as_str()), (Some("10000"), Some("SUCCESS")), "{paid}");
+    assert_eq!(paid["total_amount"], "88.00");
+    let trade_no = paid["trade_no"].as_str().unwrap().to_owned();
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1, "booked once");
+
+    // The partner retries (a new timestamp, so a new signature): the first answer, byte
+    // for byte, and no second booking.
+    let (_, again) = post(&stack, &signed_form("scenegate.trade.pay", &pay, Some(&token))).await;
+    assert_eq!(again, first);
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1);
+    // The same order number for another amount is a reuse, refused.
+    let other = pay.replace("88.00", "87.00");
+    let refused = call(&stack, "scenegate.trade.pay", &other, Some(&token)).await;
+    assert_eq!(refused["sub_code"], "scenegate.idempotency_key_reused", "{refused}");
+
+    let query = call(&stack, "scenegate.trade.query", &format!(r#"{{"trade_no":"{trade_no}"}}"#), None).await;
+    assert_eq!(query["trade_status"], "SUCCESS");
+    let refund = |no: &str, amount: &str| {
+        format!(
+            r#"{{"trade_no":"{trade_no}","out_request_no":"{no}","refund_amount":"{amount}","refund_reason":"left early"}}"#
+        )
+    };
+    let refunded = call(&stack, "scenegate.trade.refund", &refund("R-1", "8.00"), None).await;
+    assert_eq!(
+        (refunded["code"].as_str(), refunded["refund_status"].as_str()),
+        (Some("10000"), Some("SUCCESS")),
+        "{refunded}"
+    );
+    let refused = call(&stack, "scenegate.trade.refund", &refund("R-2", "80.01"), None).await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["sub_code"].as_str()),
+        (Some("40004"), Some("scenegate.refund_exceeds_payment"))
+    );
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 2);
+    assert_eq!(ledger(&core).await["balanced"], true);
+}
+
+#[tokio::test]
+async fn the_adapters_and_what_they_carry_are_listed() {
+    let stack = stack();
+    let list: Value = http().get(stack.gw.url("/v1/adapters")).send().await.unwrap().json().await.unwrap();
+    let op = list["data"].as_array().unwrap().iter().find(|a| a["name"] == "open-platform").expect("listed").clone();
+    assert_eq!(op["capabilities"]["entry"], "single_url");
+    assert_eq!(op["capabilities"]["authentication"]["suites"], serde_json::json!(["RSA2", "SM2"]));
+    assert!(op["capabilities"]["operations"].as_array().unwrap().contains(&"create_payment".into()));
+    let native = list["data"].as_array().unwrap().iter().find(|a| a["name"] == "native").expect("listed").clone();
+    assert_eq!(native["capabilities"]["authentication"]["kind"], "bearer_token");
+}
