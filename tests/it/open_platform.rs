@@ -18,10 +18,17 @@ fn demo_key(name: &str) -> String {
     format!("{}/config/demo-keys/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The RSA2 test partner `ptn_op`.
 fn partner_toml() -> String {
+    partner_toml_with("ptn_op", APP_ID, "RSA2", "rsa")
+}
+
+/// An open-platform partner signing with `suite` (`RSA2` or `SM2`, key files `tag` = `rsa` or
+/// `sm2`).
+fn partner_toml_with(id: &str, app_id: &str, suite: &str, tag: &str) -> String {
     let jwks = fixtures().join("keys/test-partner.jwks.json");
     format!(
-        r#"id = "ptn_op"
+        r#"id = "{id}"
 display_name = "Open-platform test partner"
 status = "active"
 environment = "sandbox"
@@ -33,15 +40,15 @@ redirect_uris = ["{redirect}"]
 [keys]
 jwks_file = "{jwks}"
 [[keys.protocol]]
-id = "rsa-2026"
-suite = "RSA2"
+id = "key-2026"
+suite = "{suite}"
 file = "{public}"
 
 [adapter]
 name = "open-platform"
 [adapter.settings]
-app_id = "{APP_ID}"
-sign_type = "RSA2"
+app_id = "{app_id}"
+sign_type = "{suite}"
 response_key_file = "{response}"
 
 [payments.merchants.metrogo]
@@ -53,8 +60,8 @@ per_day = "20000.00"
 "#,
         redirect = crate::support::customer::REDIRECT_URI,
         jwks = jwks.display(),
-        public = demo_key("ptn_metrogo.rsa.public.pem"),
-        response = demo_key("gateway-open-platform.rsa.private.pem"),
+        public = demo_key(&format!("ptn_metrogo.{tag}.public.pem")),
+        response = demo_key(&format!("gateway-open-platform.{tag}.private.pem")),
     )
 }
 
@@ -72,17 +79,19 @@ fn timestamp() -> String {
 
 /// The form body of a signed call, as a partner's SDK builds it.
 fn signed_form(method: &str, biz: &str, auth_token: Option<&str>) -> String {
-    let key = SigningKey::from_pem(
-        SignatureSuite::Rsa2,
-        &std::fs::read_to_string(demo_key("ptn_metrogo.rsa.private.pem")).unwrap(),
-    )
-    .unwrap();
+    signed_form_with(SignatureSuite::Rsa2, APP_ID, method, biz, auth_token)
+}
+
+fn signed_form_with(suite: SignatureSuite, app_id: &str, method: &str, biz: &str, auth_token: Option<&str>) -> String {
+    let tag = if suite == SignatureSuite::Rsa2 { "rsa" } else { "sm2" };
+    let pem = std::fs::read_to_string(demo_key(&format!("ptn_metrogo.{tag}.private.pem"))).unwrap();
+    let key = SigningKey::from_pem(suite, &pem).unwrap();
     let stamp = timestamp();
     let mut params = vec![
-        ("app_id", APP_ID),
+        ("app_id", app_id),
         ("method", method),
         ("charset", "utf-8"),
-        ("sign_type", "RSA2"),
+        ("sign_type", suite.name()),
         ("timestamp", stamp.as_str()),
         ("version", "1.0"),
         ("biz_content", biz),
@@ -96,8 +105,12 @@ fn signed_form(method: &str, biz: &str, auth_token: Option<&str>) -> String {
 }
 
 async fn post(stack: &Stack, form: &str) -> (u16, String) {
+    post_to(stack, "ptn_op", form).await
+}
+
+async fn post_to(stack: &Stack, partner: &str, form: &str) -> (u16, String) {
     let res = http()
-        .post(stack.gw.url("/gw/ptn_op"))
+        .post(stack.gw.url(&format!("/gw/{partner}")))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_owned())
         .send()
@@ -106,14 +119,20 @@ async fn post(stack: &Stack, form: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-/// The answer object under `key`, after checking the gateway's signature over its exact text.
+/// The answer object under `key`, after checking the gateway's RSA2 signature over its exact
+/// text.
 fn answer(body: &str, key: &str) -> Value {
+    answer_signed(SignatureSuite::Rsa2, body, key)
+}
+
+fn answer_signed(suite: SignatureSuite, body: &str, key: &str) -> Value {
+    let tag = if suite == SignatureSuite::Rsa2 { "rsa" } else { "sm2" };
     let start = body.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {body}")) + key.len() + 3;
     let end = body.rfind(",\"sign\":").unwrap();
     let doc: Value = serde_json::from_str(body).unwrap();
     let sign = STANDARD.decode(doc["sign"].as_str().unwrap()).unwrap();
-    let public = std::fs::read_to_string(demo_key("gateway-open-platform.rsa.public.pem")).unwrap();
-    let key_ = VerifyKey::from_pem(SignatureSuite::Rsa2, &public).unwrap();
+    let public = std::fs::read_to_string(demo_key(&format!("gateway-open-platform.{tag}.public.pem"))).unwrap();
+    let key_ = VerifyKey::from_pem(suite, &public).unwrap();
     assert!(key_.verify(&body.as_bytes()[start..end], &sign), "the gateway's signature over {key} verifies");
     doc[key].clone()
 }
@@ -233,4 +252,54 @@ async fn the_adapters_and_what_they_carry_are_listed() {
     assert!(op["capabilities"]["operations"].as_array().unwrap().contains(&"create_payment".into()));
     let native = list["data"].as_array().unwrap().iter().find(|a| a["name"] == "native").expect("listed").clone();
     assert_eq!(native["capabilities"]["authentication"]["kind"], "bearer_token");
+}
+
+#[tokio::test]
+async fn an_sm2_partner_signs_and_is_answered_in_sm3_with_sm2() {
+    let stack = Stack::start_with(|o| {
+        o.partners.push(("opsm".into(), partner_toml_with("ptn_opsm", "2026000000000078", "SM2", "sm2")))
+    });
+    let form =
+        signed_form_with(SignatureSuite::Sm2, "2026000000000078", "scenegate.product.list", r#"{"limit":1}"#, None);
+    let (status, body) = post_to(&stack, "ptn_opsm", &form).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = answer_signed(SignatureSuite::Sm2, &body, "scenegate_product_list_response");
+    assert_eq!(listed["code"], "10000", "{listed}");
+    // An RSA2-signed request to the SM2 partner: no downgrade to another suite.
+    let rsa =
+        signed_form_with(SignatureSuite::Rsa2, "2026000000000078", "scenegate.product.list", r#"{"limit":1}"#, None);
+    let (_, body) = post_to(&stack, "ptn_opsm", &rsa).await;
+    let refused = answer_signed(SignatureSuite::Sm2, &body, "error_response");
+    assert_eq!(refused["sub_code"], "scenegate.request_signature_refused", "{refused}");
+}
+
+#[tokio::test]
+async fn a_suspension_and_a_key_rotation_bite_on_the_next_call() {
+    let stack = stack();
+    let query = || signed_form("scenegate.product.list", r#"{"limit":1}"#, None);
+    assert_eq!(call(&stack, "scenegate.product.list", r#"{"limit":1}"#, None).await["code"], "10000");
+
+    // The partner's file now registers its SM2 key only (a rotation): the RSA2 key stops
+    // working as soon as the reload has it, without a restart.
+    stack.gw.write_partner("op", &partner_toml_with("ptn_op", APP_ID, "SM2", "sm2"));
+    let rotated = crate::support::eventually(std::time::Duration::from_secs(5), || async {
+        let (_, body) = post(&stack, &query()).await;
+        body.contains("request_signature_refused")
+    })
+    .await;
+    assert!(rotated, "{}", stack.gw.log());
+    let form = signed_form_with(SignatureSuite::Sm2, APP_ID, "scenegate.product.list", r#"{"limit":1}"#, None);
+    let (_, body) = post(&stack, &form).await;
+    assert_eq!(answer_signed(SignatureSuite::Sm2, &body, "scenegate_product_list_response")["code"], "10000");
+
+    // A staff emergency stop: the very next call is refused, in the protocol's envelope.
+    let out = stack.gw.cli(&["partner", "suspend", "ptn_op", "--reason", "leaked key"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let suspended = crate::support::eventually(std::time::Duration::from_secs(5), || async {
+        let form = signed_form_with(SignatureSuite::Sm2, APP_ID, "scenegate.product.list", r#"{"limit":1}"#, None);
+        let (_, body) = post(&stack, &form).await;
+        body.contains("scenegate.partner_suspended")
+    })
+    .await;
+    assert!(suspended, "{}", stack.gw.log());
 }
