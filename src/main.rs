@@ -330,7 +330,7 @@ fn check_partner_file(path: &Path) -> anyhow::Result<()> {
         Ok(p) => {
             let scopes = p.scopes.iter().cloned().collect::<Vec<_>>().join(", ");
             println!("{}: OK, {} ({:?}, {:?}, scopes: {scopes})", path.display(), p.id, p.status, p.security_level);
-            if p.keys.is_empty() {
+            if p.has_no_credentials() {
                 eprintln!("warning: {} has no keys: it cannot authenticate", p.id);
             }
             Ok(())
@@ -581,16 +581,18 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
             "  data             {}",
             cfg.storage.data_dir.canonicalize().unwrap_or_else(|_| cfg.storage.data_dir.clone()).display()
         ),
-        "  demo partners (client_id, status, demo-only private key):".to_owned(),
+        "  demo partners (client_id, status, adapter, demo-only private key):".to_owned(),
     ];
     for p in partners.iter() {
         let key = demo_key_path(&cfg.partners.dir, &p.id);
         let kids: Vec<&str> = p.keys.iter().map(|k| k.kid.as_str()).collect();
+        let kid = if kids.is_empty() { "-".to_owned() } else { format!("kid {}", kids.join(",")) };
         lines.push(format!(
-            "    {:<20} {:<10} kid {:<18} {}",
+            "    {:<20} {:<10} {:<14} {:<22} {}",
             p.id,
             format!("{:?}", p.status).to_lowercase(),
-            kids.join(","),
+            p.adapter_name,
+            kid,
             key
         ));
     }
@@ -601,6 +603,10 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
     lines.push("  try:  examples/curl/quickstart.sh   or   cargo run --example partner_quickstart".to_owned());
     lines.push(
         "        cargo run --example payment_quickstart   (a payment the customer approves in a browser)".to_owned(),
+    );
+    lines.push(
+        "        cargo run --example open_platform_pay    (the same through RSA2-signed form posts to /gw/ptn_metrogo)"
+            .to_owned(),
     );
     lines.push(String::new());
     announce(&format!("gateway listening on {base}"));

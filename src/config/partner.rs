@@ -139,6 +139,13 @@ impl Partner {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
+    /// No way to authenticate: a token-authenticated partner without a JWK (its compromised
+    /// key removed). A signed-request adapter was refused at load without its keys.
+    pub fn has_no_credentials(&self) -> bool {
+        self.keys.is_empty()
+            && self.capabilities.authentication == scenegate_adapter_contract::Authentication::BearerToken
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == PartnerStatus::Active
     }

@@ -385,7 +385,16 @@ impl Check<'_> {
         };
         let capabilities = kind.capabilities();
         for scope in scopes {
-            if !capabilities.uses_scope(scope) {
+            let needed = min_level(scope).unwrap_or(SecurityLevel::A2);
+            if needed > capabilities.highest_level {
+                let reason = format!(
+                    "adapter `{name}` carries {:?} data only: its requests are authenticated with a key the bank \
+                     shares (a MAC), which JR/T 0185 does not accept for account and money data; scope `{scope}` \
+                     needs {needed:?}, so this partner needs a protocol with its own key pair (e.g. `open-platform`)",
+                    capabilities.highest_level
+                );
+                self.fail(adapter.name.span(), "adapter.name", reason);
+            } else if !capabilities.uses_scope(scope) {
                 let reason = format!("adapter `{name}` carries no operation that needs scope `{scope}`");
                 self.fail(adapter.name.span(), "adapter.name", reason);
             }

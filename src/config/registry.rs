@@ -282,7 +282,7 @@ fn log_file(file: &Path, f: &FileState, errors_before: Option<usize>) {
             tracing::info!(file = %file.display(), "partner file accepted again");
         }
         if let Some(p) = &f.serving
-            && p.keys.is_empty()
+            && p.has_no_credentials()
         {
             tracing::warn!(partner = %p.id, file = %file.display(), "partner has no keys: it cannot authenticate");
         }

@@ -13,6 +13,7 @@ mod consents;
 mod core_faults;
 mod edge;
 mod ledger;
+mod legacy_mac;
 mod open_platform;
 mod openapi;
 mod payment_consent_flow;

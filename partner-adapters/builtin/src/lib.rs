@@ -6,13 +6,14 @@
 
 use scenegate_adapter_contract::AdapterKind;
 
+pub mod legacy_mac;
 pub mod native;
 pub mod open_platform;
 pub mod suites;
 
 /// Every adapter the gateway can build, by the name partner files use.
 pub fn builtin() -> &'static [&'static dyn AdapterKind] {
-    &[&native::Kind, &open_platform::Kind]
+    &[&native::Kind, &open_platform::Kind, &legacy_mac::Kind]
 }
 
 /// Looks an adapter kind up by its `adapter.name`.

@@ -22,10 +22,21 @@ pub enum SignatureSuite {
     /// RSASSA-PSS with SHA-256 in a JWS: the native API's detached signatures.
     #[serde(rename = "PS256")]
     Ps256,
+    /// MD5 over the signing string with `&key=<shared key>` appended, upper-case hex: legacy
+    /// forms only, never for account or money data.
+    #[serde(rename = "MD5")]
+    Md5,
+    /// HMAC-SHA256 keyed with the shared key, upper-case hex (legacy forms).
+    #[serde(rename = "HMAC-SHA256")]
+    HmacSha256,
+    /// HMAC-SM3 keyed with the shared key, upper-case hex (legacy forms, SM suite).
+    #[serde(rename = "HMAC-SM3")]
+    HmacSm3,
 }
 
 impl SignatureSuite {
-    pub const ALL: &'static [SignatureSuite] = &[Self::Rsa2, Self::Sm2, Self::Es256, Self::Ps256];
+    pub const ALL: &'static [SignatureSuite] =
+        &[Self::Rsa2, Self::Sm2, Self::Es256, Self::Ps256, Self::Md5, Self::HmacSha256, Self::HmacSm3];
 
     /// The name partner files and protocols use (`sign_type`).
     pub const fn name(self) -> &'static str {
@@ -34,7 +45,17 @@ impl SignatureSuite {
             Self::Sm2 => "SM2",
             Self::Es256 => "ES256",
             Self::Ps256 => "PS256",
+            Self::Md5 => "MD5",
+            Self::HmacSha256 => "HMAC-SHA256",
+            Self::HmacSm3 => "HMAC-SM3",
         }
+    }
+
+    /// Whether the suite is a MAC with a key both sides hold, rather than a signature with
+    /// the partner's private key: it proves nothing to a third party, so JR/T 0185 does not
+    /// accept it for account and money data (A2).
+    pub const fn is_shared_secret(self) -> bool {
+        matches!(self, Self::Md5 | Self::HmacSha256 | Self::HmacSm3)
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -87,6 +108,10 @@ pub struct Capabilities {
     pub authentication: Authentication,
     pub entry: Entry,
     pub notifications: Notifications,
+    /// The highest security level of data the protocol may carry: a shared-secret MAC
+    /// protocol stays at A1 (public product data).
+    #[schema(value_type = String, example = "A2")]
+    pub highest_level: crate::SecurityLevel,
 }
 
 impl Capabilities {

@@ -80,3 +80,36 @@ fn a_standard_api_partner_takes_no_protocol_keys() {
     let errors = errors_of(&text);
     assert!(errors.contains("`keys.protocol`: adapter `native` authenticates with access tokens"), "{errors}");
 }
+
+/// A legacy-mac partner with `scopes`.
+fn legacy_mac(scopes: &str) -> String {
+    format!(
+        r#"id = "ptn_skytrip"
+display_name = "SkyTrip"
+status = "active"
+environment = "sandbox"
+security_level = "A2"
+risk_assessment_ref = "RA-1"
+scopes = [{scopes}]
+
+[keys]
+jwks = {{ keys = [] }}
+
+[adapter]
+name = "legacy-mac"
+[adapter.settings]
+mch_id = "10000100"
+sign_type = "HMAC-SM3"
+key_file = "{key}"
+"#,
+        key = demo_key("ptn_rateboard.mackey"),
+    )
+}
+
+#[test]
+fn a_shared_key_protocol_is_refused_for_account_and_money_scopes() {
+    let dir = TestDir::new();
+    dir.write("skytrip.toml", &legacy_mac(r#""products:read""#));
+    assert!(dir.load().is_ok(), "product data over a MAC is allowed");
+    insta::assert_snapshot!(errors_of(&legacy_mac(r#""products:read", "accounts:read""#)), @"skytrip.toml:13:8: `adapter.name`: adapter `legacy-mac` carries A1 data only: its requests are authenticated with a key the bank shares (a MAC), which JR/T 0185 does not accept for account and money data; scope `accounts:read` needs A2, so this partner needs a protocol with its own key pair (e.g. `open-platform`)");
+}

@@ -8,7 +8,7 @@ pub mod wire;
 
 use scenegate_adapter_contract::{
     AdapterConfigError, AdapterError, AdapterKind, Authentication, BuildContext, CanonicalRequest, CanonicalResponse,
-    Capabilities, Entry, Notifications, Operation, PartnerAdapter, RawRequest, RawResponse,
+    Capabilities, Entry, Notifications, Operation, PartnerAdapter, RawRequest, RawResponse, SecurityLevel,
 };
 
 pub struct Kind;
@@ -18,6 +18,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     authentication: Authentication::BearerToken,
     entry: Entry::StandardPaths,
     notifications: Notifications::StandardWebhooks,
+    highest_level: SecurityLevel::A2,
 };
 
 impl AdapterKind for Kind {

@@ -24,7 +24,7 @@ mod wire;
 use scenegate_adapter_contract::{
     AdapterConfigError, AdapterError, AdapterKind, Authenticated, Authentication, BuildContext, CanonicalRequest,
     CanonicalResponse, Capabilities, Entry, ErrorView, Notifications, Operation, PartnerAdapter, RawRequest,
-    RawResponse, SignatureSuite,
+    RawResponse, SecurityLevel, SignatureSuite,
 };
 
 pub use settings::Settings;
@@ -48,6 +48,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     authentication: Authentication::SignedRequest { suites: &[SignatureSuite::Rsa2, SignatureSuite::Sm2] },
     entry: Entry::SingleUrl,
     notifications: Notifications::QueryOnly,
+    highest_level: SecurityLevel::A2,
 };
 
 impl AdapterKind for Kind {

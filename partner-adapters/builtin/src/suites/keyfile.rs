@@ -84,6 +84,7 @@ pub(super) fn expected_key(suite: SignatureSuite) -> &'static str {
         SignatureSuite::Rsa2 | SignatureSuite::Ps256 => "an RSA key",
         SignatureSuite::Sm2 => "an SM2 key",
         SignatureSuite::Es256 => "an EC P-256 key",
+        SignatureSuite::Md5 | SignatureSuite::HmacSha256 | SignatureSuite::HmacSm3 => "a shared key, not a key pair",
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod canonical;
 mod keyfile;
+pub mod mac;
 mod primitives;
 mod rsa2;
 mod sm2dsa;
@@ -39,7 +40,7 @@ pub const SM2_DEFAULT_ID: &str = "1234567812345678";
 /// never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SuiteError {
-    #[error("{} is not handled by the signature suites: the native API verifies it as a JWS", .0.name())]
+    #[error("{} has no key pair here: JWS suites are verified by the native API, MACs by `suites::mac`", .0.name())]
     Unsupported(SignatureSuite),
     #[error("not a PEM document (expected a `-----BEGIN …-----` block)")]
     NotPem,
@@ -88,7 +89,11 @@ impl VerifyKey {
                 rsa2::VerifyKey::from_spki_der(&der).map(|k| Self(VerifyInner::Rsa2(k)))
             }
             SignatureSuite::Sm2 => Self::sm2_from_pem_with_id(pem, SM2_DEFAULT_ID),
-            SignatureSuite::Es256 | SignatureSuite::Ps256 => Err(SuiteError::Unsupported(suite)),
+            SignatureSuite::Es256
+            | SignatureSuite::Ps256
+            | SignatureSuite::Md5
+            | SignatureSuite::HmacSha256
+            | SignatureSuite::HmacSm3 => Err(SuiteError::Unsupported(suite)),
         }
     }
 
@@ -160,7 +165,11 @@ impl SigningKey {
                 rsa2::SigningKey::from_pkcs8_der(&der).map(|k| Self(SigningInner::Rsa2(k)))
             }
             SignatureSuite::Sm2 => Self::sm2_from_pem_with_id(pem, SM2_DEFAULT_ID),
-            SignatureSuite::Es256 | SignatureSuite::Ps256 => Err(SuiteError::Unsupported(suite)),
+            SignatureSuite::Es256
+            | SignatureSuite::Ps256
+            | SignatureSuite::Md5
+            | SignatureSuite::HmacSha256
+            | SignatureSuite::HmacSm3 => Err(SuiteError::Unsupported(suite)),
         }
     }
 

@@ -1,6 +1,6 @@
 //! RSA2: round trips, tampering, refusals, and a signature made by OpenSSL.
 
-use scenegate_adapter_contract::SignatureSuite::{Es256, Ps256, Rsa2};
+use scenegate_adapter_contract::SignatureSuite::{self, Es256, Ps256, Rsa2};
 
 use super::{P1_STRING_TO_SIGN, b64, demo_key, flipped, test_key};
 use crate::suites::{SigningKey, SuiteError, VerifyKey};
@@ -138,5 +138,10 @@ fn jws_suites_are_unsupported_here() {
     assert_eq!(VerifyKey::from_pem(Ps256, pem).unwrap_err(), SuiteError::Unsupported(Ps256));
     let err = SigningKey::from_pem(Es256, test_key!("p256.private.pem")).unwrap_err();
     assert_eq!(err, SuiteError::Unsupported(Es256));
-    assert_eq!(err.to_string(), "ES256 is not handled by the signature suites: the native API verifies it as a JWS");
+    assert_eq!(
+        err.to_string(),
+        "ES256 has no key pair here: JWS suites are verified by the native API, MACs by `suites::mac`"
+    );
+    let mac = VerifyKey::from_pem(SignatureSuite::HmacSm3, pem).unwrap_err();
+    assert_eq!(mac, SuiteError::Unsupported(SignatureSuite::HmacSm3), "a MAC suite has no public key");
 }
