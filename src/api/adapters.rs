@@ -60,8 +60,10 @@ pub async fn list_adapters() -> Json<AdapterList> {
 #[utoipa::path(
     post, path = "/gw/{partner_id}", tag = "adapters", operation_id = "adaptedCall",
     params(("partner_id" = String, Path, description = "The partner's id, `ptn_…`.", example = "ptn_metrogo")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "The protocol's request, as its adapter's guide describes."),
+    request_body(content = Option<String>, content_type = "application/x-www-form-urlencoded",
+        description = "The protocol's request, as its adapter's guide describes. Optional: the \
+            `open-platform` adapter also takes its parameters in the query string. A request the \
+            adapter refuses is answered in the protocol's envelope (200), as its clients expect."),
     responses(
         (status = 200, description = "The protocol's answer, in its envelope.", body = Object, content_type = "application/json"),
         (status = 404, description = "No adapted partner at this URL.", body = Problem, content_type = "application/problem+json"),
