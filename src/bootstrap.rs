@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use scenegate_adapter_contract::Notifications;
 
 use crate::{
     accounts::Accounts,
@@ -118,9 +119,20 @@ pub async fn build(
     let targets = move |partner_id: &str| {
         let set = live.load();
         let partner = set.get(partner_id)?;
-        let hooks = partner.webhooks.as_ref()?;
         let url = url::Url::parse(partner.webhook_url.as_deref()?).ok()?;
-        Some(WebhookTarget { url, signer: hooks.signer.clone(), allow_private: hooks.allow_private_network })
+        let hooks = partner.webhooks.as_ref();
+        let signer = hooks.and_then(|h| h.signer.clone());
+        // Standard Webhooks need the partner's secret; without one the partner polls.
+        let own_notifications = partner.capabilities.notifications != Notifications::StandardWebhooks;
+        if signer.is_none() && !own_notifications {
+            return None;
+        }
+        Some(WebhookTarget {
+            url,
+            signer,
+            allow_private: hooks.is_some_and(|h| h.allow_private_network),
+            adapter: partner.adapter.clone(),
+        })
     };
     let retry = RetryPolicy { delays: cfg.webhooks.retry_delays.clone(), horizon: cfg.webhooks.horizon };
     delivery::spawn(

@@ -9,7 +9,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use scenegate_adapter_contract::{BuildContext, Capabilities, PartnerAdapter, ProtocolKey, SecurityLevel};
+use scenegate_adapter_contract::{
+    BuildContext, Capabilities, Notifications, PartnerAdapter, ProtocolKey, SecurityLevel,
+};
 use scenegate_listener::tls::subject::DistinguishedName;
 use serde::Deserialize;
 use toml::Spanned;
@@ -234,6 +236,16 @@ impl Check<'_> {
         let contact = f.contact.and_then(|c| self.contact(c));
         let payment_settings = payments::payments(self.src, f.payments.as_ref(), env, &mut self.errors);
         let webhooks = payments::webhooks(self.src, f.webhooks.as_ref(), env, &mut self.errors);
+        let standard_webhooks =
+            adapter.as_ref().is_none_or(|a| a.capabilities.notifications == Notifications::StandardWebhooks);
+        if let (Some(table), Some(hooks)) = (f.webhooks.as_ref(), webhooks.as_ref())
+            && hooks.signer.is_none()
+            && standard_webhooks
+        {
+            let reason = "required: the `whsec_…` secret Standard Webhooks are signed with (this partner's adapter \
+                          sends Standard Webhooks)";
+            self.fail(table.span(), "webhooks.secret_file", reason);
+        }
         let mtls = f.mtls.as_ref().map(|m| self.client_certificates(m));
         if let Some(list) = scopes_list.as_ref().filter(|_| scopes.contains("payments:write")) {
             let span = list.span();
@@ -242,7 +254,7 @@ impl Check<'_> {
                     "a partner with `payments:write` needs `[payments.limits.<CURRENCY>]` (per_payment, per_day)";
                 self.fail(span.clone(), "payments.limits", reason);
             }
-            if f.webhook_url.is_some() && webhooks.is_none() && f.webhooks.is_none() {
+            if standard_webhooks && f.webhook_url.is_some() && webhooks.is_none() && f.webhooks.is_none() {
                 let reason =
                     "a partner with `payments:write` and a `webhook_url` needs `[webhooks]` with its `secret_file`";
                 self.fail(span, "webhooks", reason);

@@ -40,7 +40,9 @@ pub struct PaymentSettings {
 /// How this partner's webhooks are signed and where they may go.
 #[derive(Clone, Debug)]
 pub struct WebhookSettings {
-    pub signer: Arc<WebhookSigner>,
+    /// Standard Webhooks' signer; `None` when no `secret_file` is given, which only a
+    /// partner whose adapter signs its own notifications may leave out.
+    pub signer: Option<Arc<WebhookSigner>>,
     /// Sandbox only: deliver to private and loopback addresses (a developer's machine).
     pub allow_private_network: bool,
 }
@@ -73,8 +75,9 @@ struct LimitsFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct WebhooksFile {
     /// Relative to the partner file's folder; holds `whsec_…` (HMAC-SHA256) or `whsk_…`
-    /// (Ed25519). A secret, so never inline.
-    secret_file: Spanned<String>,
+    /// (Ed25519). A secret, so never inline. Required for Standard Webhooks; a partner whose
+    /// adapter signs its own notifications has none.
+    secret_file: Option<Spanned<String>>,
     allow_private_network: Option<Spanned<bool>>,
 }
 
@@ -159,21 +162,24 @@ pub(super) fn webhooks(
     {
         errors.push(src.error(flag.span(), "webhooks.allow_private_network", "only a sandbox partner may allow it"));
     }
-    let written = table.secret_file.get_ref();
+    let Some(secret_file) = &table.secret_file else {
+        return Some(WebhookSettings { signer: None, allow_private_network: allow_private });
+    };
+    let written = secret_file.get_ref();
     let path = secret_path(src.path, written);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
             let reason = format!("cannot read `{written}` (resolved to `{}`): {e}", path.display());
-            errors.push(src.error(table.secret_file.span(), "webhooks.secret_file", reason));
+            errors.push(src.error(secret_file.span(), "webhooks.secret_file", reason));
             return None;
         }
     };
     match WebhookSigner::from_secret(text.trim()) {
-        Ok(signer) => Some(WebhookSettings { signer: Arc::new(signer), allow_private_network: allow_private }),
+        Ok(signer) => Some(WebhookSettings { signer: Some(Arc::new(signer)), allow_private_network: allow_private }),
         Err(e) => {
             let reason = format!("`{written}` does not hold a `whsec_` or `whsk_` secret: {e}");
-            errors.push(src.error(table.secret_file.span(), "webhooks.secret_file", reason));
+            errors.push(src.error(secret_file.span(), "webhooks.secret_file", reason));
             None
         }
     }
@@ -185,6 +191,6 @@ pub(super) fn secret_path(partner_file: &Path, written: &str) -> PathBuf {
 
 /// The secret file `[webhooks]` names, for the reload to watch.
 pub(super) fn referenced_file(partner_file: &Path, file: Option<&Spanned<WebhooksFile>>) -> Option<PathBuf> {
-    let written = file?.get_ref().secret_file.get_ref();
+    let written = file?.get_ref().secret_file.as_ref()?.get_ref();
     (!written.trim().is_empty()).then(|| secret_path(partner_file, written))
 }

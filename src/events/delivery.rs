@@ -12,6 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use reqwest::{Client, redirect};
+use scenegate_adapter_contract::{EventNotice, Notify, PartnerAdapter};
 use tokio::{task::JoinHandle, task::JoinSet};
 use url::Url;
 
@@ -28,9 +29,14 @@ use crate::auth::Clock;
 #[derive(Debug, Clone)]
 pub struct WebhookTarget {
     pub url: Url,
-    pub signer: Arc<WebhookSigner>,
+    /// The Standard Webhooks secret; `None` for a partner whose adapter signs its own
+    /// notifications.
+    pub signer: Option<Arc<WebhookSigner>>,
     /// Sandbox partners only: admits http and private addresses (see [`ssrf`]).
     pub allow_private: bool,
+    /// The partner's adapter: it may render events in its protocol's own notification and
+    /// decides what acknowledges one.
+    pub adapter: Arc<dyn PartnerAdapter>,
 }
 
 /// Looks up a partner's current webhook target; `None` if it has none (it polls instead).
@@ -145,6 +151,13 @@ impl Outcome {
     }
 }
 
+/// What became of a notification that did not fail.
+enum Sent {
+    Acknowledged,
+    /// The partner's protocol does not notify this kind of event.
+    Skipped,
+}
+
 /// Why an attempt failed, and whether trying again can help.
 enum Failure {
     /// The receiver or the network: retry on the schedule.
@@ -196,7 +209,11 @@ impl Worker {
             return self.record(&claim, attempt, Outcome::Skipped, None, result);
         };
         let failure = match self.attempt(&target, event).await {
-            Ok(()) => {
+            Ok(Sent::Skipped) => {
+                let result = self.store.mark_skipped(&claim, self.clock.now()).await;
+                return self.record(&claim, attempt, Outcome::Skipped, None, result);
+            }
+            Ok(Sent::Acknowledged) => {
                 let result = self.store.mark_delivered(&claim, self.clock.now()).await;
                 return self.record(&claim, attempt, Outcome::Delivered, None, result);
             }
@@ -220,31 +237,63 @@ impl Worker {
         self.record(&claim, attempt, outcome, Some(&error), result);
     }
 
-    /// One POST. Ok only for a 2xx.
-    async fn attempt(&self, target: &WebhookTarget, event: &Event) -> Result<(), Failure> {
+    /// One POST: Standard Webhooks, or the partner protocol's own notification. Ok only when
+    /// the answer acknowledges it (a 2xx; or the protocol's own rule, such as the body
+    /// `success`).
+    async fn attempt(&self, target: &WebhookTarget, event: &Event) -> Result<Sent, Failure> {
         // Checked on every attempt, not only at config load: a literal address never passes
         // through the resolver, and the config may have changed since.
         ssrf::check_url(&target.url, target.allow_private).map_err(|e| Failure::Refused(e.to_string()))?;
-        let body = event.body_bytes();
         let timestamp = self.clock.now();
-        let signature = target.signer.sign(event.id.as_str(), timestamp, &body);
+        let notice = EventNotice {
+            id: event.id.as_str(),
+            event_type: &event.event_type,
+            subject_id: &event.subject_id,
+            created_at: event.created_at,
+            data: &event.data,
+        };
+        let notify = target
+            .adapter
+            .notification(&notice, timestamp)
+            .map_err(|e| Failure::Refused(format!("the partner's adapter cannot render this event: {e}")))?;
         let client = if target.allow_private { &self.sandbox } else { &self.public };
-        let mut response = client
-            .post(target.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", event.id.as_str())
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Failure::Transient(describe(&e.without_url())))?;
+        let request = match notify {
+            Notify::Skip => return Ok(Sent::Skipped),
+            Notify::Standard => {
+                let signer = target
+                    .signer
+                    .as_ref()
+                    .ok_or_else(|| Failure::Refused("no webhook secret (`[webhooks] secret_file`)".into()))?;
+                let body = event.body_bytes();
+                let signature = signer.sign(event.id.as_str(), timestamp, &body);
+                client
+                    .post(target.url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("webhook-id", event.id.as_str())
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature)
+                    .body(body)
+            }
+            Notify::Protocol(notification) => {
+                let mut request = client
+                    .post(target.url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, notification.content_type)
+                    .body(notification.body);
+                for (name, value) in notification.headers {
+                    request = request.header(name, value);
+                }
+                request
+            }
+        };
+        let mut response = request.send().await.map_err(|e| Failure::Transient(describe(&e.without_url())))?;
         let status = response.status();
         let head = read_capped(&mut response, self.config.max_response_bytes).await;
-        if status.is_success() {
-            Ok(())
+        if target.adapter.acknowledged(status.as_u16(), &head) {
+            Ok(Sent::Acknowledged)
         } else {
-            Err(Failure::Transient(format!("HTTP {}{}", status.as_u16(), snippet(&head))))
+            // A 2xx the protocol does not count as an acknowledgement says so.
+            let unacknowledged = if status.is_success() { " not acknowledged" } else { "" };
+            Err(Failure::Transient(format!("HTTP {}{unacknowledged}{}", status.as_u16(), snippet(&head))))
         }
     }
 

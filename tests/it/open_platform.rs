@@ -303,3 +303,74 @@ async fn a_suspension_and_a_key_rotation_bite_on_the_next_call() {
     .await;
     assert!(suspended, "{}", stack.gw.log());
 }
+
+/// A partner endpoint that records each notification and answers `fail` to the first, then
+/// `success`.
+async fn notify_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let kept = log.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |body: String| {
+            let log = kept.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                log.push(body);
+                if log.len() == 1 { "fail" } else { "success" }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, log)
+}
+
+#[tokio::test]
+async fn a_settled_payment_is_notified_as_a_signed_form_until_the_partner_answers_success() {
+    let (url, log) = notify_receiver().await;
+    // No webhook secret: the adapter signs its notifications with the bank's protocol key.
+    let toml = partner_toml()
+        .replacen("redirect_uris", &format!("webhook_url = \"{url}\"\nredirect_uris"), 1)
+        .replacen("[adapter]", "[webhooks]\nallow_private_network = true\n\n[adapter]", 1);
+    let stack = Stack::start_with(|o| o.partners.push(("op".into(), toml)));
+    let biz = r#"{"out_agreement_no":"AG-N","total_amount":"12.00","merchant":"metrogo","subject":"Parking","scenario_code":"parking"}"#;
+    let agreement = call(&stack, "scenegate.agreement.create", biz, None).await;
+    let agreement_no = agreement["agreement_no"].as_str().unwrap_or_else(|| panic!("{agreement}")).to_owned();
+    let token = authorise_payment(&stack, &stack.gw.partner("ptn_op"), &agreement_no, "13800000001").await;
+    let pay = format!(r#"{{"out_trade_no":"MG-N1","agreement_no":"{agreement_no}","total_amount":"12.00"}}"#);
+    let paid = call(&stack, "scenegate.trade.pay", &pay, Some(&token)).await;
+    let trade_no = paid["trade_no"].as_str().unwrap_or_else(|| panic!("{paid}")).to_owned();
+
+    // Every change of the payment is told (it was pending, then settled); the first was
+    // answered `fail`, so it came again with the same notify_id before the next.
+    let delivered = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        log.lock().unwrap().iter().any(|b| b.contains(&trade_no) && b.contains("trade_status=SUCCESS"))
+    })
+    .await;
+    assert!(delivered, "{}", stack.gw.log());
+    let forms: Vec<Vec<(String, String)>> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.contains(&trade_no))
+        .map(|b| serde_urlencoded::from_str(b).unwrap())
+        .collect();
+    let public = std::fs::read_to_string(demo_key("gateway-open-platform.rsa.public.pem")).unwrap();
+    let bank = VerifyKey::from_pem(SignatureSuite::Rsa2, &public).unwrap();
+    let field = |form: &[(String, String)], k: &str| {
+        form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert!(forms.len() >= 3, "{forms:?}");
+    assert_eq!(field(&forms[0], "notify_id"), field(&forms[1], "notify_id"), "the refused one again, same id");
+    assert_eq!(field(&forms[0], "trade_status"), "PENDING");
+    assert_eq!(field(forms.last().unwrap(), "trade_status"), "SUCCESS");
+    assert_ne!(field(&forms[0], "notify_id"), field(forms.last().unwrap(), "notify_id"));
+    for form in &forms {
+        let get = |k: &str| field(form, k);
+        assert_eq!(get("notify_type"), "trade_status_sync");
+        assert_eq!(get("app_id"), APP_ID);
+        let signed = sorted_params(form.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["sign"], true);
+        assert!(bank.verify(signed.as_bytes(), &STANDARD.decode(get("sign")).unwrap()), "signed by the bank");
+    }
+}

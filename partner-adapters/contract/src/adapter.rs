@@ -185,6 +185,40 @@ pub struct ErrorView<'a> {
     pub retry_after: Option<u64>,
 }
 
+/// An event of the gateway's outbox (a payment or refund settled, a consent changed), for
+/// an adapter that tells its partner in the protocol's own notification.
+#[derive(Clone, Debug)]
+pub struct EventNotice<'a> {
+    /// `evt_…`: the same on every retry, so the partner can drop duplicates.
+    pub id: &'a str,
+    /// `payment.status_changed`, `refund.status_changed`, `consent.status_changed`.
+    pub event_type: &'a str,
+    pub subject_id: &'a str,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The subject as the standard API shows it (the JSON body of its `GET`).
+    pub data: &'a serde_json::Value,
+}
+
+/// How an event reaches the partner.
+#[derive(Clone, Debug)]
+pub enum Notify {
+    /// The gateway's Standard Webhooks JSON, HMAC-signed with the partner's webhook secret.
+    Standard,
+    /// The protocol's own notification, as rendered (and signed) by the adapter.
+    Protocol(Notification),
+    /// The protocol has no notification for this kind of event: nothing is sent.
+    Skip,
+}
+
+/// A notification in the protocol's own form, POSTed to the partner's `webhook_url`.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    pub content_type: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
 /// One partner's configured adapter.
 pub trait PartnerAdapter: Send + Sync + std::fmt::Debug {
     /// Checks a signed-request protocol's request: recognises the operation, verifies the
@@ -204,5 +238,17 @@ pub trait PartnerAdapter: Send + Sync + std::fmt::Debug {
     fn encode_error(&self, op: Option<Operation>, req: &RawRequest, error: &ErrorView<'_>) -> Option<RawResponse> {
         let _ = (op, req, error);
         None
+    }
+    /// How `event` is told to the partner; `now` (Unix seconds) dates the notification.
+    fn notification(&self, event: &EventNotice<'_>, now: i64) -> Result<Notify, AdapterError> {
+        let _ = (event, now);
+        Ok(Notify::Standard)
+    }
+    /// Whether the partner's answer (its status and the first bytes of its body)
+    /// acknowledges a notification; anything else is retried on the schedule. Standard
+    /// Webhooks: any 2xx.
+    fn acknowledged(&self, status: u16, body: &[u8]) -> bool {
+        let _ = body;
+        (200..300).contains(&status)
     }
 }

@@ -98,6 +98,9 @@ pub enum Notifications {
     StandardWebhooks,
     /// The protocol has no notification of its own yet: the partner asks (payment query).
     QueryOnly,
+    /// A form post signed like the protocol's answers, acknowledged by the plain body
+    /// `success` (anything else is retried).
+    SignedFormSuccess,
 }
 
 /// Everything an adapter kind can carry.

@@ -14,8 +14,8 @@ pub mod money;
 pub mod operation;
 
 pub use adapter::{
-    AdapterConfigError, AdapterError, AdapterKind, Authenticated, BuildContext, ErrorView, IdempotencyRef,
-    PartnerAdapter, ProtocolKey, RawRequest, RawResponse, ReplayMark,
+    AdapterConfigError, AdapterError, AdapterKind, Authenticated, BuildContext, ErrorView, EventNotice, IdempotencyRef,
+    Notification, Notify, PartnerAdapter, ProtocolKey, RawRequest, RawResponse, ReplayMark,
 };
 pub use canonical::{CanonicalRequest, CanonicalResponse};
 pub use capabilities::{Authentication, Capabilities, Entry, Notifications, SignatureSuite};

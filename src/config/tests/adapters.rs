@@ -113,3 +113,15 @@ fn a_shared_key_protocol_is_refused_for_account_and_money_scopes() {
     assert!(dir.load().is_ok(), "product data over a MAC is allowed");
     insta::assert_snapshot!(errors_of(&legacy_mac(r#""products:read", "accounts:read""#)), @"skytrip.toml:13:8: `adapter.name`: adapter `legacy-mac` carries A1 data only: its requests are authenticated with a key the bank shares (a MAC), which JR/T 0185 does not accept for account and money data; scope `accounts:read` needs A2, so this partner needs a protocol with its own key pair (e.g. `open-platform`)");
 }
+
+#[test]
+fn a_webhook_secret_is_required_only_where_standard_webhooks_are_sent() {
+    let native = super::partner_toml("ptn_skytrip")
+        .replace("[adapter]", "[webhooks]\nallow_private_network = true\n\n[adapter]");
+    insta::assert_snapshot!(errors_of(&native), @"skytrip.toml:17:1: `webhooks.secret_file`: required: the `whsec_…` secret Standard Webhooks are signed with (this partner's adapter sends Standard Webhooks)");
+    let open_platform = open_platform(r#""products:read""#, &demo_key("ptn_metrogo.rsa.public.pem"), "RSA2")
+        .replace("[adapter]", "[webhooks]\nallow_private_network = true\n\n[adapter]");
+    let dir = TestDir::new();
+    dir.write("skytrip.toml", &open_platform);
+    assert!(dir.load().is_ok(), "the open-platform adapter signs its own notifications");
+}

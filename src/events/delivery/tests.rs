@@ -130,9 +130,26 @@ async fn start(url: Url, allow_private: bool, retry: RetryPolicy) -> Harness {
     let clock = Arc::new(ManualClock::at(T0));
     let secret = WebhookSigner::generate_hmac_secret();
     let signer = Arc::new(WebhookSigner::from_secret(&secret).unwrap());
+    let native: Arc<dyn PartnerAdapter> = Arc::new(scenegate_adapters::native::Native);
     let targets = move |partner: &str| {
-        (partner == "ptn_a").then(|| WebhookTarget { url: url.clone(), signer: signer.clone(), allow_private })
+        (partner == "ptn_a").then(|| WebhookTarget {
+            url: url.clone(),
+            signer: Some(signer.clone()),
+            allow_private,
+            adapter: native.clone(),
+        })
     };
+    start_with(db, clock, secret, targets, retry).await
+}
+
+/// The worker with the given targets.
+async fn start_with(
+    db: TestStores,
+    clock: Arc<ManualClock>,
+    secret: String,
+    targets: impl Targets + 'static,
+    retry: RetryPolicy,
+) -> Harness {
     let store = db.events.clone();
     let worker = spawn(store, Arc::new(targets), clock.clone(), quick_config(retry)).unwrap();
     Harness { db, clock, secret, worker }
@@ -287,6 +304,113 @@ async fn a_partner_without_a_webhook_is_skipped() {
     assert_eq!(delivery.attempts, 0);
 }
 
+/// A partner protocol with its own notification (a form naming the event) and its own
+/// acknowledgement (the plain body `success`), which does not notify consent changes.
+#[derive(Debug)]
+struct FormProtocol;
+
+impl PartnerAdapter for FormProtocol {
+    fn decode(
+        &self,
+        _: scenegate_adapter_contract::Operation,
+        _: &scenegate_adapter_contract::RawRequest,
+    ) -> Result<scenegate_adapter_contract::CanonicalRequest, scenegate_adapter_contract::AdapterError> {
+        Err(scenegate_adapter_contract::AdapterError::Unsupported("calls"))
+    }
+
+    fn encode(
+        &self,
+        _: scenegate_adapter_contract::Operation,
+        _: &scenegate_adapter_contract::RawRequest,
+        _: scenegate_adapter_contract::CanonicalResponse,
+    ) -> Result<scenegate_adapter_contract::RawResponse, scenegate_adapter_contract::AdapterError> {
+        Err(scenegate_adapter_contract::AdapterError::Unsupported("calls"))
+    }
+
+    fn notification(
+        &self,
+        event: &EventNotice<'_>,
+        _now: i64,
+    ) -> Result<Notify, scenegate_adapter_contract::AdapterError> {
+        if event.event_type != crate::events::types::PAYMENT_STATUS_CHANGED {
+            return Ok(Notify::Skip);
+        }
+        let status = event.data["status"].as_str().unwrap_or_default();
+        Ok(Notify::Protocol(scenegate_adapter_contract::Notification {
+            content_type: "application/x-www-form-urlencoded",
+            headers: vec![("x-notify-id".into(), event.id.into())],
+            body: format!("notify_id={}&status={status}", event.id).into_bytes().into(),
+        }))
+    }
+
+    fn acknowledged(&self, status: u16, body: &[u8]) -> bool {
+        status == 200 && body.trim_ascii() == b"success"
+    }
+}
+
+/// A receiver answering 200 with the `n`th of `bodies` (the last one from then on).
+async fn body_receiver(bodies: &'static [&'static str]) -> (Url, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let log = kept.clone();
+            async move {
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push((headers, body));
+                    log.len() - 1
+                };
+                bodies[n.min(bodies.len() - 1)]
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/notify", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, log)
+}
+
+async fn a_protocol_notification_is_retried_until_its_own_acknowledgement() {
+    let (url, log) = body_receiver(&["fail", "<html>busy</html>", " success\n"]).await;
+    let db = test_support::current().await;
+    let clock = Arc::new(ManualClock::at(T0));
+    let adapter: Arc<dyn PartnerAdapter> = Arc::new(FormProtocol);
+    let targets = move |partner: &str| {
+        (partner == "ptn_a").then(|| WebhookTarget {
+            url: url.clone(),
+            signer: None,
+            allow_private: true,
+            adapter: adapter.clone(),
+        })
+    };
+    let h = start_with(db, clock, String::new(), targets, every_second(3_600)).await;
+    let id = h.append("ptn_a", "pay_1", "settled").await;
+
+    let delivery = h.until(&id, "delivery", |d| d.state == DeliveryState::Delivered).await;
+    assert_eq!(delivery.attempts, 3, "a 200 that is not `success` is not an acknowledgement");
+    assert!(delivery.last_error.as_deref().is_some_and(|e| e.contains("not acknowledged")), "{delivery:?}");
+    let received = log.lock().unwrap().clone();
+    assert_eq!(received.len(), 3);
+    for (headers, body) in &received {
+        assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
+        assert_eq!(headers["x-notify-id"], id.as_str(), "the same id on every attempt");
+        assert!(headers.get("webhook-signature").is_none(), "no Standard Webhooks headers");
+        assert_eq!(body, &Bytes::from(format!("notify_id={}&status=settled", id.as_str())));
+    }
+
+    // An event the protocol does not notify is skipped, not sent.
+    let consent = crate::events::NewEvent {
+        event_type: crate::events::types::CONSENT_STATUS_CHANGED.into(),
+        ..new_event("ptn_a", "cns_1", "revoked")
+    };
+    let skipped = h.store().append(&consent, h.clock.now()).await.unwrap();
+    let delivery = h.until(&skipped, "skip", |d| d.state == DeliveryState::Skipped).await;
+    assert_eq!(delivery.attempts, 0);
+    assert_eq!(log.lock().unwrap().len(), 3, "nothing sent for it");
+}
+
 #[test]
 fn receiver_error_bodies_are_cut_short_and_printable() {
     assert_eq!(snippet(b""), "");
@@ -302,4 +426,5 @@ crate::store::test_support::on_every_engine!(
     redirects_are_not_followed,
     a_later_event_waits_while_an_earlier_one_of_its_subject_fails,
     a_partner_without_a_webhook_is_skipped,
+    a_protocol_notification_is_retried_until_its_own_acknowledgement,
 );

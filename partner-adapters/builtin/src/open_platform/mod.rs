@@ -11,20 +11,26 @@
 //! `code` `10000` is success, refusals carry `sub_code` (the gateway's stable problem type)
 //! and `sub_msg`.
 //!
+//! Payments and refunds that settle are told to the partner's `webhook_url` as a form post
+//! (`notify_id`, `notify_type`, `notify_time`, `app_id`, the trade's fields, `sign_type`,
+//! `sign` by the bank's key over the sorted parameters), acknowledged by the plain body
+//! `success`; anything else is retried with the same `notify_id`.
+//!
 //! Methods: `scenegate.product.list`, `scenegate.product.query`,
 //! `scenegate.account.balance.query`, `scenegate.agreement.create` (a payment consent the
 //! customer then authorises on the bank's pages), `scenegate.agreement.query`,
 //! `scenegate.trade.pay`, `scenegate.trade.query`, `scenegate.trade.refund`. Closing an
 //! unpaid order has no canonical operation yet: a consent left unauthorised expires.
 
+mod notify;
 mod settings;
 mod transform;
 mod wire;
 
 use scenegate_adapter_contract::{
     AdapterConfigError, AdapterError, AdapterKind, Authenticated, Authentication, BuildContext, CanonicalRequest,
-    CanonicalResponse, Capabilities, Entry, ErrorView, Notifications, Operation, PartnerAdapter, RawRequest,
-    RawResponse, SecurityLevel, SignatureSuite,
+    CanonicalResponse, Capabilities, Entry, ErrorView, EventNotice, Notifications, Notify, Operation, PartnerAdapter,
+    RawRequest, RawResponse, SecurityLevel, SignatureSuite,
 };
 
 pub use settings::Settings;
@@ -47,7 +53,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     operations: OPERATIONS,
     authentication: Authentication::SignedRequest { suites: &[SignatureSuite::Rsa2, SignatureSuite::Sm2] },
     entry: Entry::SingleUrl,
-    notifications: Notifications::QueryOnly,
+    notifications: Notifications::SignedFormSuccess,
     highest_level: SecurityLevel::A2,
 };
 
@@ -93,6 +99,16 @@ impl PartnerAdapter for OpenPlatform {
     fn encode_error(&self, op: Option<Operation>, _req: &RawRequest, error: &ErrorView<'_>) -> Option<RawResponse> {
         // An envelope that cannot be signed goes out as the gateway's problem instead.
         transform::envelope(&self.settings, op, &transform::error_fields(error)).ok()
+    }
+
+    fn notification(&self, event: &EventNotice<'_>, _now: i64) -> Result<Notify, AdapterError> {
+        notify::render(&self.settings, event)
+    }
+
+    /// The protocol's rule: the plain body `success` (surrounding whitespace aside) with a
+    /// 200; anything else, including `fail` or an error page, is retried.
+    fn acknowledged(&self, status: u16, body: &[u8]) -> bool {
+        status == 200 && body.trim_ascii() == b"success"
     }
 }
 

@@ -244,3 +244,44 @@ fn settings_are_checked_when_the_partner_loads() {
     let typo = [("app_id", "A1"), ("sign_type", "SM2"), ("response_key_file", "x"), ("sign_typ", "SM2")];
     assert_eq!(build(&typo, &keys), Err("sign_typ".into()));
 }
+
+#[test]
+fn a_settled_payment_is_notified_as_a_form_signed_by_the_bank_and_acked_by_success() {
+    use scenegate_adapter_contract::{EventNotice, Notify};
+    let f = fixture(SignatureSuite::Sm2);
+    let data = serde_json::json!({
+        "payment_id": "pay_1", "consent_id": "cns_1", "status": "completed", "status_code": "ACSC",
+        "instructed_amount": {"amount": "45.00", "currency": "CNY"},
+        "refunded_amount": {"amount": "0.00", "currency": "CNY"},
+    });
+    let event = EventNotice {
+        id: "evt_1",
+        event_type: "payment.status_changed",
+        subject_id: "pay_1",
+        created_at: NOW,
+        data: &data,
+    };
+    let Notify::Protocol(n) = f.adapter.notification(&event, NOW).unwrap() else { panic!("a form") };
+    assert_eq!(n.content_type, "application/x-www-form-urlencoded; charset=utf-8");
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&n.body).unwrap();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("notify_id"), Some("evt_1"));
+    assert_eq!(get("notify_type"), Some("trade_status_sync"));
+    assert_eq!(get("notify_time"), Some(STAMP), "local time at the partner's offset");
+    assert_eq!(
+        (get("trade_no"), get("trade_status"), get("total_amount")),
+        (Some("pay_1"), Some("SUCCESS"), Some("45.00"))
+    );
+    assert_eq!(get("reason_code"), None, "empty values are left out");
+    let sign = STANDARD.decode(get("sign").unwrap()).unwrap();
+    let signed = sorted_params(form.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["sign"], true);
+    assert!(f.gateway_key.verify_key().verify(signed.as_bytes(), &sign), "signed by the bank's key");
+
+    let consent = EventNotice { event_type: "consent.status_changed", ..event };
+    assert!(matches!(f.adapter.notification(&consent, NOW).unwrap(), Notify::Skip));
+    assert!(f.adapter.acknowledged(200, b"success"));
+    assert!(f.adapter.acknowledged(200, b"success\r\n"));
+    for (status, body) in [(200, &b"fail"[..]), (200, b""), (204, b"success"), (500, b"success"), (200, b"SUCCESS")] {
+        assert!(!f.adapter.acknowledged(status, body), "{status} {body:?}");
+    }
+}
