@@ -6,6 +6,7 @@
 
 use scenegate_adapter_contract::AdapterKind;
 
+mod form;
 pub mod legacy_mac;
 pub mod native;
 pub mod open_platform;

@@ -26,7 +26,6 @@ use scenegate_adapter_contract::{
 use std::collections::BTreeMap;
 
 use crate::suites::{mac, sorted_params};
-use wire::Form;
 
 pub struct Kind;
 
@@ -126,7 +125,7 @@ impl LegacyMac {
 
 impl PartnerAdapter for LegacyMac {
     fn authenticate(&self, req: &RawRequest, now: i64) -> Result<Authenticated, AdapterError> {
-        let form = Form::parse(req)?;
+        let form = wire::parse(req)?;
         let mch_id = form.required("mch_id")?;
         if mch_id != self.mch_id {
             return Err(AdapterError::WrongPartner(format!("mch_id {}", mch_id.chars().take(32).collect::<String>())));
@@ -172,7 +171,7 @@ impl PartnerAdapter for LegacyMac {
     }
 
     fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
-        let form = Form::parse(req)?;
+        let form = wire::parse(req)?;
         Ok(match op {
             Operation::ListProducts => {
                 let product_type = match form.get("product_type") {
@@ -232,7 +231,7 @@ impl PartnerAdapter for LegacyMac {
         fields.insert("return_msg".into(), error.detail.into());
         fields.insert("err_code".into(), error.code.to_ascii_uppercase());
         fields.insert("request_id".into(), error.request_id.into());
-        if let Some(nonce) = Form::parse(req).ok().and_then(|f| f.get("nonce_str").map(str::to_owned)) {
+        if let Some(nonce) = wire::parse(req).ok().and_then(|f| f.get("nonce_str").map(str::to_owned)) {
             fields.insert("nonce_str".into(), nonce.chars().take(32).collect());
         }
         self.answer(fields).ok()
@@ -245,20 +244,15 @@ fn success(req: &RawRequest) -> BTreeMap<String, String> {
     let mut fields = BTreeMap::new();
     fields.insert("return_code".into(), "SUCCESS".into());
     fields.insert("return_msg".into(), "OK".into());
-    if let Some(nonce) = Form::parse(req).ok().and_then(|f| f.get("nonce_str").map(str::to_owned)) {
+    if let Some(nonce) = wire::parse(req).ok().and_then(|f| f.get("nonce_str").map(str::to_owned)) {
         fields.insert("nonce_str".into(), nonce);
     }
     fields
 }
 
 fn product(fields: &mut BTreeMap<String, String>, prefix: &str, p: &Product) {
-    let product_type = match p.product_type {
-        ProductType::Deposit => "deposit",
-        ProductType::ConsumerCredit => "consumer_credit",
-        ProductType::SmeCredit => "sme_credit",
-    };
     fields.insert(format!("{prefix}product_id"), p.product_id.as_str().into());
-    fields.insert(format!("{prefix}product_type"), product_type.into());
+    fields.insert(format!("{prefix}product_type"), p.product_type.code().into());
     fields.insert(format!("{prefix}name"), p.name.clone());
     fields.insert(format!("{prefix}currency"), p.currency.to_string());
     if let Some(d) = &p.deposit {

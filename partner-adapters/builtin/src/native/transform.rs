@@ -178,12 +178,8 @@ pub fn list_transactions_request(req: &RawRequest) -> Result<CanonicalRequest, A
 }
 
 fn parse_product_type(s: &str) -> Result<ProductType, AdapterError> {
-    match s {
-        "deposit" => Ok(ProductType::Deposit),
-        "consumer_credit" => Ok(ProductType::ConsumerCredit),
-        "sme_credit" => Ok(ProductType::SmeCredit),
-        _ => Err(AdapterError::field("type", "must be one of deposit, consumer_credit, sme_credit")),
-    }
+    ProductType::parse(s)
+        .ok_or_else(|| AdapterError::field("type", "must be one of deposit, consumer_credit, sme_credit"))
 }
 
 /// `links.self` and `links.next` of a page, keeping the partner's other parameters.

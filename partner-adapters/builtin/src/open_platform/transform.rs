@@ -109,18 +109,18 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
     Ok(match op {
         Operation::ListProducts => {
             let biz: wire::ProductListBiz = params.biz()?;
-            let product_type = match biz.product_type.as_deref() {
-                None => None,
-                Some("deposit") => Some(ProductType::Deposit),
-                Some("consumer_credit") => Some(ProductType::ConsumerCredit),
-                Some("sme_credit") => Some(ProductType::SmeCredit),
-                Some(_) => {
-                    return Err(AdapterError::field(
-                        "biz_content.product_type",
-                        "must be deposit, consumer_credit or sme_credit",
-                    ));
-                }
-            };
+            let product_type = biz
+                .product_type
+                .as_deref()
+                .map(|code| {
+                    ProductType::parse(code).ok_or_else(|| {
+                        AdapterError::field(
+                            "biz_content.product_type",
+                            "must be deposit, consumer_credit or sme_credit",
+                        )
+                    })
+                })
+                .transpose()?;
             let limit = biz.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
             if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
                 return Err(AdapterError::field("biz_content.limit", format!("must be 1 to {MAX_PAGE_LIMIT}")));
@@ -224,14 +224,9 @@ fn amount(m: &Money) -> Value {
 }
 
 fn product(p: &Product) -> Value {
-    let product_type = match p.product_type {
-        ProductType::Deposit => "deposit",
-        ProductType::ConsumerCredit => "consumer_credit",
-        ProductType::SmeCredit => "sme_credit",
-    };
     let mut out = json!({
         "product_id": p.product_id.as_str(),
-        "product_type": product_type,
+        "product_type": p.product_type.code(),
         "name": p.name,
         "description": p.description,
         "currency": p.currency.to_string(),

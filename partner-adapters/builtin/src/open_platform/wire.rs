@@ -3,6 +3,8 @@
 use scenegate_adapter_contract::{AdapterError, Operation, RawRequest};
 use serde::Deserialize;
 
+use crate::form::FormParams;
+
 /// Every method, by the name in `method`, with the operation it carries.
 pub const METHODS: &[(&str, Operation)] = &[
     ("scenegate.product.list", Operation::ListProducts),
@@ -40,8 +42,7 @@ const PARAMETERS: &[&str] = &[
 ];
 
 /// The request's parameters, from the query and the form body together, each at most once.
-#[derive(Debug)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params(FormParams);
 
 impl Params {
     pub fn parse(req: &RawRequest) -> Result<Self, AdapterError> {
@@ -52,38 +53,21 @@ impl Params {
             _ => Vec::new(),
         };
         if !req.body.is_empty() {
-            let content_type = req.header("content-type").unwrap_or_default();
-            if !is_form(content_type) {
-                let got =
-                    if content_type.is_empty() { "no Content-Type".to_owned() } else { format!("`{content_type}`") };
-                return Err(AdapterError::UnsupportedMediaType { expected: "application/x-www-form-urlencoded", got });
-            }
-            let body: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(&req.body).map_err(|e| AdapterError::MalformedBody(e.to_string()))?;
-            pairs.extend(body);
+            pairs.extend(FormParams::body_pairs(req.header("content-type").unwrap_or_default(), &req.body)?);
         }
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !PARAMETERS.contains(&name.as_str()) {
-                let name = name.chars().take(40).collect::<String>();
-                return Err(AdapterError::field(name, format!("unknown parameter; known: {}", PARAMETERS.join(", "))));
-            }
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(AdapterError::field(name.clone(), "given more than once"));
-            }
-        }
-        Ok(Self(pairs))
+        FormParams::checked(pairs, PARAMETERS).map(Self)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0.get(name)
     }
 
     pub fn required(&self, name: &'static str) -> Result<&str, AdapterError> {
-        self.get(name).ok_or_else(|| AdapterError::field(name, "required"))
+        self.0.required(name)
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.pairs()
     }
 
     /// `biz_content` as the operation's JSON shape.
@@ -91,16 +75,6 @@ impl Params {
         let text = self.required("biz_content")?;
         serde_json::from_str(text).map_err(|e| AdapterError::field("biz_content", e.to_string()))
     }
-}
-
-/// `application/x-www-form-urlencoded`, with at most a UTF-8 `charset`.
-fn is_form(content_type: &str) -> bool {
-    let mut parts = content_type.split(';').map(str::trim);
-    parts.next().is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-        && parts.all(|p| match p.split_once('=') {
-            Some((n, v)) if n.trim().eq_ignore_ascii_case("charset") => v.trim().eq_ignore_ascii_case("utf-8"),
-            _ => p.is_empty(),
-        })
 }
 
 #[derive(Debug, Deserialize)]

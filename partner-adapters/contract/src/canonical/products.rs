@@ -9,6 +9,23 @@ pub enum ProductType {
     SmeCredit,
 }
 
+impl ProductType {
+    pub const ALL: &'static [ProductType] = &[Self::Deposit, Self::ConsumerCredit, Self::SmeCredit];
+
+    /// The data standard's code, the same in every protocol that names a product type.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Deposit => "deposit",
+            Self::ConsumerCredit => "consumer_credit",
+            Self::SmeCredit => "sme_credit",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.code() == code)
+    }
+}
+
 /// A product in the catalogue. Exactly one of `deposit` and `credit` is present,
 /// matching `product_type`.
 #[derive(Clone, Debug, PartialEq)]
