@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let (max_body, timeout) = (state.settings.max_body_bytes, state.settings.request_timeout);
     let routes = Router::new()
         .merge(api)
+        .merge(crate::api::adapters::protocol_paths())
         // Load balancers probe the port they send traffic to.
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -75,10 +75,14 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         let dpop = parts.headers.get("dpop").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let client_cert =
             parts.extensions.get::<scenegate_listener::tls::ClientCertificate>().map(|c| c.thumbprint().to_owned());
+        // Access tokens and cookies never reach an adapter; a protocol's own `Authorization`
+        // (a signature over the request, no secret) does.
         let headers = parts
             .headers
             .iter()
-            .filter(|(name, _)| *name != header::AUTHORIZATION && *name != header::COOKIE)
+            .filter(|(name, value)| {
+                *name != header::COOKIE && !(*name == header::AUTHORIZATION && carries_access_token(value))
+            })
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect();
         let method = parts.method.as_str().to_owned();
@@ -87,13 +91,20 @@ impl<S: Send + Sync> FromRequest<S> for PartnerCall {
         // Too large is a 413 here, too slow a 408.
         let BoundedBody(body) = BoundedBody::from_request(Request::from_parts(parts, body), state).await?;
         Ok(Self {
-            raw: RawRequest { method, path, path_params, query, headers, body },
+            raw: RawRequest { method, path, path_params, query, headers, body, received_at: 0 },
             bearer,
             dpop_scheme,
             dpop,
             client_cert,
         })
     }
+}
+
+/// `Authorization: Bearer …` or `DPoP …` (any case), or anything unreadable.
+fn carries_access_token(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else { return true };
+    let scheme = text.split(' ').next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
 }
 
 /// The token of `Authorization: Bearer …` or `Authorization: DPoP …` (true for the latter).
@@ -135,7 +146,8 @@ pub async fn run_adapted(gw: &AppState, call: PartnerCall) -> Response {
 
 /// Runs one call through every phase and tags the response with the partner. A DPoP call
 /// gets the server's current nonce with its answer, whatever the answer (RFC 9449 §8.2).
-async fn serve(gw: &AppState, via: Via, call: PartnerCall) -> Response {
+async fn serve(gw: &AppState, via: Via, mut call: PartnerCall) -> Response {
+    call.raw.received_at = gw.tokens.now();
     let mut seen = Seen::default();
     let dpop_call = call.dpop.is_some();
     let answered = phases(gw, via, &call, &mut seen).await;
@@ -230,12 +242,14 @@ async fn authenticate_adapted(gw: &AppState, call: &PartnerCall, seen: &mut Seen
             reason: "is not a partner id: `ptn_` followed by 1 to 48 of a-z, 0-9, `_`, `-`".into(),
         });
     }
+    // `/gw/{partner_id}` for single-URL protocols, `/gw/{partner_id}/…` for path-style ones.
+    let entry = if call.raw.path_param("rest").is_some() { Entry::PathStyle } else { Entry::SingleUrl };
     // An unknown partner and a standard-API partner look alike: no oracle of who exists.
     let partner = gw
         .partners
         .load()
         .get(id)
-        .filter(|p| p.capabilities.entry == Entry::SingleUrl)
+        .filter(|p| p.capabilities.entry == entry)
         .cloned()
         .ok_or(ApiError::NotFound("partner endpoint"))?;
     seen.adapted = Some(partner.clone());
@@ -276,6 +290,7 @@ fn refuse_in_protocol(partner: &Partner, op: Option<Operation>, raw: &RawRequest
             error.log();
             let mut res = raw_response(out).unwrap_or_else(|e| e.into_response());
             res.extensions_mut().insert(crate::problem::ProblemSlug(slug));
+            res.extensions_mut().insert(crate::problem::ProtocolAnswer);
             res
         }
         None => error.into_response(),

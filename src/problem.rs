@@ -183,6 +183,10 @@ fn for_status(status: StatusCode) -> Problem {
 pub async fn render(req: Request, next: Next) -> Response {
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut res = next.run(req).await;
+    // A partner protocol's own refusal (its envelope, its signature) is already its answer.
+    if res.extensions().get::<ProtocolAnswer>().is_some() {
+        return res;
+    }
     let problem = match res.extensions_mut().remove::<Problem>() {
         Some(p) => p,
         None if res.status().is_client_error() || res.status().is_server_error() => for_status(res.status()),
@@ -190,6 +194,10 @@ pub async fn render(req: Request, next: Next) -> Response {
     };
     write(res, Problem { request_id, ..problem })
 }
+
+/// Marks a refusal an adapter wrote in its protocol's own form: [`render`] leaves it as is.
+#[derive(Clone, Copy, Debug)]
+pub struct ProtocolAnswer;
 
 /// The problem type a response carried, for the access log (outside [`render`]).
 #[derive(Clone, Debug)]

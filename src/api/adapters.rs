@@ -13,6 +13,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_adapters)).routes(routes!(adapted_call))
 }
 
+/// Path-style protocols' own paths under `/gw/{partner_id}/…`, any method. Not in the
+/// OpenAPI document: each protocol's paths are its adapter's, listed in its guide.
+pub fn protocol_paths() -> axum::Router<AppState> {
+    axum::Router::new().route("/gw/{partner_id}/{*rest}", axum::routing::any(adapted_call))
+}
+
 /// One built-in adapter and what it carries.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdapterInfo {

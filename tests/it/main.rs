@@ -22,6 +22,7 @@ mod payments;
 mod problems;
 mod products;
 mod reload;
+mod signed_rest;
 mod staff;
 mod tokens;
 mod webhooks;

@@ -10,11 +10,12 @@ mod form;
 pub mod legacy_mac;
 pub mod native;
 pub mod open_platform;
+pub mod signed_rest;
 pub mod suites;
 
 /// Every adapter the gateway can build, by the name partner files use.
 pub fn builtin() -> &'static [&'static dyn AdapterKind] {
-    &[&native::Kind, &open_platform::Kind, &legacy_mac::Kind]
+    &[&native::Kind, &open_platform::Kind, &signed_rest::Kind, &legacy_mac::Kind]
 }
 
 /// Looks an adapter kind up by its `adapter.name`.

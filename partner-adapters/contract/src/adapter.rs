@@ -19,6 +19,9 @@ pub struct RawRequest {
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// When the gateway received it (Unix seconds): the time an adapter dates its answer
+    /// with, since adapters keep no clock.
+    pub received_at: i64,
 }
 
 impl RawRequest {

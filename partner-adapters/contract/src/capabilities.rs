@@ -87,6 +87,9 @@ pub enum Entry {
     /// One URL per partner, `POST /gw/{partner_id}`: the adapter reads the operation from
     /// the request (a `method` parameter, a message type).
     SingleUrl,
+    /// The protocol's own paths under `/gw/{partner_id}/…` (any method): the adapter reads
+    /// the operation from the method and path.
+    PathStyle,
 }
 
 /// How the partner hears about events (payments settled, refunds done).
@@ -101,6 +104,9 @@ pub enum Notifications {
     /// A form post signed like the protocol's answers, acknowledged by the plain body
     /// `success` (anything else is retried).
     SignedFormSuccess,
+    /// JSON whose resource is encrypted (AES-256-GCM or SM4-GCM) under the partner's API key,
+    /// signed in headers, acknowledged by HTTP 200 or 204.
+    EncryptedJson,
 }
 
 /// Everything an adapter kind can carry.

@@ -6,8 +6,8 @@
 //! What it checks, per adapter:
 //! - every operation the adapter declares is exercised by a case, and each case decodes to
 //!   the canonical request it names;
-//! - a signed-request adapter refuses each case with any one character of its body or query
-//!   changed, and refuses it a day early or late; the same request gives the same
+//! - a signed-request adapter refuses each case with any one character of its body, query or
+//!   headers changed, and refuses it a day early or late; the same request gives the same
 //!   single-use mark twice and different requests different marks;
 //! - no input panics it: truncations, byte flips and pseudo-random bytes through
 //!   `authenticate`, `decode` and `encode_error`.
@@ -99,6 +99,20 @@ fn tampering(adapter: &dyn PartnerAdapter, case: &Case, name: &str) -> Vec<Strin
         let req = RawRequest { body: tampered.into(), ..case.request.clone() };
         if adapter.authenticate(&req, case.now).is_ok() {
             failures.push(format!("{name}: accepted with body byte {i} changed"));
+        }
+    }
+    let case_name = name;
+    for (h, (name, value)) in case.request.headers.iter().enumerate() {
+        let bytes = value.as_bytes();
+        for i in 0..bytes.len() {
+            let Some(changed) = next_alnum(bytes[i]) else { continue };
+            let mut tampered = bytes.to_vec();
+            tampered[i] = changed;
+            let mut req = case.request.clone();
+            req.headers[h].1 = String::from_utf8_lossy(&tampered).into_owned();
+            if adapter.authenticate(&req, case.now).is_ok() {
+                failures.push(format!("{case_name}: accepted with header `{name}` byte {i} changed"));
+            }
         }
     }
     if let Some(query) = &case.request.query {

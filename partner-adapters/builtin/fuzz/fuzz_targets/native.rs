@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         query: Some(query),
         headers: vec![("content-type".into(), "application/json".into())],
         body: bytes::Bytes::copy_from_slice(body),
+        received_at: 0,
     };
     for op in Operation::ALL {
         let _ = adapter.decode(*op, &req);

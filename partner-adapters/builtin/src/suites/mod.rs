@@ -16,6 +16,7 @@
 //! independently audited (their README says so). SM2 signing derives its nonce deterministically
 //! (RFC 6979 with SM3), so the same key and message always give the same signature.
 
+pub mod aead;
 mod canonical;
 mod keyfile;
 pub mod mac;
