@@ -1,5 +1,6 @@
-//! Form parameters of the single-URL protocols (`open-platform`, `legacy-mac`): each name at
-//! most once, and only names the protocol knows.
+//! What the partner protocols share: form parameters of the single-URL protocols
+//! (`open-platform`, `legacy-mac`), each name at most once and only names the protocol knows;
+//! and the rule for a partner's own order numbers.
 
 use scenegate_adapter_contract::AdapterError;
 
@@ -45,6 +46,15 @@ impl FormParams {
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+}
+
+/// A partner's order or request number, which becomes an idempotency key: 1 to 64 of
+/// letters, digits, `_` and `-`.
+pub fn order_number(field: &'static str, value: &str) -> Result<(), AdapterError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(AdapterError::field(field, "must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`")) }
 }
 
 /// `application/x-www-form-urlencoded`, with at most a UTF-8 `charset`.

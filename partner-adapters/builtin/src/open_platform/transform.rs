@@ -77,7 +77,7 @@ pub fn authenticate(settings: &Settings, req: &RawRequest, now: i64) -> Result<A
     };
     let idempotency = match order {
         Some((field, key)) => {
-            wire::order_number(field, &key)?;
+            crate::form::order_number(field, &key)?;
             Some(IdempotencyRef { key, request: biz.as_bytes().to_vec() })
         }
         None => None,
@@ -140,11 +140,10 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
         }
         Operation::CreatePaymentConsent => {
             let biz: wire::AgreementCreateBiz = params.biz()?;
-            wire::order_number("biz_content.out_agreement_no", &biz.out_agreement_no)?;
+            crate::form::order_number("biz_content.out_agreement_no", &biz.out_agreement_no)?;
             let amount = money("biz_content.total_amount", &biz.total_amount, biz.currency.as_deref())?;
-            let code = SCENARIOS.iter().copied().find(|c| c.code() == biz.scenario_code).ok_or_else(|| {
-                let known: Vec<&str> = SCENARIOS.iter().map(|c| c.code()).collect();
-                AdapterError::field("biz_content.scenario_code", format!("must be one of {}", known.join(", ")))
+            let code = ScenarioCode::parse(&biz.scenario_code).ok_or_else(|| {
+                AdapterError::field("biz_content.scenario_code", format!("must be one of {}", ScenarioCode::known()))
             })?;
             CanonicalRequest::CreatePaymentConsent(Box::new(PaymentConsentRequest {
                 consent_type: PaymentConsentType::Single,
@@ -164,7 +163,7 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
         }
         Operation::CreatePayment => {
             let biz: wire::TradePayBiz = params.biz()?;
-            wire::order_number("biz_content.out_trade_no", &biz.out_trade_no)?;
+            crate::form::order_number("biz_content.out_trade_no", &biz.out_trade_no)?;
             let amount = money("biz_content.total_amount", &biz.total_amount, biz.currency.as_deref())?;
             CanonicalRequest::CreatePayment(Box::new(PaymentRequest {
                 consent_id: parse_id("biz_content.agreement_no", &biz.agreement_no)?,
@@ -178,7 +177,7 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
         }
         Operation::CreateRefund => {
             let biz: wire::TradeRefundBiz = params.biz()?;
-            wire::order_number("biz_content.out_request_no", &biz.out_request_no)?;
+            crate::form::order_number("biz_content.out_request_no", &biz.out_request_no)?;
             let amount = money("biz_content.refund_amount", &biz.refund_amount, biz.currency.as_deref())?;
             let id = parse_id("biz_content.trade_no", &biz.trade_no)?;
             CanonicalRequest::CreateRefund(id, Box::new(RefundRequest { amount, reason: biz.refund_reason }))
@@ -186,17 +185,6 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
         other => return Err(AdapterError::Unsupported(other.name())),
     })
 }
-
-const SCENARIOS: &[ScenarioCode] = &[
-    ScenarioCode::EcommerceGoods,
-    ScenarioCode::BillPayment,
-    ScenarioCode::Transport,
-    ScenarioCode::Parking,
-    ScenarioCode::TopUp,
-    ScenarioCode::Travel,
-    ScenarioCode::Government,
-    ScenarioCode::Other,
-];
 
 /// A typed id from a `biz_content` field; the error names the field.
 fn parse_id<T: std::str::FromStr<Err = scenegate_adapter_contract::IdError>>(

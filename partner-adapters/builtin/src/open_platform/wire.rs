@@ -158,11 +158,3 @@ pub struct TradeRefundBiz {
     pub currency: Option<String>,
     pub refund_reason: String,
 }
-
-/// An order or request number: 1 to 64 of letters, digits, `_` and `-`.
-pub fn order_number(field: &'static str, value: &str) -> Result<(), AdapterError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(AdapterError::field(field, "must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`")) }
-}

@@ -71,7 +71,7 @@ pub fn authenticate(settings: &Settings, req: &RawRequest, now: i64) -> Result<A
     };
     let idempotency = match order {
         Some((field, key)) => {
-            order_number(field, &key)?;
+            crate::form::order_number(field, &key)?;
             Some(IdempotencyRef { key, request: req.body.to_vec() })
         }
         None => None,
@@ -85,13 +85,6 @@ pub fn authenticate(settings: &Settings, req: &RawRequest, now: i64) -> Result<A
         customer_token: req.header(CUSTOMER_TOKEN_HEADER).map(str::to_owned),
         idempotency,
     })
-}
-
-fn order_number(field: &'static str, value: &str) -> Result<(), AdapterError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(AdapterError::field(field, "must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`")) }
 }
 
 /// The body as JSON, sent as `application/json`.
@@ -118,17 +111,6 @@ fn money(field: &'static str, minor: i64, currency: &str) -> Result<Money, Adapt
     }
     Ok(Money::from_minor(minor, currency))
 }
-
-const SCENARIOS: &[ScenarioCode] = &[
-    ScenarioCode::EcommerceGoods,
-    ScenarioCode::BillPayment,
-    ScenarioCode::Transport,
-    ScenarioCode::Parking,
-    ScenarioCode::TopUp,
-    ScenarioCode::Travel,
-    ScenarioCode::Government,
-    ScenarioCode::Other,
-];
 
 pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
     let rest = req.path_param("rest").unwrap_or_default();
@@ -173,9 +155,8 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
         Operation::GetPayment => CanonicalRequest::GetPayment(id("trade_no", path_id)?),
         Operation::CreatePaymentConsent => {
             let b: wire::AgreementCreate = json_body(req)?;
-            let code = SCENARIOS.iter().copied().find(|c| c.code() == b.scenario_code).ok_or_else(|| {
-                let known: Vec<&str> = SCENARIOS.iter().map(|c| c.code()).collect();
-                AdapterError::field("scenario_code", format!("must be one of {}", known.join(", ")))
+            let code = ScenarioCode::parse(&b.scenario_code).ok_or_else(|| {
+                AdapterError::field("scenario_code", format!("must be one of {}", ScenarioCode::known()))
             })?;
             CanonicalRequest::CreatePaymentConsent(Box::new(PaymentConsentRequest {
                 consent_type: PaymentConsentType::Single,

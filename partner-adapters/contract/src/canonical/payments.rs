@@ -42,6 +42,26 @@ pub enum ScenarioCode {
 }
 
 impl ScenarioCode {
+    pub const ALL: &'static [ScenarioCode] = &[
+        Self::EcommerceGoods,
+        Self::BillPayment,
+        Self::Transport,
+        Self::Parking,
+        Self::TopUp,
+        Self::Travel,
+        Self::Government,
+        Self::Other,
+    ];
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.code() == code)
+    }
+
+    /// The codes, for an error that lists them.
+    pub fn known() -> String {
+        Self::ALL.iter().map(|c| c.code()).collect::<Vec<_>>().join(", ")
+    }
+
     pub const fn code(self) -> &'static str {
         match self {
             Self::EcommerceGoods => "ecommerce_goods",
