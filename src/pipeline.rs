@@ -288,6 +288,14 @@ fn refuse_in_protocol(partner: &Partner, op: Option<Operation>, raw: &RawRequest
     match partner.adapter.encode_error(op, raw, &view) {
         Some(out) => {
             error.log();
+            // Envelope protocols answer refusals with a 200: this is where operators see them.
+            metrics::counter!(
+                "scenegate_adapted_refusals_total",
+                "partner" => partner.id.clone(),
+                "adapter" => partner.adapter_name.clone(),
+                "problem" => slug.clone()
+            )
+            .increment(1);
             let mut res = raw_response(out).unwrap_or_else(|e| e.into_response());
             res.extensions_mut().insert(crate::problem::ProblemSlug(slug));
             res.extensions_mut().insert(crate::problem::ProtocolAnswer);

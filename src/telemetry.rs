@@ -55,6 +55,10 @@ fn describe() {
     describe_gauge!("scenegate_build_info", "Always 1; the labels name the running build");
     metrics::gauge!("scenegate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     describe_counter!("scenegate_http_requests_total", "HTTP requests by partner, route template and status");
+    describe_counter!(
+        "scenegate_adapted_refusals_total",
+        "Refusals written in a partner protocol's own envelope (often HTTP 200), by partner, adapter and problem type"
+    );
     describe_histogram!("scenegate_http_request_duration_seconds", "Whole-request latency by route template");
     describe_histogram!("scenegate_core_request_duration_seconds", "Core-bank call latency by operation and outcome");
     describe_histogram!("scenegate_db_group_commit_jobs", "Writes per SQLite group commit (embedded default)");

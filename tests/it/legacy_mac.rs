@@ -111,4 +111,13 @@ async fn a_mac_partner_reads_products_and_nothing_replayed_or_tampered_gets_thro
         ("sign_type", "HMAC-SM3"),
     ]);
     assert_eq!(post(&stack, stale).await["err_code"], "REQUEST_STALE");
+
+    // Answered 200 in the protocol's envelope, but counted as refusals for operators.
+    let metrics = http().get(stack.gw.ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for problem in ["signature_replayed", "request_signature_refused", "request_stale"] {
+        let line = format!(
+            r#"scenegate_adapted_refusals_total{{partner="ptn_legacy",adapter="legacy-mac",problem="{problem}"}} 1"#
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
 }
