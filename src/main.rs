@@ -72,6 +72,8 @@ enum Command {
     },
     /// Prints the OpenAPI document generated from the code.
     Openapi,
+    /// Prints the partner adapters' capability matrix (Markdown) generated from the code.
+    Adapters,
     /// Staff emergency actions on a partner, effective at once on running gateways.
     Partner {
         #[command(subcommand)]
@@ -166,6 +168,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             print!("{}", openapi::spec_json());
+            Ok(())
+        }
+        Command::Adapters => {
+            print!("{}", scenegate::api::adapters::capability_matrix());
             Ok(())
         }
         Command::CheckConfig { dir } => check_config(&dir),

@@ -78,3 +78,52 @@ pub async fn list_adapters() -> Json<AdapterList> {
 pub async fn adapted_call(State(gw): State<AppState>, call: PartnerCall) -> Response {
     pipeline::run_adapted(&gw, call).await
 }
+
+/// The capability matrix as Markdown: what `scenegate adapters` prints and
+/// `openapi/adapters.md` holds (a test keeps the two equal).
+pub fn capability_matrix() -> String {
+    use scenegate_adapter_contract::{Authentication, Entry, Notifications, Operation};
+    let mut out = String::from(
+        "# Partner adapters\n\nGenerated from the adapters' code by `scenegate adapters`; do not edit. \
+         `GET /v1/adapters` serves the same as JSON.\n\n",
+    );
+    out.push_str("| adapter | entry | authentication | notifications | highest level |\n|---|---|---|---|---|\n");
+    let list = adapter_list();
+    for a in &list.data {
+        let c = &a.capabilities;
+        let entry = match c.entry {
+            Entry::StandardPaths => "the standard API's paths (`/v1/…`)",
+            Entry::SingleUrl => "`POST /gw/{partner_id}`",
+            Entry::PathStyle => "its own paths under `/gw/{partner_id}/…`",
+        };
+        let auth = match c.authentication {
+            Authentication::BearerToken => "OAuth access token".to_owned(),
+            Authentication::SignedRequest { suites } => {
+                let names: Vec<&str> = suites.iter().map(|s| s.name()).collect();
+                format!("signed request: {}", names.join(", "))
+            }
+        };
+        let notifications = match c.notifications {
+            Notifications::StandardWebhooks => "Standard Webhooks (2xx), or polling `/v1/events`",
+            Notifications::SignedFormSuccess => "signed form post, acknowledged by the body `success`",
+            Notifications::EncryptedJson => "JSON with an AES-256-GCM/SM4-GCM resource, acknowledged by 2xx",
+            Notifications::QueryOnly => "none: the partner queries",
+        };
+        out.push_str(&format!("| `{}` | {entry} | {auth} | {notifications} | {:?} |\n", a.name, c.highest_level));
+    }
+    out.push_str("\n| operation | scope | level |");
+    for a in &list.data {
+        out.push_str(&format!(" `{}` |", a.name));
+    }
+    out.push_str("\n|---|---|---|");
+    out.push_str(&"---|".repeat(list.data.len()));
+    out.push('\n');
+    for op in Operation::ALL {
+        out.push_str(&format!("| `{}` | `{}` | {:?} |", op.name(), op.required_scope(), op.security_level()));
+        for a in &list.data {
+            out.push_str(if a.capabilities.carries(*op) { " ✓ |" } else { " |" });
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -4,6 +4,20 @@
 use serde_json::Value;
 
 #[test]
+fn committed_adapter_matrix_matches_the_code() {
+    let generated = scenegate::api::adapters::capability_matrix();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/adapters.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "openapi/adapters.md is out of date: run `cargo run -q -- adapters > openapi/adapters.md`"
+    );
+    for name in ["native", "open-platform", "signed-rest", "legacy-mac"] {
+        assert!(generated.contains(&format!("`{name}`")), "{name} listed");
+    }
+}
+
+#[test]
 fn committed_spec_matches_the_code() {
     let generated = scenegate::openapi::spec_json();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/scenegate.v1.json");
