@@ -316,9 +316,10 @@ fn oauth_problem(e: &OAuthError) -> Problem {
 }
 
 impl ApiError {
-    /// Logs the error as its answer is written: a failure as an error, a refusal at debug.
-    pub(crate) fn log(&self) {
-        if self.problem().status >= 500 {
+    /// Logs the error as its answer (of `status`) is written: a failure as an error, a
+    /// refusal at debug.
+    pub(crate) fn log(&self, status: u16) {
+        if status >= 500 {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");
@@ -329,7 +330,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
-        self.log();
+        self.log(problem.status);
         let mut res = problem.into_response();
         let headers = res.headers_mut();
         match &self {

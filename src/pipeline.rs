@@ -276,7 +276,7 @@ async fn authenticate_adapted(gw: &AppState, call: &PartnerCall, seen: &mut Seen
 /// A refusal to an adapted partner, in its protocol's envelope when the adapter has one.
 fn refuse_in_protocol(partner: &Partner, op: Option<Operation>, raw: &RawRequest, error: ApiError) -> Response {
     let problem = error.problem();
-    let slug = problem.type_.strip_prefix(crate::problem::TYPE_BASE).unwrap_or(&problem.type_).to_owned();
+    let slug = problem.slug().to_owned();
     let view = ErrorView {
         status: problem.status,
         code: &slug,
@@ -287,7 +287,7 @@ fn refuse_in_protocol(partner: &Partner, op: Option<Operation>, raw: &RawRequest
     };
     match partner.adapter.encode_error(op, raw, &view) {
         Some(out) => {
-            error.log();
+            error.log(problem.status);
             // Envelope protocols answer refusals with a 200: this is where operators see them.
             metrics::counter!(
                 "scenegate_adapted_refusals_total",

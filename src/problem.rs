@@ -145,6 +145,12 @@ impl Problem {
         }
     }
 
+    /// The stable slug of `type` (`insufficient_scope`), as metrics, logs and partner
+    /// protocols name the problem.
+    pub fn slug(&self) -> &str {
+        self.type_.strip_prefix(TYPE_BASE).unwrap_or(&self.type_)
+    }
+
     /// The response carries the problem unrendered; [`render`] writes it with the request id.
     pub fn into_response_with(self, mut res: Response) -> Response {
         *res.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -205,7 +211,7 @@ pub struct ProblemSlug(pub String);
 
 fn write(res: Response, problem: Problem) -> Response {
     let (mut parts, _) = res.into_parts();
-    let slug = problem.type_.strip_prefix(TYPE_BASE).unwrap_or(&problem.type_).to_owned();
+    let slug = problem.slug().to_owned();
     parts.extensions.insert(ProblemSlug(slug));
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
