@@ -154,11 +154,8 @@ fn read_public_pem(src: &Source<'_>, written: &str) -> Result<String, String> {
     }
     let path = src.path.parent().unwrap_or(Path::new("")).join(written);
     let resolved = || format!("`{written}` (resolved to `{}`)", path.display());
-    let size = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", resolved()))?.len();
-    if size > MAX_PEM_BYTES {
-        return Err(format!("{} is {size} bytes; a public key PEM is under {MAX_PEM_BYTES}", resolved()));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", resolved()))?;
+    let bytes = super::read_bounded(&path, MAX_PEM_BYTES).map_err(|e| format!("cannot read {}: {e}", resolved()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not a PEM text file", resolved()))?;
     if text.contains("PRIVATE KEY-----") {
         return Err(format!(
             "{} holds a private key: never send us a private key. Generate a new key pair, since this one \

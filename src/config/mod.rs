@@ -43,6 +43,19 @@ pub use registry::{PartnerRegistry, REJECTED_GAUGE, ReloadReport};
 pub use reload::{PartnerWatcher, watch_partners};
 pub use scenegate_adapter_contract::SecurityLevel;
 
+/// Reads a file a partner file names (a key, a secret), refusing one larger than `max`
+/// bytes without reading past it: these files come from outside the bank's config repository
+/// often enough (a partner's key) that their size is not trusted.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
 /// Which OAuth grant a scope is used with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScopeGrant {

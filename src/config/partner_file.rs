@@ -418,7 +418,8 @@ impl Check<'_> {
         let read_file = |written: &str| -> Result<Vec<u8>, String> {
             let path = dir.join(written);
             read.borrow_mut().push(path.clone());
-            read_bounded(&path).map_err(|e| format!("cannot read `{written}` (resolved to `{}`): {e}", path.display()))
+            super::read_bounded(&path, MAX_ADAPTER_FILE_BYTES)
+                .map_err(|e| format!("cannot read `{written}` (resolved to `{}`): {e}", path.display()))
         };
         if !protocol_keys.is_empty() && capabilities.signature_suites().is_empty() {
             let reason = format!("adapter `{name}` authenticates with access tokens; it uses no `[[keys.protocol]]`");
@@ -522,13 +523,3 @@ struct BuiltAdapter {
 
 /// Largest file an adapter may read (a private key PEM is a few KB).
 const MAX_ADAPTER_FILE_BYTES: u64 = 64 * 1024;
-
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    fs::File::open(path)?.take(MAX_ADAPTER_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_ADAPTER_FILE_BYTES {
-        return Err(std::io::Error::other(format!("larger than {MAX_ADAPTER_FILE_BYTES} bytes")));
-    }
-    Ok(bytes)
-}

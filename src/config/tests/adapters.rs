@@ -125,3 +125,13 @@ fn a_webhook_secret_is_required_only_where_standard_webhooks_are_sent() {
     dir.write("skytrip.toml", &open_platform);
     assert!(dir.load().is_ok(), "the open-platform adapter signs its own notifications");
 }
+
+#[test]
+fn an_oversized_key_file_is_refused_without_being_read_whole() {
+    let dir = TestDir::new();
+    let big = dir.write("big.pem", &format!("-----BEGIN PUBLIC KEY-----\n{}\n", "A".repeat(20_000)));
+    let text = open_platform(r#""products:read""#, big.to_str().unwrap(), "RSA2");
+    dir.write("skytrip.toml", &text);
+    let errors = dir.errors();
+    assert!(errors.contains("`keys.protocol[0].file`") && errors.contains("larger than 16384 bytes"), "{errors}");
+}
