@@ -374,3 +374,49 @@ async fn a_settled_payment_is_notified_as_a_signed_form_until_the_partner_answer
         assert!(bank.verify(signed.as_bytes(), &STANDARD.decode(get("sign")).unwrap()), "signed by the bank");
     }
 }
+
+#[tokio::test]
+async fn the_same_order_sent_concurrently_is_paid_once() {
+    let stack = stack();
+    let core = crate::support::customer::core_url_of(stack.gw.dir.path());
+    let biz = r#"{"out_agreement_no":"AG-C","total_amount":"20.00","merchant":"metrogo","subject":"Parking","scenario_code":"parking"}"#;
+    let agreement = call(&stack, "scenegate.agreement.create", biz, None).await;
+    let agreement_no = agreement["agreement_no"].as_str().unwrap_or_else(|| panic!("{agreement}")).to_owned();
+    let token = authorise_payment(&stack, &stack.gw.partner("ptn_op"), &agreement_no, "13800000001").await;
+    let before = ledger(&core).await["txn_count"].as_i64().unwrap();
+
+    // Eight copies of the signed order, all at once: a partner's retries racing.
+    let pay = format!(r#"{{"out_trade_no":"MG-C1","agreement_no":"{agreement_no}","total_amount":"20.00"}}"#);
+    let form = signed_form("scenegate.trade.pay", &pay, Some(&token));
+    let url = stack.gw.url("/gw/ptn_op");
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (url, form) = (url.clone(), form.clone());
+        racing.spawn(async move {
+            let res = http()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        });
+    }
+    let answers = racing.join_all().await;
+    let mut trades = std::collections::BTreeSet::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        let a = answer(body, "scenegate_trade_pay_response");
+        match a["code"].as_str() {
+            Some("10000") => {
+                trades.insert(a["trade_no"].as_str().unwrap().to_owned());
+            }
+            // Answered while the first was still in flight: refused, nothing booked.
+            _ => assert_eq!(a["sub_code"], "scenegate.idempotency_in_flight", "{a}"),
+        }
+    }
+    assert_eq!(trades.len(), 1, "one payment for one order: {answers:?}");
+    assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1, "posted once");
+    assert_eq!(ledger(&core).await["balanced"], true);
+}
