@@ -126,11 +126,24 @@
 //! | `6222020000000000125` | C0009 北京城市公共缴费服务有限公司 | bills and government fees |
 //!
 //! They start at zero. The clearing GL accounts are `GL-CNY-CLEARING` and `GL-USD-CLEARING`.
+//!
+//! # Two cores: holding a range of accounts
+//!
+//! The bank runs two cores, each holding a range of account numbers; [`CoreRole::accounts`]
+//! says which demo accounts a mock seeds ([`Holding::All`], the default, as above;
+//! [`Holding::Only`] or [`Holding::Except`] an inclusive range). Every customer, their
+//! limits, the products and the GL accounts are in every core. A seeded history entry whose
+//! other side is held by the other core is booked against the clearing account with that
+//! account (its holder's name and number) as counterparty, so each account's statement and
+//! balance read exactly as in the unsharded core and each core's ledger balances alone. The
+//! demo split: the new core holds `6222020000000000050..=6222020000000000089` (王芳's USD
+//! account, 赵磊's frozen CNY account, both 北京云杉科技 accounts), the legacy core the rest.
 
 mod clock;
 mod db;
 mod error;
 mod faults;
+mod holding;
 mod ledger;
 mod otp;
 mod params;
@@ -146,6 +159,7 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
+pub use holding::{Dialect, Holding, parse_range};
 pub use wire::LedgerCheck;
 
 /// The password every seeded demo customer logs in with (by mobile number or customer number).
@@ -157,6 +171,18 @@ pub struct CoreBankConfig {
     pub data_dir: Option<PathBuf>,
     /// Write the demo customers, products and six months of history into an empty core.
     pub seed: bool,
+}
+
+/// Which of the bank's cores this one plays: the accounts it holds. The default is today's
+/// single core (every account).
+///
+/// Kept apart from [`CoreBankConfig`] so the struct literals that build that config stay
+/// valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoreRole {
+    /// The demo accounts seeded here. Only seeding reads it: a core already seeded keeps
+    /// what it holds.
+    pub accounts: Holding,
 }
 
 /// Handle to one core; clones share the connections, the clock and the faults.
@@ -174,11 +200,18 @@ pub struct CoreBank {
 
 impl CoreBank {
     /// Creates the folder, database and schema as needed, then seeds once when asked and empty.
+    /// The single, unsharded core speaking the legacy dialect.
     pub async fn open(cfg: CoreBankConfig) -> anyhow::Result<CoreBank> {
+        Self::open_as(cfg, CoreRole::default()).await
+    }
+
+    /// As [`CoreBank::open`], for one of several cores: seeds only the demo accounts
+    /// `role.accounts` holds (every customer, the GL accounts and the limits in any case).
+    pub async fn open_as(cfg: CoreBankConfig, role: CoreRole) -> anyhow::Result<CoreBank> {
         let db = db::connect(cfg.data_dir.as_deref()).await?;
         seed::ensure_gl(&mut *db.writer.acquire().await?).await?;
         if cfg.seed {
-            seed::seed_once(&db.writer).await?;
+            seed::seed_once(&db.writer, &role.accounts).await?;
         }
         let batch = scenegate_sqlite_batch::GroupCommit::start(db.writer.clone(), "core_mock");
         Ok(CoreBank {

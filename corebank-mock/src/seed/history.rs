@@ -1,6 +1,13 @@
 //! Six months of account activity before the anchor date, drawn from a fixed-seed RNG so
 //! every run produces the same ledger. Every entry goes through `ledger::post`, the same
 //! path as live transfers, so the seed can break no invariant the API could not.
+//!
+//! A core holding only some accounts ([`Holding`]) draws the same entries in the same order
+//! and keeps every customer balance in memory, so it skips exactly the spends the unsharded
+//! core would. An entry with one side held here and the other elsewhere is booked against
+//! the currency's clearing account, with the other account (its holder's name and number)
+//! as counterparty: the held account's statement reads as in the unsharded core and this
+//! core's ledger balances by itself. An entry with neither side held is skipped.
 
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
@@ -9,10 +16,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sqlx::SqliteConnection;
 
-use super::people::{ACCOUNTS, acct_no, gl};
-use crate::clock;
+use std::collections::HashMap;
+
+use super::people::{ACCOUNTS, CUSTOMERS, acct_no, gl};
 use crate::error::CoreError;
 use crate::ledger::{self, Posting, TransferSpec};
+use crate::{Holding, clock};
 
 /// The day the demo data ends; fixed rather than the wall clock so the data never drifts.
 pub(crate) fn anchor() -> Date {
@@ -59,15 +68,31 @@ struct Entry {
     cpty: Option<String>,
 }
 
-pub(crate) async fn run(conn: &mut SqliteConnection) -> anyhow::Result<()> {
-    let mut n = 0_u32;
+/// Where the seed stands: what every demo account would hold in the unsharded core, and
+/// which of them this core holds.
+struct Book<'a> {
+    holding: &'a Holding,
+    /// Balance of every demo customer account (held here or not), in fen.
+    balances: HashMap<String, i64>,
+    /// Each demo customer account's holder name, the counterparty shown across cores.
+    names: HashMap<String, &'static str>,
+    n: u32,
+}
+
+pub(crate) async fn run(conn: &mut SqliteConnection, holding: &Holding) -> anyhow::Result<()> {
+    let mut book = Book {
+        holding,
+        balances: ACCOUNTS.iter().map(|a| (acct_no(a.serial), 0)).collect(),
+        names: ACCOUNTS.iter().map(|a| (acct_no(a.serial), CUSTOMERS[a.cust].name)).collect(),
+        n: 0,
+    };
     // Oldest account first, so postings are in time order from the very first one.
     let mut opening: Vec<_> = ACCOUNTS.iter().collect();
     opening.sort_by_key(|a| (a.open_date, a.serial));
     for a in opening {
         let opened = clock::parse_date(a.open_date).unwrap_or(anchor());
         let e = entry(at(opened, 10 * 3600), gl(a.ccy).into(), acct_no(a.serial), a.opening_fen, a.ccy, "开户存入");
-        post(conn, &mut n, e).await?;
+        post(conn, &mut book, e).await?;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(RNG_SEED);
     for back in (1..=DAYS).rev() {
@@ -75,25 +100,46 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> anyhow::Result<()> {
         let mut entries = day_entries(&mut rng, day);
         entries.sort_by_key(|e| e.at_unix);
         for e in entries {
-            post(conn, &mut n, e).await?;
+            post(conn, &mut book, e).await?;
         }
     }
     Ok(())
 }
 
 /// Posts one entry; a spend the account cannot cover is skipped, exactly as the core would
-/// refuse it, which keeps every customer balance at or above zero.
-async fn post(conn: &mut SqliteConnection, n: &mut u32, e: Entry) -> anyhow::Result<()> {
-    *n += 1;
+/// refuse it, which keeps every customer balance at or above zero. The entry's number is
+/// taken whether or not it posts here, so every core names an entry alike.
+async fn post(conn: &mut SqliteConnection, book: &mut Book<'_>, e: Entry) -> anyhow::Result<()> {
+    book.n += 1;
+    let n = book.n;
+    if book.balances.get(&e.dr).is_some_and(|bal| *bal < e.amt_fen) {
+        return Ok(());
+    }
+    for (acct, delta) in [(&e.dr, -e.amt_fen), (&e.cr, e.amt_fen)] {
+        if let Some(bal) = book.balances.get_mut(acct) {
+            *bal += delta;
+        }
+    }
+    // GL accounts are in every core; a demo account only where the holding says.
+    let demo = |acct: &str| book.balances.contains_key(acct);
+    let elsewhere = |acct: &str| demo(acct) && !book.holding.holds(acct);
+    let name = |acct: &str| book.names.get(acct).map(|s| (*s).to_owned());
+    let (dr, cr, cpty_name, cpty_acct) = match (elsewhere(&e.dr), elsewhere(&e.cr)) {
+        (false, false) => (e.dr, e.cr, e.cpty, None),
+        (false, true) if demo(&e.dr) => (e.dr, gl(e.ccy).to_owned(), name(&e.cr), Some(e.cr)),
+        (true, false) if demo(&e.cr) => (gl(e.ccy).to_owned(), e.cr, name(&e.dr), Some(e.dr)),
+        // Between the clearing account and an account elsewhere, or two accounts elsewhere.
+        _ => return Ok(()),
+    };
     let spec = TransferSpec {
         req_seq: format!("SEED-{n:06}"),
-        dr_acct: e.dr,
-        cr_acct: e.cr,
+        dr_acct: dr,
+        cr_acct: cr,
         amt_fen: e.amt_fen,
         ccy: e.ccy.into(),
         memo: e.memo,
-        cpty_name: e.cpty,
-        cpty_acct: None,
+        cpty_name,
+        cpty_acct,
         at_unix: e.at_unix,
         extra_fingerprint: None,
     };

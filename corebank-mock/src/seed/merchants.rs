@@ -8,6 +8,7 @@
 use sqlx::SqliteConnection;
 
 use super::people::{CUSTOMERS, DemoCustomer, acct_no, id_no};
+use crate::Holding;
 
 /// Business customers C0006–C0009, one per kind of demo partner.
 pub(crate) const MERCHANTS: [DemoCustomer; 4] = [
@@ -58,8 +59,9 @@ pub(crate) const LIMITS: [(&str, &str, i64, i64); 4] = [
     ("B", "USD", 10_000_000, 50_000_000),
 ];
 
-/// `hashes` are the merchants' password hashes, in `MERCHANTS` order.
-pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String]) -> sqlx::Result<()> {
+/// `hashes` are the merchants' password hashes, in `MERCHANTS` order. Every merchant and
+/// every customer's limits; the settlement accounts `holding` holds.
+pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> sqlx::Result<()> {
     for ((c, hash), serial) in MERCHANTS.iter().zip(hashes).zip(MERCHANT_SERIALS) {
         sqlx::query(
             "INSERT INTO customers (cust_no, cust_name, cust_type, id_type, id_no, mobile, password_hash)
@@ -74,6 +76,9 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String]) -> sq
         .bind(hash)
         .execute(&mut *conn)
         .await?;
+        if !holding.holds(&acct_no(serial)) {
+            continue;
+        }
         sqlx::query(
             "INSERT INTO accounts (acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date)
              VALUES (?1, ?2, ?3, 'CNY', 'CUR', 'N', ?4)",

@@ -15,15 +15,16 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::{DEMO_PASSWORD, password};
+use crate::{DEMO_PASSWORD, Holding, password};
 
 pub(crate) use people::ensure_gl;
 pub(crate) use people::gl as clearing_account;
 
 /// Seeds when the core has never been seeded and holds no customers; adds the payment data
 /// to a core this seed wrote before payments existed. A core holding customers it did not
-/// seed is left alone.
-pub(crate) async fn seed_once(pool: &SqlitePool) -> anyhow::Result<()> {
+/// seed is left alone. Only the demo accounts `holding` holds are written (see
+/// `history` for the entries whose other side is elsewhere); every customer is.
+pub(crate) async fn seed_once(pool: &SqlitePool, holding: &Holding) -> anyhow::Result<()> {
     if marks(&mut *pool.acquire().await?).await?.done() {
         return Ok(());
     }
@@ -34,21 +35,22 @@ pub(crate) async fn seed_once(pool: &SqlitePool) -> anyhow::Result<()> {
         return Ok(());
     }
     if !marks.base {
-        base(&mut tx, &hashes).await?;
+        base(&mut tx, &hashes, holding).await?;
     }
     if !marks.payments {
-        merchants::insert(&mut tx, &hashes[people::CUSTOMERS.len()..]).await?;
+        merchants::insert(&mut tx, &hashes[people::CUSTOMERS.len()..], holding).await?;
         sqlx::query("INSERT INTO meta (key, value) VALUES ('seeded_payments', '1')").execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-async fn base(tx: &mut SqliteConnection, hashes: &[String]) -> anyhow::Result<()> {
-    people::insert(&mut *tx, hashes).await?;
+async fn base(tx: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> anyhow::Result<()> {
+    people::insert(&mut *tx, hashes, holding).await?;
     products::insert(&mut *tx).await?;
-    history::run(&mut *tx).await?;
-    // Frozen only now, after its history, as a real freeze would stop a live account.
+    history::run(&mut *tx, holding).await?;
+    // Frozen only now, after its history, as a real freeze would stop a live account (no
+    // row to change when another core holds it).
     sqlx::query("UPDATE accounts SET acct_status = 'F' WHERE acct_no = ?1")
         .bind(people::acct_no(people::FROZEN_SERIAL))
         .execute(&mut *tx)

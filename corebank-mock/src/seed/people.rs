@@ -4,6 +4,8 @@
 
 use sqlx::SqliteConnection;
 
+use crate::Holding;
+
 pub(crate) struct DemoCustomer {
     pub cust_no: &'static str,
     pub name: &'static str,
@@ -149,7 +151,8 @@ pub(crate) async fn ensure_gl(conn: &mut SqliteConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String]) -> sqlx::Result<()> {
+/// Every demo customer; of their accounts, those `holding` holds.
+pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> sqlx::Result<()> {
     for (c, hash) in CUSTOMERS.iter().zip(hashes) {
         sqlx::query(
             "INSERT INTO customers (cust_no, cust_name, cust_type, id_type, id_no, mobile, password_hash)
@@ -165,7 +168,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String]) -> sq
         .execute(&mut *conn)
         .await?;
     }
-    for a in &ACCOUNTS {
+    for a in ACCOUNTS.iter().filter(|a| holding.holds(&acct_no(a.serial))) {
         let c = &CUSTOMERS[a.cust];
         sqlx::query(
             "INSERT INTO accounts (acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date)

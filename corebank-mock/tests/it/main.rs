@@ -10,6 +10,7 @@ mod payment_model;
 mod payment_races;
 mod payments;
 mod refunds;
+mod sharding;
 mod support;
 mod test_hooks;
 mod wire;
