@@ -77,7 +77,53 @@ async fn create_schema(pool: &SqlitePool) -> anyhow::Result<()> {
     for stmt in SCHEMA {
         sqlx::query(*stmt).execute(pool).await?;
     }
+    if upgrade_payment_meta(pool).await? {
+        // The old table's index and triggers went with it.
+        for stmt in SCHEMA {
+            sqlx::query(*stmt).execute(pool).await?;
+        }
+    }
     Ok(())
+}
+
+/// What makes a txn a payment, a refund or an inbound credit; plain transfers have no row.
+/// Kept apart from `txns` so a data file from before payments opens unchanged. `scene` is
+/// optional for an inbound credit only.
+const PAYMENT_META: &str = "CREATE TABLE IF NOT EXISTS payment_meta (
+        txn_id       TEXT PRIMARY KEY REFERENCES txns (txn_id),
+        kind         TEXT NOT NULL CHECK (kind IN ('payment', 'refund', 'inbound')),
+        scene        TEXT CHECK (scene IS NOT NULL OR kind = 'inbound'),
+        mcc          TEXT,
+        channel      TEXT NOT NULL,
+        orig_req_seq TEXT,
+        cpty_bank    TEXT,
+        CHECK ((kind = 'refund') = (orig_req_seq IS NOT NULL))
+    )";
+
+/// A file from before inbound credits has a `payment_meta` that refuses them: the table is
+/// rebuilt once as [`PAYMENT_META`] (SQLite cannot alter a CHECK), its rows copied, in one
+/// transaction. True when it was.
+async fn upgrade_payment_meta(pool: &SqlitePool) -> anyhow::Result<bool> {
+    let sql: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payment_meta'")
+            .fetch_one(pool)
+            .await?;
+    if sql.contains("'inbound'") {
+        return Ok(false);
+    }
+    let mut tx = pool.begin().await?;
+    let create = PAYMENT_META.replacen("payment_meta (", "payment_meta_next (", 1);
+    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO payment_meta_next (txn_id, kind, scene, mcc, channel, orig_req_seq, cpty_bank)
+         SELECT txn_id, kind, scene, mcc, channel, orig_req_seq, cpty_bank FROM payment_meta",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DROP TABLE payment_meta").execute(&mut *tx).await?;
+    sqlx::query("ALTER TABLE payment_meta_next RENAME TO payment_meta").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// One statement per entry: SQLite prepares statements one at a time.
@@ -166,18 +212,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TRIGGER IF NOT EXISTS postings_ccy_matches BEFORE INSERT ON postings
      WHEN NEW.ccy IS NOT (SELECT ccy FROM accounts WHERE acct_no = NEW.acct_no)
      BEGIN SELECT RAISE(ABORT, 'posting currency differs from its account'); END",
-    // What makes a txn a payment or a refund; plain transfers have no row. Kept apart from
-    // `txns` so a data file from before payments opens unchanged.
-    "CREATE TABLE IF NOT EXISTS payment_meta (
-        txn_id       TEXT PRIMARY KEY REFERENCES txns (txn_id),
-        kind         TEXT NOT NULL CHECK (kind IN ('payment', 'refund')),
-        scene        TEXT NOT NULL,
-        mcc          TEXT,
-        channel      TEXT NOT NULL,
-        orig_req_seq TEXT,
-        cpty_bank    TEXT,
-        CHECK ((kind = 'refund') = (orig_req_seq IS NOT NULL))
-    )",
+    PAYMENT_META,
     // What each customer has paid out per currency and Beijing day (`day` is the day's first
     // second): the daily limit's running total, counted in the posting's transaction instead
     // of summing the day's payments on every payment. A day with no row yet (a file written
@@ -230,3 +265,45 @@ const SCHEMA: &[&str] = &[
         otp_id  TEXT
     )",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file written before inbound credits: its `payment_meta` is rebuilt once, rows kept,
+    /// and then takes an inbound row without a scene.
+    #[tokio::test]
+    async fn an_old_payment_meta_is_upgraded_in_place() {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:").unwrap().foreign_keys(false);
+        let pool = SqlitePoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None);
+        let pool = pool.connect_with(opts).await.unwrap();
+        sqlx::query(
+            "CREATE TABLE payment_meta (
+                txn_id TEXT PRIMARY KEY REFERENCES txns (txn_id),
+                kind TEXT NOT NULL CHECK (kind IN ('payment', 'refund')),
+                scene TEXT NOT NULL, mcc TEXT, channel TEXT NOT NULL, orig_req_seq TEXT, cpty_bank TEXT,
+                CHECK ((kind = 'refund') = (orig_req_seq IS NOT NULL)))",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO payment_meta VALUES ('T1', 'payment', 'travel', NULL, 'ptn', NULL, NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        create_schema(&pool).await.unwrap();
+        create_schema(&pool).await.unwrap();
+        let kept: Vec<(String, String)> =
+            sqlx::query_as("SELECT txn_id, scene FROM payment_meta").fetch_all(&pool).await.unwrap();
+        assert_eq!(kept, [("T1".to_owned(), "travel".to_owned())]);
+        sqlx::query("INSERT INTO payment_meta (txn_id, kind, channel) VALUES ('T2', 'inbound', 'ptn')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let no_scene = sqlx::query("INSERT INTO payment_meta (txn_id, kind, channel) VALUES ('T3', 'payment', 'p')");
+        assert!(no_scene.execute(&pool).await.is_err(), "only an inbound credit may lack a scene");
+        let edit = sqlx::query("UPDATE payment_meta SET channel = 'x'").execute(&pool).await;
+        assert!(edit.is_err(), "the append-only triggers are back");
+    }
+}

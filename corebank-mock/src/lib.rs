@@ -37,20 +37,21 @@
 //!
 //! # Payment API
 //!
-//! **`POST /core/payments`** posts one payment or refund as one balanced double-entry
-//! transaction. Body:
+//! **`POST /core/payments`** posts one payment, refund or inbound credit as one balanced
+//! double-entry transaction. Body:
 //!
 //! | field | |
 //! |---|---|
 //! | `req_seq` | 1–64 characters; the idempotency key, shared with transfers |
-//! | `kind` | `payment` or `refund` |
-//! | `dr_acct` | payment: the payer's account (a customer account). Refund: optional; if given, the original's creditor account (for an external creditor, the clearing account) |
-//! | `cr_acct` | payment: a customer account of this bank to credit. Refund: optional; if given, the original's debtor account |
+//! | `kind` | `payment`, `refund` or `inbound` |
+//! | `dr_acct` | payment: the payer's account (a customer account). Refund: optional; if given, the original's creditor account (for an external creditor, the clearing account). Inbound: not allowed |
+//! | `cr_acct` | payment: a customer account of this bank to credit. Refund: optional; if given, the original's debtor account. Inbound, required: the customer account credited |
 //! | `cr_ext_acct`, `cr_ext_name`, `cr_ext_bank` | payment only, instead of `cr_acct`: a creditor at another bank (account 1–34 letters/digits, name 1–140 characters, bank code 1–11 letters/digits). Credited to the clearing GL account of the currency (`GL-CNY-CLEARING`, `GL-USD-CLEARING`) with the name and account recorded as counterparty |
+//! | `dr_ext_acct`, `dr_ext_name`, `dr_ext_bank` | inbound only: who the money comes from (another bank, or the bank's other core). Account 1–34 letters/digits and name 1–140 characters required, bank code optional (1–11 letters/digits); shown as counterparty on the creditor's statement |
 //! | `amt_fen` | integer minor units, 1 to 10^14 |
 //! | `ccy` | ISO 4217, must be the accounts' currency (and a refund's original's) |
 //! | `memo` | optional, ≤ 140 characters |
-//! | `scene` | `ecommerce_goods`, `bill_payment`, `transport`, `parking`, `top_up`, `travel`, `government` or `other`; required for a payment, a refund defaults to the original's |
+//! | `scene` | `ecommerce_goods`, `bill_payment`, `transport`, `parking`, `top_up`, `travel`, `government` or `other`; required for a payment, a refund defaults to the original's, optional for an inbound credit |
 //! | `mcc` | optional, 4 digits |
 //! | `channel` | 1–64 characters: the partner the gateway acts for |
 //! | `orig_req_seq` | refund only, required: the `req_seq` of the payment refunded |
@@ -66,6 +67,15 @@
 //! limits (E451, E452) or the refund's remainder (E453), the debtor's funds (E402). All of
 //! them and the write happen in one `BEGIN IMMEDIATE` transaction.
 //!
+//! An inbound credit (`kind: inbound`) is the second leg of a payment between the bank's
+//! two cores (or money from another bank): it debits the currency's clearing account and
+//! credits `cr_acct`. Checks: parameters (E400), voided (E410), the creditor exists and is a
+//! customer account (E404), already posted (replay, or E409), currency (E415), frozen (E423),
+//! closed (E424); no payer limits and no funds check (the clearing account is the bank's).
+//! It has a status and can be voided like a payment, but cannot be refunded (E404). The
+//! first leg is an external payment (`cr_ext_*`) on the payer's core; a full refund of it
+//! reverses that leg should the second fail.
+//!
 //! Limits are per customer and currency (table `cust_limits`). The daily limit counts the
 //! customer's outgoing payments (`kind = payment`, from any of their accounts in that
 //! currency) on the Beijing calendar day of the payment; refunds do not give allowance back.
@@ -76,7 +86,7 @@
 //! | personal (C0001–C0004) | 50,000.00 / 200,000.00 | 5,000.00 / 20,000.00 |
 //! | business (C0005–C0009) | 1,000,000.00 / 5,000,000.00 | 100,000.00 / 500,000.00 |
 //!
-//! **`GET /core/payments/{req_seq}`** answers the receipt of the payment or refund posted
+//! **`GET /core/payments/{req_seq}`** answers the receipt of the payment, refund or inbound credit posted
 //! under `req_seq`; E410 if it was voided; E404 if nothing (or only a plain transfer) was.
 //!
 //! **`POST /core/payments/{req_seq}/void`** (no body) settles an unknown outcome: if a payment

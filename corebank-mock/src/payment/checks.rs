@@ -5,7 +5,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::{Creditor, Kind, Meta, PaymentRequest, Plan};
+use super::{Creditor, Kind, Meta, PaymentRequest, Plan, Scene};
 use crate::clock;
 use crate::error::CoreError;
 use crate::ledger::{self, TransferSpec};
@@ -18,12 +18,15 @@ pub(super) enum Check {
     Limits { cust_no: String },
     /// A refund may not take more than the original's amount less earlier refunds.
     Refund { orig_req_seq: String, orig_amt_fen: i64 },
+    /// An inbound credit is the other bank's (or core's) to check: nothing more here.
+    Nothing,
 }
 
 impl ledger::Check for Check {
     async fn check(&self, conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<(), CoreError> {
         match self {
             Self::Limits { cust_no } => limits(conn, cust_no, spec).await,
+            Self::Nothing => Ok(()),
             Self::Refund { orig_req_seq, orig_amt_fen } => {
                 let left_fen = orig_amt_fen - refunded(conn, orig_req_seq).await?;
                 if spec.amt_fen > left_fen {
@@ -54,7 +57,7 @@ pub(super) async fn resolve(
     let (legs, kind, scene, orig_req_seq, check) = match &req.kind {
         Kind::Payment { dr_acct, creditor, scene } => {
             let (legs, cust_no) = payment_legs(conn, dr_acct, creditor, &req.ccy).await?;
-            (legs, "payment", *scene, None, Check::Limits { cust_no })
+            (legs, "payment", Some(*scene), None, Check::Limits { cust_no })
         }
         Kind::Refund { orig_req_seq, dr_acct, cr_acct, scene } => {
             let orig = original(conn, orig_req_seq).await?;
@@ -76,7 +79,18 @@ pub(super) async fn resolve(
                 cpty_acct: orig.cpty_acct,
                 cpty_bank: orig.cpty_bank,
             };
-            (legs, "refund", scene.unwrap_or(orig.scene), Some(orig_req_seq.clone()), check)
+            (legs, "refund", Some(scene.unwrap_or(orig.scene)), Some(orig_req_seq.clone()), check)
+        }
+        Kind::Inbound { cr_acct, debtor, scene } => {
+            customer_of(conn, cr_acct).await?.ok_or(CoreError::NotFound("cr_acct"))?;
+            let legs = Legs {
+                dr_acct: seed::clearing_account(&req.ccy).to_owned(),
+                cr_acct: cr_acct.clone(),
+                cpty_name: Some(debtor.name.clone()),
+                cpty_acct: Some(debtor.acct.clone()),
+                cpty_bank: debtor.bank.clone(),
+            };
+            (legs, "inbound", *scene, None, Check::Nothing)
         }
     };
     let meta = Meta {
@@ -91,7 +105,7 @@ pub(super) async fn resolve(
     // the same request; `payment` makes a payment's fingerprint differ from a transfer's.
     let extra = serde_json::json!({
         "payment": meta.kind,
-        "scene": meta.scene.code(),
+        "scene": meta.scene.map(Scene::code),
         "mcc": meta.mcc,
         "channel": meta.channel,
         "orig_req_seq": meta.orig_req_seq,

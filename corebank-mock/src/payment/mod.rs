@@ -53,7 +53,7 @@ async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -
         )
         .bind(&posted.receipt.txn_id)
         .bind(m.kind)
-        .bind(m.scene.code())
+        .bind(m.scene.map(Scene::code))
         .bind(&m.mcc)
         .bind(&m.channel)
         .bind(&m.orig_req_seq)
@@ -143,7 +143,8 @@ async fn posted(conn: &mut SqliteConnection, req_seq: &str) -> sqlx::Result<Foun
 #[derive(Debug)]
 struct Meta {
     kind: &'static str,
-    scene: Scene,
+    /// Only an inbound credit may have none.
+    scene: Option<Scene>,
     mcc: Option<String>,
     channel: String,
     orig_req_seq: Option<String>,

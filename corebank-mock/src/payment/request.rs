@@ -74,6 +74,22 @@ pub(crate) enum Kind {
         /// The original payment's scene when left out.
         scene: Option<Scene>,
     },
+    /// Money arriving from another bank (or the bank's other core): debits this bank's
+    /// clearing account for the currency and credits `cr_acct`, a customer account held here,
+    /// with the debtor recorded as the counterparty. No payer limits, no funds check.
+    Inbound {
+        cr_acct: String,
+        debtor: Debtor,
+        scene: Option<Scene>,
+    },
+}
+
+/// The outside party an inbound credit comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Debtor {
+    pub acct: String,
+    pub name: String,
+    pub bank: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +105,7 @@ pub(crate) struct PaymentRequest {
 }
 
 const EXT_FIELDS: [&str; 3] = ["cr_ext_acct", "cr_ext_name", "cr_ext_bank"];
+const DEBTOR_FIELDS: [&str; 3] = ["dr_ext_acct", "dr_ext_name", "dr_ext_bank"];
 
 impl PaymentRequest {
     pub(crate) fn parse(body: &Body) -> Result<Self, CoreError> {
@@ -105,7 +122,8 @@ impl PaymentRequest {
         let kind = match body.text("kind", 16)?.as_str() {
             "payment" => payment(body, scene)?,
             "refund" => refund(body, scene)?,
-            _ => return Err(CoreError::bad("kind", "must be payment or refund")),
+            "inbound" => inbound(body, scene)?,
+            _ => return Err(CoreError::bad("kind", "must be payment, refund or inbound")),
         };
         Ok(Self { req_seq, kind, amt_fen, ccy, memo, mcc, channel })
     }
@@ -121,6 +139,9 @@ fn bad_scene() -> CoreError {
 fn payment(body: &Body, scene: Option<Scene>) -> Result<Kind, CoreError> {
     if body.has("orig_req_seq") {
         return Err(CoreError::bad("orig_req_seq", "only a refund names an original payment"));
+    }
+    if let Some(f) = DEBTOR_FIELDS.into_iter().find(|f| body.has(f)) {
+        return Err(CoreError::bad(f, "only an inbound credit names an external debtor"));
     }
     let scene = scene.ok_or(bad_scene())?;
     let dr_acct = body.nonempty("dr_acct", 32)?;
@@ -150,13 +171,32 @@ fn external(body: &Body) -> Result<Creditor, CoreError> {
 }
 
 fn refund(body: &Body, scene: Option<Scene>) -> Result<Kind, CoreError> {
-    if let Some(f) = EXT_FIELDS.into_iter().find(|f| body.has(f)) {
+    if let Some(f) = EXT_FIELDS.into_iter().chain(DEBTOR_FIELDS).find(|f| body.has(f)) {
         return Err(CoreError::bad(f, "a refund goes back to the original payment's debtor"));
     }
     let orig_req_seq = body.req_seq("orig_req_seq")?;
     let dr_acct = body.opt_text("dr_acct", 32)?;
     let cr_acct = body.opt_text("cr_acct", 32)?;
     Ok(Kind::Refund { orig_req_seq, dr_acct, cr_acct, scene })
+}
+
+fn inbound(body: &Body, scene: Option<Scene>) -> Result<Kind, CoreError> {
+    for f in ["orig_req_seq", "dr_acct"].into_iter().chain(EXT_FIELDS) {
+        if body.has(f) {
+            return Err(CoreError::bad(f, "an inbound credit debits the clearing account for dr_ext_*"));
+        }
+    }
+    let cr_acct = body.nonempty("cr_acct", 32)?;
+    let acct = body.nonempty("dr_ext_acct", 34)?;
+    if !acct.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(CoreError::bad("dr_ext_acct", "must be letters and digits"));
+    }
+    let name = body.nonempty("dr_ext_name", 140)?;
+    let bank = body.opt_text("dr_ext_bank", 11)?;
+    if bank.as_ref().is_some_and(|b| b.is_empty() || !b.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return Err(CoreError::bad("dr_ext_bank", "must be 1 to 11 letters and digits"));
+    }
+    Ok(Kind::Inbound { cr_acct, debtor: Debtor { acct, name, bank }, scene })
 }
 
 #[cfg(test)]
@@ -246,5 +286,31 @@ mod tests {
         assert_eq!(p.kind, want);
         r["cr_ext_name"] = "x".into();
         assert!(parse(r).unwrap_err().contains("cr_ext_name"));
+    }
+
+    #[test]
+    fn an_inbound_credit_names_its_debtor_and_no_payer() {
+        let inbound = json!({ "req_seq": "I-1", "kind": "inbound", "cr_acct": "B", "amt_fen": 100, "ccy": "CNY",
+                              "dr_ext_acct": "6222020000000000059", "dr_ext_name": "王芳", "channel": "ptn_x" });
+        let p = parse(inbound.clone()).unwrap();
+        let debtor = Debtor { acct: "6222020000000000059".into(), name: "王芳".into(), bank: None };
+        assert_eq!(p.kind, Kind::Inbound { cr_acct: "B".into(), debtor, scene: None });
+        for (field, value) in [
+            ("dr_acct", json!("A")),
+            ("orig_req_seq", json!("P-0")),
+            ("cr_ext_name", json!("x")),
+            ("dr_ext_bank", json!("")),
+            ("dr_ext_acct", json!("12-34")),
+            ("dr_ext_name", json!("")),
+            ("cr_acct", json!(null)),
+        ] {
+            let mut body = inbound.clone();
+            body[field] = value;
+            let err = parse(body.clone()).unwrap_err();
+            assert!(err.contains(field), "{body} -> {err}");
+        }
+        let mut payment = base();
+        payment["dr_ext_name"] = "x".into();
+        assert!(parse(payment).unwrap_err().contains("dr_ext_name"));
     }
 }

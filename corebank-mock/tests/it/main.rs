@@ -4,6 +4,7 @@
 
 mod durability;
 mod idempotency;
+mod inbound;
 mod ledger;
 mod otp;
 mod payment_model;
