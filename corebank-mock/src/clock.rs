@@ -26,6 +26,11 @@ pub(crate) fn fmt_time(unix: i64) -> String {
     to_zoned(unix).strftime("%Y%m%d%H%M%S").to_string()
 }
 
+/// RFC 3339 in UTC to the second, `2026-12-04T03:00:00Z`: the modern dialect's instants.
+pub(crate) fn fmt_rfc3339(unix: i64) -> String {
+    Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 pub(crate) fn fmt_date(d: Date) -> String {
     d.strftime("%Y%m%d").to_string()
 }

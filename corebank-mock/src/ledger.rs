@@ -232,7 +232,7 @@ pub(crate) async fn ensure_not_voided(conn: &mut SqliteConnection, req_seq: &str
 }
 
 pub(crate) fn receipt(txn_id: String, req_seq: &str, at_unix: i64) -> TransferReceipt {
-    TransferReceipt { txn_id, req_seq: req_seq.to_owned(), status: "S", txn_time: clock::fmt_time(at_unix) }
+    TransferReceipt { txn_id, req_seq: req_seq.to_owned(), status: "S", txn_time: clock::fmt_time(at_unix), at_unix }
 }
 
 struct Leg {

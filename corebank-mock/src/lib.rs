@@ -137,7 +137,58 @@
 //!
 //! They start at zero. The clearing GL accounts are `GL-CNY-CLEARING` and `GL-USD-CLEARING`.
 //!
-//! # Two cores: holding a range of accounts
+//! # The modern dialect (`/api/v2/...`)
+//!
+//! The new core's wire, served instead of `/core/...` when [`CoreRole::dialect`] is
+//! [`Dialect::Modern`] (the legacy paths then answer 404, and a legacy core answers 404 to
+//! `/api/v2/...`). The same engine underneath: the same ledger, payment checks, limits,
+//! idempotency and voids, serialised differently. JSON without an envelope: success is 2xx
+//! with the resource, a refusal is 4xx/5xx with `{"error": {"code", "message"}}`. Amounts
+//! are decimal strings with exactly the currency's minor digits (`"58000.00"`; CNY and USD
+//! two), currencies ISO 4217, instants RFC 3339 UTC to the second (`2026-12-04T03:00:00Z`),
+//! dates `YYYY-MM-DD`. Products, customer verify/identify, one-time codes and the mock-only
+//! hooks are not in this dialect (the gateway asks the legacy core; tests reach a modern
+//! core's hooks with [`router_in`]).
+//!
+//! | code | status | meaning |
+//! |---|---|---|
+//! | `INVALID_REQUEST` | 400 (405 for a wrong method) | bad body, field or query parameter; `message` starts with its name (`amount: …`, `external_creditor.bank_code: …`) |
+//! | `NOT_FOUND` | 404 | unknown path, customer, account, posting, original posting or posting account (the message names it) |
+//! | `POSTING_ID_REUSED` | 409 | `posting_id` already used with different content |
+//! | `VOIDED` | 410 | `posting_id` was voided: it can never be posted |
+//! | `INSUFFICIENT_FUNDS`, `ACCOUNT_FROZEN`, `ACCOUNT_CLOSED`, `CURRENCY_MISMATCH`, `LIMIT_PER_PAYMENT`, `LIMIT_DAILY`, `REFUND_EXCEEDS_ORIGINAL` | 422 | business refusals, as E402, E423, E424, E415, E451, E452, E453 |
+//! | `INTERNAL` | 500 | the cause is logged, never answered |
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/v2/health` | `{"status": "up"}` |
+//! | `GET /api/v2/customers/{customer_number}/accounts` | `{"accounts": [Account…]}`: the accounts held by this core; `[]` when the customer holds none here; 404 unknown customer |
+//! | `GET /api/v2/accounts/{account_number}` | Account: `{account_number, customer_number, name, currency, type: "savings" \| "current", status: "active" \| "frozen" \| "closed", opened_on}` |
+//! | `GET /api/v2/accounts/{n}/balance` | `{account_number, customer_number, currency, booked, available, as_of}`; `available` is `"0.00"` unless active |
+//! | `GET /api/v2/accounts/{n}/transactions` | `{account_number, customer_number, transactions: [{sequence, transaction_id, booked_at, direction: "debit" \| "credit", amount, currency, description, counterparty: {name, account_number} or null, balance_after}], has_more}`. Query: `booked_from`, `booked_to` (RFC 3339, inclusive), `order=asc\|desc`, `after_sequence` (asc) / `before_sequence` (desc) keyset cursors, `limit` 1–100 (default 100) |
+//! | `POST /api/v2/postings` | 201 `{posting_id, status: "booked", transaction_id, booked_at}`; the same body again 200 with the same receipt, nothing posted; other content under the same id 409 |
+//! | `GET /api/v2/postings/{posting_id}` | the receipt, or 200 `{posting_id, status: "voided"}`, or 404 |
+//! | `POST /api/v2/postings/{posting_id}/void` | the receipt if it was booked; else voids it for good and answers `{posting_id, status: "voided"}` (repeatable) |
+//! | `GET /api/v2/ledger/check` | `{balanced, transaction_count, entry_count, unbalanced_transactions, totals_by_currency: {"CNY": "0.00"…}, daily_spend_mismatches}` |
+//!
+//! A posting's body (unknown fields are refused):
+//!
+//! | field | |
+//! |---|---|
+//! | `posting_id` | 1–64 characters; the de-duplication key, as `req_seq` |
+//! | `type` | `payment`, `refund` or `inbound` |
+//! | `debit_account` | payment: the payer's account |
+//! | `credit_account` | payment: an account held here (or `external_creditor`); inbound: the account credited |
+//! | `external_creditor` | payment to elsewhere: `{account_number (1–34 letters/digits), name (1–140), bank_code (1–11 letters/digits)}`, credited to clearing |
+//! | `external_debtor` | inbound, required: `{account_number, name, bank_code?}`, debited to clearing |
+//! | `original_posting_id` | refund, required: the payment refunded (its accounts follow from it) |
+//! | `amount`, `currency` | a decimal string with exactly the currency's minor digits, 0.01 up to 10^14 minor units; ISO 4217 |
+//! | `narrative` | optional, ≤ 140 characters |
+//! | `scenario` | as `scene`: required for a payment, optional otherwise |
+//! | `merchant_category_code` | optional, 4 digits |
+//! | `channel` | 1–64 characters: the partner the gateway acts for |
+//!
+//! //! # Two cores: holding a range of accounts
 //!
 //! The bank runs two cores, each holding a range of account numbers; [`CoreRole::accounts`]
 //! says which demo accounts a mock seeds ([`Holding::All`], the default, as above;
@@ -183,8 +234,8 @@ pub struct CoreBankConfig {
     pub seed: bool,
 }
 
-/// Which of the bank's cores this one plays: the accounts it holds. The default is today's
-/// single core (every account).
+/// Which of the bank's cores this one plays: the accounts it holds and the wire it speaks.
+/// The default is today's single core (every account, legacy dialect).
 ///
 /// Kept apart from [`CoreBankConfig`] so the struct literals that build that config stay
 /// valid.
@@ -193,6 +244,8 @@ pub struct CoreRole {
     /// The demo accounts seeded here. Only seeding reads it: a core already seeded keeps
     /// what it holds.
     pub accounts: Holding,
+    /// The routes [`router`] mounts: `/core/...` (legacy) or `/api/v2/...` (modern).
+    pub dialect: Dialect,
 }
 
 /// Handle to one core; clones share the connections, the clock and the faults.
@@ -206,6 +259,7 @@ pub struct CoreBank {
     batch: scenegate_sqlite_batch::GroupCommit,
     clock: clock::Clock,
     faults: Arc<faults::Faults>,
+    dialect: Dialect,
 }
 
 impl CoreBank {
@@ -216,7 +270,8 @@ impl CoreBank {
     }
 
     /// As [`CoreBank::open`], for one of several cores: seeds only the demo accounts
-    /// `role.accounts` holds (every customer, the GL accounts and the limits in any case).
+    /// `role.accounts` holds (every customer, the GL accounts and the limits in any case),
+    /// and serves `role.dialect`.
     pub async fn open_as(cfg: CoreBankConfig, role: CoreRole) -> anyhow::Result<CoreBank> {
         let db = db::connect(cfg.data_dir.as_deref()).await?;
         seed::ensure_gl(&mut *db.writer.acquire().await?).await?;
@@ -230,6 +285,7 @@ impl CoreBank {
             batch,
             clock: clock::Clock::default(),
             faults: Arc::default(),
+            dialect: role.dialect,
         })
     }
 
@@ -245,9 +301,17 @@ impl CoreBank {
     }
 }
 
-/// Every `/core/...` route, with the core as state. Shared by [`serve`] and tests.
+/// Every route of the core's dialect (`/core/...` or `/api/v2/...`), with the core as state.
+/// Shared by [`serve`] and tests.
 pub fn router(core: CoreBank) -> axum::Router {
-    routes::router(core)
+    let dialect = core.dialect;
+    routes::router(core, dialect)
+}
+
+/// The routes of `dialect` over this core, whichever it was opened to speak: lets a test
+/// reach the legacy mock-only hooks (`/core/admin/...`) of a modern core.
+pub fn router_in(core: CoreBank, dialect: Dialect) -> axum::Router {
+    routes::router(core, dialect)
 }
 
 /// Serves for the life of the process, with the same listener bounds as the gateway (header

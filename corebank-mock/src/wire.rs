@@ -175,6 +175,9 @@ pub(crate) struct TransferReceipt {
     pub req_seq: String,
     pub status: &'static str,
     pub txn_time: String,
+    /// `txn_time` as Unix seconds, for the modern dialect's RFC 3339.
+    #[serde(skip)]
+    pub at_unix: i64,
 }
 
 /// `POST /core/payments/{req_seq}/void`: the receipt when the payment happened, or

@@ -15,15 +15,16 @@ use scenegate_sqlite_batch::GroupCommit;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::CoreError;
-use crate::ledger::{self, Posting, TransferSpec, Write};
+use crate::ledger::{self, Posted, Posting, TransferSpec, Write};
 use crate::wire::TransferReceipt;
 
 pub(crate) use checks::paid_on;
-pub(crate) use request::{Creditor, Kind, PaymentRequest, Scene};
+pub(crate) use request::{Creditor, Debtor, Kind, PaymentRequest, Scene};
 
-/// Posts one payment or refund, or replays the receipt of the one already posted under its
-/// `req_seq`. `at_unix` is when it happens: its Beijing day is the day its limit counts on.
-pub(crate) async fn pay(batch: &GroupCommit, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, CoreError> {
+/// Posts one payment, refund or inbound credit, or replays the receipt of the one already
+/// posted under its `req_seq` (`fresh: false`). `at_unix` is when it happens: its Beijing day
+/// is the day its limit counts on.
+pub(crate) async fn pay(batch: &GroupCommit, req: &PaymentRequest, at_unix: i64) -> Result<Posted, CoreError> {
     ledger::immediate(batch, Pay { req: req.clone(), at_unix }).await
 }
 
@@ -34,13 +35,13 @@ struct Pay {
 }
 
 impl Write for Pay {
-    type Done = TransferReceipt;
-    async fn write(&self, conn: &mut SqliteConnection) -> Result<TransferReceipt, Posting> {
+    type Done = Posted;
+    async fn write(&self, conn: &mut SqliteConnection) -> Result<Posted, Posting> {
         post(conn, &self.req, self.at_unix).await
     }
 }
 
-async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -> Result<TransferReceipt, Posting> {
+async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -> Result<Posted, Posting> {
     // Before anything else: a voided req_seq is refused whatever the body now says.
     ledger::ensure_not_voided(conn, &req.req_seq).await?;
     let plan = checks::resolve(conn, req, at_unix).await?;
@@ -61,7 +62,7 @@ async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -
         .execute(&mut *conn)
         .await?;
     }
-    Ok(posted.receipt)
+    Ok(posted)
 }
 
 /// What `POST /core/payments/{req_seq}/void` found or did.

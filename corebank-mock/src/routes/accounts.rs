@@ -32,7 +32,8 @@ pub(crate) async fn customer_accounts(pool: &SqlitePool, cust_no: &str) -> sqlx:
     Ok(rows.into_iter().map(Account::from).collect())
 }
 
-async fn find(pool: &SqlitePool, acct_no: &str) -> Result<Account, CoreError> {
+/// A customer account (GL accounts are not found).
+pub(crate) async fn find(pool: &SqlitePool, acct_no: &str) -> Result<Account, CoreError> {
     let acct: Option<AccountRow> = sqlx::query_as(
         "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
          FROM accounts WHERE acct_no = ?1 AND cust_no IS NOT NULL",
@@ -74,7 +75,8 @@ struct TxnQuery {
     limit: Option<String>,
 }
 
-type TxnRow = (i64, String, i64, i64, String, String, Option<String>, Option<String>, i64);
+/// `(seq, txn_id, at_unix, signed amount, ccy, memo, cpty_name, cpty_acct, bal_after_fen)`.
+pub(crate) type TxnRow = (i64, String, i64, i64, String, String, Option<String>, Option<String>, i64);
 
 async fn txns(
     State(core): State<CoreBank>,
@@ -109,6 +111,23 @@ async fn txns(
         None => i64::MAX,
     };
     let acct = find(&core.pool, &acct_no).await?;
+    let rows = statement_rows(&core.pool, &acct.acct_no, newest_first, bound, from, until, limit).await?;
+    let items = rows.into_iter().map(txn_item).collect();
+    ok(Statement { acct_no: acct.acct_no, cust_no: acct.cust_no, page: Page::from_overfetch(items, limit) })
+}
+
+/// One page of an account's postings, `limit + 1` rows (the extra one says another page
+/// exists) in the page's order: after `bound` going forward, before it newest first; booked
+/// in `from..until` (Unix seconds, end exclusive). Both dialects' statements read it.
+pub(crate) async fn statement_rows(
+    pool: &SqlitePool,
+    acct_no: &str,
+    newest_first: bool,
+    bound: i64,
+    from: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<TxnRow>, CoreError> {
     // Each posting's running balance was written with it (`posting_balances`), so a page
     // reads only its own rows. The counterparty is the other leg's customer, or the outside
     // party recorded on the txn when that leg is a GL account.
@@ -136,12 +155,12 @@ async fn txns(
          WHERE p.acct_no = ?1 AND {page})"
     );
     let (rows,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(&acct.acct_no)
+        .bind(acct_no)
         .bind(bound)
         .bind(from)
         .bind(until)
         .bind(limit + 1)
-        .fetch_one(&core.pool)
+        .fetch_one(pool)
         .await?;
     let mut rows: Vec<TxnRow> = serde_json::from_str(&rows).map_err(|e| CoreError::Internal(e.into()))?;
     // SQL promises no order inside an aggregate: the page's order is restored here.
@@ -150,8 +169,7 @@ async fn txns(
     } else {
         rows.sort_by_key(|r| r.0);
     }
-    let items = rows.into_iter().map(txn_item).collect();
-    ok(Statement { acct_no: acct.acct_no, cust_no: acct.cust_no, page: Page::from_overfetch(items, limit) })
+    Ok(rows)
 }
 
 fn txn_item(row: TxnRow) -> TxnItem {

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod customers;
+mod modern;
 mod otp;
 mod payments;
 mod products;
@@ -17,9 +18,17 @@ use serde_json::{Value, json};
 
 use crate::error::CoreError;
 use crate::wire::{Envelope, LedgerCheck, Reply, ok};
-use crate::{CoreBank, ledger};
+use crate::{CoreBank, Dialect, ledger};
 
-pub(crate) fn router(core: CoreBank) -> Router {
+/// The routes of one dialect; the other's paths answer 404.
+pub(crate) fn router(core: CoreBank, dialect: Dialect) -> Router {
+    match dialect {
+        Dialect::Legacy => legacy(core),
+        Dialect::Modern => modern::router(core),
+    }
+}
+
+fn legacy(core: CoreBank) -> Router {
     Router::new()
         .route("/core/health", get(health))
         .route("/core/ledger/check", get(ledger_check))

@@ -29,7 +29,7 @@ async fn create(State(core): State<CoreBank>, body: Bytes) -> Reply<TransferRece
     let req = PaymentRequest::parse(&Body::parse(&body)?)?;
     let outcome = payment::pay(&core.batch, &req, core.clock.now_unix()).await;
     core.faults.delay_payment_answer().await;
-    ok(outcome?)
+    ok(outcome?.receipt)
 }
 
 /// The reconciler's question "what became of `req_seq`?": the receipt of the payment or

@@ -6,6 +6,7 @@ mod durability;
 mod idempotency;
 mod inbound;
 mod ledger;
+mod modern;
 mod otp;
 mod payment_model;
 mod payment_races;

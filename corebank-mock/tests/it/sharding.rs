@@ -15,7 +15,7 @@ const TO: &str = "6222020000000000089";
 const EVERY_CUSTOMER: [&str; 9] = ["C0001", "C0002", "C0003", "C0004", "C0005", "C0006", "C0007", "C0008", "C0009"];
 
 async fn shard(accounts: Holding) -> CoreBank {
-    let role = CoreRole { accounts };
+    let role = CoreRole { accounts, ..CoreRole::default() };
     CoreBank::open_as(CoreBankConfig { data_dir: None, seed: true }, role).await.expect("open shard")
 }
 

@@ -240,3 +240,8 @@ impl Served {
         sqlx::SqlitePool::connect(&url).await.unwrap()
     }
 }
+
+/// Minor units as a two-decimal string (`1` → `"0.01"`), as the modern dialect writes them.
+pub fn fen_to_decimal(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
