@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use scenegate::{app, audit, bootstrap, config, openapi, telemetry};
-use scenegate_corebank_mock::{CoreBank, CoreBankConfig};
+use scenegate_corebank_mock::{CoreBank, CoreBankConfig, CoreRole, Dialect, Holding};
 
 /// A gateway allocates and frees small buffers on every request; mimalloc does that with
 /// less contention and fragmentation than the system allocator.
@@ -46,6 +46,15 @@ enum Command {
         /// Where the ledger's SQLite file lives; default `<storage.data_dir>/core`.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The wire it speaks: `legacy` (`/core/...`) or `modern` (`/api/v2/...`).
+        #[arg(long, default_value = "legacy")]
+        dialect: Dialect,
+        /// Seed only the demo accounts numbered FROM to TO (inclusive), as one of two cores.
+        #[arg(long, value_name = "FROM..=TO", value_parser = scenegate_corebank_mock::parse_range, conflicts_with = "accounts_except")]
+        accounts_only: Option<(String, String)>,
+        /// Seed every demo account except those numbered FROM to TO (inclusive).
+        #[arg(long, value_name = "FROM..=TO", value_parser = scenegate_corebank_mock::parse_range)]
+        accounts_except: Option<(String, String)>,
     },
     /// Validates gateway.toml and every partner file of a config folder, or one partner file
     /// before it is moved into the live folder; prints each error with file:line:column.
@@ -182,9 +191,14 @@ fn main() -> anyhow::Result<()> {
         Command::Audit { action, config } => runtime()?.block_on(audit_action(&config, action)),
         Command::Serve { config } => runtime()?.block_on(serve(&config)),
         Command::Demo { config } => runtime()?.block_on(demo(&config)),
-        Command::CoreMock { config, listen, data_dir } => {
+        Command::CoreMock { config, listen, data_dir, dialect, accounts_only, accounts_except } => {
             let (listen, data_dir) = core_mock_place(&config, listen, data_dir)?;
-            runtime()?.block_on(core_mock(listen, data_dir))
+            let accounts = match (accounts_only, accounts_except) {
+                (Some((from, to)), _) => Holding::Only(from, to),
+                (None, Some((from, to))) => Holding::Except(from, to),
+                (None, None) => Holding::All,
+            };
+            runtime()?.block_on(core_mock(CoreMockOptions { listen, data_dir, dialect, accounts }))
         }
         Command::Keygen { partner, out } => keygen(&partner, &out),
         Command::Partners { action, config } => runtime()?.block_on(partners(&config, action)),
@@ -519,18 +533,48 @@ async fn start_gateway(
     Ok((addr, ops_addr, task))
 }
 
-async fn core_mock(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
+/// One core-bank mock to start: where it listens, where its ledger lives, the wire it speaks
+/// and the demo accounts it holds. The bank's two cores are two of these with complementary
+/// `accounts` (`Holding::Only` and `Holding::Except` of one range).
+#[derive(Debug, Clone)]
+struct CoreMockOptions {
+    listen: SocketAddr,
+    /// Folder of its `corebank.sqlite`; two cores need two folders.
+    data_dir: PathBuf,
+    dialect: Dialect,
+    /// Read when seeding an empty ledger only.
+    accounts: Holding,
+}
+
+async fn core_mock(opts: CoreMockOptions) -> anyhow::Result<()> {
     telemetry::init_logging(config::LogFormat::Text, "info");
-    let (addr, task) = start_core(listen, data_dir).await?;
-    announce(&format!("core-bank mock listening on http://{addr}"));
+    let role = match (&opts.dialect, &opts.accounts) {
+        (Dialect::Legacy, Holding::All) => String::new(),
+        (dialect, Holding::All) => format!(" ({dialect})"),
+        (dialect, Holding::Only(from, to)) => format!(" ({dialect}, accounts {from}..={to})"),
+        (dialect, Holding::Except(from, to)) => format!(" ({dialect}, accounts except {from}..={to})"),
+    };
+    let (addr, task) = start_core_as(opts).await?;
+    announce(&format!("core-bank mock{role} listening on http://{addr}"));
     task.await?
 }
 
+/// The single legacy core holding every account, as the demo starts it.
 async fn start_core(
     listen: SocketAddr,
     data_dir: PathBuf,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
-    let core = CoreBank::open(CoreBankConfig { data_dir: Some(data_dir), seed: true }).await?;
+    start_core_as(CoreMockOptions { listen, data_dir, dialect: Dialect::Legacy, accounts: Holding::All }).await
+}
+
+/// Opens (seeding once) and serves one core as `opts` says; answers the bound address and
+/// the serving task.
+async fn start_core_as(
+    opts: CoreMockOptions,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let CoreMockOptions { listen, data_dir, dialect, accounts } = opts;
+    let cfg = CoreBankConfig { data_dir: Some(data_dir), seed: true };
+    let core = CoreBank::open_as(cfg, CoreRole { accounts, dialect }).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the core-bank mock to {listen}"))?;
