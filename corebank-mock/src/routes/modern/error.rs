@@ -122,3 +122,32 @@ impl IntoResponse for ApiError {
         (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let res = e.into_response();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_is_500_and_keeps_its_cause_to_the_log() {
+        let (status, answer) =
+            body(CoreError::Internal(anyhow::anyhow!("disk I/O error at /secret/path")).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer, json!({ "error": { "code": "INTERNAL", "message": "internal error" } }));
+    }
+
+    #[tokio::test]
+    async fn engine_field_names_become_modern_ones() {
+        let (status, answer) = body(CoreError::bad("orig_req_seq", "required").into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(answer["error"]["message"], "original_posting_id: required");
+        let (_, answer) = body(CoreError::CurrencyMismatch("cr_acct").into()).await;
+        assert_eq!(answer["error"]["message"], "currency differs from the currency of credit_account");
+    }
+}

@@ -62,7 +62,13 @@ impl Fields<'_> {
     fn object(&self, key: &'static str) -> Result<Option<Fields<'_>>, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Fields { map, prefix: nested(key) })),
+            Some(Value::Object(map)) => {
+                let inner = Fields { map, prefix: nested(key) };
+                match map.keys().find(|k| !["account_number", "name", "bank_code"].contains(&k.as_str())) {
+                    Some(unknown) => Err(inner.bad(unknown, "unknown field")),
+                    None => Ok(Some(inner)),
+                }
+            }
             Some(_) => Err(self.bad(key, "must be an object")),
         }
     }
@@ -213,5 +219,7 @@ mod tests {
         ext.as_object_mut().unwrap().remove("credit_account");
         ext["external_creditor"] = json!({ "account_number": "6217000010001234567", "name": "某某" });
         assert!(refusal(&ext).contains("external_creditor.bank_code:"), "{}", refusal(&ext));
+        ext["external_creditor"]["bank"] = "CCBCCNBJ".into();
+        assert!(refusal(&ext).contains("external_creditor.bank: unknown field"), "{}", refusal(&ext));
     }
 }
