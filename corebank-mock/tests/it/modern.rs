@@ -396,3 +396,44 @@ proptest! {
         });
     }
 }
+
+/// The shape of a payment across the two cores, as the gateway will run it: the first leg
+/// an external payment on the payer's (legacy) core, the second an inbound credit on the
+/// payee's (modern) core; when the second is refused, a full refund reverses the first.
+/// Each core's ledger balances by itself throughout.
+#[tokio::test]
+async fn a_payment_across_cores_is_two_legs_through_clearing() {
+    use crate::support::{assert_balanced, balance, post_ok, refused};
+
+    let (from, to) = ("6222020000000000050".to_owned(), "6222020000000000089".to_owned());
+    let new_core = Modern::start(Holding::Only(from.clone(), to.clone())).await;
+    let role = CoreRole { accounts: Holding::Except(from, to), dialect: Dialect::Legacy };
+    let legacy = CoreBank::open_as(CoreBankConfig { data_dir: None, seed: true }, role).await.unwrap();
+    let payee = "6222020000000000083";
+
+    let first_leg = |req_seq: &str| {
+        json!({
+            "req_seq": req_seq, "kind": "payment", "dr_acct": ZHANG_CNY, "amt_fen": 8_800, "ccy": "CNY",
+            "cr_ext_acct": payee, "cr_ext_name": "北京云杉科技有限公司", "cr_ext_bank": "SCENEGATE",
+            "memo": "invoice 7", "scene": "ecommerce_goods", "channel": "ptn_skytrip"
+        })
+    };
+    let payer = balance(&legacy, ZHANG_CNY).await;
+    let receiving = fen(&new_core.booked_balance(payee).await);
+    post_ok(&legacy, "/core/payments", &first_leg("X-1")).await;
+    new_core.booked(&inbound("X-1", payee, "88.00", "CNY")).await;
+    assert_eq!(balance(&legacy, ZHANG_CNY).await, payer - 8_800);
+    assert_eq!(fen(&new_core.booked_balance(payee).await), receiving + 8_800);
+
+    // The second leg refused (a frozen payee): the first is reversed in full.
+    post_ok(&legacy, "/core/payments", &first_leg("X-2")).await;
+    new_core.refused(&inbound("X-2", FROZEN, "88.00", "CNY"), StatusCode::UNPROCESSABLE_ENTITY, "ACCOUNT_FROZEN").await;
+    let reversal = json!({ "req_seq": "X-2-R", "kind": "refund", "orig_req_seq": "X-2", "amt_fen": 8_800,
+                           "ccy": "CNY", "memo": "reversal", "channel": "ptn_skytrip" });
+    post_ok(&legacy, "/core/payments", &reversal).await;
+    refused(&legacy, "/core/payments", &first_leg("X-2-R"), "E409").await;
+    assert_eq!(balance(&legacy, ZHANG_CNY).await, payer - 8_800, "only the first payment stands");
+
+    assert_balanced(&legacy).await;
+    new_core.assert_balanced().await;
+}
