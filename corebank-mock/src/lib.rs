@@ -10,6 +10,10 @@
 //! money; `payment` adds a payment's checks on top of it) or a plain query → `wire`
 //! (envelope) / `error` (the one refusal mapping).
 //!
+//! The same process can instead play the bank's new core: the modern dialect
+//! (`routes::modern`, its own `error` mapping and amount strings) over the same engine, and
+//! either core may hold only a range of the demo accounts (both described below).
+//!
 //! # Envelope and codes
 //!
 //! Every answer is `{ret_code, ret_msg, data}`. `"0000"` is success; a business refusal is
