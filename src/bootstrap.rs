@@ -90,15 +90,7 @@ pub async fn build(
     spawn_grant_purge(grants.clone());
 
     let core_tls = cfg.core.tls.load().map_err(|e| anyhow::anyhow!("core TLS settings: {e}"))?;
-    let core = CoreClient::with_tls(
-        &cfg.core.base_url,
-        cfg.core.timeout,
-        cfg.core.connect_timeout,
-        cfg.core.breaker,
-        cfg.core.max_in_flight,
-        &core_tls,
-    )
-    .context("building the core client")?;
+    let core = CoreClient::from_topology(&cfg.core.topology(&core_tls)).context("building the core client")?;
     let token_endpoint = format!("{public_url}{}", crate::api::oauth::TOKEN_PATH);
     let pseudonyms = key_home.pseudonyms().await?;
     let dpop_nonces = crate::auth::dpop::Nonces::new(&pseudonyms.derive_secret("dpop-nonce"));

@@ -101,7 +101,7 @@ impl Accounts {
                 continue;
             }
             match owned.iter().find(|a| &a.acct_no == acct_no && a.cust_no == customer) {
-                Some(a) => out.push(view::account(a, id, detail).map_err(AccountsError::from)?),
+                Some(a) => out.push(view::account(a, id, detail)),
                 None => {
                     tracing::warn!(consent = %consent.id, "a consented account is no longer the customer's; left out")
                 }
@@ -113,7 +113,7 @@ impl Accounts {
     pub async fn get(&self, consent: &Consent, id: &AccountId) -> Result<Account, ApiError> {
         let detail = self.allowed(consent, Permission::ReadAccountsDetail, Permission::ReadAccountsBasic)?;
         let account = self.resolve(consent, id).await?;
-        Ok(view::account(&account, id.clone(), detail).map_err(AccountsError::from)?)
+        Ok(view::account(&account, id.clone(), detail))
     }
 
     pub async fn balances(&self, consent: &Consent, id: &AccountId) -> Result<Vec<Balance>, ApiError> {
@@ -147,13 +147,12 @@ impl Accounts {
             return Ok(Page { items: Vec::new(), next_cursor: None });
         };
         let limit = q.limit.clamp(1, MAX_PAGE_LIMIT) as usize;
-        let (start_date, end_date) = window.core_dates();
         let mut items = Vec::with_capacity(limit);
         for _ in 0..MAX_CORE_ROUNDS {
             let want = limit - items.len();
             let query = TxnQuery {
-                start_date: start_date.clone(),
-                end_date: end_date.clone(),
+                from: window.from,
+                to: window.to,
                 newest_first,
                 past_seq: past,
                 limit: u32::try_from(want).unwrap_or(MAX_PAGE_LIMIT),
@@ -165,15 +164,14 @@ impl Accounts {
             }
             for txn in page.items {
                 // Strictly monotone, or a misbehaving core could make pages repeat forever.
-                let moves_on = |p: i64| if newest_first { txn.txn_seq < p } else { txn.txn_seq > p };
+                let moves_on = |p: i64| if newest_first { txn.seq < p } else { txn.seq > p };
                 if past.is_some_and(|p| !moves_on(p)) {
                     return Err(AccountsError::Core(CoreError::Decode("statement out of order".into())).into());
                 }
-                past = Some(txn.txn_seq);
-                let (booked_at, at) = view::booked_at(&txn).map_err(AccountsError::from)?;
-                if window.contains(at) {
-                    let id = self.pseudonyms.transaction_id(&consent.partner_id, acct_no, txn.txn_seq);
-                    items.push(view::transaction(txn, id, booked_at, detail).map_err(AccountsError::from)?);
+                past = Some(txn.seq);
+                if window.contains(txn.booked_at.as_second()) {
+                    let id = self.pseudonyms.transaction_id(&consent.partner_id, acct_no, txn.seq);
+                    items.push(view::transaction(txn, id, detail));
                 }
             }
             if !page.has_more {

@@ -81,9 +81,9 @@ impl Bank {
             let q = TxnQuery { past_seq: after, limit: 1000, ..TxnQuery::default() };
             let page = self.core.transactions(acct_no, &q).await.unwrap();
             for t in &page.items {
-                out.push((t.txn_seq, view::booked_at(t).unwrap().1));
+                out.push((t.seq, t.booked_at.as_second()));
             }
-            after = page.items.last().map(|t| t.txn_seq);
+            after = page.items.last().map(|t| t.seq);
             if !page.has_more {
                 return out;
             }

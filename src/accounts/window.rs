@@ -1,12 +1,12 @@
 //! Which transactions a listing may show: the consent's window intersected with the
 //! partner's `from`/`to`, and the opaque cursor that pages through it.
 //!
-//! Bounds are inclusive, in whole Unix seconds (booking times have second precision). The
-//! core filters by Beijing calendar date only, so the window is widened to whole Beijing days
-//! for the core query and then applied to the second here.
+//! Bounds are inclusive, in whole Unix seconds (booking times have second precision). A core
+//! may filter more coarsely (the legacy core by Beijing calendar day), so the window is
+//! applied again to the second here.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use jiff::{Timestamp, tz};
+use jiff::Timestamp;
 
 use scenegate_adapter_contract::canonical::SortOrder;
 
@@ -58,18 +58,6 @@ impl Window {
     pub fn contains(self, at: i64) -> bool {
         self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at <= t)
     }
-
-    /// The Beijing calendar days (`yyyyMMdd`, inclusive) that cover the window, for the core
-    /// query. A bound that cannot be written as a date stays open: the exact filter applies
-    /// anyway.
-    pub fn core_dates(self) -> (Option<String>, Option<String>) {
-        (self.from.and_then(beijing_date), self.to.and_then(beijing_date))
-    }
-}
-
-fn beijing_date(secs: i64) -> Option<String> {
-    let date = Timestamp::from_second(secs).ok()?.to_zoned(tz::TimeZone::fixed(tz::offset(8))).date();
-    (1..=9999).contains(&date.year()).then(|| date.strftime("%Y%m%d").to_string())
 }
 
 const CURSOR_TAG: &str = "t2:";
@@ -145,16 +133,6 @@ mod tests {
     }
 
     #[test]
-    fn core_dates_are_beijing_days() {
-        // 2026-10-01T16:30:00Z is 2026-10-02 00:30 in Beijing; 15:59:59Z still 2026-10-01.
-        assert_eq!(
-            w(Some(1_790_872_200), Some(1_790_870_399)).core_dates(),
-            (Some("20261002".into()), Some("20261001".into()))
-        );
-        assert_eq!(w(None, None).core_dates(), (None, None));
-    }
-
-    #[test]
     fn contains_is_inclusive() {
         let win = w(Some(10), Some(20));
         assert!(!win.contains(9) && win.contains(10) && win.contains(20) && !win.contains(21));
@@ -216,13 +194,5 @@ mod tests {
             prop_assert_eq!(x.intersect(y).is_some_and(|i| i.contains(t)), both);
         }
 
-        #[test]
-        fn core_dates_cover_the_window(from in 1_700_000_000_i64..1_900_000_000, len in 0_i64..400_000) {
-            let (start, end) = w(Some(from), Some(from + len)).core_dates();
-            // Beijing is UTC+8 all year: its date is the UTC date eight hours later.
-            let day = |s: i64| Timestamp::from_second(s + 8 * 3600).unwrap().strftime("%Y%m%d").to_string();
-            prop_assert_eq!(start.unwrap(), day(from));
-            prop_assert_eq!(end.unwrap(), day(from + len));
-        }
     }
 }

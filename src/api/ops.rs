@@ -38,9 +38,9 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
             tracing::warn!(error = %e, engine = %gw.engine, "readiness: database unavailable");
             Some(format!("the {} database is unavailable", gw.engine))
         }
-        (Ok(()), Err(e)) => {
-            tracing::warn!(error = %e, "readiness: core unreachable");
-            Some("the core banking service is unreachable".to_owned())
+        (Ok(()), Err((system, e))) => {
+            tracing::warn!(error = %e, core = %system, "readiness: core unreachable");
+            Some(format!("the core banking system `{system}` is unreachable"))
         }
         (Ok(()), Ok(())) => None,
     };
@@ -57,7 +57,12 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         "rejected_partner_files": rejected,
         "database": { "engine": gw.engine.to_string(), "state": "up" },
         "shared": shared_state(&gw.shared_health),
-        "core": { "state": "up", "circuit": gw.core.breaker_state() }
+        "core": {
+            "state": "up",
+            "systems": gw.core.breaker_states().into_iter()
+                .map(|(name, circuit)| serde_json::json!({ "name": name, "circuit": circuit }))
+                .collect::<Vec<_>>(),
+        }
     }))
     .into_response()
 }

@@ -48,6 +48,16 @@ max_in_flight = 256                   # calls to the core at once; more get 503 
 # ca_file = "tls/core-ca.pem"         # an https core: CAs trusted beyond the platform's roots
 # client_cert_file = "tls/gw-to-core.crt"  # mTLS to the core: the gateway's certificate chain
 # client_key_file = "tls/gw-to-core.key"   # ... and its private key
+# name = "core"                        # this core system's name in the routing table
+# dialect = "legacy"                   # its wire format: legacy | modern
+# [[core.systems]]                     # another core system, holding account ranges
+# name = "new-core"
+# dialect = "modern"
+# base_url = "http://127.0.0.1:9091"   # timeouts, breaker, limits and TLS as [core]
+# accounts = [{ from = "6222020000000000050", to = "6222020000000000089" }]
+# [core.routes]                        # calls not tied to an account; default: [core]
+# products = "core"                    # a system whose dialect has products (legacy)
+# customers = "core"                   # logins and one-time codes (legacy)
 
 [storage]
 data_dir = "../data"                  # relative to this file's folder; SQLite file, keys
@@ -207,6 +217,54 @@ pub struct CoreConfig {
     pub max_in_flight: usize,
     /// CAs beyond the platform's for an `https` core, and the certificate presented to it.
     pub tls: OutgoingTlsFiles,
+    /// This core system's name in the routing table.
+    pub name: String,
+    pub dialect: crate::core::Dialect,
+    /// The other core systems, each holding ranges of account numbers; `[core]` holds the
+    /// rest. Each is reached with `[core]`'s timeouts, breaker, limits and TLS.
+    pub systems: Vec<CoreSystemConfig>,
+    /// The systems serving products and customers (logins, one-time codes).
+    pub products: String,
+    pub customers: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreSystemConfig {
+    pub name: String,
+    pub dialect: crate::core::Dialect,
+    pub base_url: String,
+    pub accounts: Vec<crate::core::AccountRange>,
+}
+
+impl CoreConfig {
+    /// Every core system and the routing table, with `tls` (loaded from [`Self::tls`]).
+    pub fn topology(&self, tls: &crate::core::OutgoingTls) -> crate::core::CoreTopology {
+        let settings = |base_url: &str| crate::core::ConnectorSettings {
+            base_url: base_url.to_owned(),
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            breaker: self.breaker,
+            max_in_flight: self.max_in_flight,
+            tls: tls.clone(),
+        };
+        let first = crate::core::CoreSystem {
+            name: self.name.clone(),
+            dialect: self.dialect,
+            settings: settings(&self.base_url),
+            accounts: Vec::new(),
+        };
+        let others = self.systems.iter().map(|s| crate::core::CoreSystem {
+            name: s.name.clone(),
+            dialect: s.dialect,
+            settings: settings(&s.base_url),
+            accounts: s.accounts.clone(),
+        });
+        crate::core::CoreTopology {
+            systems: std::iter::once(first).chain(others).collect(),
+            products: self.products.clone(),
+            customers: self.customers.clone(),
+        }
+    }
 }
 
 /// The files of an outgoing connection's TLS (`ca_file`, `client_cert_file`,
@@ -541,6 +599,42 @@ struct CoreFile {
     client_cert_file: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_key_file: Option<Spanned<String>>,
+    name: Spanned<String>,
+    dialect: Spanned<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    systems: Vec<CoreSystemFile>,
+    routes: CoreRoutesFile,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoreSystemFile {
+    name: Spanned<String>,
+    #[serde(default = "legacy_dialect")]
+    dialect: Spanned<String>,
+    base_url: Spanned<String>,
+    #[serde(default)]
+    accounts: Vec<AccountRangeFile>,
+}
+
+fn legacy_dialect() -> Spanned<String> {
+    ds("legacy")
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountRangeFile {
+    from: Spanned<String>,
+    to: Spanned<String>,
+}
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CoreRoutesFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    products: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customers: Option<Spanned<String>>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -611,6 +705,10 @@ impl Default for CoreFile {
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
+            name: ds("core"),
+            dialect: legacy_dialect(),
+            systems: Vec::new(),
+            routes: CoreRoutesFile::default(),
         }
     }
 }
@@ -662,6 +760,24 @@ impl Check<'_> {
 
     fn millis(&mut self, value: &Spanned<i64>, field: &str) -> Duration {
         Duration::from_millis(self.number(value, field, TIMEOUT_MS))
+    }
+
+    /// A core system's name: 1 to 32 of `[a-z0-9_-]`, as it labels metrics and logs.
+    fn system_name(&mut self, value: &Spanned<String>, field: &str) -> String {
+        let name = value.get_ref();
+        let ok = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            self.errors.push(self.source.error(value.span(), field, "must be 1 to 32 of a-z, 0-9, `-` and `_`"));
+        }
+        name.clone()
+    }
+
+    fn dialect(&mut self, value: &Spanned<String>, field: &str) -> crate::core::Dialect {
+        crate::core::Dialect::parse(value.get_ref()).unwrap_or_else(|| {
+            self.errors.push(self.source.error(value.span(), field, "must be `legacy` or `modern`"));
+            crate::core::Dialect::Legacy
+        })
     }
 
     fn url(&mut self, value: &Spanned<String>, field: &str) -> String {
@@ -830,7 +946,51 @@ impl GatewayFile {
                 [&self.core.ca_file, &self.core.client_cert_file, &self.core.client_key_file],
                 base,
             ),
+            name: self.core.name.get_ref().clone(),
+            dialect: check.dialect(&self.core.dialect, "core.dialect"),
+            systems: self
+                .core
+                .systems
+                .iter()
+                .enumerate()
+                .map(|(i, s)| CoreSystemConfig {
+                    name: check.system_name(&s.name, &format!("core.systems[{i}].name")),
+                    dialect: check.dialect(&s.dialect, &format!("core.systems[{i}].dialect")),
+                    base_url: check.url(&s.base_url, &format!("core.systems[{i}].base_url")),
+                    accounts: s
+                        .accounts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(j, r)| {
+                            crate::core::AccountRange::new(r.from.get_ref(), r.to.get_ref())
+                                .map_err(|reason| {
+                                    let field = format!("core.systems[{i}].accounts[{j}]");
+                                    check.errors.push(source.error(r.from.span(), field, reason));
+                                })
+                                .ok()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            products: self.core.routes.products.as_ref().unwrap_or(&self.core.name).get_ref().clone(),
+            customers: self.core.routes.customers.as_ref().unwrap_or(&self.core.name).get_ref().clone(),
         };
+        check.system_name(&self.core.name, "core.name");
+        for e in core.topology(&crate::core::OutgoingTls::default()).check("systems") {
+            let span = match e.field.split_once('.') {
+                Some(("routes", "products")) => self.core.routes.products.as_ref().map(Spanned::span),
+                Some(("routes", "customers")) => self.core.routes.customers.as_ref().map(Spanned::span),
+                _ => e
+                    .field
+                    .strip_prefix("systems[")
+                    .and_then(|rest| rest.split_once(']'))
+                    .and_then(|(i, _)| i.parse::<usize>().ok())
+                    .and_then(|i| self.core.systems.get(i))
+                    .map(|s| s.name.span()),
+            }
+            .unwrap_or_else(|| self.core.name.span());
+            check.errors.push(source.error(span, format!("core.{}", e.field), e.reason));
+        }
         // Only between two valid values: an out-of-range timeout is already the error to fix.
         if TIMEOUT_MS.contains(self.core.timeout_ms.get_ref()) && core.connect_timeout > core.timeout {
             let reason = format!("must not exceed `core.timeout_ms` ({})", self.core.timeout_ms.get_ref());

@@ -1,32 +1,45 @@
-//! The connector to the bank's core systems: an HTTP client with timeouts, the core's own
-//! wire format (`wire.rs`) and its translation into canonical types (`transform.rs`).
+//! The bank's core systems, behind one client.
 //!
-//! The core speaks an envelope with `ret_code`, integer fen and Beijing-time stamps; none
-//! of that leaks past this module.
+//! A bank rarely has one core: here a legacy core holds the product catalogue, the customer
+//! master and most accounts, and a new core holds a range of account numbers. Each is
+//! reached through a connector in its own wire format (`legacy/`, `modern/`, behind
+//! [`connector::CoreConnector`]); [`CoreClient`] routes every call by the routing table
+//! (`routing.rs`): products and customers by operation, accounts and postings by account
+//! number. A payment between accounts held by different cores is two postings, one on each,
+//! with a recorded reversal when the second cannot be booked (`crosscore.rs`). Nothing
+//! outside this module knows which core answered, or how it spells anything.
 
 mod breaker;
-mod customers;
-mod payments;
-pub mod transform;
-mod wire;
-
-pub use customers::{CoreAccount, CoreBalance, CoreCustomer, CoreTxn, CoreTxnPage, TxnQuery};
-pub use payments::{CoreCreditor, OtpCheck, OtpSent, PostingKind, PostingOrder, PostingOutcome, Refusal, Settlement};
-
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+pub mod connector;
+mod crosscore;
+mod http;
+mod legacy;
+pub mod model;
+mod modern;
+pub mod posting;
+pub mod routing;
 
 pub use breaker::BreakerSettings;
+pub use connector::{Dialect, Service};
+pub use http::ConnectorSettings;
+pub use model::{
+    AccountKind, AccountState, CoreAccount, CoreBalance, CoreCustomer, CoreTxn, CoreTxnPage, Direction, TxnQuery,
+};
+pub use posting::{
+    CoreCreditor, ExternalDebtor, OtpCheck, OtpSent, PostingKind, PostingOrder, PostingOutcome, Refusal, Settlement,
+};
+pub use routing::{AccountRange, CoreSystem, CoreTopology};
+
+use std::{sync::Arc, time::Duration};
 
 use scenegate_adapter_contract::{
     ProductId,
     canonical::{Page, Product, ProductQuery},
 };
-use serde::de::DeserializeOwned;
 
-use wire::Envelope;
+use connector::CoreConnector;
+
+pub use crate::outgoing_tls::OutgoingTls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -52,6 +65,10 @@ pub enum CoreError {
     /// Not sent: the circuit is open or too many calls are in flight. Retry after the wait.
     #[error("core call not sent: {why}")]
     NotSent { why: &'static str, retry_after: Duration },
+    /// The routing table sent a call to a core that does not offer it. A configuration
+    /// defect: the table is checked at load, so this should never be seen.
+    #[error("`{0}` is not offered by the core it was routed to")]
+    NotOffered(&'static str),
 }
 
 impl CoreError {
@@ -67,8 +84,6 @@ impl CoreError {
     }
 }
 
-pub use crate::outgoing_tls::OutgoingTls;
-
 /// Why a core client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {
@@ -78,25 +93,33 @@ pub enum ClientSetupError {
     Http(#[from] reqwest::Error),
 }
 
-#[derive(Clone)]
-pub struct CoreClient {
-    http: reqwest::Client,
-    /// Parsed once: each call only sets its path (parsing the whole URL again, host and IDNA
-    /// included, was a visible share of a products read's instructions).
-    base: reqwest::Url,
-    /// The base URL's own path without its trailing slash, put before every call's path.
-    base_path: String,
-    timeout: Duration,
-    breaker: Arc<breaker::Breaker>,
-    /// At most this many calls out at once; more are refused, never queued.
-    in_flight: Arc<tokio::sync::Semaphore>,
-}
-
 /// Defaults of `[core]` breaker_failures, breaker_open_ms and max_in_flight.
 pub const DEFAULT_BREAKER: BreakerSettings = BreakerSettings { failures: 5, open_for: Duration::from_secs(5) };
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
+/// An instant as partners and cores of RFC 3339 get it: UTC, whole seconds, `Z`.
+pub fn rfc3339(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+struct System {
+    name: String,
+    connector: Box<dyn CoreConnector>,
+}
+
+struct Cores {
+    systems: Vec<System>,
+    routes: routing::Routes,
+}
+
+/// Every core system and the routing table. Cheap to clone.
+#[derive(Clone)]
+pub struct CoreClient {
+    cores: Arc<Cores>,
+}
+
 impl CoreClient {
+    /// One legacy core holding everything (tests, and a bank with one core).
     pub fn new(base_url: &str, timeout: Duration, connect_timeout: Duration) -> Result<Self, ClientSetupError> {
         Self::with_limits(base_url, timeout, connect_timeout, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT)
     }
@@ -121,198 +144,149 @@ impl CoreClient {
         max_in_flight: usize,
         tls: &OutgoingTls,
     ) -> Result<Self, ClientSetupError> {
-        let bad = |reason: String| ClientSetupError::BaseUrl { url: base_url.to_owned(), reason };
-        let base = reqwest::Url::parse(base_url).map_err(|e| bad(e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(bad("must be an http or https URL".into()));
-        }
-        let base_path = base.path().trim_end_matches('/').to_owned();
-        let mut builder = reqwest::Client::builder()
-            // The core answers; it never sends us elsewhere (and following a 3xx would also
-            // parse each call's URL once more).
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-            .pool_max_idle_per_host(64)
-            .tls_certs_merge(tls.extra_roots.clone());
-        if let Some(identity) = &tls.identity {
-            builder = builder.identity(identity.clone());
-        }
-        let http = builder.build()?;
-        Ok(Self {
-            http,
-            base,
-            base_path,
+        let settings = ConnectorSettings {
+            base_url: base_url.to_owned(),
             timeout,
-            breaker: Arc::new(breaker::Breaker::new(breaker)),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
-        })
+            connect_timeout,
+            breaker,
+            max_in_flight,
+            tls: tls.clone(),
+        };
+        Self::from_topology(&CoreTopology::single(settings))
     }
 
-    /// `closed`, `half_open` or `open`.
-    pub fn breaker_state(&self) -> &'static str {
-        self.breaker.state_name()
+    /// Every system of the topology, routed by its table (checked when it was built).
+    pub fn from_topology(topology: &CoreTopology) -> Result<Self, ClientSetupError> {
+        let systems = topology
+            .systems
+            .iter()
+            .map(|s| {
+                let connector: Box<dyn CoreConnector> = match s.dialect {
+                    Dialect::Legacy => Box::new(legacy::LegacyCore::new(&s.name, &s.settings)?),
+                    Dialect::Modern => Box::new(modern::ModernCore::new(&s.name, &s.settings)?),
+                };
+                Ok(System { name: s.name.clone(), connector })
+            })
+            .collect::<Result<Vec<_>, ClientSetupError>>()?;
+        Ok(Self { cores: Arc::new(Cores { systems, routes: topology.routes() }) })
     }
 
-    pub async fn health(&self) -> Result<(), CoreError> {
-        self.get::<serde_json::Value>("health", "/core/health", &[]).await.map(|_| ())
+    fn system(&self, index: usize) -> &dyn CoreConnector {
+        self.cores.systems[index].connector.as_ref()
+    }
+
+    /// The core holding `acct_no`.
+    fn holder(&self, acct_no: &str) -> &dyn CoreConnector {
+        self.system(self.cores.routes.account(acct_no))
+    }
+
+    /// Each system's name and circuit state (`closed`, `half_open`, `open`), for `/readyz`.
+    pub fn breaker_states(&self) -> Vec<(&str, &'static str)> {
+        self.cores.systems.iter().map(|s| (s.name.as_str(), s.connector.breaker_state())).collect()
+    }
+
+    /// Every core answers its health check; the first that does not is named.
+    pub async fn health(&self) -> Result<(), (String, CoreError)> {
+        let checks = self.cores.systems.iter().map(|s| async move { (s.name.as_str(), s.connector.health().await) });
+        for (name, result) in futures_util::future::join_all(checks).await {
+            result.map_err(|e| (name.to_owned(), e))?;
+        }
+        Ok(())
     }
 
     pub async fn list_products(&self, q: &ProductQuery) -> Result<Page<Product>, CoreError> {
-        let mut params: Vec<(&str, String)> = vec![("limit", q.limit.to_string())];
-        if let Some(t) = q.product_type {
-            params.push(("prod_type", transform::core_product_type(t).into()));
-        }
-        if let Some(c) = &q.cursor {
-            params.push(("after", transform::decode_cursor(c)?));
-        }
-        let page: wire::ProductPage = self.get("list_products", "/core/products", &params).await?;
-        transform::product_page(page)
+        self.system(self.cores.routes.products).list_products(q).await
     }
 
     pub async fn get_product(&self, id: &ProductId) -> Result<Product, CoreError> {
-        let path = format!("/core/products/{}", id.key());
-        let p: wire::Product = self.get("get_product", &path, &[]).await?;
-        transform::product(p)
+        self.system(self.cores.routes.products).get_product(id).await
     }
 
-    /// One GET with a single retry when the core certainly did not act on the first try (not
-    /// when the call was not sent at all: the breaker said why).
-    async fn get<T: DeserializeOwned>(
-        &self,
-        op: &'static str,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, CoreError> {
-        match self.get_once(op, path, query).await {
-            Err(e) if e.retry_safe_for_read() => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                self.get_once(op, path, query).await
+    /// The customer number behind a login id (mobile or customer number); `None` when no
+    /// customer has it. No password is checked.
+    pub async fn identify_customer(&self, login_id: &str) -> Result<Option<String>, CoreError> {
+        self.system(self.cores.routes.customers).identify_customer(login_id).await
+    }
+
+    /// Checks a customer's bank login. Wrong password and unknown login both answer
+    /// [`CoreError::Unauthenticated`]. The password goes to the core only, never to a log.
+    pub async fn verify_customer(&self, login_id: &str, password: &str) -> Result<CoreCustomer, CoreError> {
+        self.system(self.cores.routes.customers).verify_customer(login_id, password).await
+    }
+
+    /// Sends a one-time code to the customer's registered phone.
+    pub async fn send_otp(&self, cust_no: &str, purpose: &str, reference: &str) -> Result<OtpSent, CoreError> {
+        self.system(self.cores.routes.customers).send_otp(cust_no, purpose, reference).await
+    }
+
+    pub async fn verify_otp(&self, otp_id: &str, code: &str) -> Result<OtpCheck, CoreError> {
+        self.system(self.cores.routes.customers).verify_otp(otp_id, code).await
+    }
+
+    /// The customer's accounts in every core, asked at once, in routing-table order. A core
+    /// that does not know the customer holds none of theirs; `NotFound` only when none does.
+    pub async fn customer_accounts(&self, cust_no: &str) -> Result<Vec<CoreAccount>, CoreError> {
+        let asks = self.cores.systems.iter().map(|s| s.connector.customer_accounts(cust_no));
+        let mut all = Vec::new();
+        let mut known = false;
+        for (index, answer) in futures_util::future::join_all(asks).await.into_iter().enumerate() {
+            match answer {
+                Ok(accounts) => {
+                    known = true;
+                    // A core answers for the accounts it holds: one outside its ranges is
+                    // another core's to speak for, and left out.
+                    all.extend(accounts.into_iter().filter(|a| self.cores.routes.account(&a.acct_no) == index));
+                }
+                Err(CoreError::NotFound) => {}
+                Err(e) => return Err(e),
             }
-            other => other,
+        }
+        if known { Ok(all) } else { Err(CoreError::NotFound) }
+    }
+
+    pub async fn account(&self, acct_no: &str) -> Result<CoreAccount, CoreError> {
+        self.holder(acct_no).account(acct_no).await
+    }
+
+    pub async fn balance(&self, acct_no: &str) -> Result<CoreBalance, CoreError> {
+        self.holder(acct_no).balance(acct_no).await
+    }
+
+    pub async fn transactions(&self, acct_no: &str, q: &TxnQuery) -> Result<CoreTxnPage, CoreError> {
+        self.holder(acct_no).transactions(acct_no, q).await
+    }
+
+    /// Books a payment or refund: on the debtor's core, or as two postings when the creditor
+    /// is held by another core. `Err(Timeout | Connect | Status)` means the outcome is
+    /// unknown: never report it as a failure; [`CoreClient::settle`] finds out.
+    pub async fn post_payment(&self, order: &PostingOrder) -> Result<PostingOutcome, CoreError> {
+        match self.cores.routes.legs(order) {
+            routing::Legs::One(core) => self.system(core).post(order).await,
+            routing::Legs::Two { debtor, creditor } => {
+                crosscore::Transfer::new(self.system(debtor), self.system(creditor), order).post().await
+            }
         }
     }
 
-    async fn get_once<T: DeserializeOwned>(
-        &self,
-        op: &'static str,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, CoreError> {
-        let started = Instant::now();
-        let result = self.send::<T>(path, query).await;
-        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome(&result))
-            .record(started.elapsed().as_secs_f64());
-        result
-    }
-
-    /// One POST. Never retried: the core may have acted on it.
-    async fn post<B: serde::Serialize, T: DeserializeOwned>(
-        &self,
-        op: &'static str,
-        path: &str,
-        body: &B,
-    ) -> Result<T, CoreError> {
-        let started = Instant::now();
-        let request = self.http.post(self.url(path)).json(body);
-        let result = self.exchange::<T>(request).await;
-        metrics::histogram!("scenegate_core_request_duration_seconds", "operation" => op, "outcome" => outcome(&result))
-            .record(started.elapsed().as_secs_f64());
-        result
-    }
-
-    async fn send<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, CoreError> {
-        self.exchange(self.http.get(self.url(path)).query(query)).await
-    }
-
-    /// The base URL with `path` (ours, starting with `/`) after the base's own path.
-    fn url(&self, path: &str) -> reqwest::Url {
-        let mut url = self.base.clone();
-        url.set_path(&format!("{}{path}", self.base_path));
-        url
-    }
-
-    async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, CoreError> {
-        let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
-                CoreError::Timeout(self.timeout)
-            } else if e.is_connect() {
-                CoreError::Connect(e.to_string())
-            } else {
-                CoreError::Decode(e.to_string())
+    /// Settles a posting whose answer was lost: the booking if it happened, else a void that
+    /// stops it from ever happening (between two cores: the second posting retried, or given
+    /// up when `give_up` and the first one reversed). `Ok(Unknown)` while a core cannot
+    /// say. Safe to repeat.
+    pub async fn settle(&self, order: &PostingOrder, give_up: bool) -> Result<Settlement, CoreError> {
+        match self.cores.routes.legs(order) {
+            routing::Legs::One(core) => {
+                let core = self.system(core);
+                match core.posting_status(&order.req_seq).await? {
+                    Settlement::Unknown => core.void(&order.req_seq).await,
+                    known => Ok(known),
+                }
             }
-        };
-        let Ok(_slot) = self.in_flight.try_acquire() else {
-            return Err(CoreError::NotSent {
-                why: "too many calls to the core in flight",
-                retry_after: Duration::from_secs(1),
-            });
-        };
-        let permit = self.breaker.admit(Instant::now()).map_err(|wait| CoreError::NotSent {
-            why: "the core's circuit is open after repeated failures",
-            retry_after: wait,
-        })?;
-        metrics::gauge!("scenegate_core_in_flight").increment(1.0);
-        let result = async {
-            let res = request.send().await.map_err(transport)?;
-            let status = res.status().as_u16();
-            if status >= 500 {
-                return Err(CoreError::Status(status));
+            routing::Legs::Two { debtor, creditor } => {
+                crosscore::Transfer::new(self.system(debtor), self.system(creditor), order).settle(give_up).await
             }
-            let bytes = res.bytes().await.map_err(transport)?;
-            let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode(e.to_string()))?;
-            envelope.into_result()
         }
-        .await;
-        metrics::gauge!("scenegate_core_in_flight").decrement(1.0);
-        let healthy = !result.as_ref().err().is_some_and(CoreError::is_core_failure);
-        self.breaker.record(permit, healthy, Instant::now());
-        result
-    }
-}
-
-/// Path segments come from our own records, but are encoded anyway: nothing a partner sends
-/// can change which core path is called.
-pub(crate) fn encode(segment: &str) -> String {
-    segment.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_').map(char::from).collect()
-}
-
-fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(CoreError::NotFound) => "not_found",
-        Err(CoreError::Timeout(_)) => "timeout",
-        Err(_) => "error",
     }
 }
 
 #[cfg(test)]
-mod tls_tests;
-
-#[cfg(test)]
-mod url_tests {
-    use super::*;
-
-    fn client(base: &str) -> Result<CoreClient, ClientSetupError> {
-        CoreClient::new(base, Duration::from_secs(1), Duration::from_secs(1))
-    }
-
-    #[test]
-    fn a_call_path_goes_after_the_base_path_whatever_its_slashes() {
-        for base in ["http://core.example:8080/bank", "http://core.example:8080/bank/"] {
-            let url = client(base).unwrap().url("/core/accounts/622202");
-            assert_eq!(url.as_str(), "http://core.example:8080/bank/core/accounts/622202", "{base}");
-        }
-        assert_eq!(
-            client("https://core.example").unwrap().url("/core/health").as_str(),
-            "https://core.example/core/health"
-        );
-    }
-
-    #[test]
-    fn a_base_that_is_not_an_http_url_is_refused_when_built() {
-        for base in ["core.example:8080", "ftp://core.example", "mailto:core@example.com", ""] {
-            assert!(matches!(client(base), Err(ClientSetupError::BaseUrl { .. })), "{base:?}");
-        }
-    }
-}
+mod tests;

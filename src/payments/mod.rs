@@ -218,19 +218,7 @@ impl Payments {
     /// Asks the core to book a recorded payment and records what it said. A lost answer
     /// leaves it `ACSP` for the reconciler.
     async fn book_payment(&self, payment: Payment) -> Result<Payment, PaymentError> {
-        let order = PostingOrder {
-            req_seq: payment.id.as_str().to_owned(),
-            debtor: payment.debtor.clone(),
-            creditor: core_creditor(&payment.payee),
-            amount_minor: payment.amount_minor,
-            currency: payment.currency.code().to_owned(),
-            memo: payment.reference.clone(),
-            scene: payment.scenario.code.code().to_owned(),
-            mcc: payment.scenario.merchant_category_code.clone(),
-            channel: payment.partner_id.clone(),
-            kind: PostingKind::Payment,
-            original: None,
-        };
+        let order = payment_order(&payment);
         let outcome = settlement_of(self.core.post_payment(&order).await, &payment.id);
         self.settle_payment(&payment.id, &outcome).await.map(|p| p.unwrap_or(payment))
     }
@@ -300,25 +288,7 @@ impl Payments {
             return Ok(refund);
         }
         let payment = self.store.payment(&refund.payment_id).await?.ok_or(PaymentError::NotFound("payment"))?;
-        let order = PostingOrder {
-            req_seq: refund.id.as_str().to_owned(),
-            // Back from where the payment went to the account it came from.
-            debtor: match &payment.payee {
-                Payee::Merchant { account, .. } => account.clone(),
-                Payee::Account { .. } => {
-                    return Err(invalid("payment_id", "only payments to a merchant can be refunded"));
-                }
-            },
-            creditor: CoreCreditor::Internal { acct_no: payment.debtor.clone() },
-            amount_minor: refund.amount_minor,
-            currency: refund.currency.code().to_owned(),
-            memo: refund.reason_text.clone(),
-            scene: payment.scenario.code.code().to_owned(),
-            mcc: payment.scenario.merchant_category_code.clone(),
-            channel: refund.partner_id.clone(),
-            kind: PostingKind::Refund,
-            original: Some(payment.id.as_str().to_owned()),
-        };
+        let order = refund_order(&refund, &payment)?;
         let outcome = settlement_of(self.core.post_payment(&order).await, &refund.id);
         self.settle_refund(&refund.id, &outcome).await.map(|r| r.unwrap_or(refund))
     }
@@ -351,6 +321,44 @@ impl Payments {
     pub async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentError> {
         Ok(self.store.status_counts(partner_id).await?)
     }
+}
+
+/// A payment as the core books it: its id is the core's de-duplication key.
+fn payment_order(payment: &Payment) -> PostingOrder {
+    PostingOrder {
+        req_seq: payment.id.as_str().to_owned(),
+        debtor: payment.debtor.clone(),
+        creditor: core_creditor(&payment.payee),
+        amount_minor: payment.amount_minor,
+        currency: payment.currency.code().to_owned(),
+        memo: payment.reference.clone(),
+        scene: payment.scenario.code.code().to_owned(),
+        mcc: payment.scenario.merchant_category_code.clone(),
+        channel: payment.partner_id.clone(),
+        kind: PostingKind::Payment,
+    }
+}
+
+/// A refund as the core books it: back from where the payment went to the account it came
+/// from, under the refund's id.
+fn refund_order(refund: &Refund, payment: &Payment) -> Result<PostingOrder, PaymentError> {
+    Ok(PostingOrder {
+        req_seq: refund.id.as_str().to_owned(),
+        debtor: match &payment.payee {
+            Payee::Merchant { account, .. } => account.clone(),
+            Payee::Account { .. } => {
+                return Err(invalid("payment_id", "only payments to a merchant can be refunded"));
+            }
+        },
+        creditor: CoreCreditor::Internal { acct_no: payment.debtor.clone() },
+        amount_minor: refund.amount_minor,
+        currency: refund.currency.code().to_owned(),
+        memo: refund.reason_text.clone(),
+        scene: payment.scenario.code.code().to_owned(),
+        mcc: payment.scenario.merchant_category_code.clone(),
+        channel: refund.partner_id.clone(),
+        kind: PostingKind::Refund { original: payment.id.as_str().to_owned() },
+    })
 }
 
 /// The core's answer to a posting, as a settlement. Anything but a clear answer is unknown:

@@ -95,7 +95,7 @@ async fn world(core_timeout_ms: u64) -> World {
         .await
         .unwrap()
         .into_iter()
-        .find(|a| a.ccy == "CNY")
+        .find(|a| a.currency == scenegate_adapter_contract::Currency::Cny)
         .expect("C0001 has a CNY account")
         .acct_no;
     World {
@@ -317,7 +317,7 @@ async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
     assert_eq!(view.status_code, Iso20022Status::Rjct);
     assert_eq!(view.status_reason.unwrap().code, "AB03");
     // The core now refuses that req_seq for good: a late retry cannot book it.
-    assert_eq!(w.core.payment_status(payment.id.as_str()).await.unwrap(), crate::core::Settlement::Voided);
+    assert_eq!(w.core.settle(&super::payment_order(&payment), false).await.unwrap(), crate::core::Settlement::Voided);
     assert_eq!(w.txn_count().await, before);
 }
 

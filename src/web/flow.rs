@@ -22,7 +22,7 @@ use super::{
 use crate::{
     app::AppState,
     consent::{Consent, ConsentError, PaymentTerms, payment_terms},
-    core::{CoreAccount, CoreError, OtpCheck},
+    core::{AccountKind, AccountState, CoreAccount, CoreError, OtpCheck},
     extract::PeerIp,
     grants::{self, PushedRequest, SESSION_ABSOLUTE_SECS, ScaChallenge, Session, ThrottleKey},
 };
@@ -140,13 +140,13 @@ async fn consent_page(
         .map(|a| pages::AccountRow {
             value: a.acct_no.clone(),
             masked: text::mask(&a.acct_no),
-            kind: if a.acct_type == "CUR" { t.current } else { t.savings },
-            currency: a.ccy.clone(),
-            selectable: a.acct_status == "N",
-            note: match a.acct_status.as_str() {
-                "F" => t.frozen,
-                "C" => t.closed,
-                _ => "",
+            kind: if a.kind == AccountKind::Current { t.current } else { t.savings },
+            currency: a.currency.code().to_owned(),
+            selectable: a.is_usable(),
+            note: match a.state {
+                AccountState::Frozen => t.frozen,
+                AccountState::Closed => t.closed,
+                AccountState::Normal => "",
             },
         })
         .collect();
@@ -296,7 +296,7 @@ pub async fn decide(
             };
             let mut chosen: Vec<String> = Vec::new();
             for value in fields.all("account") {
-                let usable = owned.iter().any(|a| a.acct_no == value && a.acct_status == "N");
+                let usable = owned.iter().any(|a| a.acct_no == value && a.is_usable());
                 if !usable {
                     return error_page(StatusCode::BAD_REQUEST, locale, t.bad_request);
                 }
@@ -374,7 +374,7 @@ struct PaymentPage<'a> {
 
 /// The customer's accounts that may pay under `terms`: usable, in its currency.
 fn debtor_candidates<'a>(accounts: &'a [CoreAccount], terms: &PaymentTerms) -> Vec<&'a CoreAccount> {
-    accounts.iter().filter(|a| a.acct_status == "N" && a.ccy == terms.currency.code()).collect()
+    accounts.iter().filter(|a| a.is_usable() && a.currency == terms.currency).collect()
 }
 
 /// The pseudonymous id the consent's partner knows `acct_no` by.
@@ -441,8 +441,8 @@ fn payment_page(
         .map(|a| pages::DebtorRow {
             value: a.acct_no.clone(),
             masked: text::mask(&a.acct_no),
-            kind: if a.acct_type == "CUR" { t.current } else { t.savings },
-            currency: a.ccy.clone(),
+            kind: if a.kind == AccountKind::Current { t.current } else { t.savings },
+            currency: a.currency.code().to_owned(),
             checked: proposed.is_some_and(|want| pseudonym_of(gw, p.consent, &a.acct_no).as_ref() == Some(want)),
         })
         .collect();

@@ -93,8 +93,8 @@ pub async fn sandbox_authorize(
     let owned = gw.core.customer_accounts(customer).await?;
     let usable: Vec<&str> = owned
         .iter()
-        .filter(|a| a.acct_status == "N")
-        .filter(|a| consent.payment.as_ref().is_none_or(|t| a.ccy == t.currency.code()))
+        .filter(|a| a.is_usable())
+        .filter(|a| consent.payment.as_ref().is_none_or(|t| a.currency == t.currency))
         .map(|a| a.acct_no.as_str())
         .collect();
     let asked: Vec<&str> = form.0.iter().filter(|(k, _)| k == "account").map(|(_, v)| v.as_str()).collect();

@@ -1,8 +1,8 @@
-//! The core bank's wire format, field for field.
+//! The legacy core's wire format, field for field.
 
 use serde::Deserialize;
 
-use super::CoreError;
+use crate::core::CoreError;
 
 /// Every core answer: `ret_code` `"0000"` is success; business errors come with HTTP 200.
 #[derive(Debug, Deserialize)]

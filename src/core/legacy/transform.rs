@@ -1,5 +1,5 @@
-//! Core wire → canonical. Every mapping is explicit; an unknown code is an error, never a
-//! guess.
+//! The legacy core's product wire → canonical, and its time stamps. Every mapping is
+//! explicit; an unknown code is an error, never a guess.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use scenegate_adapter_contract::{
@@ -7,7 +7,8 @@ use scenegate_adapter_contract::{
     canonical::{CreditTerms, DepositTerms, Eligibility, Fee, Page, Product, ProductType},
 };
 
-use super::{CoreError, wire};
+use super::wire;
+use crate::core::CoreError;
 
 const CURSOR_TAG: &str = "p1:";
 
@@ -126,12 +127,16 @@ fn eligibility(e: wire::Eligibility, currency: Currency) -> Result<Eligibility, 
     })
 }
 
-/// The core stamps times in Beijing local time (UTC+8, no DST); partners get RFC 3339 UTC.
-pub fn beijing_to_utc(stamp: &str) -> Result<String, CoreError> {
+/// The core stamps times in Beijing local time (UTC+8, no DST), `yyyyMMddHHmmss`.
+pub fn beijing_time(stamp: &str) -> Result<jiff::Timestamp, CoreError> {
     let civil = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", stamp)
         .map_err(|_| decode_err(format_args!("bad core time {stamp:?}")))?;
-    let zoned = civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).map_err(decode_err)?;
-    Ok(zoned.timestamp().strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    Ok(civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).map_err(decode_err)?.timestamp())
+}
+
+/// A core stamp as partners get times: RFC 3339 UTC.
+pub fn beijing_to_utc(stamp: &str) -> Result<String, CoreError> {
+    Ok(crate::core::rfc3339(beijing_time(stamp)?))
 }
 
 #[cfg(test)]

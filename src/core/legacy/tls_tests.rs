@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{Extension, Json, Router, routing::post};
 use scenegate_listener::tls::{Certificates, ClientCertificate, TlsFiles};
 
-use super::{CoreClient, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT, OutgoingTls};
+use crate::core::{CoreClient, DEFAULT_BREAKER, DEFAULT_MAX_IN_FLIGHT, OutgoingTls};
 
 /// A core whose `identify` answers with the thumbprint of the client certificate it saw.
 async fn tls_core(dir: &std::path::Path) -> (String, std::path::PathBuf) {
