@@ -559,14 +559,6 @@ async fn core_mock(opts: CoreMockOptions) -> anyhow::Result<()> {
     task.await?
 }
 
-/// The single legacy core holding every account, as the demo starts it.
-async fn start_core(
-    listen: SocketAddr,
-    data_dir: PathBuf,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
-    start_core_as(CoreMockOptions { listen, data_dir, dialect: Dialect::Legacy, accounts: Holding::All }).await
-}
-
 /// Opens (seeding once) and serves one core as `opts` says; answers the bound address and
 /// the serving task.
 async fn start_core_as(
@@ -591,16 +583,61 @@ async fn start_core_as(
 async fn demo(config_path: &Path) -> anyhow::Result<()> {
     let mut cfg = bootstrap::load_config(config_path)?;
     telemetry::init_logging(cfg.log.format, &cfg.log.level);
-    let core_listen = loopback_addr(&cfg.core.base_url)?;
-    let (core_addr, core_task) = start_core(core_listen, cfg.storage.data_dir.join("core")).await?;
-    cfg.core.base_url = format!("http://{core_addr}");
+    let mut cores = Vec::new();
+    for mock in demo_cores(&cfg.core, &cfg.storage.data_dir)? {
+        let (addr, task) = start_core_as(mock).await?;
+        cores.push((addr, task));
+    }
+    // Each mock on the port its base URL names (or the one it was given for port 0).
+    cfg.core.base_url = format!("http://{}", cores[0].0);
+    for (system, (addr, _)) in cfg.core.systems.iter_mut().zip(&cores[1..]) {
+        system.base_url = format!("http://{addr}");
+    }
     let (gw_addr, ops_addr, gw_task) = start_gateway(&cfg).await?;
-    print_demo_banner(&cfg, gw_addr, core_addr);
+    print_demo_banner(&cfg, gw_addr, cores[0].0);
     announce(&format!("operations listening on http://{ops_addr} (metrics for Prometheus: /metrics)"));
+    let core_tasks = futures_util::future::select_all(cores.into_iter().map(|(_, task)| task));
     tokio::select! {
         r = gw_task => r?,
-        r = core_task => r?,
+        (r, _, _) = core_tasks => r?,
     }
+}
+
+/// One core-bank mock per core system of `[core]`, each on loopback where its base URL says,
+/// in its dialect, holding the accounts the routing table sends it: the first core holds
+/// everything outside the other cores' range. (The mock splits accounts at one range; a
+/// table with more is for real cores.)
+fn demo_cores(core: &config::CoreConfig, data_dir: &Path) -> anyhow::Result<Vec<CoreMockOptions>> {
+    let dialect = |d: scenegate::core::Dialect| match d {
+        scenegate::core::Dialect::Legacy => Dialect::Legacy,
+        scenegate::core::Dialect::Modern => Dialect::Modern,
+    };
+    let ranges: Vec<&scenegate::core::AccountRange> = core.systems.iter().flat_map(|s| &s.accounts).collect();
+    let range = |r: &scenegate::core::AccountRange| (r.from().to_owned(), r.to().to_owned());
+    let first = match ranges.as_slice() {
+        [] => Holding::All,
+        [only] => {
+            let (from, to) = range(only);
+            Holding::Except(from, to)
+        }
+        _ => bail!("the demo's core-bank mocks split accounts at one range; [core.systems] names {}", ranges.len()),
+    };
+    let mut mocks = vec![CoreMockOptions {
+        listen: loopback_addr(&core.base_url)?,
+        data_dir: data_dir.join("core"),
+        dialect: dialect(core.dialect),
+        accounts: first,
+    }];
+    for s in &core.systems {
+        let (from, to) = range(&s.accounts[0]);
+        mocks.push(CoreMockOptions {
+            listen: loopback_addr(&s.base_url)?,
+            data_dir: data_dir.join(format!("core-{}", s.name)),
+            dialect: dialect(s.dialect),
+            accounts: Holding::Only(from, to),
+        });
+    }
+    Ok(mocks)
 }
 
 fn loopback_addr(base_url: &str) -> anyhow::Result<SocketAddr> {
@@ -625,7 +662,11 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         "Scenegate demo is running (embedded default: SQLite files, in-process limits).".to_owned(),
         format!("  gateway          {base}"),
         format!("  API docs         {base}/docs"),
-        format!("  core-bank mock   http://{core}"),
+        format!(
+            "  core-bank mock   http://{core}   ({}: {} dialect, products, customers, other accounts)",
+            cfg.core.name,
+            cfg.core.dialect.name()
+        ),
         format!("  customer's phone http://{core}/core/sms-outbox   (one-time codes for payment approvals)"),
         format!(
             "  data             {}",
@@ -633,6 +674,19 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         ),
         "  demo partners (client_id, status, adapter, demo-only private key):".to_owned(),
     ];
+    for (i, system) in cfg.core.systems.iter().enumerate() {
+        let held: Vec<String> = system.accounts.iter().map(ToString::to_string).collect();
+        lines.insert(
+            5 + i,
+            format!(
+                "  core-bank mock   {}   ({}: {} dialect, accounts {})",
+                system.base_url,
+                system.name,
+                system.dialect.name(),
+                held.join(", ")
+            ),
+        );
+    }
     for p in partners.iter() {
         let key = demo_key_path(&cfg.partners.dir, &p.id);
         let kids: Vec<&str> = p.keys.iter().map(|k| k.kid.as_str()).collect();

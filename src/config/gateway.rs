@@ -977,6 +977,14 @@ impl GatewayFile {
         };
         check.system_name(&self.core.name, "core.name");
         for e in core.topology(&crate::core::OutgoingTls::default()).check("systems") {
+            // A system whose every range was refused above is not also told to name one.
+            let refused_ranges =
+                e.field.strip_suffix(".accounts").and_then(|f| f.strip_prefix("systems[")).and_then(|i| {
+                    i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.core.systems.get(i))
+                });
+            if refused_ranges.is_some_and(|s| !s.accounts.is_empty()) {
+                continue;
+            }
             let span = match e.field.split_once('.') {
                 Some(("routes", "products")) => self.core.routes.products.as_ref().map(Spanned::span),
                 Some(("routes", "customers")) => self.core.routes.customers.as_ref().map(Spanned::span),

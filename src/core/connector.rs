@@ -33,6 +33,15 @@ pub enum Service {
     Customers,
 }
 
+impl Service {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Products => "product catalogue",
+            Self::Customers => "customer master (logins, one-time codes)",
+        }
+    }
+}
+
 impl Dialect {
     pub fn parse(name: &str) -> Option<Self> {
         match name {

@@ -123,7 +123,7 @@ impl CoreTopology {
                 None => err(field.into(), format!("no core system is named `{name}`")),
                 Some(s) if !s.dialect.offers(service) => err(
                     field.into(),
-                    format!("`{name}` speaks the {} dialect, which has no {service:?} service", s.dialect.name()),
+                    format!("`{name}` speaks the {} dialect, which has no {}", s.dialect.name(), service.describe()),
                 ),
                 Some(_) => {}
             }

@@ -25,4 +25,5 @@ mod reload;
 mod signed_rest;
 mod staff;
 mod tokens;
+mod two_cores;
 mod webhooks;

@@ -173,6 +173,38 @@ fn core_breaker_settings_have_bounds() {
 }
 
 #[test]
+fn a_second_core_system_is_routed_by_its_account_ranges() {
+    let dir = TestDir::new();
+    let path = dir.write(
+        "gateway.toml",
+        "[core]\nname = \"legacy\"\n[[core.systems]]\nname = \"new-core\"\ndialect = \"modern\"\n\
+         base_url = \"http://127.0.0.1:9091\"\naccounts = [{ from = \"6222020000000000050\", to = \"6222020000000000089\" }]\n",
+    );
+    let config = load_gateway(&path).expect("valid");
+    let systems: Vec<_> = config.core.topology(&Default::default()).systems.into_iter().map(|s| s.name).collect();
+    assert_eq!(systems, ["legacy", "new-core"]);
+    assert_eq!((config.core.products.as_str(), config.core.customers.as_str()), ("legacy", "legacy"));
+}
+
+#[test]
+fn core_systems_and_routes_are_checked_with_their_places() {
+    let dir = TestDir::new();
+    let text = "[core]\ndialect = \"cobol\"\n\
+                [[core.systems]]\nname = \"New Core\"\ndialect = \"modern\"\nbase_url = \"http://127.0.0.1:9091\"\n\
+                accounts = [{ from = \"6222\", to = \"622\" }]\n\
+                [[core.systems]]\nname = \"other\"\nbase_url = \"http://127.0.0.1:9092\"\n\
+                [core.routes]\nproducts = \"New Core\"\ncustomers = \"nowhere\"\n";
+    insta::assert_snapshot!(gateway_errors(&dir, text), @r"
+    gateway.toml:2:11: `core.dialect`: must be `legacy` or `modern`
+    gateway.toml:4:8: `core.systems[0].name`: must be 1 to 32 of a-z, 0-9, `-` and `_`
+    gateway.toml:7:22: `core.systems[0].accounts[0]`: both ends must have one length (here 4 and 3 digits)
+    gateway.toml:9:8: `core.systems[1].accounts`: name the account ranges this core holds
+    gateway.toml:12:12: `core.routes.products`: `New Core` speaks the modern dialect, which has no product catalogue
+    gateway.toml:13:13: `core.routes.customers`: no core system is named `nowhere`
+    ");
+}
+
+#[test]
 fn the_cluster_example_is_a_valid_cluster_configuration() {
     use crate::config::{SharedConfig, StorageBackend};
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster/gateway.toml");

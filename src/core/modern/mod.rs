@@ -94,8 +94,7 @@ fn txn(t: wire::Transaction) -> Result<CoreTxn, CoreError> {
     if amount_minor < 0 {
         return Err(decode_err("negative amount"));
     }
-    let (counterparty_name, counterparty_account) =
-        t.counterparty.map_or((None, None), |c| (Some(c.name), Some(c.account_number)));
+    let (counterparty_name, counterparty_account) = t.counterparty.map_or((None, None), |c| (c.name, c.account_number));
     Ok(CoreTxn {
         seq: t.sequence,
         txn_id: t.transaction_id,
@@ -310,12 +309,14 @@ mod tests {
         let line = |direction: &str, amount: &str| -> wire::Transaction {
             serde_json::from_value(serde_json::json!({
                 "sequence": 3, "transaction_id": "T9", "booked_at": "2026-10-10T01:00:00Z", "direction": direction,
-                "amount": amount, "currency": "CNY", "description": "工资", "counterparty": null, "balance_after": "100.05"
+                "amount": amount, "currency": "CNY", "description": "工资", "balance_after": "100.05",
+                "counterparty": {"name": "Amazon.com", "account_number": null}
             }))
             .unwrap()
         };
         let t = txn(line("credit", "38.50")).unwrap();
         assert_eq!((t.amount_minor, t.balance_after_minor, t.direction), (3850, 10005, Direction::Credit));
+        assert_eq!((t.counterparty_name.as_deref(), t.counterparty_account), (Some("Amazon.com"), None));
         assert!(txn(line("sideways", "1.00")).is_err());
         assert!(txn(line("debit", "1.005")).is_err(), "more places than the currency has");
         assert!(txn(line("debit", "1e3")).is_err());

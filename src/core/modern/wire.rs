@@ -68,12 +68,13 @@ pub struct Transaction {
     pub balance_after: String,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The other party of a statement line; a card merchant has a name and no account.
+#[derive(Debug, Deserialize)]
 pub struct Counterparty {
-    pub name: String,
-    pub account_number: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub bank_code: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub account_number: Option<String>,
 }
 
 #[derive(Debug, Serialize, Default)]

@@ -39,6 +39,9 @@ pub(crate) fn router(core: CoreBank) -> Router {
         .route("/api/v2/postings/{posting_id}", get(posting_status))
         .route("/api/v2/postings/{posting_id}/void", post(void_posting))
         .route("/api/v2/ledger/check", get(ledger_check))
+        // The same mock-only test hooks as the legacy dialect's (in its envelope): a real
+        // core has none; the gateway's tests freeze accounts and delay answers with them.
+        .merge(super::admin::router())
         .fallback(async || ApiError::not_found("path"))
         .method_not_allowed_fallback(async || ApiError::from(crate::error::CoreError::MethodNotAllowed))
         .with_state(core)
