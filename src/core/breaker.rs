@@ -32,6 +32,8 @@ enum State {
 
 #[derive(Debug)]
 pub struct Breaker {
+    /// The core system's name, labelling its state gauge and log lines.
+    system: std::sync::Arc<str>,
     settings: BreakerSettings,
     state: Mutex<State>,
 }
@@ -42,9 +44,10 @@ pub struct Breaker {
 pub struct Permit(());
 
 impl Breaker {
-    pub fn new(settings: BreakerSettings) -> Self {
-        record_state(0.0);
-        Self { settings, state: Mutex::new(State::Closed { failures: 0 }) }
+    pub fn new(system: std::sync::Arc<str>, settings: BreakerSettings) -> Self {
+        let breaker = Self { system, settings, state: Mutex::new(State::Closed { failures: 0 }) };
+        breaker.record_state(0.0);
+        breaker
     }
 
     /// A permit, or how long until the breaker lets a probe through.
@@ -54,7 +57,7 @@ impl Breaker {
             State::Closed { .. } => Ok(Permit(())),
             State::Open { until } if now >= until => {
                 *state = State::HalfOpen;
-                record_state(1.0);
+                self.record_state(1.0);
                 Ok(Permit(()))
             }
             State::Open { until } => Err(until - now),
@@ -79,13 +82,14 @@ impl Breaker {
         match (*state, next) {
             (State::Open { .. }, State::Open { .. }) => {}
             (_, State::Open { .. }) => {
-                tracing::warn!(open_for = ?self.settings.open_for, "core circuit opened: calls fail fast until a probe succeeds");
-                metrics::counter!("scenegate_core_breaker_opened_total").increment(1);
-                record_state(2.0);
+                tracing::warn!(core = %self.system, open_for = ?self.settings.open_for, "core circuit opened: calls fail fast until a probe succeeds");
+                metrics::counter!("scenegate_core_breaker_opened_total", "connector" => self.system.clone())
+                    .increment(1);
+                self.record_state(2.0);
             }
             (State::Open { .. } | State::HalfOpen, State::Closed { .. }) => {
-                tracing::warn!("core circuit closed: the core answers again");
-                record_state(0.0);
+                tracing::warn!(core = %self.system, "core circuit closed: the core answers again");
+                self.record_state(0.0);
             }
             _ => {}
         }
@@ -102,8 +106,10 @@ impl Breaker {
     }
 }
 
-fn record_state(value: f64) {
-    metrics::gauge!("scenegate_core_breaker_state", "connector" => "core").set(value);
+impl Breaker {
+    fn record_state(&self, value: f64) {
+        metrics::gauge!("scenegate_core_breaker_state", "connector" => self.system.clone()).set(value);
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +122,7 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_probes_once_then_closes() {
-        let b = Breaker::new(SETTINGS);
+        let b = Breaker::new("core".into(), SETTINGS);
         let t0 = Instant::now();
         for _ in 0..2 {
             let p = b.admit(t0).unwrap();
@@ -145,7 +151,7 @@ mod tests {
         /// breaker never admits before its time.
         #[test]
         fn never_admits_while_open_and_probes_alone(outcomes in proptest::collection::vec(any::<bool>(), 1..60)) {
-            let b = Breaker::new(SETTINGS);
+            let b = Breaker::new("core".into(), SETTINGS);
             let mut now = Instant::now();
             for healthy in outcomes {
                 now += Duration::from_secs(1);

@@ -63,13 +63,14 @@ impl HttpCore {
         if let Some(identity) = &s.tls.identity {
             builder = builder.identity(identity.clone());
         }
+        let system: Arc<str> = Arc::from(system);
         Ok(Self {
-            system: Arc::from(system),
+            breaker: Breaker::new(system.clone(), s.breaker),
+            system,
             client: builder.build()?,
             base,
             base_path,
             timeout: s.timeout,
-            breaker: Breaker::new(s.breaker),
             in_flight: tokio::sync::Semaphore::new(s.max_in_flight.max(1)),
         })
     }
