@@ -18,7 +18,7 @@ start_demo() {
   trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
   for _ in $(seq 1 "${START_TRIES:-100}"); do
     gw=$(sed -n 's/^gateway listening on //p' "$work/demo.out" | head -n1)
-    core=$(sed -n 's/^  core-bank mock *//p' "$work/demo.out" | head -n1)
+    core=$(sed -n 's/^  core-bank mock *\([^ ]*\).*/\1/p' "$work/demo.out" | head -n1)
     [ -n "$gw" ] && [ -n "$core" ] && break
     sleep 0.2
   done
