@@ -277,3 +277,31 @@ async fn a_credit_that_fails_after_the_debit_is_undone_on_the_payers_core_and_re
         get(&format!("{}/core/payments/{}-rv", cores.legacy_url(), payment["payment_id"].as_str().unwrap())).await;
     assert_eq!(reversal["data"]["status"], "S", "the reversal is on the payer's core's books: {reversal}");
 }
+
+#[tokio::test]
+async fn a_credit_whose_answer_is_lost_is_found_booked_not_booked_again() {
+    let cores = pay_stack();
+    let payee_before = cores.core_balance(YUNSHAN_SAVINGS).await;
+    let counts = cores.ledgers().await;
+    // The new core books the credit but answers after the gateway's 1 s timeout, twice (the
+    // first try and the immediate retry): the gateway cannot know, so the payment is pending.
+    cores.delay_postings(&cores.modern.url, 1_500).await;
+    let payment = pay(&cores, "p-1", YUNSHAN_SAVINGS, "66.60").await;
+    assert_eq!(payment["status"], "pending", "{payment}");
+    cores.delay_postings(&cores.modern.url, 0).await;
+
+    let id = payment["payment_id"].as_str().unwrap().to_owned();
+    let url = cores.stack.gw.url(&format!("/v1/payments/{id}"));
+    let write = client_token(&cores.stack.gw.partner("ptn_pay"), "payments:write").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get_json(&url, &write).await["status"] == "pending" {
+        assert!(std::time::Instant::now() < deadline, "the reconciler settles the payment");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let read = get_json(&url, &write).await;
+    assert_eq!(read["status_code"], "ACSC", "the credit was found booked: {read}");
+    assert_eq!(cores.ledgers().await, (counts.0 + 1, counts.1 + 1), "one posting on each core, however often sent");
+    assert_eq!(cores.core_balance(YUNSHAN_SAVINGS).await, payee_before + 6_660);
+    let credit = get(&format!("{}/api/v2/postings/{id}-in", cores.modern.url)).await;
+    assert_eq!(credit["status"], "booked", "{credit}");
+}
