@@ -305,3 +305,40 @@ async fn a_credit_whose_answer_is_lost_is_found_booked_not_booked_again() {
     let credit = get(&format!("{}/api/v2/postings/{id}-in", cores.modern.url)).await;
     assert_eq!(credit["status"], "booked", "{credit}");
 }
+
+#[tokio::test]
+async fn a_payment_from_the_new_core_to_a_merchant_and_its_refund_cross_back_exactly() {
+    let cores = pay_stack();
+    let merchant = crate::support::payments::MERCHANT_ACCOUNT;
+    let (payer_before, merchant_before) =
+        (cores.core_balance(YUNSHAN_SAVINGS).await, cores.core_balance(merchant).await);
+    let counts = cores.ledgers().await;
+    let partner = cores.stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let consent = json!({
+        "type": "single",
+        "instructed_amount": {"amount": "300.00", "currency": "CNY"},
+        "creditor": {"merchant": "skytrip"},
+        "remittance_reference": "TRIP-2026-88",
+        "scenario": {"code": "travel", "merchant_category_code": "4722"}
+    });
+    let (status, consent) = signed(&cores.stack.gw.url("/v1/payment-consents"), &write, "c-1", &consent).await;
+    assert_eq!(status, 201, "{consent}");
+    let consent_id = consent["consent_id"].as_str().unwrap().to_owned();
+    // 北京云杉科技 pays from its savings account, which the new core holds.
+    let token = authorise_payment(&cores.stack, &partner, &consent_id, "13800000005").await;
+    let body = json!({"consent_id": consent_id, "instructed_amount": {"amount": "300.00", "currency": "CNY"}});
+    let (status, payment) = signed(&cores.stack.gw.url("/v1/payments"), &token, "p-1", &body).await;
+    assert_eq!((status, payment["status_code"].as_str()), (201, Some("ACSC")), "{payment}");
+    assert_eq!(cores.core_balance(YUNSHAN_SAVINGS).await, payer_before - 30_000);
+    assert_eq!(cores.core_balance(merchant).await, merchant_before + 30_000);
+
+    let refunds = cores.stack.gw.url(&format!("/v1/payments/{}/refunds", payment["payment_id"].as_str().unwrap()));
+    let refund = json!({"amount": {"amount": "120.00", "currency": "CNY"}, "reason": "one night cancelled"});
+    let (status, r) = signed(&refunds, &write, "r-1", &refund).await;
+    assert_eq!((status, r["status"].as_str()), (201, Some("completed")), "{r}");
+    assert_eq!(cores.core_balance(YUNSHAN_SAVINGS).await, payer_before - 18_000);
+    assert_eq!(cores.core_balance(merchant).await, merchant_before + 18_000);
+    // Payment and refund: two postings on each core, both ledgers balanced.
+    assert_eq!(cores.ledgers().await, (counts.0 + 2, counts.1 + 2));
+}
