@@ -593,6 +593,9 @@ async fn route(
             consent: Box::new(payments.consent(&partner.id, &id).await?),
             created: false,
         },
+        CanonicalRequest::RevokePaymentConsent(id) => {
+            CanonicalResponse::PaymentConsentRevoked(Box::new(payments.revoke_consent(&partner.id, &id).await?))
+        }
         CanonicalRequest::CreatePayment(r) => CanonicalResponse::Payment {
             payment: Box::new(payments.initiate(partner, consent()?, *r, claim()?).await?),
             created: true,

@@ -1,6 +1,6 @@
 //! Payments (level A2): payment consents, payments under them, refunds.
 //!
-//! Money-moving calls (`POST`) need an `Idempotency-Key` and a detached JWS over the exact
+//! Money-moving calls (the `POST`s) need an `Idempotency-Key` and a detached JWS over the exact
 //! body in `x-jws-signature`; their responses are signed the same way with the gateway's key
 //! (`/.well-known/jwks.json`).
 
@@ -17,7 +17,7 @@ use crate::{app::AppState, pipeline, pipeline::PartnerCall, problem::Problem};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_payment_consent))
-        .routes(routes!(get_payment_consent))
+        .routes(routes!(get_payment_consent, revoke_payment_consent))
         .routes(routes!(create_payment))
         .routes(routes!(get_payment))
         .routes(routes!(create_refund, list_refunds))
@@ -62,6 +62,30 @@ pub async fn create_payment_consent(State(gw): State<AppState>, call: PartnerCal
 )]
 pub async fn get_payment_consent(State(gw): State<AppState>, call: PartnerCall) -> Response {
     pipeline::run(&gw, Operation::GetPaymentConsent, call).await
+}
+
+/// Withdraw a payment consent
+///
+/// For a payment consent you no longer need: one still `awaiting_authorisation`, or
+/// `authorised` and not used yet (a `recurring` one at any time before it expires, which
+/// ends the agreement; payments already made stay as they are). It becomes `revoked`: the
+/// customer sees it so, a token bound to it stops working on its next call, and a
+/// `consent.status_changed` event follows. It moves no money, so it needs neither an
+/// `Idempotency-Key` nor a signature; withdrawing it again answers 409.
+#[utoipa::path(
+    delete, path = "/v1/payment-consents/{consent_id}", tag = "payments", operation_id = "revokePaymentConsent",
+    security(("partner_token" = ["payments:write"])),
+    params(("consent_id" = String, Path, description = "Consent id, `cns_…`.")),
+    responses(
+        CallErrors,
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "The id is malformed.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment consent of yours.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The consent is `consumed`, `expired`, `revoked` or `rejected` (`consent_status` says which).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_payment_consent(State(gw): State<AppState>, call: PartnerCall) -> Response {
+    pipeline::run(&gw, Operation::RevokePaymentConsent, call).await
 }
 
 /// Initiate a payment

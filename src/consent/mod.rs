@@ -237,6 +237,28 @@ impl Consents {
     /// The partner withdraws an authorised consent.
     pub async fn revoke_by_partner(&self, partner_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
         let owned = |c: &Consent| if c.partner_id == partner_id { Ok(()) } else { Err(ConsentError::NotFound) };
+        self.change(id, owned, |c, now| {
+            // An account consent awaiting its customer is not withdrawn: it lapses.
+            if c.status != ConsentStatus::Authorised {
+                return Err(ConsentError::State(c.status));
+            }
+            Self::to(c, ConsentStatus::Revoked, Actor::Partner(partner_id.to_owned()), now)
+        })
+        .await
+    }
+
+    /// The partner withdraws one of its payment consents it no longer needs: one awaiting
+    /// its customer, or authorised and unused (a single one is `consumed` by its payment; a
+    /// recurring one stays `authorised` until it expires, and withdrawing it ends the
+    /// agreement, leaving payments already made as they are). Any other status is
+    /// [`ConsentError::State`]; another partner's consent, or an account consent, is
+    /// [`ConsentError::NotFound`] like a missing one. The change, and its
+    /// `consent.status_changed` event, are one write conditional on the version read, so a
+    /// payment consuming the consent at the same moment and this withdrawal cannot both win.
+    pub async fn revoke_payment_by_partner(&self, partner_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
+        let owned = |c: &Consent| {
+            if c.partner_id == partner_id && c.payment.is_some() { Ok(()) } else { Err(ConsentError::NotFound) }
+        };
         self.change(id, owned, |c, now| Self::to(c, ConsentStatus::Revoked, Actor::Partner(partner_id.to_owned()), now))
             .await
     }

@@ -64,12 +64,14 @@ pub struct InvalidTransition {
     pub to: ConsentStatus,
 }
 
-/// The whole state machine, as data.
+/// The whole state machine, as data. `awaiting_authorisation` → `revoked` is a partner
+/// withdrawing a payment consent before its customer answered; an account consent awaiting
+/// its customer cannot be withdrawn (it lapses), which [`super::Consents`] enforces.
 pub fn allowed(from: ConsentStatus, to: ConsentStatus) -> bool {
     use ConsentStatus::*;
     matches!(
         (from, to),
-        (AwaitingAuthorisation, Authorised | Rejected | Expired) | (Authorised, Revoked | Expired | Consumed)
+        (AwaitingAuthorisation, Authorised | Rejected | Revoked | Expired) | (Authorised, Revoked | Expired | Consumed)
     )
 }
 
@@ -166,6 +168,7 @@ mod tests {
             vec![
                 (AwaitingAuthorisation, Authorised),
                 (AwaitingAuthorisation, Rejected),
+                (AwaitingAuthorisation, Revoked),
                 (AwaitingAuthorisation, Expired),
                 (Authorised, Revoked),
                 (Authorised, Expired),

@@ -157,6 +157,81 @@ async fn every_status_change_is_announced_in_the_outbox_with_the_change() {
     assert!(events.list_for_partner("ptn_b", None, 10).await.unwrap().is_empty(), "only its own partner's");
 }
 
+fn payment_terms() -> PaymentTerms {
+    use scenegate_adapter_contract::{
+        Currency,
+        canonical::{PaymentConsentType, Scenario, ScenarioCode},
+    };
+    PaymentTerms {
+        kind: PaymentConsentType::Single,
+        currency: Currency::Cny,
+        amount_minor: Some(4500),
+        limits: None,
+        payee: Payee::Merchant { id: "shop".into(), account: "6222000000009999".into(), name: "Shop Ltd".into() },
+        reference: "ORDER-1".into(),
+        scenario: Scenario { code: ScenarioCode::Parking, merchant_category_code: None },
+        proposed_debtor: None,
+    }
+}
+
+/// A partner withdraws its own payment consent before the customer answers or once
+/// authorised; never a finished one, never another partner's, never an account consent
+/// through this door; each withdrawal is announced like any other change.
+async fn a_partner_withdraws_its_payment_consent_while_it_is_unused() {
+    let stores = test_support::current().await;
+    let consents = Consents::new(stores.consents.clone(), Arc::new(ManualClock::at(T0)));
+    let waiting = consents.create_payment("ptn_a", payment_terms(), T0 + 3600).await.unwrap();
+    assert!(matches!(consents.revoke_payment_by_partner("ptn_b", &waiting.id).await, Err(ConsentError::NotFound)));
+    let revoked = consents.revoke_payment_by_partner("ptn_a", &waiting.id).await.unwrap();
+    assert_eq!(revoked.status, ConsentStatus::Revoked);
+    assert_eq!(revoked.history.last().unwrap().actor, Actor::Partner("ptn_a".into()));
+    assert!(
+        matches!(
+            consents.authorise(&waiting.id, "C1", vec!["6222".into()]).await,
+            Err(ConsentError::State(ConsentStatus::Revoked))
+        ),
+        "the customer can no longer approve it"
+    );
+    assert!(matches!(
+        consents.revoke_payment_by_partner("ptn_a", &waiting.id).await,
+        Err(ConsentError::State(ConsentStatus::Revoked))
+    ));
+
+    let c = consents.create_payment("ptn_a", payment_terms(), T0 + 3600).await.unwrap();
+    consents.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    assert_eq!(consents.revoke_payment_by_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Revoked);
+    assert_eq!(consents.for_customer("C1").await.unwrap()[0].status, ConsentStatus::Revoked, "the customer sees it");
+
+    let rejected = consents.create_payment("ptn_a", payment_terms(), T0 + 3600).await.unwrap();
+    consents.reject(&rejected.id, "C1").await.unwrap();
+    assert!(matches!(
+        consents.revoke_payment_by_partner("ptn_a", &rejected.id).await,
+        Err(ConsentError::State(ConsentStatus::Rejected))
+    ));
+    let accounts = consents.create("ptn_a", request()).await.unwrap();
+    consents.authorise(&accounts.id, "C1", vec!["6222".into()]).await.unwrap();
+    assert!(
+        matches!(consents.revoke_payment_by_partner("ptn_a", &accounts.id).await, Err(ConsentError::NotFound)),
+        "an account consent is not a payment consent"
+    );
+
+    let seen = stores.events.list_for_partner("ptn_a", None, 20).await.unwrap();
+    let changes: Vec<_> = seen
+        .iter()
+        .filter(|e| e.subject_id != accounts.id.as_str())
+        .map(|e| (e.subject_id.clone(), e.data["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (waiting.id.as_str().to_owned(), "revoked".to_owned()),
+            (c.id.as_str().to_owned(), "authorised".to_owned()),
+            (c.id.as_str().to_owned(), "revoked".to_owned()),
+            (rejected.id.as_str().to_owned(), "rejected".to_owned()),
+        ]
+    );
+}
+
 /// With the in-memory cache of the embedded default, every change and the clock still bite on
 /// the very next read, through any handle of the service.
 async fn a_kept_consent_never_outlives_a_change_or_its_expiry() {
@@ -192,4 +267,5 @@ crate::store::test_support::on_every_engine!(
     revocation_by_customer_or_partner_is_final,
     concurrent_answers_apply_exactly_one,
     every_status_change_is_announced_in_the_outbox_with_the_change,
+    a_partner_withdraws_its_payment_consent_while_it_is_unused,
 );

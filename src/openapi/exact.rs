@@ -31,12 +31,14 @@ const SERVERS: [(&str, &str); 2] = [
 
 /// OpenAPI links (§4.8.20) from what an operation creates to the operations that take its
 /// id: `(operation, status, link name, target operation, path parameter, body field)`. They
-/// tell a client generator (and the fuzzer's stateful phase) that a created consent is read
-/// and revoked by its `consent_id`, a payment read and refunded by its `payment_id`.
+/// tell a client generator (and the fuzzer's stateful phase) that a created consent (account
+/// or payment) is read and revoked by its `consent_id`, a payment read and refunded by its
+/// `payment_id`.
 const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("createConsent", "201", "GetConsent", "getConsent", "consent_id", "consent_id"),
     ("createConsent", "201", "DeleteConsent", "deleteConsent", "consent_id", "consent_id"),
     ("createPaymentConsent", "201", "GetPaymentConsent", "getPaymentConsent", "consent_id", "consent_id"),
+    ("createPaymentConsent", "201", "RevokePaymentConsent", "revokePaymentConsent", "consent_id", "consent_id"),
     ("createPayment", "201", "GetPayment", "getPayment", "payment_id", "payment_id"),
     ("createPayment", "201", "ListRefunds", "listRefunds", "payment_id", "payment_id"),
     ("createRefund", "201", "GetPayment", "getPayment", "payment_id", "payment_id"),

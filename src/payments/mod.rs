@@ -115,6 +115,13 @@ impl Payments {
         self.consent_view(&consent)
     }
 
+    /// The partner withdraws a payment consent of its own it no longer needs (see
+    /// [`Consents::revoke_payment_by_partner`]); the consent as it now is.
+    pub async fn revoke_consent(&self, partner_id: &str, id: &ConsentId) -> Result<PaymentConsentView, PaymentError> {
+        let consent = self.consents.revoke_payment_by_partner(partner_id, id).await?;
+        self.consent_view(&consent)
+    }
+
     pub fn consent_view(&self, c: &Consent) -> Result<PaymentConsentView, PaymentError> {
         let terms = c.payment.as_ref().ok_or(PaymentError::NotFound("payment consent"))?;
         Ok(PaymentConsentView {

@@ -286,3 +286,79 @@ async fn a_payment_is_authorised_booked_once_refunded_within_bounds_and_announce
     let again: Value = crate::support::get_json(&stack.gw.url("/v1/events?limit=50"), &events_token).await;
     assert_eq!(again["data"].as_array().unwrap().len(), seen.len() - 1, "acknowledged events leave the list");
 }
+
+/// A partner withdraws payment consents it no longer needs: one awaiting its customer, one
+/// authorised (its token then pays nothing), never a consumed one nor another partner's.
+#[tokio::test]
+async fn a_partner_withdraws_an_unused_payment_consent_and_its_token_pays_nothing() {
+    let stack = Stack::start_with(|o| {
+        o.partners.push(("pay".into(), pay_partner_toml("ptn_pay", "")));
+        o.partners.push(("pay2".into(), pay_partner_toml("ptn_pay2", "")));
+    });
+    let partner = stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let consents = stack.gw.url("/v1/payment-consents");
+    let consent_url = |id: &str| stack.gw.url(&format!("/v1/payment-consents/{id}"));
+    let withdraw =
+        |id: &str, token: &str| crate::support::http().delete(consent_url(id)).bearer_auth(token.to_owned()).send();
+    let create = |key: &'static str| {
+        let write = write.clone();
+        let consents = consents.clone();
+        async move {
+            let (status, consent) = signed(&consents, &write, key, &single_consent("12.00")).await;
+            assert_eq!(status, 201, "{consent}");
+            consent["consent_id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Awaiting its customer: withdrawn, without an idempotency key or a signature.
+    let waiting = create("w-1").await;
+    let other = client_token(&stack.gw.partner("ptn_pay2"), "payments:write").await;
+    let theirs = without_request_id(assert_problem(withdraw(&waiting, &other).await.unwrap(), 404, "not_found").await);
+    let missing =
+        without_request_id(assert_problem(withdraw("cns_doesnotexist", &other).await.unwrap(), 404, "not_found").await);
+    assert_eq!(theirs, missing, "another partner's consent answers like a missing one");
+    let res = withdraw(&waiting, &write).await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(res.bytes().await.unwrap().is_empty());
+    let read: Value = crate::support::get_json(&consent_url(&waiting), &write).await;
+    assert_eq!(read["status"], "revoked");
+    let problem = assert_problem(withdraw(&waiting, &write).await.unwrap(), 409, "consent_state").await;
+    assert_eq!(problem["consent_status"], "revoked");
+
+    // Authorised and unused: withdrawn; the customer's token for it then pays nothing.
+    let authorised = create("w-2").await;
+    let customer_token = authorise_payment(&stack, &partner, &authorised, "13800000001").await;
+    assert_eq!(withdraw(&authorised, &write).await.unwrap().status(), 204);
+    let pay = json!({"consent_id": authorised, "instructed_amount": {"amount": "12.00", "currency": "CNY"}});
+    let (status, problem) = signed(&stack.gw.url("/v1/payments"), &customer_token, "p-1", &pay).await;
+    assert_eq!((status, problem["consent_status"].as_str()), (403, Some("revoked")), "{problem}");
+
+    // Consumed by its payment: refused with the consent's state.
+    let used = create("w-3").await;
+    let customer_token = authorise_payment(&stack, &partner, &used, "13800000001").await;
+    let pay = json!({"consent_id": used, "instructed_amount": {"amount": "12.00", "currency": "CNY"}});
+    let (status, payment) = signed(&stack.gw.url("/v1/payments"), &customer_token, "p-2", &pay).await;
+    assert_eq!((status, payment["status"].as_str()), (201, Some("completed")), "{payment}");
+    let problem = assert_problem(withdraw(&used, &write).await.unwrap(), 409, "consent_state").await;
+    assert_eq!(problem["consent_status"], "consumed");
+    let read: Value = crate::support::get_json(&consent_url(&used), &write).await;
+    assert_eq!(read["status"], "consumed");
+
+    // Each withdrawal was announced like any other change of status.
+    let events = client_token(&partner, "events:read").await;
+    let page: Value = crate::support::get_json(&stack.gw.url("/v1/events?limit=50"), &events).await;
+    let changes: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "consent.status_changed")
+        .map(|e| {
+            (e["data"]["consent_id"].as_str().unwrap().to_owned(), e["data"]["status"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let of = |id: &str| changes.iter().filter(|(c, _)| c == id).map(|(_, s)| s.as_str()).collect::<Vec<_>>();
+    assert_eq!(of(&waiting), ["revoked"]);
+    assert_eq!(of(&authorised), ["authorised", "revoked"]);
+    assert_eq!(of(&used), ["authorised", "consumed"]);
+}

@@ -135,6 +135,15 @@ fn the_native_adapter_passes_the_conformance_kit() {
             CanonicalRequest::GetPaymentConsent("cns_1".parse().unwrap()),
         ),
         case(
+            "revoke payment consent",
+            Operation::RevokePaymentConsent,
+            RawRequest {
+                method: "DELETE".into(),
+                ..get("/v1/payment-consents/cns_1", &[("consent_id", "cns_1")], None)
+            },
+            CanonicalRequest::RevokePaymentConsent("cns_1".parse().unwrap()),
+        ),
+        case(
             "create payment",
             Operation::CreatePayment,
             post(

@@ -26,6 +26,8 @@ pub enum Operation {
     ListTransactions,
     CreatePaymentConsent,
     GetPaymentConsent,
+    /// The partner withdraws a payment consent it no longer needs.
+    RevokePaymentConsent,
     CreatePayment,
     GetPayment,
     CreateRefund,
@@ -47,6 +49,7 @@ impl Operation {
         Operation::ListTransactions,
         Operation::CreatePaymentConsent,
         Operation::GetPaymentConsent,
+        Operation::RevokePaymentConsent,
         Operation::CreatePayment,
         Operation::GetPayment,
         Operation::CreateRefund,
@@ -63,6 +66,7 @@ impl Operation {
             Self::ListAccounts | Self::GetAccount | Self::GetBalances | Self::ListTransactions => "accounts:read",
             Self::CreatePaymentConsent
             | Self::GetPaymentConsent
+            | Self::RevokePaymentConsent
             | Self::GetPayment
             | Self::CreateRefund
             | Self::ListRefunds => "payments:write",
@@ -84,6 +88,7 @@ impl Operation {
             | Self::ListTransactions
             | Self::CreatePaymentConsent
             | Self::GetPaymentConsent
+            | Self::RevokePaymentConsent
             | Self::CreatePayment
             | Self::GetPayment
             | Self::CreateRefund
@@ -109,6 +114,7 @@ impl Operation {
             | Self::DeleteConsent
             | Self::CreatePaymentConsent
             | Self::GetPaymentConsent
+            | Self::RevokePaymentConsent
             | Self::GetPayment
             | Self::CreateRefund
             | Self::ListRefunds
@@ -137,6 +143,7 @@ impl Operation {
             Self::ListTransactions => "list_transactions",
             Self::CreatePaymentConsent => "create_payment_consent",
             Self::GetPaymentConsent => "get_payment_consent",
+            Self::RevokePaymentConsent => "revoke_payment_consent",
             Self::CreatePayment => "create_payment",
             Self::GetPayment => "get_payment",
             Self::CreateRefund => "create_refund",

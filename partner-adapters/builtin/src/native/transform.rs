@@ -106,9 +106,10 @@ pub fn create_payment_consent_request(req: &RawRequest) -> Result<CanonicalReque
     Ok(CanonicalRequest::CreatePaymentConsent(Box::new(json_body::<wire::PaymentConsentRequest>(req)?.into())))
 }
 
-pub fn payment_consent_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
+pub fn payment_consent_request(req: &RawRequest, revoke: bool) -> Result<CanonicalRequest, AdapterError> {
     query::<NoQuery>(req)?;
-    Ok(CanonicalRequest::GetPaymentConsent(path_id(req, "consent_id")?))
+    let id = path_id(req, "consent_id")?;
+    Ok(if revoke { CanonicalRequest::RevokePaymentConsent(id) } else { CanonicalRequest::GetPaymentConsent(id) })
 }
 
 pub fn create_payment_request(req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
@@ -224,6 +225,7 @@ pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, O
         CanonicalResponse::PaymentConsent { consent, created: c } => {
             (created(c), json(wire::PaymentConsentView::from(*consent))?)
         }
+        CanonicalResponse::PaymentConsentRevoked(_) => (204, None),
         CanonicalResponse::Payment { payment, created: c } => (created(c), json(wire::PaymentView::from(*payment))?),
         CanonicalResponse::Refund(refund) => (201, json(wire::RefundView::from(*refund))?),
         CanonicalResponse::RefundList(refunds) => (200, json(RefundList::from(refunds))?),

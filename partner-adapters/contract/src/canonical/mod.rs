@@ -37,6 +37,9 @@ pub enum CanonicalRequest {
     ListTransactions(AccountId, TransactionQuery),
     CreatePaymentConsent(Box<PaymentConsentRequest>),
     GetPaymentConsent(ConsentId),
+    /// The partner withdraws one of its payment consents, before it is used (a recurring
+    /// one: any time before it expires).
+    RevokePaymentConsent(ConsentId),
     CreatePayment(Box<PaymentRequest>),
     GetPayment(PaymentId),
     CreateRefund(PaymentId, Box<RefundRequest>),
@@ -66,6 +69,9 @@ pub enum CanonicalResponse {
         consent: Box<PaymentConsentView>,
         created: bool,
     },
+    /// The payment consent was withdrawn: now `revoked`. The standard API answers 204;
+    /// protocols that confirm with a body show the consent as it now is.
+    PaymentConsentRevoked(Box<PaymentConsentView>),
     /// A payment was initiated (201) or read (200).
     Payment {
         payment: Box<PaymentView>,
