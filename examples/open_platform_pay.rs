@@ -1,7 +1,8 @@
-//! A partner built on an open-platform SDK pays through the Scenegate demo without touching
-//! the standard API: every call is one form post to `POST /gw/ptn_metrogo`, signed RSA2
-//! (SHA256withRSA) over the sorted parameters, and every answer comes back in the
-//! `{"<method>_response": {...}, "sign": "..."}` envelope, signed by the bank.
+//! A partner built on an open-platform SDK pays through the Scenegate demo, and closes an
+//! agreement it no longer needs, without touching the standard API: every call is one form
+//! post to `POST /gw/ptn_metrogo`, signed RSA2 (SHA256withRSA) over the sorted parameters,
+//! and every answer comes back in the `{"<method>_response": {...}, "sign": "..."}`
+//! envelope, signed by the bank.
 //!
 //! ```sh
 //! cargo run --release -- demo                      # in one terminal
@@ -135,5 +136,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let refund = op.call(&http, "scenegate.trade.refund", &biz, None).await?;
     println!("refund {}: {} of {}", refund["refund_id"], refund["refund_status"], refund["refund_amount"]);
+
+    // 5. An agreement the partner no longer needs (the driver left before paying) is closed:
+    //    it cannot be approved or paid from then on.
+    let biz = serde_json::json!({
+        "out_agreement_no": format!("AG{order}X"), "total_amount": "12.00", "merchant": "parkease",
+        "subject": format!("Airport parking {order}X"), "scenario_code": "parking",
+    });
+    let unneeded = op.call(&http, "scenegate.agreement.create", &biz, None).await?;
+    let unneeded_no = unneeded["agreement_no"].as_str().ok_or("no agreement_no")?;
+    let closed =
+        op.call(&http, "scenegate.agreement.close", &serde_json::json!({"agreement_no": unneeded_no}), None).await?;
+    println!("agreement {} closed: {}", closed["agreement_no"], closed["agreement_status"]);
     Ok(())
 }

@@ -240,6 +240,54 @@ async fn an_agreement_authorised_by_the_customer_pays_once_and_refunds_within_bo
     );
     assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 2);
     assert_eq!(ledger(&core).await["balanced"], true);
+
+    // A paid agreement cannot be closed: refused in the method's envelope.
+    let close = format!(r#"{{"agreement_no":"{agreement_no}"}}"#);
+    let refused = call(&stack, "scenegate.agreement.close", &close, None).await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["sub_code"].as_str()),
+        (Some("40004"), Some("scenegate.consent_state")),
+        "{refused}"
+    );
+}
+
+/// `scenegate.agreement.close` withdraws an agreement the partner no longer needs: it reads
+/// `revoked` from then on, cannot be closed twice, and another app cannot touch it.
+#[tokio::test]
+async fn an_unneeded_agreement_is_closed_once_and_only_by_its_own_partner() {
+    let stack = Stack::start_with(|o| {
+        o.partners.push(("op".into(), partner_toml()));
+        o.partners.push(("opsm".into(), partner_toml_with("ptn_opsm", "2026000000000078", "SM2", "sm2")));
+    });
+    let biz = r#"{"out_agreement_no":"AG-X","total_amount":"30.00","merchant":"metrogo","subject":"Parking","scenario_code":"parking"}"#;
+    let agreement = call(&stack, "scenegate.agreement.create", biz, None).await;
+    let agreement_no = agreement["agreement_no"].as_str().unwrap_or_else(|| panic!("{agreement}")).to_owned();
+    let close = format!(r#"{{"agreement_no":"{agreement_no}"}}"#);
+
+    // Another app (another partner): no such agreement, as for one that does not exist.
+    let form = signed_form_with(SignatureSuite::Sm2, "2026000000000078", "scenegate.agreement.close", &close, None);
+    let (_, body) = post_to(&stack, "ptn_opsm", &form).await;
+    let refused = answer_signed(SignatureSuite::Sm2, &body, "scenegate_agreement_close_response");
+    assert_eq!(
+        (refused["code"].as_str(), refused["sub_code"].as_str()),
+        (Some("40004"), Some("scenegate.not_found")),
+        "{refused}"
+    );
+
+    let closed = call(&stack, "scenegate.agreement.close", &close, None).await;
+    assert_eq!(
+        (closed["code"].as_str(), closed["agreement_no"].as_str(), closed["agreement_status"].as_str()),
+        (Some("10000"), Some(agreement_no.as_str()), Some("revoked")),
+        "{closed}"
+    );
+    let read = call(&stack, "scenegate.agreement.query", &close, None).await;
+    assert_eq!(read["agreement_status"], "revoked");
+    let again = call(&stack, "scenegate.agreement.close", &close, None).await;
+    assert_eq!(
+        (again["code"].as_str(), again["sub_code"].as_str()),
+        (Some("40004"), Some("scenegate.consent_state")),
+        "{again}"
+    );
 }
 
 #[tokio::test]

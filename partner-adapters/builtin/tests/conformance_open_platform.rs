@@ -193,6 +193,18 @@ fn cases() -> Vec<Fixture> {
             CanonicalResponse::PaymentConsent { consent: Box::new(agreement()), created: false },
         ),
         (
+            "agreement_close",
+            Operation::RevokePaymentConsent,
+            r#"{"agreement_no":"cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P"}"#.into(),
+            None,
+            CanonicalRequest::RevokePaymentConsent("cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P".parse().unwrap()),
+            CanonicalResponse::PaymentConsentRevoked(Box::new(PaymentConsentView {
+                status: ConsentStatus::Revoked,
+                status_updated_at: "2026-12-04T02:10:00Z".into(),
+                ..agreement()
+            })),
+        ),
+        (
             "trade_pay",
             Operation::CreatePayment,
             r#"{"out_trade_no":"MG-0001","agreement_no":"cns_01JDQ5ZC3N6Y8M2X4T7V9B1K3P","total_amount":"45.00"}"#.into(),

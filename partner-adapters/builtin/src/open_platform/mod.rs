@@ -19,8 +19,10 @@
 //! Methods: `scenegate.product.list`, `scenegate.product.query`,
 //! `scenegate.account.balance.query`, `scenegate.agreement.create` (a payment consent the
 //! customer then authorises on the bank's pages), `scenegate.agreement.query`,
-//! `scenegate.trade.pay`, `scenegate.trade.query`, `scenegate.trade.refund`. Closing an
-//! unpaid order has no canonical operation yet: a consent left unauthorised expires.
+//! `scenegate.agreement.close` (the partner withdraws an agreement it no longer needs, still
+//! awaiting the customer or authorised and unpaid: it becomes `revoked`; a paid, expired or
+//! already closed one is refused with `sub_code` `scenegate.consent_state`),
+//! `scenegate.trade.pay`, `scenegate.trade.query`, `scenegate.trade.refund`.
 
 mod notify;
 mod settings;
@@ -44,6 +46,7 @@ const OPERATIONS: &[Operation] = &[
     Operation::GetBalances,
     Operation::CreatePaymentConsent,
     Operation::GetPaymentConsent,
+    Operation::RevokePaymentConsent,
     Operation::CreatePayment,
     Operation::GetPayment,
     Operation::CreateRefund,

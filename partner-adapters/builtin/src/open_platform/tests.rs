@@ -210,6 +210,42 @@ fn answers_and_refusals_are_signed_envelopes() {
     verified_answer(&f, &out.body, "error_response");
 }
 
+/// `scenegate.agreement.close` names the agreement to withdraw; a closed one answers its new
+/// status, a refusal (already paid) keeps the method's envelope with the gateway's problem.
+#[test]
+fn an_agreement_is_closed_by_its_number_and_a_refusal_keeps_the_envelope() {
+    let f = fixture(SignatureSuite::Sm2);
+    let req = request(&f, "scenegate.agreement.close", r#"{"agreement_no":"cns_X1"}"#, &[]);
+    let verified = f.adapter.authenticate(&req, NOW).unwrap();
+    assert_eq!(verified.operation, Operation::RevokePaymentConsent);
+    assert!(verified.idempotency.is_none(), "closing moves no money: no order number");
+    assert_eq!(
+        f.adapter.decode(Operation::RevokePaymentConsent, &req).unwrap(),
+        CanonicalRequest::RevokePaymentConsent("cns_X1".parse().unwrap())
+    );
+    for bad in [r#"{"agreement_no":"pay_1"}"#, r#"{"out_agreement_no":"AG-1"}"#, r#"{"agreement_no":"cns_X1","x":1}"#] {
+        let req = request(&f, "scenegate.agreement.close", bad, &[]);
+        assert!(
+            matches!(f.adapter.decode(Operation::RevokePaymentConsent, &req), Err(AdapterError::InvalidField { .. })),
+            "{bad}"
+        );
+    }
+    let error = ErrorView {
+        status: 409,
+        code: "consent_state",
+        title: "The consent is not in a state that allows this",
+        detail: "the consent is consumed",
+        request_id: "req-2",
+        retry_after: None,
+    };
+    let out = f.adapter.encode_error(Some(Operation::RevokePaymentConsent), &req, &error).unwrap();
+    let answer = verified_answer(&f, &out.body, "scenegate_agreement_close_response");
+    assert_eq!(
+        (answer["code"].as_str(), answer["sub_code"].as_str()),
+        (Some("40004"), Some("scenegate.consent_state"))
+    );
+}
+
 #[test]
 fn settings_are_checked_when_the_partner_loads() {
     let keys = [ProtocolKey {

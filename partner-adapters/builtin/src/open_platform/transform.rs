@@ -161,6 +161,10 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
             let biz: wire::AgreementQueryBiz = params.biz()?;
             CanonicalRequest::GetPaymentConsent(parse_id("biz_content.agreement_no", &biz.agreement_no)?)
         }
+        Operation::RevokePaymentConsent => {
+            let biz: wire::AgreementCloseBiz = params.biz()?;
+            CanonicalRequest::RevokePaymentConsent(parse_id("biz_content.agreement_no", &biz.agreement_no)?)
+        }
         Operation::CreatePayment => {
             let biz: wire::TradePayBiz = params.biz()?;
             crate::form::order_number("biz_content.out_trade_no", &biz.out_trade_no)?;
@@ -275,7 +279,8 @@ pub fn response_fields(res: CanonicalResponse) -> Result<Map<String, Value>, Ada
                 .collect();
             out.insert("balances".into(), items.into());
         }
-        CanonicalResponse::PaymentConsent { consent, .. } => {
+        // A closed agreement answers as it now is: `agreement_status` `revoked`.
+        CanonicalResponse::PaymentConsent { consent, .. } | CanonicalResponse::PaymentConsentRevoked(consent) => {
             out.insert("agreement_no".into(), consent.consent_id.as_str().into());
             out.insert("agreement_status".into(), consent.status.code().into());
             if let Some(amount_) = &consent.instructed_amount {

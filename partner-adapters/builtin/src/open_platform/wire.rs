@@ -12,6 +12,7 @@ pub const METHODS: &[(&str, Operation)] = &[
     ("scenegate.account.balance.query", Operation::GetBalances),
     ("scenegate.agreement.create", Operation::CreatePaymentConsent),
     ("scenegate.agreement.query", Operation::GetPaymentConsent),
+    ("scenegate.agreement.close", Operation::RevokePaymentConsent),
     ("scenegate.trade.pay", Operation::CreatePayment),
     ("scenegate.trade.query", Operation::GetPayment),
     ("scenegate.trade.refund", Operation::CreateRefund),
@@ -121,6 +122,15 @@ pub struct AgreementCreateBiz {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementQueryBiz {
+    pub agreement_no: String,
+}
+
+/// `scenegate.agreement.close`: the partner withdraws an agreement it no longer needs, one
+/// still awaiting the customer or authorised and unpaid; it answers `agreement_status`
+/// `revoked`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementCloseBiz {
     pub agreement_no: String,
 }
 
