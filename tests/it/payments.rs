@@ -333,6 +333,15 @@ async fn a_partner_withdraws_an_unused_payment_consent_and_its_token_pays_nothin
     let pay = json!({"consent_id": authorised, "instructed_amount": {"amount": "12.00", "currency": "CNY"}});
     let (status, problem) = signed(&stack.gw.url("/v1/payments"), &customer_token, "p-1", &pay).await;
     assert_eq!((status, problem["consent_status"].as_str()), (403, Some("revoked")), "{problem}");
+    // The customer sees it revoked on their dashboard.
+    let base = stack.gw.issuer();
+    let customer = crate::support::customer::Customer::new(&base);
+    let (_, login) = customer.get(&format!("{base}/customer/consents?lang=en")).await;
+    let res = customer.login(&login, "13800000001", crate::support::customer::PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    let (_, dashboard) = customer.get(&format!("{base}/customer/consents?lang=en")).await;
+    let card = dashboard.split(&format!("id=\"{authorised}\">")).nth(1).unwrap_or_else(|| panic!("{dashboard}"));
+    assert!(card.trim_start().starts_with("<p class=\"status status-revoked\">Revoked</p>"), "{card}");
 
     // Consumed by its payment: refused with the consent's state.
     let used = create("w-3").await;
