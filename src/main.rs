@@ -716,6 +716,10 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         "        cargo run --example signed_rest_pay      (the same through signed REST on /gw/ptn_tollway/v3/...)"
             .to_owned(),
     );
+    lines.push(
+        "        cargo run --example legacy_mac_rates     (rates through HMAC-SM3 form posts to /gw/ptn_rateboard)"
+            .to_owned(),
+    );
     lines.push(String::new());
     announce(&format!("gateway listening on {base}"));
     announce(&lines.join("\n"));
