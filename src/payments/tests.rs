@@ -377,6 +377,41 @@ async fn a_rejected_payment_gives_its_allowance_back() {
     w.ledger().await;
 }
 
+/// A partner withdrawing a recurring consent ends the agreement: the next payment is refused
+/// in the payment's own transaction, the ones made stay booked. A single consent used by its
+/// payment cannot be withdrawn any more.
+async fn a_withdrawn_recurring_consent_pays_no_more_and_keeps_its_payments() {
+    let w = world(2_000).await;
+    let before = w.txn_count().await;
+    let allowance = Allowance { per_payment: 1_000, per_day: Some(5_000), per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let Outcome::Paid(first) = w.pay(&consent, "10.00", "park-1").await else { panic!("the first payment") };
+    assert_eq!(first.status_code, Iso20022Status::Acsc);
+    assert!(matches!(
+        w.payments.revoke_consent("ptn_other", &consent.id).await,
+        Err(PaymentError::Consent(ConsentError::NotFound))
+    ));
+    let withdrawn = w.payments.revoke_consent("ptn_pay", &consent.id).await.unwrap();
+    assert_eq!(withdrawn.status, ConsentStatus::Revoked);
+    // The consent as the caller last read it (still authorised) does not help: the store
+    // reads it again inside the payment's transaction.
+    match w.pay(&consent, "10.00", "park-2").await {
+        Outcome::Refused(PaymentError::Refused(Refused::ConsentState(ConsentStatus::Revoked))) => {}
+        other => panic!("{other:?}"),
+    }
+    let kept = w.payments.payment("ptn_pay", &first.payment_id).await.unwrap();
+    assert_eq!(kept.status_code, Iso20022Status::Acsc, "a payment already made is untouched");
+    assert_eq!(w.txn_count().await, before + 1);
+
+    let single = w.authorised(PaymentConsentType::Single, Some(1_250), None).await;
+    assert!(matches!(w.pay(&single, "12.50", "single-1").await, Outcome::Paid(_)));
+    assert!(matches!(
+        w.payments.revoke_consent("ptn_pay", &single.id).await,
+        Err(PaymentError::Consent(ConsentError::State(ConsentStatus::Consumed)))
+    ));
+    assert_eq!(w.txn_count().await, before + 2);
+}
+
 crate::store::test_support::on_every_engine!(
     fifty_concurrent_requests_with_one_key_book_one_payment,
     concurrent_payments_never_exceed_a_recurring_allowance,
@@ -384,4 +419,5 @@ crate::store::test_support::on_every_engine!(
     a_payment_the_core_never_saw_is_voided_there_and_rejected,
     refunds_never_add_up_to_more_than_the_payment,
     a_rejected_payment_gives_its_allowance_back,
+    a_withdrawn_recurring_consent_pays_no_more_and_keeps_its_payments,
 );
