@@ -68,6 +68,15 @@ pub struct Transaction {
     pub balance_after: Option<Money>,
 }
 
+/// One account's statement: a page of its transactions (in the order asked for) and its
+/// balances at the time of the request, both cut down to what the consent covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub account_id: AccountId,
+    pub balances: Vec<Balance>,
+    pub transactions: super::Page<Transaction>,
+}
+
 /// Filter and page of a transaction listing; times are RFC 3339 as the partner sent them,
 /// checked against the consent's window by the gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
