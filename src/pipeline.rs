@@ -31,6 +31,7 @@ use scenegate_adapter_contract::{
 use std::sync::Arc;
 
 use crate::{
+    accounts::window::Window,
     app::AppState,
     auth::{
         access_token::{AccessClaims, TokenError},
@@ -602,9 +603,16 @@ async fn route(
         }
         CanonicalRequest::Statement(id, q) => {
             let consent = consent()?;
+            // The statement says which window its entries come from: the asked one cut to
+            // the consent's, exactly as the transactions are.
+            let asked = Window::from_query(q.from.as_deref(), q.to.as_deref())?;
+            let period = Window::of_consent(consent).intersect(asked);
+            let rfc3339 =
+                |at: Option<i64>| at.and_then(|s| jiff::Timestamp::from_second(s).ok()).map(|t| t.to_string());
+            let (from, to) = (period.and_then(|w| rfc3339(w.from)), period.and_then(|w| rfc3339(w.to)));
             let transactions = accounts.transactions(consent, &id, q).await?;
             let balances = accounts.balances(consent, &id).await?;
-            CanonicalResponse::Statement(Box::new(Statement { account_id: id, balances, transactions }))
+            CanonicalResponse::Statement(Box::new(Statement { account_id: id, balances, transactions, from, to }))
         }
         CanonicalRequest::CreatePaymentConsent(r) => CanonicalResponse::PaymentConsent {
             consent: Box::new(payments.create_consent(partner, *r).await?),

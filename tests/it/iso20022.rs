@@ -147,6 +147,9 @@ async fn a_treasury_system_reads_camt053_statements_under_the_customers_consent(
         assert!(xml.contains("urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"));
         assert_eq!(texts(&xml, &["Stmt", "Acct", "Id", "Othr", "Id"]), [account.as_str()]);
         assert_eq!(texts(&xml, &["StmtPgntn", "PgNb"]), [pages.to_string()]);
+        // The window is the consent's (nothing was asked), ending when the statement was made.
+        assert_eq!(texts(&xml, &["FrToDt", "FrDtTm"]), ["2026-05-01T00:00:00Z"]);
+        assert_eq!(texts(&xml, &["FrToDt", "ToDtTm"]), texts(&xml, &["GrpHdr", "CreDtTm"]));
         let amounts = texts(&xml, &["Ntry", "Amt"]);
         let sides = texts(&xml, &["Ntry", "CdtDbtInd"]);
         assert!(amounts.len() <= 4);
@@ -180,6 +183,20 @@ async fn a_treasury_system_reads_camt053_statements_under_the_customers_consent(
         assert!(pages < 200, "the statement must end");
     }
     assert!(pages >= 2 && entries > 4, "six months of activity span pages: {pages} pages, {entries} entries");
+    // A narrower window asked: the statement says so, and holds only its entries.
+    let (_, _, xml) = get(
+        &stack,
+        &format!(
+            "/gw/ptn_iso/camt.053/accounts/{account}?from=2026-04-01T00:00:00Z&to=2026-06-30T23:59:59Z&limit=1000"
+        ),
+        Some(&access),
+    )
+    .await;
+    assert_eq!(texts(&xml, &["FrToDt", "FrDtTm"]), ["2026-05-01T00:00:00Z"], "cut to the consent's window");
+    assert_eq!(texts(&xml, &["FrToDt", "ToDtTm"]), ["2026-06-30T23:59:59Z"]);
+    for at in texts(&xml, &["Ntry", "BookgDt", "DtTm"]) {
+        assert!(at.as_str() >= "2026-05-01T00:00:00Z" && at.as_str() <= "2026-06-30T23:59:59Z", "{at}");
+    }
     // The last page closes at the account's booked balance now: every entry was listed.
     let (_, _, xml) = get(&stack, &format!("/gw/ptn_iso/camt.053/accounts/{account}?limit=1000"), Some(&access)).await;
     assert_eq!(balance(&xml, "CLBD"), balance(&xml, "ITBD"), "{xml}");

@@ -121,6 +121,8 @@ fn statement() -> Statement {
             ],
             next_cursor: Some("a1.9".into()),
         },
+        from: Some("2026-07-01T00:00:00Z".into()),
+        to: Some("2026-12-31T23:59:59Z".into()),
     }
 }
 

@@ -81,9 +81,18 @@ pub fn render(req: &RawRequest, page: u32, s: &Statement) -> Result<Vec<u8>, Ada
         .text("LastPgInd", if s.transactions.next_cursor.is_none() { "true" } else { "false" })
         .close("StmtPgntn");
     doc.text("CreDtTm", &now);
-    let (query, _) = super::transform::statement_query(req)?;
-    if let (Some(from), Some(to)) = (&query.from, &query.to) {
-        doc.open("FrToDt").text("FrDtTm", from).text("ToDtTm", to).close("FrToDt");
+    if let Some(from) = &s.from {
+        // An open or future end: the statement reaches as far as the moment it was made.
+        let to = match &s.to {
+            Some(to)
+                if to.parse::<jiff::Timestamp>().ok()
+                    < Some(jiff::Timestamp::from_second(req.received_at).unwrap_or_default()) =>
+            {
+                to.clone()
+            }
+            _ => now.clone(),
+        };
+        doc.open("FrToDt").text("FrDtTm", from).text("ToDtTm", &to).close("FrToDt");
     }
     let account = s.account_id.as_str();
     if account.chars().count() > 34 {

@@ -25,6 +25,10 @@
 //!   its last, dated with those entries' booking times; only when the consent shows running
 //!   balances (`ReadTransactionsDetail`) and the page has entries.
 //!
+//! `FrToDt` is the window the entries come from (the asked `from`/`to` cut to the consent's
+//! window by the gateway), ending when the statement was made if open or later; absent when
+//! the window has no start.
+//!
 //! `TxsSummry` counts and sums are re-derived from the entries listed. Entries carry no bank
 //! transaction code (the core books none), so the mandatory `BkTxCd` is empty rather than
 //! made up. Amounts are exact decimals with their `Ccy`, never floats.

@@ -60,6 +60,8 @@ pub(super) fn statement(detail: bool, next: Option<&str>) -> Statement {
             ],
             next_cursor: next.map(str::to_owned),
         },
+        from: Some("2026-07-01T00:00:00Z".into()),
+        to: Some("2026-07-31T23:59:59Z".into()),
     }
 }
 
@@ -231,20 +233,37 @@ fn a_statement_carries_derived_balances_entries_and_re_derived_sums() {
 fn without_running_balances_only_the_interim_balances_are_given() {
     let a = adapter();
     let req = request("GET", "camt.053/accounts/acc_7Hq2", Some("cursor=2.c1"));
-    let out = a
-        .encode(Operation::ListTransactions, &req, CanonicalResponse::Statement(Box::new(statement(false, Some("c2")))))
-        .unwrap();
+    let mut s = statement(false, Some("c2"));
+    s.from = None;
+    let out = a.encode(Operation::ListTransactions, &req, CanonicalResponse::Statement(Box::new(s))).unwrap();
     let body = &out.body;
     assert_eq!(text_of(body, &["Bal", "Tp", "CdOrPrtry", "Cd"]), ["ITBD", "ITAV"]);
     assert!(text_of(body, &["RltdPties", "Dbtr", "Pty", "Nm"]).is_empty());
     assert!(text_of(body, &["Ustrd"]).is_empty());
-    assert!(text_of(body, &["FrToDt", "FrDtTm"]).is_empty(), "no window without both ends");
+    assert!(text_of(body, &["FrToDt", "FrDtTm"]).is_empty(), "no window without a start");
     assert_eq!(text_of(body, &["StmtPgntn", "PgNb"]), ["2"]);
     assert_eq!(text_of(body, &["StmtPgntn", "LastPgInd"]), ["false"]);
     assert_eq!(
         out.headers,
         [("link".to_owned(), "</gw/ptn_x/camt.053/accounts/acc_7Hq2?cursor=3.c2>; rel=\"next\"".to_owned())]
     );
+}
+
+#[test]
+fn the_window_ends_when_the_statement_was_made_if_open_or_later() {
+    let req = request("GET", "camt.053/accounts/acc_7Hq2", None);
+    for (to, want) in [
+        (None, "2026-12-04T02:00:00Z"),
+        (Some("2027-01-01T00:00:00Z"), "2026-12-04T02:00:00Z"),
+        (Some("2026-07-31T23:59:59Z"), "2026-07-31T23:59:59Z"),
+    ] {
+        let mut s = statement(true, None);
+        s.to = to.map(str::to_owned);
+        let out =
+            adapter().encode(Operation::ListTransactions, &req, CanonicalResponse::Statement(Box::new(s))).unwrap();
+        assert_eq!(text_of(&out.body, &["FrToDt", "FrDtTm"]), ["2026-07-01T00:00:00Z"]);
+        assert_eq!(text_of(&out.body, &["FrToDt", "ToDtTm"]), [want], "{to:?}");
+    }
 }
 
 #[test]

@@ -75,6 +75,11 @@ pub struct Statement {
     pub account_id: AccountId,
     pub balances: Vec<Balance>,
     pub transactions: super::Page<Transaction>,
+    /// The window the entries were taken from: the partner's `from`/`to` cut to the
+    /// consent's, RFC 3339 in UTC; `None` at an open end (and both `None` when the two do
+    /// not overlap: then there are no entries).
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// Filter and page of a transaction listing; times are RFC 3339 as the partner sent them,
