@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Partners of the standard API call its paths (`/v1/...`), which name the operation, with an
-//! access token. Partners whose adapter speaks another protocol call `POST /gw/{partner_id}`:
-//! their adapter reads the operation from the request and checks its signature, and answers
-//! refusals in the protocol's own envelope. From `admit` on, both take the same path.
+//! access token. Partners whose adapter speaks another protocol call `POST /gw/{partner_id}`
+//! (or its own paths below it): their adapter reads the operation from the request and checks
+//! its signature (or, for a protocol without one, the gateway checks the access token as on
+//! the standard API), and answers refusals in the protocol's own envelope. From `admit` on,
+//! both take the same path.
 //!
 //! Cross-cutting work (request ids, traces, metrics, body and time limits, panics) is done
 //! by the tower layers in `app.rs` around this, not here.
@@ -22,13 +24,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scenegate_adapter_contract::{
-    Authenticated, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, Operation, RawRequest,
-    RawResponse,
-    canonical::{ConsentStatus, EventQuery, EventView, Page},
+    Authenticated, Authentication, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, Operation,
+    RawRequest, RawResponse,
+    canonical::{ConsentStatus, EventQuery, EventView, Page, Statement},
 };
 use std::sync::Arc;
 
 use crate::{
+    accounts::window::Window,
     app::AppState,
     auth::{
         access_token::{AccessClaims, TokenError},
@@ -232,7 +235,9 @@ async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) ->
 
 /// `POST /gw/{partner_id}`: the partner named in the path, if its adapter takes calls there;
 /// then the adapter checks the request's signature with the partner's registered keys and
-/// names the operation. A customer token the protocol carries (`auth_token`) is checked
+/// names the operation. A token-authenticated adapter at its own paths (`iso20022`) takes the
+/// partner's access token instead, which must be this partner's, and names the operation
+/// from the method and path. A customer token the protocol carries (`auth_token`) is checked
 /// like a bearer token and must be this partner's.
 async fn authenticate_adapted(gw: &AppState, call: &PartnerCall, seen: &mut Seen) -> Result<Caller, ApiError> {
     let id = call.raw.path_param("partner_id").unwrap_or_default();
@@ -253,6 +258,17 @@ async fn authenticate_adapted(gw: &AppState, call: &PartnerCall, seen: &mut Seen
         .cloned()
         .ok_or(ApiError::NotFound("partner endpoint"))?;
     seen.adapted = Some(partner.clone());
+    if partner.capabilities.authentication == Authentication::BearerToken {
+        // A token-authenticated protocol at its own paths: the access token as on the
+        // standard API (sender constraints included), then the method and path name the call.
+        let claims = authenticate(gw, call).await?;
+        if claims.sub != partner.id {
+            return Err(TokenError::WrongPartner.into());
+        }
+        let op = partner.adapter.operation(&call.raw)?;
+        seen.op = Some(op);
+        return Ok(Caller { op, claims, partner: Some(partner), protocol: None });
+    }
     let verified = partner.adapter.authenticate(&call.raw, gw.tokens.now())?;
     seen.op = Some(verified.operation);
     let claims = match verified.customer_token.as_deref() {
@@ -584,6 +600,19 @@ async fn route(
         CanonicalRequest::GetBalances(id) => CanonicalResponse::Balances(accounts.balances(consent()?, &id).await?),
         CanonicalRequest::ListTransactions(id, q) => {
             CanonicalResponse::TransactionPage(accounts.transactions(consent()?, &id, q).await?)
+        }
+        CanonicalRequest::Statement(id, q) => {
+            let consent = consent()?;
+            // The statement says which window its entries come from: the asked one cut to
+            // the consent's, exactly as the transactions are.
+            let asked = Window::from_query(q.from.as_deref(), q.to.as_deref())?;
+            let period = Window::of_consent(consent).intersect(asked);
+            let rfc3339 =
+                |at: Option<i64>| at.and_then(|s| jiff::Timestamp::from_second(s).ok()).map(|t| t.to_string());
+            let (from, to) = (period.and_then(|w| rfc3339(w.from)), period.and_then(|w| rfc3339(w.to)));
+            let transactions = accounts.transactions(consent, &id, q).await?;
+            let balances = accounts.balances(consent, &id).await?;
+            CanonicalResponse::Statement(Box::new(Statement { account_id: id, balances, transactions, from, to }))
         }
         CanonicalRequest::CreatePaymentConsent(r) => CanonicalResponse::PaymentConsent {
             consent: Box::new(payments.create_consent(partner, *r).await?),

@@ -16,7 +16,7 @@ fn the_shipped_config_is_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let (ok, out) = check(&dir);
     assert!(ok, "{out}");
-    assert!(out.contains("6 partner(s)"), "{out}");
+    assert!(out.contains("7 partner(s)"), "{out}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod consent_flow;
 mod consents;
 mod core_faults;
 mod edge;
+mod iso20022;
 mod ledger;
 mod legacy_mac;
 mod open_platform;

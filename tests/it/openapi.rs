@@ -12,7 +12,7 @@ fn committed_adapter_matrix_matches_the_code() {
         generated == committed,
         "openapi/adapters.md is out of date: run `cargo run -q -- adapters > openapi/adapters.md`"
     );
-    for name in ["native", "open-platform", "signed-rest", "legacy-mac"] {
+    for name in ["native", "open-platform", "signed-rest", "legacy-mac", "iso20022"] {
         assert!(generated.contains(&format!("`{name}`")), "{name} listed");
     }
 }

@@ -7,6 +7,7 @@
 use scenegate_adapter_contract::AdapterKind;
 
 mod form;
+pub mod iso20022;
 pub mod legacy_mac;
 pub mod native;
 pub mod open_platform;
@@ -15,7 +16,7 @@ pub mod suites;
 
 /// Every adapter the gateway can build, by the name partner files use.
 pub fn builtin() -> &'static [&'static dyn AdapterKind] {
-    &[&native::Kind, &open_platform::Kind, &signed_rest::Kind, &legacy_mac::Kind]
+    &[&native::Kind, &open_platform::Kind, &signed_rest::Kind, &legacy_mac::Kind, &iso20022::Kind]
 }
 
 /// Looks an adapter kind up by its `adapter.name`.

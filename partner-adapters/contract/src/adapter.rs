@@ -231,6 +231,14 @@ pub trait PartnerAdapter: Send + Sync + std::fmt::Debug {
         let _ = (req, now);
         Err(AdapterError::Unsupported("signed request"))
     }
+    /// Which operation a request names, for an adapter of
+    /// [`crate::Authentication::BearerToken`] at [`crate::Entry::PathStyle`]: the gateway has
+    /// checked the access token already, and the protocol's method and path name the call.
+    /// Signed-request adapters answer this in [`PartnerAdapter::authenticate`] instead.
+    fn operation(&self, req: &RawRequest) -> Result<Operation, AdapterError> {
+        let _ = req;
+        Err(AdapterError::Unsupported("path-style request"))
+    }
     /// Partner wire → canonical request.
     fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError>;
     /// Canonical response → partner wire. `req` is the request being answered (for links).

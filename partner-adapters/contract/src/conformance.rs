@@ -9,13 +9,15 @@
 //! - a signed-request adapter refuses each case with any one character of its body, query or
 //!   headers changed, and refuses it a day early or late; the same request gives the same
 //!   single-use mark twice and different requests different marks;
+//! - a token-authenticated adapter at its own paths names each case's operation from the
+//!   request's method and path;
 //! - no input panics it: truncations, byte flips and pseudo-random bytes through
 //!   `authenticate`, `decode` and `encode_error`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::{
-    AdapterKind, Authentication, CanonicalRequest, ErrorView, Operation, PartnerAdapter, RawRequest, ReplayMark,
+    AdapterKind, Authentication, CanonicalRequest, Entry, ErrorView, Operation, PartnerAdapter, RawRequest, ReplayMark,
 };
 
 /// One request the adapter must understand.
@@ -41,6 +43,7 @@ pub fn check(kind: &dyn AdapterKind, adapter: &dyn PartnerAdapter, cases: &[Case
         }
     }
     let signed = matches!(capabilities.authentication, Authentication::SignedRequest { .. });
+    let routed_by_path = !signed && capabilities.entry == Entry::PathStyle;
     let mut marks: Vec<(&'static str, ReplayMark)> = Vec::new();
     for case in cases {
         let name = format!("{}/{}", kind.name(), case.name);
@@ -75,6 +78,13 @@ pub fn check(kind: &dyn AdapterKind, adapter: &dyn PartnerAdapter, cases: &[Case
                 }
             }
             failures.extend(tampering(adapter, case, &name));
+        }
+        if routed_by_path {
+            match adapter.operation(&case.request) {
+                Ok(op) if op == case.operation => {}
+                Ok(op) => failures.push(format!("{name}: routed to `{}`, not `{}`", op.name(), case.operation.name())),
+                Err(e) => failures.push(format!("{name}: not routed: {e}")),
+            }
         }
         match adapter.decode(case.operation, &case.request) {
             Ok(decoded) if decoded == case.expect => {}
@@ -178,6 +188,7 @@ fn no_panics(adapter: &dyn PartnerAdapter, case: &Case, name: &str) -> Vec<Strin
         let req = RawRequest { body: bytes.into(), ..case.request.clone() };
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let _ = adapter.authenticate(&req, case.now);
+            let _ = adapter.operation(&req);
             let _ = adapter.decode(case.operation, &req);
             let _ = adapter.encode_error(Some(case.operation), &req, &error);
             let _ = adapter.encode_error(None, &req, &error);

@@ -204,7 +204,7 @@ fn rate_limit_out_of_range() {
 #[test]
 fn unknown_adapter() {
     let text = partner_toml("ptn_skytrip").replace(r#"name = "native""#, r#"name = "alipay""#);
-    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`, `signed-rest`, `legacy-mac`");
+    insta::assert_snapshot!(errors_of(&text), @"skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`, `signed-rest`, `legacy-mac`, `iso20022`");
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn several_errors_in_one_file_are_all_reported() {
         skytrip.toml:6:11: `scopes[0]`: unknown scope `products:write`; known scopes: `products:read`, `consents:write`, `accounts:read`, `payments:write`, `payments:initiate`, `events:read`
         skytrip.toml:7:18: `redirect_uris[0]`: must use https in production
         skytrip.toml:12:9: `rate_limit.burst`: must be between 1 and 100000 (got 0)
-        skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`, `signed-rest`, `legacy-mac`
+        skytrip.toml:18:8: `adapter.name`: unknown adapter `alipay`; known adapters: `native`, `open-platform`, `signed-rest`, `legacy-mac`, `iso20022`
         "#);
 }
 

@@ -234,5 +234,9 @@ pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, O
             (200, json(EventList { data: each(page.items), links, meta })?)
         }
         CanonicalResponse::EventAcked => (204, None),
+        // The standard API lists transactions and balances apart; it never asks for one.
+        CanonicalResponse::Statement(_) => {
+            return Err(serde::ser::Error::custom("the standard API has no statement form"));
+        }
     })
 }

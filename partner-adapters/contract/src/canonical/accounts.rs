@@ -68,6 +68,20 @@ pub struct Transaction {
     pub balance_after: Option<Money>,
 }
 
+/// One account's statement: a page of its transactions (in the order asked for) and its
+/// balances at the time of the request, both cut down to what the consent covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub account_id: AccountId,
+    pub balances: Vec<Balance>,
+    pub transactions: super::Page<Transaction>,
+    /// The window the entries were taken from: the partner's `from`/`to` cut to the
+    /// consent's, RFC 3339 in UTC; `None` at an open end (and both `None` when the two do
+    /// not overlap: then there are no entries).
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 /// Filter and page of a transaction listing; times are RFC 3339 as the partner sent them,
 /// checked against the consent's window by the gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]

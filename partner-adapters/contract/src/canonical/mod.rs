@@ -35,6 +35,10 @@ pub enum CanonicalRequest {
     GetAccount(AccountId),
     GetBalances(AccountId),
     ListTransactions(AccountId, TransactionQuery),
+    /// A statement of one account (operation `ListTransactions`): a page of its transactions
+    /// in booking order and its balances now, for protocols whose statement carries both
+    /// (ISO 20022 `camt.053`). Needs `ReadBalances` besides a transactions permission.
+    Statement(AccountId, TransactionQuery),
     CreatePaymentConsent(Box<PaymentConsentRequest>),
     GetPaymentConsent(ConsentId),
     /// The partner withdraws one of its payment consents, before it is used (a recurring
@@ -64,6 +68,8 @@ pub enum CanonicalResponse {
     Account(Box<Account>),
     Balances(Vec<Balance>),
     TransactionPage(Page<Transaction>),
+    /// The answer to [`CanonicalRequest::Statement`].
+    Statement(Box<Statement>),
     /// A payment consent was created (201) or read (200).
     PaymentConsent {
         consent: Box<PaymentConsentView>,
