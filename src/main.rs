@@ -720,15 +720,24 @@ fn print_demo_banner(cfg: &config::GatewayConfig, gw: SocketAddr, core: SocketAd
         "        cargo run --example legacy_mac_rates     (rates through HMAC-SM3 form posts to /gw/ptn_rateboard)"
             .to_owned(),
     );
+    lines.push(
+        "        cargo run --example iso20022_statement   (camt.053 statements of a corporate account, /gw/ptn_ledgerline)"
+            .to_owned(),
+    );
     lines.push(String::new());
     announce(&format!("gateway listening on {base}"));
     announce(&lines.join("\n"));
 }
 
-/// Demo partners' private keys sit beside the config as `demo-keys/<id>.private.pem`.
+/// Demo partners' private keys sit beside the config as `demo-keys/<id>.private.pem`; a
+/// partner of a shared-secret protocol has its demo key as `demo-keys/<id>.mackey` instead.
 fn demo_key_path(partners_dir: &Path, id: &str) -> String {
-    let path = partners_dir.parent().unwrap_or(partners_dir).join("demo-keys").join(format!("{id}.private.pem"));
-    if path.exists() { path.display().to_string() } else { "(no demo key)".to_owned() }
+    let keys = partners_dir.parent().unwrap_or(partners_dir).join("demo-keys");
+    ["private.pem", "mackey"]
+        .iter()
+        .map(|ext| keys.join(format!("{id}.{ext}")))
+        .find(|path| path.exists())
+        .map_or_else(|| "(no demo key)".to_owned(), |path| path.display().to_string())
 }
 
 /// stdout, flushed: tests and scripts wait for these lines.

@@ -6,7 +6,7 @@
 //! `sign_type` (`MD5`, `HMAC-SHA256` or `HMAC-SM3`), the method's own parameters, and `sign`:
 //! upper-case hex of the MAC over every other non-empty parameter sorted by name as
 //! `k=v&…&key=<shared key>`. Answers are a flat JSON object of strings (`return_code`
-//! `SUCCESS`/`FAIL`, lists as `product_0_id`, `product_1_id`, …), MAC'd the same way.
+//! `SUCCESS`/`FAIL`, lists as `product_0_product_id`, `product_1_product_id`, …), MAC'd the same way.
 //!
 //! A MAC proves nothing to a third party (the bank holds the key too), so JR/T 0185 does not
 //! accept it for account and money data: this adapter carries public product data (A1) only,
