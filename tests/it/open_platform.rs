@@ -471,3 +471,72 @@ async fn the_same_order_sent_concurrently_is_paid_once() {
     assert_eq!(ledger(&core).await["txn_count"].as_i64().unwrap(), before + 1, "posted once");
     assert_eq!(ledger(&core).await["balanced"], true);
 }
+
+/// Behind a load balancer: three instances on one PostgreSQL database and one Redis. A signed
+/// request is single-use across all of them, and one order sent to all three at once is paid
+/// once.
+#[tokio::test]
+async fn across_a_cluster_a_signed_request_is_used_once_and_an_order_paid_once() {
+    let Some(cluster) =
+        crate::support::cluster::Cluster::start(|o| o.partners.push(("op".into(), partner_toml()))).await
+    else {
+        return;
+    };
+    let send = |i: usize, form: String| {
+        let url = cluster.gw(i).url("/gw/ptn_op");
+        async move {
+            let res = http()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+
+    // A query answered by one instance is a replay at every other.
+    let query = signed_form("scenegate.product.query", r#"{"product_id":"prd_DEP-3M-CNY"}"#, None);
+    let (status, body) = send(0, query.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(answer(&body, "scenegate_product_query_response")["code"], "10000", "{body}");
+    for i in 1..crate::support::cluster::INSTANCES {
+        let (_, body) = send(i, query.clone()).await;
+        let refused = answer(&body, "scenegate_product_query_response");
+        assert_eq!(refused["sub_code"], "scenegate.signature_replayed", "instance {i}: {refused}");
+    }
+
+    // An agreement made through one instance, authorised by its customer, paid through all.
+    let create = signed_form(
+        "scenegate.agreement.create",
+        r#"{"out_agreement_no":"AG-K","total_amount":"20.00","merchant":"metrogo","subject":"Parking","scenario_code":"parking"}"#,
+        None,
+    );
+    let (_, body) = send(1, create).await;
+    let agreement = answer(&body, "scenegate_agreement_create_response");
+    let agreement_no = agreement["agreement_no"].as_str().unwrap_or_else(|| panic!("{agreement}")).to_owned();
+    let token =
+        authorise_payment(&cluster.stack, &cluster.stack.gw.partner("ptn_op"), &agreement_no, "13800000001").await;
+    let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    let pay = format!(r#"{{"out_trade_no":"MG-K1","agreement_no":"{agreement_no}","total_amount":"20.00"}}"#);
+    let form = signed_form("scenegate.trade.pay", &pay, Some(&token));
+    let answers =
+        futures_util::future::join_all((0..6).map(|n| send(n % crate::support::cluster::INSTANCES, form.clone())))
+            .await;
+    let mut trades = std::collections::BTreeSet::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        let a = answer(body, "scenegate_trade_pay_response");
+        match a["code"].as_str() {
+            Some("10000") => {
+                trades.insert(a["trade_no"].as_str().unwrap().to_owned());
+            }
+            // Still in flight on another instance: refused, nothing booked.
+            _ => assert_eq!(a["sub_code"], "scenegate.idempotency_in_flight", "{a}"),
+        }
+    }
+    assert_eq!(trades.len(), 1, "one payment for one order across the cluster: {answers:?}");
+    let after = ledger(cluster.core_url()).await;
+    assert_eq!(after["txn_count"].as_i64().unwrap(), before + 1, "posted once");
+}
