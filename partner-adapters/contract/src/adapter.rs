@@ -125,6 +125,17 @@ impl<'a> BuildContext<'a> {
     pub fn settings_only(partner_id: &'a str, settings: &'a toml::Table) -> Self {
         Self { partner_id, settings, keys: &[], read_file: &no_files }
     }
+
+    /// For an adapter that takes no settings: any key given is a typo worth reporting.
+    pub fn refuse_settings(&self, adapter: &str) -> Result<(), AdapterConfigError> {
+        match self.settings.keys().next() {
+            Some(key) => Err(AdapterConfigError {
+                field: key.clone(),
+                reason: format!("the {adapter} adapter takes no settings"),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 fn no_files(name: &str) -> Result<Vec<u8>, String> {

@@ -76,12 +76,7 @@ impl AdapterKind for Kind {
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError> {
-        if let Some(key) = ctx.settings.keys().next() {
-            return Err(AdapterConfigError {
-                field: key.clone(),
-                reason: "the iso20022 adapter takes no settings".into(),
-            });
-        }
+        ctx.refuse_settings("iso20022")?;
         Ok(Box::new(Iso20022))
     }
 }

@@ -31,13 +31,7 @@ impl AdapterKind for Kind {
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn PartnerAdapter>, AdapterConfigError> {
-        // The native protocol has no settings; anything given is a typo worth reporting.
-        if let Some(key) = ctx.settings.keys().next() {
-            return Err(AdapterConfigError {
-                field: key.clone(),
-                reason: "the native adapter takes no settings".into(),
-            });
-        }
+        ctx.refuse_settings("native")?;
         Ok(Box::new(Native))
     }
 }
