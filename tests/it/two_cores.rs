@@ -127,6 +127,20 @@ async fn read(url: &str, token: &str) -> Value {
     }
 }
 
+/// The payment at `url` once the reconciler has settled it (within 30 s), polled gently: the
+/// partner's rate limit applies to this loop too.
+async fn settled(url: &str, token: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = get_json(url, token).await;
+        if read["status"] != "pending" {
+            return read;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reconciler settles the payment: {read}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn get(url: &str) -> Value {
     let res = http().get(url).send().await.unwrap();
     assert!(res.status().is_success(), "{url}: {}", res.status());
@@ -258,13 +272,7 @@ async fn a_credit_that_fails_after_the_debit_is_undone_on_the_payers_core_and_re
 
     let url = cores.stack.gw.url(&format!("/v1/payments/{}", payment["payment_id"].as_str().unwrap()));
     let write = client_token(&cores.stack.gw.partner("ptn_pay"), "payments:write").await;
-    // Polled gently: the partner's rate limit applies to this loop too.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while get_json(&url, &write).await["status"] == "pending" {
-        assert!(std::time::Instant::now() < deadline, "the reconciler settles the payment");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let read = get_json(&url, &write).await;
+    let read = settled(&url, &write).await;
     assert_eq!(
         (read["status_code"].as_str(), read["status_reason"]["code"].as_str()),
         (Some("RJCT"), Some("AC06")),
@@ -293,12 +301,7 @@ async fn a_credit_whose_answer_is_lost_is_found_booked_not_booked_again() {
     let id = payment["payment_id"].as_str().unwrap().to_owned();
     let url = cores.stack.gw.url(&format!("/v1/payments/{id}"));
     let write = client_token(&cores.stack.gw.partner("ptn_pay"), "payments:write").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while get_json(&url, &write).await["status"] == "pending" {
-        assert!(std::time::Instant::now() < deadline, "the reconciler settles the payment");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let read = get_json(&url, &write).await;
+    let read = settled(&url, &write).await;
     assert_eq!(read["status_code"], "ACSC", "the credit was found booked: {read}");
     assert_eq!(cores.ledgers().await, (counts.0 + 1, counts.1 + 1), "one posting on each core, however often sent");
     assert_eq!(cores.core_balance(YUNSHAN_SAVINGS).await, payee_before + 6_660);
