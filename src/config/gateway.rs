@@ -976,28 +976,20 @@ impl GatewayFile {
             customers: self.core.routes.customers.as_ref().unwrap_or(&self.core.name).get_ref().clone(),
         };
         check.system_name(&self.core.name, "core.name");
-        for e in core.topology(&crate::core::OutgoingTls::default()).check("systems") {
-            // A system whose every range was refused above is not also told to name one.
-            let refused_ranges =
-                e.field.strip_suffix(".accounts").and_then(|f| f.strip_prefix("systems[")).and_then(|i| {
-                    i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.core.systems.get(i))
-                });
-            if refused_ranges.is_some_and(|s| !s.accounts.is_empty()) {
-                continue;
-            }
-            let span = match e.field.split_once('.') {
-                Some(("routes", "products")) => self.core.routes.products.as_ref().map(Spanned::span),
-                Some(("routes", "customers")) => self.core.routes.customers.as_ref().map(Spanned::span),
-                _ => e
-                    .field
-                    .strip_prefix("systems[")
-                    .and_then(|rest| rest.split_once(']'))
-                    .and_then(|(i, _)| i.parse::<usize>().ok())
-                    .and_then(|i| self.core.systems.get(i))
-                    .map(|s| s.name.span()),
+        for e in core.topology(&crate::core::OutgoingTls::default()).check() {
+            use crate::core::routing::Place;
+            // Systems as the topology numbers them: 0 is [core], i is [[core.systems]][i - 1].
+            let file_system = |i: usize| i.checked_sub(1).and_then(|i| self.core.systems.get(i));
+            let span = match e.place {
+                // A system whose every range was refused above is not also told to name one.
+                Place::SystemAccounts(i) if file_system(i).is_some_and(|s| !s.accounts.is_empty()) => continue,
+                Place::SystemName(i) | Place::SystemAccounts(i) => file_system(i).map(|s| s.name.span()),
+                Place::SystemRange(i, j) => file_system(i).and_then(|s| s.accounts.get(j)).map(|r| r.from.span()),
+                Place::Products => self.core.routes.products.as_ref().map(Spanned::span),
+                Place::Customers => self.core.routes.customers.as_ref().map(Spanned::span),
             }
             .unwrap_or_else(|| self.core.name.span());
-            check.errors.push(source.error(span, format!("core.{}", e.field), e.reason));
+            check.errors.push(source.error(span, format!("core.{}", e.place), e.reason));
         }
         // Only between two valid values: an out-of-range timeout is already the error to fix.
         if TIMEOUT_MS.contains(self.core.timeout_ms.get_ref()) && core.connect_timeout > core.timeout {

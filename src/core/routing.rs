@@ -79,9 +79,34 @@ pub struct CoreTopology {
 /// A refusal of the table, for the config loader to place in its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopologyError {
-    /// Dotted path under `[core]`, e.g. `systems[0].accounts[1]`.
-    pub field: String,
+    pub place: Place,
     pub reason: String,
+}
+
+/// Where in `[core]` a refusal belongs. Systems are numbered as in
+/// [`CoreTopology::systems`]: 0 is `[core]` itself, `i` is `[[core.systems]]` entry `i - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    SystemName(usize),
+    SystemAccounts(usize),
+    SystemRange(usize, usize),
+    Products,
+    Customers,
+}
+
+impl std::fmt::Display for Place {
+    /// The dotted path under `[core]`, e.g. `systems[0].accounts[1]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let system =
+            |f: &mut std::fmt::Formatter<'_>, i: usize| if i == 0 { Ok(()) } else { write!(f, "systems[{}].", i - 1) };
+        match *self {
+            Self::SystemName(i) => system(f, i).and_then(|()| f.write_str("name")),
+            Self::SystemAccounts(i) => system(f, i).and_then(|()| f.write_str("accounts")),
+            Self::SystemRange(i, j) => system(f, i).and_then(|()| write!(f, "accounts[{j}]")),
+            Self::Products => f.write_str("routes.products"),
+            Self::Customers => f.write_str("routes.customers"),
+        }
+    }
 }
 
 impl CoreTopology {
@@ -96,33 +121,32 @@ impl CoreTopology {
 
     /// Names unique; every system but the first holds at least one range, and no account
     /// number is held twice; products and customers go to a system that offers them.
-    pub fn check(&self, systems_field: &str) -> Vec<TopologyError> {
+    pub fn check(&self) -> Vec<TopologyError> {
         let mut errors = Vec::new();
-        let mut err = |field: String, reason: String| errors.push(TopologyError { field, reason });
+        let mut err = |place: Place, reason: String| errors.push(TopologyError { place, reason });
         let mut ranges: Vec<(&AccountRange, &str)> = Vec::new();
         for (i, s) in self.systems.iter().enumerate() {
-            let field = if i == 0 { String::new() } else { format!("{systems_field}[{}].", i - 1) };
             if self.systems[..i].iter().any(|o| o.name == s.name) {
-                err(format!("{field}name"), format!("`{}` names two core systems", s.name));
+                err(Place::SystemName(i), format!("`{}` names two core systems", s.name));
             }
             if i > 0 && s.accounts.is_empty() {
-                err(format!("{field}accounts"), "name the account ranges this core holds".into());
+                err(Place::SystemAccounts(i), "name the account ranges this core holds".into());
             }
             for (j, r) in s.accounts.iter().enumerate() {
                 if let Some((_, holder)) = ranges.iter().find(|(o, _)| o.overlaps(r)) {
-                    err(format!("{field}accounts[{j}]"), format!("{r} overlaps a range of `{holder}`"));
+                    err(Place::SystemRange(i, j), format!("{r} overlaps a range of `{holder}`"));
                 }
                 ranges.push((r, &s.name));
             }
         }
-        for (field, name, service) in [
-            ("routes.products", &self.products, Service::Products),
-            ("routes.customers", &self.customers, Service::Customers),
+        for (place, name, service) in [
+            (Place::Products, &self.products, Service::Products),
+            (Place::Customers, &self.customers, Service::Customers),
         ] {
             match self.systems.iter().find(|s| &s.name == name) {
-                None => err(field.into(), format!("no core system is named `{name}`")),
+                None => err(place, format!("no core system is named `{name}`")),
                 Some(s) if !s.dialect.offers(service) => err(
-                    field.into(),
+                    place,
                     format!("`{name}` speaks the {} dialect, which has no {}", s.dialect.name(), service.describe()),
                 ),
                 Some(_) => {}
@@ -275,13 +299,13 @@ mod tests {
 
     #[test]
     fn the_table_is_checked_with_each_refusal_placed() {
-        assert!(two_cores().check("systems").is_empty());
+        assert!(two_cores().check().is_empty());
         let mut t = two_cores();
         t.systems.push(system("new", Dialect::Modern, &[("6222020000000000080", "6222020000000000099")]));
         t.systems.push(system("empty", Dialect::Modern, &[]));
         t.products = "new".into();
         t.customers = "nowhere".into();
-        let fields: Vec<String> = t.check("systems").into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = t.check().into_iter().map(|e| e.place.to_string()).collect();
         assert_eq!(
             fields,
             ["systems[1].name", "systems[1].accounts[0]", "systems[2].accounts", "routes.products", "routes.customers"]
