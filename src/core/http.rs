@@ -162,8 +162,7 @@ impl HttpCore {
             if status >= 500 {
                 return Err(CoreError::Status(status));
             }
-            let body = res.bytes().await.map_err(transport)?;
-            Ok(Answer { status, body })
+            Ok(Answer { status, body: bounded_body(res).await.map_err(|e| e.map_or_else(too_large, transport))? })
         }
         .await;
         metrics::gauge!("scenegate_core_in_flight", "system" => self.system.clone()).decrement(1.0);
@@ -171,6 +170,29 @@ impl HttpCore {
         self.breaker.record(permit, healthy, Instant::now());
         result
     }
+}
+
+/// The largest core answer read: a statement page of the most lines a partner may ask for is
+/// far below it. A core (or something in its place) sending more is failing, not answering.
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The answer's body, read chunk by chunk up to [`MAX_ANSWER_BYTES`]; `Err(None)` past it.
+async fn bounded_body(mut res: reqwest::Response) -> Result<bytes::Bytes, Option<reqwest::Error>> {
+    if res.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(None);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large() -> CoreError {
+    CoreError::Decode(format!("core answer larger than {MAX_ANSWER_BYTES} bytes"))
 }
 
 fn outcome<T>(result: &Result<T, CoreError>) -> &'static str {
@@ -221,6 +243,31 @@ mod tests {
         for base in ["core.example:8080", "ftp://core.example", "mailto:core@example.com", ""] {
             assert!(matches!(core(base), Err(ClientSetupError::BaseUrl { .. })), "{base:?}");
         }
+    }
+
+    /// A server answering `size` bytes of JSON string at any path, streamed (no length).
+    async fn answering(size: usize) -> String {
+        let app = axum::Router::new().fallback(move || async move {
+            let chunks = (0..size.div_ceil(65_536)).map(move |i| {
+                let n = 65_536.min(size - i * 65_536);
+                Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; n]))
+            });
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_core_answer_past_the_bound_is_refused_not_held() {
+        let read = |url: String| async move {
+            core(&url).unwrap().read("test", "/x", &[], |a: Answer| Ok(a.body.len())).await
+        };
+        assert_eq!(read(answering(MAX_ANSWER_BYTES).await).await.unwrap(), MAX_ANSWER_BYTES);
+        let refused = read(answering(MAX_ANSWER_BYTES + 1).await).await;
+        assert!(matches!(refused, Err(CoreError::Decode(ref m)) if m.contains("larger than")), "{refused:?}");
     }
 
     #[test]
