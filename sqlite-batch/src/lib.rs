@@ -24,6 +24,10 @@
 //! concurrent payments the one writer spent its time in `fsync` and in handing each request
 //! the connection in turn; with a batch the queue waiting behind one commit goes in the next.
 //! There is no timer: a lone write commits at once, a busy queue batches itself.
+//!
+//! Two engines run the same batches: [`WriterThread`] (one `rusqlite` connection on a thread
+//! of its own, statements as plain calls: the gateway's) and [`GroupCommit`] (the sqlx pool's
+//! one connection, a channel hop per statement: the core-bank mock's, until it moves over).
 
 use std::{
     future::Future,
@@ -63,6 +67,9 @@ impl From<sqlx::Error> for BatchError {
 pub const MAX_BATCH: usize = 64;
 /// Jobs waiting for the writer beyond this make their callers wait to enqueue.
 const QUEUE: usize = 1024;
+
+pub mod thread;
+pub use thread::{WriteGate, WriterOptions, WriterThread};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

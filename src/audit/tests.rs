@@ -40,7 +40,7 @@ async fn verdict(stores: &TestStores, keys: &HashMap<String, jsonwebtoken::Decod
 async fn tamper(stores: &TestStores, sqlite: &str, postgres: &str) {
     match &stores.engine {
         crate::store::Engine::Sqlite(db) => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned())).execute(&db.writer).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned())).execute(db.writer.pool()).await.unwrap();
         }
         crate::store::Engine::Postgres(pool) => {
             sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_owned())).execute(pool).await.unwrap();
@@ -65,7 +65,7 @@ async fn records_cannot_be_updated_in_place() {
     append(&stores, 2).await;
     let update = "UPDATE audit_records SET detail = '{}' WHERE seq = 1";
     let refused = match &stores.engine {
-        crate::store::Engine::Sqlite(db) => sqlx::query(update).execute(&db.writer).await.is_err(),
+        crate::store::Engine::Sqlite(db) => sqlx::query(update).execute(db.writer.pool()).await.is_err(),
         crate::store::Engine::Postgres(pool) => sqlx::query(update).execute(pool).await.is_err(),
     };
     assert!(refused, "the append-only trigger refuses an update");

@@ -63,13 +63,7 @@ impl Engine {
             match self {
                 Self::Sqlite(db) => {
                     sqlx::query("SELECT 1").execute(&db.reader).await.map_err(StoreError::from)?;
-                    db.batch
-                        .write(|conn| {
-                            Box::pin(async move {
-                                sqlx::query("SELECT 1").execute(conn).await.map(drop).map_err(StoreError::from)
-                            })
-                        })
-                        .await
+                    db.batch.write(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(StoreError::from)).await
                 }
                 Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(StoreError::from),
             }
@@ -85,7 +79,7 @@ impl Engine {
         let (size, idle, max) = match self {
             // The writer and its readers together.
             Self::Sqlite(db) => {
-                let (w, r) = (&db.writer, &db.reader);
+                let (w, r) = (db.writer.pool(), &db.reader);
                 (
                     w.size() + r.size(),
                     w.num_idle() + r.num_idle(),
@@ -267,6 +261,21 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The embedded default's writer thread speaks to SQLite through rusqlite
+/// (`sqlite::writer`): its errors in the same kinds.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound,
+            e if sqlite::is_unique_violation(&e) => Self::Conflict(e.to_string()),
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::InvalidColumnName(_) => Self::Corrupt(e.to_string()),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// Remembers single-use values (assertion `jti`s, later authorisation codes) until they
 /// expire, so each can be used once.
 #[async_trait]
@@ -326,7 +335,7 @@ mod tests {
         let db = sqlite::open_migrated(&dir.path().join("gw.sqlite")).await.unwrap();
         let write = "INSERT INTO replay (key, expires_at) VALUES ('k', 1)";
         assert!(sqlx::query(write).execute(&db.reader).await.is_err(), "a reader wrote");
-        sqlx::query(write).execute(&db.writer).await.unwrap();
+        sqlx::query(write).execute(&mut *db.writer.acquire().await.unwrap()).await.unwrap();
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM replay").fetch_one(&db.reader).await.unwrap();
         assert_eq!(n, 1, "the readers see the writer's commit");
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::SqliteDb;
 use async_trait::async_trait;
+use sqlx::Connection as _;
 use sqlx::SqliteConnection;
 
 use super::err;
@@ -135,14 +136,16 @@ async fn checkpoint_due(conn: &mut SqliteConnection, chain: Chain, now: i64, eve
 #[async_trait]
 impl AuditStore for SqliteAuditStore {
     async fn append(&self, records: &[NewRecord]) -> Result<Vec<Record>, StoreError> {
-        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let out = append_in(&mut tx, records).await?;
         tx.commit().await.map_err(err)?;
         Ok(out)
     }
 
     async fn absorb_events(&self, max: u32) -> Result<u64, StoreError> {
-        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let rows: Vec<(i64, String, String, String, String, i64, String)> = sqlx::query_as(
             "SELECT seq, id, partner_id, type, subject_id, created_at, data FROM events
              WHERE audited = 0 ORDER BY seq LIMIT ?1",
@@ -175,7 +178,8 @@ impl AuditStore for SqliteAuditStore {
         if !checkpoint_due(&mut *self.db.writer.acquire().await.map_err(err)?, chain, now, every_secs).await? {
             return Ok(false);
         }
-        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         if !checkpoint_due(&mut tx, chain, now, every_secs).await? {
             return Ok(false);
         }
@@ -221,7 +225,8 @@ impl AuditStore for SqliteAuditStore {
         state: Option<&PartnerState>,
         record: &NewRecord,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let recorded: Option<String> = sqlx::query_scalar("SELECT digest FROM audit_partners WHERE partner_id = ?1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -278,7 +283,7 @@ impl AuditStore for SqliteAuditStore {
         let done = sqlx::query("DELETE FROM audit_records WHERE chain = ?1 AND seq < ?2")
             .bind(chain.as_str())
             .bind(seq)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

@@ -4,8 +4,9 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
 use scenegate_adapter_contract::ConsentId;
-use sqlx::Row;
+use sqlx::{Connection as _, Row};
 
 use super::err;
 use crate::consent::{
@@ -32,50 +33,43 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
     serde_json::to_string(c).map_err(StoreError::corrupt)
 }
 
-/// The conditional update, inside a caller's transaction: a payment consumes its consent in
-/// the same transaction that records the payment, so the two can never disagree. A change of
-/// status also appends a `consent.status_changed` event to the outbox, in the same
-/// transaction, for the partner's webhook.
-pub async fn update_in(conn: &mut sqlx::SqliteConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
-    let before: Option<String> = sqlx::query_scalar("SELECT body FROM consents WHERE id = ? AND version = ?")
-        .bind(c.id.as_str())
-        .bind(version)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err)?;
+/// The conditional update, inside a caller's transaction (on the writer thread): a payment
+/// consumes its consent in the same transaction that records the payment, so the two can
+/// never disagree. A change of status also appends a `consent.status_changed` event to the
+/// outbox, in the same transaction, for the partner's webhook.
+pub fn update_in(conn: &Connection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    let before: Option<String> = conn
+        .prepare_cached("SELECT body FROM consents WHERE id = ?1 AND version = ?2")?
+        .query_row(params![c.id.as_str(), version], |r| r.get(0))
+        .optional()?;
     let Some(before) = before else { return Ok(false) };
     let status_changed = decode(&before)?.status != c.status;
-    let done = sqlx::query(
-        "UPDATE consents SET customer_id = ?, version = version + 1, body = ? WHERE id = ? AND version = ?",
-    )
-    .bind(&c.customer_id)
-    .bind(encode(c)?)
-    .bind(c.id.as_str())
-    .bind(version)
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
-    let updated = done.rows_affected() == 1;
+    let updated = conn
+        .prepare_cached(
+            "UPDATE consents SET customer_id = ?1, version = version + 1, body = ?2 WHERE id = ?3 AND version = ?4",
+        )?
+        .execute(params![c.customer_id, encode(c)?, c.id.as_str(), version])?
+        == 1;
     if updated && status_changed {
-        super::events::append(conn, &status_event(c), c.status_updated_at).await.map_err(StoreError::corrupt)?;
+        super::events::append(conn, &status_event(c), c.status_updated_at).map_err(StoreError::corrupt)?;
     }
     Ok(updated)
 }
 
-/// The consent and its version, inside a caller's transaction.
-pub async fn get_in(conn: &mut sqlx::SqliteConnection, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
-    let row = sqlx::query("SELECT version, body FROM consents WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err)?;
-    row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
+/// The consent and its version, inside a caller's transaction (on the writer thread).
+pub fn get_in(conn: &Connection, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .prepare_cached("SELECT body, version FROM consents WHERE id = ?1")?
+        .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(body, version)| Ok((decode(&body)?, version))).transpose()
 }
 
 #[async_trait]
 impl ConsentStore for SqliteConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
-        let mut tx = self.db.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
             .bind(c.id.as_str())
             .bind(&c.partner_id)
@@ -99,10 +93,8 @@ impl ConsentStore for SqliteConsentStore {
     }
 
     async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
-        let mut tx = self.db.writer.begin().await.map_err(err)?;
-        let updated = update_in(&mut tx, c, version).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(updated)
+        let c = c.clone();
+        self.db.batch.write(move |conn| update_in(conn, &c, version)).await
     }
 
     async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {

@@ -7,7 +7,11 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection, SqlitePool, sqlite::SqliteRow};
+use rusqlite::{Connection, params};
+use sqlx::{Connection as _, Row, SqlitePool, sqlite::SqliteRow};
+
+use super::Columns;
+use crate::store::StoreError;
 
 use crate::events::{
     Claimed, DeadLetter, Delivery, DeliveryState, Event, EventId, EventStore, EventStoreError, Lease, NewEvent,
@@ -65,22 +69,23 @@ fn err(e: sqlx::Error) -> EventStoreError {
     }
 }
 
+/// The writer thread's errors in the outbox's terms.
+fn werr(e: rusqlite::Error) -> EventStoreError {
+    StoreError::from(e).into()
+}
+
 /// Writes `event` and (by [`DELIVERY_TRIGGER`]) its pending delivery on the caller's
-/// connection, in one statement. Call it inside the transaction that makes the change the
-/// event reports, so both commit or neither does.
-pub async fn append(conn: &mut SqliteConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
+/// connection (the writer thread's), in one statement. Call it inside the transaction that
+/// makes the change the event reports, so both commit or neither does.
+pub fn append(conn: &Connection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
     let id = EventId::generate();
     let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
-    sqlx::query("INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id.as_str())
-        .bind(&event.partner_id)
-        .bind(&event.event_type)
-        .bind(&event.subject_id)
-        .bind(now)
-        .bind(data)
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+    conn.prepare_cached(
+        "INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map_err(werr)?
+    .execute(params![id.as_str(), event.partner_id, event.event_type, event.subject_id, now, data])
+    .map_err(werr)?;
     Ok(id)
 }
 
@@ -88,46 +93,55 @@ pub async fn append(conn: &mut SqliteConnection, event: &NewEvent, now: i64) -> 
 /// One statement chooses and leases, so it cannot interleave with another worker's claim.
 /// An event is eligible only when no earlier event of its subject is still pending (leased
 /// or not): that is what keeps one subject's events in order.
-async fn lease_due(
-    conn: &mut SqliteConnection,
+fn lease_due(
+    conn: &Connection,
     now: i64,
     lease_secs: i64,
     limit: u32,
     token: &str,
-) -> Result<Vec<SqliteRow>, EventStoreError> {
-    let claimed = sqlx::query(
-        "UPDATE event_deliveries SET lease_until = ?1 + ?2, lease_token = ?3
-         WHERE event_seq IN (
-            SELECT d.event_seq FROM event_deliveries d
-            WHERE d.state = 'pending' AND d.next_at <= ?1 AND d.lease_until <= ?1
-              AND NOT EXISTS (
-                SELECT 1 FROM event_deliveries p
-                WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
-                  AND p.state = 'pending' AND p.event_seq < d.event_seq)
-            ORDER BY d.next_at, d.event_seq
-            LIMIT ?4)",
-    )
-    .bind(now)
-    .bind(lease_secs)
-    .bind(token)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
-    if claimed.rows_affected() == 0 {
+) -> Result<Vec<Claimed>, EventStoreError> {
+    let claimed = conn
+        .prepare_cached(
+            "UPDATE event_deliveries SET lease_until = ?1 + ?2, lease_token = ?3
+             WHERE event_seq IN (
+                SELECT d.event_seq FROM event_deliveries d
+                WHERE d.state = 'pending' AND d.next_at <= ?1 AND d.lease_until <= ?1
+                  AND NOT EXISTS (
+                    SELECT 1 FROM event_deliveries p
+                    WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
+                      AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                ORDER BY d.next_at, d.event_seq
+                LIMIT ?4)",
+        )
+        .map_err(werr)?
+        .execute(params![now, lease_secs, token, limit])
+        .map_err(werr)?;
+    if claimed == 0 {
         return Ok(Vec::new());
     }
-    sqlx::query(
-        "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
-                d.attempts, d.first_attempt_at
-         FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
-         WHERE d.lease_token = ?1 AND d.state = 'pending'
-         ORDER BY d.event_seq",
-    )
-    .bind(token)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(err)
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.id, e.seq, e.partner_id, e.type, e.subject_id, e.created_at, e.data,
+                    d.attempts, d.first_attempt_at
+             FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.lease_token = ?1 AND d.state = 'pending'
+             ORDER BY d.event_seq",
+        )
+        .map_err(werr)?;
+    let rows = stmt
+        .query_map(params![token], |row| {
+            Ok((|| {
+                Ok::<_, EventStoreError>(Claimed {
+                    event: event_from_row(row)?,
+                    attempts: u32::try_from(row.int("attempts")?)
+                        .map_err(|e| EventStoreError::Corrupt(e.to_string()))?,
+                    first_attempt_at: row.opt_int("first_attempt_at")?,
+                    lease: Lease(token.to_owned()),
+                })
+            })())
+        })
+        .map_err(werr)?;
+    rows.map(|r| r.map_err(werr)?).collect()
 }
 
 /// A value bound into an outcome statement.
@@ -135,6 +149,15 @@ async fn lease_due(
 enum Arg {
     Int(i64),
     Text(String),
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Int(n) => n.to_sql(),
+            Self::Text(t) => t.to_sql(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -149,7 +172,7 @@ impl SqliteEventStore {
     }
 
     pub fn pool(&self) -> &SqlitePool {
-        &self.db.writer
+        self.db.writer.pool()
     }
 
     /// One outcome for a leased delivery, in the writer's group commit. `sql` ends with the
@@ -160,22 +183,15 @@ impl SqliteEventStore {
         self.db
             .batch
             .write(move |conn| {
-                let (args, lease, id) = (args.clone(), lease.clone(), id.clone());
-                Box::pin(async move {
-                    let mut query = sqlx::query(sql);
-                    for arg in args {
-                        query = match arg {
-                            Arg::Int(n) => query.bind(n),
-                            Arg::Text(t) => query.bind(t),
-                        };
-                    }
-                    let done = query.bind(seq).bind(lease).execute(&mut *conn).await.map_err(err)?;
-                    if done.rows_affected() == 1 {
-                        Ok(())
-                    } else {
-                        Err(EventStoreError::Conflict(format!("the lease on {id} passed to another worker")))
-                    }
-                })
+                let mut values: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+                values.push(&seq);
+                values.push(&lease);
+                let done = conn.prepare_cached(sql).map_err(werr)?.execute(values.as_slice()).map_err(werr)?;
+                if done == 1 {
+                    Ok(())
+                } else {
+                    Err(EventStoreError::Conflict(format!("the lease on {id} passed to another worker")))
+                }
             })
             .await
     }
@@ -197,18 +213,16 @@ impl SqliteEventStore {
     }
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<Event, EventStoreError> {
+fn event_from_row(row: &impl Columns) -> Result<Event, EventStoreError> {
     let corrupt = |e: &dyn std::fmt::Display| EventStoreError::Corrupt(e.to_string());
-    let id: String = row.try_get("id").map_err(|e| corrupt(&e))?;
-    let data: String = row.try_get("data").map_err(|e| corrupt(&e))?;
     Ok(Event {
-        id: id.parse().map_err(|e| corrupt(&e))?,
-        seq: row.try_get("seq").map_err(|e| corrupt(&e))?,
-        partner_id: row.try_get("partner_id").map_err(|e| corrupt(&e))?,
-        event_type: row.try_get("type").map_err(|e| corrupt(&e))?,
-        subject_id: row.try_get("subject_id").map_err(|e| corrupt(&e))?,
-        created_at: row.try_get("created_at").map_err(|e| corrupt(&e))?,
-        data: serde_json::from_str(&data).map_err(|e| corrupt(&e))?,
+        id: row.text("id")?.parse().map_err(|e| corrupt(&e))?,
+        seq: row.int("seq")?,
+        partner_id: row.text("partner_id")?,
+        event_type: row.text("type")?,
+        subject_id: row.text("subject_id")?,
+        created_at: row.int("created_at")?,
+        data: serde_json::from_str(&row.text("data")?).map_err(|e| corrupt(&e))?,
     })
 }
 
@@ -229,8 +243,8 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, EventStoreError> {
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append(&self, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        append(&mut conn, event, now).await
+        let event = event.clone();
+        self.db.batch.write(move |conn| append(conn, &event, now)).await
     }
 
     async fn next_due(&self) -> Result<Option<i64>, EventStoreError> {
@@ -246,27 +260,7 @@ impl EventStore for SqliteEventStore {
 
     async fn claim_due(&self, now: i64, limit: u32, lease_secs: i64) -> Result<Vec<Claimed>, EventStoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let lease = token.clone();
-        let rows = self
-            .db
-            .batch
-            .write(move |conn| {
-                let token = token.clone();
-                Box::pin(async move { lease_due(conn, now, lease_secs, limit, &token).await })
-            })
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Claimed {
-                    event: event_from_row(row)?,
-                    attempts: row.try_get("attempts").map_err(|e| EventStoreError::Corrupt(e.to_string()))?,
-                    first_attempt_at: row
-                        .try_get("first_attempt_at")
-                        .map_err(|e| EventStoreError::Corrupt(e.to_string()))?,
-                    lease: Lease(lease.clone()),
-                })
-            })
-            .collect()
+        self.db.batch.write(move |conn| lease_due(conn, now, lease_secs, limit, &token)).await
     }
 
     async fn mark_delivered(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
@@ -337,7 +331,7 @@ impl EventStore for SqliteEventStore {
         )
         .bind(now)
         .bind(id.as_str())
-        .execute(&self.db.writer)
+        .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
         .await
         .map_err(err)?;
         if done.rows_affected() == 1 {
@@ -381,14 +375,15 @@ impl EventStore for SqliteEventStore {
             .bind(now)
             .bind(id.as_str())
             .bind(partner_id)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         if done.rows_affected() == 1 { Ok(()) } else { Err(EventStoreError::NotFound) }
     }
 
     async fn purge(&self, created_before: i64) -> Result<u64, EventStoreError> {
-        let mut tx = self.db.writer.begin().await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin().await.map_err(err)?;
         // Deliveries first (the rows that say whether an event is finished with), then the
         // events left without one: every event has a delivery row from `append`.
         sqlx::query(

@@ -4,6 +4,7 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
+use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::err;
@@ -46,7 +47,7 @@ impl GrantStore for SqliteGrantStore {
             .bind(key)
             .bind(to_json(req)?)
             .bind(req.expires_at)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(())
@@ -66,7 +67,7 @@ impl GrantStore for SqliteGrantStore {
         let done = sqlx::query("UPDATE auth_requests SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?")
             .bind(key)
             .bind(now)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -80,7 +81,7 @@ impl GrantStore for SqliteGrantStore {
         .bind(to_json(grant)?)
         .bind(grant.expires_at)
         .bind(grant.expires_at + CODE_RETENTION_SECS)
-        .execute(&self.db.writer)
+        .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
         .await
         .map_err(err)?;
         Ok(())
@@ -98,14 +99,15 @@ impl GrantStore for SqliteGrantStore {
     async fn use_code(&self, key: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE auth_codes SET used = 1 WHERE key = ? AND used = 0")
             .bind(key)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.writer.begin().await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin().await.map_err(err)?;
         sqlx::query("UPDATE auth_codes SET revoked = 1 WHERE key = ?")
             .bind(key)
             .execute(&mut *tx)
@@ -138,7 +140,7 @@ impl GrantStore for SqliteGrantStore {
             .bind(jti)
             .bind(code_key)
             .bind(expires_at)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(())
@@ -154,7 +156,8 @@ impl GrantStore for SqliteGrantStore {
     }
 
     async fn put_refresh(&self, key: &str, g: &RefreshGrant) -> Result<(), StoreError> {
-        let mut tx = self.db.writer.begin().await.map_err(err)?;
+        let mut conn = self.db.writer.acquire().await.map_err(err)?;
+        let mut tx = conn.begin().await.map_err(err)?;
         sqlx::query(
             "INSERT INTO refresh_tokens (key, client_id, consent_id, code_key, expires_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -202,7 +205,12 @@ impl GrantStore for SqliteGrantStore {
             "DELETE FROM issued_tokens WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
         ] {
-            n += sqlx::query(sql).bind(now).execute(&self.db.writer).await.map_err(err)?.rows_affected();
+            n += sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
+                .await
+                .map_err(err)?
+                .rows_affected();
         }
         Ok(n)
     }
@@ -219,7 +227,7 @@ impl SessionStore for SqliteGrantStore {
         .bind(&s.csrf)
         .bind(s.created_at)
         .bind(s.last_seen)
-        .execute(&self.db.writer)
+        .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
         .await
         .map_err(err)?;
         Ok(())
@@ -243,7 +251,7 @@ impl SessionStore for SqliteGrantStore {
         sqlx::query("UPDATE customer_sessions SET last_seen = MAX(last_seen, ?) WHERE key = ?")
             .bind(now)
             .bind(key)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(())
@@ -252,7 +260,7 @@ impl SessionStore for SqliteGrantStore {
     async fn delete_session(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM customer_sessions WHERE key = ?")
             .bind(key)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(())
@@ -262,7 +270,7 @@ impl SessionStore for SqliteGrantStore {
         let done = sqlx::query("DELETE FROM customer_sessions WHERE last_seen <= ? OR created_at <= ?")
             .bind(now - SESSION_IDLE_SECS)
             .bind(now - SESSION_ABSOLUTE_SECS)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())
@@ -279,7 +287,7 @@ impl ScaStore for SqliteGrantStore {
         .bind(session_key)
         .bind(to_json(c)?)
         .bind(c.expires_at)
-        .execute(&self.db.writer)
+        .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
         .await
         .map_err(err)?;
         Ok(())
@@ -298,7 +306,7 @@ impl ScaStore for SqliteGrantStore {
     async fn delete_sca(&self, session_key: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sca_challenges WHERE session_key = ?")
             .bind(session_key)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -307,7 +315,7 @@ impl ScaStore for SqliteGrantStore {
     async fn purge_sca(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sca_challenges WHERE expires_at <= ?")
             .bind(now)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

@@ -2,9 +2,9 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use rusqlite::{Connection, params};
 
-use super::err;
+use super::{Columns, err};
 use crate::idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
 use crate::store::StoreError;
 
@@ -45,14 +45,9 @@ impl SqliteIdempotencyStore {
 
 /// Links the resource a claim created to its record, inside the transaction that writes
 /// the resource: after a crash, whoever takes the key over finds it and resumes it.
-pub async fn link_in(conn: &mut SqliteConnection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE idempotency SET resource_id = ?1 WHERE partner_id = ?2 AND key = ?3")
-        .bind(resource_id)
-        .bind(&claim.partner_id)
-        .bind(claim.key.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+pub fn link_in(conn: &Connection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE idempotency SET resource_id = ?1 WHERE partner_id = ?2 AND key = ?3")?
+        .execute(params![resource_id, claim.partner_id, claim.key.as_str()])?;
     Ok(())
 }
 
@@ -62,28 +57,35 @@ const SELECT: &str = "SELECT fingerprint, resource_id, lease_until, status, head
 /// What a live record decides on its own, whoever else is writing: the key was used for
 /// another request, or it was answered and the answer is replayed. `None` when the record
 /// has expired or is still in flight (the claim decides those under the write lock).
-fn settled(r: &SqliteRow, fingerprint: &str, now: i64) -> Option<Begin> {
-    if r.get::<i64, _>("expires_at") <= now {
-        return None;
+fn settled(r: &impl Columns, fingerprint: &str, now: i64) -> Result<Option<Begin>, StoreError> {
+    if r.int("expires_at")? <= now {
+        return Ok(None);
     }
-    if r.get::<&str, _>("fingerprint") != fingerprint {
-        return Some(Begin::Reused);
+    if r.text("fingerprint")? != fingerprint {
+        return Ok(Some(Begin::Reused));
     }
-    let status = r.get::<Option<i64>, _>("status")?;
+    let Some(status) = r.opt_int("status")? else { return Ok(None) };
     let headers: Vec<(String, String)> =
-        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
-    Some(Begin::Replay(StoredResponse {
+        serde_json::from_str(r.opt_text("headers")?.as_deref().unwrap_or("[]")).unwrap_or_default();
+    Ok(Some(Begin::Replay(StoredResponse {
         status: u16::try_from(status).unwrap_or(500),
         headers,
-        body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
-    }))
+        body: r.opt_blob("body")?.unwrap_or_default(),
+    })))
+}
+
+/// What the claim needs of a live record besides [`settled`]: its lease and its resource.
+struct Live {
+    settled: Option<Begin>,
+    lease_until: i64,
+    resource_id: Option<String>,
 }
 
 /// Decides a key under the write lock (in the writer's group commit, so a read and a claim
 /// cannot interleave with another claimer's): claims it, takes over a dead holder's, or says
 /// why not.
-async fn claim_in(
-    conn: &mut SqliteConnection,
+fn claim_in(
+    conn: &Connection,
     partner_id: &str,
     key: &IdempotencyKey,
     fingerprint: &str,
@@ -92,42 +94,38 @@ async fn claim_in(
 ) -> Result<Begin, StoreError> {
     let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
     // A new key (or one past its retention) is claimed by one statement, the common case.
-    let taken = sqlx::query(
-        "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
-           resource_id = NULL, lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
-           created_at = excluded.created_at, expires_at = excluded.expires_at
-         WHERE idempotency.expires_at <= ?5",
-    )
-    .bind(partner_id)
-    .bind(key.as_str())
-    .bind(fingerprint)
-    .bind(now + lease_secs)
-    .bind(now)
-    .bind(now + RETENTION_SECS)
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
-    if taken.rows_affected() == 1 {
+    let taken = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+               resource_id = NULL, lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
+               created_at = excluded.created_at, expires_at = excluded.expires_at
+             WHERE idempotency.expires_at <= ?5",
+        )?
+        .execute(params![partner_id, key.as_str(), fingerprint, now + lease_secs, now, now + RETENTION_SECS])?;
+    if taken == 1 {
         return Ok(Begin::Claimed(claim(None)));
     }
     // A live record: used for another request, answered, in flight, or its holder died.
-    let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_one(&mut *conn).await.map_err(err)?;
-    let outcome = if let Some(settled) = settled(&row, fingerprint, now) {
+    let live = conn.prepare_cached(SELECT)?.query_row(params![partner_id, key.as_str()], |row| {
+        Ok((|| {
+            Ok::<_, StoreError>(Live {
+                settled: settled(row, fingerprint, now)?,
+                lease_until: row.int("lease_until")?,
+                resource_id: row.opt_text("resource_id")?,
+            })
+        })())
+    })??;
+    let outcome = if let Some(settled) = live.settled {
         settled
-    } else if row.get::<i64, _>("lease_until") > now {
-        Begin::InFlight { retry_after: (row.get::<i64, _>("lease_until") - now).clamp(1, lease_secs) }
+    } else if live.lease_until > now {
+        Begin::InFlight { retry_after: (live.lease_until - now).clamp(1, lease_secs) }
     } else {
         // The holder died: take the key over and resume what it created.
-        sqlx::query("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")
-            .bind(now + lease_secs)
-            .bind(partner_id)
-            .bind(key.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(err)?;
-        Begin::Claimed(claim(row.get::<Option<String>, _>("resource_id")))
+        conn.prepare_cached("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")?
+            .execute(params![now + lease_secs, partner_id, key.as_str()])?;
+        Begin::Claimed(claim(live.resource_id))
     };
     Ok(outcome)
 }
@@ -144,23 +142,19 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         // A key answered before (a retry) or used for another request is settled for good
         // until it expires: a plain read decides it, beside the writer.
         let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&self.db.reader).await;
-        if let Some(settled) = row.map_err(err)?.as_ref().and_then(|r| settled(r, fingerprint, now)) {
+        if let Some(row) = row.map_err(err)?
+            && let Some(settled) = settled(&row, fingerprint, now)?
+        {
             return Ok(settled);
         }
         let (partner_id, key, fingerprint, lease_secs) =
             (partner_id.to_owned(), key.clone(), fingerprint.to_owned(), self.lease_secs);
-        self.db
-            .batch
-            .write(move |conn| {
-                let (partner_id, key, fingerprint) = (partner_id.clone(), key.clone(), fingerprint.clone());
-                Box::pin(async move { claim_in(conn, &partner_id, &key, &fingerprint, now, lease_secs).await })
-            })
-            .await
+        self.db.batch.write(move |conn| claim_in(conn, &partner_id, &key, &fingerprint, now, lease_secs)).await
     }
 
     async fn link(&self, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        link_in(&mut conn, claim, resource_id).await
+        let (claim, resource_id) = (claim.clone(), resource_id.to_owned());
+        self.db.batch.write(move |conn| link_in(conn, &claim, &resource_id)).await
     }
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
@@ -169,21 +163,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         self.db
             .batch
             .write(move |conn| {
-                let (claim, headers, body) = (claim.clone(), headers.clone(), body.clone());
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
-                    )
-                    .bind(status)
-                    .bind(headers)
-                    .bind(body)
-                    .bind(&claim.partner_id)
-                    .bind(claim.key.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(err)?;
-                    Ok(())
-                })
+                conn.prepare_cached(
+                    "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
+                )?
+                .execute(params![status, headers, body, claim.partner_id, claim.key.as_str()])?;
+                Ok(())
             })
             .await
     }
@@ -192,7 +176,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         sqlx::query("DELETE FROM idempotency WHERE partner_id = ?1 AND key = ?2 AND resource_id IS NULL")
             .bind(&claim.partner_id)
             .bind(claim.key.as_str())
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(())
@@ -201,7 +185,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?1")
             .bind(now)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

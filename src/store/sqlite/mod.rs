@@ -24,6 +24,7 @@ pub use staff::SqliteStopStore;
 
 use std::path::Path;
 
+use scenegate_sqlite_batch::{WriteGate, WriterOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{Step, StoreError};
@@ -112,30 +113,125 @@ async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool
         .map_err(|e| StoreError::Unavailable(format!("database migration failed: {e}")))
 }
 
-/// The gateway's SQLite file, opened twice: one connection that writes and a few that read.
+/// The gateway's SQLite file, opened three ways: the writer thread that commits the hot
+/// paths' writes in groups, one pooled connection for the other writes, and a few that read.
 ///
 /// SQLite lets one writer in at a time. With several connections writing, the ones that
 /// find the file locked sleep in SQLite's busy handler (1, 2, 5, 10… ms) rather than queue,
 /// so under concurrent payments most of the time went to those sleeps while the lock stood
-/// free. One writing connection makes writers wait in the pool's first-come queue instead and
-/// each takes the lock the moment the last one commits; in WAL mode the readers go on beside
-/// it. The readers are opened read-only, so a write sent to them by mistake fails loudly.
+/// free. So every write waits for one [`WriteGate`] first, first come first served: the
+/// writer thread holds it for each batch, the pooled writer for each transaction. In WAL mode
+/// the readers go on beside it. The readers are opened read-only, so a write sent to them by
+/// mistake fails loudly.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
-    /// The one connection that writes: every statement that changes the file, and reads
-    /// that decide a write.
-    pub writer: SqlitePool,
+    /// Writes off the hot paths (migrations, grants, the audit trail, purges), one
+    /// transaction at a time behind the gate.
+    pub writer: Writer,
     /// Connections that only read (a write here is an error).
     pub reader: SqlitePool,
-    /// The hot paths' writes, committed in groups on `writer` ([`writer::GroupCommit`]).
-    /// Other writes take `writer` directly, between two groups.
+    /// The hot paths' writes (payments, idempotency keys, single-use ids, the outbox),
+    /// committed in groups on the writer thread ([`writer::GroupCommit`]).
     pub batch: writer::GroupCommit,
 }
 
 impl SqliteDb {
     pub async fn close(&self) {
-        self.writer.close().await;
+        self.writer.pool.close().await;
         self.reader.close().await;
+    }
+}
+
+/// The pooled writing connection, behind the file's [`WriteGate`].
+#[derive(Clone, Debug)]
+pub struct Writer {
+    pool: SqlitePool,
+    gate: WriteGate,
+}
+
+impl Writer {
+    /// The writing connection, once it is this caller's turn; the turn lasts as long as the
+    /// returned connection.
+    pub async fn acquire(&self) -> Result<GatedConnection, sqlx::Error> {
+        let turn = tokio::time::timeout(WAIT, self.gate.enter()).await.map_err(|_| sqlx::Error::PoolTimedOut)?;
+        Ok(GatedConnection { conn: self.pool.acquire().await?, _turn: turn })
+    }
+
+    /// The pool itself, for its figures.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The writing connection for one turn at the gate.
+pub struct GatedConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for GatedConnection {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for GatedConnection {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
+/// True when SQLite refused a write for a unique key or primary key.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// A result row of either driver on this file (sqlx on the readers, rusqlite on the writer
+/// thread), read by column name, so one decoder per record serves both.
+pub trait Columns {
+    fn text(&self, name: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, name: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    fn opt_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+impl Columns for sqlx::sqlite::SqliteRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(StoreError::corrupt)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(StoreError::corrupt)
+    }
+    fn int(&self, name: &str) -> Result<i64, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(StoreError::corrupt)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(StoreError::corrupt)
+    }
+    fn opt_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::Row::try_get(self, name).map_err(StoreError::corrupt)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        self.get(name).map_err(StoreError::corrupt)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.get(name).map_err(StoreError::corrupt)
+    }
+    fn int(&self, name: &str) -> Result<i64, StoreError> {
+        self.get(name).map_err(StoreError::corrupt)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.get(name).map_err(StoreError::corrupt)
+    }
+    fn opt_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(name).map_err(StoreError::corrupt)
     }
 }
 
@@ -149,7 +245,7 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub async fn open_migrated(path: &Path) -> anyhow::Result<SqliteDb> {
     use anyhow::Context as _;
     let db = open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    migrate(&db.writer, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
+    migrate(&db.writer.pool, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
     Ok(db)
 }
 
@@ -165,21 +261,24 @@ pub async fn open(path: &Path) -> Result<SqliteDb, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         // Consents are promises to customers: a crash must not lose an acknowledged change.
         .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
         .busy_timeout(WAIT);
-    let writer = SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(WAIT)
         .connect_with(options.clone())
         .await
         .map_err(err)?;
     // Only the foundation: the rest of a full gateway database is left as it is.
-    run_steps(&writer, &[FOUNDATION], true).await?;
+    run_steps(&pool, &[FOUNDATION], true).await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(READERS)
         .acquire_timeout(WAIT)
-        .connect_with(options.create_if_missing(false).read_only(true))
+        .connect_with(options.clone().create_if_missing(false).read_only(true))
         .await
         .map_err(err)?;
-    let batch = writer::GroupCommit::start(writer.clone());
-    Ok(SqliteDb { writer, reader, batch })
+    let gate = WriteGate::default();
+    let thread = WriterOptions { db: "gateway", busy_timeout: WAIT, foreign_keys: true };
+    let batch = writer::GroupCommit::open(path, thread, gate.clone())?;
+    Ok(SqliteDb { writer: Writer { pool, gate }, reader, batch })
 }

@@ -4,13 +4,13 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
 use scenegate_adapter_contract::{
     ConsentId, Currency, PaymentId, RefundId,
     canonical::{ConsentStatus, Iso20022Status, PaymentConsentType},
 };
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
-use super::{consent as consent_store, events, idempotency};
+use super::{Columns, consent as consent_store, events, idempotency};
 use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
 use crate::payments::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
@@ -93,6 +93,16 @@ fn db(e: sqlx::Error) -> PaymentStoreError {
     unavailable(e)
 }
 
+/// The writer thread's errors: all of them a 503 to the caller (a refusal is decided by
+/// the checks, never by a failed statement).
+fn wdb(e: rusqlite::Error) -> PaymentStoreError {
+    unavailable(e)
+}
+
+fn stored(e: crate::store::StoreError) -> PaymentStoreError {
+    unavailable(e)
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<String, PaymentStoreError> {
     serde_json::to_string(v).map_err(unavailable)
 }
@@ -108,11 +118,11 @@ fn status_of(code: &str) -> Result<Iso20022Status, PaymentStoreError> {
     })
 }
 
-fn reason_of(row: &SqliteRow) -> Option<Reason> {
-    match (row.get::<Option<String>, _>("reason_code"), row.get::<Option<String>, _>("reason_text")) {
+fn reason_of(row: &impl Columns) -> Result<Option<Reason>, PaymentStoreError> {
+    Ok(match (row.opt_text("reason_code").map_err(stored)?, row.opt_text("reason_text").map_err(stored)?) {
         (Some(code), text) => Some(Reason { code, text: text.unwrap_or_default() }),
         (None, _) => None,
-    }
+    })
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T, PaymentStoreError>
@@ -122,95 +132,99 @@ where
     s.parse().map_err(|e: T::Err| unavailable(format!("stored value `{s}` unreadable: {e}")))
 }
 
-fn payment_of(row: &SqliteRow) -> Result<Payment, PaymentStoreError> {
+fn payment_of(row: &impl Columns) -> Result<Payment, PaymentStoreError> {
+    let text = |c: &str| row.text(c).map_err(stored);
+    let int = |c: &str| row.int(c).map_err(stored);
     Ok(Payment {
-        id: parse(row.get("id"))?,
-        partner_id: row.get("partner_id"),
-        consent_id: parse::<ConsentId>(row.get("consent_id"))?,
-        customer_id: row.get("customer_id"),
-        debtor: row.get("debtor"),
-        payee: serde_json::from_str(row.get("payee")).map_err(unavailable)?,
-        amount_minor: row.get("amount_minor"),
-        currency: parse::<Currency>(row.get("currency"))?,
-        reference: row.get("reference"),
-        scenario: serde_json::from_str(row.get("scenario")).map_err(unavailable)?,
-        status: status_of(row.get("status"))?,
-        reason: reason_of(row),
-        core_txn_id: row.get("core_txn_id"),
-        refunded_minor: row.get("refunded_minor"),
-        day: row.get("day"),
-        month: row.get("month"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        id: parse(&text("id")?)?,
+        partner_id: text("partner_id")?,
+        consent_id: parse::<ConsentId>(&text("consent_id")?)?,
+        customer_id: text("customer_id")?,
+        debtor: text("debtor")?,
+        payee: serde_json::from_str(&text("payee")?).map_err(unavailable)?,
+        amount_minor: int("amount_minor")?,
+        currency: parse::<Currency>(&text("currency")?)?,
+        reference: text("reference")?,
+        scenario: serde_json::from_str(&text("scenario")?).map_err(unavailable)?,
+        status: status_of(&text("status")?)?,
+        reason: reason_of(row)?,
+        core_txn_id: row.opt_text("core_txn_id").map_err(stored)?,
+        refunded_minor: int("refunded_minor")?,
+        day: text("day")?,
+        month: text("month")?,
+        created_at: int("created_at")?,
+        updated_at: int("updated_at")?,
     })
 }
 
-fn refund_of(row: &SqliteRow) -> Result<Refund, PaymentStoreError> {
+fn refund_of(row: &impl Columns) -> Result<Refund, PaymentStoreError> {
+    let text = |c: &str| row.text(c).map_err(stored);
+    let int = |c: &str| row.int(c).map_err(stored);
     Ok(Refund {
-        id: parse(row.get("id"))?,
-        payment_id: parse(row.get("payment_id"))?,
-        partner_id: row.get("partner_id"),
-        amount_minor: row.get("amount_minor"),
-        currency: parse::<Currency>(row.get("currency"))?,
-        reason_text: row.get("reason"),
-        status: status_of(row.get("status"))?,
-        reason: reason_of(row),
-        core_txn_id: row.get("core_txn_id"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        id: parse(&text("id")?)?,
+        payment_id: parse(&text("payment_id")?)?,
+        partner_id: text("partner_id")?,
+        amount_minor: int("amount_minor")?,
+        currency: parse::<Currency>(&text("currency")?)?,
+        reason_text: text("reason")?,
+        status: status_of(&text("status")?)?,
+        reason: reason_of(row)?,
+        core_txn_id: row.opt_text("core_txn_id").map_err(stored)?,
+        created_at: int("created_at")?,
+        updated_at: int("updated_at")?,
     })
 }
 
-async fn payment_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Payment>, PaymentStoreError> {
-    let row =
-        sqlx::query("SELECT * FROM payments WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
-    row.as_ref().map(payment_of).transpose()
+/// One row decoded by `decode`, inside the writer thread's transaction.
+fn one_in<T>(
+    conn: &Connection,
+    sql: &str,
+    id: &str,
+    decode: fn(&rusqlite::Row<'_>) -> Result<T, PaymentStoreError>,
+) -> Result<Option<T>, PaymentStoreError> {
+    conn.prepare_cached(sql)
+        .map_err(wdb)?
+        .query_row(params![id], |row| Ok(decode(row)))
+        .optional()
+        .map_err(wdb)?
+        .transpose()
 }
 
-async fn refund_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Refund>, PaymentStoreError> {
-    let row =
-        sqlx::query("SELECT * FROM refunds WHERE id = ?1").bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
-    row.as_ref().map(refund_of).transpose()
+fn payment_in(conn: &Connection, id: &str) -> Result<Option<Payment>, PaymentStoreError> {
+    one_in(conn, "SELECT * FROM payments WHERE id = ?1", id, |r| payment_of(r))
+}
+
+fn refund_in(conn: &Connection, id: &str) -> Result<Option<Refund>, PaymentStoreError> {
+    one_in(conn, "SELECT * FROM refunds WHERE id = ?1", id, |r| refund_of(r))
 }
 
 /// Adds `delta` to a spend counter if the result stays within `limit`; false (and nothing
 /// written) when it would not. A negative `delta` gives spend back.
-async fn count_spend(
-    conn: &mut SqliteConnection,
-    table: Spend<'_>,
-    delta: i64,
-    limit: Option<i64>,
-) -> Result<bool, PaymentStoreError> {
+fn count_spend(conn: &Connection, table: Spend<'_>, delta: i64, limit: Option<i64>) -> Result<bool, PaymentStoreError> {
     // One statement: the running total moves by `delta` (never below zero) unless that takes
     // it past `limit`, in which case nothing is written and no row comes back. (An upsert
     // from a SELECT needs its WHERE, which is also where a first row is checked.)
-    let upsert = match table {
-        Spend::Consent { .. } => {
-            "INSERT INTO consent_spend (consent_id, period, spent_minor)
-             SELECT ?1, ?2, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
-             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
-               WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4
-             RETURNING spent_minor"
-        }
-        Spend::Partner { .. } => {
-            "INSERT INTO partner_spend (partner_id, day, currency, spent_minor)
-             SELECT ?1, ?2, ?5, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
-             ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
-               WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4
-             RETURNING spent_minor"
-        }
+    let moved = match table {
+        Spend::Consent { consent_id, period } => conn
+            .prepare_cached(
+                "INSERT INTO consent_spend (consent_id, period, spent_minor)
+                 SELECT ?1, ?2, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
+                 ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
+                   WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4",
+            )
+            .map_err(wdb)?
+            .execute(params![consent_id, period, delta, limit]),
+        Spend::Partner { partner_id, day, currency } => conn
+            .prepare_cached(
+                "INSERT INTO partner_spend (partner_id, day, currency, spent_minor)
+                 SELECT ?1, ?2, ?5, MAX(?3, 0) WHERE ?4 IS NULL OR ?3 <= 0 OR ?3 <= ?4
+                 ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = MAX(spent_minor + ?3, 0)
+                   WHERE ?4 IS NULL OR ?3 <= 0 OR spent_minor + ?3 <= ?4",
+            )
+            .map_err(wdb)?
+            .execute(params![partner_id, day, delta, limit, currency]),
     };
-    let query = match table {
-        Spend::Consent { consent_id, period } => sqlx::query(upsert).bind(consent_id).bind(period),
-        Spend::Partner { partner_id, day, .. } => sqlx::query(upsert).bind(partner_id).bind(day),
-    }
-    .bind(delta)
-    .bind(limit);
-    let query = match table {
-        Spend::Partner { currency, .. } => query.bind(currency),
-        Spend::Consent { .. } => query,
-    };
-    Ok(query.fetch_optional(&mut *conn).await.map_err(db)?.is_some())
+    Ok(moved.map_err(wdb)? == 1)
 }
 
 #[derive(Clone, Copy)]
@@ -221,9 +235,9 @@ enum Spend<'a> {
 
 /// Checks and counts a payment against its consent, inside the transaction. A single consent
 /// is consumed by it; a recurring consent's allowances are counted.
-async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
+fn use_consent(conn: &Connection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
     let (mut consent, version) =
-        consent_store::get_in(conn, &p.consent_id).await.map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
+        consent_store::get_in(conn, &p.consent_id).map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
     if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
         return Err(PaymentStoreError::NotFound);
     }
@@ -244,7 +258,7 @@ async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Resu
             consent
                 .transition(ConsentStatus::Consumed, Actor::Partner(p.partner_id.clone()), now)
                 .map_err(|e| Refused::ConsentState(e.from))?;
-            if !consent_store::update_in(conn, &consent, version).await.map_err(unavailable)? {
+            if !consent_store::update_in(conn, &consent, version).map_err(unavailable)? {
                 // Another writer changed the consent since we read it inside this
                 // transaction: impossible under the write lock, so treat it as unavailable.
                 return Err(unavailable("consent changed during the payment"));
@@ -257,9 +271,7 @@ async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Resu
             }
             let id = p.consent_id.as_str();
             let day = format!("day:{}", p.day);
-            if !count_spend(conn, Spend::Consent { consent_id: id, period: &day }, p.amount_minor, allowance.per_day)
-                .await?
-            {
+            if !count_spend(conn, Spend::Consent { consent_id: id, period: &day }, p.amount_minor, allowance.per_day)? {
                 return Err(Refused::OverConsentDaily.into());
             }
             let month = format!("month:{}", p.month);
@@ -268,8 +280,7 @@ async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Resu
                 Spend::Consent { consent_id: id, period: &month },
                 p.amount_minor,
                 allowance.per_month,
-            )
-            .await?;
+            )?;
             if !within_month {
                 return Err(Refused::OverConsentMonthly.into());
             }
@@ -280,13 +291,13 @@ async fn use_consent(conn: &mut SqliteConnection, p: &Payment, now: i64) -> Resu
 
 /// Gives back what a rejected payment counted: its consent's allowances and the partner's
 /// daily spend. A consumed single consent stays consumed (the customer authorised one try).
-async fn give_back(conn: &mut SqliteConnection, p: &Payment) -> Result<(), PaymentStoreError> {
+fn give_back(conn: &Connection, p: &Payment) -> Result<(), PaymentStoreError> {
     let id = p.consent_id.as_str();
     for period in [format!("day:{}", p.day), format!("month:{}", p.month)] {
-        count_spend(conn, Spend::Consent { consent_id: id, period: &period }, -p.amount_minor, None).await?;
+        count_spend(conn, Spend::Consent { consent_id: id, period: &period }, -p.amount_minor, None)?;
     }
     let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-    count_spend(conn, spend, -p.amount_minor, None).await?;
+    count_spend(conn, spend, -p.amount_minor, None)?;
     Ok(())
 }
 
@@ -311,52 +322,52 @@ impl PaymentStore for SqlitePaymentStore {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
         let (payment, claim, event, limits, now) =
             (new.payment.clone(), new.claim.clone(), new.event, new.partner_limits, new.now);
+        let (payee, scenario) = (json(&payment.payee)?, json(&payment.scenario)?);
         self.db
             .batch
             .write(move |conn| {
-                let (payment, claim, event) = (payment.clone(), claim.clone(), event.clone());
-                Box::pin(async move {
-                    let p = &payment;
-                    let single = use_consent(&mut *conn, p, now).await?;
-                    if p.amount_minor > limits.per_payment {
-                        return Err(Refused::OverPartnerPerPayment.into());
+                let p = &payment;
+                let single = use_consent(conn, p, now)?;
+                if p.amount_minor > limits.per_payment {
+                    return Err(Refused::OverPartnerPerPayment.into());
+                }
+                let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+                if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day))? {
+                    return Err(Refused::OverPartnerDaily.into());
+                }
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee,
+                            amount_minor, currency, reference, scenario, status, day, month, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                    )
+                    .map_err(wdb)?
+                    .execute(params![
+                        p.id.as_str(),
+                        p.partner_id,
+                        p.consent_id.as_str(),
+                        single,
+                        p.customer_id,
+                        p.debtor,
+                        payee,
+                        p.amount_minor,
+                        p.currency.code(),
+                        p.reference,
+                        scenario,
+                        p.status.code(),
+                        p.day,
+                        p.month,
+                        p.created_at,
+                    ]);
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => {
+                        return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
                     }
-                    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-                    if !count_spend(&mut *conn, spend, p.amount_minor, Some(limits.per_day)).await? {
-                        return Err(Refused::OverPartnerDaily.into());
-                    }
-                    let inserted = sqlx::query(
-                    "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
-                        currency, reference, scenario, status, day, month, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-                )
-                .bind(p.id.as_str())
-                .bind(&p.partner_id)
-                .bind(p.consent_id.as_str())
-                .bind(single)
-                .bind(&p.customer_id)
-                .bind(&p.debtor)
-                .bind(json(&p.payee)?)
-                .bind(p.amount_minor)
-                .bind(p.currency.code())
-                .bind(&p.reference)
-                .bind(json(&p.scenario)?)
-                .bind(p.status.code())
-                .bind(&p.day)
-                .bind(&p.month)
-                .bind(p.created_at)
-                .execute(&mut *conn)
-                .await;
-                    match inserted {
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                            return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
-                        }
-                        other => other.map_err(db)?,
-                    };
-                    idempotency::link_in(&mut *conn, &claim, p.id.as_str()).await.map_err(unavailable)?;
-                    events::append(&mut *conn, &event, now).await.map_err(append_err)?;
-                    Ok(())
-                })
+                    other => other.map_err(wdb)?,
+                };
+                idempotency::link_in(conn, &claim, p.id.as_str()).map_err(unavailable)?;
+                events::append(conn, &event, now).map_err(append_err)?;
+                Ok(())
             })
             .await
     }
@@ -372,43 +383,46 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                let (id, outcome) = (id.clone(), outcome.clone());
-                Box::pin(async move {
-                    let mut p = payment_in(&mut *conn, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-                    let Some(next) = next_status(p.status, &outcome) else { return Ok(None) };
-                    p.status = next;
-                    p.updated_at = now;
-                    match &outcome {
-                        Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
-                        Settlement::Rejected(reason) => {
-                            p.reason = Some(reason.clone());
-                            give_back(&mut *conn, &p).await?;
-                        }
-                        Settlement::Unknown => {}
+                let mut p = payment_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
+                let Some(next) = next_status(p.status, &outcome) else { return Ok(None) };
+                p.status = next;
+                p.updated_at = now;
+                match &outcome {
+                    Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
+                    Settlement::Rejected(reason) => {
+                        p.reason = Some(reason.clone());
+                        give_back(conn, &p)?;
                     }
-                    sqlx::query(
-            "UPDATE payments SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4, updated_at = ?5
-             WHERE id = ?6",
-        )
-        .bind(p.status.code())
-        .bind(p.reason.as_ref().map(|r| r.code.clone()))
-        .bind(p.reason.as_ref().map(|r| r.text.clone()))
-        .bind(&p.core_txn_id)
-        .bind(now)
-        .bind(p.id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-                    events::append(&mut *conn, &event(&p), now).await.map_err(append_err)?;
-                    Ok(Some(p))
-                })
+                    Settlement::Unknown => {}
+                }
+                conn.prepare_cached(
+                    "UPDATE payments SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4,
+                        updated_at = ?5
+                     WHERE id = ?6",
+                )
+                .map_err(wdb)?
+                .execute(params![
+                    p.status.code(),
+                    p.reason.as_ref().map(|r| &r.code),
+                    p.reason.as_ref().map(|r| &r.text),
+                    p.core_txn_id,
+                    now,
+                    p.id.as_str(),
+                ])
+                .map_err(wdb)?;
+                events::append(conn, &event(&p), now).map_err(append_err)?;
+                Ok(Some(p))
             })
             .await
     }
 
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError> {
-        let mut conn = self.db.reader.acquire().await.map_err(db)?;
-        payment_in(&mut conn, id.as_str()).await
+        let row = sqlx::query("SELECT * FROM payments WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.db.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(payment_of).transpose()
     }
 
     async fn unsettled_payments(&self, before: i64, limit: u32) -> Result<Vec<Payment>, PaymentStoreError> {
@@ -428,51 +442,42 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                let (refund, claim, event) = (refund.clone(), claim.clone(), event.clone());
-                Box::pin(async move {
-                    let r = &refund;
-                    let p = payment_in(&mut *conn, r.payment_id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-                    if p.partner_id != r.partner_id {
-                        return Err(PaymentStoreError::NotFound);
-                    }
-                    if p.status != Iso20022Status::Acsc {
-                        return Err(Refused::NotRefundable.into());
-                    }
-                    if r.currency != p.currency {
-                        return Err(
-                            Refused::RefundExceeds { remaining_minor: p.amount_minor - p.refunded_minor }.into()
-                        );
-                    }
-                    let remaining = p.amount_minor - p.refunded_minor;
-                    if r.amount_minor > remaining {
-                        return Err(Refused::RefundExceeds { remaining_minor: remaining }.into());
-                    }
-                    sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + ?1 WHERE id = ?2")
-                        .bind(r.amount_minor)
-                        .bind(p.id.as_str())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    sqlx::query(
-            "INSERT INTO refunds (id, payment_id, partner_id, amount_minor, currency, reason, status, created_at,
-                updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.payment_id.as_str())
-        .bind(&r.partner_id)
-        .bind(r.amount_minor)
-        .bind(r.currency.code())
-        .bind(&r.reason_text)
-        .bind(r.status.code())
-        .bind(r.created_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-                    idempotency::link_in(&mut *conn, &claim, r.id.as_str()).await.map_err(unavailable)?;
-                    events::append(&mut *conn, &event, r.created_at).await.map_err(append_err)?;
-                    Ok(())
-                })
+                let r = &refund;
+                let p = payment_in(conn, r.payment_id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
+                if p.partner_id != r.partner_id {
+                    return Err(PaymentStoreError::NotFound);
+                }
+                if p.status != Iso20022Status::Acsc {
+                    return Err(Refused::NotRefundable.into());
+                }
+                let remaining = p.amount_minor - p.refunded_minor;
+                if r.currency != p.currency || r.amount_minor > remaining {
+                    return Err(Refused::RefundExceeds { remaining_minor: remaining }.into());
+                }
+                conn.prepare_cached("UPDATE payments SET refunded_minor = refunded_minor + ?1 WHERE id = ?2")
+                    .map_err(wdb)?
+                    .execute(params![r.amount_minor, p.id.as_str()])
+                    .map_err(wdb)?;
+                conn.prepare_cached(
+                    "INSERT INTO refunds (id, payment_id, partner_id, amount_minor, currency, reason, status,
+                        created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                )
+                .map_err(wdb)?
+                .execute(params![
+                    r.id.as_str(),
+                    r.payment_id.as_str(),
+                    r.partner_id,
+                    r.amount_minor,
+                    r.currency.code(),
+                    r.reason_text,
+                    r.status.code(),
+                    r.created_at,
+                ])
+                .map_err(wdb)?;
+                idempotency::link_in(conn, &claim, r.id.as_str()).map_err(unavailable)?;
+                events::append(conn, &event, r.created_at).map_err(append_err)?;
+                Ok(())
             })
             .await
     }
@@ -488,48 +493,49 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                let (id, outcome) = (id.clone(), outcome.clone());
-                Box::pin(async move {
-                    let mut r = refund_in(&mut *conn, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-                    let Some(next) = next_status(r.status, &outcome) else { return Ok(None) };
-                    r.status = next;
-                    r.updated_at = now;
-                    match &outcome {
-                        Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
-                        Settlement::Rejected(reason) => {
-                            r.reason = Some(reason.clone());
-                            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
-                                .bind(r.amount_minor)
-                                .bind(r.payment_id.as_str())
-                                .execute(&mut *conn)
-                                .await
-                                .map_err(db)?;
-                        }
-                        Settlement::Unknown => {}
+                let mut r = refund_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
+                let Some(next) = next_status(r.status, &outcome) else { return Ok(None) };
+                r.status = next;
+                r.updated_at = now;
+                match &outcome {
+                    Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
+                    Settlement::Rejected(reason) => {
+                        r.reason = Some(reason.clone());
+                        conn.prepare_cached("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
+                            .map_err(wdb)?
+                            .execute(params![r.amount_minor, r.payment_id.as_str()])
+                            .map_err(wdb)?;
                     }
-                    sqlx::query(
-            "UPDATE refunds SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4, updated_at = ?5
-             WHERE id = ?6",
-        )
-        .bind(r.status.code())
-        .bind(r.reason.as_ref().map(|x| x.code.clone()))
-        .bind(r.reason.as_ref().map(|x| x.text.clone()))
-        .bind(&r.core_txn_id)
-        .bind(now)
-        .bind(r.id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-                    events::append(&mut *conn, &event(&r), now).await.map_err(append_err)?;
-                    Ok(Some(r))
-                })
+                    Settlement::Unknown => {}
+                }
+                conn.prepare_cached(
+                    "UPDATE refunds SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4,
+                        updated_at = ?5
+                     WHERE id = ?6",
+                )
+                .map_err(wdb)?
+                .execute(params![
+                    r.status.code(),
+                    r.reason.as_ref().map(|x| &x.code),
+                    r.reason.as_ref().map(|x| &x.text),
+                    r.core_txn_id,
+                    now,
+                    r.id.as_str(),
+                ])
+                .map_err(wdb)?;
+                events::append(conn, &event(&r), now).map_err(append_err)?;
+                Ok(Some(r))
             })
             .await
     }
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentStoreError> {
-        let mut conn = self.db.reader.acquire().await.map_err(db)?;
-        refund_in(&mut conn, id.as_str()).await
+        let row = sqlx::query("SELECT * FROM refunds WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.db.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(refund_of).transpose()
     }
 
     async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, PaymentStoreError> {

@@ -26,20 +26,13 @@ impl ReplayStore for SqliteReplayStore {
         self.db
             .batch
             .write(move |conn| {
-                let key = key.clone();
-                Box::pin(async move {
-                    let done = sqlx::query(
+                let changed = conn
+                    .prepare_cached(
                         "INSERT INTO replay (key, expires_at) VALUES (?1, ?2)
                          ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= ?3",
-                    )
-                    .bind(key)
-                    .bind(expires_at)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(err)?;
-                    Ok(done.rows_affected() == 1)
-                })
+                    )?
+                    .execute(rusqlite::params![key, expires_at, now])?;
+                Ok::<_, StoreError>(changed == 1)
             })
             .await
     }
@@ -47,7 +40,7 @@ impl ReplayStore for SqliteReplayStore {
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM replay WHERE expires_at <= ?")
             .bind(now)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected())

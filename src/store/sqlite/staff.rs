@@ -36,7 +36,7 @@ impl StopStore for SqliteStopStore {
         .bind(&stop.reason)
         .bind(&stop.actor)
         .bind(stop.at)
-        .execute(&self.db.writer)
+        .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
         .await
         .map_err(err)?;
         Ok(done.rows_affected() == 1)
@@ -45,7 +45,7 @@ impl StopStore for SqliteStopStore {
     async fn resume(&self, partner_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM partner_stops WHERE partner_id = ?1")
             .bind(partner_id)
-            .execute(&self.db.writer)
+            .execute(&mut *self.db.writer.acquire().await.map_err(err)?)
             .await
             .map_err(err)?;
         Ok(done.rows_affected() == 1)

@@ -1,22 +1,23 @@
 //! The embedded default's group commit (`scenegate-sqlite-batch`): the hot paths' writes
-//! (idempotency claims and answers, payments and refunds, single-use ids, webhook delivery
-//! leases and outcomes) committed together on the one writing connection. This wrapper only
-//! puts the batch's own failures in the stores' terms.
+//! (idempotency claims and answers, payments and refunds, single-use ids, consent changes,
+//! the outbox and its delivery leases) committed together by the writer thread, each a plain
+//! function of a `rusqlite` connection. This wrapper only puts the batch's own failures in
+//! the stores' terms.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use std::path::Path;
 
-use scenegate_sqlite_batch::BatchError;
-pub use scenegate_sqlite_batch::BoxFuture;
+use rusqlite::Connection;
+use scenegate_sqlite_batch::{BatchError, WriteGate, WriterOptions, WriterThread};
 
 use crate::store::StoreError;
 
-/// The queue in front of the gateway database's writing connection. Cheap to clone.
+/// The queue in front of the gateway database's writer thread. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct GroupCommit(scenegate_sqlite_batch::GroupCommit);
+pub struct GroupCommit(WriterThread);
 
 impl GroupCommit {
-    pub fn start(writer: SqlitePool) -> Self {
-        Self(scenegate_sqlite_batch::GroupCommit::start(writer, "gateway"))
+    pub fn open(path: &Path, options: WriterOptions, gate: WriteGate) -> Result<Self, StoreError> {
+        WriterThread::open(path, options, gate).map(Self).map_err(store_error)
     }
 
     /// Runs `work` in the next batch and answers once it is committed (see the crate's notes:
@@ -25,7 +26,7 @@ impl GroupCommit {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
     {
         self.0.write(work).await.map_err(|e| E::from(store_error(e)))?
     }

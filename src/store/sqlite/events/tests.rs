@@ -17,8 +17,7 @@ async fn temp_db() -> TempDb {
 const LEASE: i64 = 60;
 
 async fn append_now(store: &SqliteEventStore, event: &NewEvent, now: i64) -> EventId {
-    let mut conn = store.pool().acquire().await.unwrap();
-    append(&mut conn, event, now).await.unwrap()
+    store.append(event, now).await.unwrap()
 }
 
 fn ids(claims: &[Claimed]) -> Vec<&EventId> {
@@ -29,19 +28,40 @@ fn ids(claims: &[Claimed]) -> Vec<&EventId> {
 async fn append_commits_and_rolls_back_with_the_callers_transaction() {
     let db = temp_db().await;
     sqlx::query("CREATE TABLE caller_rows (id TEXT PRIMARY KEY)").execute(db.store.pool()).await.unwrap();
+    let event = new_event("ptn_a", "pay_1", "pending");
 
-    let mut tx = db.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO caller_rows VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
-    let lost = append(&mut tx, &new_event("ptn_a", "pay_1", "pending"), 100).await.unwrap();
-    tx.rollback().await.unwrap();
+    // The caller's write and the event, in one job of the writer's group commit; the caller
+    // refuses after both, so neither is kept.
+    let lost = Arc::new(std::sync::Mutex::new(None));
+    let refused = db
+        .store
+        .db
+        .batch
+        .write({
+            let (event, lost) = (event.clone(), lost.clone());
+            move |conn| {
+                conn.execute("INSERT INTO caller_rows VALUES ('pay_1')", []).unwrap();
+                *lost.lock().unwrap() = Some(append(conn, &event, 100)?);
+                Err::<(), _>(EventStoreError::Conflict("the caller refuses".into()))
+            }
+        })
+        .await;
+    assert!(matches!(refused, Err(EventStoreError::Conflict(_))));
+    let lost = lost.lock().unwrap().clone().expect("the job ran");
     assert_eq!(db.store.get(&lost).await.unwrap_err(), EventStoreError::NotFound);
     assert!(db.store.list_for_partner("ptn_a", None, 10).await.unwrap().is_empty());
     assert!(db.store.claim_due(1_000, 10, LEASE).await.unwrap().is_empty(), "no orphan delivery row");
 
-    let mut tx = db.store.pool().begin().await.unwrap();
-    sqlx::query("INSERT INTO caller_rows VALUES ('pay_1')").execute(&mut *tx).await.unwrap();
-    let kept = append(&mut tx, &new_event("ptn_a", "pay_1", "pending"), 100).await.unwrap();
-    tx.commit().await.unwrap();
+    let kept = db
+        .store
+        .db
+        .batch
+        .write(move |conn| {
+            conn.execute("INSERT INTO caller_rows VALUES ('pay_1')", []).unwrap();
+            append(conn, &event, 100)
+        })
+        .await
+        .unwrap();
     let (event, delivery) = db.store.get(&kept).await.unwrap();
     assert_eq!((event.partner_id.as_str(), event.subject_id.as_str(), event.created_at), ("ptn_a", "pay_1", 100));
     assert_eq!(event.data, serde_json::json!({"id": "pay_1", "status": "pending"}));
