@@ -5,9 +5,11 @@
 //! versions to migrate between. Money columns are signed integer minor units.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions, WriterThread};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -15,62 +17,58 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 /// rather than erroring when another transfer holds the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The ledger's connections: one that writes and some that read.
+/// The ledger's connections: the writer thread that commits postings and voids in groups,
+/// one pooled connection for the other writes, and some that read.
 ///
 /// SQLite lets one writer in at a time; with several writing connections the ones that find
 /// the file locked sleep in SQLite's busy handler (1, 2, 5, 10… ms) rather than queue, which
-/// under concurrent postings left the lock free most of the time. With one writing connection
-/// writers queue first-come in the pool; WAL lets the readers go on beside it.
+/// under concurrent postings left the lock free most of the time. So every write waits for
+/// one gate first, first come first served (`scenegate-sqlite-batch`); WAL lets the readers
+/// go on beside it.
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
-    /// Every statement that changes the ledger, and the reads that decide a change.
-    pub(crate) writer: SqlitePool,
-    /// Reads only (opened read-only on a file: a write here fails).
+    /// Postings, voids, seeding and the reads that decide them, on the writer thread.
+    pub(crate) batch: WriterThread,
+    /// The other writes (codes, mock settings), one at a time behind the gate.
+    pub(crate) writer: GatedPool,
+    /// Reads only (opened read-only: a write here fails).
     pub(crate) reader: SqlitePool,
+    /// A core without a data folder keeps its file here, removed with the last handle.
+    pub(crate) _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
-/// Opens (creating when missing) `dir/corebank.sqlite`, or a private in-memory database.
+/// Opens (creating when missing) `dir/corebank.sqlite`, or a private file in a temporary
+/// folder of its own.
 pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<Db> {
-    let db = match dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            let opts = SqliteConnectOptions::new()
-                .filename(dir.join("corebank.sqlite"))
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // FULL, not WAL's usual NORMAL: an acknowledged transfer must survive power loss.
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(BUSY_TIMEOUT);
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(BUSY_TIMEOUT)
-                .connect_with(opts.clone())
-                .await?;
-            create_schema(&writer).await?;
-            let reader = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(BUSY_TIMEOUT)
-                .connect_with(opts.create_if_missing(false).read_only(true))
-                .await?;
-            Db { writer, reader }
-        }
+    let (dir, scratch) = match dir {
+        Some(dir) => (dir.to_owned(), None),
         None => {
-            let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
-            // Every in-memory connection is its own empty database, so the pool holds exactly
-            // one and never retires it; requests queue for it, which also serialises writers.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(opts)
-                .await?;
-            create_schema(&pool).await?;
-            Db { writer: pool.clone(), reader: pool }
+            let scratch = tempfile::Builder::new().prefix("corebank-mock-").tempdir()?;
+            (scratch.path().to_owned(), Some(Arc::new(scratch)))
         }
     };
-    Ok(db)
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("corebank.sqlite");
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL, not WAL's usual NORMAL: an acknowledged transfer must survive power loss.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let writer =
+        SqlitePoolOptions::new().max_connections(1).acquire_timeout(BUSY_TIMEOUT).connect_with(opts.clone()).await?;
+    create_schema(&writer).await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(BUSY_TIMEOUT)
+        .connect_with(opts.create_if_missing(false).read_only(true))
+        .await?;
+    let gate = WriteGate::default();
+    let options = WriterOptions { db: "core_mock", busy_timeout: BUSY_TIMEOUT, foreign_keys: true };
+    let batch = WriterThread::open(&path, options, gate.clone())?;
+    Ok(Db { batch, writer: GatedPool::new(writer, gate, BUSY_TIMEOUT), reader, _scratch: scratch })
 }
 
 async fn create_schema(pool: &SqlitePool) -> anyhow::Result<()> {
@@ -268,6 +266,8 @@ const SCHEMA: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
     /// A file written before inbound credits: its `payment_meta` is rebuilt once, rows kept,

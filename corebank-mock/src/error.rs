@@ -93,6 +93,12 @@ impl From<sqlx::Error> for CoreError {
     }
 }
 
+impl From<rusqlite::Error> for CoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
 impl IntoResponse for CoreError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use scenegate_sqlite_batch::GroupCommit;
+use rusqlite::{Connection, OptionalExtension, params};
+use scenegate_sqlite_batch::WriterThread;
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::clock;
 use crate::error::CoreError;
@@ -65,43 +65,36 @@ impl TransferSpec {
 
 /// Posts `spec` in its own transaction. Replays of an already-posted `req_seq` answer the
 /// original receipt and write nothing.
-pub(crate) async fn transfer(batch: &GroupCommit, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
+pub(crate) async fn transfer(batch: &WriterThread, spec: &TransferSpec) -> Result<TransferReceipt, CoreError> {
     immediate(batch, spec.clone()).await
 }
 
-/// One write under the ledger's lock, as [`immediate`] runs it. A trait rather than a closure
-/// so the future is `Send` (an async closure's future cannot yet be shown to be). Owned and
-/// cloneable: the group commit may run a write twice (once more behind a savepoint when
-/// another write of its batch is refused), answering only the last run.
+/// One write under the ledger's lock, as [`immediate`] runs it, on the writer thread's
+/// connection. Owned and cloneable: the group commit may run a write twice (once more behind
+/// a savepoint when another write of its batch is refused), answering only the last run.
 pub(crate) trait Write: Clone + Send + Sync + 'static {
     type Done: Send + 'static;
-    fn write(&self, conn: &mut SqliteConnection) -> impl Future<Output = Result<Self::Done, Posting>> + Send;
+    fn write(&self, conn: &Connection) -> Result<Self::Done, Posting>;
 }
 
 impl Write for TransferSpec {
     type Done = TransferReceipt;
-    async fn write(&self, conn: &mut SqliteConnection) -> Result<TransferReceipt, Posting> {
-        post(conn, self).await
+    fn write(&self, conn: &Connection) -> Result<TransferReceipt, Posting> {
+        post(conn, self)
     }
 }
 
-/// Runs `w` in the ledger's group commit (`scenegate-sqlite-batch`): inside one
-/// `BEGIN IMMEDIATE` transaction with the other writes waiting, answered once that commits; a
-/// refusal keeps nothing of `w`. Holding the write lock means every check `w` makes and the
-/// rows it writes see the same ledger.
+/// Runs `w` in the ledger's group commit (`scenegate-sqlite-batch`'s writer thread): inside
+/// one `BEGIN IMMEDIATE` transaction with the other writes waiting, answered once that
+/// commits; a refusal keeps nothing of `w`. Holding the write lock means every check `w`
+/// makes and the rows it writes see the same ledger.
 ///
 /// The UNIQUE(req_seq) constraint is the real guard against double posting; the lookup in
 /// [`post_with`] only turns the common case into a clean replay. Should the constraint fire
 /// (another write of the same batch took the `req_seq`), the batch is run again with each
 /// write behind a savepoint, and the second run finds and replays the first.
-pub(crate) async fn immediate<W: Write>(batch: &GroupCommit, w: W) -> Result<W::Done, CoreError> {
-    let answer = batch
-        .write(move |conn| {
-            let w = w.clone();
-            Box::pin(async move { w.write(conn).await })
-        })
-        .await
-        .map_err(|e| CoreError::Internal(e.into()))?;
+pub(crate) async fn immediate<W: Write>(batch: &WriterThread, w: W) -> Result<W::Done, CoreError> {
+    let answer = batch.write(move |conn| w.write(conn)).await.map_err(|e| CoreError::Internal(e.into()))?;
     match answer {
         Ok(done) => Ok(done),
         Err(Posting::Refused(e)) => Err(e),
@@ -111,19 +104,15 @@ pub(crate) async fn immediate<W: Write>(batch: &GroupCommit, w: W) -> Result<W::
 
 /// What a caller checks beyond a transfer's own checks (a payment's limits, a refund's
 /// bound), inside the posting's transaction once both legs have passed.
-pub(crate) trait Check: Sync {
-    fn check(
-        &self,
-        conn: &mut SqliteConnection,
-        spec: &TransferSpec,
-    ) -> impl Future<Output = Result<(), CoreError>> + Send;
+pub(crate) trait Check {
+    fn check(&self, conn: &Connection, spec: &TransferSpec) -> Result<(), CoreError>;
 }
 
 /// A plain transfer checks nothing more.
 pub(crate) struct NoCheck;
 
 impl Check for NoCheck {
-    async fn check(&self, _: &mut SqliteConnection, _: &TransferSpec) -> Result<(), CoreError> {
+    fn check(&self, _: &Connection, _: &TransferSpec) -> Result<(), CoreError> {
         Ok(())
     }
 }
@@ -140,8 +129,8 @@ impl From<CoreError> for Posting {
     }
 }
 
-impl From<sqlx::Error> for Posting {
-    fn from(e: sqlx::Error) -> Self {
+impl From<rusqlite::Error> for Posting {
+    fn from(e: rusqlite::Error) -> Self {
         Self::Refused(e.into())
     }
 }
@@ -155,8 +144,8 @@ pub(crate) struct Posted {
 }
 
 /// Checks and writes one transfer inside the caller's transaction.
-pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<TransferReceipt, Posting> {
-    Ok(post_with(conn, spec, &NoCheck).await?.receipt)
+pub(crate) fn post(conn: &Connection, spec: &TransferSpec) -> Result<TransferReceipt, Posting> {
+    Ok(post_with(conn, spec, &NoCheck)?.receipt)
 }
 
 /// Checks and writes one transfer inside the caller's transaction, in this order: `req_seq`
@@ -164,70 +153,58 @@ pub(crate) async fn post(conn: &mut SqliteConnection, spec: &TransferSpec) -> Re
 /// (exists E404, currency E415, frozen E423, closed E424), then `extra` (what a payment adds:
 /// limits, a refund's bound), then the debtor's funds (E402). Every refusal happens before
 /// the first write, so a refused transfer leaves the transaction untouched.
-pub(crate) async fn post_with(
-    conn: &mut SqliteConnection,
-    spec: &TransferSpec,
-    extra: &impl Check,
-) -> Result<Posted, Posting> {
-    ensure_not_voided(conn, &spec.req_seq).await?;
+pub(crate) fn post_with(conn: &Connection, spec: &TransferSpec, extra: &impl Check) -> Result<Posted, Posting> {
+    ensure_not_voided(conn, &spec.req_seq)?;
     let fingerprint = spec.fingerprint();
-    let prior: Option<(String, i64, String)> =
-        sqlx::query_as("SELECT txn_id, txn_time, fingerprint FROM txns WHERE req_seq = ?1")
-            .bind(&spec.req_seq)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let prior: Option<(String, i64, String)> = conn
+        .prepare_cached("SELECT txn_id, txn_time, fingerprint FROM txns WHERE req_seq = ?1")?
+        .query_row(params![spec.req_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
     if let Some((txn_id, at, fp)) = prior {
         if fp != fingerprint {
             return Err(CoreError::ReqSeqReused.into());
         }
         return Ok(Posted { receipt: receipt(txn_id, &spec.req_seq, at), fresh: false });
     }
-    let dr = leg(conn, &spec.dr_acct, "dr_acct", &spec.ccy).await?;
-    leg(conn, &spec.cr_acct, "cr_acct", &spec.ccy).await?;
-    extra.check(conn, spec).await?;
+    let dr = leg(conn, &spec.dr_acct, "dr_acct", &spec.ccy)?;
+    leg(conn, &spec.cr_acct, "cr_acct", &spec.ccy)?;
+    extra.check(conn, spec)?;
     // Customer money may not go below zero; GL accounts are the bank's side and may.
-    if dr.is_customer && balance_of(conn, &spec.dr_acct).await? < spec.amt_fen {
+    if dr.is_customer && balance_in(conn, &spec.dr_acct)? < spec.amt_fen {
         return Err(CoreError::InsufficientFunds.into());
     }
     // The txn id is the day and the next row number, chosen by the insert itself.
     let day = clock::to_zoned(spec.at_unix).strftime("%Y%m%d").to_string();
-    let inserted: Result<(String,), sqlx::Error> = sqlx::query_as(
-        "INSERT INTO txns (txn_id, req_seq, txn_time, memo, cpty_name, cpty_acct, fingerprint)
-         SELECT 'T' || ?1 || printf('%010d', COALESCE(MAX(rowid), 0) + 1), ?2, ?3, ?4, ?5, ?6, ?7 FROM txns
-         RETURNING txn_id",
-    )
-    .bind(&day)
-    .bind(&spec.req_seq)
-    .bind(spec.at_unix)
-    .bind(&spec.memo)
-    .bind(&spec.cpty_name)
-    .bind(&spec.cpty_acct)
-    .bind(&fingerprint)
-    .fetch_one(&mut *conn)
-    .await;
-    let (txn_id,) = match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(Posting::Lost),
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO txns (txn_id, req_seq, txn_time, memo, cpty_name, cpty_acct, fingerprint)
+             SELECT 'T' || ?1 || printf('%010d', COALESCE(MAX(rowid), 0) + 1), ?2, ?3, ?4, ?5, ?6, ?7 FROM txns
+             RETURNING txn_id",
+        )?
+        .query_row(
+            params![day, spec.req_seq, spec.at_unix, spec.memo, spec.cpty_name, spec.cpty_acct, fingerprint],
+            |r| r.get::<_, String>(0),
+        );
+    let txn_id = match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            return Err(Posting::Lost);
+        }
         other => other?,
     };
-    // Each leg's running balance is written with it (`postings_running_balance`).
-    for (acct, amount) in [(&spec.dr_acct, -spec.amt_fen), (&spec.cr_acct, spec.amt_fen)] {
-        sqlx::query("INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?4)")
-            .bind(&txn_id)
-            .bind(acct)
-            .bind(amount)
-            .bind(&spec.ccy)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // Both legs in one statement; each leg's running balance is written with it
+    // (`postings_running_balance`).
+    conn.prepare_cached(
+        "INSERT INTO postings (txn_id, acct_no, amount_fen, ccy) VALUES (?1, ?2, ?3, ?5), (?1, ?4, ?6, ?5)",
+    )?
+    .execute(params![txn_id, spec.dr_acct, -spec.amt_fen, spec.cr_acct, spec.ccy, spec.amt_fen])?;
     Ok(Posted { receipt: receipt(txn_id, &spec.req_seq, spec.at_unix), fresh: true })
 }
 
 /// E410 once `req_seq` has been voided (`POST /core/payments/{req_seq}/void`).
-pub(crate) async fn ensure_not_voided(conn: &mut SqliteConnection, req_seq: &str) -> Result<(), CoreError> {
-    let (voided,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM voided_req_seqs WHERE req_seq = ?1")
-        .bind(req_seq)
-        .fetch_one(&mut *conn)
-        .await?;
+pub(crate) fn ensure_not_voided(conn: &Connection, req_seq: &str) -> Result<(), CoreError> {
+    let voided: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM voided_req_seqs WHERE req_seq = ?1")?
+        .query_row(params![req_seq], |r| r.get(0))?;
     if voided > 0 { Err(CoreError::ReqSeqVoided) } else { Ok(()) }
 }
 
@@ -240,12 +217,11 @@ struct Leg {
 }
 
 /// One side of a transfer must exist, hold the transfer's currency and be in normal status.
-async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, ccy: &str) -> Result<Leg, CoreError> {
-    let row: Option<(Option<String>, String, String)> =
-        sqlx::query_as("SELECT cust_no, ccy, acct_status FROM accounts WHERE acct_no = ?1")
-            .bind(acct_no)
-            .fetch_optional(&mut *conn)
-            .await?;
+fn leg(conn: &Connection, acct_no: &str, field: &'static str, ccy: &str) -> Result<Leg, CoreError> {
+    let row: Option<(Option<String>, String, String)> = conn
+        .prepare_cached("SELECT cust_no, ccy, acct_status FROM accounts WHERE acct_no = ?1")?
+        .query_row(params![acct_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
     let (cust_no, acct_ccy, status) = row.ok_or(CoreError::NotFound(field))?;
     if acct_ccy != ccy {
         return Err(CoreError::CurrencyMismatch(field));
@@ -260,61 +236,67 @@ async fn leg(conn: &mut SqliteConnection, acct_no: &str, field: &'static str, cc
 
 /// The account's ledger balance: the running balance after its latest posting (0 before its
 /// first). One index lookup; the ledger check proves it equals the sum of the postings.
-pub(crate) async fn balance_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<i64> {
-    let bal: Option<(i64,)> = sqlx::query_as(
-        "SELECT bal_after_fen FROM posting_balances WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 1",
-    )
-    .bind(acct_no)
-    .fetch_optional(conn)
-    .await?;
+const BALANCE: &str = "SELECT bal_after_fen FROM posting_balances WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 1";
+
+/// [`BALANCE`] for the routes that read it.
+pub(crate) async fn balance_of(pool: &sqlx::SqlitePool, acct_no: &str) -> sqlx::Result<i64> {
+    let bal: Option<(i64,)> = sqlx::query_as(BALANCE).bind(acct_no).fetch_optional(pool).await?;
     Ok(bal.map_or(0, |(b,)| b))
 }
 
-/// Audits the whole book inside one read transaction, so counts and sums see one snapshot.
-pub(crate) async fn check(pool: &SqlitePool) -> anyhow::Result<LedgerCheck> {
-    let mut tx = pool.begin().await?;
-    let (txn_count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM txns").fetch_one(&mut *tx).await?;
-    let (posting_count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM postings").fetch_one(&mut *tx).await?;
-    let unbalanced: Vec<(String,)> = sqlx::query_as(
-        "SELECT txn_id FROM postings GROUP BY txn_id, ccy HAVING SUM(amount_fen) <> 0
-         UNION
-         SELECT t.txn_id FROM txns t LEFT JOIN postings p ON p.txn_id = t.txn_id
-         GROUP BY t.txn_id HAVING COUNT(p.posting_id) < 2
-         UNION
-         SELECT p.txn_id FROM postings p JOIN accounts a ON a.acct_no = p.acct_no
-         WHERE p.ccy <> a.ccy
-         UNION
-         SELECT r.txn_id FROM (
-           SELECT posting_id, txn_id, acct_no,
-                  SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id) AS running
-           FROM postings
-         ) r LEFT JOIN posting_balances b ON b.posting_id = r.posting_id
-         WHERE b.bal_after_fen IS NOT r.running OR b.acct_no IS NOT r.acct_no
-         ORDER BY 1",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+/// [`BALANCE`] inside the writer thread's transaction.
+fn balance_in(conn: &Connection, acct_no: &str) -> rusqlite::Result<i64> {
+    Ok(conn.prepare_cached(BALANCE)?.query_row(params![acct_no], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// Audits the whole book on the writer thread, inside one transaction, so counts and sums
+/// see one snapshot (and no posting lands halfway through).
+pub(crate) async fn check(batch: &WriterThread) -> anyhow::Result<LedgerCheck> {
+    batch.write(audit).await?.map_err(anyhow::Error::from)
+}
+
+fn audit(conn: &Connection) -> rusqlite::Result<LedgerCheck> {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    let (txn_count, posting_count) = (count("SELECT COUNT(*) FROM txns")?, count("SELECT COUNT(*) FROM postings")?);
+    let unbalanced_txns: Vec<String> = conn
+        .prepare(
+            "SELECT txn_id FROM postings GROUP BY txn_id, ccy HAVING SUM(amount_fen) <> 0
+             UNION
+             SELECT t.txn_id FROM txns t LEFT JOIN postings p ON p.txn_id = t.txn_id
+             GROUP BY t.txn_id HAVING COUNT(p.posting_id) < 2
+             UNION
+             SELECT p.txn_id FROM postings p JOIN accounts a ON a.acct_no = p.acct_no
+             WHERE p.ccy <> a.ccy
+             UNION
+             SELECT r.txn_id FROM (
+               SELECT posting_id, txn_id, acct_no,
+                      SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id) AS running
+               FROM postings
+             ) r LEFT JOIN posting_balances b ON b.posting_id = r.posting_id
+             WHERE b.bal_after_fen IS NOT r.running OR b.acct_no IS NOT r.acct_no
+             ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     // Every currency the bank keeps accounts in is reported, even with no postings yet.
-    let totals: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT a.ccy, COALESCE(SUM(p.amount_fen), 0) FROM accounts a
-         LEFT JOIN postings p ON p.acct_no = a.acct_no GROUP BY a.ccy",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let totals_by_ccy: BTreeMap<String, i64> = conn
+        .prepare(
+            "SELECT a.ccy, COALESCE(SUM(p.amount_fen), 0) FROM accounts a
+             LEFT JOIN postings p ON p.acct_no = a.acct_no GROUP BY a.ccy",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     // Every day's running payment total against the payments posted that day.
-    let counters: Vec<(String, String, i64, i64)> =
-        sqlx::query_as("SELECT cust_no, ccy, day, used_fen FROM cust_day_spend ORDER BY cust_no, ccy, day")
-            .fetch_all(&mut *tx)
-            .await?;
+    let counters: Vec<(String, String, i64, i64)> = conn
+        .prepare("SELECT cust_no, ccy, day, used_fen FROM cust_day_spend ORDER BY cust_no, ccy, day")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut spend_mismatches = Vec::new();
     for (cust_no, ccy, day, used_fen) in counters {
-        if crate::payment::paid_on(&mut tx, &cust_no, &ccy, day).await? != used_fen {
+        if crate::payment::paid_on(conn, &cust_no, &ccy, day)? != used_fen {
             spend_mismatches.push(format!("{cust_no}/{ccy}/{day}"));
         }
     }
-    tx.commit().await?;
-    let totals_by_ccy: BTreeMap<String, i64> = totals.into_iter().collect();
-    let unbalanced_txns: Vec<String> = unbalanced.into_iter().map(|(t,)| t).collect();
     Ok(LedgerCheck {
         balanced: unbalanced_txns.is_empty() && totals_by_ccy.values().all(|v| *v == 0),
         txn_count,

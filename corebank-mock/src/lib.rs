@@ -255,12 +255,15 @@ pub struct CoreRole {
 /// Handle to one core; clones share the connections, the clock and the faults.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
-    /// Read-only connections: lookups, statements, balances, the ledger check.
+    /// Read-only connections: lookups, statements, balances.
     pool: SqlitePool,
-    /// The one connection that writes (codes, mock settings).
-    writer: SqlitePool,
-    /// Postings and voids, committed together on `writer` (`scenegate-sqlite-batch`).
-    batch: scenegate_sqlite_batch::GroupCommit,
+    /// The other writes (codes, mock settings), behind the ledger's write gate.
+    writer: scenegate_sqlite_batch::GatedPool,
+    /// Postings, voids and the reads that decide them (a payment's status, the ledger
+    /// check), committed together on the writer thread (`scenegate-sqlite-batch`).
+    batch: scenegate_sqlite_batch::WriterThread,
+    /// Keeps a core without a data folder's file alive as long as a handle is.
+    _scratch: Option<Arc<tempfile::TempDir>>,
     clock: clock::Clock,
     faults: Arc<faults::Faults>,
     dialect: Dialect,
@@ -278,15 +281,15 @@ impl CoreBank {
     /// and serves `role.dialect`.
     pub async fn open_as(cfg: CoreBankConfig, role: CoreRole) -> anyhow::Result<CoreBank> {
         let db = db::connect(cfg.data_dir.as_deref()).await?;
-        seed::ensure_gl(&mut *db.writer.acquire().await?).await?;
+        db.batch.write(seed::ensure_gl).await??;
         if cfg.seed {
-            seed::seed_once(&db.writer, &role.accounts).await?;
+            seed::seed_once(&db.batch, &role.accounts).await?;
         }
-        let batch = scenegate_sqlite_batch::GroupCommit::start(db.writer.clone(), "core_mock");
         Ok(CoreBank {
             pool: db.reader,
             writer: db.writer,
-            batch,
+            batch: db.batch,
+            _scratch: db._scratch,
             clock: clock::Clock::default(),
             faults: Arc::default(),
             dialect: role.dialect,
@@ -301,7 +304,7 @@ impl CoreBank {
 
     /// Audits the whole ledger; the same report `GET /core/ledger/check` serves.
     pub async fn ledger_check(&self) -> anyhow::Result<LedgerCheck> {
-        ledger::check(&self.pool).await
+        ledger::check(&self.batch).await
     }
 }
 

@@ -7,8 +7,9 @@
 //! in the SMS text: never in an answer, a log line or an error message.
 
 use rand::Rng;
+use scenegate_sqlite_batch::GatedPool;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::Connection as _;
 
 use crate::error::CoreError;
 
@@ -25,14 +26,17 @@ pub(crate) struct Sent {
 
 /// Creates an otp for `cust_no` and "sends" its code to the customer's mobile.
 pub(crate) async fn send(
-    pool: &SqlitePool,
+    pool: &GatedPool,
     cust_no: &str,
     purpose: &str,
     reference: &str,
     now: i64,
 ) -> Result<Sent, CoreError> {
-    let mobile: Option<(String,)> =
-        sqlx::query_as("SELECT mobile FROM customers WHERE cust_no = ?1").bind(cust_no).fetch_optional(pool).await?;
+    let mut conn = pool.acquire().await?;
+    let mobile: Option<(String,)> = sqlx::query_as("SELECT mobile FROM customers WHERE cust_no = ?1")
+        .bind(cust_no)
+        .fetch_optional(&mut *conn)
+        .await?;
     let (mobile,) = mobile.ok_or(CoreError::NotFound("customer"))?;
     let (otp_id, code) = {
         let mut rng = rand::rng();
@@ -44,7 +48,7 @@ pub(crate) async fn send(
         "【Scenegate Bank】Your verification code is {code}, for: {purpose}. Valid for 5 minutes. \
          Never share it with anyone, including bank staff."
     );
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     sqlx::query(
         "INSERT INTO otps (otp_id, cust_no, ref, purpose, code_hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -81,8 +85,9 @@ pub(crate) struct Verified {
 /// (E463), then the code itself. A wrong code is counted in the same `BEGIN IMMEDIATE`
 /// transaction that checks it, so parallel guesses cannot get past [`MAX_WRONG`]; the
 /// attempt that reaches it answers E462 rather than E461.
-pub(crate) async fn verify(pool: &SqlitePool, otp_id: &str, code: &str, now: i64) -> Result<Verified, CoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+pub(crate) async fn verify(pool: &GatedPool, otp_id: &str, code: &str, now: i64) -> Result<Verified, CoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     type Row = (String, String, String, i64, i64, Option<i64>);
     let row: Option<Row> =
         sqlx::query_as("SELECT cust_no, ref, code_hash, expires_at, failed, used_at FROM otps WHERE otp_id = ?1")

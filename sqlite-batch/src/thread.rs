@@ -38,6 +38,54 @@ impl WriteGate {
     }
 }
 
+/// A sqlx pool on the same file whose connections write only in their turn at the gate:
+/// the writes off the hot paths (migrations, seeding, settings, purges).
+#[derive(Clone, Debug)]
+pub struct GatedPool {
+    pool: sqlx::SqlitePool,
+    gate: WriteGate,
+    /// Longest a caller waits for its turn before `PoolTimedOut`.
+    wait: Duration,
+}
+
+impl GatedPool {
+    pub fn new(pool: sqlx::SqlitePool, gate: WriteGate, wait: Duration) -> Self {
+        Self { pool, gate, wait }
+    }
+
+    /// The writing connection, once it is this caller's turn; the turn lasts as long as the
+    /// returned connection.
+    pub async fn acquire(&self) -> Result<GatedConnection, sqlx::Error> {
+        let turn = tokio::time::timeout(self.wait, self.gate.enter()).await.map_err(|_| sqlx::Error::PoolTimedOut)?;
+        Ok(GatedConnection { conn: self.pool.acquire().await?, _turn: turn })
+    }
+
+    /// The pool itself: its figures, and statements that must not wait for the gate (schema
+    /// at start, before anything else writes).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+/// The writing connection for one turn at the gate.
+pub struct GatedConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for GatedConnection {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for GatedConnection {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
 /// How the writer thread opens its connection.
 #[derive(Clone, Debug)]
 pub struct WriterOptions {

@@ -3,7 +3,7 @@
 //! run inside the posting's `BEGIN IMMEDIATE` transaction, which is what makes them hold
 //! under concurrency.
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Creditor, Kind, Meta, PaymentRequest, Plan, Scene};
 use crate::clock;
@@ -23,12 +23,12 @@ pub(super) enum Check {
 }
 
 impl ledger::Check for Check {
-    async fn check(&self, conn: &mut SqliteConnection, spec: &TransferSpec) -> Result<(), CoreError> {
+    fn check(&self, conn: &Connection, spec: &TransferSpec) -> Result<(), CoreError> {
         match self {
-            Self::Limits { cust_no } => limits(conn, cust_no, spec).await,
+            Self::Limits { cust_no } => limits(conn, cust_no, spec),
             Self::Nothing => Ok(()),
             Self::Refund { orig_req_seq, orig_amt_fen } => {
-                let left_fen = orig_amt_fen - refunded(conn, orig_req_seq).await?;
+                let left_fen = orig_amt_fen - refunded(conn, orig_req_seq)?;
                 if spec.amt_fen > left_fen {
                     return Err(CoreError::RefundExceeds { left_fen: left_fen.max(0) });
                 }
@@ -49,18 +49,14 @@ struct Legs {
 }
 
 /// Turns the request into the ledger's transfer, its `payment_meta` row and its check.
-pub(super) async fn resolve(
-    conn: &mut SqliteConnection,
-    req: &PaymentRequest,
-    at_unix: i64,
-) -> Result<Plan, CoreError> {
+pub(super) fn resolve(conn: &Connection, req: &PaymentRequest, at_unix: i64) -> Result<Plan, CoreError> {
     let (legs, kind, scene, orig_req_seq, check) = match &req.kind {
         Kind::Payment { dr_acct, creditor, scene } => {
-            let (legs, cust_no) = payment_legs(conn, dr_acct, creditor, &req.ccy).await?;
+            let (legs, cust_no) = payment_legs(conn, dr_acct, creditor, &req.ccy)?;
             (legs, "payment", Some(*scene), None, Check::Limits { cust_no })
         }
         Kind::Refund { orig_req_seq, dr_acct, cr_acct, scene } => {
-            let orig = original(conn, orig_req_seq).await?;
+            let orig = original(conn, orig_req_seq)?;
             if req.ccy != orig.ccy {
                 return Err(CoreError::CurrencyMismatch("orig_req_seq"));
             }
@@ -82,7 +78,7 @@ pub(super) async fn resolve(
             (legs, "refund", Some(scene.unwrap_or(orig.scene)), Some(orig_req_seq.clone()), check)
         }
         Kind::Inbound { cr_acct, debtor, scene } => {
-            customer_of(conn, cr_acct).await?.ok_or(CoreError::NotFound("cr_acct"))?;
+            customer_of(conn, cr_acct)?.ok_or(CoreError::NotFound("cr_acct"))?;
             let legs = Legs {
                 dr_acct: seed::clearing_account(&req.ccy).to_owned(),
                 cr_acct: cr_acct.clone(),
@@ -128,16 +124,11 @@ pub(super) async fn resolve(
 
 /// A payment's legs and the paying customer. GL accounts are the bank's own: a partner can
 /// neither pay from nor into one (E404, as `/core/accounts` does not show them either).
-async fn payment_legs(
-    conn: &mut SqliteConnection,
-    dr_acct: &str,
-    creditor: &Creditor,
-    ccy: &str,
-) -> Result<(Legs, String), CoreError> {
-    let cust_no = customer_of(conn, dr_acct).await?.ok_or(CoreError::NotFound("dr_acct"))?;
+fn payment_legs(conn: &Connection, dr_acct: &str, creditor: &Creditor, ccy: &str) -> Result<(Legs, String), CoreError> {
+    let cust_no = customer_of(conn, dr_acct)?.ok_or(CoreError::NotFound("dr_acct"))?;
     let legs = match creditor {
         Creditor::Account(cr) => {
-            customer_of(conn, cr).await?.ok_or(CoreError::NotFound("cr_acct"))?;
+            customer_of(conn, cr)?.ok_or(CoreError::NotFound("cr_acct"))?;
             Legs { dr_acct: dr_acct.to_owned(), cr_acct: cr.clone(), cpty_name: None, cpty_acct: None, cpty_bank: None }
         }
         Creditor::External { acct, name, bank } => Legs {
@@ -152,12 +143,12 @@ async fn payment_legs(
 }
 
 /// `Some(cust_no)` for a customer account, `None` for an unknown or GL account.
-async fn customer_of(conn: &mut SqliteConnection, acct_no: &str) -> sqlx::Result<Option<String>> {
-    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT cust_no FROM accounts WHERE acct_no = ?1")
-        .bind(acct_no)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.and_then(|(c,)| c))
+fn customer_of(conn: &Connection, acct_no: &str) -> rusqlite::Result<Option<String>> {
+    let row: Option<Option<String>> = conn
+        .prepare_cached("SELECT cust_no FROM accounts WHERE acct_no = ?1")?
+        .query_row(params![acct_no], |r| r.get(0))
+        .optional()?;
+    Ok(row.flatten())
 }
 
 struct Original {
@@ -172,19 +163,21 @@ struct Original {
 }
 
 /// The payment (not a refund, not a plain transfer) posted under `orig_req_seq`; E404 if none.
-async fn original(conn: &mut SqliteConnection, orig_req_seq: &str) -> Result<Original, CoreError> {
+fn original(conn: &Connection, orig_req_seq: &str) -> Result<Original, CoreError> {
     type Row = (String, String, i64, String, String, Option<String>, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT d.acct_no, c.acct_no, c.amount_fen, c.ccy, m.scene, t.cpty_name, t.cpty_acct, m.cpty_bank
-         FROM txns t
-         JOIN payment_meta m ON m.txn_id = t.txn_id AND m.kind = 'payment'
-         JOIN postings d ON d.txn_id = t.txn_id AND d.amount_fen < 0
-         JOIN postings c ON c.txn_id = t.txn_id AND c.amount_fen > 0
-         WHERE t.req_seq = ?1",
-    )
-    .bind(orig_req_seq)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT d.acct_no, c.acct_no, c.amount_fen, c.ccy, m.scene, t.cpty_name, t.cpty_acct, m.cpty_bank
+             FROM txns t
+             JOIN payment_meta m ON m.txn_id = t.txn_id AND m.kind = 'payment'
+             JOIN postings d ON d.txn_id = t.txn_id AND d.amount_fen < 0
+             JOIN postings c ON c.txn_id = t.txn_id AND c.amount_fen > 0
+             WHERE t.req_seq = ?1",
+        )?
+        .query_row(params![orig_req_seq], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })
+        .optional()?;
     let (dr_acct, cr_acct, amt_fen, ccy, scene, cpty_name, cpty_acct, cpty_bank) =
         row.ok_or(CoreError::NotFound("orig_req_seq"))?;
     let scene = super::Scene::parse(&scene)
@@ -193,16 +186,13 @@ async fn original(conn: &mut SqliteConnection, orig_req_seq: &str) -> Result<Ori
 }
 
 /// What has been refunded of `orig_req_seq` so far.
-async fn refunded(conn: &mut SqliteConnection, orig_req_seq: &str) -> sqlx::Result<i64> {
-    let (sum,): (i64,) = sqlx::query_as(
+fn refunded(conn: &Connection, orig_req_seq: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
         "SELECT COALESCE(SUM(p.amount_fen), 0) FROM payment_meta m
          JOIN postings p ON p.txn_id = m.txn_id AND p.amount_fen > 0
          WHERE m.kind = 'refund' AND m.orig_req_seq = ?1",
-    )
-    .bind(orig_req_seq)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(sum)
+    )?
+    .query_row(params![orig_req_seq], |r| r.get(0))
 }
 
 /// Per payment, then per Beijing calendar day: the sum of the customer's outgoing payments
@@ -210,61 +200,46 @@ async fn refunded(conn: &mut SqliteConnection, orig_req_seq: &str) -> sqlx::Resu
 /// accounts. A customer with no limit row for the currency cannot pay in it. A payment that
 /// fits is counted in the day's running total here, in the posting's transaction: if the
 /// posting is refused later, the count goes with it.
-async fn limits(conn: &mut SqliteConnection, cust_no: &str, spec: &TransferSpec) -> Result<(), CoreError> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT per_txn_fen, daily_fen FROM cust_limits WHERE cust_no = ?1 AND ccy = ?2")
-            .bind(cust_no)
-            .bind(&spec.ccy)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (per_txn_fen, daily_fen) = row.unwrap_or((0, 0));
+fn limits(conn: &Connection, cust_no: &str, spec: &TransferSpec) -> Result<(), CoreError> {
+    let day = clock::day_start(clock::day_of(spec.at_unix));
+    // The limits and the day's running total in one lookup.
+    let row: Option<(i64, i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT l.per_txn_fen, l.daily_fen, s.used_fen FROM cust_limits l
+             LEFT JOIN cust_day_spend s ON s.cust_no = l.cust_no AND s.ccy = l.ccy AND s.day = ?3
+             WHERE l.cust_no = ?1 AND l.ccy = ?2",
+        )?
+        .query_row(params![cust_no, spec.ccy, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (per_txn_fen, daily_fen, counted) = row.unwrap_or((0, 0, None));
     if spec.amt_fen > per_txn_fen {
         return Err(CoreError::OverTxnLimit { limit_fen: per_txn_fen });
     }
-    let day = clock::day_start(clock::day_of(spec.at_unix));
-    let counted: Option<(i64,)> =
-        sqlx::query_as("SELECT used_fen FROM cust_day_spend WHERE cust_no = ?1 AND ccy = ?2 AND day = ?3")
-            .bind(cust_no)
-            .bind(&spec.ccy)
-            .bind(day)
-            .fetch_optional(&mut *conn)
-            .await?;
     let used = match counted {
-        Some((used,)) => used,
-        None => paid_on(conn, cust_no, &spec.ccy, day).await?,
+        Some(used) => used,
+        None => paid_on(conn, cust_no, &spec.ccy, day)?,
     };
     if used + spec.amt_fen > daily_fen {
         return Err(CoreError::OverDailyLimit { limit_fen: daily_fen, left_fen: (daily_fen - used).max(0) });
     }
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO cust_day_spend (cust_no, ccy, day, used_fen) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (cust_no, ccy, day) DO UPDATE SET used_fen = excluded.used_fen",
-    )
-    .bind(cust_no)
-    .bind(&spec.ccy)
-    .bind(day)
-    .bind(used + spec.amt_fen)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![cust_no, spec.ccy, day, used + spec.amt_fen])?;
     Ok(())
 }
 
 /// What the customer's posted payments in `ccy` add up to on the Beijing day starting at
 /// `day`, from the postings themselves (the ledger check compares the running totals to it).
-pub(crate) async fn paid_on(conn: &mut SqliteConnection, cust_no: &str, ccy: &str, day: i64) -> sqlx::Result<i64> {
+pub(crate) fn paid_on(conn: &Connection, cust_no: &str, ccy: &str, day: i64) -> rusqlite::Result<i64> {
     let until = clock::day_of(day).tomorrow().map_or(i64::MAX, clock::day_start);
-    let (used,): (i64,) = sqlx::query_as(
+    conn.prepare_cached(
         "SELECT COALESCE(SUM(-p.amount_fen), 0) FROM payment_meta m
          JOIN txns t ON t.txn_id = m.txn_id
          JOIN postings p ON p.txn_id = m.txn_id AND p.amount_fen < 0
          JOIN accounts a ON a.acct_no = p.acct_no
          WHERE m.kind = 'payment' AND a.cust_no = ?1 AND p.ccy = ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4",
-    )
-    .bind(cust_no)
-    .bind(ccy)
-    .bind(day)
-    .bind(until)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(used)
+    )?
+    .query_row(params![cust_no, ccy, day, until], |r| r.get(0))
 }

@@ -11,8 +11,8 @@
 mod checks;
 mod request;
 
-use scenegate_sqlite_batch::GroupCommit;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use scenegate_sqlite_batch::WriterThread;
 
 use crate::error::CoreError;
 use crate::ledger::{self, Posted, Posting, TransferSpec, Write};
@@ -24,7 +24,7 @@ pub(crate) use request::{Creditor, Debtor, Kind, PaymentRequest, Scene};
 /// Posts one payment, refund or inbound credit, or replays the receipt of the one already
 /// posted under its `req_seq` (`fresh: false`). `at_unix` is when it happens: its Beijing day
 /// is the day its limit counts on.
-pub(crate) async fn pay(batch: &GroupCommit, req: &PaymentRequest, at_unix: i64) -> Result<Posted, CoreError> {
+pub(crate) async fn pay(batch: &WriterThread, req: &PaymentRequest, at_unix: i64) -> Result<Posted, CoreError> {
     ledger::immediate(batch, Pay { req: req.clone(), at_unix }).await
 }
 
@@ -36,31 +36,31 @@ struct Pay {
 
 impl Write for Pay {
     type Done = Posted;
-    async fn write(&self, conn: &mut SqliteConnection) -> Result<Posted, Posting> {
-        post(conn, &self.req, self.at_unix).await
+    fn write(&self, conn: &Connection) -> Result<Posted, Posting> {
+        post(conn, &self.req, self.at_unix)
     }
 }
 
-async fn post(conn: &mut SqliteConnection, req: &PaymentRequest, at_unix: i64) -> Result<Posted, Posting> {
+fn post(conn: &Connection, req: &PaymentRequest, at_unix: i64) -> Result<Posted, Posting> {
     // Before anything else: a voided req_seq is refused whatever the body now says.
-    ledger::ensure_not_voided(conn, &req.req_seq).await?;
-    let plan = checks::resolve(conn, req, at_unix).await?;
-    let posted = ledger::post_with(conn, &plan.spec, &plan.check).await?;
+    ledger::ensure_not_voided(conn, &req.req_seq)?;
+    let plan = checks::resolve(conn, req, at_unix)?;
+    let posted = ledger::post_with(conn, &plan.spec, &plan.check)?;
     if posted.fresh {
         let m = &plan.meta;
-        sqlx::query(
+        conn.prepare_cached(
             "INSERT INTO payment_meta (txn_id, kind, scene, mcc, channel, orig_req_seq, cpty_bank)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(&posted.receipt.txn_id)
-        .bind(m.kind)
-        .bind(m.scene.map(Scene::code))
-        .bind(&m.mcc)
-        .bind(&m.channel)
-        .bind(&m.orig_req_seq)
-        .bind(&m.cpty_bank)
-        .execute(&mut *conn)
-        .await?;
+        )?
+        .execute(params![
+            posted.receipt.txn_id,
+            m.kind,
+            m.scene.map(Scene::code),
+            m.mcc,
+            m.channel,
+            m.orig_req_seq,
+            m.cpty_bank
+        ])?;
     }
     Ok(posted)
 }
@@ -77,7 +77,7 @@ pub(crate) enum Voided {
 /// Settles an unknown outcome: either the payment happened (its receipt) or it now never
 /// will. Idempotent: voiding a voided `req_seq` answers `Voided` again. A `req_seq` taken by
 /// a plain transfer is E409: it is not a payment and can no longer be voided.
-pub(crate) async fn void(batch: &GroupCommit, req_seq: &str, at_unix: i64) -> Result<Voided, CoreError> {
+pub(crate) async fn void(batch: &WriterThread, req_seq: &str, at_unix: i64) -> Result<Voided, CoreError> {
     ledger::immediate(batch, Void { req_seq: req_seq.to_owned(), at_unix }).await
 }
 
@@ -89,16 +89,13 @@ struct Void {
 
 impl Write for Void {
     type Done = Voided;
-    async fn write(&self, conn: &mut SqliteConnection) -> Result<Voided, Posting> {
-        match posted(conn, &self.req_seq).await? {
+    fn write(&self, conn: &Connection) -> Result<Voided, Posting> {
+        match posted(conn, &self.req_seq)? {
             Found::Payment(receipt) => Ok(Voided::Posted(receipt)),
             Found::Transfer => Err(CoreError::ReqSeqReused.into()),
             Found::Nothing => {
-                sqlx::query("INSERT OR IGNORE INTO voided_req_seqs (req_seq, voided_at) VALUES (?1, ?2)")
-                    .bind(&self.req_seq)
-                    .bind(self.at_unix)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached("INSERT OR IGNORE INTO voided_req_seqs (req_seq, voided_at) VALUES (?1, ?2)")?
+                    .execute(params![self.req_seq, self.at_unix])?;
                 Ok(Voided::Voided)
             }
         }
@@ -106,17 +103,21 @@ impl Write for Void {
 }
 
 /// The receipt of the payment or refund posted under `req_seq`: E410 if it was voided,
-/// E404 if nothing, or only a plain transfer, was ever posted under it.
-pub(crate) async fn status(pool: &SqlitePool, req_seq: &str) -> Result<TransferReceipt, CoreError> {
-    let mut conn = pool.acquire().await?;
-    match posted(&mut conn, req_seq).await? {
-        Found::Payment(receipt) => Ok(receipt),
-        Found::Transfer => Err(CoreError::NotFound("payment")),
-        Found::Nothing => {
-            ledger::ensure_not_voided(&mut conn, req_seq).await?;
-            Err(CoreError::NotFound("payment"))
-        }
-    }
+/// E404 if nothing, or only a plain transfer, was ever posted under it. Asked on the writer
+/// thread: it is the read that decides a reconciler's next write.
+pub(crate) async fn status(batch: &WriterThread, req_seq: &str) -> Result<TransferReceipt, CoreError> {
+    let req_seq = req_seq.to_owned();
+    batch
+        .write(move |conn| match posted(conn, &req_seq)? {
+            Found::Payment(receipt) => Ok(receipt),
+            Found::Transfer => Err(CoreError::NotFound("payment")),
+            Found::Nothing => {
+                ledger::ensure_not_voided(conn, &req_seq)?;
+                Err(CoreError::NotFound("payment"))
+            }
+        })
+        .await
+        .map_err(|e| CoreError::Internal(e.into()))?
 }
 
 enum Found {
@@ -125,14 +126,14 @@ enum Found {
     Nothing,
 }
 
-async fn posted(conn: &mut SqliteConnection, req_seq: &str) -> sqlx::Result<Found> {
-    let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT t.txn_id, t.txn_time, m.kind FROM txns t LEFT JOIN payment_meta m ON m.txn_id = t.txn_id
-         WHERE t.req_seq = ?1",
-    )
-    .bind(req_seq)
-    .fetch_optional(&mut *conn)
-    .await?;
+fn posted(conn: &Connection, req_seq: &str) -> rusqlite::Result<Found> {
+    let row: Option<(String, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT t.txn_id, t.txn_time, m.kind FROM txns t LEFT JOIN payment_meta m ON m.txn_id = t.txn_id
+             WHERE t.req_seq = ?1",
+        )?
+        .query_row(params![req_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
     Ok(match row {
         None => Found::Nothing,
         Some((txn_id, at, Some(_))) => Found::Payment(ledger::receipt(txn_id, req_seq, at)),

@@ -50,7 +50,7 @@ async fn one(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply
 
 async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply<Balance> {
     let acct = find(&core.pool, &acct_no).await?;
-    let ledger_bal_fen = ledger::balance_of(&mut *core.pool.acquire().await?, &acct.acct_no).await?;
+    let ledger_bal_fen = ledger::balance_of(&core.pool, &acct.acct_no).await?;
     // A frozen or closed account keeps its ledger balance but none of it can be spent.
     let avail_bal_fen = if acct.acct_status == "N" { ledger_bal_fen } else { 0 };
     ok(Balance {

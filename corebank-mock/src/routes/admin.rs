@@ -34,7 +34,7 @@ async fn account_status(State(core): State<CoreBank>, Path(acct_no): Path<String
     )
     .bind(&acct_no)
     .bind(&status)
-    .fetch_optional(&core.writer)
+    .fetch_optional(&mut *core.writer.acquire().await?)
     .await?;
     ok(acct.map(Account::from).ok_or(CoreError::NotFound("account"))?)
 }
@@ -59,7 +59,7 @@ async fn limits(State(core): State<CoreBank>, Path(cust_no): Path<String>, body:
     .bind(&ccy)
     .bind(per_txn_fen)
     .bind(daily_fen)
-    .execute(&core.writer)
+    .execute(&mut *core.writer.acquire().await?)
     .await?;
     ok(json!({ "cust_no": cust_no, "ccy": ccy, "per_txn_fen": per_txn_fen, "daily_fen": daily_fen }))
 }

@@ -51,7 +51,7 @@ async fn health(State(core): State<CoreBank>) -> Reply<Value> {
 }
 
 async fn ledger_check(State(core): State<CoreBank>) -> Reply<LedgerCheck> {
-    ok(ledger::check(&core.pool).await?)
+    ok(ledger::check(&core.batch).await?)
 }
 
 /// Unknown paths still answer in the envelope, with a real 404 status so the gateway can tell

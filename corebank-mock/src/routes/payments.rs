@@ -36,7 +36,7 @@ async fn create(State(core): State<CoreBank>, body: Bytes) -> Reply<TransferRece
 /// refund posted under it, E410 if it was voided, E404 if nothing (or only a plain transfer)
 /// was ever posted under it.
 async fn status(State(core): State<CoreBank>, Path(req_seq): Path<String>) -> Reply<TransferReceipt> {
-    ok(payment::status(&core.pool, &checked(&req_seq)?).await?)
+    ok(payment::status(&core.batch, &checked(&req_seq)?).await?)
 }
 
 /// Settles an unknown outcome for good: if a payment was posted under `req_seq`, answers its

@@ -14,7 +14,7 @@ use jiff::civil::{Date, date};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 
 use std::collections::HashMap;
 
@@ -79,7 +79,7 @@ struct Book<'a> {
     n: u32,
 }
 
-pub(crate) async fn run(conn: &mut SqliteConnection, holding: &Holding) -> anyhow::Result<()> {
+pub(crate) fn run(conn: &Connection, holding: &Holding) -> anyhow::Result<()> {
     let mut book = Book {
         holding,
         balances: ACCOUNTS.iter().map(|a| (acct_no(a.serial), 0)).collect(),
@@ -92,7 +92,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection, holding: &Holding) -> anyho
     for a in opening {
         let opened = clock::parse_date(a.open_date).unwrap_or(anchor());
         let e = entry(at(opened, 10 * 3600), gl(a.ccy).into(), acct_no(a.serial), a.opening_fen, a.ccy, "开户存入");
-        post(conn, &mut book, e).await?;
+        post(conn, &mut book, e)?;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(RNG_SEED);
     for back in (1..=DAYS).rev() {
@@ -100,7 +100,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection, holding: &Holding) -> anyho
         let mut entries = day_entries(&mut rng, day);
         entries.sort_by_key(|e| e.at_unix);
         for e in entries {
-            post(conn, &mut book, e).await?;
+            post(conn, &mut book, e)?;
         }
     }
     Ok(())
@@ -109,7 +109,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection, holding: &Holding) -> anyho
 /// Posts one entry; a spend the account cannot cover is skipped, exactly as the core would
 /// refuse it, which keeps every customer balance at or above zero. The entry's number is
 /// taken whether or not it posts here, so every core names an entry alike.
-async fn post(conn: &mut SqliteConnection, book: &mut Book<'_>, e: Entry) -> anyhow::Result<()> {
+fn post(conn: &Connection, book: &mut Book<'_>, e: Entry) -> anyhow::Result<()> {
     book.n += 1;
     let n = book.n;
     if book.balances.get(&e.dr).is_some_and(|bal| *bal < e.amt_fen) {
@@ -143,7 +143,7 @@ async fn post(conn: &mut SqliteConnection, book: &mut Book<'_>, e: Entry) -> any
         at_unix: e.at_unix,
         extra_fingerprint: None,
     };
-    match ledger::post(conn, &spec).await {
+    match ledger::post(conn, &spec) {
         Ok(_) | Err(Posting::Refused(CoreError::InsufficientFunds)) => Ok(()),
         Err(Posting::Refused(e)) => Err(anyhow::anyhow!("seed transfer {}: {e}", spec.req_seq)),
         Err(Posting::Lost) => Err(anyhow::anyhow!("seed req_seq {} collided", spec.req_seq)),

@@ -5,7 +5,7 @@
 //! Written once, behind its own mark, so a data file seeded before payments existed gains
 //! them at its next open.
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use super::people::{CUSTOMERS, DemoCustomer, acct_no, id_no};
 use crate::Holding;
@@ -61,46 +61,28 @@ pub(crate) const LIMITS: [(&str, &str, i64, i64); 4] = [
 
 /// `hashes` are the merchants' password hashes, in `MERCHANTS` order. Every merchant and
 /// every customer's limits; the settlement accounts `holding` holds.
-pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> sqlx::Result<()> {
+pub(crate) fn insert(conn: &Connection, hashes: &[String], holding: &Holding) -> rusqlite::Result<()> {
     for ((c, hash), serial) in MERCHANTS.iter().zip(hashes).zip(MERCHANT_SERIALS) {
-        sqlx::query(
+        conn.execute(
             "INSERT INTO customers (cust_no, cust_name, cust_type, id_type, id_no, mobile, password_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(c.cust_no)
-        .bind(c.name)
-        .bind(c.cust_type)
-        .bind(c.id_type)
-        .bind(id_no(c))
-        .bind(c.mobile)
-        .bind(hash)
-        .execute(&mut *conn)
-        .await?;
+            params![c.cust_no, c.name, c.cust_type, c.id_type, id_no(c), c.mobile, hash],
+        )?;
         if !holding.holds(&acct_no(serial)) {
             continue;
         }
-        sqlx::query(
+        conn.execute(
             "INSERT INTO accounts (acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date)
              VALUES (?1, ?2, ?3, 'CNY', 'CUR', 'N', ?4)",
-        )
-        .bind(acct_no(serial))
-        .bind(c.cust_no)
-        .bind(c.name)
-        .bind(MERCHANT_OPENED)
-        .execute(&mut *conn)
-        .await?;
+            params![acct_no(serial), c.cust_no, c.name, MERCHANT_OPENED],
+        )?;
     }
     for c in CUSTOMERS.iter().chain(&MERCHANTS) {
         for (_, ccy, per_txn, daily) in LIMITS.iter().filter(|l| l.0 == c.cust_type) {
-            sqlx::query(
+            conn.execute(
                 "INSERT OR IGNORE INTO cust_limits (cust_no, ccy, per_txn_fen, daily_fen) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .bind(c.cust_no)
-            .bind(ccy)
-            .bind(per_txn)
-            .bind(daily)
-            .execute(&mut *conn)
-            .await?;
+                params![c.cust_no, ccy, per_txn, daily],
+            )?;
         }
     }
     Ok(())

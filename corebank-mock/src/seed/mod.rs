@@ -12,8 +12,9 @@ mod products;
 
 use std::sync::OnceLock;
 
+use rusqlite::{Connection, params};
+use scenegate_sqlite_batch::WriterThread;
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{DEMO_PASSWORD, Holding, password};
 
@@ -23,42 +24,48 @@ pub(crate) use people::gl as clearing_account;
 /// Seeds when the core has never been seeded and holds no customers; adds the payment data
 /// to a core this seed wrote before payments existed. A core holding customers it did not
 /// seed is left alone. Only the demo accounts `holding` holds are written (see
-/// `history` for the entries whose other side is elsewhere); every customer is.
-pub(crate) async fn seed_once(pool: &SqlitePool, holding: &Holding) -> anyhow::Result<()> {
-    if marks(&mut *pool.acquire().await?).await?.done() {
+/// `history` for the entries whose other side is elsewhere); every customer is. Runs on the
+/// ledger's writer thread, as one job: all of it in one transaction.
+pub(crate) async fn seed_once(batch: &WriterThread, holding: &Holding) -> anyhow::Result<()> {
+    if batch.write(marks).await??.done() {
         return Ok(());
     }
     let hashes = tokio::task::spawn_blocking(demo_hashes).await??;
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let marks = marks(&mut tx).await?;
+    let holding = holding.clone();
+    batch.write(move |conn| seed_in(conn, &hashes, &holding)).await?
+}
+
+/// The seed inside the writer's transaction; re-checks the marks under the write lock, so two
+/// processes opening the same empty file seed it once between them.
+fn seed_in(conn: &Connection, hashes: &[String], holding: &Holding) -> anyhow::Result<()> {
+    let marks = marks(conn)?;
     if marks.done() {
         return Ok(());
     }
     if !marks.base {
-        base(&mut tx, &hashes, holding).await?;
+        base(conn, hashes, holding)?;
     }
     if !marks.payments {
-        merchants::insert(&mut tx, &hashes[people::CUSTOMERS.len()..], holding).await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('seeded_payments', '1')").execute(&mut *tx).await?;
+        merchants::insert(conn, &hashes[people::CUSTOMERS.len()..], holding)?;
+        conn.execute("INSERT INTO meta (key, value) VALUES ('seeded_payments', '1')", [])?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
-async fn base(tx: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> anyhow::Result<()> {
-    people::insert(&mut *tx, hashes, holding).await?;
-    products::insert(&mut *tx).await?;
-    history::run(&mut *tx, holding).await?;
+fn base(conn: &Connection, hashes: &[String], holding: &Holding) -> anyhow::Result<()> {
+    people::insert(conn, hashes, holding)?;
+    products::insert(conn)?;
+    history::run(conn, holding)?;
     // Frozen only now, after its history, as a real freeze would stop a live account (no
     // row to change when another core holds it).
-    sqlx::query("UPDATE accounts SET acct_status = 'F' WHERE acct_no = ?1")
-        .bind(people::acct_no(people::FROZEN_SERIAL))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO meta (key, value) VALUES ('seeded_for', ?1)")
-        .bind(crate::clock::fmt_date(history::anchor()))
-        .execute(&mut *tx)
-        .await?;
+    conn.execute(
+        "UPDATE accounts SET acct_status = 'F' WHERE acct_no = ?1",
+        params![people::acct_no(people::FROZEN_SERIAL)],
+    )?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('seeded_for', ?1)",
+        params![crate::clock::fmt_date(history::anchor())],
+    )?;
     Ok(())
 }
 
@@ -75,14 +82,14 @@ impl Marks {
     }
 }
 
-async fn marks(conn: &mut SqliteConnection) -> sqlx::Result<Marks> {
-    let (base, payments, customers): (i64, i64, i64) = sqlx::query_as(
+fn marks(conn: &Connection) -> rusqlite::Result<Marks> {
+    let (base, payments, customers): (i64, i64, i64) = conn.query_row(
         "SELECT (SELECT COUNT(*) FROM meta WHERE key = 'seeded_for'),
                 (SELECT COUNT(*) FROM meta WHERE key = 'seeded_payments'),
                 (SELECT COUNT(*) FROM customers)",
-    )
-    .fetch_one(conn)
-    .await?;
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     Ok(Marks { base: base > 0, payments: payments > 0, customers })
 }
 

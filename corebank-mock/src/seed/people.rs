@@ -2,7 +2,7 @@
 //! name them. Account and identity numbers carry real check digits (Luhn for cards,
 //! GB 11643 for resident ids, GB 32100 for the business credit code) so validators accept them.
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use crate::Holding;
 
@@ -135,53 +135,34 @@ fn uscc_check(body: &str) -> char {
 }
 
 /// GL accounts exist in every core, seeded or not, so transfers always have a counterpart.
-pub(crate) async fn ensure_gl(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+pub(crate) fn ensure_gl(conn: &Connection) -> rusqlite::Result<()> {
     for (acct_no, ccy, name) in GL_ACCOUNTS {
-        sqlx::query(
+        conn.execute(
             "INSERT OR IGNORE INTO accounts
              (acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date)
              VALUES (?1, NULL, ?2, ?3, 'GL', 'N', '20150101')",
-        )
-        .bind(acct_no)
-        .bind(name)
-        .bind(ccy)
-        .execute(&mut *conn)
-        .await?;
+            params![acct_no, name, ccy],
+        )?;
     }
     Ok(())
 }
 
 /// Every demo customer; of their accounts, those `holding` holds.
-pub(crate) async fn insert(conn: &mut SqliteConnection, hashes: &[String], holding: &Holding) -> sqlx::Result<()> {
+pub(crate) fn insert(conn: &Connection, hashes: &[String], holding: &Holding) -> rusqlite::Result<()> {
     for (c, hash) in CUSTOMERS.iter().zip(hashes) {
-        sqlx::query(
+        conn.execute(
             "INSERT INTO customers (cust_no, cust_name, cust_type, id_type, id_no, mobile, password_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(c.cust_no)
-        .bind(c.name)
-        .bind(c.cust_type)
-        .bind(c.id_type)
-        .bind(id_no(c))
-        .bind(c.mobile)
-        .bind(hash)
-        .execute(&mut *conn)
-        .await?;
+            params![c.cust_no, c.name, c.cust_type, c.id_type, id_no(c), c.mobile, hash],
+        )?;
     }
     for a in ACCOUNTS.iter().filter(|a| holding.holds(&acct_no(a.serial))) {
         let c = &CUSTOMERS[a.cust];
-        sqlx::query(
+        conn.execute(
             "INSERT INTO accounts (acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date)
              VALUES (?1, ?2, ?3, ?4, ?5, 'N', ?6)",
-        )
-        .bind(acct_no(a.serial))
-        .bind(c.cust_no)
-        .bind(c.name)
-        .bind(a.ccy)
-        .bind(a.acct_type)
-        .bind(a.open_date)
-        .execute(&mut *conn)
-        .await?;
+            params![acct_no(a.serial), c.cust_no, c.name, a.ccy, a.acct_type, a.open_date],
+        )?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The product catalogue: deposits at rates close to Chinese large banks' late-2026 boards,
 //! consumer (CLN) and SME (SLN) credit with rate and term ranges, fees and eligibility.
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use crate::wire::{Elig, Fee, Product};
 
@@ -213,14 +213,12 @@ pub(crate) fn catalogue() -> Vec<Product> {
     ]
 }
 
-pub(crate) async fn insert(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+pub(crate) fn insert(conn: &Connection) -> anyhow::Result<()> {
     for p in catalogue() {
-        sqlx::query("INSERT INTO products (prod_code, prod_type, body) VALUES (?1, ?2, ?3)")
-            .bind(&p.prod_code)
-            .bind(&p.prod_type)
-            .bind(serde_json::to_string(&p)?)
-            .execute(&mut *conn)
-            .await?;
+        conn.execute(
+            "INSERT INTO products (prod_code, prod_type, body) VALUES (?1, ?2, ?3)",
+            params![&p.prod_code, &p.prod_type, serde_json::to_string(&p)?],
+        )?;
     }
     Ok(())
 }

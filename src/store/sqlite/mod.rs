@@ -24,7 +24,7 @@ pub use staff::SqliteStopStore;
 
 use std::path::Path;
 
-use scenegate_sqlite_batch::{WriteGate, WriterOptions};
+use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{Step, StoreError};
@@ -127,7 +127,7 @@ async fn run_steps(pool: &SqlitePool, steps: &[Step], tolerate_later_steps: bool
 pub struct SqliteDb {
     /// Writes off the hot paths (migrations, grants, the audit trail, purges), one
     /// transaction at a time behind the gate.
-    pub writer: Writer,
+    pub writer: GatedPool,
     /// Connections that only read (a write here is an error).
     pub reader: SqlitePool,
     /// The hot paths' writes (payments, idempotency keys, single-use ids, the outbox),
@@ -137,48 +137,8 @@ pub struct SqliteDb {
 
 impl SqliteDb {
     pub async fn close(&self) {
-        self.writer.pool.close().await;
+        self.writer.pool().close().await;
         self.reader.close().await;
-    }
-}
-
-/// The pooled writing connection, behind the file's [`WriteGate`].
-#[derive(Clone, Debug)]
-pub struct Writer {
-    pool: SqlitePool,
-    gate: WriteGate,
-}
-
-impl Writer {
-    /// The writing connection, once it is this caller's turn; the turn lasts as long as the
-    /// returned connection.
-    pub async fn acquire(&self) -> Result<GatedConnection, sqlx::Error> {
-        let turn = tokio::time::timeout(WAIT, self.gate.enter()).await.map_err(|_| sqlx::Error::PoolTimedOut)?;
-        Ok(GatedConnection { conn: self.pool.acquire().await?, _turn: turn })
-    }
-
-    /// The pool itself, for its figures.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-}
-
-/// The writing connection for one turn at the gate.
-pub struct GatedConnection {
-    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl std::ops::Deref for GatedConnection {
-    type Target = sqlx::SqliteConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for GatedConnection {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.conn
     }
 }
 
@@ -245,7 +205,7 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub async fn open_migrated(path: &Path) -> anyhow::Result<SqliteDb> {
     use anyhow::Context as _;
     let db = open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    migrate(&db.writer.pool, MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
+    migrate(db.writer.pool(), MIGRATIONS).await.with_context(|| format!("migrating {}", path.display()))?;
     Ok(db)
 }
 
@@ -280,5 +240,5 @@ pub async fn open(path: &Path) -> Result<SqliteDb, StoreError> {
     let gate = WriteGate::default();
     let thread = WriterOptions { db: "gateway", busy_timeout: WAIT, foreign_keys: true };
     let batch = writer::GroupCommit::open(path, thread, gate.clone())?;
-    Ok(SqliteDb { writer: Writer { pool, gate }, reader, batch })
+    Ok(SqliteDb { writer: GatedPool::new(pool, gate, WAIT), reader, batch })
 }

@@ -34,7 +34,6 @@ impl GroupCommit {
 
 fn store_error(e: BatchError) -> StoreError {
     match e {
-        BatchError::Timeout => StoreError::Timeout(e.to_string()),
         BatchError::Stopped | BatchError::NotCommitted(_) => StoreError::Unavailable(e.to_string()),
     }
 }

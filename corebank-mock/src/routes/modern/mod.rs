@@ -108,7 +108,7 @@ fn money(fen: i64, ccy: &str) -> String {
 
 async fn balance(State(core): State<CoreBank>, Path(n): Path<String>) -> Answer<Value> {
     let acct = find(&core.pool, &n).await?;
-    let booked = ledger::balance_of(&mut *core.pool.acquire().await?, &acct.acct_no).await?;
+    let booked = ledger::balance_of(&core.pool, &acct.acct_no).await?;
     // A frozen or closed account keeps its booked balance but none of it can be spent.
     let available = if acct.acct_status == "N" { booked } else { 0 };
     Ok(Json(json!({
@@ -245,7 +245,7 @@ fn checked(posting_id: &str) -> Result<(), ApiError> {
 /// The receipt; `{posting_id, status: "voided"}` (200: a status read is not a refusal); 404.
 async fn posting_status(State(core): State<CoreBank>, Path(posting_id): Path<String>) -> Answer<Value> {
     checked(&posting_id)?;
-    match payment::status(&core.pool, &posting_id).await {
+    match payment::status(&core.batch, &posting_id).await {
         Ok(receipt) => Ok(Json(booked(&receipt))),
         Err(crate::error::CoreError::ReqSeqVoided) => Ok(Json(voided(&posting_id))),
         Err(e) => Err(e.into()),
@@ -262,7 +262,7 @@ async fn void_posting(State(core): State<CoreBank>, Path(posting_id): Path<Strin
 }
 
 async fn ledger_check(State(core): State<CoreBank>) -> Answer<Value> {
-    let check = ledger::check(&core.pool).await.map_err(crate::error::CoreError::Internal)?;
+    let check = ledger::check(&core.batch).await.map_err(crate::error::CoreError::Internal)?;
     let totals: BTreeMap<&str, String> = check.totals_by_ccy.iter().map(|(c, t)| (c.as_str(), money(*t, c))).collect();
     Ok(Json(json!({
         "balanced": check.balanced,
