@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::SqliteDb;
 use async_trait::async_trait;
-use sqlx::Connection as _;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::err;
 use crate::audit::{
@@ -64,107 +63,96 @@ impl SqliteAuditStore {
     }
 }
 
-/// Links `records` to their chains' heads and stores them; the caller's transaction holds
-/// the write lock.
-pub(super) async fn append_in(conn: &mut SqliteConnection, records: &[NewRecord]) -> Result<Vec<Record>, StoreError> {
+/// Links `records` to their chains' heads and stores them, inside the writer thread's
+/// transaction (which holds the write lock, so a chain cannot fork).
+pub(super) fn append_in(conn: &Connection, records: &[NewRecord]) -> Result<Vec<Record>, StoreError> {
     let mut heads: HashMap<Chain, Head> = HashMap::new();
     let mut out = Vec::with_capacity(records.len());
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO audit_records (chain, seq, at, actor, action, subject, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
     for new in records {
         let head = match heads.get(&new.chain) {
             Some(head) => head.clone(),
-            None => head_in(conn, new.chain).await?,
+            None => head_in(conn, new.chain)?,
         };
         let r = new.link(&head);
-        sqlx::query(
-            "INSERT INTO audit_records (chain, seq, at, actor, action, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(r.chain.as_str())
-        .bind(r.seq)
-        .bind(r.at)
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.subject)
-        .bind(&r.detail)
-        .bind(&r.prev_hash)
-        .bind(&r.hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+        insert.execute(params![
+            r.chain.as_str(),
+            r.seq,
+            r.at,
+            r.actor,
+            r.action,
+            r.subject,
+            r.detail,
+            r.prev_hash,
+            r.hash
+        ])?;
         heads.insert(r.chain, r.head());
         out.push(r);
     }
     for (chain, head) in heads {
         let checkpoint = out.iter().rev().find(|r| r.chain == chain && r.action == CHECKPOINT);
-        sqlx::query(
+        conn.prepare_cached(
             "UPDATE audit_heads SET seq = ?2, hash = ?3,
                 checkpoint_seq = COALESCE(?4, checkpoint_seq), checkpoint_at = COALESCE(?5, checkpoint_at)
              WHERE chain = ?1",
-        )
-        .bind(chain.as_str())
-        .bind(head.seq)
-        .bind(&head.hash)
-        .bind(checkpoint.map(|c| c.seq))
-        .bind(checkpoint.map(|c| c.at))
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+        )?
+        .execute(params![
+            chain.as_str(),
+            head.seq,
+            head.hash,
+            checkpoint.map(|c| c.seq),
+            checkpoint.map(|c| c.at)
+        ])?;
     }
     Ok(out)
 }
 
-async fn head_in(conn: &mut SqliteConnection, chain: Chain) -> Result<Head, StoreError> {
-    let (seq, hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE chain = ?1")
-        .bind(chain.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(err)?;
-    Ok(Head { seq, hash })
+const HEAD: &str = "SELECT seq, hash FROM audit_heads WHERE chain = ?1";
+const CHECKPOINT_STATE: &str = "SELECT seq, checkpoint_seq, checkpoint_at FROM audit_heads WHERE chain = ?1";
+
+fn head_in(conn: &Connection, chain: Chain) -> Result<Head, StoreError> {
+    Ok(conn
+        .prepare_cached(HEAD)?
+        .query_row(params![chain.as_str()], |r| Ok(Head { seq: r.get(0)?, hash: r.get(1)? }))?)
 }
 
 /// Whether a checkpoint is due: the chain grew since the last one, which is old enough.
-async fn checkpoint_due(conn: &mut SqliteConnection, chain: Chain, now: i64, every: i64) -> Result<bool, StoreError> {
-    let (seq, checkpoint_seq, checkpoint_at): (i64, i64, i64) =
-        sqlx::query_as("SELECT seq, checkpoint_seq, checkpoint_at FROM audit_heads WHERE chain = ?1")
-            .bind(chain.as_str())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(err)?;
-    Ok(seq > checkpoint_seq && now - checkpoint_at >= every)
+fn checkpoint_due((seq, checkpoint_seq, checkpoint_at): (i64, i64, i64), now: i64, every: i64) -> bool {
+    seq > checkpoint_seq && now - checkpoint_at >= every
 }
 
 #[async_trait]
 impl AuditStore for SqliteAuditStore {
     async fn append(&self, records: &[NewRecord]) -> Result<Vec<Record>, StoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let out = append_in(&mut tx, records).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(out)
+        let records = records.to_vec();
+        self.db.batch.write(move |conn| append_in(conn, &records)).await
     }
 
     async fn absorb_events(&self, max: u32) -> Result<u64, StoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let rows: Vec<(i64, String, String, String, String, i64, String)> = sqlx::query_as(
-            "SELECT seq, id, partner_id, type, subject_id, created_at, data FROM events
-             WHERE audited = 0 ORDER BY seq LIMIT ?1",
-        )
-        .bind(i64::from(max))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        let Some(last) = rows.last().map(|r| r.0) else { return Ok(0) };
-        let records: Vec<NewRecord> = rows.into_iter().map(crate::audit::event_record).collect();
-        append_in(&mut tx, &records).await?;
-        // The write lock is held: every unaudited event up to `last` was read above.
-        sqlx::query("UPDATE events SET audited = 1 WHERE audited = 0 AND seq <= ?1")
-            .bind(last)
-            .execute(&mut *tx)
+        self.db
+            .batch
+            .write(move |conn| {
+                let rows: Vec<(i64, String, String, String, String, i64, String)> = conn
+                    .prepare_cached(
+                        "SELECT seq, id, partner_id, type, subject_id, created_at, data FROM events
+                         WHERE audited = 0 ORDER BY seq LIMIT ?1",
+                    )?
+                    .query_map(params![max], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                let Some(last) = rows.last().map(|r| r.0) else { return Ok(0) };
+                let records: Vec<NewRecord> = rows.into_iter().map(crate::audit::event_record).collect();
+                append_in(conn, &records)?;
+                // The write lock is held: every unaudited event up to `last` was read above.
+                conn.prepare_cached("UPDATE events SET audited = 1 WHERE audited = 0 AND seq <= ?1")?
+                    .execute(params![last])?;
+                Ok(records.len() as u64)
+            })
             .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(records.len() as u64)
     }
 
     async fn checkpoint(
@@ -174,24 +162,44 @@ impl AuditStore for SqliteAuditStore {
         every_secs: i64,
         sign: &CheckpointSigner<'_>,
     ) -> Result<bool, StoreError> {
-        // Looked at without the write lock first: most ticks have nothing to sign.
-        if !checkpoint_due(&mut *self.db.writer.acquire().await.map_err(err)?, chain, now, every_secs).await? {
+        // Looked at beside the writer first: most ticks have nothing to sign.
+        let state: (i64, i64, i64) =
+            sqlx::query_as(CHECKPOINT_STATE).bind(chain.as_str()).fetch_one(&self.db.reader).await.map_err(err)?;
+        if !checkpoint_due(state, now, every_secs) {
             return Ok(false);
         }
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        if !checkpoint_due(&mut tx, chain, now, every_secs).await? {
-            return Ok(false);
-        }
-        let head = head_in(&mut tx, chain).await?;
+        // The head to sign, read under the write lock; signed here (the signer is the
+        // caller's); appended only if the chain has not moved since, else left to the next tick.
+        let head = self
+            .db
+            .batch
+            .write(move |conn| {
+                let state = conn
+                    .prepare_cached(CHECKPOINT_STATE)?
+                    .query_row(params![chain.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                if !checkpoint_due(state, now, every_secs) {
+                    return Ok(None);
+                }
+                head_in(conn, chain).map(Some)
+            })
+            .await?;
+        let Some(head) = head else { return Ok(false) };
         let record = sign(chain, &head, now).map_err(StoreError::Unavailable)?;
-        append_in(&mut tx, &[record]).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(true)
+        self.db
+            .batch
+            .write(move |conn| {
+                if head_in(conn, chain)? != head {
+                    return Ok(false);
+                }
+                append_in(conn, std::slice::from_ref(&record))?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn head(&self, chain: Chain) -> Result<Head, StoreError> {
-        head_in(&mut *self.db.reader.acquire().await.map_err(err)?, chain).await
+        let (seq, hash) = sqlx::query_as(HEAD).bind(chain.as_str()).fetch_one(&self.db.reader).await.map_err(err)?;
+        Ok(Head { seq, hash })
     }
 
     async fn read(&self, chain: Chain, after_seq: i64, limit: u32) -> Result<Vec<Record>, StoreError> {
@@ -225,35 +233,35 @@ impl AuditStore for SqliteAuditStore {
         state: Option<&PartnerState>,
         record: &NewRecord,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let recorded: Option<String> = sqlx::query_scalar("SELECT digest FROM audit_partners WHERE partner_id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
+        let (id, expected, record) = (id.to_owned(), expected.map(str::to_owned), record.clone());
+        let state = state
+            .map(|s| Ok::<_, StoreError>((s.digest.clone(), serde_json::to_string(s).map_err(StoreError::corrupt)?)))
+            .transpose()?;
+        self.db
+            .batch
+            .write(move |conn| {
+                let recorded: Option<String> = conn
+                    .prepare_cached("SELECT digest FROM audit_partners WHERE partner_id = ?1")?
+                    .query_row(params![id], |r| r.get(0))
+                    .optional()?;
+                if recorded != expected {
+                    return Ok(false);
+                }
+                append_in(conn, std::slice::from_ref(&record))?;
+                match &state {
+                    Some((digest, text)) => conn
+                        .prepare_cached(
+                            "INSERT INTO audit_partners (partner_id, digest, state) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (partner_id) DO UPDATE SET digest = excluded.digest, state = excluded.state",
+                        )?
+                        .execute(params![id, digest, text])?,
+                    None => {
+                        conn.prepare_cached("DELETE FROM audit_partners WHERE partner_id = ?1")?.execute(params![id])?
+                    }
+                };
+                Ok(true)
+            })
             .await
-            .map_err(err)?;
-        if recorded.as_deref() != expected {
-            return Ok(false);
-        }
-        append_in(&mut tx, std::slice::from_ref(record)).await?;
-        match state {
-            Some(s) => {
-                let text = serde_json::to_string(s).map_err(StoreError::corrupt)?;
-                sqlx::query(
-                    "INSERT INTO audit_partners (partner_id, digest, state) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (partner_id) DO UPDATE SET digest = excluded.digest, state = excluded.state",
-                )
-                .bind(id)
-                .bind(&s.digest)
-                .bind(text)
-                .execute(&mut *tx)
-                .await
-            }
-            None => sqlx::query("DELETE FROM audit_partners WHERE partner_id = ?1").bind(id).execute(&mut *tx).await,
-        }
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(true)
     }
 
     async fn prune_point(&self, chain: Chain, since: i64) -> Result<Option<i64>, StoreError> {

@@ -6,7 +6,7 @@ use super::SqliteDb;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use scenegate_adapter_contract::ConsentId;
-use sqlx::{Connection as _, Row};
+use sqlx::Row;
 
 use super::err;
 use crate::consent::{
@@ -68,19 +68,18 @@ pub fn get_in(conn: &Connection, id: &ConsentId) -> Result<Option<(Consent, i64)
 #[async_trait]
 impl ConsentStore for SqliteConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {
-        let mut conn = self.db.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        sqlx::query("INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?, ?, ?, 1, ?)")
-            .bind(c.id.as_str())
-            .bind(&c.partner_id)
-            .bind(&c.customer_id)
-            .bind(encode(c)?)
-            .execute(&mut *tx)
+        let (body, record, c) = (encode(c)?, created_record(c), c.clone());
+        self.db
+            .batch
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO consents (id, partner_id, customer_id, version, body) VALUES (?1, ?2, ?3, 1, ?4)",
+                )?
+                .execute(params![c.id.as_str(), c.partner_id, c.customer_id, body])?;
+                super::audit::append_in(conn, std::slice::from_ref(&record))?;
+                Ok(())
+            })
             .await
-            .map_err(err)?;
-        super::audit::append_in(&mut tx, &[created_record(c)]).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(())
     }
 
     async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
