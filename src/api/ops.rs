@@ -14,10 +14,13 @@ pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready: configuration loaded, the database answering and the core banking service
-/// reachable. Refused partner
-/// files are reported (each keeps its last good version) but do not make the gateway
-/// unready: taking it out of service would stop every other partner too.
+/// Ready: configuration loaded, the database answering and the core systems that hold the
+/// products and the customers reachable. A core holding only some accounts that does not
+/// answer is reported (`core.state: degraded`, the system `unreachable`) but does not make
+/// the gateway unready: taking every instance out of a load balancer would stop products,
+/// logins and every other account too, while the calls that need that core answer 503
+/// themselves. Refused partner files are reported (each keeps its last good version) and do
+/// not make it unready either, for the same reason.
 pub async fn readyz(State(gw): State<AppState>) -> Response {
     let set = gw.partners.load();
     let rejected: Vec<_> = set
@@ -32,17 +35,20 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         })
         .collect();
     let partners = set.len();
-    let (database, core) = tokio::join!(gw.engine.ping(DEPENDENCY_WAIT), gw.core.health());
-    let unready = match (&database, &core) {
+    let (database, cores) = tokio::join!(gw.engine.ping(DEPENDENCY_WAIT), gw.core.health());
+    for down in cores.iter().filter(|c| c.outcome.is_err()) {
+        if let Err(e) = &down.outcome {
+            tracing::warn!(error = %e, core = %down.name, essential = down.essential, "readiness: core unreachable");
+        }
+    }
+    let essential_down = cores.iter().find(|c| c.essential && c.outcome.is_err());
+    let unready = match (&database, essential_down) {
         (Err(e), _) => {
             tracing::warn!(error = %e, engine = %gw.engine, "readiness: database unavailable");
             Some(format!("the {} database is unavailable", gw.engine))
         }
-        (Ok(()), Err((system, e))) => {
-            tracing::warn!(error = %e, core = %system, "readiness: core unreachable");
-            Some(format!("the core banking system `{system}` is unreachable"))
-        }
-        (Ok(()), Ok(())) => None,
+        (Ok(()), Some(core)) => Some(format!("the core banking system `{}` is unreachable", core.name)),
+        (Ok(()), None) => None,
     };
     if let Some(detail) = unready {
         return problem::Problem {
@@ -58,9 +64,13 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         "database": { "engine": gw.engine.to_string(), "state": "up" },
         "shared": shared_state(&gw.shared_health),
         "core": {
-            "state": "up",
-            "systems": gw.core.breaker_states().into_iter()
-                .map(|(name, circuit)| serde_json::json!({ "name": name, "circuit": circuit }))
+            "state": if cores.iter().all(|c| c.outcome.is_ok()) { "up" } else { "degraded" },
+            "systems": cores.iter()
+                .map(|c| serde_json::json!({
+                    "name": c.name,
+                    "state": if c.outcome.is_ok() { "up" } else { "unreachable" },
+                    "circuit": c.circuit,
+                }))
                 .collect::<Vec<_>>(),
         }
     }))

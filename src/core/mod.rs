@@ -112,6 +112,17 @@ struct Cores {
     routes: routing::Routes,
 }
 
+/// One core system's answer to a health check, for `/readyz`.
+#[derive(Debug)]
+pub struct SystemHealth<'a> {
+    pub name: &'a str,
+    /// The gateway cannot serve without it (it holds the products or the customers).
+    pub essential: bool,
+    pub outcome: Result<(), CoreError>,
+    /// Its circuit breaker: `closed`, `half_open` or `open`.
+    pub circuit: &'static str,
+}
+
 /// Every core system and the routing table. Cheap to clone.
 #[derive(Clone)]
 pub struct CoreClient {
@@ -180,18 +191,21 @@ impl CoreClient {
         self.system(self.cores.routes.account(acct_no))
     }
 
-    /// Each system's name and circuit state (`closed`, `half_open`, `open`), for `/readyz`.
-    pub fn breaker_states(&self) -> Vec<(&str, &'static str)> {
-        self.cores.systems.iter().map(|s| (s.name.as_str(), s.connector.breaker_state())).collect()
-    }
-
-    /// Every core answers its health check; the first that does not is named.
-    pub async fn health(&self) -> Result<(), (String, CoreError)> {
-        let checks = self.cores.systems.iter().map(|s| async move { (s.name.as_str(), s.connector.health().await) });
-        for (name, result) in futures_util::future::join_all(checks).await {
-            result.map_err(|e| (name.to_owned(), e))?;
-        }
-        Ok(())
+    /// Every core's health check, asked at once, in routing-table order.
+    pub async fn health(&self) -> Vec<SystemHealth<'_>> {
+        let routes = &self.cores.routes;
+        let checks = self.cores.systems.iter().enumerate().map(|(index, s)| async move {
+            SystemHealth {
+                name: s.name.as_str(),
+                // Products and customers (logins, one-time codes) have one core each: without
+                // it no partner is served. A core holding only some accounts leaves the rest
+                // of the gateway working.
+                essential: index == routes.products || index == routes.customers,
+                outcome: s.connector.health().await,
+                circuit: s.connector.breaker_state(),
+            }
+        });
+        futures_util::future::join_all(checks).await
     }
 
     pub async fn list_products(&self, q: &ProductQuery) -> Result<Page<Product>, CoreError> {

@@ -231,6 +231,40 @@ fn pay_stack() -> TwoCores {
     TwoCores::start(vec![("pay".into(), pay_partner_toml("ptn_pay", ""))])
 }
 
+/// A down core that holds only some accounts leaves the gateway ready (load balancers keep
+/// it; products, logins and the other accounts still work) and says so; a down core that
+/// holds the products and the customers makes it unready.
+#[tokio::test]
+async fn a_down_account_core_degrades_readiness_and_a_down_products_core_ends_it() {
+    let mut cores = TwoCores::start(a2_partners());
+    let ready = |cores: &TwoCores| {
+        let url = cores.stack.gw.url("/readyz");
+        async move {
+            let res = http().get(url).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = ready(&cores).await;
+    assert_eq!((status, &body["core"]["state"]), (200, &json!("up")), "{body}");
+
+    cores.modern.kill();
+    let (status, body) = ready(&cores).await;
+    assert_eq!(status, 200, "an account core's outage does not take the gateway out of service: {body}");
+    assert_eq!(body["core"]["state"], "degraded", "{body}");
+    let systems = body["core"]["systems"].as_array().unwrap();
+    let state = |name: &str| systems.iter().find(|s| s["name"] == name).map(|s| s["state"].clone());
+    assert_eq!((state("core"), state("new-core")), (Some(json!("up")), Some(json!("unreachable"))), "{body}");
+    let token = cores.stack.gw.partner("ptn_alpha").access_token().await;
+    let product =
+        http().get(cores.stack.gw.url("/v1/products/prd_DEP-3M-CNY")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(product.status(), 200, "products are still served");
+
+    cores.stack.core.kill();
+    let (status, body) = ready(&cores).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("`core`"), "names the core: {body}");
+}
+
 #[tokio::test]
 async fn a_payment_between_cores_is_booked_once_on_each_and_both_ledgers_balance() {
     let cores = pay_stack();
