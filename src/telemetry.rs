@@ -61,6 +61,15 @@ fn describe() {
     );
     describe_histogram!("scenegate_http_request_duration_seconds", "Whole-request latency by route template");
     describe_histogram!("scenegate_core_request_duration_seconds", "Core-bank call latency by operation and outcome");
+    describe_gauge!(
+        "scenegate_payments_unsettled",
+        "Payments and refunds past the reconciler's grace period whose outcome no core has told yet"
+    );
+    describe_gauge!(
+        "scenegate_payments_unsettled_oldest_seconds",
+        "Age of the oldest of them; above core.second-leg retry time (15 min) a core keeps refusing or not answering"
+    );
+    describe_counter!("scenegate_core_reversals_total", "Payments between two cores undone on the payer's core");
     describe_histogram!("scenegate_db_group_commit_jobs", "Writes per SQLite group commit (embedded default)");
     describe_histogram!("scenegate_db_group_commit_seconds", "Time per SQLite group commit, writes and fsync");
     describe_counter!(

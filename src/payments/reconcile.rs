@@ -27,26 +27,54 @@ pub fn spawn_reconciler(payments: Payments) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = payments.reconcile().await {
-                tracing::warn!(error = %e, "reconciliation round failed; retrying next round");
+            match payments.reconcile().await {
+                // What operators alert on: money whose outcome nobody knows yet, and for how
+                // long (a payment between two cores waits up to SECOND_LEG_RETRY_SECS; one
+                // older than that means a core keeps refusing or not answering).
+                Ok(round) => {
+                    metrics::gauge!("scenegate_payments_unsettled").set(round.waiting as f64);
+                    metrics::gauge!("scenegate_payments_unsettled_oldest_seconds")
+                        .set(round.oldest_waiting_secs as f64);
+                }
+                Err(e) => tracing::warn!(error = %e, "reconciliation round failed; retrying next round"),
             }
         }
     });
 }
 
+/// What one reconciliation round settled and what it left waiting for a core's answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub settled: usize,
+    /// Payments and refunds past the grace period still without a known outcome (at most
+    /// [`BATCH`] of each kind are looked at per round).
+    pub waiting: usize,
+    /// How long the oldest of them has waited since it was recorded; 0 when none waits.
+    pub oldest_waiting_secs: i64,
+}
+
+impl Round {
+    fn left(&mut self, created_at: i64, now: i64) {
+        self.waiting += 1;
+        self.oldest_waiting_secs = self.oldest_waiting_secs.max(now - created_at);
+    }
+}
+
 impl Payments {
     /// One round: every unsettled payment and refund older than the grace period.
-    pub async fn reconcile(&self) -> Result<usize, super::PaymentError> {
-        let before = self.now() - GRACE_SECS;
-        let mut settled = 0;
+    pub async fn reconcile(&self) -> Result<Round, super::PaymentError> {
         let now = self.now();
+        let before = now - GRACE_SECS;
+        let mut round = Round::default();
         for p in self.store.unsettled_payments(before, BATCH).await? {
             let give_up = now - p.created_at > SECOND_LEG_RETRY_SECS;
             if let Some(outcome) = self.ask_core(&payment_order(&p), give_up).await
                 && self.settle_payment(&p.id, &outcome).await.is_ok()
             {
                 tracing::info!(payment = %p.id, outcome = ?outcome, "reconciled");
-                settled += 1;
+                round.settled += 1;
+            } else {
+                round.left(p.created_at, now);
             }
         }
         for r in self.store.unsettled_refunds(before, BATCH).await? {
@@ -57,10 +85,12 @@ impl Payments {
                 && self.settle_refund(&r.id, &outcome).await.is_ok()
             {
                 tracing::info!(refund = %r.id, outcome = ?outcome, "reconciled");
-                settled += 1;
+                round.settled += 1;
+            } else {
+                round.left(r.created_at, now);
             }
         }
-        Ok(settled)
+        Ok(round)
     }
 
     /// Booked, or voided or reversed (certain never to book); `None` while the cores cannot

@@ -261,16 +261,27 @@ async fn a_lost_core_answer_is_pending_then_reconciled_and_never_doubled() {
     w.set_core_delay(1_000).await;
     let Outcome::Paid(view) = w.pay(&consent, "42.00", "slow").await else { panic!("accepted") };
     assert_eq!(view.status_code, Iso20022Status::Acsp, "unknown outcome is pending, never failed");
-    w.set_core_delay(0).await;
 
     // Too fresh: the reconciler leaves it to its own request.
-    assert_eq!(w.payments.reconcile().await.unwrap(), 0);
+    assert_eq!(w.payments.reconcile().await.unwrap(), reconcile::Round::default());
+    // Past the grace period, asked while the core cannot be reached: it waits, and the round
+    // says how long the oldest has (what operators alert on).
     w.clock.advance(reconcile::GRACE_SECS + 1);
-    assert_eq!(w.payments.reconcile().await.unwrap(), 1);
+    let unreachable = CoreClient::new(
+        "http://127.0.0.1:9",
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_millis(200),
+    )
+    .unwrap();
+    let cut_off = Payments { core: unreachable, ..w.payments.clone() };
+    let waiting = cut_off.reconcile().await.unwrap();
+    assert_eq!(waiting, reconcile::Round { settled: 0, waiting: 1, oldest_waiting_secs: reconcile::GRACE_SECS + 1 });
+    w.set_core_delay(0).await;
+    assert_eq!(w.payments.reconcile().await.unwrap().settled, 1);
     let now = w.payments.payment("ptn_pay", &view.payment_id).await.unwrap();
     assert_eq!(now.status_code, Iso20022Status::Acsc, "the core did book it");
     assert_eq!(w.txn_count().await, before + 1);
-    assert_eq!(w.payments.reconcile().await.unwrap(), 0, "settled once");
+    assert_eq!(w.payments.reconcile().await.unwrap(), reconcile::Round::default(), "settled once");
 }
 
 async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
@@ -312,7 +323,7 @@ async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
     w.payments.store.create_payment(new).await.unwrap();
 
     w.clock.advance(reconcile::GRACE_SECS + 1);
-    assert_eq!(w.payments.reconcile().await.unwrap(), 1);
+    assert_eq!(w.payments.reconcile().await.unwrap().settled, 1);
     let view = w.payments.payment("ptn_pay", &payment.id).await.unwrap();
     assert_eq!(view.status_code, Iso20022Status::Rjct);
     assert_eq!(view.status_reason.unwrap().code, "AB03");
