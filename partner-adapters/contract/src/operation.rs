@@ -34,6 +34,13 @@ pub enum Operation {
     ListRefunds,
     ListEvents,
     AckEvent,
+    /// A batch of credit transfers (ISO 20022 `pain.001`) for one customer to authorise
+    /// once: creates a payment consent of kind `bulk`.
+    InitiateBulkPayment,
+    /// Pays every transaction of an authorised bulk consent, each its own payment.
+    ExecuteBulkPayment,
+    /// A bulk consent and the status of each of its payments.
+    GetBulkPayment,
 }
 
 impl Operation {
@@ -56,6 +63,9 @@ impl Operation {
         Operation::ListRefunds,
         Operation::ListEvents,
         Operation::AckEvent,
+        Operation::InitiateBulkPayment,
+        Operation::ExecuteBulkPayment,
+        Operation::GetBulkPayment,
     ];
 
     /// The OAuth scope a token must carry for this operation.
@@ -69,8 +79,10 @@ impl Operation {
             | Self::RevokePaymentConsent
             | Self::GetPayment
             | Self::CreateRefund
-            | Self::ListRefunds => "payments:write",
-            Self::CreatePayment => "payments:initiate",
+            | Self::ListRefunds
+            | Self::InitiateBulkPayment
+            | Self::GetBulkPayment => "payments:write",
+            Self::CreatePayment | Self::ExecuteBulkPayment => "payments:initiate",
             Self::ListEvents | Self::AckEvent => "events:read",
         }
     }
@@ -94,7 +106,10 @@ impl Operation {
             | Self::CreateRefund
             | Self::ListRefunds
             | Self::ListEvents
-            | Self::AckEvent => SecurityLevel::A2,
+            | Self::AckEvent
+            | Self::InitiateBulkPayment
+            | Self::ExecuteBulkPayment
+            | Self::GetBulkPayment => SecurityLevel::A2,
         }
     }
 
@@ -106,7 +121,8 @@ impl Operation {
             | Self::GetAccount
             | Self::GetBalances
             | Self::ListTransactions
-            | Self::CreatePayment => true,
+            | Self::CreatePayment
+            | Self::ExecuteBulkPayment => true,
             Self::ListProducts
             | Self::GetProduct
             | Self::CreateConsent
@@ -119,14 +135,28 @@ impl Operation {
             | Self::CreateRefund
             | Self::ListRefunds
             | Self::ListEvents
-            | Self::AckEvent => false,
+            | Self::AckEvent
+            | Self::InitiateBulkPayment
+            | Self::GetBulkPayment => false,
         }
+    }
+
+    /// Whether the call spends a payment consent (rather than reading under an account one).
+    pub const fn spends_payment_consent(self) -> bool {
+        matches!(self, Self::CreatePayment | Self::ExecuteBulkPayment)
     }
 
     /// Whether the call moves money: it needs an `Idempotency-Key` and a detached JWS over
     /// its body, and its response is signed.
     pub const fn moves_money(self) -> bool {
-        matches!(self, Self::CreatePaymentConsent | Self::CreatePayment | Self::CreateRefund)
+        matches!(
+            self,
+            Self::CreatePaymentConsent
+                | Self::CreatePayment
+                | Self::CreateRefund
+                | Self::InitiateBulkPayment
+                | Self::ExecuteBulkPayment
+        )
     }
 
     /// Stable name used in metrics, logs and audit records.
@@ -150,6 +180,9 @@ impl Operation {
             Self::ListRefunds => "list_refunds",
             Self::ListEvents => "list_events",
             Self::AckEvent => "ack_event",
+            Self::InitiateBulkPayment => "initiate_bulk_payment",
+            Self::ExecuteBulkPayment => "execute_bulk_payment",
+            Self::GetBulkPayment => "get_bulk_payment",
         }
     }
 }

@@ -60,6 +60,9 @@ impl PartnerAdapter for Native {
             Operation::ListRefunds => transform::list_refunds_request(req),
             Operation::ListEvents => transform::list_events_request(req),
             Operation::AckEvent => transform::ack_event_request(req),
+            Operation::InitiateBulkPayment | Operation::ExecuteBulkPayment | Operation::GetBulkPayment => {
+                Err(AdapterError::Unsupported(op.name()))
+            }
         }
     }
 
