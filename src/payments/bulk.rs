@@ -59,10 +59,11 @@ impl Payments {
         let resumed = claim.resume.as_deref().is_some_and(|r| r == consent.id.as_str());
         if !resumed {
             let payments = self.bulk_payments_of(partner, consent)?;
+            let (terms, _) = bulk_terms(consent)?;
             let limits = partner
                 .payments
                 .limits
-                .get(&payments[0].1.currency)
+                .get(&terms.currency)
                 .copied()
                 .ok_or_else(|| invalid("currency", "this partner has no payment limits in it"))?;
             let events = payments.iter().map(|(_, p)| payment_event(p)).collect();

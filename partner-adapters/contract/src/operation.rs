@@ -44,7 +44,8 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: &'static [Operation] = &[
+    /// The standard API's operations: what the native adapter carries.
+    pub const STANDARD: &'static [Operation] = &[
         Operation::ListProducts,
         Operation::GetProduct,
         Operation::CreateConsent,
@@ -63,10 +64,14 @@ impl Operation {
         Operation::ListRefunds,
         Operation::ListEvents,
         Operation::AckEvent,
-        Operation::InitiateBulkPayment,
-        Operation::ExecuteBulkPayment,
-        Operation::GetBulkPayment,
     ];
+
+    /// Bulk payments: carried by ISO 20022 (`pain.001`), not (yet) by the standard API.
+    pub const BULK: &'static [Operation] =
+        &[Operation::InitiateBulkPayment, Operation::ExecuteBulkPayment, Operation::GetBulkPayment];
+
+    pub const ALL: &'static [Operation] =
+        &concat::<{ Self::STANDARD.len() + Self::BULK.len() }>(Self::STANDARD, Self::BULK);
 
     /// The OAuth scope a token must carry for this operation.
     pub const fn required_scope(self) -> &'static str {
@@ -185,4 +190,19 @@ impl Operation {
             Self::GetBulkPayment => "get_bulk_payment",
         }
     }
+}
+
+/// Two lists as one, at compile time.
+const fn concat<const N: usize>(a: &[Operation], b: &[Operation]) -> [Operation; N] {
+    let mut out = [Operation::ListProducts; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - a.len()];
+        i += 1;
+    }
+    out
 }

@@ -331,6 +331,23 @@ fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
 
+/// Counts a payment against the partner's limits: its per-payment limit and what remains of
+/// its daily one.
+async fn count_partner(
+    conn: &mut PgConnection,
+    p: &Payment,
+    limits: crate::payments::PartnerLimits,
+) -> Result<(), PaymentStoreError> {
+    if p.amount_minor > limits.per_payment {
+        return Err(Refused::OverPartnerPerPayment.into());
+    }
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day)).await? {
+        return Err(Refused::OverPartnerDaily.into());
+    }
+    Ok(())
+}
+
 /// Inserts a recorded payment; a second payment for what allows one (a single consent, a
 /// bulk's transaction, the same id) is refused as the consent being used up.
 async fn insert_payment(conn: &mut PgConnection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
@@ -375,13 +392,7 @@ impl PaymentStore for PgPaymentStore {
         let p = new.payment;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let single = use_consent(&mut tx, p, new.now).await?;
-        if p.amount_minor > new.partner_limits.per_payment {
-            return Err(Refused::OverPartnerPerPayment.into());
-        }
-        let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-        if !count_spend(&mut tx, spend, p.amount_minor, Some(new.partner_limits.per_day)).await? {
-            return Err(Refused::OverPartnerDaily.into());
-        }
+        count_partner(&mut tx, p, new.partner_limits).await?;
         insert_payment(&mut tx, p, single).await?;
         idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
         events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
@@ -440,13 +451,7 @@ impl PaymentStore for PgPaymentStore {
         }
         let limits = new.partner_limits;
         for ((end_to_end_id, p), event) in new.payments.iter().zip(&new.events) {
-            if p.amount_minor > limits.per_payment {
-                return Err(Refused::OverPartnerPerPayment.into());
-            }
-            let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-            if !count_spend(&mut tx, spend, p.amount_minor, Some(limits.per_day)).await? {
-                return Err(Refused::OverPartnerDaily.into());
-            }
+            count_partner(&mut tx, p, limits).await?;
             insert_payment(&mut tx, p, false).await?;
             let tied =
                 sqlx::query("INSERT INTO bulk_payments (consent_id, end_to_end_id, payment_id) VALUES ($1, $2, $3)")

@@ -317,6 +317,23 @@ fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
 
+/// Counts a payment against the partner's limits: its per-payment limit and what remains of
+/// its daily one.
+async fn count_partner(
+    conn: &mut SqliteConnection,
+    p: &Payment,
+    limits: crate::payments::PartnerLimits,
+) -> Result<(), PaymentStoreError> {
+    if p.amount_minor > limits.per_payment {
+        return Err(Refused::OverPartnerPerPayment.into());
+    }
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day)).await? {
+        return Err(Refused::OverPartnerDaily.into());
+    }
+    Ok(())
+}
+
 /// Inserts a recorded payment; a second payment for what allows one (a single consent, a
 /// bulk's transaction, the same id) is refused as the consent being used up.
 async fn insert_payment(conn: &mut SqliteConnection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
@@ -386,13 +403,7 @@ impl PaymentStore for SqlitePaymentStore {
                 Box::pin(async move {
                     let p = &payment;
                     let single = use_consent(&mut *conn, p, now).await?;
-                    if p.amount_minor > limits.per_payment {
-                        return Err(Refused::OverPartnerPerPayment.into());
-                    }
-                    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-                    if !count_spend(&mut *conn, spend, p.amount_minor, Some(limits.per_day)).await? {
-                        return Err(Refused::OverPartnerDaily.into());
-                    }
+                    count_partner(&mut *conn, p, limits).await?;
                     insert_payment(&mut *conn, p, single).await?;
                     idempotency::link_in(&mut *conn, &claim, p.id.as_str()).await.map_err(unavailable)?;
                     events::append(&mut *conn, &event, now).await.map_err(append_err)?;
@@ -457,14 +468,7 @@ impl PaymentStore for SqlitePaymentStore {
                 Box::pin(async move {
                     use_bulk_consent(&mut *conn, &payments, now).await?;
                     for ((end_to_end_id, p), event) in payments.iter().zip(&events) {
-                        if p.amount_minor > limits.per_payment {
-                            return Err(Refused::OverPartnerPerPayment.into());
-                        }
-                        let spend =
-                            Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-                        if !count_spend(&mut *conn, spend, p.amount_minor, Some(limits.per_day)).await? {
-                            return Err(Refused::OverPartnerDaily.into());
-                        }
+                        count_partner(&mut *conn, p, limits).await?;
                         insert_payment(&mut *conn, p, false).await?;
                         let tied = sqlx::query(
                             "INSERT INTO bulk_payments (consent_id, end_to_end_id, payment_id) VALUES (?1, ?2, ?3)",

@@ -134,13 +134,11 @@ pub fn order_reference(op: Operation, req: &RawRequest) -> Result<Option<Idempot
     let route = route_of(req).filter(|r| r.operation() == op).ok_or(AdapterError::Unsupported(op.name()))?;
     match route {
         Route::Initiate => {
-            let msg_id = pain001::original(&req.body).message_id.ok_or_else(|| {
-                AdapterError::from(pain001::decode(&req.body).err().unwrap_or(pain001::Refusal {
-                    code: pain001::reason::FILE_FORMAT,
-                    field: "GrpHdr/MsgId",
-                    text: "must be 1 to 35 characters".into(),
-                }))
-            })?;
+            // A document whose MsgId cannot be read is refused for what is wrong with it.
+            let msg_id = match pain001::original(&req.body).message_id {
+                Some(id) => id,
+                None => return Err(pain001::decode(&req.body).err().map_or_else(no_message_id, AdapterError::from)),
+            };
             Ok(Some(IdempotencyRef { key: key_of(&msg_id), request: req.body.to_vec() }))
         }
         Route::Execute { consent_id } => {
@@ -153,6 +151,10 @@ pub fn order_reference(op: Operation, req: &RawRequest) -> Result<Option<Idempot
         | Route::Statement { .. }
         | Route::Report { .. } => Ok(None),
     }
+}
+
+fn no_message_id() -> AdapterError {
+    AdapterError::field("GrpHdr/MsgId", "must be 1 to 35 characters")
 }
 
 /// A message id as an idempotency key: itself when it is made of the key's characters,

@@ -14,27 +14,7 @@ use scenegate_adapter_contract::{
 pub struct Kind;
 
 const CAPABILITIES: Capabilities = Capabilities {
-    // Everything but bulk payments, which only ISO 20022 carries so far.
-    operations: &[
-        Operation::ListProducts,
-        Operation::GetProduct,
-        Operation::CreateConsent,
-        Operation::GetConsent,
-        Operation::DeleteConsent,
-        Operation::ListAccounts,
-        Operation::GetAccount,
-        Operation::GetBalances,
-        Operation::ListTransactions,
-        Operation::CreatePaymentConsent,
-        Operation::GetPaymentConsent,
-        Operation::RevokePaymentConsent,
-        Operation::CreatePayment,
-        Operation::GetPayment,
-        Operation::CreateRefund,
-        Operation::ListRefunds,
-        Operation::ListEvents,
-        Operation::AckEvent,
-    ],
+    operations: Operation::STANDARD,
     authentication: Authentication::BearerToken,
     entry: Entry::StandardPaths,
     notifications: Notifications::StandardWebhooks,
