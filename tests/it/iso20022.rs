@@ -444,6 +444,13 @@ async fn a_tampered_count_or_control_sum_is_refused_and_creates_nothing() {
         (good.replacen("<NbOfTxs>2</NbOfTxs>", "<NbOfTxs>3</NbOfTxs>", 2), "AM18"),
         (good.replace("<InstdAmt Ccy=\"CNY\">100.00</InstdAmt>", "<InstdAmt Ccy=\"CNY\">100.001</InstdAmt>"), "AM12"),
         (good.replace("<EndToEndId>A-2</EndToEndId>", "<EndToEndId>A-1</EndToEndId>"), "AM05"),
+        // Read within bounds, nothing expanded: a document over 512 KiB, and an entity.
+        (good.replace("</Document>", &format!("<!--{}--></Document>", "x".repeat(600 * 1024))), "FF01"),
+        (
+            good.replacen("<Document", "<!DOCTYPE Document [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><Document", 1)
+                .replace("<Nm>北京云杉科技有限公司</Nm>", "<Nm>&x;</Nm>"),
+            "FF01",
+        ),
     ];
     for (body, code) in cases {
         assert_ne!(body, good, "{code}: the document was changed");
@@ -452,7 +459,8 @@ async fn a_tampered_count_or_control_sum_is_refused_and_creates_nothing() {
         assert_eq!(headers["content-type"], "application/xml");
         assert!(headers.get("location").is_none());
         assert_eq!(group_status(&answer), "RJCT", "{answer}");
-        assert_eq!(texts(&answer, &["OrgnlGrpInfAndSts", "OrgnlMsgId"]), ["SG-BULK-TAMPER"]);
+        let quoted = if code == "FF01" { "NONREF" } else { "SG-BULK-TAMPER" };
+        assert_eq!(texts(&answer, &["OrgnlGrpInfAndSts", "OrgnlMsgId"]), [quoted], "{code}");
         assert_eq!(texts(&answer, &["OrgnlGrpInfAndSts", "StsRsnInf", "Rsn", "Cd"]), [code], "{answer}");
     }
     // Nothing was kept of the refused documents: no consent, and the corrected document under
@@ -524,4 +532,39 @@ async fn concurrent_executions_of_one_bulk_pay_each_transaction_exactly_once() {
     let (_, _, report) = get(&stack, &format!("/gw/ptn_iso/pain.002/{consent_id}"), Some(&own)).await;
     assert_eq!(group_status(&report), "ACSC");
     assert_eq!(tx_statuses(&report).len(), 4);
+}
+
+#[tokio::test]
+async fn a_transfer_whose_core_answer_is_lost_is_settling_until_the_reconciler_settles_it() {
+    use crate::support::payments::{authorise_payment, client_token};
+    let stack = bulk_stack();
+    let core = crate::support::customer::core_url_of(stack.gw.dir.path());
+    let partner = stack.gw.partner("ptn_iso");
+    let own = client_token(&partner, "payments:write").await;
+    let txs = [("L-1", 1_000, SKYTRIP), ("L-2", 2_000, PARKEASE)];
+    let consent_id = initiate(&stack, &own, &pain001("SG-BULK-LOST", &txs)).await;
+    let token = authorise_payment(&stack, &partner, &consent_id, "13800000005").await;
+    let before = txn_count(&core).await;
+
+    // The core books each posting but answers after the gateway stopped waiting (1 s).
+    let faults = |ms: u64| http().post(format!("{core}/core/admin/faults")).json(&json!({"payment_delay_ms": ms}));
+    assert!(faults(1_500).send().await.unwrap().status().is_success());
+    let (status, _, answer) = execute(&stack, &token, &consent_id).await;
+    assert!(faults(0).send().await.unwrap().status().is_success());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(group_status(&answer), "ACSP", "settlement in process, not a guess: {answer}");
+    assert!(tx_statuses(&answer).iter().all(|(_, s, _)| s == "ACSP"), "{answer}");
+
+    // The reconciler asks the core, which did book them: the report says so, once each.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        let (_, _, report) = get(&stack, &format!("/gw/ptn_iso/pain.002/{consent_id}"), Some(&own)).await;
+        if group_status(&report) != "ACSP" {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reconciler settles the bulk: {report}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(group_status(&report), "ACSC", "{report}");
+    assert_eq!(txn_count(&core).await, before + 2);
 }
