@@ -1,5 +1,6 @@
 //! What a customer agrees to when they authorise a payment consent: who is paid, how much
-//! (one fixed amount, or many payments within limits), for what and in which scenario.
+//! (one fixed amount, many payments within limits, or a bulk's listed transfers, each to its
+//! own payee), for what and in which scenario.
 //!
 //! Amounts are integer minor units of `currency`, checked against its ISO 4217 exponent
 //! when the consent is created; the creditor is resolved (a merchant id from the partner's

@@ -151,8 +151,9 @@ impl Operation {
         matches!(self, Self::CreatePayment | Self::ExecuteBulkPayment)
     }
 
-    /// Whether the call moves money: it needs an `Idempotency-Key` and a detached JWS over
-    /// its body, and its response is signed.
+    /// Whether the call moves money: it needs an idempotency key (the `Idempotency-Key`
+    /// header, or the protocol's own order or message number) and a signature over its body
+    /// (a detached JWS, or the protocol's own), and its response is signed.
     pub const fn moves_money(self) -> bool {
         matches!(
             self,
