@@ -15,7 +15,7 @@ use scenegate_adapter_contract::{
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Payment, PaymentError, Payments, id_error, invalid, model, payment_event,
+    Payment, PaymentError, Payments, id_error, invalid, model, partner_limits, payment_event,
     store::{self, PaymentStoreError},
     terms,
 };
@@ -60,12 +60,7 @@ impl Payments {
         if !resumed {
             let payments = self.bulk_payments_of(partner, consent)?;
             let (terms, _) = bulk_terms(consent)?;
-            let limits = partner
-                .payments
-                .limits
-                .get(&terms.currency)
-                .copied()
-                .ok_or_else(|| invalid("currency", "this partner has no payment limits in it"))?;
+            let limits = partner_limits(partner, terms.currency, "currency")?;
             let events = payments.iter().map(|(_, p)| payment_event(p)).collect();
             let new =
                 store::NewBulk { payments: &payments, claim, partner_limits: limits, events, now: self.clock.now() };

@@ -20,7 +20,7 @@ mod terms;
 use std::sync::Arc;
 
 use scenegate_adapter_contract::{
-    ConsentId, PaymentId, RefundId,
+    ConsentId, Currency, PaymentId, RefundId,
     canonical::{
         Iso20022Status, PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView, RefundRequest,
         RefundView,
@@ -179,12 +179,7 @@ impl Payments {
             Some(_) => return Err(invalid("remittance_reference", "a single payment uses its consent's reference")),
             None => terms.reference.clone(),
         };
-        let limits = partner
-            .payments
-            .limits
-            .get(&terms.currency)
-            .copied()
-            .ok_or_else(|| invalid("instructed_amount.currency", "this partner has no payment limits in it"))?;
+        let limits = partner_limits(partner, terms.currency, "instructed_amount.currency")?;
         let debtor = consent.accounts.first().cloned().ok_or(PaymentError::NotFound("payment consent"))?;
         let customer_id = consent.customer_id.clone().ok_or(PaymentError::NotFound("payment consent"))?;
         let now = self.clock.now();
@@ -335,6 +330,16 @@ impl Payments {
     pub async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentError> {
         Ok(self.store.status_counts(partner_id).await?)
     }
+}
+
+/// The partner's limits in `currency` (the bank sets them; none, no payments in it).
+fn partner_limits(partner: &Partner, currency: Currency, field: &'static str) -> Result<PartnerLimits, PaymentError> {
+    partner
+        .payments
+        .limits
+        .get(&currency)
+        .copied()
+        .ok_or_else(|| invalid(field, "this partner has no payment limits in it"))
 }
 
 /// A payment as the core books it: its id is the core's de-duplication key.
