@@ -19,42 +19,11 @@ mod authorize;
 // The examples' shared helpers; this one takes its OAuth defaults from `from_env_or` only.
 #[allow(dead_code)]
 mod common;
+#[path = "common/xml.rs"]
+mod xml;
 
-use quick_xml::{Reader, events::Event};
 use serde_json::{Value, json};
-
-/// An element's text and the names of the elements it is in (itself last).
-type Element = (Vec<String>, String);
-
-/// Every element's text with the names of the elements it is in, references resolved.
-fn elements(xml: &str) -> Result<Vec<Element>, Box<dyn std::error::Error>> {
-    let mut reader = Reader::from_str(xml);
-    let (mut stack, mut text, mut out) = (Vec::<String>::new(), String::new(), Vec::new());
-    loop {
-        match reader.read_event()? {
-            Event::Start(e) => {
-                stack.push(e.name().0.to_owned());
-                text.clear();
-            }
-            Event::End(_) => {
-                out.push((stack.clone(), std::mem::take(&mut text)));
-                stack.pop();
-            }
-            Event::Text(t) => text.push_str(&t.xml10_content()),
-            Event::GeneralRef(r) => text.push_str(&quick_xml::escape::unescape(&format!("&{};", r.xml10_content()))?),
-            Event::DocType(_) => return Err("a document type declaration in a bank answer".into()),
-            Event::Eof => return Ok(out),
-            _ => {}
-        }
-    }
-}
-
-fn at<'a>(all: &'a [Element], path: &[&str]) -> Vec<&'a str> {
-    all.iter()
-        .filter(|(p, _)| p.ends_with(&path.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
-        .map(|(_, t)| t.as_str())
-        .collect()
-}
+use xml::{at, elements};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

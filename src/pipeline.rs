@@ -24,9 +24,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use scenegate_adapter_contract::{
-    Authenticated, Authentication, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, Operation,
-    RawRequest, RawResponse,
-    canonical::{ConsentStatus, EventQuery, EventView, Page, Statement},
+    Authenticated, Authentication, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, IdempotencyRef,
+    Operation, RawRequest, RawResponse,
+    canonical::{BulkStage, ConsentStatus, EventQuery, EventView, Page, Statement},
 };
 use std::sync::Arc;
 
@@ -189,6 +189,7 @@ async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) ->
         Via::Adapted => authenticate_adapted(gw, call, seen).await?,
     };
     let op = caller.op;
+    let adapted = caller.partner.is_some();
     seen.tag = Some(caller.claims.sub.clone());
     let partner = match caller.partner {
         Some(partner) if partner.is_active() => partner,
@@ -205,7 +206,8 @@ async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) ->
     };
     // A retry of an answered request gets its first answer, whatever happened since (its
     // single-payment consent is consumed by then).
-    let claim = match idempotency(gw, &partner, op, &call.raw, caller.protocol.as_ref()).await? {
+    let order = order_reference(&partner, op, &call.raw, caller.protocol.as_ref(), adapted)?;
+    let claim = match idempotency(gw, &partner, op, &call.raw, order.as_ref()).await? {
         Idempotency::NotNeeded => None,
         Idempotency::Replay(stored) => return Ok(replay(stored)),
         Idempotency::Claimed(claim) => Some(claim),
@@ -415,7 +417,7 @@ async fn consent_gate(gw: &AppState, claims: &AccessClaims, op: Operation) -> Re
         Err(e) => return Err(e.into()),
     };
     // A payment consent moves money and reads nothing; an account consent the reverse.
-    if consent.payment.is_some() != (op == Operation::CreatePayment) {
+    if consent.payment.is_some() != op.spends_payment_consent() {
         return Err(ApiError::ConsentRequired);
     }
     if consent.status != ConsentStatus::Authorised {
@@ -464,30 +466,51 @@ enum Idempotency {
     Claimed(Claim),
 }
 
-/// Money-moving calls need an `Idempotency-Key`; the first request with a key claims it,
-/// a retry gets the first answer, a reuse for another request is refused.
+/// The protocol's own order or message number of a money-moving adapted call, which stands
+/// in for the `Idempotency-Key` header: what a signed protocol's adapter verified, or what a
+/// token-authenticated protocol's adapter reads from the request (ISO 20022's `MsgId`).
+fn order_reference(
+    partner: &Partner,
+    op: Operation,
+    raw: &RawRequest,
+    protocol: Option<&Authenticated>,
+    adapted: bool,
+) -> Result<Option<IdempotencyRef>, ApiError> {
+    if !op.moves_money() {
+        return Ok(None);
+    }
+    match protocol {
+        Some(verified) => verified
+            .idempotency
+            .clone()
+            .map(Some)
+            .ok_or_else(|| ApiError::Internal(format!("adapter gave no order reference for `{}`", op.name()))),
+        None if adapted => Ok(partner.adapter.order_reference(op, raw)?),
+        None => Ok(None),
+    }
+}
+
+/// Money-moving calls need an idempotency key: the protocol's order reference, else the
+/// `Idempotency-Key` header. The first request with a key claims it, a retry gets the first
+/// answer, a reuse for another request is refused.
 async fn idempotency(
     gw: &AppState,
     partner: &Partner,
     op: Operation,
     raw: &RawRequest,
-    protocol: Option<&Authenticated>,
+    order: Option<&IdempotencyRef>,
 ) -> Result<Idempotency, ApiError> {
     if !op.moves_money() {
         return Ok(Idempotency::NotNeeded);
     }
-    let (key, fingerprint) = match protocol {
+    let (key, fingerprint) = match order {
         None => {
             let key = IdempotencyKey::parse(raw.header(idempotency::HEADER))?;
             (key, idempotency::fingerprint(&raw.method, &raw.path, &raw.body))
         }
         // The protocol's own order number, scoped by operation; the fingerprint covers what
         // the adapter says identifies the request (not its timestamp or signature).
-        Some(verified) => {
-            let reference = verified
-                .idempotency
-                .as_ref()
-                .ok_or_else(|| ApiError::Internal(format!("adapter gave no order reference for `{}`", op.name())))?;
+        Some(reference) => {
             let key = IdempotencyKey::parse(Some(&format!("{}:{}", op.name(), reference.key)))?;
             (key, idempotency::fingerprint("ADAPTED", op.name(), &reference.request))
         }
@@ -636,6 +659,18 @@ async fn route(
             CanonicalResponse::Refund(Box::new(payments.refund(partner, &id, *r, claim()?).await?))
         }
         CanonicalRequest::ListRefunds(id) => CanonicalResponse::RefundList(payments.refunds(&partner.id, &id).await?),
+        CanonicalRequest::InitiateBulkPayment(r) => CanonicalResponse::BulkPayment {
+            bulk: Box::new(payments.create_bulk(partner, *r).await?),
+            stage: BulkStage::Initiated,
+        },
+        CanonicalRequest::ExecuteBulkPayment(id) => CanonicalResponse::BulkPayment {
+            bulk: Box::new(payments.execute_bulk(partner, consent()?, &id, claim()?).await?),
+            stage: BulkStage::Executed,
+        },
+        CanonicalRequest::GetBulkPayment(id) => CanonicalResponse::BulkPayment {
+            bulk: Box::new(payments.bulk(&partner.id, &id).await?),
+            stage: BulkStage::Read,
+        },
         CanonicalRequest::ListEvents(q) => CanonicalResponse::EventPage(events_page(gw, &partner.id, q).await?),
         CanonicalRequest::AckEvent(id) => {
             let id = id.parse().map_err(|_| ApiError::NotFound("event"))?;

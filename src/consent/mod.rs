@@ -16,7 +16,7 @@ use scenegate_adapter_contract::{
 };
 
 pub use model::{Actor, Consent};
-pub use payment_terms::{Allowance, Payee, PaymentTerms};
+pub use payment_terms::{Allowance, BulkItem, BulkTerms, Payee, PaymentTerms};
 pub use store::ConsentStore;
 
 use crate::{auth::Clock, kept::Kept, store::StoreError};

@@ -1,5 +1,6 @@
 //! What a customer agrees to when they authorise a payment consent: who is paid, how much
-//! (one fixed amount, or many payments within limits), for what and in which scenario.
+//! (one fixed amount, many payments within limits, or a bulk's listed transfers, each to its
+//! own payee), for what and in which scenario.
 //!
 //! Amounts are integer minor units of `currency`, checked against its ISO 4217 exponent
 //! when the consent is created; the creditor is resolved (a merchant id from the partner's
@@ -20,12 +21,37 @@ pub struct PaymentTerms {
     pub amount_minor: Option<i64>,
     /// Recurring consents: the limits.
     pub limits: Option<Allowance>,
-    pub payee: Payee,
+    /// Who is paid; a bulk lists a payee per transaction instead.
+    #[serde(default)]
+    pub payee: Option<Payee>,
     pub reference: String,
     pub scenario: Scenario,
     /// The debtor account the partner proposed (its pseudonymous id); the customer confirms
     /// or chooses another on the consent page.
     pub proposed_debtor: Option<AccountId>,
+    /// Bulk consents: the transactions, each paid once when the bulk is executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk: Option<BulkTerms>,
+}
+
+/// What a customer agrees to pay in a bulk: the partner's message and each transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkTerms {
+    /// The partner's message id (ISO 20022 `MsgId`): with an end-to-end id, it names a
+    /// transfer for good (its payment id is derived from both).
+    pub message_id: String,
+    /// The batch's id (`PmtInfId`).
+    pub payment_info_id: String,
+    pub transactions: Vec<BulkItem>,
+}
+
+/// One transfer of a bulk, in the consent's currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkItem {
+    pub end_to_end_id: String,
+    pub amount_minor: i64,
+    pub payee: Payee,
+    pub reference: String,
 }
 
 /// The limits of a recurring consent, in minor units.
@@ -47,6 +73,11 @@ pub enum Payee {
 }
 
 impl Payee {
+    /// As partners see it when there is none (a bulk's payees are per transaction).
+    pub fn view_of(payee: Option<&Payee>) -> Creditor {
+        payee.map_or(Creditor { merchant: None, account_number: None, name: None, bank_code: None }, Payee::view)
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Self::Merchant { name, .. } | Self::Account { name, .. } => name,

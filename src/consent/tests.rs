@@ -167,10 +167,11 @@ fn payment_terms() -> PaymentTerms {
         currency: Currency::Cny,
         amount_minor: Some(4500),
         limits: None,
-        payee: Payee::Merchant { id: "shop".into(), account: "6222000000009999".into(), name: "Shop Ltd".into() },
+        payee: Some(Payee::Merchant { id: "shop".into(), account: "6222000000009999".into(), name: "Shop Ltd".into() }),
         reference: "ORDER-1".into(),
         scenario: Scenario { code: ScenarioCode::Parking, merchant_category_code: None },
         proposed_debtor: None,
+        bulk: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! - `terms.rs` checks a partner's payment-consent request into [`PaymentTerms`].
 //! - `model.rs` is the payment and the refund; `store.rs` where they live (one atomic write
 //!   per step, with the consent, the limits, the idempotency record and the outbox event).
+//! - `bulk.rs` is the bulk: one consent for a batch, one payment per transaction.
 //! - `reconcile.rs` settles every payment whose core answer was lost.
 //!
 //! A payment is recorded (`ACTC`) before the core is asked, under its id as the core's
@@ -10,6 +11,7 @@
 //! answer leaves it `ACSP` until the reconciler asks the core, and voids it there if the
 //! core never booked it. Nothing reports a failure that may have succeeded.
 
+mod bulk;
 pub mod model;
 mod reconcile;
 pub mod store;
@@ -18,7 +20,7 @@ mod terms;
 use std::sync::Arc;
 
 use scenegate_adapter_contract::{
-    ConsentId, PaymentId, RefundId,
+    ConsentId, Currency, PaymentId, RefundId,
     canonical::{
         Iso20022Status, PaymentConsentRequest, PaymentConsentView, PaymentRequest, PaymentView, RefundRequest,
         RefundView,
@@ -131,7 +133,7 @@ impl Payments {
             instructed_amount: terms.amount_minor.map(|m| terms.money(m)),
             currency: terms.limits.map(|_| terms.currency.code().to_owned()),
             limits: terms.limits_view(),
-            creditor: terms.payee.view(),
+            creditor: Payee::view_of(terms.payee.as_ref()),
             remittance_reference: terms.reference.clone(),
             scenario: terms.scenario.clone(),
             debtor_account_id: c.accounts.first().map(|a| self.pseudonyms.account_id(&c.partner_id, a)),
@@ -158,6 +160,11 @@ impl Payments {
             return Err(invalid("consent_id", "must be the consent your access token was issued for"));
         }
         let terms = consent.payment.as_ref().ok_or(PaymentError::NotFound("payment consent"))?;
+        // A bulk has a payee per transaction and is paid by its execution.
+        let payee = terms
+            .payee
+            .clone()
+            .ok_or_else(|| invalid("consent_id", "a bulk payment consent is paid by executing it"))?;
         let amount = terms::minor_units("instructed_amount", &req.instructed_amount)?;
         if req.instructed_amount.currency() != terms.currency {
             return Err(invalid(
@@ -172,12 +179,7 @@ impl Payments {
             Some(_) => return Err(invalid("remittance_reference", "a single payment uses its consent's reference")),
             None => terms.reference.clone(),
         };
-        let limits = partner
-            .payments
-            .limits
-            .get(&terms.currency)
-            .copied()
-            .ok_or_else(|| invalid("instructed_amount.currency", "this partner has no payment limits in it"))?;
+        let limits = partner_limits(partner, terms.currency, "instructed_amount.currency")?;
         let debtor = consent.accounts.first().cloned().ok_or(PaymentError::NotFound("payment consent"))?;
         let customer_id = consent.customer_id.clone().ok_or(PaymentError::NotFound("payment consent"))?;
         let now = self.clock.now();
@@ -188,7 +190,7 @@ impl Payments {
             consent_id: consent.id.clone(),
             customer_id,
             debtor,
-            payee: terms.payee.clone(),
+            payee,
             amount_minor: amount,
             currency: terms.currency,
             reference,
@@ -330,6 +332,16 @@ impl Payments {
     }
 }
 
+/// The partner's limits in `currency` (the bank sets them; none, no payments in it).
+fn partner_limits(partner: &Partner, currency: Currency, field: &'static str) -> Result<PartnerLimits, PaymentError> {
+    partner
+        .payments
+        .limits
+        .get(&currency)
+        .copied()
+        .ok_or_else(|| invalid(field, "this partner has no payment limits in it"))
+}
+
 /// A payment as the core books it: its id is the core's de-duplication key.
 fn payment_order(payment: &Payment) -> PostingOrder {
     PostingOrder {
@@ -426,5 +438,7 @@ fn refund_event(r: &Refund) -> NewEvent {
     }
 }
 
+#[cfg(test)]
+mod bulk_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 //! appends the outbox event, so none of them can disagree after a crash.
 
 use async_trait::async_trait;
-use scenegate_adapter_contract::{PaymentId, RefundId, canonical::ConsentStatus};
+use scenegate_adapter_contract::{ConsentId, PaymentId, RefundId, canonical::ConsentStatus};
 
 use super::model::{Payment, Refund, Settlement};
 use crate::{events::NewEvent, idempotency::Claim};
@@ -59,6 +59,16 @@ pub struct NewPayment<'a> {
     pub now: i64,
 }
 
+/// The payments of a bulk consent's execution, one per listed transaction (by its
+/// end-to-end id), recorded together.
+pub struct NewBulk<'a> {
+    pub payments: &'a [(String, Payment)],
+    pub claim: &'a Claim,
+    pub partner_limits: PartnerLimits,
+    pub events: Vec<NewEvent>,
+    pub now: i64,
+}
+
 pub struct NewRefund<'a> {
     pub refund: &'a Refund,
     pub claim: &'a Claim,
@@ -81,6 +91,14 @@ pub trait PaymentStore: Send + Sync {
         event: for<'x> fn(&'x Payment) -> NewEvent,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError>;
+    /// Records a bulk consent's payments (`ACTC`) in one unit: the consent is consumed (it
+    /// must be authorised, and each payment one of its transactions, as listed), each
+    /// payment counted against the partner's limits (one over refuses them all), each tied to
+    /// its transaction, which no second payment can be (`(consent, end-to-end id)` is unique
+    /// in the store); the idempotency record is linked to the consent, the events appended.
+    async fn create_bulk_payments(&self, new: NewBulk<'_>) -> Result<(), PaymentStoreError>;
+    /// The payments made for a bulk consent's transactions, by end-to-end id.
+    async fn bulk_payments(&self, consent_id: &ConsentId) -> Result<Vec<(String, Payment)>, PaymentStoreError>;
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError>;
     /// Payments not final and last changed before `before`: the reconciler's work list.
     async fn unsettled_payments(&self, before: i64, limit: u32) -> Result<Vec<Payment>, PaymentStoreError>;
@@ -100,4 +118,48 @@ pub trait PaymentStore: Send + Sync {
     async fn unsettled_refunds(&self, before: i64, limit: u32) -> Result<Vec<Refund>, PaymentStoreError>;
     /// How many of a partner's payments are in each ISO 20022 status (staff reports).
     async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError>;
+}
+
+/// What either engine checks, inside its transaction, before it records a bulk consent's
+/// payments: the consent is the partner's and customer's, authorised, and the payments are
+/// exactly its transactions as listed (each once, amount, payee, currency, debtor). The
+/// consent is then consumed; the caller saves it with the payments.
+pub fn check_bulk_use(
+    consent: &mut crate::consent::Consent,
+    payments: &[(String, Payment)],
+    now: i64,
+) -> Result<(), PaymentStoreError> {
+    let Some((_, first)) = payments.first() else { return Err(PaymentStoreError::NotFound) };
+    let ours = |p: &Payment| {
+        p.consent_id == consent.id
+            && p.partner_id == consent.partner_id
+            && consent.customer_id.as_deref() == Some(p.customer_id.as_str())
+    };
+    if !payments.iter().all(|(_, p)| ours(p)) {
+        return Err(PaymentStoreError::NotFound);
+    }
+    consent.expire_if_due(now);
+    if consent.status != ConsentStatus::Authorised {
+        return Err(Refused::ConsentState(consent.status).into());
+    }
+    let terms = consent.payment.as_ref().ok_or(PaymentStoreError::NotFound)?;
+    let bulk = terms.bulk.as_ref().ok_or(PaymentStoreError::NotFound)?;
+    let listed = |(end_to_end_id, p): &(String, Payment)| {
+        bulk.transactions.iter().any(|t| {
+            &t.end_to_end_id == end_to_end_id
+                && t.amount_minor == p.amount_minor
+                && t.payee == p.payee
+                && p.currency == terms.currency
+                && consent.accounts.first() == Some(&p.debtor)
+        })
+    };
+    let mut ids: Vec<&str> = payments.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != bulk.transactions.len() || payments.len() != ids.len() || !payments.iter().all(listed) {
+        return Err(Refused::AmountNotConsented.into());
+    }
+    consent
+        .transition(ConsentStatus::Consumed, crate::consent::Actor::Partner(first.partner_id.clone()), now)
+        .map_err(|e| Refused::ConsentState(e.from).into())
 }

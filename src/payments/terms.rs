@@ -3,13 +3,16 @@
 
 use scenegate_adapter_contract::{
     Currency, Money,
-    canonical::{Creditor, PaymentConsentRequest, PaymentConsentType},
+    canonical::{
+        BulkPaymentRequest, Creditor, MAX_BULK_TRANSACTIONS, PaymentConsentRequest, PaymentConsentType, Scenario,
+        ScenarioCode,
+    },
 };
 
 use super::{MAX_REFERENCE_CHARS, PaymentError, RECURRING_MAX_SECS, SINGLE_DEFAULT_SECS, SINGLE_MAX_SECS, invalid};
 use crate::{
     config::Partner,
-    consent::{Allowance, Payee, PaymentTerms},
+    consent::{Allowance, BulkItem, BulkTerms, Payee, PaymentTerms},
 };
 
 /// Largest amount in minor units: the core's own cap, so no sum can overflow.
@@ -65,6 +68,9 @@ pub fn check(partner: &Partner, req: PaymentConsentRequest, now: i64) -> Result<
             let allowance = Allowance { per_payment, per_day, per_month };
             (currency, None, Some(allowance), RECURRING_MAX_SECS, RECURRING_DEFAULT_SECS)
         }
+        PaymentConsentType::Bulk => {
+            return Err(invalid("consent_type", "a bulk payment is made from an ISO 20022 pain.001"));
+        }
     };
     let partner_limits = partner.payments.limits.get(&currency).ok_or_else(|| {
         invalid("currency", format!("this partner may not take payments in {currency}; ask the bank to set its limits"))
@@ -94,12 +100,67 @@ pub fn check(partner: &Partner, req: PaymentConsentRequest, now: i64) -> Result<
         currency,
         amount_minor,
         limits,
-        payee,
+        payee: Some(payee),
         reference,
         scenario: req.scenario,
         proposed_debtor: req.debtor_account_id,
+        bulk: None,
     };
     Ok((terms, expiration))
+}
+
+/// A bulk: every transfer checked as a single payment's would be (payee resolved, amount
+/// within the partner's per-payment limit, reference), all in the bulk's currency, end-to-end
+/// ids unique. The consent's amount is the total; it may be executed until 24 hours after
+/// the partner asked.
+pub fn check_bulk(partner: &Partner, req: BulkPaymentRequest, now: i64) -> Result<(PaymentTerms, i64), PaymentError> {
+    let currency = req.currency;
+    let limits = partner.payments.limits.get(&currency).ok_or_else(|| {
+        invalid("currency", format!("this partner may not take payments in {currency}; ask the bank to set its limits"))
+    })?;
+    if req.transactions.is_empty() || req.transactions.len() > MAX_BULK_TRANSACTIONS {
+        return Err(invalid("transactions", format!("a bulk has 1 to {MAX_BULK_TRANSACTIONS} transactions")));
+    }
+    let mut items: Vec<BulkItem> = Vec::with_capacity(req.transactions.len());
+    let mut total: i64 = 0;
+    for t in req.transactions {
+        let at = |e: PaymentError| match e {
+            PaymentError::InvalidField { field, reason } => {
+                invalid(field, format!("transaction `{}`: {reason}", t.end_to_end_id))
+            }
+            other => other,
+        };
+        if items.iter().any(|i| i.end_to_end_id == t.end_to_end_id) {
+            return Err(at(invalid("end_to_end_id", "is given more than once")));
+        }
+        if t.amount.currency() != currency {
+            return Err(at(invalid("instructed_amount.currency", format!("must be {currency}, the bulk's currency"))));
+        }
+        let amount_minor = minor_units("instructed_amount", &t.amount).map_err(at)?;
+        if amount_minor > limits.per_payment {
+            let max = Money::from_minor(limits.per_payment, currency);
+            return Err(at(invalid("instructed_amount", format!("exceeds this partner's per-payment limit of {max}"))));
+        }
+        total = total
+            .checked_add(amount_minor)
+            .filter(|t| *t <= MAX_MINOR)
+            .ok_or_else(|| invalid("transactions", "the total is too large"))?;
+        let payee = payee(partner, &t.creditor).map_err(at)?;
+        let reference = reference("remittance_reference", &t.remittance_reference).map_err(at)?;
+        items.push(BulkItem { end_to_end_id: t.end_to_end_id, amount_minor, payee, reference });
+    }
+    let terms = PaymentTerms {
+        kind: PaymentConsentType::Bulk,
+        currency,
+        amount_minor: Some(total),
+        limits: None,
+        payee: None,
+        reference: reference("payment_info_id", &req.payment_info_id)?,
+        scenario: Scenario { code: ScenarioCode::Other, merchant_category_code: None },
+        proposed_debtor: req.debtor_account_id,
+        bulk: Some(BulkTerms { message_id: req.message_id, payment_info_id: req.payment_info_id, transactions: items }),
+    };
+    Ok((terms, now + SINGLE_MAX_SECS))
 }
 
 /// A positive amount in minor units, within the core's cap.

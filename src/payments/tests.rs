@@ -22,16 +22,16 @@ use crate::{
 
 const MERCHANT: &str = "6222020000000000091";
 
-struct World {
-    payments: Payments,
-    consents: Consents,
-    idem: Arc<dyn IdempotencyStore>,
+pub(super) struct World {
+    pub(super) payments: Payments,
+    pub(super) consents: Consents,
+    pub(super) idem: Arc<dyn IdempotencyStore>,
     core: CoreClient,
     core_url: String,
-    clock: Arc<ManualClock>,
-    partner: Arc<Partner>,
-    debtor: String,
-    _stores: crate::store::test_support::TestStores,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) partner: Arc<Partner>,
+    pub(super) debtor: String,
+    pub(super) _stores: crate::store::test_support::TestStores,
     _dir: tempfile::TempDir,
 }
 
@@ -72,7 +72,7 @@ per_day = "100000.00"
     set.get("ptn_pay").unwrap().clone()
 }
 
-async fn world(core_timeout_ms: u64) -> World {
+pub(super) async fn world(core_timeout_ms: u64) -> World {
     let dir = tempfile::tempdir().unwrap();
     let bank = CoreBank::open(CoreBankConfig { data_dir: Some(dir.path().join("core")), seed: true }).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -129,10 +129,11 @@ impl World {
             currency: Currency::Cny,
             amount_minor,
             limits,
-            payee: Payee::Merchant { id: "shop".into(), account: MERCHANT.into(), name: "Shop Ltd".into() },
+            payee: Some(Payee::Merchant { id: "shop".into(), account: MERCHANT.into(), name: "Shop Ltd".into() }),
             reference: "ORDER-1".into(),
             scenario: Scenario { code: ScenarioCode::Parking, merchant_category_code: Some("7523".into()) },
             proposed_debtor: None,
+            bulk: None,
         };
         let now = self.clock.now();
         let c = self.consents.create_payment("ptn_pay", terms, now + 3600).await.unwrap();
@@ -176,7 +177,7 @@ impl World {
         body["data"].clone()
     }
 
-    async fn txn_count(&self) -> i64 {
+    pub(super) async fn txn_count(&self) -> i64 {
         self.ledger().await["txn_count"].as_i64().unwrap()
     }
 
@@ -298,7 +299,7 @@ async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
         consent_id: consent.id.clone(),
         customer_id: "C0001".into(),
         debtor: w.debtor.clone(),
-        payee: consent.payment.as_ref().unwrap().payee.clone(),
+        payee: consent.payment.as_ref().unwrap().payee.clone().unwrap(),
         amount_minor: 900,
         currency: Currency::Cny,
         reference: "ORDER-1".into(),

@@ -382,18 +382,28 @@ fn pseudonym_of(gw: &AppState, consent: &Consent, acct_no: &str) -> Option<Accou
     Some(gw.accounts.pseudonym(&consent.partner_id, acct_no))
 }
 
-/// The amount (single) or the per-payment limit (recurring), labelled.
+/// Who is paid: the payee, or for a bulk how many.
+fn payee_name(terms: &PaymentTerms, t: &'static text::Text) -> String {
+    match (&terms.payee, &terms.bulk) {
+        (Some(payee), _) => payee.name().to_owned(),
+        (None, Some(bulk)) => format!("{} {}", bulk.transactions.len(), t.payees),
+        (None, None) => String::new(),
+    }
+}
+
+/// The amount (single), the total (bulk) or the per-payment limit (recurring), labelled.
 fn summary(terms: &PaymentTerms, t: &'static text::Text) -> pages::Fact {
+    let label = if terms.kind == PaymentConsentType::Bulk { t.total } else { t.amount };
     match (terms.amount_minor, terms.limits) {
-        (Some(minor), _) => pages::Fact { label: t.amount, value: text::money(minor, terms.currency) },
+        (Some(minor), _) => pages::Fact { label, value: text::money(minor, terms.currency) },
         (None, Some(l)) => pages::Fact { label: t.per_payment, value: text::money(l.per_payment, terms.currency) },
-        (None, None) => pages::Fact { label: t.amount, value: String::new() },
+        (None, None) => pages::Fact { label, value: String::new() },
     }
 }
 
 /// A payment consent's terms as facts: payee, then amount or every limit.
 pub(super) fn payment_facts(terms: &PaymentTerms, t: &'static text::Text) -> Vec<pages::Fact> {
-    let mut facts = vec![pages::Fact { label: t.payee, value: terms.payee.name().to_owned() }];
+    let mut facts = vec![pages::Fact { label: t.payee, value: payee_name(terms, t) }];
     match terms.limits {
         Some(l) => {
             facts.push(pages::Fact { label: t.per_payment, value: text::money(l.per_payment, terms.currency) });
@@ -409,18 +419,34 @@ pub(super) fn payment_facts(terms: &PaymentTerms, t: &'static text::Text) -> Vec
     facts
 }
 
+/// A bulk's payments for the consent page.
+fn transfers(terms: &PaymentTerms) -> Vec<pages::TransferRow> {
+    let Some(bulk) = &terms.bulk else { return Vec::new() };
+    bulk.transactions
+        .iter()
+        .map(|item| pages::TransferRow {
+            payee: item.payee.name().to_owned(),
+            account: match &item.payee {
+                crate::consent::Payee::Account { number, .. } => payment_terms::mask(number),
+                crate::consent::Payee::Merchant { .. } => String::new(),
+            },
+            amount: text::money(item.amount_minor, terms.currency),
+            reference: item.reference.clone(),
+        })
+        .collect()
+}
+
 /// What the SMS says the code is for (at most 140 characters, the core's limit).
 fn otp_purpose(terms: &PaymentTerms) -> String {
+    let payee = payee_name(terms, &text::EN);
     let text = match (terms.kind, terms.amount_minor, terms.limits) {
-        (PaymentConsentType::Single, Some(minor), _) => {
-            format!("Pay {} to {}", text::money(minor, terms.currency), terms.payee.name())
+        (PaymentConsentType::Single | PaymentConsentType::Bulk, Some(minor), _) => {
+            format!("Pay {} to {payee}", text::money(minor, terms.currency))
         }
-        (_, _, Some(l)) => format!(
-            "Allow payments of up to {} each to {}",
-            text::money(l.per_payment, terms.currency),
-            terms.payee.name()
-        ),
-        _ => format!("Authorise payments to {}", terms.payee.name()),
+        (_, _, Some(l)) => {
+            format!("Allow payments of up to {} each to {payee}", text::money(l.per_payment, terms.currency))
+        }
+        _ => format!("Authorise payments to {payee}"),
     };
     text.chars().take(140).collect()
 }
@@ -447,19 +473,23 @@ fn payment_page(
         })
         .collect();
     let payee_account = match &terms.payee {
-        crate::consent::Payee::Account { number, .. } => payment_terms::mask(number),
-        crate::consent::Payee::Merchant { .. } => String::new(),
+        Some(crate::consent::Payee::Account { number, .. }) => payment_terms::mask(number),
+        Some(crate::consent::Payee::Merchant { .. }) | None => String::new(),
     };
     let limits = payment_facts(terms, t).into_iter().skip(1).collect();
+    let payee = payee_name(terms, t);
+    let amount = summary(terms, t);
     let page = pages::PaymentConsentPage {
         t,
         lang: locale.code(),
         partner: p.partner,
-        payee: terms.payee.name(),
+        payee: &payee,
         payee_account,
-        single: terms.kind == PaymentConsentType::Single,
-        amount: summary(terms, t).value,
+        single: terms.limits.is_none(),
+        amount_label: amount.label,
+        amount: amount.value,
         limits,
+        transfers: transfers(terms),
         reference: &terms.reference,
         scenario: text::scenario(terms.scenario.code, locale),
         until: format!("{} ({})", text::beijing(p.consent.expiration, true), t.beijing_time),
@@ -577,11 +607,12 @@ async fn otp_page(
         return error_page(StatusCode::BAD_REQUEST, locale, t.otp_gone);
     };
     let sum = summary(terms, t);
+    let payee = payee_name(terms, t);
     let page = pages::OtpPage {
         t,
         lang: locale.code(),
         masked_mobile: &challenge.masked_mobile,
-        payee: terms.payee.name(),
+        payee: &payee,
         summary_label: sum.label,
         summary: sum.value,
         message,

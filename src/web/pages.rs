@@ -138,6 +138,15 @@ pub struct DebtorRow {
     pub checked: bool,
 }
 
+/// One payment of a bulk as the customer is shown it.
+pub struct TransferRow {
+    pub payee: String,
+    /// Masked.
+    pub account: String,
+    pub amount: String,
+    pub reference: String,
+}
+
 /// A label and its value, e.g. a limit.
 pub struct Fact {
     pub label: &'static str,
@@ -151,8 +160,10 @@ pub struct Fact {
 <p class="lead"><strong>{{ partner }}</strong> {{ t.pay_requests }}</p>
 <dl class="facts payment">
 <dt>{{ t.payee }}</dt><dd id="payee">{{ payee }}{% if !payee_account.is_empty() %} <span class="num">{{ payee_account }}</span>{% endif %}</dd>
-{% if single %}<dt>{{ t.amount }}</dt><dd id="amount" class="amount">{{ amount }}</dd>
-{% else %}<dt>{{ t.recurring_payments }}</dt><dd id="limits"><ul class="perms">{% for f in limits %}<li>{{ f.label }}: {{ f.value }}</li>{% endfor %}</ul></dd>
+{% if single %}<dt>{{ amount_label }}</dt><dd id="amount" class="amount">{{ amount }}</dd>
+{% if !transfers.is_empty() %}<dt>{{ t.payment_count }}</dt><dd id="count">{{ transfers.len() }}</dd>
+<dt>{{ t.bulk_payments }}</dt><dd><ol id="transfers" class="perms">{% for r in transfers %}<li><span class="payee">{{ r.payee }}</span> <span class="num">{{ r.account }}</span> <span class="amount">{{ r.amount }}</span> <span class="ref">{{ r.reference }}</span></li>{% endfor %}</ol></dd>
+{% endif %}{% else %}<dt>{{ t.recurring_payments }}</dt><dd id="limits"><ul class="perms">{% for f in limits %}<li>{{ f.label }}: {{ f.value }}</li>{% endfor %}</ul></dd>
 {% endif %}<dt>{{ t.reference }}</dt><dd>{{ reference }}</dd>
 <dt>{{ t.scenario }}</dt><dd>{{ scenario }}</dd>
 <dt>{{ t.valid_until }}</dt><dd>{{ until }}</dd>
@@ -181,9 +192,13 @@ pub struct PaymentConsentPage<'a> {
     pub payee: &'a str,
     /// Masked; empty for a merchant.
     pub payee_account: String,
+    /// One fixed amount (a single payment, or a bulk's total), else limits.
     pub single: bool,
+    pub amount_label: &'static str,
     pub amount: String,
     pub limits: Vec<Fact>,
+    /// A bulk's payments, each shown (at most 100).
+    pub transfers: Vec<TransferRow>,
     pub reference: &'a str,
     pub scenario: &'static str,
     pub until: String,

@@ -8,8 +8,9 @@
 use scenegate_adapter_contract::{
     AdapterKind, BuildContext, CanonicalRequest, CanonicalResponse, Currency, ErrorView, Money, Operation, RawRequest,
     canonical::{
-        Account, AccountStatus, AccountType, Balance, ConsentRequest, ConsentStatus, ConsentView, CreditDebit, Page,
-        Permission, SortOrder, Statement, Transaction, TransactionQuery,
+        Account, AccountStatus, AccountType, Balance, BulkPaymentOutcome, BulkPaymentRequest, BulkPaymentView,
+        BulkStage, BulkTransaction, BulkTransactionView, ConsentRequest, ConsentStatus, ConsentView, CreditDebit,
+        Creditor, Iso20022Status, Page, Permission, SortOrder, Statement, StatusReason, Transaction, TransactionQuery,
     },
     conformance::{Case, check},
 };
@@ -22,7 +23,8 @@ const NOW: i64 = 1_796_349_600;
 fn request(method: &str, rest: &str, query: Option<&str>, body: &str) -> RawRequest {
     let mut headers = vec![("x-request-id".to_owned(), "01JDEMO-REQ".to_owned())];
     if !body.is_empty() {
-        headers.push(("content-type".into(), "application/json".into()));
+        let media = if body.starts_with('<') { "application/xml" } else { "application/json" };
+        headers.push(("content-type".into(), media.into()));
     }
     RawRequest {
         method: method.into(),
@@ -126,6 +128,67 @@ fn statement() -> Statement {
     }
 }
 
+/// A treasury system's batch: three supplier invoices from 北京云杉科技's account.
+const PAIN001: &str = include_str!("fixtures/iso20022/pain001_bulk.xml");
+
+fn creditor(account: &str, name: &str, bank: Option<&str>) -> Creditor {
+    Creditor {
+        merchant: None,
+        account_number: Some(account.into()),
+        name: Some(name.into()),
+        bank_code: bank.map(str::to_owned),
+    }
+}
+
+fn bulk_request() -> BulkPaymentRequest {
+    let tx = |id: &str, minor, creditor, reference: &str| BulkTransaction {
+        end_to_end_id: id.into(),
+        amount: cny(minor),
+        creditor,
+        remittance_reference: reference.into(),
+    };
+    BulkPaymentRequest {
+        message_id: "SG-PAIN-20261204-0001".into(),
+        payment_info_id: "SG-PMT-0001".into(),
+        currency: Currency::Cny,
+        debtor_account_id: Some("acc_7HQ2K4WJ5M3XN8PB6DRT".parse().unwrap()),
+        transactions: vec![
+            tx("INV-2026-0042", 1_250_000, creditor("6212260200000000002", "上游供应商乙", None), "货款 INV-2026-0042"),
+            tx(
+                "INV-2026-0043",
+                300_050,
+                creditor("6222020200000000107", "华东物流集团 & 仓储", Some("10210009999")),
+                "运费 PO-118",
+            ),
+            tx("INV-2026-0044", 25_000, creditor("6212260200000000003", "包装材料丙", None), "INV-2026-0044"),
+        ],
+    }
+}
+
+/// The bulk after execution: two booked, one refused by the core (insufficient funds).
+fn bulk_view(status: ConsentStatus, executed: bool) -> BulkPaymentView {
+    let outcome = |key: &str, status, reason: Option<(&str, &str)>| {
+        executed.then(|| BulkPaymentOutcome {
+            payment_id: format!("pay_{key}").parse().unwrap(),
+            status,
+            reason: reason.map(|(code, text)| StatusReason { code: code.into(), description: text.into() }),
+        })
+    };
+    let tx = |id: &str, minor, payment| BulkTransactionView { end_to_end_id: id.into(), amount: cny(minor), payment };
+    BulkPaymentView {
+        consent_id: "cns_01JBULK".parse().unwrap(),
+        consent_status: status,
+        message_id: "SG-PAIN-20261204-0001".into(),
+        payment_info_id: "SG-PMT-0001".into(),
+        currency: Currency::Cny,
+        transactions: vec![
+            tx("INV-2026-0042", 1_250_000, outcome("0042", Iso20022Status::Acsc, None)),
+            tx("INV-2026-0043", 300_050, outcome("0043", Iso20022Status::Rjct, Some(("AM04", "insufficient funds")))),
+            tx("INV-2026-0044", 25_000, outcome("0044", Iso20022Status::Acsc, None)),
+        ],
+    }
+}
+
 fn cases() -> Vec<(&'static str, Operation, RawRequest, CanonicalRequest, CanonicalResponse)> {
     vec![
         (
@@ -166,6 +229,36 @@ fn cases() -> Vec<(&'static str, Operation, RawRequest, CanonicalRequest, Canoni
                 account_name: "北京云杉科技有限公司".into(),
                 opened_on: None,
             }]),
+        ),
+        (
+            "pain001_initiate",
+            Operation::InitiateBulkPayment,
+            request("POST", "pain.001", None, PAIN001),
+            CanonicalRequest::InitiateBulkPayment(Box::new(bulk_request())),
+            CanonicalResponse::BulkPayment {
+                bulk: Box::new(bulk_view(ConsentStatus::AwaitingAuthorisation, false)),
+                stage: BulkStage::Initiated,
+            },
+        ),
+        (
+            "pain001_execute",
+            Operation::ExecuteBulkPayment,
+            request("POST", "pain.001/cns_01JBULK/execution", None, ""),
+            CanonicalRequest::ExecuteBulkPayment("cns_01JBULK".parse().unwrap()),
+            CanonicalResponse::BulkPayment {
+                bulk: Box::new(bulk_view(ConsentStatus::Consumed, true)),
+                stage: BulkStage::Executed,
+            },
+        ),
+        (
+            "pain002_status",
+            Operation::GetBulkPayment,
+            request("GET", "pain.002/cns_01JBULK", None, ""),
+            CanonicalRequest::GetBulkPayment("cns_01JBULK".parse().unwrap()),
+            CanonicalResponse::BulkPayment {
+                bulk: Box::new(bulk_view(ConsentStatus::Consumed, true)),
+                stage: BulkStage::Read,
+            },
         ),
         (
             "camt053_statement",
@@ -238,7 +331,7 @@ fn request_bytes_canonical_and_answer_bytes_match_the_golden_files() {
         golden(&format!("{name}.response"), &answer);
     }
     // A refused statement: an admi.002 message reject with the problem's status.
-    let (_, op, req, _, _) = cases().pop().unwrap();
+    let (_, op, req, _, _) = cases().into_iter().find(|c| c.0 == "camt053_statement").unwrap();
     let error = ErrorView {
         status: 403,
         code: "consent_inactive",
@@ -251,4 +344,22 @@ fn request_bytes_canonical_and_answer_bytes_match_the_golden_files() {
     let mut answer = format!("{} {}\n\n", out.status, out.content_type).into_bytes();
     answer.extend_from_slice(&out.body);
     golden("camt053_refused.response", &answer);
+
+    // A pain.001 whose control sum was tampered with: a pain.002 rejecting the group, AM10.
+    let tampered = PAIN001.replace("<CtrlSum>15750.50</CtrlSum>", "<CtrlSum>15750.51</CtrlSum>");
+    let req = request("POST", "pain.001", None, &tampered);
+    let refused = adapter.decode(Operation::InitiateBulkPayment, &req).unwrap_err();
+    let detail = refused.to_string();
+    let error = ErrorView {
+        status: 400,
+        code: "invalid_request",
+        title: "The request is malformed",
+        detail: &detail,
+        request_id: "01JDEMO-REQ",
+        retry_after: None,
+    };
+    let out = adapter.encode_error(Some(Operation::InitiateBulkPayment), &req, &error).unwrap();
+    let mut answer = format!("{} {}\n\n", out.status, out.content_type).into_bytes();
+    answer.extend_from_slice(&out.body);
+    golden("pain001_refused.response", &answer);
 }

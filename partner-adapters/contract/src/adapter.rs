@@ -250,6 +250,14 @@ pub trait PartnerAdapter: Send + Sync + std::fmt::Debug {
         let _ = req;
         Err(AdapterError::Unsupported("path-style request"))
     }
+    /// For a money-moving call of a token-authenticated protocol at its own paths: the
+    /// protocol's own order or message number, used as the idempotency key instead of an
+    /// `Idempotency-Key` header (ISO 20022's `MsgId`). `None`: the protocol has none, and the
+    /// header is required as on the standard API.
+    fn order_reference(&self, op: Operation, req: &RawRequest) -> Result<Option<IdempotencyRef>, AdapterError> {
+        let _ = (op, req);
+        Ok(None)
+    }
     /// Partner wire → canonical request.
     fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError>;
     /// Canonical response → partner wire. `req` is the request being answered (for links).

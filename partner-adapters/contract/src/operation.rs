@@ -34,10 +34,18 @@ pub enum Operation {
     ListRefunds,
     ListEvents,
     AckEvent,
+    /// A batch of credit transfers (ISO 20022 `pain.001`) for one customer to authorise
+    /// once: creates a payment consent of kind `bulk`.
+    InitiateBulkPayment,
+    /// Pays every transaction of an authorised bulk consent, each its own payment.
+    ExecuteBulkPayment,
+    /// A bulk consent and the status of each of its payments.
+    GetBulkPayment,
 }
 
 impl Operation {
-    pub const ALL: &'static [Operation] = &[
+    /// The standard API's operations: what the native adapter carries.
+    pub const STANDARD: &'static [Operation] = &[
         Operation::ListProducts,
         Operation::GetProduct,
         Operation::CreateConsent,
@@ -58,6 +66,13 @@ impl Operation {
         Operation::AckEvent,
     ];
 
+    /// Bulk payments: carried by ISO 20022 (`pain.001`), not (yet) by the standard API.
+    pub const BULK: &'static [Operation] =
+        &[Operation::InitiateBulkPayment, Operation::ExecuteBulkPayment, Operation::GetBulkPayment];
+
+    pub const ALL: &'static [Operation] =
+        &concat::<{ Self::STANDARD.len() + Self::BULK.len() }>(Self::STANDARD, Self::BULK);
+
     /// The OAuth scope a token must carry for this operation.
     pub const fn required_scope(self) -> &'static str {
         match self {
@@ -69,8 +84,10 @@ impl Operation {
             | Self::RevokePaymentConsent
             | Self::GetPayment
             | Self::CreateRefund
-            | Self::ListRefunds => "payments:write",
-            Self::CreatePayment => "payments:initiate",
+            | Self::ListRefunds
+            | Self::InitiateBulkPayment
+            | Self::GetBulkPayment => "payments:write",
+            Self::CreatePayment | Self::ExecuteBulkPayment => "payments:initiate",
             Self::ListEvents | Self::AckEvent => "events:read",
         }
     }
@@ -94,7 +111,10 @@ impl Operation {
             | Self::CreateRefund
             | Self::ListRefunds
             | Self::ListEvents
-            | Self::AckEvent => SecurityLevel::A2,
+            | Self::AckEvent
+            | Self::InitiateBulkPayment
+            | Self::ExecuteBulkPayment
+            | Self::GetBulkPayment => SecurityLevel::A2,
         }
     }
 
@@ -106,7 +126,8 @@ impl Operation {
             | Self::GetAccount
             | Self::GetBalances
             | Self::ListTransactions
-            | Self::CreatePayment => true,
+            | Self::CreatePayment
+            | Self::ExecuteBulkPayment => true,
             Self::ListProducts
             | Self::GetProduct
             | Self::CreateConsent
@@ -119,14 +140,29 @@ impl Operation {
             | Self::CreateRefund
             | Self::ListRefunds
             | Self::ListEvents
-            | Self::AckEvent => false,
+            | Self::AckEvent
+            | Self::InitiateBulkPayment
+            | Self::GetBulkPayment => false,
         }
     }
 
-    /// Whether the call moves money: it needs an `Idempotency-Key` and a detached JWS over
-    /// its body, and its response is signed.
+    /// Whether the call spends a payment consent (rather than reading under an account one).
+    pub const fn spends_payment_consent(self) -> bool {
+        matches!(self, Self::CreatePayment | Self::ExecuteBulkPayment)
+    }
+
+    /// Whether the call moves money: it needs an idempotency key (the `Idempotency-Key`
+    /// header, or the protocol's own order or message number) and a signature over its body
+    /// (a detached JWS, or the protocol's own), and its response is signed.
     pub const fn moves_money(self) -> bool {
-        matches!(self, Self::CreatePaymentConsent | Self::CreatePayment | Self::CreateRefund)
+        matches!(
+            self,
+            Self::CreatePaymentConsent
+                | Self::CreatePayment
+                | Self::CreateRefund
+                | Self::InitiateBulkPayment
+                | Self::ExecuteBulkPayment
+        )
     }
 
     /// Stable name used in metrics, logs and audit records.
@@ -150,6 +186,24 @@ impl Operation {
             Self::ListRefunds => "list_refunds",
             Self::ListEvents => "list_events",
             Self::AckEvent => "ack_event",
+            Self::InitiateBulkPayment => "initiate_bulk_payment",
+            Self::ExecuteBulkPayment => "execute_bulk_payment",
+            Self::GetBulkPayment => "get_bulk_payment",
         }
     }
+}
+
+/// Two lists as one, at compile time.
+const fn concat<const N: usize>(a: &[Operation], b: &[Operation]) -> [Operation; N] {
+    let mut out = [Operation::ListProducts; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - a.len()];
+        i += 1;
+    }
+    out
 }

@@ -284,11 +284,11 @@ fn still_allowed(partner: &Partner, consent: &Consent) -> Result<(), ApiError> {
 }
 
 /// Until when a refresh token is issued with a code's access token: with the consent's
-/// expiration, except for a single payment consent, which gets none: one payment needs one
-/// access token.
+/// expiration, except for a single or bulk payment consent, which gets none: one payment
+/// (one execution) needs one access token.
 fn refresh_until(consent: &Consent) -> Option<i64> {
     match &consent.payment {
-        Some(terms) if terms.kind == PaymentConsentType::Single => None,
+        Some(terms) if matches!(terms.kind, PaymentConsentType::Single | PaymentConsentType::Bulk) => None,
         _ => Some(consent.expiration),
     }
 }

@@ -122,6 +122,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 4, description: "event outbox", statements: events::SCHEMA },
     Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
     Step { version: 6, description: "audit trail", statements: audit::SCHEMA },
+    Step { version: 7, description: "bulk payments", statements: payments::BULK_SCHEMA },
 ];
 
 /// A pool to the configured database: at most `pool_size` connections, a bounded wait for

@@ -15,7 +15,7 @@ use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 
 use super::{consent as consent_store, events, idempotency};
 use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
-use crate::payments::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
+use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
 
 pub const SCHEMA: &[&str] = &[
@@ -76,6 +76,17 @@ pub const SCHEMA: &[&str] = &[
         PRIMARY KEY (partner_id, day, currency)
     )",
 ];
+
+/// Bulk payments: which payment paid which transaction of a bulk consent. The primary key
+/// is the store's own guarantee that a listed transaction is paid at most once; `seq` keeps
+/// the order the transactions were listed in.
+pub const BULK_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bulk_payments (
+        consent_id TEXT NOT NULL,
+        end_to_end_id TEXT NOT NULL,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments (id),
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (consent_id, end_to_end_id)
+    )"];
 
 #[derive(Clone)]
 pub struct PgPaymentStore {
@@ -286,6 +297,8 @@ async fn use_consent(conn: &mut PgConnection, p: &Payment, now: i64) -> Result<b
                 return Err(Refused::OverConsentMonthly.into());
             }
         }
+        // A bulk is paid by its execution, transaction by transaction, never by one payment.
+        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
     }
     Ok(single)
 }
@@ -318,47 +331,69 @@ fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
 
+/// Counts a payment against the partner's limits: its per-payment limit and what remains of
+/// its daily one.
+async fn count_partner(
+    conn: &mut PgConnection,
+    p: &Payment,
+    limits: crate::payments::PartnerLimits,
+) -> Result<(), PaymentStoreError> {
+    if p.amount_minor > limits.per_payment {
+        return Err(Refused::OverPartnerPerPayment.into());
+    }
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day)).await? {
+        return Err(Refused::OverPartnerDaily.into());
+    }
+    Ok(())
+}
+
+/// Inserts a recorded payment; a second payment for what allows one (a single consent, a
+/// bulk's transaction, the same id) is refused as the consent being used up.
+async fn insert_payment(conn: &mut PgConnection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
+            currency, reference, scenario, status, day, month, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(p.id.as_str())
+    .bind(&p.partner_id)
+    .bind(p.consent_id.as_str())
+    .bind(single)
+    .bind(&p.customer_id)
+    .bind(&p.debtor)
+    .bind(json(&p.payee)?)
+    .bind(p.amount_minor)
+    .bind(p.currency.code())
+    .bind(&p.reference)
+    .bind(json(&p.scenario)?)
+    .bind(p.status.code())
+    .bind(&p.day)
+    .bind(&p.month)
+    .bind(p.created_at)
+    .execute(&mut *conn)
+    .await;
+    used_up(inserted)
+}
+
+/// A unique index refusing a row means what it guards was used already.
+fn used_up(done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<(), PaymentStoreError> {
+    match done {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(Refused::ConsentState(ConsentStatus::Consumed).into())
+        }
+        other => other.map(drop).map_err(db),
+    }
+}
+
 #[async_trait]
 impl PaymentStore for PgPaymentStore {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
         let p = new.payment;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let single = use_consent(&mut tx, p, new.now).await?;
-        if p.amount_minor > new.partner_limits.per_payment {
-            return Err(Refused::OverPartnerPerPayment.into());
-        }
-        let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-        if !count_spend(&mut tx, spend, p.amount_minor, Some(new.partner_limits.per_day)).await? {
-            return Err(Refused::OverPartnerDaily.into());
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
-                currency, reference, scenario, status, day, month, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
-        )
-        .bind(p.id.as_str())
-        .bind(&p.partner_id)
-        .bind(p.consent_id.as_str())
-        .bind(single)
-        .bind(&p.customer_id)
-        .bind(&p.debtor)
-        .bind(json(&p.payee)?)
-        .bind(p.amount_minor)
-        .bind(p.currency.code())
-        .bind(&p.reference)
-        .bind(json(&p.scenario)?)
-        .bind(p.status.code())
-        .bind(&p.day)
-        .bind(&p.month)
-        .bind(p.created_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
-            }
-            other => other.map_err(db)?,
-        };
+        count_partner(&mut tx, p, new.partner_limits).await?;
+        insert_payment(&mut tx, p, single).await?;
         idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
         events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
         tx.commit().await.map_err(db)
@@ -400,6 +435,48 @@ impl PaymentStore for PgPaymentStore {
         events::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
         tx.commit().await.map_err(db)?;
         Ok(Some(p))
+    }
+
+    async fn create_bulk_payments(&self, new: NewBulk<'_>) -> Result<(), PaymentStoreError> {
+        let Some((_, first)) = new.payments.first() else { return Err(PaymentStoreError::NotFound) };
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The consent's row lock queues concurrent executions: the second finds it consumed.
+        let (mut consent, version) = consent_store::lock_in(&mut tx, &first.consent_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(PaymentStoreError::NotFound)?;
+        crate::payments::store::check_bulk_use(&mut consent, new.payments, new.now)?;
+        if !consent_store::update_in(&mut tx, &consent, version).await.map_err(unavailable)? {
+            return Err(unavailable("consent changed during the payment"));
+        }
+        let limits = new.partner_limits;
+        for ((end_to_end_id, p), event) in new.payments.iter().zip(&new.events) {
+            count_partner(&mut tx, p, limits).await?;
+            insert_payment(&mut tx, p, false).await?;
+            let tied =
+                sqlx::query("INSERT INTO bulk_payments (consent_id, end_to_end_id, payment_id) VALUES ($1, $2, $3)")
+                    .bind(p.consent_id.as_str())
+                    .bind(end_to_end_id)
+                    .bind(p.id.as_str())
+                    .execute(&mut *tx)
+                    .await;
+            used_up(tied)?;
+            events::append(&mut tx, event, new.now).await.map_err(append_err)?;
+        }
+        idempotency::link_in(&mut tx, new.claim, first.consent_id.as_str()).await.map_err(unavailable)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn bulk_payments(&self, consent_id: &ConsentId) -> Result<Vec<(String, Payment)>, PaymentStoreError> {
+        let rows = sqlx::query(
+            "SELECT b.end_to_end_id, p.* FROM bulk_payments b JOIN payments p ON p.id = b.payment_id
+             WHERE b.consent_id = $1 ORDER BY b.seq",
+        )
+        .bind(consent_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|r| Ok((r.get("end_to_end_id"), payment_of(r)?))).collect()
     }
 
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError> {

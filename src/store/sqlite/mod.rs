@@ -97,6 +97,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 6, description: "pending one-time codes", statements: grants::SCHEMA },
     Step { version: 7, description: "audit trail", statements: audit::SCHEMA },
     Step { version: 8, description: "event deliveries written with their event", statements: events::DELIVERY_TRIGGER },
+    Step { version: 9, description: "bulk payments", statements: payments::BULK_SCHEMA },
 ];
 
 /// Applies every step not applied yet, in version order; refuses a database whose applied

@@ -12,7 +12,7 @@ use scenegate_adapter_contract::{
 
 use super::{Columns, consent as consent_store, events, idempotency};
 use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
-use crate::payments::store::{NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
+use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
 
 pub const SCHEMA: &[&str] = &[
@@ -73,6 +73,15 @@ pub const SCHEMA: &[&str] = &[
         PRIMARY KEY (partner_id, day, currency)
     )",
 ];
+
+/// Bulk payments: which payment paid which transaction of a bulk consent. The primary key
+/// is the store's own guarantee that a listed transaction is paid at most once.
+pub const BULK_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bulk_payments (
+        consent_id TEXT NOT NULL,
+        end_to_end_id TEXT NOT NULL,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments (id),
+        PRIMARY KEY (consent_id, end_to_end_id)
+    )"];
 
 #[derive(Clone)]
 pub struct SqlitePaymentStore {
@@ -285,6 +294,8 @@ fn use_consent(conn: &Connection, p: &Payment, now: i64) -> Result<bool, Payment
                 return Err(Refused::OverConsentMonthly.into());
             }
         }
+        // A bulk is paid by its execution, transaction by transaction, never by one payment.
+        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
     }
     Ok(single)
 }
@@ -317,54 +328,86 @@ fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
 
+/// Counts a payment against the partner's limits: its per-payment limit and what remains of
+/// its daily one.
+fn count_partner(
+    conn: &Connection,
+    p: &Payment,
+    limits: crate::payments::PartnerLimits,
+) -> Result<(), PaymentStoreError> {
+    if p.amount_minor > limits.per_payment {
+        return Err(Refused::OverPartnerPerPayment.into());
+    }
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day))? {
+        return Err(Refused::OverPartnerDaily.into());
+    }
+    Ok(())
+}
+
+/// Inserts a recorded payment; a second payment for what allows one (a single consent, a
+/// bulk's transaction, the same id) is refused as the consent being used up.
+fn insert_payment(conn: &Connection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee,
+                amount_minor, currency, reference, scenario, status, day, month, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+        )
+        .map_err(wdb)?
+        .execute(params![
+            p.id.as_str(),
+            p.partner_id,
+            p.consent_id.as_str(),
+            single,
+            p.customer_id,
+            p.debtor,
+            json(&p.payee)?,
+            p.amount_minor,
+            p.currency.code(),
+            p.reference,
+            json(&p.scenario)?,
+            p.status.code(),
+            p.day,
+            p.month,
+            p.created_at,
+        ]);
+    used_up(inserted)
+}
+
+/// A unique index refusing a row means what it guards was used already.
+fn used_up(done: rusqlite::Result<usize>) -> Result<(), PaymentStoreError> {
+    match done {
+        Err(e) if super::is_unique_violation(&e) => Err(Refused::ConsentState(ConsentStatus::Consumed).into()),
+        other => other.map(drop).map_err(wdb),
+    }
+}
+
+/// Consumes a bulk consent for its execution, inside the transaction: it must be this
+/// partner's and customer's, authorised, and each payment one of its transactions as listed.
+fn use_bulk_consent(conn: &Connection, payments: &[(String, Payment)], now: i64) -> Result<(), PaymentStoreError> {
+    let Some((_, first)) = payments.first() else { return Err(PaymentStoreError::NotFound) };
+    let (mut consent, version) =
+        consent_store::get_in(conn, &first.consent_id).map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
+    crate::payments::store::check_bulk_use(&mut consent, payments, now)?;
+    if !consent_store::update_in(conn, &consent, version).map_err(unavailable)? {
+        return Err(unavailable("consent changed during the payment"));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl PaymentStore for SqlitePaymentStore {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
         let (payment, claim, event, limits, now) =
             (new.payment.clone(), new.claim.clone(), new.event, new.partner_limits, new.now);
-        let (payee, scenario) = (json(&payment.payee)?, json(&payment.scenario)?);
         self.db
             .batch
             .write(move |conn| {
                 let p = &payment;
                 let single = use_consent(conn, p, now)?;
-                if p.amount_minor > limits.per_payment {
-                    return Err(Refused::OverPartnerPerPayment.into());
-                }
-                let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
-                if !count_spend(conn, spend, p.amount_minor, Some(limits.per_day))? {
-                    return Err(Refused::OverPartnerDaily.into());
-                }
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee,
-                            amount_minor, currency, reference, scenario, status, day, month, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-                    )
-                    .map_err(wdb)?
-                    .execute(params![
-                        p.id.as_str(),
-                        p.partner_id,
-                        p.consent_id.as_str(),
-                        single,
-                        p.customer_id,
-                        p.debtor,
-                        payee,
-                        p.amount_minor,
-                        p.currency.code(),
-                        p.reference,
-                        scenario,
-                        p.status.code(),
-                        p.day,
-                        p.month,
-                        p.created_at,
-                    ]);
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => {
-                        return Err(Refused::ConsentState(ConsentStatus::Consumed).into());
-                    }
-                    other => other.map_err(wdb)?,
-                };
+                count_partner(conn, p, limits)?;
+                insert_payment(conn, p, single)?;
                 idempotency::link_in(conn, &claim, p.id.as_str()).map_err(unavailable)?;
                 events::append(conn, &event, now).map_err(append_err)?;
                 Ok(())
@@ -414,6 +457,45 @@ impl PaymentStore for SqlitePaymentStore {
                 Ok(Some(p))
             })
             .await
+    }
+
+    async fn create_bulk_payments(&self, new: NewBulk<'_>) -> Result<(), PaymentStoreError> {
+        let (payments, claim, events, limits, now) =
+            (new.payments.to_vec(), new.claim.clone(), new.events, new.partner_limits, new.now);
+        self.db
+            .batch
+            .write(move |conn| {
+                use_bulk_consent(conn, &payments, now)?;
+                for ((end_to_end_id, p), event) in payments.iter().zip(&events) {
+                    count_partner(conn, p, limits)?;
+                    insert_payment(conn, p, false)?;
+                    let tied = conn
+                        .prepare_cached(
+                            "INSERT INTO bulk_payments (consent_id, end_to_end_id, payment_id) VALUES (?1, ?2, ?3)",
+                        )
+                        .map_err(wdb)?
+                        .execute(params![p.consent_id.as_str(), end_to_end_id, p.id.as_str()]);
+                    used_up(tied)?;
+                    events::append(conn, event, now).map_err(append_err)?;
+                }
+                if let Some((_, p)) = payments.first() {
+                    idempotency::link_in(conn, &claim, p.consent_id.as_str()).map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn bulk_payments(&self, consent_id: &ConsentId) -> Result<Vec<(String, Payment)>, PaymentStoreError> {
+        let rows = sqlx::query(
+            "SELECT b.end_to_end_id, p.* FROM bulk_payments b JOIN payments p ON p.id = b.payment_id
+             WHERE b.consent_id = ?1 ORDER BY b.rowid",
+        )
+        .bind(consent_id.as_str())
+        .fetch_all(&self.db.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|r| Ok((r.text("end_to_end_id").map_err(stored)?, payment_of(r)?))).collect()
     }
 
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentStoreError> {

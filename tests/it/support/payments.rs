@@ -99,6 +99,16 @@ pub async fn authorise_payment(
     consent_id: &str,
     login_id: &str,
 ) -> String {
+    authorise_payment_shown(stack, partner, consent_id, login_id).await.1
+}
+
+/// [`authorise_payment`], with the consent page the customer was shown.
+pub async fn authorise_payment_shown(
+    stack: &super::Stack,
+    partner: &PartnerClient,
+    consent_id: &str,
+    login_id: &str,
+) -> (String, String) {
     use super::customer::{Customer, latest_otp, location_params, param, pkce, tokens};
     let (verifier, challenge) = pkce();
     let res = partner.par_with(consent_id, &challenge, &[("scope", "payments:initiate")]).await;
@@ -117,7 +127,8 @@ pub async fn authorise_payment(
     assert_eq!(res.status(), 303, "one-time code accepted");
     let (_, params) = location_params(&res);
     let auth_code = param(&params, "code").expect("code").to_owned();
-    tokens(partner, &auth_code, &verifier).await["access_token"].as_str().unwrap().to_owned()
+    let token = tokens(partner, &auth_code, &verifier).await["access_token"].as_str().unwrap().to_owned();
+    (page, token)
 }
 
 /// A token of `partner` with `scope` (client credentials).

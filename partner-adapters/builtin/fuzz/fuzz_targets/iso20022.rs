@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = adapter.operation(&req);
     for op in Operation::ALL {
+        let _ = adapter.order_reference(*op, &req);
         let _ = adapter.decode(*op, &req);
     }
     let error = ErrorView { status: 400, code: "fuzz", title: "fuzz", detail: &line, request_id: "r", retry_after: None };

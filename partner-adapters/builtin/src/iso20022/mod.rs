@@ -33,19 +33,38 @@
 //! transaction code (the core books none), so the mandatory `BkTxCd` is empty rather than
 //! made up. Amounts are exact decimals with their `Ccy`, never floats.
 //!
+//! Bulk payments (Berlin Group's bulk, in ISO 20022), with the partner's own token:
+//!
+//! - `POST pain.001` (`application/xml`, scope `payments:write`): a `pain.001.001.09` of one
+//!   `PmtInf` with 1 to 100 credit transfers. Checked whole (see `pain001.rs`: counts and
+//!   control sums re-derived at both levels, exact amounts, one currency, unique
+//!   `EndToEndId`s); the gateway makes it one payment consent of kind `bulk` and answers
+//!   `201` with a `pain.002` (`GrpSts` `ACTC`) and `Location: /gw/{partner_id}/pain.002/{consent_id}`:
+//!   the consent id the customer's authorisation (PAR, `/oauth2/authorize`) is started
+//!   with. `MsgId` is the idempotency key: the same document again gets the first answer,
+//!   another document under the same `MsgId` is refused (`DU01`). A refused `pain.001` is
+//!   answered with a `pain.002` `GrpSts` `RJCT` and the reason code (`AM18`, `AM10`, …).
+//! - `POST pain.001/{consent_id}/execution` (no body, the customer-bound token of that
+//!   consent, scope `payments:initiate`): one payment per transaction; answers the
+//!   `pain.002` of the outcome. The consent is consumed by it: a retry gets the same answer.
+//! - `GET pain.002/{consent_id}`: the bulk's `pain.002` as it now stands.
+//!
 //! A refused statement request is answered with an `admi.002.001.01` `MessageReject` (the
 //! ISO 20022 answer to a message that could not be processed) with the HTTP status of the
 //! gateway's problem, the problem's type in `RjctgPtyRsn` and its detail in `RsnDesc`.
 
 mod camt053;
+mod pain001;
+mod pain002;
 mod reject;
 mod transform;
+mod tree;
 mod xml;
 
 use scenegate_adapter_contract::{
     AdapterConfigError, AdapterError, AdapterKind, Authentication, BuildContext, CanonicalRequest, CanonicalResponse,
-    Capabilities, Entry, ErrorView, EventNotice, Notifications, Notify, Operation, PartnerAdapter, RawRequest,
-    RawResponse, SecurityLevel,
+    Capabilities, Entry, ErrorView, EventNotice, IdempotencyRef, Notifications, Notify, Operation, PartnerAdapter,
+    RawRequest, RawResponse, SecurityLevel,
 };
 
 pub use transform::{Route, route};
@@ -59,6 +78,9 @@ const CAPABILITIES: Capabilities = Capabilities {
         Operation::DeleteConsent,
         Operation::ListAccounts,
         Operation::ListTransactions,
+        Operation::InitiateBulkPayment,
+        Operation::ExecuteBulkPayment,
+        Operation::GetBulkPayment,
     ],
     authentication: Authentication::BearerToken,
     entry: Entry::PathStyle,
@@ -89,6 +111,10 @@ impl PartnerAdapter for Iso20022 {
         transform::operation(req)
     }
 
+    fn order_reference(&self, op: Operation, req: &RawRequest) -> Result<Option<IdempotencyRef>, AdapterError> {
+        transform::order_reference(op, req)
+    }
+
     fn decode(&self, op: Operation, req: &RawRequest) -> Result<CanonicalRequest, AdapterError> {
         transform::decode(op, req)
     }
@@ -102,6 +128,8 @@ impl PartnerAdapter for Iso20022 {
         // refusals (problem+json).
         match transform::route_of(req) {
             Some(Route::CreateConsent | Route::Consent { .. } | Route::Accounts) => None,
+            // A refused `pain.001` is answered as ISO 20022 answers one: a `pain.002`.
+            Some(Route::Initiate) => Some(reject::pain001(req, error)),
             _ => Some(reject::render(req, error)),
         }
     }
@@ -112,5 +140,7 @@ impl PartnerAdapter for Iso20022 {
     }
 }
 
+#[cfg(test)]
+mod bulk_tests;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,12 @@
 //! Paths, queries and bodies of the `iso20022` adapter ⇄ canonical.
 
 use scenegate_adapter_contract::{
-    AdapterError, CanonicalRequest, CanonicalResponse, Operation, PartnerAdapter as _, RawRequest, RawResponse,
-    canonical::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, SortOrder, TransactionQuery},
+    AdapterError, CanonicalRequest, CanonicalResponse, ConsentId, IdempotencyRef, Operation, PartnerAdapter as _,
+    RawRequest, RawResponse,
+    canonical::{BulkStage, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, SortOrder, TransactionQuery},
 };
 
-use super::camt053;
+use super::{camt053, pain001, pain002};
 use crate::native::Native;
 
 /// A call of this protocol, named by its method and path below `/gw/{partner_id}/`.
@@ -19,6 +20,12 @@ pub enum Route<'a> {
     Accounts,
     /// `GET camt.053/accounts/{account_id}`
     Statement { account_id: &'a str },
+    /// `POST pain.001`: a bulk of credit transfers for the customer to authorise
+    Initiate,
+    /// `POST pain.001/{consent_id}/execution`: pay the authorised bulk
+    Execute { consent_id: &'a str },
+    /// `GET pain.002/{consent_id}`: the bulk's status report
+    Report { consent_id: &'a str },
 }
 
 impl Route<'_> {
@@ -29,6 +36,9 @@ impl Route<'_> {
             Self::Consent { delete: true, .. } => Operation::DeleteConsent,
             Self::Accounts => Operation::ListAccounts,
             Self::Statement { .. } => Operation::ListTransactions,
+            Self::Initiate => Operation::InitiateBulkPayment,
+            Self::Execute { .. } => Operation::ExecuteBulkPayment,
+            Self::Report { .. } => Operation::GetBulkPayment,
         }
     }
 }
@@ -42,6 +52,9 @@ pub fn route<'a>(method: &str, rest: &'a str) -> Option<Route<'a>> {
         ("DELETE", ["consents", id]) if !id.is_empty() => Some(Route::Consent { id, delete: true }),
         ("GET", ["accounts"]) => Some(Route::Accounts),
         ("GET", ["camt.053", "accounts", id]) if !id.is_empty() => Some(Route::Statement { account_id: id }),
+        ("POST", ["pain.001"]) => Some(Route::Initiate),
+        ("POST", ["pain.001", id, "execution"]) if !id.is_empty() => Some(Route::Execute { consent_id: id }),
+        ("GET", ["pain.002", id]) if !id.is_empty() => Some(Route::Report { consent_id: id }),
         _ => None,
     }
 }
@@ -80,7 +93,79 @@ pub fn decode(op: Operation, req: &RawRequest) -> Result<CanonicalRequest, Adapt
             let (query, _) = statement_query(req)?;
             Ok(CanonicalRequest::Statement(account_id, query))
         }
+        Route::Initiate => {
+            xml_body(req)?;
+            Ok(CanonicalRequest::InitiateBulkPayment(Box::new(pain001::decode(&req.body)?)))
+        }
+        Route::Execute { consent_id } => {
+            no_body(req)?;
+            Ok(CanonicalRequest::ExecuteBulkPayment(consent_id_of(consent_id)?))
+        }
+        Route::Report { consent_id } => {
+            no_body(req)?;
+            Ok(CanonicalRequest::GetBulkPayment(consent_id_of(consent_id)?))
+        }
     }
+}
+
+fn consent_id_of(text: &str) -> Result<ConsentId, AdapterError> {
+    text.parse().map_err(|e| AdapterError::field("consent_id", format!("{e}")))
+}
+
+fn no_body(req: &RawRequest) -> Result<(), AdapterError> {
+    if req.body.is_empty() { Ok(()) } else { Err(AdapterError::MalformedBody("this call carries no body".into())) }
+}
+
+/// A `pain.001` comes as XML.
+fn xml_body(req: &RawRequest) -> Result<(), AdapterError> {
+    let got = req.header("content-type").unwrap_or_default();
+    let media = got.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/xml") || media.eq_ignore_ascii_case("text/xml") {
+        Ok(())
+    } else {
+        Err(AdapterError::UnsupportedMediaType { expected: "application/xml", got: got.chars().take(64).collect() })
+    }
+}
+
+/// The idempotency reference of a money-moving call: the `MsgId` of a `pain.001` (the
+/// document is what must be the same on a retry), the consent of an execution (one
+/// execution per consent).
+pub fn order_reference(op: Operation, req: &RawRequest) -> Result<Option<IdempotencyRef>, AdapterError> {
+    let route = route_of(req).filter(|r| r.operation() == op).ok_or(AdapterError::Unsupported(op.name()))?;
+    match route {
+        Route::Initiate => {
+            // A document whose MsgId cannot be read is refused for what is wrong with it.
+            let msg_id = match pain001::original(&req.body).message_id {
+                Some(id) => id,
+                None => return Err(pain001::decode(&req.body).err().map_or_else(no_message_id, AdapterError::from)),
+            };
+            Ok(Some(IdempotencyRef { key: key_of(&msg_id), request: req.body.to_vec() }))
+        }
+        Route::Execute { consent_id } => {
+            let id = consent_id_of(consent_id)?;
+            Ok(Some(IdempotencyRef { key: id.to_string(), request: id.to_string().into_bytes() }))
+        }
+        Route::CreateConsent
+        | Route::Consent { .. }
+        | Route::Accounts
+        | Route::Statement { .. }
+        | Route::Report { .. } => Ok(None),
+    }
+}
+
+fn no_message_id() -> AdapterError {
+    AdapterError::field("GrpHdr/MsgId", "must be 1 to 35 characters")
+}
+
+/// A message id as an idempotency key: itself when it is made of the key's characters,
+/// else its SHA-256 (a `MsgId` may hold any text).
+fn key_of(msg_id: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    if msg_id.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b)) {
+        return msg_id.to_owned();
+    }
+    let digest = Sha256::digest(msg_id.as_bytes());
+    format!("sha256.{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// The largest statement page number (`StmtPgntn/PgNb` is at most 5 digits).
@@ -150,6 +235,22 @@ pub fn encode(op: Operation, req: &RawRequest, res: CanonicalResponse) -> Result
                 out.headers.push(("link".into(), format!("<{}>; rel=\"next\"", next_link(req, page + 1, next))));
             }
             Ok(out)
+        }
+        (
+            Some(Route::Initiate | Route::Execute { .. } | Route::Report { .. }),
+            CanonicalResponse::BulkPayment { bulk, stage },
+        ) => {
+            let body = pain002::report(req, &bulk)?;
+            Ok(match stage {
+                // The consent id reaches the partner as the status report's location.
+                BulkStage::Initiated => {
+                    let mut out = RawResponse::new(201, "application/xml", body);
+                    let partner = req.path_param("partner_id").unwrap_or_default();
+                    out.headers.push(("location".into(), format!("/gw/{partner}/pain.002/{}", bulk.consent_id)));
+                    out
+                }
+                BulkStage::Executed | BulkStage::Read => RawResponse::new(200, "application/xml", body),
+            })
         }
         (Some(Route::CreateConsent | Route::Consent { .. } | Route::Accounts), res) => Native.encode(op, req, res),
         _ => Err(AdapterError::Encode("this answer has no iso20022 form".into())),

@@ -14,7 +14,7 @@ use scenegate_adapter_contract::{
 pub struct Kind;
 
 const CAPABILITIES: Capabilities = Capabilities {
-    operations: Operation::ALL,
+    operations: Operation::STANDARD,
     authentication: Authentication::BearerToken,
     entry: Entry::StandardPaths,
     notifications: Notifications::StandardWebhooks,
@@ -60,6 +60,9 @@ impl PartnerAdapter for Native {
             Operation::ListRefunds => transform::list_refunds_request(req),
             Operation::ListEvents => transform::list_events_request(req),
             Operation::AckEvent => transform::ack_event_request(req),
+            Operation::InitiateBulkPayment | Operation::ExecuteBulkPayment | Operation::GetBulkPayment => {
+                Err(AdapterError::Unsupported(op.name()))
+            }
         }
     }
 

@@ -238,5 +238,9 @@ pub fn response_body(req: &RawRequest, res: CanonicalResponse) -> Result<(u16, O
         CanonicalResponse::Statement(_) => {
             return Err(serde::ser::Error::custom("the standard API has no statement form"));
         }
+        // Bulk payments are ISO 20022's (`pain.001`); the standard API has no bulk form yet.
+        CanonicalResponse::BulkPayment { .. } => {
+            return Err(serde::ser::Error::custom("the standard API has no bulk payment form"));
+        }
     })
 }

@@ -9,6 +9,7 @@
 //! live beside this module, not in it.
 
 mod accounts;
+mod bulk;
 mod consents;
 mod events;
 mod page;
@@ -16,6 +17,7 @@ mod payments;
 mod products;
 
 pub use accounts::*;
+pub use bulk::*;
 pub use consents::*;
 pub use events::*;
 pub use page::*;
@@ -51,6 +53,11 @@ pub enum CanonicalRequest {
     ListEvents(EventQuery),
     /// Acknowledge an event by its `evt_` id: it leaves the poll list.
     AckEvent(String),
+    /// A batch of credit transfers for the customer to authorise once.
+    InitiateBulkPayment(Box<BulkPaymentRequest>),
+    /// Pay the bulk consent the customer's token is bound to.
+    ExecuteBulkPayment(ConsentId),
+    GetBulkPayment(ConsentId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,4 +96,9 @@ pub enum CanonicalResponse {
     EventPage(Page<EventView>),
     /// The event was acknowledged (204).
     EventAcked,
+    /// A bulk consent created, executed or read.
+    BulkPayment {
+        bulk: Box<BulkPaymentView>,
+        stage: BulkStage,
+    },
 }

@@ -13,7 +13,7 @@ use super::ConsentStatus;
 
 /// Single: one payment of a fixed amount. Recurring: many payments to one creditor, each
 /// within the limits the customer agreed (variable recurring payments; 无感支付 for parking,
-/// tolls and transport).
+/// tolls and transport). Bulk: a listed batch of payments to several creditors.
 ///
 /// Serde here is the gateway's storage form (a stored payment consent's terms), not the
 /// wire: partners see `native::wire::PaymentConsentType`.
@@ -22,6 +22,9 @@ use super::ConsentStatus;
 pub enum PaymentConsentType {
     Single,
     Recurring,
+    /// A batch of payments to several creditors, authorised once and paid once each
+    /// (created by [`super::BulkPaymentRequest`], never by a payment-consent request).
+    Bulk,
 }
 
 /// The scenario the payment is made in, carried to the core for its risk checks.

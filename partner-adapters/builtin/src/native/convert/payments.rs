@@ -5,7 +5,7 @@ use scenegate_adapter_contract::canonical;
 use super::each;
 use crate::native::wire;
 
-same_variants!(PaymentConsentType { Single, Recurring });
+same_variants!(PaymentConsentType { Single, Recurring, Bulk });
 same_variants!(ScenarioCode { EcommerceGoods, BillPayment, Transport, Parking, TopUp, Travel, Government, Other });
 same_variants!(PaymentStatus { Pending, Completed, Rejected });
 same_variants!(Iso20022Status { Rcvd, Actc, Acsp, Acsc, Rjct });

@@ -12,12 +12,14 @@ use super::ConsentStatus;
 
 /// Single: one payment of a fixed amount. Recurring: many payments to one creditor, each
 /// within the limits the customer agreed (variable recurring payments; 无感支付 for parking,
-/// tolls and transport).
+/// tolls and transport). Bulk: a batch of payments to several creditors, authorised once;
+/// made from an ISO 20022 `pain.001` and refused as a payment-consent request here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentConsentType {
     Single,
     Recurring,
+    Bulk,
 }
 
 /// The scenario the payment is made in, carried to the core for its risk checks.
