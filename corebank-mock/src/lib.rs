@@ -50,8 +50,8 @@
 //! | `kind` | `payment`, `refund` or `inbound` |
 //! | `dr_acct` | payment: the payer's account (a customer account). Refund: optional; if given, the original's creditor account (for an external creditor, the clearing account). Inbound: not allowed |
 //! | `cr_acct` | payment: a customer account of this bank to credit. Refund: optional; if given, the original's debtor account. Inbound, required: the customer account credited |
-//! | `cr_ext_acct`, `cr_ext_name`, `cr_ext_bank` | payment only, instead of `cr_acct`: a creditor at another bank (account 1–34 letters/digits, name 1–140 characters, bank code 1–11 letters/digits). Credited to the clearing GL account of the currency (`GL-CNY-CLEARING`, `GL-USD-CLEARING`) with the name and account recorded as counterparty |
-//! | `dr_ext_acct`, `dr_ext_name`, `dr_ext_bank` | inbound only: who the money comes from (another bank, or the bank's other core). Account 1–34 letters/digits and name 1–140 characters required, bank code optional (1–11 letters/digits); shown as counterparty on the creditor's statement |
+//! | `cr_ext_acct`, `cr_ext_name`, `cr_ext_bank` | payment only, instead of `cr_acct`: a creditor at another bank (account 1–34 letters/digits, name 1–140 characters, bank code 1–12 letters/digits). Credited to the clearing GL account of the currency (`GL-CNY-CLEARING`, `GL-USD-CLEARING`) with the name and account recorded as counterparty |
+//! | `dr_ext_acct`, `dr_ext_name`, `dr_ext_bank` | inbound only: who the money comes from (another bank, or the bank's other core). Account 1–34 letters/digits and name 1–140 characters required, bank code optional (1–12 letters/digits); shown as counterparty on the creditor's statement |
 //! | `amt_fen` | integer minor units, 1 to 10^14 |
 //! | `ccy` | ISO 4217, must be the accounts' currency (and a refund's original's) |
 //! | `memo` | optional, ≤ 140 characters |
@@ -183,7 +183,7 @@
 //! | `type` | `payment`, `refund` or `inbound` |
 //! | `debit_account` | payment: the payer's account |
 //! | `credit_account` | payment: an account held here (or `external_creditor`); inbound: the account credited |
-//! | `external_creditor` | payment to elsewhere: `{account_number (1–34 letters/digits), name (1–140), bank_code (1–11 letters/digits)}`, credited to clearing |
+//! | `external_creditor` | payment to elsewhere: `{account_number (1–34 letters/digits), name (1–140), bank_code (1–12 letters/digits)}`, credited to clearing |
 //! | `external_debtor` | inbound, required: `{account_number, name, bank_code?}`, debited to clearing |
 //! | `original_posting_id` | refund, required: the payment refunded (its accounts follow from it) |
 //! | `amount`, `currency` | a decimal string with exactly the currency's minor digits, 0.01 up to 10^14 minor units; ISO 4217 |

@@ -204,9 +204,12 @@ fn payee(partner: &Partner, c: &Creditor) -> Result<Payee, PaymentError> {
                 return Err(invalid("creditor.name", "is required: 1 to 140 characters"));
             }
             if let Some(bank) = &c.bank_code
-                && (bank.is_empty() || bank.len() > 11 || !bank.bytes().all(|b| b.is_ascii_alphanumeric()))
+                && !scenegate_adapter_contract::is_bank_code(bank)
             {
-                return Err(invalid("creditor.bank_code", "must be 1 to 11 letters or digits (CNAPS code or BIC)"));
+                return Err(invalid(
+                    "creditor.bank_code",
+                    "must be a CNAPS bank code (12 digits) or a BIC (8 or 11 upper-case letters and digits)",
+                ));
             }
             Ok(Payee::Account { number: number.clone(), name: name.to_owned(), bank_code: c.bank_code.clone() })
         }

@@ -163,9 +163,9 @@ fn external(body: &Body) -> Result<Creditor, CoreError> {
         return Err(CoreError::bad("cr_ext_acct", "must be letters and digits"));
     }
     let name = body.nonempty("cr_ext_name", 140)?;
-    let bank = body.nonempty("cr_ext_bank", 11)?;
+    let bank = body.nonempty("cr_ext_bank", 12)?;
     if !bank.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(CoreError::bad("cr_ext_bank", "must be 1 to 11 letters and digits"));
+        return Err(CoreError::bad("cr_ext_bank", "must be 1 to 12 letters and digits"));
     }
     Ok(Creditor::External { acct, name, bank })
 }
@@ -192,9 +192,9 @@ fn inbound(body: &Body, scene: Option<Scene>) -> Result<Kind, CoreError> {
         return Err(CoreError::bad("dr_ext_acct", "must be letters and digits"));
     }
     let name = body.nonempty("dr_ext_name", 140)?;
-    let bank = body.opt_text("dr_ext_bank", 11)?;
+    let bank = body.opt_text("dr_ext_bank", 12)?;
     if bank.as_ref().is_some_and(|b| b.is_empty() || !b.bytes().all(|b| b.is_ascii_alphanumeric())) {
-        return Err(CoreError::bad("dr_ext_bank", "must be 1 to 11 letters and digits"));
+        return Err(CoreError::bad("dr_ext_bank", "must be 1 to 12 letters and digits"));
     }
     Ok(Kind::Inbound { cr_acct, debtor: Debtor { acct, name, bank }, scene })
 }

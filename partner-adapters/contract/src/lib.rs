@@ -19,6 +19,6 @@ pub use adapter::{
 };
 pub use canonical::{CanonicalRequest, CanonicalResponse};
 pub use capabilities::{Authentication, Capabilities, Entry, Notifications, SignatureSuite};
-pub use ids::{AccountId, ConsentId, IdError, PaymentId, ProductId, RefundId, TransactionId};
+pub use ids::{AccountId, ConsentId, IdError, PaymentId, ProductId, RefundId, TransactionId, is_bank_code};
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use operation::{Operation, SecurityLevel};

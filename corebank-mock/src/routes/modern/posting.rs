@@ -133,7 +133,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<PaymentRequest, ApiError> {
                 (false, Some(ext)) => Creditor::External {
                     acct: ext.alnum("account_number", 34, true)?.unwrap_or_default(),
                     name: ext.required("name", 140)?,
-                    bank: ext.alnum("bank_code", 11, true)?.unwrap_or_default(),
+                    bank: ext.alnum("bank_code", 12, true)?.unwrap_or_default(),
                 },
             };
             if creditor == Creditor::Account(dr_acct.clone()) {
@@ -152,7 +152,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<PaymentRequest, ApiError> {
             let debtor = Debtor {
                 acct: ext.alnum("account_number", 34, true)?.unwrap_or_default(),
                 name: ext.required("name", 140)?,
-                bank: ext.alnum("bank_code", 11, false)?,
+                bank: ext.alnum("bank_code", 12, false)?,
             };
             Kind::Inbound { cr_acct, debtor, scene }
         }

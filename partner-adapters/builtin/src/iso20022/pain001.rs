@@ -251,17 +251,15 @@ fn transaction(node: &Node) -> Result<BulkTransaction, Refusal> {
     if name.is_empty() || name.chars().count() > 140 || name.chars().any(char::is_control) {
         return Err(refuse(reason::FILE_FORMAT, "CdtTrfTxInf/Cdtr/Nm", "must be 1 to 140 characters"));
     }
-    // The gateway holds the code to its own payee rules; here it must be an identifier.
+    // The data standard's rule, as the standard API applies it (a CNAPS code here).
     let bank_code = match node.text_at(&["CdtrAgt", "FinInstnId", "ClrSysMmbId", "MmbId"]) {
         None => None,
-        Some(code) if (1..=35).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            Some(code.to_owned())
-        }
+        Some(code) if scenegate_adapter_contract::is_bank_code(code) => Some(code.to_owned()),
         Some(_) => {
             return Err(refuse(
                 reason::BANK,
                 "CdtTrfTxInf/CdtrAgt/FinInstnId/ClrSysMmbId/MmbId",
-                "must be the creditor bank's code (CNAPS), letters or digits",
+                "must be the creditor bank's CNAPS code (12 digits)",
             ));
         }
     };

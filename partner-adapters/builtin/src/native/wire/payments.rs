@@ -59,8 +59,10 @@ pub struct Creditor {
     pub account_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The creditor's bank (CNAPS code or BIC); absent for an account of this bank.
+    /// The creditor's bank: a CNAPS bank code (12 digits) or a BIC (8 or 11 characters);
+    /// absent for an account of this bank.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^([0-9]{12}|[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?)$", example = "102100099996")]
     pub bank_code: Option<String>,
 }
 
