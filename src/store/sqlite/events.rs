@@ -8,7 +8,7 @@
 use super::SqliteDb;
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
-use sqlx::{Connection as _, Row, SqlitePool, sqlite::SqliteRow};
+use sqlx::{Connection as _, Row, sqlite::SqliteRow};
 
 use super::Columns;
 use crate::store::StoreError;
@@ -166,13 +166,9 @@ pub struct SqliteEventStore {
 }
 
 impl SqliteEventStore {
-    /// `pool` must already have [`SCHEMA`] applied.
+    /// `db` must already have [`SCHEMA`] applied.
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        self.db.writer.pool()
     }
 
     /// One outcome for a leased delivery, in the writer's group commit. `sql` ends with the

@@ -27,7 +27,7 @@ fn ids(claims: &[Claimed]) -> Vec<&EventId> {
 #[tokio::test]
 async fn append_commits_and_rolls_back_with_the_callers_transaction() {
     let db = temp_db().await;
-    sqlx::query("CREATE TABLE caller_rows (id TEXT PRIMARY KEY)").execute(db.store.pool()).await.unwrap();
+    sqlx::query("CREATE TABLE caller_rows (id TEXT PRIMARY KEY)").execute(db.store.db.writer.pool()).await.unwrap();
     let event = new_event("ptn_a", "pay_1", "pending");
 
     // The caller's write and the event, in one job of the writer's group commit; the caller
