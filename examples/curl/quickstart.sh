@@ -43,7 +43,7 @@ token_response=$(curl -sS "$TOKEN_ENDPOINT" \
   --data-urlencode scope=products:read)
 echo "$token_response"
 token=$(echo "$token_response" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || { echo "no access token" >&2; exit 1; }
+[ -n "$token" ] || { echo "no access token; the token endpoint answered: $token_response" >&2; exit 1; }
 
 echo "== GET /v1/products?type=deposit&limit=3"
 curl -sS -H "Authorization: Bearer $token" "$BASE/v1/products?type=deposit&limit=3"
