@@ -283,7 +283,14 @@ async fn a_later_event_waits_while_an_earlier_one_of_its_subject_fails() {
     let settled = h.append("ptn_a", "pay_1", "settled").await;
     let other = h.append("ptn_a", "pay_2", "pending").await;
 
-    h.until(&pending, "three failed attempts", |d| d.attempts >= 3).await;
+    let first = h.until(&pending, "three failed attempts", |d| d.attempts >= 3).await;
+    // Those waiting behind it are due no earlier than its retry, and so is one written now:
+    // the worker's claims do not step over them on every round while the receiver is down.
+    let (_, later) = h.store().get(&settled).await.unwrap();
+    assert!(later.next_at >= first.next_at, "{later:?} is due before {first:?}");
+    let newest = h.append("ptn_a", "pay_1", "refunded").await;
+    let (_, newest_delivery) = h.store().get(&newest).await.unwrap();
+    assert!(newest_delivery.next_at >= first.next_at, "{newest_delivery:?} is due before {first:?}");
     h.until(&other, "another subject's event", |d| d.state == DeliveryState::Delivered).await;
     let seen: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
     assert!(!seen.contains(&settled.to_string()), "the later status went out before the earlier one: {seen:?}");

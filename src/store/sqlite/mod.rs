@@ -98,6 +98,11 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 7, description: "audit trail", statements: audit::SCHEMA },
     Step { version: 8, description: "event deliveries written with their event", statements: events::DELIVERY_TRIGGER },
     Step { version: 9, description: "bulk payments", statements: payments::BULK_SCHEMA },
+    Step {
+        version: 10,
+        description: "event deliveries due in their subject's order",
+        statements: events::DELIVERY_TRIGGER_IN_ORDER,
+    },
 ];
 
 /// Applies every step not applied yet, in version order; refuses a database whose applied
