@@ -204,8 +204,14 @@ impl Payments {
             created_at: now,
             updated_at: now,
         };
-        let new =
-            store::NewPayment { payment: &payment, claim, partner_limits: limits, event: payment_event(&payment), now };
+        let new = store::NewPayment {
+            payment: &payment,
+            consent_kind: terms.kind,
+            claim,
+            partner_limits: limits,
+            event: payment_event(&payment),
+            now,
+        };
         match self.store.create_payment(new).await {
             Ok(()) => {}
             Err(PaymentStoreError::NotFound) => return Err(PaymentError::NotFound("payment consent")),

@@ -3,7 +3,10 @@
 //! appends the outbox event, so none of them can disagree after a crash.
 
 use async_trait::async_trait;
-use scenegate_adapter_contract::{ConsentId, PaymentId, RefundId, canonical::ConsentStatus};
+use scenegate_adapter_contract::{
+    ConsentId, PaymentId, RefundId,
+    canonical::{ConsentStatus, PaymentConsentType},
+};
 
 use super::model::{Payment, Refund, Settlement};
 use crate::{events::NewEvent, idempotency::Claim};
@@ -53,6 +56,11 @@ impl From<crate::store::StoreError> for PaymentStoreError {
 /// A payment to record, with everything its transaction must also do.
 pub struct NewPayment<'a> {
     pub payment: &'a Payment,
+    /// The kind of the consent it pays, as read when the token was checked (a consent's
+    /// kind never changes): payments under one recurring consent may proceed side by side
+    /// and lock it shared, a single consent is consumed and locked exclusively. The store
+    /// still checks it against the consent it locks.
+    pub consent_kind: PaymentConsentType,
     pub claim: &'a Claim,
     pub partner_limits: PartnerLimits,
     pub event: NewEvent,

@@ -181,6 +181,52 @@ impl World {
         self.ledger().await["txn_count"].as_i64().unwrap()
     }
 
+    /// Records a payment of `amount_minor` under `consent` with the store alone, under an
+    /// idempotency key of its own, as `Payments::initiate` does before it asks the core.
+    async fn record(
+        &self,
+        store: &dyn PaymentStore,
+        consent: &Consent,
+        key: &str,
+        amount_minor: i64,
+    ) -> Result<Payment, PaymentStoreError> {
+        let terms = consent.payment.as_ref().unwrap();
+        let idem_key = IdempotencyKey::parse(Some(key)).unwrap();
+        let Begin::Claimed(claim) = self.idem.begin("ptn_pay", &idem_key, "fp", self.clock.now()).await.unwrap() else {
+            panic!("{key} was used before")
+        };
+        let (day, month) = model::beijing_periods(self.clock.now());
+        let payment = Payment {
+            id: PaymentId::from_key(key).unwrap(),
+            partner_id: "ptn_pay".into(),
+            consent_id: consent.id.clone(),
+            customer_id: "C0001".into(),
+            debtor: self.debtor.clone(),
+            payee: terms.payee.clone().unwrap(),
+            amount_minor,
+            currency: Currency::Cny,
+            reference: "ORDER-1".into(),
+            scenario: terms.scenario.clone(),
+            status: Iso20022Status::Actc,
+            reason: None,
+            core_txn_id: None,
+            refunded_minor: 0,
+            day,
+            month,
+            created_at: self.clock.now(),
+            updated_at: self.clock.now(),
+        };
+        let new = store::NewPayment {
+            payment: &payment,
+            consent_kind: terms.kind,
+            claim: &claim,
+            partner_limits: self.partner.payments.limits[&Currency::Cny],
+            event: payment_event(&payment),
+            now: self.clock.now(),
+        };
+        store.create_payment(new).await.map(|()| payment)
+    }
+
     async fn set_core_delay(&self, ms: u64) {
         let url = format!("{}/core/admin/faults", self.core_url);
         let res = reqwest::Client::new().post(url).json(&serde_json::json!({ "payment_delay_ms": ms })).send().await;
@@ -290,38 +336,7 @@ async fn a_payment_the_core_never_saw_is_voided_there_and_rejected() {
     let before = w.txn_count().await;
     let consent = w.authorised(PaymentConsentType::Single, Some(900), None).await;
     // Record it as if the gateway crashed right after writing it: never sent to the core.
-    let key = IdempotencyKey::parse(Some("crash")).unwrap();
-    let Begin::Claimed(claim) = w.idem.begin("ptn_pay", &key, "fp", w.clock.now()).await.unwrap() else { panic!() };
-    let (day, month) = model::beijing_periods(w.clock.now());
-    let payment = Payment {
-        id: PaymentId::from_key("crashed1").unwrap(),
-        partner_id: "ptn_pay".into(),
-        consent_id: consent.id.clone(),
-        customer_id: "C0001".into(),
-        debtor: w.debtor.clone(),
-        payee: consent.payment.as_ref().unwrap().payee.clone().unwrap(),
-        amount_minor: 900,
-        currency: Currency::Cny,
-        reference: "ORDER-1".into(),
-        scenario: consent.payment.as_ref().unwrap().scenario.clone(),
-        status: Iso20022Status::Actc,
-        reason: None,
-        core_txn_id: None,
-        refunded_minor: 0,
-        day,
-        month,
-        created_at: w.clock.now(),
-        updated_at: w.clock.now(),
-    };
-    let limits = w.partner.payments.limits[&Currency::Cny];
-    let new = store::NewPayment {
-        payment: &payment,
-        claim: &claim,
-        partner_limits: limits,
-        event: payment_event(&payment),
-        now: w.clock.now(),
-    };
-    w.payments.store.create_payment(new).await.unwrap();
+    let payment = w.record(&*w.payments.store, &consent, "crashed1", 900).await.unwrap();
 
     w.clock.advance(reconcile::GRACE_SECS + 1);
     assert_eq!(w.payments.reconcile().await.unwrap().settled, 1);
@@ -424,7 +439,53 @@ async fn a_withdrawn_recurring_consent_pays_no_more_and_keeps_its_payments() {
     assert_eq!(w.txn_count().await, before + 2);
 }
 
+/// Three instances record payments of one partner at once (on PostgreSQL, three recorders
+/// batching into one database; on SQLite, the one writer): together they admit exactly
+/// what the partner's daily limit allows, and a refused payment leaves nothing behind.
+async fn instances_recording_together_never_exceed_the_partners_daily_limit() {
+    let w = Arc::new(world(2_000).await);
+    let allowance = Allowance { per_payment: 500_000, per_day: None, per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let mut stores: Vec<Arc<dyn PaymentStore>> = vec![w.payments.store.clone()];
+    if let crate::store::Engine::Postgres(pool) = &w._stores.engine {
+        for _ in 0..2 {
+            stores.push(Arc::new(crate::store::postgres::PgPaymentStore::new(pool.clone())));
+        }
+    }
+    // The partner may pay 5,000.00 at most and 100,000.00 a day: 20 of these 30.
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let (w, consent, store) = (w.clone(), consent.clone(), stores[i % stores.len()].clone());
+            tokio::spawn(async move { (i, w.record(&*store, &consent, &format!("daily-{i}"), 500_000).await) })
+        })
+        .collect();
+    let (mut recorded, mut refused) = (0, 0);
+    for t in tasks {
+        let (i, outcome) = t.await.unwrap();
+        let id = PaymentId::from_key(&format!("daily-{i}")).unwrap();
+        let stored = w.payments.store.payment(&id).await.unwrap();
+        match outcome {
+            Ok(p) => {
+                recorded += 1;
+                assert_eq!(stored, Some(p));
+            }
+            Err(PaymentStoreError::Refused(Refused::OverPartnerDaily)) => {
+                refused += 1;
+                assert_eq!(stored, None, "a refused payment leaves no row");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((recorded, refused), (20, 10));
+    // The day is used up, whichever instance asks; the consent itself is not.
+    for (i, store) in stores.iter().enumerate() {
+        let late = w.record(&**store, &consent, &format!("late-{i}"), 100).await;
+        assert!(matches!(late, Err(PaymentStoreError::Refused(Refused::OverPartnerDaily))), "{late:?}");
+    }
+}
+
 crate::store::test_support::on_every_engine!(
+    instances_recording_together_never_exceed_the_partners_daily_limit,
     fifty_concurrent_requests_with_one_key_book_one_payment,
     concurrent_payments_never_exceed_a_recurring_allowance,
     a_lost_core_answer_is_pending_then_reconciled_and_never_doubled,

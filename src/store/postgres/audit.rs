@@ -93,25 +93,28 @@ async fn append_locked(
     for new in records {
         let head = heads.get(&new.chain).ok_or_else(|| StoreError::Corrupt("audit head not locked".into()))?;
         let r = new.link(head);
-        sqlx::query(
-            "INSERT INTO audit_records (chain, seq, at, actor, action, subject, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(r.chain.as_str())
-        .bind(r.seq)
-        .bind(r.at)
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.subject)
-        .bind(&r.detail)
-        .bind(&r.prev_hash)
-        .bind(&r.hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
         heads.insert(r.chain, r.head());
         out.push(r);
     }
+    // One statement for the lot: the audit follower absorbs events in batches.
+    let column = |f: fn(&Record) -> &str| out.iter().map(f).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO audit_records (chain, seq, at, actor, action, subject, detail, prev_hash, hash)
+         SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
+            $8::TEXT[], $9::TEXT[])",
+    )
+    .bind(column(|r| r.chain.as_str()))
+    .bind(out.iter().map(|r| r.seq).collect::<Vec<i64>>())
+    .bind(out.iter().map(|r| r.at).collect::<Vec<i64>>())
+    .bind(column(|r| &r.actor))
+    .bind(column(|r| &r.action))
+    .bind(column(|r| &r.subject))
+    .bind(column(|r| &r.detail))
+    .bind(column(|r| &r.prev_hash))
+    .bind(column(|r| &r.hash))
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
     for chain in out.iter().map(|r| r.chain).collect::<BTreeSet<_>>() {
         let head = &heads[&chain];
         let checkpoint = out.iter().rev().find(|r| r.chain == chain && r.action == CHECKPOINT);

@@ -1,7 +1,8 @@
 //! Consents on PostgreSQL. Updates are conditional on the version read, so a customer's
 //! revocation and a partner's payment racing each other on two instances can never lose the
-//! revocation; a payment reads its consent with `FOR UPDATE`, so payments under one consent
-//! take its allowance one at a time.
+//! revocation; a payment locks its consent until it commits (shared under a recurring
+//! consent, exclusively when it consumes a single one), so a revocation waits for the
+//! payments under way and every later payment sees it.
 
 use async_trait::async_trait;
 use scenegate_adapter_contract::ConsentId;
@@ -62,13 +63,26 @@ pub async fn update_in(conn: &mut sqlx::PgConnection, c: &Consent, version: i64)
     Ok(updated)
 }
 
+/// How a transaction locks the consent it reads until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Others may read and lock it shared too; an update waits for every holder.
+    Share,
+    /// For a transaction that updates it.
+    Update,
+}
+
 /// The consent and its version, locked until the caller's transaction ends.
-pub async fn lock_in(conn: &mut sqlx::PgConnection, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
-    let row = sqlx::query("SELECT version, body FROM consents WHERE id = $1 FOR UPDATE")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err)?;
+pub async fn lock_in(
+    conn: &mut sqlx::PgConnection,
+    id: &ConsentId,
+    mode: LockMode,
+) -> Result<Option<(Consent, i64)>, StoreError> {
+    let sql = match mode {
+        LockMode::Share => "SELECT version, body FROM consents WHERE id = $1 FOR SHARE",
+        LockMode::Update => "SELECT version, body FROM consents WHERE id = $1 FOR UPDATE",
+    };
+    let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&mut *conn).await.map_err(err)?;
     row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
 }
 

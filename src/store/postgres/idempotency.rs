@@ -66,8 +66,8 @@ impl IdempotencyStore for PgIdempotencyStore {
         fingerprint: &str,
         now: i64,
     ) -> Result<Begin, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        // The common case in one statement: a new key is claimed by its insert.
+        // The common case in one statement of its own (one round trip, no transaction around
+        // it): a new key is claimed by its insert.
         let fresh = sqlx::query(
             "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner_id, key) DO NOTHING",
@@ -78,13 +78,13 @@ impl IdempotencyStore for PgIdempotencyStore {
         .bind(now + self.lease_secs)
         .bind(now)
         .bind(now + RETENTION_SECS)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
         .map_err(err)?;
         if fresh.rows_affected() == 1 {
-            tx.commit().await.map_err(err)?;
             return Ok(Begin::Claimed(Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume: None }));
         }
+        let mut tx = self.pool.begin().await.map_err(err)?;
         // The key exists: lock it, so deciding and taking over cannot interleave with another.
         let row = sqlx::query(
             "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at

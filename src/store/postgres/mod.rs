@@ -11,6 +11,7 @@ pub mod events;
 pub mod grants;
 pub mod idempotency;
 pub mod payments;
+mod recorder;
 pub mod replay;
 pub mod scratch;
 pub mod secrets;
@@ -139,7 +140,10 @@ pub async fn connect(cfg: &PostgresConfig) -> Result<PgPool, StoreError> {
         .max_connections(cfg.pool_size)
         .min_connections(0)
         .acquire_timeout(cfg.acquire_timeout)
-        // A connection the server or a proxy dropped is found before a request uses it.
+        // A connection the server or a proxy dropped is found before a request uses it, within
+        // the acquire timeout: a query on a connection whose peer went silent would otherwise
+        // wait for the request's own timeout (tried: pinging only connections idle for a
+        // second saved little and lost this).
         .test_before_acquire(true)
         .idle_timeout(Some(Duration::from_secs(300)))
         .connect_with(options)

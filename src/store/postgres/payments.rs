@@ -1,10 +1,13 @@
 //! Payments and refunds on PostgreSQL, shared by every gateway instance. Each write is one
-//! transaction that locks what its decision reads: a payment locks its consent (`FOR
-//! UPDATE`), so payments under one consent queue on it, and counts spend with a conditional
-//! upsert, so two payments of one partner on two instances can never both fit in the last
-//! of a daily limit. Locks are always taken in one order (consent, then the consent's
-//! spend, then the partner's; a payment, then its refunds' rows), so writers wait, never
-//! deadlock.
+//! transaction that locks what its decision reads: a payment locks its consent (shared
+//! under a recurring consent, exclusively when it consumes a single one), so a revocation
+//! and a payment never pass each other, and counts spend with conditional upserts, so two
+//! payments of one partner on two instances can never both fit in the last of a daily
+//! limit. Those counters are what every payment of a partner contends for: new payments are
+//! recorded in batches that share a commit (`recorder.rs`), which lock the counters first.
+//! Every other writer takes its locks in an order that agrees (a payment's row, then its
+//! consent's counters, then the partner's; a bulk consent, then the partner's counter; a
+//! consent alone), so writers wait, never deadlock.
 
 use async_trait::async_trait;
 use scenegate_adapter_contract::{
@@ -13,10 +16,15 @@ use scenegate_adapter_contract::{
 };
 use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 
-use super::{consent as consent_store, events, idempotency};
+use super::{
+    consent::{self as consent_store, LockMode},
+    events, idempotency,
+    recorder::Recorder,
+};
 use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
 use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
+use futures_util::future::BoxFuture;
 
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS payments (
@@ -91,12 +99,30 @@ pub const BULK_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bulk_payments (
 #[derive(Clone)]
 pub struct PgPaymentStore {
     pool: PgPool,
+    /// New payments are recorded in batches, one transaction each (`recorder.rs`).
+    recorder: Recorder,
 }
 
 impl PgPaymentStore {
+    /// Spawns the payment recorder: call it inside the runtime.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let recorder = Recorder::spawn(pool.clone(), record_in);
+        Self { pool, recorder }
     }
+}
+
+/// Records one payment inside the recorder's transaction, which holds the spend counters'
+/// locks already: the consent checked under its lock, the payment, its idempotency link,
+/// its event, and what it counts against the consent's allowance and the partner's limits.
+fn record_in<'c>(conn: &'c mut PgConnection, new: &'c NewPayment<'c>) -> BoxFuture<'c, Result<(), PaymentStoreError>> {
+    Box::pin(async move {
+        let p = new.payment;
+        let drawn = draw_on_consent(conn, p, new.consent_kind, new.now).await?;
+        insert_payment(conn, p, drawn.is_none()).await?;
+        idempotency::link_in(conn, new.claim, p.id.as_str()).await.map_err(unavailable)?;
+        events::append(conn, &new.event, new.now).await.map_err(append_err)?;
+        count_spends(conn, p, drawn, new.partner_limits).await
+    })
 }
 
 fn unavailable(e: impl std::fmt::Display) -> PaymentStoreError {
@@ -242,11 +268,31 @@ enum Spend<'a> {
     Partner { partner_id: &'a str, day: &'a str, currency: &'a str },
 }
 
-/// Checks and counts a payment against its consent, inside the transaction. A single consent
-/// is consumed by it; a recurring consent's allowances are counted.
-async fn use_consent(conn: &mut PgConnection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
-    let (mut consent, version) =
-        consent_store::lock_in(conn, &p.consent_id).await.map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
+/// What a payment draws on its consent: the allowance to count when the consent is
+/// recurring; `None` when it is single (and consumed here).
+type Drawn = Option<crate::consent::payment_terms::Allowance>;
+
+/// Checks a payment against its consent, inside the transaction. A single consent is
+/// locked exclusively and consumed by it. A recurring consent is locked shared: payments
+/// under it proceed side by side (their allowance is counted last, by [`count_spends`]),
+/// while a revocation, which updates the row, waits for them and is waited for by the next.
+async fn draw_on_consent(
+    conn: &mut PgConnection,
+    p: &Payment,
+    kind: PaymentConsentType,
+    now: i64,
+) -> Result<Drawn, PaymentStoreError> {
+    let mode = match kind {
+        PaymentConsentType::Recurring => LockMode::Share,
+        PaymentConsentType::Single => LockMode::Update,
+        // A bulk is paid by its execution, transaction by transaction, never by one payment
+        // (and its consent is locked only by that execution, before any counter).
+        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
+    };
+    let (mut consent, version) = consent_store::lock_in(conn, &p.consent_id, mode)
+        .await
+        .map_err(unavailable)?
+        .ok_or(PaymentStoreError::NotFound)?;
     if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
         return Err(PaymentStoreError::NotFound);
     }
@@ -255,10 +301,12 @@ async fn use_consent(conn: &mut PgConnection, p: &Payment, now: i64) -> Result<b
         return Err(Refused::ConsentState(consent.status).into());
     }
     let Some(terms) = consent.payment.clone() else { return Err(PaymentStoreError::NotFound) };
+    if terms.kind != kind {
+        return Err(unavailable("the consent's kind is not the one the payment was checked against"));
+    }
     if terms.currency != p.currency || consent.accounts.first() != Some(&p.debtor) {
         return Err(Refused::AmountNotConsented.into());
     }
-    let single = terms.kind == PaymentConsentType::Single;
     match terms.kind {
         PaymentConsentType::Single => {
             if terms.amount_minor != Some(p.amount_minor) {
@@ -272,35 +320,81 @@ async fn use_consent(conn: &mut PgConnection, p: &Payment, now: i64) -> Result<b
                 // the row lock, so treat it as unavailable.
                 return Err(unavailable("consent changed during the payment"));
             }
+            Ok(None)
         }
         PaymentConsentType::Recurring => {
             let allowance = terms.limits.ok_or_else(|| unavailable("recurring consent without limits"))?;
             if p.amount_minor > allowance.per_payment {
                 return Err(Refused::OverConsentPerPayment.into());
             }
-            let id = p.consent_id.as_str();
-            let day = format!("day:{}", p.day);
-            if !count_spend(conn, Spend::Consent { consent_id: id, period: &day }, p.amount_minor, allowance.per_day)
-                .await?
-            {
-                return Err(Refused::OverConsentDaily.into());
-            }
-            let month = format!("month:{}", p.month);
-            let within_month = count_spend(
-                conn,
-                Spend::Consent { consent_id: id, period: &month },
-                p.amount_minor,
-                allowance.per_month,
-            )
-            .await?;
-            if !within_month {
-                return Err(Refused::OverConsentMonthly.into());
-            }
+            Ok(Some(allowance))
         }
-        // A bulk is paid by its execution, transaction by transaction, never by one payment.
-        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
+        PaymentConsentType::Bulk => Err(Refused::AmountNotConsented.into()),
     }
-    Ok(single)
+}
+
+/// Counts a payment against what every payment of its partner (and of its recurring
+/// consent) shares: the consent's daily and monthly allowances and the partner's limits.
+/// These are the rows all payments contend for, so they are counted in one statement, last
+/// in the transaction: their row locks are held for that statement and the commit only.
+/// Each count is conditional; the refusals come in the order the limits are listed in.
+async fn count_spends(
+    conn: &mut PgConnection,
+    p: &Payment,
+    drawn: Drawn,
+    limits: crate::payments::PartnerLimits,
+) -> Result<(), PaymentStoreError> {
+    let (day, month) = (format!("day:{}", p.day), format!("month:{}", p.month));
+    let (within_day, within_month, within_partner): (bool, bool, bool) = sqlx::query_as(
+        "WITH day AS (
+            INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
+            SELECT $1, $2, $4 WHERE $5 AND ($6::BIGINT IS NULL OR $4 <= $6)
+            ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor + $4
+            WHERE $6::BIGINT IS NULL OR s.spent_minor + $4 <= $6
+            RETURNING 1
+         ), month AS (
+            INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
+            SELECT $1, $3, $4 WHERE $5 AND ($7::BIGINT IS NULL OR $4 <= $7)
+            ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor + $4
+            WHERE $7::BIGINT IS NULL OR s.spent_minor + $4 <= $7
+            RETURNING 1
+         ), partner AS (
+            INSERT INTO partner_spend AS s (partner_id, day, currency, spent_minor)
+            SELECT $8, $9, $10, $4 WHERE $4 <= $11
+            ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = s.spent_minor + $4
+            WHERE s.spent_minor + $4 <= $11
+            RETURNING 1
+         )
+         SELECT NOT $5 OR EXISTS (SELECT 1 FROM day), NOT $5 OR EXISTS (SELECT 1 FROM month),
+            EXISTS (SELECT 1 FROM partner)",
+    )
+    .bind(p.consent_id.as_str())
+    .bind(&day)
+    .bind(&month)
+    .bind(p.amount_minor)
+    .bind(drawn.is_some())
+    .bind(drawn.and_then(|a| a.per_day))
+    .bind(drawn.and_then(|a| a.per_month))
+    .bind(&p.partner_id)
+    .bind(&p.day)
+    .bind(p.currency.code())
+    .bind(limits.per_day)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    if !within_day {
+        return Err(Refused::OverConsentDaily.into());
+    }
+    if !within_month {
+        return Err(Refused::OverConsentMonthly.into());
+    }
+    if p.amount_minor > limits.per_payment {
+        return Err(Refused::OverPartnerPerPayment.into());
+    }
+    if !within_partner {
+        return Err(Refused::OverPartnerDaily.into());
+    }
+    Ok(())
 }
 
 /// Gives back what a rejected payment counted: its consent's allowances and the partner's
@@ -389,14 +483,7 @@ fn used_up(done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<(
 #[async_trait]
 impl PaymentStore for PgPaymentStore {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
-        let p = new.payment;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let single = use_consent(&mut tx, p, new.now).await?;
-        count_partner(&mut tx, p, new.partner_limits).await?;
-        insert_payment(&mut tx, p, single).await?;
-        idempotency::link_in(&mut tx, new.claim, p.id.as_str()).await.map_err(unavailable)?;
-        events::append(&mut tx, &new.event, new.now).await.map_err(append_err)?;
-        tx.commit().await.map_err(db)
+        self.recorder.record(new).await
     }
 
     async fn settle_payment(
@@ -441,7 +528,7 @@ impl PaymentStore for PgPaymentStore {
         let Some((_, first)) = new.payments.first() else { return Err(PaymentStoreError::NotFound) };
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The consent's row lock queues concurrent executions: the second finds it consumed.
-        let (mut consent, version) = consent_store::lock_in(&mut tx, &first.consent_id)
+        let (mut consent, version) = consent_store::lock_in(&mut tx, &first.consent_id, LockMode::Update)
             .await
             .map_err(unavailable)?
             .ok_or(PaymentStoreError::NotFound)?;
