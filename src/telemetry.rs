@@ -70,8 +70,11 @@ fn describe() {
         "Age of the oldest of them; above core.second-leg retry time (15 min) a core keeps refusing or not answering"
     );
     describe_counter!("scenegate_core_reversals_total", "Payments between two cores undone on the payer's core");
-    describe_histogram!("scenegate_db_group_commit_jobs", "Writes per SQLite group commit (embedded default)");
-    describe_histogram!("scenegate_db_group_commit_seconds", "Time per SQLite group commit, writes and fsync");
+    describe_histogram!(
+        "scenegate_db_group_commit_jobs",
+        "Writes per group commit: SQLite files (embedded default), PostgreSQL payments (db=postgres_payments)"
+    );
+    describe_histogram!("scenegate_db_group_commit_seconds", "Time per group commit, writes and fsync");
     describe_counter!(
         "scenegate_db_group_commit_reruns_total",
         "SQLite group commits run again behind savepoints because one write was refused"
