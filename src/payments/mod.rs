@@ -235,19 +235,19 @@ impl Payments {
     async fn book_payment(&self, payment: Payment) -> Result<Payment, PaymentError> {
         let order = payment_order(&payment);
         let outcome = settlement_of(self.core.post_payment(&order).await, &payment.id);
-        self.settle_payment(&payment.id, &outcome).await.map(|p| p.unwrap_or(payment))
+        self.settle_payment(&payment, &outcome).await.map(|p| p.unwrap_or(payment))
     }
 
     /// Records `outcome` unless the payment is already final; returns it as it now stands.
     pub(crate) async fn settle_payment(
         &self,
-        id: &PaymentId,
+        last_read: &Payment,
         outcome: &Settlement,
     ) -> Result<Option<Payment>, PaymentError> {
-        match self.store.settle_payment(id, outcome, payment_event, self.clock.now()).await? {
+        match self.store.settle_payment(last_read, outcome, payment_event, self.clock.now()).await? {
             Some(settled) => Ok(Some(settled)),
             // Already final: as it stands.
-            None => Ok(self.store.payment(id).await?),
+            None => Ok(self.store.payment(&last_read.id).await?),
         }
     }
 

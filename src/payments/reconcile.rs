@@ -69,7 +69,7 @@ impl Payments {
         for p in self.store.unsettled_payments(before, BATCH).await? {
             let give_up = now - p.created_at > SECOND_LEG_RETRY_SECS;
             if let Some(outcome) = self.ask_core(&payment_order(&p), give_up).await
-                && self.settle_payment(&p.id, &outcome).await.is_ok()
+                && self.settle_payment(&p, &outcome).await.is_ok()
             {
                 tracing::info!(payment = %p.id, outcome = ?outcome, "reconciled");
                 round.settled += 1;

@@ -91,10 +91,12 @@ pub trait PaymentStore: Send + Sync {
     async fn create_payment(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError>;
     /// Moves a payment that is not final yet. A rejection gives back what it counted against
     /// allowances and limits. Returns the payment after the change, or `None` when it was
-    /// already final (someone else settled it first).
+    /// already final (someone else settled it first). `last_read` is the payment as the caller
+    /// last read it: a store may move it in one step when it is still so, and otherwise reads
+    /// it again under a lock.
     async fn settle_payment(
         &self,
-        id: &PaymentId,
+        last_read: &Payment,
         outcome: &Settlement,
         event: for<'x> fn(&'x Payment) -> NewEvent,
         now: i64,

@@ -484,7 +484,32 @@ async fn instances_recording_together_never_exceed_the_partners_daily_limit() {
     }
 }
 
+/// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
+/// that moved since, and announces nothing twice.
+async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() {
+    let w = world(2_000).await;
+    let allowance = Allowance { per_payment: 100_000, per_day: None, per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let read = w.record(&*w.payments.store, &consent, "stale-1", 900).await.unwrap();
+    let booked = Settlement::Booked { txn_id: "TXN-1".into() };
+    let settled = w.payments.store.settle_payment(&read, &booked, payment_event, w.clock.now()).await.unwrap();
+    assert_eq!(settled.map(|p| p.status), Some(Iso20022Status::Acsc));
+    // The same read again, with each outcome: already final, so nothing moves.
+    for outcome in
+        [booked, Settlement::Unknown, Settlement::Rejected(Reason { code: "AM04".into(), text: String::new() })]
+    {
+        let again = w.payments.store.settle_payment(&read, &outcome, payment_event, w.clock.now()).await.unwrap();
+        assert_eq!(again, None, "{outcome:?}");
+    }
+    let now = w.payments.store.payment(&read.id).await.unwrap().unwrap();
+    assert_eq!((now.status, now.core_txn_id.as_deref()), (Iso20022Status::Acsc, Some("TXN-1")));
+    let events = w._stores.events.list_for_partner("ptn_pay", None, 100).await.unwrap();
+    let about: Vec<_> = events.iter().filter(|e| e.subject_id == read.id.as_str()).collect();
+    assert_eq!(about.len(), 2, "recorded, then settled once: {about:?}");
+}
+
 crate::store::test_support::on_every_engine!(
+    a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,
     instances_recording_together_never_exceed_the_partners_daily_limit,
     fifty_concurrent_requests_with_one_key_book_one_payment,
     concurrent_payments_never_exceed_a_recurring_allowance,

@@ -8,6 +8,8 @@
 //! the change they announce: leasing them in the same database needs no second system and
 //! can never disagree with it.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 
@@ -67,35 +69,57 @@ fn err(e: sqlx::Error) -> EventStoreError {
     }
 }
 
-/// Writes `event` and its pending delivery on the caller's connection. Call it inside the
-/// transaction that makes the change the event reports, so both commit or neither does.
-/// One statement (a data-modifying `WITH`), so the two rows are written atomically even on
-/// a connection of its own, and in one round trip. The delivery is due no earlier than its
+/// The statement that writes an event and its pending delivery once `guard` has returned a
+/// row: `guard` is a statement with `RETURNING` (a conditional update, say) whose parameters
+/// are `$1`…`$guard_params`; the event's follow, bound by [`bind_event`]. One statement, so
+/// the change, the event and its delivery are written in one round trip and together or not
+/// at all; its row count is 1 when they were written. The delivery is due no earlier than its
 /// subject's pending ones (see [`DEFER_LATER`]).
-pub async fn append(conn: &mut PgConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
-    let id = EventId::generate();
-    let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "WITH e AS (
-            INSERT INTO events (id, partner_id, type, subject_id, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)
+pub fn append_after(guard: &str, guard_params: usize) -> String {
+    let p = |n: usize| format!("${}", guard_params + n);
+    let (id, partner, kind, subject, at, data) = (p(1), p(2), p(3), p(4), p(5), p(6));
+    format!(
+        "WITH guard AS ({guard}), e AS (
+            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
+            SELECT {id}, {partner}, {kind}, {subject}, {at}, {data} FROM guard
             RETURNING seq
          )
          INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at)
-         SELECT seq, $2, $4, 'pending', GREATEST($5, COALESCE(
+         SELECT seq, {partner}, {subject}, 'pending', GREATEST({at}, COALESCE(
             (SELECT MAX(next_at) FROM event_deliveries
-             WHERE partner_id = $2 AND subject_id = $4 AND state = 'pending'),
-            $5))
-         FROM e",
+             WHERE partner_id = {partner} AND subject_id = {subject} AND state = 'pending'),
+            {at}))
+         FROM e"
     )
-    .bind(id.as_str())
-    .bind(&event.partner_id)
-    .bind(&event.event_type)
-    .bind(&event.subject_id)
-    .bind(now)
-    .bind(data)
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
+}
+
+/// Binds `event`'s parameters after a guard's (see [`append_after`]); the id it will have.
+pub fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    event: &NewEvent,
+    now: i64,
+) -> Result<(sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, EventId), EventStoreError> {
+    let id = EventId::generate();
+    let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
+    let query = query
+        .bind(id.as_str().to_owned())
+        .bind(event.partner_id.clone())
+        .bind(event.event_type.clone())
+        .bind(event.subject_id.clone())
+        .bind(now)
+        .bind(data);
+    Ok((query, id))
+}
+
+/// [`append_after`] with nothing to wait for.
+static APPEND: LazyLock<String> = LazyLock::new(|| append_after("SELECT 1", 0));
+
+/// Writes `event` and its pending delivery on the caller's connection, in one statement.
+/// Call it inside the transaction that makes the change the event reports, so both commit or
+/// neither does.
+pub async fn append(conn: &mut PgConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
+    let (query, id) = bind_event(sqlx::query(APPEND.as_str()), event, now)?;
+    query.execute(&mut *conn).await.map_err(err)?;
     Ok(id)
 }
 

@@ -421,6 +421,28 @@ fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022
     }
 }
 
+/// The payment as `outcome` leaves it.
+fn settled(mut p: Payment, next: Iso20022Status, outcome: &Settlement, now: i64) -> Payment {
+    p.status = next;
+    p.updated_at = now;
+    match outcome {
+        Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
+        Settlement::Rejected(reason) => p.reason = Some(reason.clone()),
+        Settlement::Unknown => {}
+    }
+    p
+}
+
+/// A settlement and its event in one statement, if the payment is still in the status its
+/// caller read (its other columns do not change before it is final).
+static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    events::append_after(
+        "UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
+         WHERE id = $6 AND status = $7 RETURNING 1",
+        7,
+    )
+});
+
 fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
@@ -488,23 +510,36 @@ impl PaymentStore for PgPaymentStore {
 
     async fn settle_payment(
         &self,
-        id: &PaymentId,
+        last_read: &Payment,
         outcome: &Settlement,
         event: for<'x> fn(&'x Payment) -> NewEvent,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut p = lock_payment_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
-        p.status = next;
-        p.updated_at = now;
-        match outcome {
-            Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
-            Settlement::Rejected(reason) => {
-                p.reason = Some(reason.clone());
-                give_back(&mut tx, &p).await?;
+        // The common case, a booking or a lost answer for a payment as its caller last read
+        // it, in one statement; a rejection (it gives back what it counted) or a payment that
+        // moved since takes the locked path.
+        if !matches!(outcome, Settlement::Rejected(_)) {
+            let Some(next) = next_status(last_read.status, outcome) else { return Ok(None) };
+            let settled = settled(last_read.clone(), next, outcome, now);
+            let query = sqlx::query(SETTLE_IF_UNMOVED.as_str())
+                .bind(settled.status.code())
+                .bind(settled.reason.as_ref().map(|r| r.code.clone()))
+                .bind(settled.reason.as_ref().map(|r| r.text.clone()))
+                .bind(settled.core_txn_id.clone())
+                .bind(now)
+                .bind(settled.id.as_str().to_owned())
+                .bind(last_read.status.code());
+            let (query, _) = events::bind_event(query, &event(&settled), now).map_err(append_err)?;
+            if query.execute(&self.pool).await.map_err(db)?.rows_affected() == 1 {
+                return Ok(Some(settled));
             }
-            Settlement::Unknown => {}
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let p = lock_payment_in(&mut tx, last_read.id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
+        let p = settled(p, next, outcome, now);
+        if matches!(outcome, Settlement::Rejected(_)) {
+            give_back(&mut tx, &p).await?;
         }
         sqlx::query(
             "UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5

@@ -417,12 +417,13 @@ impl PaymentStore for SqlitePaymentStore {
 
     async fn settle_payment(
         &self,
-        id: &PaymentId,
+        last_read: &Payment,
         outcome: &Settlement,
         event: for<'x> fn(&'x Payment) -> NewEvent,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
-        let (id, outcome) = (id.clone(), outcome.clone());
+        // The writer thread is the only writer: reading it again there costs no round trip.
+        let (id, outcome) = (last_read.id.clone(), outcome.clone());
         self.db
             .batch
             .write(move |conn| {
