@@ -69,17 +69,18 @@ fn err(e: sqlx::Error) -> EventStoreError {
     }
 }
 
-/// The statement that writes an event and its pending delivery once `guard` has returned a
-/// row: `guard` is a statement with `RETURNING` (a conditional update, say) whose parameters
-/// are `$1`…`$guard_params`; the event's follow, bound by [`bind_event`]. One statement, so
-/// the change, the event and its delivery are written in one round trip and together or not
-/// at all; its row count is 1 when they were written. The delivery is due no earlier than its
-/// subject's pending ones (see [`DEFER_LATER`]).
-pub fn append_after(guard: &str, guard_params: usize) -> String {
-    let p = |n: usize| format!("${}", guard_params + n);
+/// The statement that writes an event and its pending delivery once a change has returned a
+/// row: `changes` are `WITH` entries, one of them named `guard` with `RETURNING` (a
+/// conditional update, say), whose parameters are `$1`…`$change_params`; the event's follow,
+/// bound by [`bind_event`]. One statement, so the change, the event and its delivery are
+/// written in one round trip and together or not at all; its row count is 1 when they were
+/// written. The delivery is due no earlier than its subject's pending ones (see
+/// [`DEFER_LATER`]).
+pub fn append_after(changes: &str, change_params: usize) -> String {
+    let p = |n: usize| format!("${}", change_params + n);
     let (id, partner, kind, subject, at, data) = (p(1), p(2), p(3), p(4), p(5), p(6));
     format!(
-        "WITH guard AS ({guard}), e AS (
+        "WITH {changes}, e AS (
             INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
             SELECT {id}, {partner}, {kind}, {subject}, {at}, {data} FROM guard
             RETURNING seq
@@ -112,7 +113,7 @@ pub fn bind_event<'q>(
 }
 
 /// [`append_after`] with nothing to wait for.
-static APPEND: LazyLock<String> = LazyLock::new(|| append_after("SELECT 1", 0));
+static APPEND: LazyLock<String> = LazyLock::new(|| append_after("guard AS (SELECT 1)", 0));
 
 /// Writes `event` and its pending delivery on the caller's connection, in one statement.
 /// Call it inside the transaction that makes the change the event reports, so both commit or

@@ -118,9 +118,7 @@ fn record_in<'c>(conn: &'c mut PgConnection, new: &'c NewPayment<'c>) -> BoxFutu
     Box::pin(async move {
         let p = new.payment;
         let drawn = draw_on_consent(conn, p, new.consent_kind, new.now).await?;
-        insert_payment(conn, p, drawn.is_none()).await?;
-        idempotency::link_in(conn, new.claim, p.id.as_str()).await.map_err(unavailable)?;
-        events::append(conn, &new.event, new.now).await.map_err(append_err)?;
+        insert_recorded(conn, new, drawn.is_none()).await?;
         count_spends(conn, p, drawn, new.partner_limits).await
     })
 }
@@ -437,8 +435,10 @@ fn settled(mut p: Payment, next: Iso20022Status, outcome: &Settlement, now: i64)
 /// caller read (its other columns do not change before it is final).
 static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     events::append_after(
-        "UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
-         WHERE id = $6 AND status = $7 RETURNING 1",
+        "guard AS (
+            UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
+            WHERE id = $6 AND status = $7 RETURNING 1
+         )",
         7,
     )
 });
@@ -464,32 +464,58 @@ async fn count_partner(
     Ok(())
 }
 
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee,
+        amount_minor, currency, reference, scenario, status, day, month, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)";
+
+/// Binds a payment's columns as `$1`…`$15` of [`INSERT_PAYMENT`].
+fn bind_payment<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    p: &'q Payment,
+    single: bool,
+) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, PaymentStoreError> {
+    Ok(query
+        .bind(p.id.as_str())
+        .bind(&p.partner_id)
+        .bind(p.consent_id.as_str())
+        .bind(single)
+        .bind(&p.customer_id)
+        .bind(&p.debtor)
+        .bind(json(&p.payee)?)
+        .bind(p.amount_minor)
+        .bind(p.currency.code())
+        .bind(&p.reference)
+        .bind(json(&p.scenario)?)
+        .bind(p.status.code())
+        .bind(&p.day)
+        .bind(&p.month)
+        .bind(p.created_at))
+}
+
 /// Inserts a recorded payment; a second payment for what allows one (a single consent, a
 /// bulk's transaction, the same id) is refused as the consent being used up.
 async fn insert_payment(conn: &mut PgConnection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
-            currency, reference, scenario, status, day, month, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    used_up(bind_payment(sqlx::query(INSERT_PAYMENT), p, single)?.execute(&mut *conn).await)
+}
+
+/// A new payment, its idempotency record's link to it and its event, in one statement.
+static RECORD_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    events::append_after(
+        &format!(
+            "link AS (UPDATE idempotency SET resource_id = $1 WHERE partner_id = $16 AND key = $17),
+             guard AS ({INSERT_PAYMENT} RETURNING 1)"
+        ),
+        17,
     )
-    .bind(p.id.as_str())
-    .bind(&p.partner_id)
-    .bind(p.consent_id.as_str())
-    .bind(single)
-    .bind(&p.customer_id)
-    .bind(&p.debtor)
-    .bind(json(&p.payee)?)
-    .bind(p.amount_minor)
-    .bind(p.currency.code())
-    .bind(&p.reference)
-    .bind(json(&p.scenario)?)
-    .bind(p.status.code())
-    .bind(&p.day)
-    .bind(&p.month)
-    .bind(p.created_at)
-    .execute(&mut *conn)
-    .await;
-    used_up(inserted)
+});
+
+/// [`insert_payment`] with the idempotency link and the event, in one round trip.
+async fn insert_recorded(conn: &mut PgConnection, new: &NewPayment<'_>, single: bool) -> Result<(), PaymentStoreError> {
+    let query = bind_payment(sqlx::query(RECORD_PAYMENT.as_str()), new.payment, single)?
+        .bind(new.claim.partner_id.clone())
+        .bind(new.claim.key.as_str().to_owned());
+    let (query, _) = events::bind_event(query, &new.event, new.now).map_err(append_err)?;
+    used_up(query.execute(&mut *conn).await)
 }
 
 /// A unique index refusing a row means what it guards was used already.
