@@ -127,6 +127,43 @@ pub enum Settlement {
     Unknown,
 }
 
+impl Settlement {
+    /// The status this outcome moves a payment or refund in `current` to; `None` when it
+    /// does not move it (it is final already, or a second "unknown" for one already being
+    /// reconciled).
+    pub fn next_status(&self, current: Iso20022Status) -> Option<Iso20022Status> {
+        match self {
+            _ if is_final(current) => None,
+            Self::Unknown if current == Iso20022Status::Acsp => None,
+            Self::Unknown => Some(Iso20022Status::Acsp),
+            Self::Booked { .. } => Some(Iso20022Status::Acsc),
+            Self::Rejected(_) => Some(Iso20022Status::Rjct),
+        }
+    }
+}
+
+/// What a settlement changes on a payment or a refund: the same four columns on both.
+macro_rules! settled {
+    ($ty:ty) => {
+        impl $ty {
+            /// As `outcome` leaves it at `now`; `None` when the outcome does not move it.
+            pub fn settled(&self, outcome: &Settlement, now: i64) -> Option<Self> {
+                let mut next = self.clone();
+                next.status = outcome.next_status(self.status)?;
+                next.updated_at = now;
+                match outcome {
+                    Settlement::Booked { txn_id } => next.core_txn_id = Some(txn_id.clone()),
+                    Settlement::Rejected(reason) => next.reason = Some(reason.clone()),
+                    Settlement::Unknown => {}
+                }
+                Some(next)
+            }
+        }
+    };
+}
+settled!(Payment);
+settled!(Refund);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +175,50 @@ mod tests {
         assert_eq!(beijing_periods(secs), ("2026-12-03".into(), "2026-12".into()));
         let secs = "2026-12-31T16:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
         assert_eq!(beijing_periods(secs), ("2027-01-01".into(), "2027-01".into()));
+    }
+
+    #[test]
+    fn a_settlement_moves_status_forward_only() {
+        use Iso20022Status::*;
+        let booked = Settlement::Booked { txn_id: "T1".into() };
+        let rejected = Settlement::Rejected(Reason::new("AM04", "insufficient funds"));
+        for (current, outcome, next) in [
+            (Actc, &booked, Some(Acsc)),
+            (Actc, &rejected, Some(Rjct)),
+            (Actc, &Settlement::Unknown, Some(Acsp)),
+            (Acsp, &Settlement::Unknown, None),
+            (Acsp, &booked, Some(Acsc)),
+            (Acsp, &rejected, Some(Rjct)),
+            (Acsc, &rejected, None),
+            (Acsc, &Settlement::Unknown, None),
+            (Rjct, &booked, None),
+        ] {
+            assert_eq!(outcome.next_status(current), next, "{current:?} + {outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_settled_refund_carries_what_the_outcome_says() {
+        let refund = Refund {
+            id: RefundId::from_key("r1").unwrap(),
+            payment_id: PaymentId::from_key("p1").unwrap(),
+            partner_id: "ptn_a".into(),
+            amount_minor: 100,
+            currency: Currency::Cny,
+            reason_text: "returned".into(),
+            status: Iso20022Status::Actc,
+            reason: None,
+            core_txn_id: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        let booked = refund.settled(&Settlement::Booked { txn_id: "T9".into() }, 5).unwrap();
+        assert_eq!(
+            (booked.status, booked.core_txn_id.as_deref(), booked.updated_at),
+            (Iso20022Status::Acsc, Some("T9"), 5)
+        );
+        let rejected = refund.settled(&Settlement::Rejected(Reason::new("AC06", "blocked")), 6).unwrap();
+        assert_eq!((rejected.status, rejected.reason.map(|r| r.code)), (Iso20022Status::Rjct, Some("AC06".into())));
+        assert_eq!(booked.settled(&Settlement::Unknown, 7), None, "a booked refund stays booked");
     }
 }

@@ -21,7 +21,7 @@ use super::{
     events, idempotency,
     recorder::Recorder,
 };
-use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
+use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
 use futures_util::future::BoxFuture;
@@ -407,30 +407,6 @@ async fn give_back(conn: &mut PgConnection, p: &Payment) -> Result<(), PaymentSt
     Ok(())
 }
 
-/// The status an outcome moves a payment or refund to; `None` when it does not move it (it
-/// is final already, or a second "unknown" for one already being reconciled).
-fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022Status> {
-    match outcome {
-        _ if is_final(current) => None,
-        Settlement::Unknown if current == Iso20022Status::Acsp => None,
-        Settlement::Unknown => Some(Iso20022Status::Acsp),
-        Settlement::Booked { .. } => Some(Iso20022Status::Acsc),
-        Settlement::Rejected(_) => Some(Iso20022Status::Rjct),
-    }
-}
-
-/// The payment as `outcome` leaves it.
-fn settled(mut p: Payment, next: Iso20022Status, outcome: &Settlement, now: i64) -> Payment {
-    p.status = next;
-    p.updated_at = now;
-    match outcome {
-        Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
-        Settlement::Rejected(reason) => p.reason = Some(reason.clone()),
-        Settlement::Unknown => {}
-    }
-    p
-}
-
 /// A settlement and its event in one statement, if the payment is still in the status its
 /// caller read (its other columns do not change before it is final).
 static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -545,8 +521,7 @@ impl PaymentStore for PgPaymentStore {
         // it, in one statement; a rejection (it gives back what it counted) or a payment that
         // moved since takes the locked path.
         if !matches!(outcome, Settlement::Rejected(_)) {
-            let Some(next) = next_status(last_read.status, outcome) else { return Ok(None) };
-            let settled = settled(last_read.clone(), next, outcome, now);
+            let Some(settled) = last_read.settled(outcome, now) else { return Ok(None) };
             let query = sqlx::query(SETTLE_IF_UNMOVED.as_str())
                 .bind(settled.status.code())
                 .bind(settled.reason.as_ref().map(|r| r.code.clone()))
@@ -561,9 +536,8 @@ impl PaymentStore for PgPaymentStore {
             }
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let p = lock_payment_in(&mut tx, last_read.id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let Some(next) = next_status(p.status, outcome) else { return Ok(None) };
-        let p = settled(p, next, outcome, now);
+        let read = lock_payment_in(&mut tx, last_read.id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        let Some(p) = read.settled(outcome, now) else { return Ok(None) };
         if matches!(outcome, Settlement::Rejected(_)) {
             give_back(&mut tx, &p).await?;
         }
@@ -700,22 +674,15 @@ impl PaymentStore for PgPaymentStore {
         now: i64,
     ) -> Result<Option<Refund>, PaymentStoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut r = lock_refund_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
-        let Some(next) = next_status(r.status, outcome) else { return Ok(None) };
-        r.status = next;
-        r.updated_at = now;
-        match outcome {
-            Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
-            Settlement::Rejected(reason) => {
-                r.reason = Some(reason.clone());
-                sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - $1 WHERE id = $2")
-                    .bind(r.amount_minor)
-                    .bind(r.payment_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-            Settlement::Unknown => {}
+        let read = lock_refund_in(&mut tx, id.as_str()).await?.ok_or(PaymentStoreError::NotFound)?;
+        let Some(r) = read.settled(outcome, now) else { return Ok(None) };
+        if matches!(outcome, Settlement::Rejected(_)) {
+            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor - $1 WHERE id = $2")
+                .bind(r.amount_minor)
+                .bind(r.payment_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         sqlx::query(
             "UPDATE refunds SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5

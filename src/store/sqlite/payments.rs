@@ -11,7 +11,7 @@ use scenegate_adapter_contract::{
 };
 
 use super::{Columns, consent as consent_store, events, idempotency};
-use crate::payments::model::{Payment, Reason, Refund, Settlement, is_final};
+use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
 use crate::{consent::Actor, events::NewEvent};
 
@@ -312,18 +312,6 @@ fn give_back(conn: &Connection, p: &Payment) -> Result<(), PaymentStoreError> {
     Ok(())
 }
 
-/// The status an outcome moves a payment or refund to; `None` when it does not move it (it
-/// is final already, or a second "unknown" for one already being reconciled).
-fn next_status(current: Iso20022Status, outcome: &Settlement) -> Option<Iso20022Status> {
-    match outcome {
-        _ if is_final(current) => None,
-        Settlement::Unknown if current == Iso20022Status::Acsp => None,
-        Settlement::Unknown => Some(Iso20022Status::Acsp),
-        Settlement::Booked { .. } => Some(Iso20022Status::Acsc),
-        Settlement::Rejected(_) => Some(Iso20022Status::Rjct),
-    }
-}
-
 fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
@@ -427,17 +415,10 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                let mut p = payment_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
-                let Some(next) = next_status(p.status, &outcome) else { return Ok(None) };
-                p.status = next;
-                p.updated_at = now;
-                match &outcome {
-                    Settlement::Booked { txn_id } => p.core_txn_id = Some(txn_id.clone()),
-                    Settlement::Rejected(reason) => {
-                        p.reason = Some(reason.clone());
-                        give_back(conn, &p)?;
-                    }
-                    Settlement::Unknown => {}
+                let read = payment_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
+                let Some(p) = read.settled(&outcome, now) else { return Ok(None) };
+                if matches!(outcome, Settlement::Rejected(_)) {
+                    give_back(conn, &p)?;
                 }
                 conn.prepare_cached(
                     "UPDATE payments SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4,
@@ -576,20 +557,13 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                let mut r = refund_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
-                let Some(next) = next_status(r.status, &outcome) else { return Ok(None) };
-                r.status = next;
-                r.updated_at = now;
-                match &outcome {
-                    Settlement::Booked { txn_id } => r.core_txn_id = Some(txn_id.clone()),
-                    Settlement::Rejected(reason) => {
-                        r.reason = Some(reason.clone());
-                        conn.prepare_cached("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
-                            .map_err(wdb)?
-                            .execute(params![r.amount_minor, r.payment_id.as_str()])
-                            .map_err(wdb)?;
-                    }
-                    Settlement::Unknown => {}
+                let read = refund_in(conn, id.as_str())?.ok_or(PaymentStoreError::NotFound)?;
+                let Some(r) = read.settled(&outcome, now) else { return Ok(None) };
+                if matches!(outcome, Settlement::Rejected(_)) {
+                    conn.prepare_cached("UPDATE payments SET refunded_minor = refunded_minor - ?1 WHERE id = ?2")
+                        .map_err(wdb)?
+                        .execute(params![r.amount_minor, r.payment_id.as_str()])
+                        .map_err(wdb)?;
                 }
                 conn.prepare_cached(
                     "UPDATE refunds SET status = ?1, reason_code = ?2, reason_text = ?3, core_txn_id = ?4,
