@@ -130,6 +130,94 @@ pub trait PaymentStore: Send + Sync {
     async fn status_counts(&self, partner_id: &str) -> Result<Vec<(String, i64)>, PaymentStoreError>;
 }
 
+/// What a payment draws on its consent, as [`draw_on_consent`] decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drawn {
+    /// A single consent, now consumed by this payment: the caller saves the consent with it.
+    Single,
+    /// A recurring consent: the allowance its spend counts against.
+    Recurring(crate::consent::payment_terms::Allowance),
+}
+
+/// What either engine checks, inside its transaction and under the consent's lock, before it
+/// records a payment: the consent is the partner's and customer's, authorised (and not
+/// expired by now), for this currency and debtor; a single consent is for exactly this
+/// amount and is consumed (the caller saves it), a recurring one allows this amount per
+/// payment. A bulk consent is paid by its execution only.
+pub fn draw_on_consent(
+    consent: &mut crate::consent::Consent,
+    p: &Payment,
+    now: i64,
+) -> Result<Drawn, PaymentStoreError> {
+    if consent.id != p.consent_id
+        || consent.partner_id != p.partner_id
+        || consent.customer_id.as_deref() != Some(p.customer_id.as_str())
+    {
+        return Err(PaymentStoreError::NotFound);
+    }
+    consent.expire_if_due(now);
+    if consent.status != ConsentStatus::Authorised {
+        return Err(Refused::ConsentState(consent.status).into());
+    }
+    let Some(terms) = consent.payment.clone() else { return Err(PaymentStoreError::NotFound) };
+    if terms.currency != p.currency || consent.accounts.first() != Some(&p.debtor) {
+        return Err(Refused::AmountNotConsented.into());
+    }
+    match terms.kind {
+        PaymentConsentType::Single => {
+            if terms.amount_minor != Some(p.amount_minor) {
+                return Err(Refused::AmountNotConsented.into());
+            }
+            consent
+                .transition(ConsentStatus::Consumed, crate::consent::Actor::Partner(p.partner_id.clone()), now)
+                .map_err(|e| Refused::ConsentState(e.from))?;
+            Ok(Drawn::Single)
+        }
+        PaymentConsentType::Recurring => {
+            let allowance = terms
+                .limits
+                .ok_or_else(|| PaymentStoreError::Unavailable("recurring consent without limits".into()))?;
+            if p.amount_minor > allowance.per_payment {
+                return Err(Refused::OverConsentPerPayment.into());
+            }
+            Ok(Drawn::Recurring(allowance))
+        }
+        // A bulk is paid by its execution, transaction by transaction, never by one payment.
+        PaymentConsentType::Bulk => Err(Refused::AmountNotConsented.into()),
+    }
+}
+
+/// What a payment's counters held before it, as its transaction locked them: its recurring
+/// consent's day and month (zero for a single consent) and its partner's day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    pub consent_day: i64,
+    pub consent_month: i64,
+    pub partner_day: i64,
+}
+
+/// The limits a payment must fit in, checked in this order (the first it exceeds is the
+/// refusal): its recurring consent's daily and monthly allowances, the partner's per-payment
+/// limit and what remains of its daily one. An allowance without a limit has no bound.
+pub fn check_spend(amount: i64, spent: Spent, drawn: Drawn, partner: PartnerLimits) -> Result<(), Refused> {
+    let fits = |spent: i64, limit: Option<i64>| limit.is_none_or(|l| spent.checked_add(amount).is_some_and(|t| t <= l));
+    if let Drawn::Recurring(allowance) = drawn {
+        if !fits(spent.consent_day, allowance.per_day) {
+            return Err(Refused::OverConsentDaily);
+        }
+        if !fits(spent.consent_month, allowance.per_month) {
+            return Err(Refused::OverConsentMonthly);
+        }
+    }
+    if amount > partner.per_payment {
+        return Err(Refused::OverPartnerPerPayment);
+    }
+    if !fits(spent.partner_day, Some(partner.per_day)) {
+        return Err(Refused::OverPartnerDaily);
+    }
+    Ok(())
+}
+
 /// What either engine checks, inside its transaction, before it records a bulk consent's
 /// payments: the consent is the partner's and customer's, authorised, and the payments are
 /// exactly its transactions as listed (each once, amount, payee, currency, debtor). The
@@ -172,4 +260,79 @@ pub fn check_bulk_use(
     consent
         .transition(ConsentStatus::Consumed, crate::consent::Actor::Partner(first.partner_id.clone()), now)
         .map_err(|e| Refused::ConsentState(e.from).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::payment_terms::Allowance;
+    use proptest::prelude::*;
+
+    const PARTNER: PartnerLimits = PartnerLimits { per_payment: 1_000, per_day: 5_000 };
+
+    fn recurring(per_day: Option<i64>, per_month: Option<i64>) -> Drawn {
+        Drawn::Recurring(Allowance { per_payment: 1_000, per_day, per_month })
+    }
+
+    fn spent(consent_day: i64, consent_month: i64, partner_day: i64) -> Spent {
+        Spent { consent_day, consent_month, partner_day }
+    }
+
+    #[test]
+    fn a_payment_that_exactly_uses_up_every_limit_fits() {
+        let drawn = recurring(Some(300), Some(900));
+        assert_eq!(check_spend(100, spent(200, 800, 4_900), drawn, PARTNER), Ok(()));
+        assert_eq!(check_spend(101, spent(200, 0, 0), drawn, PARTNER), Err(Refused::OverConsentDaily));
+        assert_eq!(check_spend(101, spent(0, 800, 0), drawn, PARTNER), Err(Refused::OverConsentMonthly));
+        assert_eq!(check_spend(101, spent(0, 0, 4_900), drawn, PARTNER), Err(Refused::OverPartnerDaily));
+    }
+
+    #[test]
+    fn the_first_limit_exceeded_in_the_listed_order_is_the_refusal() {
+        let drawn = recurring(Some(10), Some(10));
+        let everything_over = spent(10, 10, 5_000);
+        assert_eq!(check_spend(1_001, everything_over, drawn, PARTNER), Err(Refused::OverConsentDaily));
+        let day_free = spent(0, 10, 5_000);
+        assert_eq!(check_spend(1_001, day_free, recurring(None, Some(10)), PARTNER), Err(Refused::OverConsentMonthly));
+        let consent_free = recurring(None, None);
+        assert_eq!(check_spend(1_001, spent(0, 0, 5_000), consent_free, PARTNER), Err(Refused::OverPartnerPerPayment));
+        assert_eq!(check_spend(1_000, spent(0, 0, 4_001), consent_free, PARTNER), Err(Refused::OverPartnerDaily));
+    }
+
+    #[test]
+    fn a_single_consent_counts_only_against_the_partner() {
+        // Its consent counters are not its own: whatever they hold does not refuse it.
+        assert_eq!(check_spend(500, spent(i64::MAX, i64::MAX, 0), Drawn::Single, PARTNER), Ok(()));
+        assert_eq!(check_spend(500, spent(0, 0, 4_600), Drawn::Single, PARTNER), Err(Refused::OverPartnerDaily));
+    }
+
+    #[test]
+    fn a_sum_past_the_largest_integer_is_over_the_limit_not_wrapped() {
+        let huge = PartnerLimits { per_payment: i64::MAX, per_day: i64::MAX };
+        assert_eq!(
+            check_spend(2, spent(0, 0, i64::MAX - 1), recurring(None, None), huge),
+            Err(Refused::OverPartnerDaily)
+        );
+        assert_eq!(
+            check_spend(1, spent(i64::MAX, 0, 0), recurring(Some(i64::MAX), None), huge),
+            Err(Refused::OverConsentDaily)
+        );
+    }
+
+    proptest! {
+        /// Admitted exactly when every limit holds after the payment: never past a limit, and
+        /// never refused with room left.
+        #[test]
+        fn admitted_exactly_when_every_limit_holds(
+            amount in 1i64..2_000,
+            day in 0i64..6_000, month in 0i64..6_000, partner in 0i64..6_000,
+            per_day in proptest::option::of(0i64..6_000), per_month in proptest::option::of(0i64..6_000),
+        ) {
+            let within = |spent: i64, limit: Option<i64>| limit.is_none_or(|l| spent + amount <= l);
+            let fits = within(day, per_day) && within(month, per_month)
+                && amount <= PARTNER.per_payment && within(partner, Some(PARTNER.per_day));
+            let decided = check_spend(amount, spent(day, month, partner), recurring(per_day, per_month), PARTNER);
+            prop_assert_eq!(decided.is_ok(), fits);
+        }
+    }
 }

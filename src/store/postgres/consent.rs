@@ -86,6 +86,32 @@ pub async fn lock_in(
     row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
 }
 
+/// The consents named, with their versions, locked in `ids`' order (sort it: two writers
+/// locking overlapping sets in one order cannot deadlock) until the caller's transaction
+/// ends. A consent that does not exist is absent from the answer.
+pub async fn lock_all_in(
+    conn: &mut sqlx::PgConnection,
+    ids: &[String],
+    mode: LockMode,
+) -> Result<Vec<(Consent, i64)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The rows are locked as the sorted scan returns them.
+    let sql = match mode {
+        LockMode::Share => {
+            "SELECT c.version, c.body FROM UNNEST($1::TEXT[]) WITH ORDINALITY AS k (id, n)
+             JOIN consents c ON c.id = k.id ORDER BY k.n FOR SHARE OF c"
+        }
+        LockMode::Update => {
+            "SELECT c.version, c.body FROM UNNEST($1::TEXT[]) WITH ORDINALITY AS k (id, n)
+             JOIN consents c ON c.id = k.id ORDER BY k.n FOR UPDATE OF c"
+        }
+    };
+    let rows = sqlx::query(sql).bind(ids).fetch_all(&mut *conn).await.map_err(err)?;
+    rows.iter().map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).collect()
+}
+
 #[async_trait]
 impl ConsentStore for PgConsentStore {
     async fn insert(&self, c: &Consent) -> Result<(), StoreError> {

@@ -83,16 +83,21 @@ pub fn append_after(changes: &str, change_params: usize) -> String {
         "WITH {changes}, e AS (
             INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
             SELECT {id}, {partner}, {kind}, {subject}, {at}, {data} FROM guard
-            RETURNING seq
+            RETURNING seq, partner_id, subject_id, created_at
          )
-         INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at)
-         SELECT seq, {partner}, {subject}, 'pending', GREATEST({at}, COALESCE(
-            (SELECT MAX(next_at) FROM event_deliveries
-             WHERE partner_id = {partner} AND subject_id = {subject} AND state = 'pending'),
-            {at}))
-         FROM e"
+         {DELIVER_E}"
     )
 }
+
+/// The pending deliveries of the events a statement's `e` entry inserted (`RETURNING seq,
+/// partner_id, subject_id, created_at`), each due no earlier than its subject's pending ones
+/// (see [`DEFER_LATER`]).
+pub const DELIVER_E: &str = "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at)
+     SELECT e.seq, e.partner_id, e.subject_id, 'pending', GREATEST(e.created_at, COALESCE(
+        (SELECT MAX(d.next_at) FROM event_deliveries d
+         WHERE d.partner_id = e.partner_id AND d.subject_id = e.subject_id AND d.state = 'pending'),
+        e.created_at))
+     FROM e";
 
 /// Binds `event`'s parameters after a guard's (see [`append_after`]); the id it will have.
 pub fn bind_event<'q>(

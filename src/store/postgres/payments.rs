@@ -1,13 +1,15 @@
 //! Payments and refunds on PostgreSQL, shared by every gateway instance. Each write is one
 //! transaction that locks what its decision reads: a payment locks its consent (shared
 //! under a recurring consent, exclusively when it consumes a single one), so a revocation
-//! and a payment never pass each other, and counts spend with conditional upserts, so two
+//! and a payment never pass each other, and the spend counters it counts against, so two
 //! payments of one partner on two instances can never both fit in the last of a daily
 //! limit. Those counters are what every payment of a partner contends for: new payments are
-//! recorded in batches that share a commit (`recorder.rs`), which lock the counters first.
-//! Every other writer takes its locks in an order that agrees (a payment's row, then its
-//! consent's counters, then the partner's; a bulk consent, then the partner's counter; a
-//! consent alone), so writers wait, never deadlock.
+//! recorded in batches that share a commit (`recorder.rs`, [`Locked`]), which take the
+//! counters before any consent they update. Every other writer takes its locks in an order
+//! that agrees (a payment's row, then its consent's counters, then the partner's; a bulk
+//! consent, then the partner's counter; a consent alone), so writers wait, never deadlock.
+
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use scenegate_adapter_contract::{
@@ -21,9 +23,12 @@ use super::{
     events, idempotency,
     recorder::Recorder,
 };
+use crate::events::NewEvent;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
-use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
-use crate::{consent::Actor, events::NewEvent};
+use crate::payments::store::{
+    Drawn, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
+    draw_on_consent,
+};
 use futures_util::future::BoxFuture;
 
 pub const SCHEMA: &[&str] = &[
@@ -106,21 +111,304 @@ pub struct PgPaymentStore {
 impl PgPaymentStore {
     /// Spawns the payment recorder: call it inside the runtime.
     pub fn new(pool: PgPool) -> Self {
-        let recorder = Recorder::spawn(pool.clone(), record_in);
+        let recorder = Recorder::spawn(pool.clone(), record_batch);
         Self { pool, recorder }
     }
 }
 
-/// Records one payment inside the recorder's transaction, which holds the spend counters'
-/// locks already: the consent checked under its lock, the payment, its idempotency link,
-/// its event, and what it counts against the consent's allowance and the partner's limits.
-fn record_in<'c>(conn: &'c mut PgConnection, new: &'c NewPayment<'c>) -> BoxFuture<'c, Result<(), PaymentStoreError>> {
+/// Records a batch of new payments inside the recorder's transaction: the batch's locks
+/// (see [`Locked`]), each payment checked against them, and every payment that fits written
+/// in one statement.
+fn record_batch<'c>(
+    conn: &'c mut PgConnection,
+    batch: &'c [NewPayment<'c>],
+) -> BoxFuture<'c, Result<Vec<Result<(), PaymentStoreError>>, PaymentStoreError>> {
     Box::pin(async move {
-        let p = new.payment;
-        let drawn = draw_on_consent(conn, p, new.consent_kind, new.now).await?;
-        insert_recorded(conn, new, drawn.is_none()).await?;
-        count_spends(conn, p, drawn, new.partner_limits).await
+        let mut locked = Locked::take(conn, batch).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fitting = Vec::with_capacity(batch.len());
+        let mut consumed = Vec::new();
+        for (n, new) in batch.iter().enumerate() {
+            match locked.admit(new)? {
+                Ok(single) => {
+                    fitting.push(new);
+                    consumed.extend(single.map(|c| (n, c)));
+                    outcomes.push(Ok(()));
+                }
+                Err(refused) => outcomes.push(Err(refused)),
+            }
+        }
+        let recorded = insert_all(conn, &fitting).await?;
+        for (n, new) in batch.iter().enumerate() {
+            if outcomes[n].is_ok() && !recorded.contains(new.payment.id.as_str()) {
+                // A unique index refused it: what it pays was used already. (The batch's
+                // later payments were checked as if it counted: never more than the limits.)
+                outcomes[n] = Err(Refused::ConsentState(ConsentStatus::Consumed).into());
+            }
+        }
+        for (n, (consent, version)) in consumed {
+            if outcomes[n].is_ok() && !consent_store::update_in(conn, &consent, version).await.map_err(unavailable)? {
+                // Impossible under the row lock the batch holds.
+                return Err(unavailable("consent changed during the payment"));
+            }
+        }
+        Ok(outcomes)
     })
+}
+
+/// What a batch of new payments holds locked until its commit, as it stands after the
+/// batch's payments so far: every spend counter they count against, with its value, and
+/// every consent they draw on, as read.
+///
+/// The locks are taken first, each set sorted, in one global order: recurring consents
+/// (shared), the consents' counters, the partners' counters, single consents (exclusively).
+/// Shared locks never wait for each other, so batches on several instances queue on the
+/// first counter they share and never deadlock; every other writer's order agrees (see the
+/// module's doc). With its locks held nothing but this batch can change what it decides on,
+/// so each payment is checked here, in Rust, against the values held, and every payment that
+/// fits is written by one statement: the counters, which every other instance's batches of
+/// the partner wait for, are held for three round trips and the commit, however many
+/// payments the batch has.
+struct Locked {
+    /// `(consent, "day:…" or "month:…")` → spent.
+    consent_spend: HashMap<(String, String), i64>,
+    /// `(partner, day, currency)` → spent.
+    partner_spend: HashMap<(String, String, String), i64>,
+    /// Consent id → the consent and its version.
+    consents: HashMap<String, (crate::consent::Consent, i64)>,
+}
+
+impl Locked {
+    async fn take(conn: &mut PgConnection, batch: &[NewPayment<'_>]) -> Result<Self, PaymentStoreError> {
+        let mut consent_rows = BTreeSet::new();
+        let mut partner_rows = BTreeSet::new();
+        let mut shared = BTreeSet::new();
+        let mut exclusive = BTreeSet::new();
+        for new in batch {
+            let p = new.payment;
+            match new.consent_kind {
+                PaymentConsentType::Recurring => {
+                    consent_rows.insert((p.consent_id.as_str().to_owned(), day_period(p)));
+                    consent_rows.insert((p.consent_id.as_str().to_owned(), month_period(p)));
+                    shared.insert(p.consent_id.as_str().to_owned());
+                }
+                PaymentConsentType::Single => {
+                    exclusive.insert(p.consent_id.as_str().to_owned());
+                }
+                // Refused by `draw_on_consent`; a bulk consent is locked by its execution only.
+                PaymentConsentType::Bulk => {}
+            }
+            partner_rows.insert((p.partner_id.clone(), p.day.clone(), p.currency.code().to_owned()));
+        }
+        // A consent some job takes as single and another as recurring (a kind never changes,
+        // so never) is locked exclusively only.
+        let shared: Vec<String> = shared.difference(&exclusive).cloned().collect();
+        let exclusive: Vec<String> = exclusive.into_iter().collect();
+        let mut consents: HashMap<_, _> = lock_consents(conn, &shared, LockMode::Share).await?.into_iter().collect();
+        let (ids, periods): (Vec<String>, Vec<String>) = consent_rows.into_iter().unzip();
+        // ON CONFLICT DO UPDATE locks an existing row as an UPDATE would, an inserted one is
+        // locked by its insert; rows are taken in the order given.
+        let consent_spend: Vec<(String, String, i64)> = sqlx::query_as(
+            "INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
+             SELECT id, period, 0 FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS k (id, period, n) ORDER BY n
+             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor
+             RETURNING s.consent_id, s.period, s.spent_minor",
+        )
+        .bind(ids)
+        .bind(periods)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        let (mut partners, mut days, mut currencies) = (Vec::new(), Vec::new(), Vec::new());
+        for (partner, day, currency) in partner_rows {
+            partners.push(partner);
+            days.push(day);
+            currencies.push(currency);
+        }
+        let partner_spend: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "INSERT INTO partner_spend AS s (partner_id, day, currency, spent_minor)
+             SELECT partner, day, currency, 0
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) WITH ORDINALITY AS k (partner, day, currency, n) ORDER BY n
+             ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = s.spent_minor
+             RETURNING s.partner_id, s.day, s.currency, s.spent_minor",
+        )
+        .bind(partners)
+        .bind(days)
+        .bind(currencies)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        consents.extend(lock_consents(conn, &exclusive, LockMode::Update).await?);
+        Ok(Self {
+            consent_spend: consent_spend.into_iter().map(|(id, period, spent)| ((id, period), spent)).collect(),
+            partner_spend: partner_spend.into_iter().map(|(p, d, c, spent)| ((p, d, c), spent)).collect(),
+            consents,
+        })
+    }
+
+    /// Checks one payment against what the batch holds and, if it fits, counts it there as
+    /// the batch will record it: its counters move, a single consent it consumes is
+    /// returned (with the version it was read at) for the caller to save with it. The inner
+    /// result is the payment's own refusal; the outer one an error that fails the batch.
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &mut self,
+        new: &NewPayment<'_>,
+    ) -> Result<Result<Option<(crate::consent::Consent, i64)>, PaymentStoreError>, PaymentStoreError> {
+        let p = new.payment;
+        let Some((consent, version)) = self.consents.get(p.consent_id.as_str()) else {
+            return Ok(Err(PaymentStoreError::NotFound));
+        };
+        if consent.payment.as_ref().is_some_and(|t| t.kind != new.consent_kind) {
+            return Err(unavailable("the consent's kind is not the one the payment was checked against"));
+        }
+        let (mut drawn_consent, version) = (consent.clone(), *version);
+        let drawn = match draw_on_consent(&mut drawn_consent, p, new.now) {
+            Ok(drawn) => drawn,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let consent_key = |period: String| (p.consent_id.as_str().to_owned(), period);
+        let (day, month) = (consent_key(day_period(p)), consent_key(month_period(p)));
+        let partner = (p.partner_id.clone(), p.day.clone(), p.currency.code().to_owned());
+        let spent = Spent {
+            consent_day: self.consent_spend.get(&day).copied().unwrap_or(0),
+            consent_month: self.consent_spend.get(&month).copied().unwrap_or(0),
+            partner_day: self.partner_spend.get(&partner).copied().unwrap_or(0),
+        };
+        if let Err(refused) = check_spend(p.amount_minor, spent, drawn, new.partner_limits) {
+            return Ok(Err(refused.into()));
+        }
+        *self.partner_spend.entry(partner).or_default() += p.amount_minor;
+        Ok(Ok(match drawn {
+            Drawn::Recurring(_) => {
+                *self.consent_spend.entry(day).or_default() += p.amount_minor;
+                *self.consent_spend.entry(month).or_default() += p.amount_minor;
+                None
+            }
+            Drawn::Single => {
+                self.consents.insert(p.consent_id.as_str().to_owned(), (drawn_consent.clone(), version + 1));
+                Some((drawn_consent, version))
+            }
+        }))
+    }
+}
+
+/// [`insert_all`]'s statement: the payments as parallel arrays, one element each.
+static INSERT_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    "WITH j AS (
+            SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[],
+                $7::TEXT[], $8::BIGINT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::TEXT[],
+                $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[],
+                $22::BIGINT[], $23::TEXT[])
+            WITH ORDINALITY AS j (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
+                currency, reference, scenario, status, day, month, created_at, claim_partner, claim_key,
+                event_id, event_type, event_subject, event_data, event_at, event_partner, n)
+         ), guard AS (
+            INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
+                currency, reference, scenario, status, day, month, created_at, updated_at)
+            SELECT id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor, currency,
+                reference, scenario, status, day, month, created_at, created_at
+            FROM j ORDER BY n
+            ON CONFLICT DO NOTHING RETURNING id
+         ), recorded AS (
+            SELECT j.* FROM j JOIN guard USING (id)
+         ), link AS (
+            UPDATE idempotency i SET resource_id = r.id FROM recorded r
+            WHERE i.partner_id = r.claim_partner AND i.key = r.claim_key
+         ), consent_counted AS (
+            UPDATE consent_spend s SET spent_minor = s.spent_minor + c.total
+            FROM (
+                SELECT r.consent_id, v.period, SUM(r.amount_minor) AS total
+                FROM recorded r, LATERAL (VALUES ('day:' || r.day), ('month:' || r.month)) AS v (period)
+                WHERE NOT r.single GROUP BY r.consent_id, v.period
+            ) c
+            WHERE s.consent_id = c.consent_id AND s.period = c.period
+         ), partner_counted AS (
+            UPDATE partner_spend s SET spent_minor = s.spent_minor + c.total
+            FROM (
+                SELECT partner_id, day, currency, SUM(amount_minor) AS total FROM recorded
+                GROUP BY partner_id, day, currency
+            ) c
+            WHERE s.partner_id = c.partner_id AND s.day = c.day AND s.currency = c.currency
+         ), e AS (
+            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
+            SELECT event_id, event_partner, event_type, event_subject, event_at, event_data FROM recorded ORDER BY n
+            RETURNING seq, partner_id, subject_id, created_at
+         ), delivered AS (
+            {DELIVER}
+         )
+         SELECT id FROM guard"
+        .replace("{DELIVER}", events::DELIVER_E)
+});
+
+/// Writes the payments a batch admitted, each with its idempotency record's link, its counts
+/// (a recurring consent's day and month, the partner's day) and its event, in one statement;
+/// a payment a unique index refuses is written with none of them. The ids written.
+async fn insert_all(
+    conn: &mut PgConnection,
+    batch: &[&NewPayment<'_>],
+) -> Result<std::collections::HashSet<String>, PaymentStoreError> {
+    if batch.is_empty() {
+        return Ok(Default::default());
+    }
+    let column = |f: &dyn Fn(&NewPayment<'_>) -> String| batch.iter().map(|n| f(n)).collect::<Vec<String>>();
+    let number = |f: &dyn Fn(&NewPayment<'_>) -> i64| batch.iter().map(|n| f(n)).collect::<Vec<i64>>();
+    let mut payees = Vec::with_capacity(batch.len());
+    let mut scenarios = Vec::with_capacity(batch.len());
+    let mut event_ids = Vec::with_capacity(batch.len());
+    let mut event_data = Vec::with_capacity(batch.len());
+    for new in batch {
+        payees.push(json(&new.payment.payee)?);
+        scenarios.push(json(&new.payment.scenario)?);
+        event_ids.push(crate::events::EventId::generate().as_str().to_owned());
+        event_data.push(json(&new.event.data)?);
+    }
+    let singles: Vec<bool> = batch.iter().map(|n| n.consent_kind == PaymentConsentType::Single).collect();
+    let ids: Vec<String> = sqlx::query_scalar(INSERT_ALL.as_str())
+        .bind(column(&|n| n.payment.id.as_str().to_owned()))
+        .bind(column(&|n| n.payment.partner_id.clone()))
+        .bind(column(&|n| n.payment.consent_id.as_str().to_owned()))
+        .bind(singles)
+        .bind(column(&|n| n.payment.customer_id.clone()))
+        .bind(column(&|n| n.payment.debtor.clone()))
+        .bind(payees)
+        .bind(number(&|n| n.payment.amount_minor))
+        .bind(column(&|n| n.payment.currency.code().to_owned()))
+        .bind(column(&|n| n.payment.reference.clone()))
+        .bind(scenarios)
+        .bind(column(&|n| n.payment.status.code().to_owned()))
+        .bind(column(&|n| n.payment.day.clone()))
+        .bind(column(&|n| n.payment.month.clone()))
+        .bind(number(&|n| n.payment.created_at))
+        .bind(column(&|n| n.claim.partner_id.clone()))
+        .bind(column(&|n| n.claim.key.as_str().to_owned()))
+        .bind(event_ids)
+        .bind(column(&|n| n.event.event_type.clone()))
+        .bind(column(&|n| n.event.subject_id.clone()))
+        .bind(event_data)
+        .bind(number(&|n| n.now))
+        .bind(column(&|n| n.event.partner_id.clone()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(ids.into_iter().collect())
+}
+
+async fn lock_consents(
+    conn: &mut PgConnection,
+    ids: &[String],
+    mode: LockMode,
+) -> Result<Vec<(String, (crate::consent::Consent, i64))>, PaymentStoreError> {
+    let locked = consent_store::lock_all_in(conn, ids, mode).await.map_err(unavailable)?;
+    Ok(locked.into_iter().map(|(consent, version)| (consent.id.as_str().to_owned(), (consent, version))).collect())
+}
+
+fn day_period(p: &Payment) -> String {
+    format!("day:{}", p.day)
+}
+
+fn month_period(p: &Payment) -> String {
+    format!("month:{}", p.month)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> PaymentStoreError {
@@ -266,135 +554,6 @@ enum Spend<'a> {
     Partner { partner_id: &'a str, day: &'a str, currency: &'a str },
 }
 
-/// What a payment draws on its consent: the allowance to count when the consent is
-/// recurring; `None` when it is single (and consumed here).
-type Drawn = Option<crate::consent::payment_terms::Allowance>;
-
-/// Checks a payment against its consent, inside the transaction. A single consent is
-/// locked exclusively and consumed by it. A recurring consent is locked shared: payments
-/// under it proceed side by side (their allowance is counted last, by [`count_spends`]),
-/// while a revocation, which updates the row, waits for them and is waited for by the next.
-async fn draw_on_consent(
-    conn: &mut PgConnection,
-    p: &Payment,
-    kind: PaymentConsentType,
-    now: i64,
-) -> Result<Drawn, PaymentStoreError> {
-    let mode = match kind {
-        PaymentConsentType::Recurring => LockMode::Share,
-        PaymentConsentType::Single => LockMode::Update,
-        // A bulk is paid by its execution, transaction by transaction, never by one payment
-        // (and its consent is locked only by that execution, before any counter).
-        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
-    };
-    let (mut consent, version) = consent_store::lock_in(conn, &p.consent_id, mode)
-        .await
-        .map_err(unavailable)?
-        .ok_or(PaymentStoreError::NotFound)?;
-    if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
-        return Err(PaymentStoreError::NotFound);
-    }
-    consent.expire_if_due(now);
-    if consent.status != ConsentStatus::Authorised {
-        return Err(Refused::ConsentState(consent.status).into());
-    }
-    let Some(terms) = consent.payment.clone() else { return Err(PaymentStoreError::NotFound) };
-    if terms.kind != kind {
-        return Err(unavailable("the consent's kind is not the one the payment was checked against"));
-    }
-    if terms.currency != p.currency || consent.accounts.first() != Some(&p.debtor) {
-        return Err(Refused::AmountNotConsented.into());
-    }
-    match terms.kind {
-        PaymentConsentType::Single => {
-            if terms.amount_minor != Some(p.amount_minor) {
-                return Err(Refused::AmountNotConsented.into());
-            }
-            consent
-                .transition(ConsentStatus::Consumed, Actor::Partner(p.partner_id.clone()), now)
-                .map_err(|e| Refused::ConsentState(e.from))?;
-            if !consent_store::update_in(conn, &consent, version).await.map_err(unavailable)? {
-                // Another writer changed the consent since we locked it: impossible under
-                // the row lock, so treat it as unavailable.
-                return Err(unavailable("consent changed during the payment"));
-            }
-            Ok(None)
-        }
-        PaymentConsentType::Recurring => {
-            let allowance = terms.limits.ok_or_else(|| unavailable("recurring consent without limits"))?;
-            if p.amount_minor > allowance.per_payment {
-                return Err(Refused::OverConsentPerPayment.into());
-            }
-            Ok(Some(allowance))
-        }
-        PaymentConsentType::Bulk => Err(Refused::AmountNotConsented.into()),
-    }
-}
-
-/// Counts a payment against what every payment of its partner (and of its recurring
-/// consent) shares: the consent's daily and monthly allowances and the partner's limits.
-/// These are the rows all payments contend for, so they are counted in one statement, last
-/// in the transaction: their row locks are held for that statement and the commit only.
-/// Each count is conditional; the refusals come in the order the limits are listed in.
-async fn count_spends(
-    conn: &mut PgConnection,
-    p: &Payment,
-    drawn: Drawn,
-    limits: crate::payments::PartnerLimits,
-) -> Result<(), PaymentStoreError> {
-    let (day, month) = (format!("day:{}", p.day), format!("month:{}", p.month));
-    let (within_day, within_month, within_partner): (bool, bool, bool) = sqlx::query_as(
-        "WITH day AS (
-            INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
-            SELECT $1, $2, $4 WHERE $5 AND ($6::BIGINT IS NULL OR $4 <= $6)
-            ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor + $4
-            WHERE $6::BIGINT IS NULL OR s.spent_minor + $4 <= $6
-            RETURNING 1
-         ), month AS (
-            INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
-            SELECT $1, $3, $4 WHERE $5 AND ($7::BIGINT IS NULL OR $4 <= $7)
-            ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor + $4
-            WHERE $7::BIGINT IS NULL OR s.spent_minor + $4 <= $7
-            RETURNING 1
-         ), partner AS (
-            INSERT INTO partner_spend AS s (partner_id, day, currency, spent_minor)
-            SELECT $8, $9, $10, $4 WHERE $4 <= $11
-            ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = s.spent_minor + $4
-            WHERE s.spent_minor + $4 <= $11
-            RETURNING 1
-         )
-         SELECT NOT $5 OR EXISTS (SELECT 1 FROM day), NOT $5 OR EXISTS (SELECT 1 FROM month),
-            EXISTS (SELECT 1 FROM partner)",
-    )
-    .bind(p.consent_id.as_str())
-    .bind(&day)
-    .bind(&month)
-    .bind(p.amount_minor)
-    .bind(drawn.is_some())
-    .bind(drawn.and_then(|a| a.per_day))
-    .bind(drawn.and_then(|a| a.per_month))
-    .bind(&p.partner_id)
-    .bind(&p.day)
-    .bind(p.currency.code())
-    .bind(limits.per_day)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    if !within_day {
-        return Err(Refused::OverConsentDaily.into());
-    }
-    if !within_month {
-        return Err(Refused::OverConsentMonthly.into());
-    }
-    if p.amount_minor > limits.per_payment {
-        return Err(Refused::OverPartnerPerPayment.into());
-    }
-    if !within_partner {
-        return Err(Refused::OverPartnerDaily.into());
-    }
-    Ok(())
-}
-
 /// Gives back what a rejected payment counted: its consent's allowances and the partner's
 /// daily spend. A consumed single consent stays consumed (the customer authorised one try).
 async fn give_back(conn: &mut PgConnection, p: &Payment) -> Result<(), PaymentStoreError> {
@@ -472,26 +631,6 @@ fn bind_payment<'q>(
 /// bulk's transaction, the same id) is refused as the consent being used up.
 async fn insert_payment(conn: &mut PgConnection, p: &Payment, single: bool) -> Result<(), PaymentStoreError> {
     used_up(bind_payment(sqlx::query(INSERT_PAYMENT), p, single)?.execute(&mut *conn).await)
-}
-
-/// A new payment, its idempotency record's link to it and its event, in one statement.
-static RECORD_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    events::append_after(
-        &format!(
-            "link AS (UPDATE idempotency SET resource_id = $1 WHERE partner_id = $16 AND key = $17),
-             guard AS ({INSERT_PAYMENT} RETURNING 1)"
-        ),
-        17,
-    )
-});
-
-/// [`insert_payment`] with the idempotency link and the event, in one round trip.
-async fn insert_recorded(conn: &mut PgConnection, new: &NewPayment<'_>, single: bool) -> Result<(), PaymentStoreError> {
-    let query = bind_payment(sqlx::query(RECORD_PAYMENT.as_str()), new.payment, single)?
-        .bind(new.claim.partner_id.clone())
-        .bind(new.claim.key.as_str().to_owned());
-    let (query, _) = events::bind_event(query, &new.event, new.now).map_err(append_err)?;
-    used_up(query.execute(&mut *conn).await)
 }
 
 /// A unique index refusing a row means what it guards was used already.

@@ -5,16 +5,13 @@
 //! payment's transaction must hold that row's lock until it commits, so payments recorded one
 //! transaction each pass it on one commit, one fsync, at a time, whatever the number of
 //! instances. Each instance therefore records the payments waiting together in one
-//! transaction, one savepoint each (a refused payment is rolled back to it and costs the
-//! others nothing), and answers them after the one commit: payments share an fsync as they do
-//! on the embedded default's writer thread.
+//! transaction and answers them after its one commit: payments share an fsync as they do on
+//! the embedded default's writer thread.
 //!
-//! A batch first locks every counter its payments will count against, in one global order
-//! (consents' counters, then partners', each sorted), before it locks any consent; batches on
-//! several instances therefore queue on the first counter they share and never deadlock, and
-//! no other writer locks a counter before a consent.
+//! What a batch writes and in which order it locks (`record_batch` in `payments.rs`) is the
+//! payment store's; this module only gathers the batches, runs each in a transaction and
+//! answers its requests.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool};
@@ -22,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::payments::store::{NewPayment, PaymentStoreError};
 
-/// Most payments in one transaction: each takes a savepoint, and PostgreSQL keeps up to 64
-/// subtransactions of a transaction in its shared cache before it slows every snapshot down.
+/// Most payments in one transaction: a batch holds its counters' locks, which every other
+/// instance's batches of the same partner wait for, from its first statement to its commit.
 const MAX_BATCH: usize = 48;
 
 /// Payments waiting for the recorder; more are refused at once (503) rather than queued.
@@ -35,12 +32,14 @@ const QUEUE: usize = 1024;
 /// commit) and the recorder goes on with the next batch.
 const BATCH_DEADLINE: Duration = Duration::from_secs(10);
 
-/// What records one payment inside the batch's transaction (the statements of
-/// `PgPaymentStore::create_payment`), after the batch has locked its counters.
-pub(super) type RecordFn = for<'c> fn(
-    &'c mut PgConnection,
-    &'c NewPayment<'c>,
-) -> futures_util::future::BoxFuture<'c, Result<(), PaymentStoreError>>;
+/// What records a batch inside its transaction: an outcome per payment, in order (a refused
+/// one wrote nothing), or an error when the transaction itself failed and must not commit.
+pub(super) type RecordFn =
+    for<'c> fn(
+        &'c mut PgConnection,
+        &'c [NewPayment<'c>],
+    )
+        -> futures_util::future::BoxFuture<'c, Result<Vec<Result<(), PaymentStoreError>>, PaymentStoreError>>;
 
 /// A payment waiting to be recorded: what its request handed over, owned.
 struct Job {
@@ -73,6 +72,7 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
+    /// Starts the recorder's task: call it inside the runtime.
     pub fn spawn(pool: PgPool, record: RecordFn) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(pool, rx, record));
@@ -123,31 +123,20 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, record: RecordFn) {
     }
 }
 
-/// One transaction for the batch; an outcome per job, in order. A job refused or failing is
-/// rolled back to its savepoint; if the transaction itself fails, no job was recorded.
+/// One transaction for the batch; an outcome per job, in order. If the transaction itself
+/// fails, no job was recorded.
 async fn record_batch(pool: &PgPool, batch: &[Job], record: RecordFn) -> Vec<Result<(), PaymentStoreError>> {
-    let mut outcomes: Vec<Result<(), PaymentStoreError>> = Vec::with_capacity(batch.len());
-    let failed = |e: String, n| (0..n).map(|_| Err(unavailable(&e))).collect::<Vec<_>>();
+    let failed = |e: String| (0..batch.len()).map(|_| Err(unavailable(&e))).collect::<Vec<_>>();
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
-        Err(e) => return failed(e.to_string(), batch.len()),
+        Err(e) => return failed(e.to_string()),
     };
-    if let Err(e) = lock_counters(&mut tx, batch).await {
-        return failed(e.to_string(), batch.len());
-    }
-    for job in batch {
-        if let Err(e) = sqlx::query("SAVEPOINT payment").execute(&mut *tx).await {
-            return failed(e.to_string(), batch.len());
-        }
-        let new = job.new_payment();
-        let outcome = record(&mut tx, &new).await;
-        if outcome.is_err()
-            && let Err(e) = sqlx::query("ROLLBACK TO SAVEPOINT payment").execute(&mut *tx).await
-        {
-            return failed(e.to_string(), batch.len());
-        }
-        outcomes.push(outcome);
-    }
+    let payments: Vec<NewPayment<'_>> = batch.iter().map(Job::new_payment).collect();
+    let outcomes = match record(&mut tx, &payments).await {
+        Ok(outcomes) => outcomes,
+        // Rolled back as the transaction drops.
+        Err(e) => return failed(e.to_string()),
+    };
     match tx.commit().await {
         Ok(()) => outcomes,
         // Nothing committed (or, if the connection broke during COMMIT, perhaps everything:
@@ -157,54 +146,4 @@ async fn record_batch(pool: &PgPool, batch: &[Job], record: RecordFn) -> Vec<Res
             outcomes.into_iter().map(|o| o.and_then(|()| Err(unavailable(&e)))).collect()
         }
     }
-}
-
-/// Locks (creating when missing) every spend counter the batch's payments count against,
-/// in one order: the consents' counters, then the partners', each sorted by key.
-async fn lock_counters(conn: &mut PgConnection, batch: &[Job]) -> Result<(), sqlx::Error> {
-    use scenegate_adapter_contract::canonical::PaymentConsentType;
-    let mut consent_rows = BTreeSet::new();
-    let mut partner_rows = BTreeSet::new();
-    for job in batch {
-        let p = &job.payment;
-        if job.consent_kind == PaymentConsentType::Recurring {
-            consent_rows.insert((p.consent_id.as_str().to_owned(), format!("day:{}", p.day)));
-            consent_rows.insert((p.consent_id.as_str().to_owned(), format!("month:{}", p.month)));
-        }
-        partner_rows.insert((p.partner_id.clone(), p.day.clone(), p.currency.code().to_owned()));
-    }
-    // ON CONFLICT DO UPDATE locks an existing row as an UPDATE would, an inserted one is
-    // locked by its insert; rows are taken in the order given.
-    if !consent_rows.is_empty() {
-        let (ids, periods): (Vec<String>, Vec<String>) = consent_rows.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO consent_spend AS s (consent_id, period, spent_minor)
-             SELECT id, period, 0 FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS k (id, period, n) ORDER BY n
-             ON CONFLICT (consent_id, period) DO UPDATE SET spent_minor = s.spent_minor",
-        )
-        .bind(ids)
-        .bind(periods)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let mut partners = Vec::new();
-    let mut days = Vec::new();
-    let mut currencies = Vec::new();
-    for (partner, day, currency) in partner_rows {
-        partners.push(partner);
-        days.push(day);
-        currencies.push(currency);
-    }
-    sqlx::query(
-        "INSERT INTO partner_spend AS s (partner_id, day, currency, spent_minor)
-         SELECT partner, day, currency, 0
-         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) WITH ORDINALITY AS k (partner, day, currency, n) ORDER BY n
-         ON CONFLICT (partner_id, day, currency) DO UPDATE SET spent_minor = s.spent_minor",
-    )
-    .bind(partners)
-    .bind(days)
-    .bind(currencies)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

@@ -7,13 +7,16 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use scenegate_adapter_contract::{
     ConsentId, Currency, PaymentId, RefundId,
-    canonical::{ConsentStatus, Iso20022Status, PaymentConsentType},
+    canonical::{ConsentStatus, Iso20022Status},
 };
 
 use super::{Columns, consent as consent_store, events, idempotency};
+use crate::events::NewEvent;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
-use crate::payments::store::{NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused};
-use crate::{consent::Actor, events::NewEvent};
+use crate::payments::store::{
+    Drawn, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
+    draw_on_consent,
+};
 
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS payments (
@@ -242,62 +245,57 @@ enum Spend<'a> {
     Partner { partner_id: &'a str, day: &'a str, currency: &'a str },
 }
 
-/// Checks and counts a payment against its consent, inside the transaction. A single consent
-/// is consumed by it; a recurring consent's allowances are counted.
-fn use_consent(conn: &Connection, p: &Payment, now: i64) -> Result<bool, PaymentStoreError> {
+/// What a payment's counters hold before it, read inside the write transaction (which no
+/// other writer shares).
+fn spent_in(conn: &Connection, p: &Payment) -> Result<Spent, PaymentStoreError> {
+    let consent = |period: String| -> Result<i64, PaymentStoreError> {
+        conn.prepare_cached("SELECT spent_minor FROM consent_spend WHERE consent_id = ?1 AND period = ?2")
+            .map_err(wdb)?
+            .query_row(params![p.consent_id.as_str(), period], |r| r.get(0))
+            .optional()
+            .map_err(wdb)
+            .map(Option::unwrap_or_default)
+    };
+    let partner_day = conn
+        .prepare_cached("SELECT spent_minor FROM partner_spend WHERE partner_id = ?1 AND day = ?2 AND currency = ?3")
+        .map_err(wdb)?
+        .query_row(params![p.partner_id, p.day, p.currency.code()], |r| r.get(0))
+        .optional()
+        .map_err(wdb)?
+        .unwrap_or_default();
+    Ok(Spent {
+        consent_day: consent(format!("day:{}", p.day))?,
+        consent_month: consent(format!("month:{}", p.month))?,
+        partner_day,
+    })
+}
+
+/// Checks a payment against its consent and its limits ([`draw_on_consent`], [`check_spend`])
+/// and, if it fits, consumes a single consent or counts against a recurring one's
+/// allowances, and counts against the partner's daily limit. Inside the write transaction.
+fn use_consent(conn: &Connection, p: &Payment, limits: PartnerLimits, now: i64) -> Result<Drawn, PaymentStoreError> {
     let (mut consent, version) =
         consent_store::get_in(conn, &p.consent_id).map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
-    if consent.partner_id != p.partner_id || consent.customer_id.as_deref() != Some(p.customer_id.as_str()) {
-        return Err(PaymentStoreError::NotFound);
-    }
-    consent.expire_if_due(now);
-    if consent.status != ConsentStatus::Authorised {
-        return Err(Refused::ConsentState(consent.status).into());
-    }
-    let Some(terms) = consent.payment.clone() else { return Err(PaymentStoreError::NotFound) };
-    if terms.currency != p.currency || consent.accounts.first() != Some(&p.debtor) {
-        return Err(Refused::AmountNotConsented.into());
-    }
-    let single = terms.kind == PaymentConsentType::Single;
-    match terms.kind {
-        PaymentConsentType::Single => {
-            if terms.amount_minor != Some(p.amount_minor) {
-                return Err(Refused::AmountNotConsented.into());
-            }
-            consent
-                .transition(ConsentStatus::Consumed, Actor::Partner(p.partner_id.clone()), now)
-                .map_err(|e| Refused::ConsentState(e.from))?;
+    let drawn = draw_on_consent(&mut consent, p, now)?;
+    check_spend(p.amount_minor, spent_in(conn, p)?, drawn, limits)?;
+    match drawn {
+        Drawn::Single => {
             if !consent_store::update_in(conn, &consent, version).map_err(unavailable)? {
                 // Another writer changed the consent since we read it inside this
                 // transaction: impossible under the write lock, so treat it as unavailable.
                 return Err(unavailable("consent changed during the payment"));
             }
         }
-        PaymentConsentType::Recurring => {
-            let allowance = terms.limits.ok_or_else(|| unavailable("recurring consent without limits"))?;
-            if p.amount_minor > allowance.per_payment {
-                return Err(Refused::OverConsentPerPayment.into());
-            }
+        Drawn::Recurring(_) => {
             let id = p.consent_id.as_str();
-            let day = format!("day:{}", p.day);
-            if !count_spend(conn, Spend::Consent { consent_id: id, period: &day }, p.amount_minor, allowance.per_day)? {
-                return Err(Refused::OverConsentDaily.into());
-            }
-            let month = format!("month:{}", p.month);
-            let within_month = count_spend(
-                conn,
-                Spend::Consent { consent_id: id, period: &month },
-                p.amount_minor,
-                allowance.per_month,
-            )?;
-            if !within_month {
-                return Err(Refused::OverConsentMonthly.into());
+            for period in [format!("day:{}", p.day), format!("month:{}", p.month)] {
+                count_spend(conn, Spend::Consent { consent_id: id, period: &period }, p.amount_minor, None)?;
             }
         }
-        // A bulk is paid by its execution, transaction by transaction, never by one payment.
-        PaymentConsentType::Bulk => return Err(Refused::AmountNotConsented.into()),
     }
-    Ok(single)
+    let spend = Spend::Partner { partner_id: &p.partner_id, day: &p.day, currency: p.currency.code() };
+    count_spend(conn, spend, p.amount_minor, None)?;
+    Ok(drawn)
 }
 
 /// Gives back what a rejected payment counted: its consent's allowances and the partner's
@@ -393,9 +391,8 @@ impl PaymentStore for SqlitePaymentStore {
             .batch
             .write(move |conn| {
                 let p = &payment;
-                let single = use_consent(conn, p, now)?;
-                count_partner(conn, p, limits)?;
-                insert_payment(conn, p, single)?;
+                let drawn = use_consent(conn, p, limits, now)?;
+                insert_payment(conn, p, drawn == Drawn::Single)?;
                 idempotency::link_in(conn, &claim, p.id.as_str()).map_err(unavailable)?;
                 events::append(conn, &event, now).map_err(append_err)?;
                 Ok(())
