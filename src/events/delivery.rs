@@ -191,8 +191,12 @@ impl Worker {
             }
         };
         let claimed = claims.len();
+        // Events of partners that poll (no webhook target) are marked together, in one write.
+        let (to_send, to_skip): (Vec<_>, Vec<_>) =
+            claims.into_iter().partition(|c| self.targets.target(&c.event.partner_id).is_some());
+        self.skip(&to_skip.iter().collect::<Vec<_>>(), self.clock.now()).await;
         let mut round = JoinSet::new();
-        for claim in claims {
+        for claim in to_send {
             let worker = Arc::clone(self);
             round.spawn(async move { worker.deliver(claim).await });
         }
@@ -204,15 +208,12 @@ impl Worker {
         let event = &claim.event;
         let attempt = claim.attempts + 1;
         let started = self.clock.now();
+        // The partner's webhook may have gone since the round began (a config reload).
         let Some(target) = self.targets.target(&event.partner_id) else {
-            let result = self.store.mark_skipped(&claim, started).await;
-            return self.record(&claim, attempt, Outcome::Skipped, None, result);
+            return self.skip(&[&claim], started).await;
         };
         let failure = match self.attempt(&target, event).await {
-            Ok(Sent::Skipped) => {
-                let result = self.store.mark_skipped(&claim, self.clock.now()).await;
-                return self.record(&claim, attempt, Outcome::Skipped, None, result);
-            }
+            Ok(Sent::Skipped) => return self.skip(&[&claim], self.clock.now()).await,
             Ok(Sent::Acknowledged) => {
                 let result = self.store.mark_delivered(&claim, self.clock.now()).await;
                 return self.record(&claim, attempt, Outcome::Delivered, None, result);
@@ -294,6 +295,24 @@ impl Worker {
             // A 2xx the protocol does not count as an acknowledgement says so.
             let unacknowledged = if status.is_success() { " not acknowledged" } else { "" };
             Err(Failure::Transient(format!("HTTP {}{unacknowledged}{}", status.as_u16(), snippet(&head))))
+        }
+    }
+
+    /// Marks the claims skipped and records each outcome.
+    async fn skip(&self, claims: &[&Claimed], now: i64) {
+        if claims.is_empty() {
+            return;
+        }
+        let marked = self.store.mark_skipped(claims, now).await;
+        for claim in claims {
+            let result = match &marked {
+                Ok(seqs) if seqs.contains(&claim.event.seq) => Ok(()),
+                Ok(_) => {
+                    Err(EventStoreError::Conflict(format!("the lease on {} passed to another worker", claim.event.id)))
+                }
+                Err(e) => Err(EventStoreError::Unavailable(e.to_string())),
+            };
+            self.record(claim, claim.attempts + 1, Outcome::Skipped, None, result);
         }
     }
 

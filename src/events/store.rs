@@ -138,8 +138,11 @@ pub trait EventStore: Send + Sync {
     /// The attempt failed and no more will be made: dead-letter it.
     async fn mark_dead(&self, claim: &Claimed, error: &str, now: i64) -> Result<(), EventStoreError>;
 
-    /// The partner has no webhook target; the event stays pollable. Not counted as an attempt.
-    async fn mark_skipped(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError>;
+    /// The partners have no webhook target; the events stay pollable. Not counted as an
+    /// attempt. One write for all of them (a worker's round may claim many events of partners
+    /// that poll); the `seq`s of those whose lease was still the claim's, which are the ones
+    /// marked.
+    async fn mark_skipped(&self, claims: &[&Claimed], now: i64) -> Result<Vec<i64>, EventStoreError>;
 
     /// Dead letters, oldest first, optionally for one partner.
     async fn dead_letters(&self, partner_id: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, EventStoreError>;

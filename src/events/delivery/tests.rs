@@ -311,6 +311,38 @@ async fn a_partner_without_a_webhook_is_skipped() {
     assert_eq!(delivery.attempts, 0);
 }
 
+/// A round's claims for partners that poll are marked in one write, each only while its lease
+/// is still the claim's: one another worker took over after the lease ran out stays its.
+async fn claims_of_polling_partners_are_skipped_together_under_their_leases() {
+    let db = test_support::current().await;
+    let store = db.events.clone();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(store.append(&new_event("ptn_polls", &format!("pay_{i}"), "settled"), T0).await.unwrap());
+    }
+    let first = store.claim_due(T0, 1, 30).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // Its lease runs out; another worker's round claims it again, with the other three.
+    let second = store.claim_due(T0 + 31, 10, 30).await.unwrap();
+    assert_eq!(second.len(), 4);
+    let stale = &first[0];
+    let others: Vec<&Claimed> = second.iter().filter(|c| c.event.seq != stale.event.seq).collect();
+    let mut offered = vec![stale];
+    offered.extend(others.iter().copied());
+    let mut marked = store.mark_skipped(&offered, T0 + 31).await.unwrap();
+    marked.sort_unstable();
+    let mut expected: Vec<i64> = others.iter().map(|c| c.event.seq).collect();
+    expected.sort_unstable();
+    assert_eq!(marked, expected, "the stale lease marks nothing");
+    let retaken = second.iter().find(|c| c.event.seq == stale.event.seq).unwrap();
+    assert_eq!(store.get(&stale.event.id).await.unwrap().1.state, DeliveryState::Pending);
+    assert_eq!(store.mark_skipped(&[retaken], T0 + 32).await.unwrap(), [stale.event.seq]);
+    for id in &ids {
+        let delivery = store.get(id).await.unwrap().1;
+        assert_eq!((delivery.state, delivery.attempts), (DeliveryState::Skipped, 0), "{id}");
+    }
+}
+
 /// A partner protocol with its own notification (a form naming the event) and its own
 /// acknowledgement (the plain body `success`), which does not notify consent changes.
 #[derive(Debug)]
@@ -433,5 +465,6 @@ crate::store::test_support::on_every_engine!(
     redirects_are_not_followed,
     a_later_event_waits_while_an_earlier_one_of_its_subject_fails,
     a_partner_without_a_webhook_is_skipped,
+    claims_of_polling_partners_are_skipped_together_under_their_leases,
     a_protocol_notification_is_retried_until_its_own_acknowledgement,
 );

@@ -333,12 +333,24 @@ impl EventStore for PgEventStore {
         self.finish(claim, q.bind(error.to_owned()).bind(now).bind(now), None).await
     }
 
-    async fn mark_skipped(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
-        let q = sqlx::query(
-            "UPDATE event_deliveries SET state = 'skipped', finished_at = $1, lease_until = 0, lease_token = NULL
-             WHERE event_seq = $2 AND lease_token = $3 AND state = 'pending'",
-        );
-        self.finish(claim, q.bind(now), None).await
+    async fn mark_skipped(&self, claims: &[&Claimed], now: i64) -> Result<Vec<i64>, EventStoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs: Vec<i64> = claims.iter().map(|c| c.event.seq).collect();
+        let leases: Vec<String> = claims.iter().map(|c| c.lease.0.clone()).collect();
+        sqlx::query_scalar(
+            "UPDATE event_deliveries d SET state = 'skipped', finished_at = $1, lease_until = 0, lease_token = NULL
+             FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS c (seq, lease)
+             WHERE d.event_seq = c.seq AND d.lease_token = c.lease AND d.state = 'pending'
+             RETURNING d.event_seq",
+        )
+        .bind(now)
+        .bind(seqs)
+        .bind(leases)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
     }
 
     async fn dead_letters(&self, partner_id: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, EventStoreError> {

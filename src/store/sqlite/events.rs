@@ -323,10 +323,30 @@ impl EventStore for SqliteEventStore {
         self.finish(claim, q, vec![Arg::Text(error.to_owned()), Arg::Int(now), Arg::Int(now)], None).await
     }
 
-    async fn mark_skipped(&self, claim: &Claimed, now: i64) -> Result<(), EventStoreError> {
-        let q = "UPDATE event_deliveries SET state = 'skipped', finished_at = ?, lease_until = 0, lease_token = NULL
-             WHERE event_seq = ? AND lease_token = ? AND state = 'pending'";
-        self.finish(claim, q, vec![Arg::Int(now)], None).await
+    async fn mark_skipped(&self, claims: &[&Claimed], now: i64) -> Result<Vec<i64>, EventStoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leased: Vec<(i64, String)> = claims.iter().map(|c| (c.event.seq, c.lease.0.clone())).collect();
+        self.db
+            .batch
+            .write(move |conn| {
+                let mut skip = conn
+                    .prepare_cached(
+                        "UPDATE event_deliveries SET state = 'skipped', finished_at = ?1, lease_until = 0,
+                            lease_token = NULL
+                         WHERE event_seq = ?2 AND lease_token = ?3 AND state = 'pending'",
+                    )
+                    .map_err(werr)?;
+                let mut marked = Vec::with_capacity(leased.len());
+                for (seq, lease) in &leased {
+                    if skip.execute(params![now, seq, lease]).map_err(werr)? == 1 {
+                        marked.push(*seq);
+                    }
+                }
+                Ok(marked)
+            })
+            .await
     }
 
     async fn dead_letters(&self, partner_id: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, EventStoreError> {

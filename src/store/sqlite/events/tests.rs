@@ -188,7 +188,7 @@ async fn a_partner_without_a_webhook_is_skipped_and_still_polls() {
     let db = temp_db().await;
     let id = append_now(&db.store, &new_event("ptn_a", "pay_1", "pending"), 100).await;
     let claim = db.store.claim_due(100, 10, LEASE).await.unwrap().remove(0);
-    db.store.mark_skipped(&claim, 100).await.unwrap();
+    db.store.mark_skipped(&[&claim], 100).await.unwrap();
     let (_, d) = db.store.get(&id).await.unwrap();
     assert_eq!((d.state, d.attempts), (DeliveryState::Skipped, 0));
     assert_eq!(db.store.list_for_partner("ptn_a", None, 10).await.unwrap()[0].id, id);
