@@ -205,14 +205,14 @@ const SCHEMA: &[&str] = &[
     // The account's statement file, as a real core keeps one: a line per posting with
     // everything a statement shows (the txn's time and memo, the counterparty, the running
     // balance), so a statement page is one range scan of this table's key instead of five
-    // lookups per line (posting, balance, txn, the other leg, its account), which were a
-    // third of a 25-line read's instructions. Keyed by account and posting, without a rowid:
-    // the page's rows sit together in key order. The counterparty is the other leg's account
-    // when that is a customer's, else the outside party recorded on the txn (employer,
-    // merchant, another bank's account). Written in the posting's transaction (by the trigger
-    // below), apart from `postings` so a data file from before it opens unchanged (filled
-    // below), and append-only like it; `GET /core/ledger/check` recomputes every line from
-    // the postings, txns and accounts.
+    // lookups a line (posting, balance, txn, the other leg, its account) in a five-table
+    // join. Keyed by account and posting, without a rowid: a page's lines sit together in
+    // key order, each line whole in the key's b-tree (no second lookup by rowid). The
+    // counterparty is the other leg's account when that is a customer's, else the outside
+    // party recorded on the txn (employer, merchant, another bank's account). Written in the
+    // posting's transaction (by the trigger below), apart from `postings` so a data file from
+    // before it opens unchanged (filled below), and append-only like it;
+    // `GET /core/ledger/check` recomputes every line from the postings, txns and accounts.
     "CREATE TABLE IF NOT EXISTS statement_lines (
         acct_no       TEXT NOT NULL,
         posting_id    INTEGER NOT NULL REFERENCES postings (posting_id),
