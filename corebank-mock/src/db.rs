@@ -125,7 +125,7 @@ async fn upgrade_payment_meta(pool: &SqlitePool) -> anyhow::Result<bool> {
 }
 
 /// One statement per entry: SQLite prepares statements one at a time.
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
