@@ -125,7 +125,7 @@ async fn upgrade_payment_meta(pool: &SqlitePool) -> anyhow::Result<bool> {
 }
 
 /// One statement per entry: SQLite prepares statements one at a time.
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -201,6 +201,69 @@ const SCHEMA: &[&str] = &[
        INSERT INTO posting_balances (posting_id, acct_no, bal_after_fen)
        VALUES (NEW.posting_id, NEW.acct_no, NEW.amount_fen + COALESCE(
          (SELECT bal_after_fen FROM posting_balances WHERE acct_no = NEW.acct_no ORDER BY posting_id DESC LIMIT 1), 0));
+     END",
+    // The account's statement file, as a real core keeps one: a line per posting with
+    // everything a statement shows (the txn's time and memo, the counterparty, the running
+    // balance), so a statement page is one range scan of this table's key instead of five
+    // lookups a line (posting, balance, txn, the other leg, its account) in a five-table
+    // join. Keyed by account and posting, without a rowid: a page's lines sit together in
+    // key order, each line whole in the key's b-tree (no second lookup by rowid). The
+    // counterparty is the other leg's account when that is a customer's, else the outside
+    // party recorded on the txn (employer, merchant, another bank's account). Written in the
+    // posting's transaction (by the trigger below), apart from `postings` so a data file from
+    // before it opens unchanged (filled below), and append-only like it;
+    // `GET /core/ledger/check` recomputes every line from the postings, txns and accounts.
+    "CREATE TABLE IF NOT EXISTS statement_lines (
+        acct_no       TEXT NOT NULL,
+        posting_id    INTEGER NOT NULL REFERENCES postings (posting_id),
+        txn_id        TEXT NOT NULL,
+        txn_time      INTEGER NOT NULL,
+        amount_fen    INTEGER NOT NULL,
+        ccy           TEXT NOT NULL,
+        memo          TEXT NOT NULL,
+        cpty_name     TEXT,
+        cpty_acct     TEXT,
+        bal_after_fen INTEGER NOT NULL,
+        PRIMARY KEY (acct_no, posting_id)
+    ) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS statement_lines_no_update BEFORE UPDATE ON statement_lines
+     BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS statement_lines_no_delete BEFORE DELETE ON statement_lines
+     BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END",
+    // A file from before statement lines: every posting gets its line, once (after its
+    // running balance, above).
+    "INSERT INTO statement_lines
+       (acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)
+     SELECT p.acct_no, p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
+            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+            b.bal_after_fen
+     FROM postings p
+     JOIN posting_balances b ON b.posting_id = p.posting_id
+     JOIN txns t ON t.txn_id = p.txn_id
+     JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
+     LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+     WHERE NOT EXISTS (SELECT 1 FROM statement_lines)",
+    // Each txn's two lines, written when its second leg's running balance is: a line names
+    // the other leg, which the first leg's own insert cannot see yet (both legs are one
+    // INSERT, and SQLite runs a row's AFTER triggers before inserting the next row). By the
+    // second leg's balance, both legs, both balances and the txn are in place. A txn whose
+    // first leg is all there is (none is posted so) has no lines, and the audit names it.
+    "CREATE TRIGGER IF NOT EXISTS statement_lines_on_second_leg AFTER INSERT ON posting_balances
+     BEGIN
+       INSERT INTO statement_lines
+         (acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)
+       SELECT p.acct_no, p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+              CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
+              CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+              b.bal_after_fen
+       FROM postings n
+       JOIN postings p ON p.txn_id = n.txn_id
+       JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
+       JOIN posting_balances b ON b.posting_id = p.posting_id
+       JOIN txns t ON t.txn_id = p.txn_id
+       LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+       WHERE n.posting_id = NEW.posting_id;
      END",
     // The ledger is append-only: a correction is a new transaction, never an edit.
     "CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings

@@ -278,6 +278,34 @@ fn audit(conn: &Connection) -> rusqlite::Result<LedgerCheck> {
         )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    // Every statement line against the line the postings, txns and accounts make: one per
+    // posting, nothing else, each field as the statement query used to derive it (the
+    // running balance summed afresh, not read from `posting_balances`). A line that is
+    // missing, extra or differs names its posting.
+    let statement_mismatches: Vec<i64> = conn
+        .prepare(
+            "WITH derived AS (
+               SELECT p.acct_no, p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+                      CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
+                      CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+                      r.running
+               FROM postings p
+               JOIN (SELECT posting_id, SUM(amount_fen) OVER (PARTITION BY acct_no ORDER BY posting_id) AS running
+                     FROM postings) r ON r.posting_id = p.posting_id
+               LEFT JOIN txns t ON t.txn_id = p.txn_id
+               LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
+               LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+             ), lines AS (
+               SELECT acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
+               FROM statement_lines
+             )
+             SELECT posting_id FROM (SELECT * FROM derived EXCEPT SELECT * FROM lines)
+             UNION
+             SELECT posting_id FROM (SELECT * FROM lines EXCEPT SELECT * FROM derived)
+             ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     // Every currency the bank keeps accounts in is reported, even with no postings yet.
     let totals_by_ccy: BTreeMap<String, i64> = conn
         .prepare(
@@ -298,11 +326,14 @@ fn audit(conn: &Connection) -> rusqlite::Result<LedgerCheck> {
         }
     }
     Ok(LedgerCheck {
-        balanced: unbalanced_txns.is_empty() && totals_by_ccy.values().all(|v| *v == 0),
+        balanced: unbalanced_txns.is_empty()
+            && totals_by_ccy.values().all(|v| *v == 0)
+            && statement_mismatches.is_empty(),
         txn_count,
         posting_count,
         unbalanced_txns,
         totals_by_ccy,
         spend_mismatches,
+        statement_mismatches,
     })
 }

@@ -220,7 +220,8 @@ pub(crate) struct FaultSettings {
 }
 
 /// The ledger's self-audit: every transaction's postings net to zero per currency, and so
-/// does the whole book. `balanced` is false as soon as either fails.
+/// does the whole book; every running balance and statement line is what the postings make.
+/// `balanced` is false as soon as any of these fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerCheck {
     pub balanced: bool,
@@ -231,6 +232,10 @@ pub struct LedgerCheck {
     /// Daily payment totals (`cust_no/ccy/day`) that differ from the payments posted that
     /// day: the daily limit would be checked against a wrong figure.
     pub spend_mismatches: Vec<String>,
+    /// Postings whose statement line (`statement_lines`) is missing or differs from what
+    /// the postings, txns and accounts make, and lines with no such posting: statements
+    /// would show them wrong.
+    pub statement_mismatches: Vec<i64>,
 }
 
 /// A JSON request body read field by field, so a refusal names the exact field at fault

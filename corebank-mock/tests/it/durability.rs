@@ -137,3 +137,106 @@ async fn running_balances_are_filled_for_an_older_file_and_audited() {
     assert!(!check.balanced);
     assert_eq!(check.unbalanced_txns.len(), 1, "{check:?}");
 }
+
+/// A data file from before statement lines were kept opens with a line for every posting,
+/// every statement as it was, and keeps writing them; a line changed, removed or added
+/// behind the core's back (the table is append-only, so a forger drops its triggers) is
+/// named by the audit, in both dialects.
+#[tokio::test]
+async fn statement_lines_are_filled_for_an_older_file_and_audited() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use scenegate_corebank_mock::{Dialect, router_in};
+    use tower::ServiceExt;
+
+    use crate::support::{SKYTRIP, ZHANG_CNY, assert_balanced, external_payment, payment, post_ok};
+    let dir = tempfile::tempdir().unwrap();
+    let core = open(dir.path()).await;
+    // Besides the seed's: a payment to a merchant, one to another bank (a GL leg with an
+    // outside party) and an inbound credit (the same, the other way).
+    post_ok(&core, "/core/payments", &payment("OLD-1", ZHANG_CNY, SKYTRIP, 900)).await;
+    post_ok(&core, "/core/payments", &external_payment("OLD-2", ZHANG_CNY, 500, "CNY")).await;
+    let inbound = serde_json::json!({
+        "req_seq": "OLD-3", "kind": "inbound", "cr_acct": ZHANG_CNY, "amt_fen": 700, "ccy": "CNY",
+        "dr_ext_acct": "6222020000000000083", "dr_ext_name": "北京云杉科技有限公司", "dr_ext_bank": "SCENEGATE2",
+        "memo": "cross-core payment", "channel": "ptn_skytrip"
+    });
+    post_ok(&core, "/core/payments", &inbound).await;
+    let accts: Vec<String> =
+        all_accounts(&core).await.iter().map(|a| a["acct_no"].as_str().unwrap().to_owned()).collect();
+    let mut statements = Vec::new();
+    for a in &accts {
+        statements.push(all_txns(&core, a).await);
+    }
+    let check = core.ledger_check().await.unwrap();
+    drop(core);
+
+    // The file as it was before: no table, no trigger writing it.
+    let url = format!("sqlite://{}", dir.path().join("corebank.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DROP TRIGGER statement_lines_on_second_leg").execute(&pool).await.unwrap();
+    sqlx::query("DROP TABLE statement_lines").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let core = open(dir.path()).await;
+    assert_eq!(core.ledger_check().await.unwrap(), check, "the same ledger, every line as the postings make it");
+    for (a, before) in accts.iter().zip(&statements) {
+        assert_eq!(&all_txns(&core, a).await, before, "{a}: the same statement");
+    }
+    post_ok(&core, "/core/payments", &payment("NEW-1", ZHANG_CNY, SKYTRIP, 100)).await;
+    assert_balanced(&core).await;
+    let last = all_txns(&core, ZHANG_CNY).await.pop().unwrap();
+    assert_eq!((&last["memo"], &last["cpty_acct"]), (&"SkyTrip order 42".into(), &SKYTRIP.into()), "{last}");
+    drop(core);
+
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (lines, postings): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM statement_lines), (SELECT COUNT(*) FROM postings)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(lines, postings, "one line per posting");
+    let ids: Vec<(i64,)> =
+        sqlx::query_as("SELECT posting_id FROM statement_lines WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 3")
+            .bind(ZHANG_CNY)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let [(changed,), (removed,), (copied,)] = ids[..] else { panic!("{ids:?}") };
+    let edit = sqlx::query("UPDATE statement_lines SET memo = 'x' WHERE posting_id = ?1").bind(changed);
+    assert!(edit.execute(&pool).await.is_err(), "statement lines are append-only");
+    let delete = sqlx::query("DELETE FROM statement_lines WHERE posting_id = ?1").bind(removed);
+    assert!(delete.execute(&pool).await.is_err(), "statement lines are append-only");
+    for drop in ["DROP TRIGGER statement_lines_no_update", "DROP TRIGGER statement_lines_no_delete"] {
+        sqlx::query(drop).execute(&pool).await.unwrap();
+    }
+    for (forge, posting) in [
+        (
+            "UPDATE statement_lines SET cpty_name = '某某', bal_after_fen = bal_after_fen + 1 WHERE posting_id = ?1",
+            changed,
+        ),
+        ("DELETE FROM statement_lines WHERE posting_id = ?1", removed),
+        (
+            "INSERT INTO statement_lines SELECT 'GL-CNY-CLEARING', posting_id, txn_id, txn_time, amount_fen, ccy, memo,
+               cpty_name, cpty_acct, bal_after_fen FROM statement_lines WHERE posting_id = ?1",
+            copied,
+        ),
+    ] {
+        let done = sqlx::query(forge).bind(posting).execute(&pool).await.unwrap();
+        assert_eq!(done.rows_affected(), 1, "{forge}");
+    }
+    pool.close().await;
+
+    let core = open(dir.path()).await;
+    let check = core.ledger_check().await.unwrap();
+    assert!(!check.balanced, "{check:?}");
+    assert!(check.unbalanced_txns.is_empty(), "the postings themselves are fine: {check:?}");
+    let mut named = vec![changed, removed, copied];
+    named.sort_unstable();
+    assert_eq!(check.statement_mismatches, named);
+    let req = Request::get("/api/v2/ledger/check").body(Body::empty()).unwrap();
+    let res = router_in(core.clone(), Dialect::Modern).oneshot(req).await.unwrap();
+    let modern: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!((&modern["balanced"], &modern["statement_mismatches"]), (&false.into(), &serde_json::json!(named)));
+}

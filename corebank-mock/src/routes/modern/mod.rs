@@ -271,5 +271,6 @@ async fn ledger_check(State(core): State<CoreBank>) -> Answer<Value> {
         "unbalanced_transactions": check.unbalanced_txns,
         "totals_by_currency": totals,
         "daily_spend_mismatches": check.spend_mismatches,
+        "statement_mismatches": check.statement_mismatches,
     })))
 }
