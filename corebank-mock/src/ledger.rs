@@ -2,8 +2,11 @@
 //!
 //! A transfer is one `txns` row and two `postings` rows (debit negative, credit positive)
 //! written in one `BEGIN IMMEDIATE` transaction, so the balance check and the write see the
-//! same ledger and concurrent transfers queue on SQLite's write lock. Balances are never
-//! stored: they are the sum of an account's postings.
+//! same ledger and concurrent transfers queue on SQLite's write lock. A balance is the sum
+//! of an account's postings; the running balance after each posting and each statement line
+//! are kept beside them (written by triggers in the posting's transaction, as a real core
+//! keeps its balances and statement file), and [`check`] recomputes both from the
+//! postings.
 //!
 //! Payments post through the same [`post_with`], adding their own [`Check`] (limits, a
 //! refund's bound) between the leg checks and the funds check, and their own [`Write`]

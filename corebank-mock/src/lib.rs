@@ -173,7 +173,7 @@
 //! | `POST /api/v2/postings` | 201 `{posting_id, status: "booked", transaction_id, booked_at}`; the same body again 200 with the same receipt, nothing posted; other content under the same id 409 |
 //! | `GET /api/v2/postings/{posting_id}` | the receipt, or 200 `{posting_id, status: "voided"}`, or 404 |
 //! | `POST /api/v2/postings/{posting_id}/void` | the receipt if it was booked; else voids it for good and answers `{posting_id, status: "voided"}` (repeatable) |
-//! | `GET /api/v2/ledger/check` | `{balanced, transaction_count, entry_count, unbalanced_transactions, totals_by_currency: {"CNY": "0.00"…}, daily_spend_mismatches}` |
+//! | `GET /api/v2/ledger/check` | `{balanced, transaction_count, entry_count, unbalanced_transactions, totals_by_currency: {"CNY": "0.00"…}, daily_spend_mismatches, statement_mismatches}` |
 //!
 //! A posting's body (unknown fields are refused):
 //!
