@@ -230,40 +230,39 @@ pub(crate) const SCHEMA: &[&str] = &[
      BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS statement_lines_no_delete BEFORE DELETE ON statement_lines
      BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END",
-    // A file from before statement lines: every posting gets its line, once (after its
-    // running balance, above).
-    "INSERT INTO statement_lines
-       (acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)
+    // A posting's statement line as its posting, running balance, txn and other leg make it:
+    // the counterparty is the other leg's customer, or the outside party recorded on the txn
+    // when that leg is a GL account. Written once, for the backfill and the trigger below.
+    "CREATE VIEW IF NOT EXISTS statement_lines_made AS
      SELECT p.acct_no, p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
-            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
-            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
+            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END AS cpty_name,
+            CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END AS cpty_acct,
             b.bal_after_fen
      FROM postings p
      JOIN posting_balances b ON b.posting_id = p.posting_id
      JOIN txns t ON t.txn_id = p.txn_id
      JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
-     LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
+     LEFT JOIN accounts oa ON oa.acct_no = o.acct_no",
+    // A file from before statement lines: every posting gets its line, once (after its
+    // running balance, above).
+    "INSERT INTO statement_lines
+       (acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)
+     SELECT acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
+     FROM statement_lines_made
      WHERE NOT EXISTS (SELECT 1 FROM statement_lines)",
     // Each txn's two lines, written when its second leg's running balance is: a line names
     // the other leg, which the first leg's own insert cannot see yet (both legs are one
     // INSERT, and SQLite runs a row's AFTER triggers before inserting the next row). By the
-    // second leg's balance, both legs, both balances and the txn are in place. A txn whose
-    // first leg is all there is (none is posted so) has no lines, and the audit names it.
+    // second leg's balance, both legs, both balances and the txn are in place (the view's
+    // inner joins make nothing before). A txn whose first leg is all there is (none is
+    // posted so) has no lines, and the audit names it.
     "CREATE TRIGGER IF NOT EXISTS statement_lines_on_second_leg AFTER INSERT ON posting_balances
      BEGIN
        INSERT INTO statement_lines
          (acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)
-       SELECT p.acct_no, p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
-              CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END,
-              CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END,
-              b.bal_after_fen
-       FROM postings n
-       JOIN postings p ON p.txn_id = n.txn_id
-       JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
-       JOIN posting_balances b ON b.posting_id = p.posting_id
-       JOIN txns t ON t.txn_id = p.txn_id
-       LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
-       WHERE n.posting_id = NEW.posting_id;
+       SELECT acct_no, posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
+       FROM statement_lines_made
+       WHERE txn_id = (SELECT txn_id FROM postings WHERE posting_id = NEW.posting_id);
      END",
     // The ledger is append-only: a correction is a new transaction, never an edit.
     "CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
