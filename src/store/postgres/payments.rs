@@ -128,7 +128,13 @@ fn record_batch<'c>(
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fitting = Vec::with_capacity(batch.len());
         let mut consumed = Vec::new();
+        let mut ids = std::collections::HashSet::new();
         for (n, new) in batch.iter().enumerate() {
+            // One payment twice in a batch (never, under its idempotency lease) is recorded once.
+            if !ids.insert(new.payment.id.as_str()) {
+                outcomes.push(Err(Refused::ConsentState(ConsentStatus::Consumed).into()));
+                continue;
+            }
             match locked.admit(new)? {
                 Ok(single) => {
                     fitting.push(new);
