@@ -484,6 +484,45 @@ async fn instances_recording_together_never_exceed_the_partners_daily_limit() {
     }
 }
 
+/// One single consent, paid by many payments at once through three instances (on SQLite,
+/// the one writer): exactly one is recorded and consumes it; every other is refused as the
+/// consent being used up and leaves no row, whether it met the first in its own batch or in
+/// another instance's.
+async fn a_single_consent_pays_once_however_many_try_it_together() {
+    let w = Arc::new(world(2_000).await);
+    let consent = w.authorised(PaymentConsentType::Single, Some(50_000), None).await;
+    let mut stores: Vec<Arc<dyn PaymentStore>> = vec![w.payments.store.clone()];
+    if let crate::store::Engine::Postgres(pool) = &w._stores.engine {
+        for _ in 0..2 {
+            stores.push(Arc::new(crate::store::postgres::PgPaymentStore::new(pool.clone())));
+        }
+    }
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (w, consent, store) = (w.clone(), consent.clone(), stores[i % stores.len()].clone());
+            tokio::spawn(async move { (i, w.record(&*store, &consent, &format!("single-{i}"), 50_000).await) })
+        })
+        .collect();
+    let mut recorded = 0;
+    for t in tasks {
+        let (i, outcome) = t.await.unwrap();
+        let stored = w.payments.store.payment(&PaymentId::from_key(&format!("single-{i}")).unwrap()).await.unwrap();
+        match outcome {
+            Ok(p) => {
+                recorded += 1;
+                assert_eq!(stored, Some(p));
+            }
+            Err(PaymentStoreError::Refused(Refused::ConsentState(ConsentStatus::Consumed))) => {
+                assert_eq!(stored, None, "a refused payment leaves no row");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(recorded, 1);
+    let now = w.consents.for_partner("ptn_pay", &consent.id).await.unwrap();
+    assert_eq!(now.status, ConsentStatus::Consumed);
+}
+
 /// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
 /// that moved since, and announces nothing twice.
 async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() {
@@ -509,6 +548,7 @@ async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() 
 }
 
 crate::store::test_support::on_every_engine!(
+    a_single_consent_pays_once_however_many_try_it_together,
     a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,
     instances_recording_together_never_exceed_the_partners_daily_limit,
     fifty_concurrent_requests_with_one_key_book_one_payment,
