@@ -17,13 +17,14 @@ use crate::{
     events::{DeliveryConfig, RetryPolicy, WebhookTarget, delivery},
     grants::{Grants, LocalThrottle, LoginThrottle},
     idempotency::IdempotencyStore,
+    kept::{ChangeMarks, SingleWriter},
     limit::{LocalLimits, RateLimiterStore},
     payments::{Payments, spawn_reconciler},
     secrets::KeyHome,
     staff,
     store::{
         ReplayStore, StoreSettings, Stores,
-        redis::{Redis, RedisLimits, RedisReplayStore, RedisThrottle, SharedHealth},
+        redis::{Redis, RedisLimits, RedisMarks, RedisReplayStore, RedisThrottle, SharedHealth},
     },
     telemetry,
 };
@@ -83,10 +84,19 @@ pub async fn build(
     spawn_replay_purge(stores.replay.clone(), clock.clone());
 
     let shared = shared_state(cfg, &stores)?;
+    // Consents and live tokens are kept in memory between changes (`kept`) where every
+    // change reaches this process: in the embedded default it makes them all; a cluster's
+    // instances announce theirs through Redis. A PostgreSQL store without Redis may have
+    // writers this process never hears from, so nothing is kept there.
+    let marks: Option<Arc<dyn ChangeMarks>> = match cfg.storage.backend {
+        crate::config::StorageBackend::Sqlite => Some(Arc::new(SingleWriter)),
+        crate::config::StorageBackend::Postgres(_) => shared.marks.clone(),
+    };
     let grants = Grants::new(stores.grants.clone(), stores.sessions.clone(), shared.throttle, clock.clone());
-    // As for consents below: only the embedded default is its store's one writer.
-    let single_writer = matches!(cfg.storage.backend, crate::config::StorageBackend::Sqlite);
-    let grants = Arc::new(if single_writer { grants.cached() } else { grants });
+    let grants = Arc::new(match &marks {
+        Some(marks) => grants.cached(marks.clone()),
+        None => grants,
+    });
     spawn_grant_purge(grants.clone());
 
     let core_tls = cfg.core.tls.load().map_err(|e| anyhow::anyhow!("core TLS settings: {e}"))?;
@@ -96,10 +106,10 @@ pub async fn build(
     let dpop_nonces = crate::auth::dpop::Nonces::new(&pseudonyms.derive_secret("dpop-nonce"));
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
     let consents = Consents::new(stores.consents.clone(), clock.clone());
-    // The embedded default is the consent store's one writer: its consents can be kept in
-    // memory between changes (`kept`). A cluster's instances read the shared
-    // database on every call.
-    let consents = if single_writer { consents.cached() } else { consents };
+    let consents = match marks {
+        Some(marks) => consents.cached(marks),
+        None => consents,
+    };
 
     // Payments: recorded before the core is asked, settled by the reconciler when an answer
     // is lost, every change announced through the outbox.
@@ -189,6 +199,8 @@ struct Shared {
     limits: Arc<dyn RateLimiterStore>,
     throttle: Arc<dyn LoginThrottle>,
     replay: Arc<dyn ReplayStore>,
+    /// Where instances announce changes to what they keep; `None` without a shared store.
+    marks: Option<Arc<dyn ChangeMarks>>,
     health: SharedHealth,
 }
 
@@ -200,6 +212,7 @@ fn shared_state(cfg: &GatewayConfig, stores: &Stores) -> anyhow::Result<Shared> 
             limits: Arc::new(LocalLimits::default()),
             throttle: Arc::new(LocalThrottle::default()),
             replay: stores.replay.clone(),
+            marks: None,
             health: SharedHealth::local(),
         },
         SharedConfig::Redis(redis) => {
@@ -209,6 +222,7 @@ fn shared_state(cfg: &GatewayConfig, stores: &Stores) -> anyhow::Result<Shared> 
                 limits: Arc::new(RedisLimits::new(conn.clone())),
                 throttle: Arc::new(RedisThrottle::new(conn.clone())),
                 replay: Arc::new(RedisReplayStore::new(conn.clone())),
+                marks: Some(Arc::new(RedisMarks::new(conn.clone()))),
                 health: conn.health,
             }
         }

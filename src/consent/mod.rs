@@ -19,7 +19,11 @@ pub use model::{Actor, Consent};
 pub use payment_terms::{Allowance, BulkItem, BulkTerms, Payee, PaymentTerms};
 pub use store::ConsentStore;
 
-use crate::{auth::Clock, kept::Kept, store::StoreError};
+use crate::{
+    auth::Clock,
+    kept::{ChangeMarks, Forget, Kept},
+    store::StoreError,
+};
 
 /// Default and longest consent lifetimes.
 pub const DEFAULT_LIFETIME_SECS: i64 = 90 * 86_400;
@@ -43,8 +47,7 @@ pub enum ConsentError {
 pub struct Consents {
     store: Arc<dyn ConsentStore>,
     clock: Arc<dyn Clock>,
-    /// Account-access consents kept between changes, only where this process is the store's
-    /// one writer (see [`crate::kept`]).
+    /// Account-access consents kept between changes (see [`crate::kept`]).
     kept: Option<Arc<Kept<ConsentId, Arc<Consent>>>>,
 }
 
@@ -95,13 +98,13 @@ impl Consents {
         Self { store, clock, kept: None }
     }
 
-    /// Keeps account-access consents in memory between changes. Only for a store no other
-    /// process writes (the embedded default); see [`crate::kept`]. Expiry needs no change:
-    /// a kept consent due to expire is never handed out. Payment consents are never kept
-    /// (the payment store changes them in its own transaction).
+    /// Keeps account-access consents in memory between changes, which `marks` announce to
+    /// every process that writes the store (see [`crate::kept`]). Expiry needs no
+    /// announcement: a kept consent due to expire is never handed out. Payment consents are
+    /// never kept (the payment store changes them in its own transaction).
     #[must_use]
-    pub fn cached(mut self) -> Self {
-        self.kept = Some(Arc::new(Kept::new(MAX_KEPT)));
+    pub fn cached(mut self, marks: Arc<dyn ChangeMarks>) -> Self {
+        self.kept = Some(Arc::new(Kept::new(MAX_KEPT, marks)));
         self
     }
 
@@ -166,37 +169,35 @@ impl Consents {
 
     /// The consent as of now (expiry applied and saved). Any caller.
     pub async fn load(&self, id: &ConsentId) -> Result<Consent, ConsentError> {
-        let started = match &self.kept {
+        let mut seen = match &self.kept {
             Some(kept) => {
+                let seen = kept.look(id.as_str()).await;
                 let now = self.clock.now();
-                match kept.get(id).filter(|c| c.due_expiry().is_none_or(|due| now < due)) {
-                    Some(hit) => return Ok(Consent::clone(&hit)),
-                    None => Some(kept.start_read()),
+                if let Some(hit) = kept.get(id, &seen).filter(|c| c.due_expiry().is_none_or(|due| now < due)) {
+                    return Ok(Consent::clone(&hit));
                 }
+                Some(seen)
             }
             None => None,
         };
         loop {
             let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
             if !consent.expire_if_due(self.clock.now()) {
-                if let (Some(kept), Some(started)) = (&self.kept, started)
+                if let (Some(kept), Some(seen)) = (&self.kept, seen.take())
                     && consent.payment.is_none()
                 {
-                    kept.keep(started, id.clone(), Arc::new(consent.clone()));
+                    kept.keep(seen, id.clone(), Arc::new(consent.clone()));
                 }
                 return Ok(consent);
             }
+            // Found expired: saved as such. Every instance tells expiry by the clock, so
+            // only this one's kept copy needs forgetting.
             if self.store.update(&consent, version).await? {
-                self.changed(id);
+                if let Some(kept) = &self.kept {
+                    kept.forget(id);
+                }
                 return Ok(consent);
             }
-        }
-    }
-
-    /// A change to the consent committed: the next read anywhere in this process sees it.
-    fn changed(&self, id: &ConsentId) {
-        if let Some(kept) = &self.kept {
-            kept.forget(id);
         }
     }
 
@@ -217,6 +218,25 @@ impl Consents {
         check: impl Fn(&Consent) -> Result<(), ConsentError>,
         change: impl Fn(&mut Consent, i64) -> Result<(), ConsentError>,
     ) -> Result<Consent, ConsentError> {
+        let Some(kept) = &self.kept else { return self.write_change(id, check, change).await };
+        // Announced before it is written: a change the other instances could not learn of
+        // is not made (they might go on using what they kept).
+        let announced = kept.begin_change(id.as_str()).await;
+        if let Err(e) = announced.announced() {
+            kept.end_change(announced, Forget::One(id)).await;
+            return Err(e.into());
+        }
+        let written = self.write_change(id, check, change).await;
+        kept.end_change(announced, Forget::One(id)).await;
+        written
+    }
+
+    async fn write_change(
+        &self,
+        id: &ConsentId,
+        check: impl Fn(&Consent) -> Result<(), ConsentError>,
+        change: impl Fn(&mut Consent, i64) -> Result<(), ConsentError>,
+    ) -> Result<Consent, ConsentError> {
         loop {
             let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
             check(&consent)?;
@@ -224,7 +244,6 @@ impl Consents {
             consent.expire_if_due(now);
             change(&mut consent, now)?;
             if self.store.update(&consent, version).await? {
-                self.changed(id);
                 return Ok(consent);
             }
         }

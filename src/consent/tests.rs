@@ -238,7 +238,7 @@ async fn a_partner_withdraws_its_payment_consent_while_it_is_unused() {
 async fn a_kept_consent_never_outlives_a_change_or_its_expiry() {
     let stores = test_support::current().await;
     let clock = Arc::new(ManualClock::at(T0));
-    let consents = Consents::new(stores.consents.clone(), clock.clone()).cached();
+    let consents = Consents::new(stores.consents.clone(), clock.clone()).cached(Arc::new(crate::kept::SingleWriter));
     let dashboard = consents.clone(); // the customer's pages hold another handle
     let mut r = request();
     r.expiration = Some(super::model::rfc3339(T0 + 3600));

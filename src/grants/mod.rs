@@ -19,7 +19,13 @@ use subtle::ConstantTimeEq;
 pub use store::{GrantStore, ScaStore, SessionStore};
 pub use throttle::{LocalThrottle, LoginThrottle, ThrottleKey};
 
-use crate::{auth::Clock, auth::OAuthError, error::ApiError, kept::Kept, store::StoreError};
+use crate::{
+    auth::Clock,
+    auth::OAuthError,
+    error::ApiError,
+    kept::{ChangeMarks, Forget, Kept},
+    store::StoreError,
+};
 
 /// Lifetime of a pushed authorisation request (`expires_in` of the PAR answer); FAPI 2.0
 /// wants it under 600 s.
@@ -151,13 +157,17 @@ pub struct Grants {
     sessions: Arc<dyn SessionStore>,
     pub throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
-    /// `jti`s of access tokens known not to be revoked, only where this process is the
-    /// store's one writer (see [`crate::kept`]); a revocation forgets them all.
+    /// `jti`s of access tokens known not to be revoked (see [`crate::kept`]); a revocation
+    /// forgets them all, in every instance.
     live_tokens: Option<Arc<Kept<String, ()>>>,
 }
 
 /// Tokens remembered as live at most; past it the set starts again empty.
 const MAX_LIVE_TOKENS: usize = 100_000;
+
+/// The subject whose change marks cover every token: a revocation is rare and revokes all
+/// the tokens of one grant at once.
+const TOKENS: &str = "tokens";
 
 impl Grants {
     pub fn new(
@@ -169,21 +179,25 @@ impl Grants {
         Self { store, sessions, throttle, clock, live_tokens: None }
     }
 
-    /// Remembers tokens found not revoked until the next revocation. Only for a store no
-    /// other process writes (the embedded default).
+    /// Remembers tokens found not revoked until the next revocation, which `marks` announce
+    /// to every process that writes the store.
     #[must_use]
-    pub fn cached(mut self) -> Self {
-        self.live_tokens = Some(Arc::new(Kept::new(MAX_LIVE_TOKENS)));
+    pub fn cached(mut self, marks: Arc<dyn ChangeMarks>) -> Self {
+        self.live_tokens = Some(Arc::new(Kept::new(MAX_LIVE_TOKENS, marks)));
         self
     }
 
     /// Revokes a code's grant and every token it gave; then no token is remembered as live.
+    /// Unlike a consent change, a revocation that cannot be announced is still made (its
+    /// tokens are refused at least here and by every instance not keeping them) and then
+    /// reported as the failure it is.
     async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
-        self.store.revoke_code(key).await?;
-        if let Some(live) = &self.live_tokens {
-            live.forget_all();
-        }
-        Ok(())
+        let Some(live) = &self.live_tokens else { return self.store.revoke_code(key).await };
+        let announced = live.begin_change(TOKENS).await;
+        let outcome = announced.announced();
+        let revoked = self.store.revoke_code(key).await;
+        live.end_change(announced, Forget::<str>::All).await;
+        revoked.and(outcome)
     }
 
     pub fn now(&self) -> i64 {
@@ -192,14 +206,19 @@ impl Grants {
 
     /// Whether an access token was revoked before its expiry (its code was replayed).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
-        let started = match &self.live_tokens {
-            Some(live) if live.get(jti).is_some() => return Ok(false),
-            Some(live) => Some(live.start_read()),
+        let seen = match &self.live_tokens {
+            Some(live) => {
+                let seen = live.look(TOKENS).await;
+                if live.get(jti, &seen).is_some() {
+                    return Ok(false);
+                }
+                Some(seen)
+            }
             None => None,
         };
         let revoked = self.store.is_revoked(jti).await.map_err(internal)?;
-        if let (false, Some(live), Some(started)) = (revoked, &self.live_tokens, started) {
-            live.keep(started, jti.to_owned(), ());
+        if let (false, Some(live), Some(seen)) = (revoked, &self.live_tokens, seen) {
+            live.keep(seen, jti.to_owned(), ());
         }
         Ok(revoked)
     }

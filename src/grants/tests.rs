@@ -62,7 +62,7 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
     replay_revokes(&g, "jti-1").await;
     // The embedded default remembers live tokens; the replay must still bite on the next check.
     let (g, _dir) = grants(clock).await;
-    replay_revokes(&g.cached(), "jti-2").await;
+    replay_revokes(&g.cached(Arc::new(crate::kept::SingleWriter)), "jti-2").await;
 }
 
 async fn replay_revokes(g: &Grants, jti: &str) {

@@ -66,6 +66,110 @@ async fn what_one_instance_writes_the_others_see_and_a_revocation_bites_on_every
     }
 }
 
+/// Every instance keeps consents and live tokens between changes: read through all three
+/// (each keeps what it read), changed through one, refused by all on the next call.
+#[tokio::test]
+async fn what_every_instance_keeps_never_outlives_a_change_made_through_another() {
+    use crate::support::customer::csrf;
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    let on = |i: usize| cluster.gw(i).partner("ptn_alpha");
+    let read_everywhere = |access: String| {
+        let cluster = &cluster;
+        async move {
+            for i in 0..INSTANCES {
+                for _ in 0..2 {
+                    assert_eq!(accounts(cluster.gw(i), &access).await.status(), 200, "instance {i}");
+                }
+            }
+        }
+    };
+
+    // The customer revokes on the dashboard (instance 0).
+    let flow = crate::support::customer::authorise_consent(
+        &on(0),
+        &cluster.gw(0).issuer(),
+        "C0001",
+        on(0).create_consent().await,
+    )
+    .await;
+    let access = tokens(&on(1), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    read_everywhere(access.clone()).await;
+    let (status, dashboard) = flow.customer.get(&cluster.gw(0).url("/customer/consents")).await;
+    assert_eq!(status, 200);
+    let token = csrf(&dashboard);
+    let res = flow.customer.post(&format!("/customer/consents/{}/revoke", flow.consent_id), &[("csrf", &token)]).await;
+    assert_eq!(res.status(), 303);
+    for i in 0..INSTANCES {
+        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
+        assert_eq!(body["consent_status"], "revoked", "instance {i}");
+    }
+
+    // A replayed authorisation code (instance 2) revokes the tokens it gave.
+    let flow = crate::support::customer::authorise_consent(
+        &on(0),
+        &cluster.gw(0).issuer(),
+        "C0002",
+        on(0).create_consent().await,
+    )
+    .await;
+    let access = tokens(&on(0), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    read_everywhere(access.clone()).await;
+    assert_problem(on(2).exchange(&flow.code, &flow.verifier).await, 400, "invalid_grant").await;
+    for i in 0..INSTANCES {
+        let body = assert_problem(accounts(cluster.gw(i), &access).await, 401, "invalid_token").await;
+        assert_eq!(body["detail"], "the access token has been revoked", "instance {i}");
+    }
+}
+
+/// Without Redis no instance can tell the others of a change: consents are read from the
+/// database (calls keep working) and a revocation is refused until Redis returns, never
+/// made behind the others' backs.
+#[tokio::test]
+async fn without_redis_consents_are_read_from_the_database_and_a_revocation_waits_for_it() {
+    use crate::support::fault_proxy::Mode;
+    let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
+    let on = |i: usize| cluster.gw(i).partner("ptn_alpha");
+    let flow = crate::support::customer::authorise_consent(
+        &on(0),
+        &cluster.gw(0).issuer(),
+        "C0001",
+        on(0).create_consent().await,
+    )
+    .await;
+    let access = tokens(&on(1), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    let consents_token = on(1).consents_token().await;
+    let revoke = |i: usize| {
+        http()
+            .delete(cluster.gw(i).url(&format!("/v1/consents/{}", flow.consent_id)))
+            .bearer_auth(consents_token.clone())
+            .send()
+    };
+    for i in 0..INSTANCES {
+        assert_eq!(accounts(cluster.gw(i), &access).await.status(), 200, "instance {i} keeps it");
+    }
+
+    cluster.set(&cluster.redis, Mode::Blackhole);
+    for i in 0..INSTANCES {
+        assert_eq!(accounts(cluster.gw(i), &access).await.status(), 200, "instance {i} reads the database");
+    }
+    let res = revoke(1).await.unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 503, "service_unavailable").await;
+    // Not revoked behind the others' backs (the reads go to the database now).
+    assert_eq!(accounts(cluster.gw(0), &access).await.status(), 200);
+
+    cluster.set(&cluster.redis, Mode::Pass);
+    let revoked = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        revoke(2).await.unwrap().status() == 204
+    })
+    .await;
+    assert!(revoked, "the revocation is made once Redis is back");
+    for i in 0..INSTANCES {
+        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
+        assert_eq!(body["consent_status"], "revoked", "instance {i}");
+    }
+}
+
 #[tokio::test]
 async fn a_tokens_signature_verifies_on_every_instance_and_all_publish_one_key_set() {
     let Some(cluster) = Cluster::start(|_| {}).await else { return };

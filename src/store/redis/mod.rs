@@ -1,5 +1,6 @@
 //! Cluster mode's shared short-lived state on Redis: per-partner rate limits, login
-//! throttling and single-use client-assertion ids.
+//! throttling, single-use client-assertion ids, and the change marks that let each
+//! instance keep consents and live tokens between changes.
 //!
 //! Redis is a dependency the gateway must survive losing. Every call is bounded by
 //! `shared.timeout_ms`. When Redis fails, rate limits and login throttles fall back to this
@@ -10,6 +11,7 @@
 //! connection manager reconnects by itself, so recovery needs no restart.
 
 mod limits;
+mod marks;
 mod replay;
 mod throttle;
 
@@ -22,6 +24,7 @@ use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use limits::RedisLimits;
+pub use marks::RedisMarks;
 pub use replay::RedisReplayStore;
 pub use throttle::RedisThrottle;
 
@@ -120,6 +123,11 @@ impl SharedHealth {
         self.degraded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Whether the last call failed (cheaper than [`SharedHealth::degraded`]).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+
     fn up(&self) {
         let mut state = self.degraded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.take().is_some() {
@@ -138,7 +146,8 @@ impl SharedHealth {
                 backend = self.backend,
                 reason,
                 "shared state unreachable: rate limits and login throttles fall back to this instance; \
-                 token requests are refused (503) until assertion ids can be checked"
+                 token requests and consent changes are refused (503) until it returns; consents and \
+                 tokens are read from the database on every call"
             );
             metrics::gauge!("scenegate_shared_degraded").set(1.0);
         }
