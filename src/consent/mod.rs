@@ -12,7 +12,7 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use scenegate_adapter_contract::{
     ConsentId,
-    canonical::{ConsentRequest, ConsentStatus, Permission},
+    canonical::{ConsentRequest, ConsentStatus, PaymentConsentType, Permission},
 };
 
 pub use model::{Actor, Consent};
@@ -47,7 +47,7 @@ pub enum ConsentError {
 pub struct Consents {
     store: Arc<dyn ConsentStore>,
     clock: Arc<dyn Clock>,
-    /// Account-access consents kept between changes (see [`crate::kept`]).
+    /// Consents kept between changes (see [`crate::kept`] and [`keepable`]).
     kept: Option<Arc<Kept<ConsentId, Arc<Consent>>>>,
 }
 
@@ -82,6 +82,14 @@ fn awaiting(
     })
 }
 
+/// Whether a consent changes only through [`Consents`] (which announces each change). Single
+/// and bulk payment consents do not: the payment store consumes them in the payment's own
+/// transaction. A recurring one is only read by its payments (what they spend is counted
+/// elsewhere), and the payment store checks it again under its lock anyway.
+fn keepable(consent: &Consent) -> bool {
+    consent.payment.as_ref().is_none_or(|terms| terms.kind == PaymentConsentType::Recurring)
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConsentError {
     ConsentError::InvalidField { field, reason: reason.into() }
 }
@@ -98,10 +106,9 @@ impl Consents {
         Self { store, clock, kept: None }
     }
 
-    /// Keeps account-access consents in memory between changes, which `marks` announce to
-    /// every process that writes the store (see [`crate::kept`]). Expiry needs no
-    /// announcement: a kept consent due to expire is never handed out. Payment consents are
-    /// never kept (the payment store changes them in its own transaction).
+    /// Keeps account-access and recurring payment consents in memory between changes, which
+    /// `marks` announce to every process that writes the store (see [`crate::kept`]).
+    /// Expiry needs no announcement: a kept consent due to expire is never handed out.
     #[must_use]
     pub fn cached(mut self, marks: Arc<dyn ChangeMarks>) -> Self {
         self.kept = Some(Arc::new(Kept::new(MAX_KEPT, marks)));
@@ -184,7 +191,7 @@ impl Consents {
             let (mut consent, version) = self.store.get(id).await?.ok_or(ConsentError::NotFound)?;
             if !consent.expire_if_due(self.clock.now()) {
                 if let (Some(kept), Some(seen)) = (&self.kept, seen.take())
-                    && consent.payment.is_none()
+                    && keepable(&consent)
                 {
                     kept.keep(seen, id.clone(), Arc::new(consent.clone()));
                 }

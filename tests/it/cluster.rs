@@ -371,6 +371,31 @@ async fn pay(cluster: &Cluster, token: &str, consent_id: &str, n: usize) -> Valu
     payment
 }
 
+/// A recurring payment consent is kept by every instance that paid under it; withdrawn
+/// through one, the next payment through any is refused.
+#[tokio::test]
+async fn a_recurring_consent_withdrawn_through_one_instance_pays_nothing_through_any() {
+    let Some(cluster) = Cluster::start(|o| o.partners.push(pay_cluster_partner())).await else { return };
+    let (consent_id, token) = recurring(&cluster).await;
+    for n in 0..2 * INSTANCES {
+        pay(&cluster, &token, &consent_id, n).await;
+    }
+    let write = client_token(&cluster.gw(1).partner("ptn_pay"), "payments:write").await;
+    let res = http()
+        .delete(cluster.gw(1).url(&format!("/v1/payment-consents/{consent_id}")))
+        .bearer_auth(write)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let body = json!({"consent_id": consent_id, "instructed_amount": {"amount": "1.00", "currency": "CNY"}});
+    for i in 0..INSTANCES {
+        let url = cluster.gw(i).url("/v1/payments");
+        let (status, problem) = crate::support::payments::signed(&url, &token, &format!("after-{i}"), &body).await;
+        assert_eq!((status, problem["consent_status"].as_str()), (403, Some("revoked")), "instance {i}: {problem}");
+    }
+}
+
 #[tokio::test]
 async fn each_event_reaches_the_webhook_once_with_three_delivery_workers() {
     let (url, seen) = crate::support::webhooks::receiver(0).await;
