@@ -8,7 +8,9 @@
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
 # dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs
 # nginx and wrk from Debian when missing. Prints req/s, p50, p99 and cluster/embedded for the
-# products read, then durable payments per second (fresh keys) for both, and the ledger check.
+# products read and for a consent-scoped read (an account's balances, with a customer's
+# consent-bound token), then durable payments per second (fresh keys) for both, and the
+# ledger check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -23,7 +25,7 @@ done
 # The gateway on its own, as it ships: built with the examples, it would get their
 # dev-only crate features (reqwest's cookie store) and measure a build nobody runs.
 cargo build --release --locked -q --bin scenegate
-cargo build --release --locked -q --example partner_quickstart --example payment_load
+cargo build --release --locked -q --example partner_quickstart --example consent_quickstart --example payment_load
 bin=./target/release/scenegate
 . bench/lib.sh
 
@@ -108,6 +110,29 @@ wrk_row embedded "http://127.0.0.1:18090/v1/products/prd_$PRODUCT" "Authorizatio
 wrk_row cluster "http://127.0.0.1:18080/v1/products/prd_$PRODUCT" "Authorization: Bearer $cluster_token"
 awk -v c="$(cat "$work/cluster.rps")" -v e="$(cat "$work/embedded.rps")" \
   'BEGIN { printf "cluster/embedded throughput ratio: %.2f (target >= 0.80)\n", c / e }'
+
+# A consent-scoped read: a headless test customer approves a consent for the bench partner
+# (C0001 on the embedded default, C0002 on the cluster, as for the payments below).
+balances_url() { # base url, customer → the url; the token in $work/customer-token
+  local token account
+  token=$(SCENEGATE_URL="$1" CLIENT_ID=ptn_bench KEY_FILE="$PWD/config/demo-keys/ptn_skytrip.private.pem" \
+    SANDBOX_CUSTOMER="$2" ./target/release/examples/consent_quickstart --print-token | tail -n1)
+  account=$(curl -sf -H "Authorization: Bearer $token" "$1/v1/accounts" | grep -o '"account_id":"acc_[a-z0-9]*"' | head -n1 | cut -d'"' -f4)
+  [ -n "$account" ] || { echo "no consented account to read at $1" >&2; exit 1; }
+  echo "$token" >"$work/customer-token"
+  echo "$1/v1/accounts/$account/balances"
+}
+embedded_balances=$(balances_url http://127.0.0.1:18090 C0001)
+embedded_customer=$(cat "$work/customer-token")
+cluster_balances=$(balances_url http://127.0.0.1:18080 C0002)
+cluster_customer=$(cat "$work/customer-token")
+wrk -t1 -c4 -d2s -H "Authorization: Bearer $embedded_customer" "$embedded_balances" >/dev/null
+wrk -t1 -c4 -d2s -H "Authorization: Bearer $cluster_customer" "$cluster_balances" >/dev/null
+echo "GET balances (consent-scoped), same settings"
+wrk_row embedded-balances "$embedded_balances" "Authorization: Bearer $embedded_customer"
+wrk_row cluster-balances "$cluster_balances" "Authorization: Bearer $cluster_customer"
+awk -v c="$(cat "$work/cluster-balances.rps")" -v e="$(cat "$work/embedded-balances.rps")" \
+  'BEGIN { printf "cluster/embedded balances ratio: %.2f\n", c / e }'
 
 # Durable payments, fresh keys, under one recurring consent each (examples/payment_load.rs).
 pay() { # base url, customer
