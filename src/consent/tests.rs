@@ -260,8 +260,67 @@ async fn a_kept_consent_never_outlives_a_change_or_its_expiry() {
     assert_eq!(Consents::new(stores.consents.clone(), clock).load(&c.id).await.unwrap().status, ConsentStatus::Expired);
 }
 
+/// Counts the reads that reach the store.
+struct Counting {
+    inner: Arc<dyn ConsentStore>,
+    gets: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ConsentStore for Counting {
+    async fn insert(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.inner.insert(consent).await
+    }
+    async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(id).await
+    }
+    async fn update(&self, consent: &Consent, version: i64) -> Result<bool, StoreError> {
+        self.inner.update(consent, version).await
+    }
+    async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {
+        self.inner.list_for_customer(customer_id).await
+    }
+    async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {
+        self.inner.list_for_partner(partner_id).await
+    }
+}
+
+/// Two instances of a cluster on one store, announcing their changes through Redis: each
+/// reads a consent from the store once while nothing changes, and a change made through one
+/// reaches the other's next read.
+async fn instances_keep_a_consent_until_another_changes_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use crate::store::redis::{Redis, RedisMarks, test_support as redis_support};
+    let Some(shared) = redis_support::config().await else { return };
+    let stores = test_support::current().await;
+    let clock = Arc::new(ManualClock::at(T0));
+    let instance = || {
+        let store = Arc::new(Counting { inner: stores.consents.clone(), gets: 0.into() });
+        let marks = Arc::new(RedisMarks::new(Redis::connect(&shared).unwrap()));
+        (Consents::new(store.clone(), clock.clone()).cached(marks), store)
+    };
+    let (one, one_store) = instance();
+    let (two, two_store) = instance();
+    let c = one.create("ptn_a", request()).await.unwrap();
+    one.authorise(&c.id, "C1", vec!["6222".into()]).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(two.for_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Authorised);
+    }
+    assert_eq!(two_store.gets.load(SeqCst), 1, "read from the store once, then kept");
+
+    let before = one_store.gets.load(SeqCst);
+    one.revoke_by_customer("C1", &c.id).await.unwrap();
+    assert!(one_store.gets.load(SeqCst) > before, "a change reads the store");
+    assert_eq!(two.for_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Revoked, "seen at once");
+    assert_eq!(two.for_partner("ptn_a", &c.id).await.unwrap().status, ConsentStatus::Revoked);
+    assert_eq!(two_store.gets.load(SeqCst), 2, "read again once after the change, then kept");
+}
+
 crate::store::test_support::on_every_engine!(
     a_kept_consent_never_outlives_a_change_or_its_expiry,
+    instances_keep_a_consent_until_another_changes_it,
     requests_are_validated_field_by_field,
     another_partners_consent_answers_like_a_missing_one,
     the_clock_expires_unanswered_and_authorised_consents,
