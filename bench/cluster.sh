@@ -4,6 +4,7 @@
 # with wrk on loopback, on the same core-bank mock's data.
 #
 #   bench/cluster.sh          # DURATION=10 CONNECTIONS=64 THREADS=2 by default
+#   BIN=other/release/scenegate bench/cluster.sh   # another build of the gateway (before/after)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
 # dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs
@@ -26,7 +27,7 @@ done
 # dev-only crate features (reqwest's cookie store) and measure a build nobody runs.
 cargo build --release --locked -q --bin scenegate
 cargo build --release --locked -q --example partner_quickstart --example consent_quickstart --example payment_load
-bin=./target/release/scenegate
+bin=${BIN:-./target/release/scenegate}
 . bench/lib.sh
 
 work=$(mktemp -d)
