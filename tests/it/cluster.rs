@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::support::{
     Gateway, assert_problem,
     cluster::{Cluster, INSTANCES},
-    customer::{ASSERTION_TYPE, REDIRECT_URI, a2_partners, authorise, payments_partners, tokens},
+    customer::{
+        ASSERTION_TYPE, Authorised, REDIRECT_URI, a2_partners, authorise, authorise_consent, payments_partners, tokens,
+    },
     http,
     payments::{authorise_payment, client_token, ledger, pay_partner_toml, sign},
 };
@@ -32,6 +34,25 @@ where
     statuses
 }
 
+/// A consent of `login`'s, created and approved through instance 0, its code exchanged at
+/// instance `exchange_at`: the flow and its access token.
+async fn consented(cluster: &Cluster, login: &str, exchange_at: usize) -> (Authorised, String) {
+    let partner = cluster.gw(0).partner("ptn_alpha");
+    let consent_id = partner.create_consent().await;
+    let flow = authorise_consent(&partner, &cluster.gw(0).issuer(), login, consent_id).await;
+    let exchanging = cluster.gw(exchange_at).partner("ptn_alpha");
+    let access = tokens(&exchanging, &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    (flow, access)
+}
+
+/// The next call with `access` to every instance is refused: its consent is revoked.
+async fn consent_revoked_everywhere(cluster: &Cluster, access: &str) {
+    for i in 0..INSTANCES {
+        let body = assert_problem(accounts(cluster.gw(i), access).await, 403, "consent_inactive").await;
+        assert_eq!(body["consent_status"], "revoked", "instance {i}");
+    }
+}
+
 fn successes(statuses: &[u16]) -> usize {
     statuses.iter().filter(|s| (200..300).contains(*s)).count()
 }
@@ -43,7 +64,7 @@ async fn what_one_instance_writes_the_others_see_and_a_revocation_bites_on_every
     // its code exchanged at instance 2: one flow, three instances.
     let on = |i: usize| cluster.gw(i).partner("ptn_alpha");
     let consent_id = on(0).create_consent().await;
-    let flow = crate::support::customer::authorise_consent(&on(1), &cluster.gw(1).issuer(), "C0001", consent_id).await;
+    let flow = authorise_consent(&on(1), &cluster.gw(1).issuer(), "C0001", consent_id).await;
     let issued = tokens(&on(2), &flow.code, &flow.verifier).await;
     let access = issued["access_token"].as_str().unwrap().to_owned();
     for i in 0..INSTANCES {
@@ -60,10 +81,7 @@ async fn what_one_instance_writes_the_others_see_and_a_revocation_bites_on_every
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    for i in 0..INSTANCES {
-        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
-        assert_eq!(body["consent_status"], "revoked", "instance {i}");
-    }
+    consent_revoked_everywhere(&cluster, &access).await;
 }
 
 /// Every instance keeps consents and live tokens between changes: read through all three
@@ -85,34 +103,17 @@ async fn what_every_instance_keeps_never_outlives_a_change_made_through_another(
     };
 
     // The customer revokes on the dashboard (instance 0).
-    let flow = crate::support::customer::authorise_consent(
-        &on(0),
-        &cluster.gw(0).issuer(),
-        "C0001",
-        on(0).create_consent().await,
-    )
-    .await;
-    let access = tokens(&on(1), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    let (flow, access) = consented(&cluster, "C0001", 1).await;
     read_everywhere(access.clone()).await;
     let (status, dashboard) = flow.customer.get(&cluster.gw(0).url("/customer/consents")).await;
     assert_eq!(status, 200);
     let token = csrf(&dashboard);
     let res = flow.customer.post(&format!("/customer/consents/{}/revoke", flow.consent_id), &[("csrf", &token)]).await;
     assert_eq!(res.status(), 303);
-    for i in 0..INSTANCES {
-        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
-        assert_eq!(body["consent_status"], "revoked", "instance {i}");
-    }
+    consent_revoked_everywhere(&cluster, &access).await;
 
     // A replayed authorisation code (instance 2) revokes the tokens it gave.
-    let flow = crate::support::customer::authorise_consent(
-        &on(0),
-        &cluster.gw(0).issuer(),
-        "C0002",
-        on(0).create_consent().await,
-    )
-    .await;
-    let access = tokens(&on(0), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
+    let (flow, access) = consented(&cluster, "C0002", 0).await;
     read_everywhere(access.clone()).await;
     assert_problem(on(2).exchange(&flow.code, &flow.verifier).await, 400, "invalid_grant").await;
     for i in 0..INSTANCES {
@@ -128,16 +129,8 @@ async fn what_every_instance_keeps_never_outlives_a_change_made_through_another(
 async fn without_redis_consents_are_read_from_the_database_and_a_revocation_waits_for_it() {
     use crate::support::fault_proxy::Mode;
     let Some(cluster) = Cluster::start(|o| o.partners = a2_partners()).await else { return };
-    let on = |i: usize| cluster.gw(i).partner("ptn_alpha");
-    let flow = crate::support::customer::authorise_consent(
-        &on(0),
-        &cluster.gw(0).issuer(),
-        "C0001",
-        on(0).create_consent().await,
-    )
-    .await;
-    let access = tokens(&on(1), &flow.code, &flow.verifier).await["access_token"].as_str().unwrap().to_owned();
-    let consents_token = on(1).consents_token().await;
+    let (flow, access) = consented(&cluster, "C0001", 1).await;
+    let consents_token = cluster.gw(1).partner("ptn_alpha").consents_token().await;
     let revoke = |i: usize| {
         http()
             .delete(cluster.gw(i).url(&format!("/v1/consents/{}", flow.consent_id)))
@@ -164,10 +157,7 @@ async fn without_redis_consents_are_read_from_the_database_and_a_revocation_wait
     })
     .await;
     assert!(revoked, "the revocation is made once Redis is back");
-    for i in 0..INSTANCES {
-        let body = assert_problem(accounts(cluster.gw(i), &access).await, 403, "consent_inactive").await;
-        assert_eq!(body["consent_status"], "revoked", "instance {i}");
-    }
+    consent_revoked_everywhere(&cluster, &access).await;
 }
 
 #[tokio::test]
