@@ -572,7 +572,7 @@ async fn sign_response(gw: &AppState, res: Response) -> Result<Response, ApiErro
     let now = gw.tokens.now();
     let keys = gw.keys.load();
     let (kid, key) = keys.signer(now);
-    let signature = jws::sign_detached(&bytes, kid, key, jsonwebtoken::Algorithm::ES256, now)?;
+    let signature = jws::sign_detached(&bytes, kid, key, now)?;
     let value = HeaderValue::from_str(&signature).map_err(|e| ApiError::Internal(e.to_string()))?;
     parts.headers.insert(jws::HEADER, value);
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))

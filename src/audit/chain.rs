@@ -7,9 +7,11 @@
 
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::auth::signing::{Es256Key, SignError};
 
 /// The `prev_hash` of a chain's first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -186,13 +188,13 @@ pub fn checkpoint(
     head: &Head,
     at: i64,
     kid: &str,
-    key: &EncodingKey,
+    key: &Es256Key,
     jwk: &serde_json::Value,
-) -> Result<NewRecord, jsonwebtoken::errors::Error> {
+) -> Result<NewRecord, SignError> {
     let claims = CheckpointClaims { chain: chain.as_str().to_owned(), seq: head.seq, hash: head.hash.clone(), iat: at };
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(kid.to_owned());
-    let jws = jsonwebtoken::encode(&header, &claims, key)?;
+    let jws = key.encode(&header, &claims)?;
     Ok(NewRecord {
         chain,
         at,

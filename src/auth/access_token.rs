@@ -12,7 +12,10 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Clock, scope_string, signing::SigningKeys};
+use super::{
+    Clock, scope_string,
+    signing::{SignError, SigningKeys},
+};
 
 /// Leeway for clocks between the gateway's nodes; tokens are short-lived, so it is small.
 const SKEW_SECS: i64 = 5;
@@ -160,7 +163,7 @@ impl AccessTokens {
         scopes: &BTreeSet<String>,
         consent: Option<(&str, i64)>,
         bound_to: &Confirmation,
-    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    ) -> Result<IssuedToken, SignError> {
         let now = self.clock.now();
         let exp = consent.map_or(now + self.ttl_secs, |(_, not_after)| (now + self.ttl_secs).min(not_after));
         let keys = self.keys.load();
@@ -181,7 +184,7 @@ impl AccessTokens {
             jti: uuid::Uuid::now_v7().to_string(),
             cnf: (!bound_to.is_empty()).then(|| bound_to.clone()),
         };
-        let access_token = jsonwebtoken::encode(&header, &claims, signing_key)?;
+        let access_token = signing_key.encode(&header, &claims)?;
         Ok(IssuedToken { access_token, expires_in: exp - now, scope: claims.scope })
     }
 

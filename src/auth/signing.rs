@@ -17,7 +17,7 @@ use aws_lc_rs::{
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -56,6 +56,59 @@ impl StoredKey {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("could not serialise what is signed: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the ES256 signature failed")]
+    Crypto,
+}
+
+/// An ES256 private key, parsed once. `jsonwebtoken` re-reads the PKCS#8 document (and
+/// re-derives the public point to check it) on every signature; the gateway signs every
+/// access token, every payment answer and every audit checkpoint, so it keeps the parsed key.
+pub struct Es256Key(EcdsaKeyPair);
+
+impl Es256Key {
+    /// From a PKCS#8 document (DER), P-256.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map(Self)
+            .map_err(|_| "not a P-256 PKCS#8 key".to_owned())
+    }
+
+    /// From a PKCS#8 PEM file's text (`-----BEGIN PRIVATE KEY-----`), P-256.
+    pub fn from_pkcs8_pem(pem_text: &[u8]) -> Result<Self, String> {
+        let block = pem::parse(pem_text).map_err(|e| e.to_string())?;
+        if block.tag() != "PRIVATE KEY" {
+            return Err(format!("a PEM block `{}`, not `PRIVATE KEY` (PKCS#8)", block.tag()));
+        }
+        Self::from_pkcs8_der(block.contents())
+    }
+
+    /// The JWS signature of `input` (RFC 7518 §3.4: R || S), base64url.
+    pub fn sign(&self, input: &[u8]) -> Result<String, SignError> {
+        let signature = self.0.sign(&SystemRandom::new(), input).map_err(|_| SignError::Crypto)?;
+        Ok(B64.encode(signature.as_ref()))
+    }
+
+    /// A compact JWS (RFC 7515 §7.1) of `claims` under `header`, whose `alg` must be ES256.
+    pub fn encode<T: Serialize>(&self, header: &Header, claims: &T) -> Result<String, SignError> {
+        debug_assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256, "an ES256 key signs ES256 only");
+        let mut jws = B64.encode(serde_json::to_vec(header)?);
+        jws.push('.');
+        jws.push_str(&B64.encode(serde_json::to_vec(claims)?));
+        let signature = self.sign(jws.as_bytes())?;
+        jws.push('.');
+        jws.push_str(&signature);
+        Ok(jws)
+    }
+
+    fn public_point(&self) -> &[u8] {
+        self.0.public_key().as_ref()
+    }
+}
+
 /// A key that verifies tokens, with its public JWK.
 pub struct VerifyingKey {
     pub kid: String,
@@ -66,7 +119,7 @@ pub struct VerifyingKey {
 /// A key that signs from `activates_at` on.
 struct Signer {
     kid: String,
-    key: EncodingKey,
+    key: Es256Key,
     activates_at: i64,
 }
 
@@ -81,7 +134,7 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// The key that signs at `now`: the most recently activated one. Before any key has
     /// activated (a clock set back), the earliest one, which is published already.
-    pub fn signer(&self, now: i64) -> (&str, &EncodingKey) {
+    pub fn signer(&self, now: i64) -> (&str, &Es256Key) {
         let active = self.signers.iter().rev().find(|s| s.activates_at <= now).or_else(|| self.signers.first());
         // `from_file` refuses a file without a key that can sign, so there is always one.
         let s = active.expect("a key set always has a signer");
@@ -124,14 +177,9 @@ impl SigningKeys {
         let mut signers = Vec::new();
         let mut published = Vec::new();
         for stored in live {
-            let pair = key_pair(&stored.private_pkcs8).map_err(invalid)?;
-            published.push(verifying_key(&stored.kid, &pair).map_err(invalid)?);
-            let der = B64.decode(&stored.private_pkcs8).map_err(|e| invalid(e.to_string()))?;
-            signers.push(Signer {
-                kid: stored.kid.clone(),
-                key: EncodingKey::from_ec_der(&der),
-                activates_at: stored.activates_at(),
-            });
+            let key = key_pair(&stored.private_pkcs8).map_err(invalid)?;
+            published.push(verifying_key(&stored.kid, &key).map_err(invalid)?);
+            signers.push(Signer { kid: stored.kid.clone(), key, activates_at: stored.activates_at() });
         }
         signers.sort_by_key(|s| s.activates_at);
         Ok(Self { signers, published })
@@ -191,8 +239,8 @@ fn generate(now: i64) -> Result<StoredKey, KeyFileError> {
     let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
         .map_err(|_| err("key generation failed"))?;
     let pkcs8 = B64.encode(doc.as_ref());
-    let pair = key_pair(&pkcs8).map_err(|e| err(&e))?;
-    let (x, y) = coordinates(&pair);
+    let key = key_pair(&pkcs8).map_err(|e| err(&e))?;
+    let (x, y) = coordinates(&key);
     Ok(StoredKey {
         kid: thumbprint(&x, &y),
         private_pkcs8: pkcs8,
@@ -202,14 +250,13 @@ fn generate(now: i64) -> Result<StoredKey, KeyFileError> {
     })
 }
 
-fn key_pair(pkcs8_b64: &str) -> Result<EcdsaKeyPair, String> {
-    let der = B64.decode(pkcs8_b64).map_err(|e| e.to_string())?;
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(|_| "not a P-256 PKCS#8 key".to_owned())
+fn key_pair(pkcs8_b64: &str) -> Result<Es256Key, String> {
+    Es256Key::from_pkcs8_der(&B64.decode(pkcs8_b64).map_err(|e| e.to_string())?)
 }
 
 /// The public point's x and y, base64url: the uncompressed encoding is `04 || x || y`.
-fn coordinates(pair: &EcdsaKeyPair) -> (String, String) {
-    let point = pair.public_key().as_ref();
+fn coordinates(key: &Es256Key) -> (String, String) {
+    let point = key.public_point();
     (B64.encode(&point[1..33]), B64.encode(&point[33..65]))
 }
 
@@ -219,8 +266,8 @@ fn thumbprint(x: &str, y: &str) -> String {
     B64.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn verifying_key(kid: &str, pair: &EcdsaKeyPair) -> Result<VerifyingKey, String> {
-    let (x, y) = coordinates(pair);
+fn verifying_key(kid: &str, key: &Es256Key) -> Result<VerifyingKey, String> {
+    let (x, y) = coordinates(key);
     let key = DecodingKey::from_ec_components(&x, &y).map_err(|e| e.to_string())?;
     let jwk =
         serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256" });
@@ -289,6 +336,33 @@ mod tests {
             serde_json::json!({ "keys": [{ "kid": key.kid, "private_pkcs8": key.private_pkcs8, "created_at": 5 }] });
         std::fs::write(&path, legacy.to_string()).unwrap();
         assert_eq!(SigningKeys::load_or_create(&path, 6).unwrap().signer(6).0, key.kid);
+    }
+
+    #[test]
+    fn a_token_signed_with_the_parsed_key_verifies_under_the_published_one() {
+        let keys = SigningKeys::from_text(&new_key_set_text(1).unwrap(), "test", 1).unwrap();
+        let (kid, key) = keys.signer(1);
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        let token = key.encode(&header, &serde_json::json!({ "sub": "ptn_a", "exp": 4_000_000_000_i64 })).unwrap();
+        let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        let published = &keys.verifying(kid).unwrap().key;
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(&token, published, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], "ptn_a");
+        assert_eq!(decoded.header.kid.as_deref(), Some(kid));
+
+        let other = SigningKeys::from_text(&new_key_set_text(1).unwrap(), "test", 1).unwrap();
+        let foreign = &other.verifying(other.signer(1).0).unwrap().key;
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, foreign, &validation).is_err());
+    }
+
+    #[test]
+    fn only_a_pkcs8_p256_pem_is_a_signing_key() {
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let pem_of = |tag: &str| pem::encode(&pem::Pem::new(tag, doc.as_ref().to_vec()));
+        assert!(Es256Key::from_pkcs8_pem(pem_of("PRIVATE KEY").as_bytes()).is_ok());
+        assert!(Es256Key::from_pkcs8_pem(pem_of("EC PRIVATE KEY").as_bytes()).is_err(), "SEC1 is not PKCS#8");
+        assert!(Es256Key::from_pkcs8_der(b"not a key").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The payments API over HTTP: signed, idempotent money-moving calls and signed answers.
 
+use scenegate::auth::signing::Es256Key;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -131,8 +132,8 @@ async fn every_kind_of_bad_signature_is_refused_with_its_own_type() {
 
 /// A well-formed signature naming a key the partner never registered.
 fn unknown_kid(body: &[u8]) -> String {
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(&crate::support::partner::key_pem("test-es256")).unwrap();
-    scenegate::auth::jws::sign_detached(body, "not-registered", &key, jsonwebtoken::Algorithm::ES256, now()).unwrap()
+    let key = Es256Key::from_pkcs8_pem(&crate::support::partner::key_pem("test-es256")).unwrap();
+    scenegate::auth::jws::sign_detached(body, "not-registered", &key, now()).unwrap()
 }
 
 #[tokio::test]

@@ -67,9 +67,11 @@ mod tests;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use super::signing::Es256Key;
 
 /// How old a signature's `iat` may be. Also how long a replay store must keep its digest.
 /// The header that carries a detached JWS, on requests and responses.
@@ -192,22 +194,28 @@ struct EmittedHeader<'a> {
 }
 
 /// Signs `body` as a detached JWS for the `x-jws-signature` header (format in the module
-/// documentation). The gateway calls it with its active ES256 key:
-/// `sign_detached(body, &keys.active_kid, &keys.active, Algorithm::ES256, now)`.
-pub fn sign_detached(body: &[u8], kid: &str, key: &EncodingKey, alg: Algorithm, now: i64) -> Result<String, JwsError> {
-    let alg_name = match alg {
-        Algorithm::ES256 => "ES256",
-        Algorithm::PS256 => "PS256",
-        _ => return Err(JwsError::UnsupportedAlgorithm),
-    };
+/// documentation) with the gateway's active ES256 key:
+/// `sign_detached(body, kid, key, now)` where `(kid, key) = keys.signer(now)`.
+pub fn sign_detached(body: &[u8], kid: &str, key: &Es256Key, now: i64) -> Result<String, JwsError> {
+    detached(body, kid, "ES256", now, |input| key.sign(input).map_err(|e| e.to_string()))
+}
+
+/// The detached JWS of `body` under the header the gateway emits, with `sign` making the
+/// base64url signature of the signing input.
+fn detached(
+    body: &[u8],
+    kid: &str,
+    alg: &'static str,
+    now: i64,
+    sign: impl FnOnce(&[u8]) -> Result<String, String>,
+) -> Result<String, JwsError> {
     if kid.is_empty() {
         return Err(JwsError::Signing("the kid is empty".to_owned()));
     }
-    let header = EmittedHeader { alg: alg_name, kid, typ: "JOSE", iat: now, crit: ["iat"] };
+    let header = EmittedHeader { alg, kid, typ: "JOSE", iat: now, crit: ["iat"] };
     let header_json = serde_json::to_vec(&header).map_err(|e| JwsError::Signing(e.to_string()))?;
     let header_b64 = B64.encode(header_json);
-    let signature_b64 = jsonwebtoken::crypto::sign(&signing_input(&header_b64, body, true), key, alg)
-        .map_err(|e| JwsError::Signing(e.to_string()))?;
+    let signature_b64 = sign(&signing_input(&header_b64, body, true)).map_err(JwsError::Signing)?;
     Ok(format!("{header_b64}..{signature_b64}"))
 }
 

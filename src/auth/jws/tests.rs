@@ -5,6 +5,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::Algorithm::{ES256, HS256, PS256, RS256};
+use jsonwebtoken::EncodingKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -18,6 +19,8 @@ const BODY: &[u8] = br#"{"amount":{"amount":"12.30","currency":"CNY"},"creditor"
 struct TestKey {
     kid: &'static str,
     alg: Algorithm,
+    /// PKCS#8 DER, for the EC keys; empty for RSA.
+    pkcs8: Vec<u8>,
     sign: EncodingKey,
     verify: DecodingKey,
 }
@@ -42,6 +45,7 @@ fn ec_key(kid: &'static str) -> TestKey {
     TestKey {
         kid,
         alg: ES256,
+        pkcs8: pkcs8.as_ref().to_vec(),
         sign: EncodingKey::from_ec_der(pkcs8.as_ref()),
         verify: DecodingKey::from_ec_der(pair.public_key().as_ref()),
     }
@@ -57,9 +61,26 @@ fn rsa_key(kid: &'static str) -> TestKey {
     TestKey {
         kid,
         alg: PS256,
+        pkcs8: Vec::new(),
         sign: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
         verify: DecodingKey::from_rsa_raw_components(&public.n, &public.e),
     }
+}
+
+/// `ec-1` as the gateway holds its own key.
+fn gateway_key() -> Es256Key {
+    Es256Key::from_pkcs8_der(&keys().ec.pkcs8).unwrap()
+}
+
+/// A partner's detached JWS made with `jsonwebtoken` (ES256 or PS256), under the header the
+/// gateway emits.
+fn sign_as(body: &[u8], kid: &str, key: &EncodingKey, alg: Algorithm, now: i64) -> Result<String, JwsError> {
+    let name = match alg {
+        ES256 => "ES256",
+        PS256 => "PS256",
+        _ => return Err(JwsError::UnsupportedAlgorithm),
+    };
+    detached(body, kid, name, now, |input| jsonwebtoken::crypto::sign(input, key, alg).map_err(|e| e.to_string()))
 }
 
 fn registered(kid: &str) -> Option<(Algorithm, &'static DecodingKey)> {
@@ -118,7 +139,7 @@ fn with_signature(value: &str, signature: &[u8]) -> String {
 
 #[test]
 fn es256_round_trip() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_detached(BODY, "ec-1", &gateway_key(), NOW).unwrap();
     let verified = verify(&value, BODY, NOW).unwrap();
     assert_eq!((verified.kid.as_str(), verified.iat), ("ec-1", NOW));
     assert_eq!(verified.replay_until(), NOW + MAX_AGE_SECS);
@@ -126,7 +147,7 @@ fn es256_round_trip() {
 
 #[test]
 fn ps256_round_trip() {
-    let value = sign_detached(BODY, "rsa-1", &keys().rsa.sign, PS256, NOW).unwrap();
+    let value = sign_as(BODY, "rsa-1", &keys().rsa.sign, PS256, NOW).unwrap();
     let verified = verify(&value, BODY, NOW + 10).unwrap();
     assert_eq!((verified.kid.as_str(), verified.iat), ("rsa-1", NOW));
     let digest: [u8; 32] = Sha256::digest(decode_signature(&value)).into();
@@ -136,14 +157,14 @@ fn ps256_round_trip() {
 #[test]
 fn partner_keys_from_config_plug_in_as_the_lookup() {
     let partner_keys = [PartnerKey { kid: "ec-1".into(), algorithm: ES256, key: keys().ec.verify.clone() }];
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let lookup = |kid: &str| partner_keys.iter().find(|k| k.kid == kid).map(|k| (k.algorithm, &k.key));
     assert_eq!(verify_detached(&value, BODY, lookup, NOW).unwrap().kid, "ec-1");
 }
 
 #[test]
 fn the_gateway_emits_this_exact_header() {
-    let value = sign_detached(BODY, "gw-2026", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_detached(BODY, "gw-2026", &gateway_key(), NOW).unwrap();
     let parts: Vec<&str> = value.split('.').collect();
     assert_eq!(parts.len(), 3);
     assert_eq!(parts[1], "", "detached: the payload part is empty");
@@ -155,24 +176,20 @@ fn the_gateway_emits_this_exact_header() {
 }
 
 #[test]
-fn signing_refuses_other_algorithms_an_empty_kid_and_a_mismatched_key() {
-    let ec = &keys().ec.sign;
-    assert_eq!(sign_detached(BODY, "k", ec, HS256, NOW), Err(JwsError::UnsupportedAlgorithm));
-    assert_eq!(sign_detached(BODY, "k", &keys().rsa.sign, RS256, NOW), Err(JwsError::UnsupportedAlgorithm));
-    assert!(matches!(sign_detached(BODY, "", ec, ES256, NOW), Err(JwsError::Signing(_))));
-    assert!(matches!(sign_detached(BODY, "k", ec, PS256, NOW), Err(JwsError::Signing(_))));
+fn signing_refuses_an_empty_kid() {
+    assert!(matches!(sign_detached(BODY, "", &gateway_key(), NOW), Err(JwsError::Signing(_))));
 }
 
 #[test]
 fn two_signatures_of_one_body_have_distinct_digests() {
-    let a = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
-    let b = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let a = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let b = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     assert_ne!(verify(&a, BODY, NOW).unwrap().digest, verify(&b, BODY, NOW).unwrap().digest);
 }
 
 #[test]
 fn an_es256_signature_with_s_negated_verifies_but_keeps_its_digest() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let mut signature = decode_signature(&value);
     let negated = sub_be(&P256_ORDER, &signature[32..]);
     signature[32..].copy_from_slice(&negated);
@@ -283,7 +300,7 @@ fn an_alg_other_than_the_registered_keys_is_refused() {
 
 #[test]
 fn an_unknown_kid_is_refused() {
-    let value = sign_detached(BODY, "ec-9", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-9", &keys().ec.sign, ES256, NOW).unwrap();
     assert_eq!(verify(&value, BODY, NOW), Err(JwsError::UnknownKey));
 }
 
@@ -295,7 +312,7 @@ fn a_missing_or_empty_kid_is_malformed() {
 
 #[test]
 fn a_signature_by_another_key_under_a_registered_kid_is_refused() {
-    let value = sign_detached(BODY, "ec-1", &keys().impostor.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().impostor.sign, ES256, NOW).unwrap();
     assert_eq!(verify(&value, BODY, NOW), Err(JwsError::BadSignature));
 }
 
@@ -303,7 +320,7 @@ fn a_signature_by_another_key_under_a_registered_kid_is_refused() {
 
 #[test]
 fn a_tampered_body_is_refused() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let tampered = String::from_utf8(BODY.to_vec()).unwrap().replace("12.30", "92.30");
     assert_eq!(verify(&value, tampered.as_bytes(), NOW), Err(JwsError::BadSignature));
 }
@@ -311,7 +328,7 @@ fn a_tampered_body_is_refused() {
 #[test]
 fn a_signature_with_one_byte_changed_is_refused() {
     for (kid, key, alg) in [("ec-1", &keys().ec.sign, ES256), ("rsa-1", &keys().rsa.sign, PS256)] {
-        let value = sign_detached(BODY, kid, key, alg, NOW).unwrap();
+        let value = sign_as(BODY, kid, key, alg, NOW).unwrap();
         let mut signature = decode_signature(&value);
         signature[10] ^= 0x01;
         assert_eq!(verify(&with_signature(&value, &signature), BODY, NOW), Err(JwsError::BadSignature), "{alg:?}");
@@ -320,17 +337,17 @@ fn a_signature_with_one_byte_changed_is_refused() {
 
 #[test]
 fn a_der_es256_signature_is_malformed_with_a_hint() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let reason = malformed(verify(&with_signature(&value, &[0x30; 71]), BODY, NOW));
     assert!(reason.contains("64 bytes") && reason.contains("DER"), "{reason}");
 }
 
 #[test]
 fn an_empty_body_is_signed_and_checked_like_any_other() {
-    let empty = sign_detached(b"", "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let empty = sign_as(b"", "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     assert!(verify(&empty, b"", NOW).is_ok());
     assert_eq!(verify(&empty, b"{}", NOW), Err(JwsError::BadSignature));
-    let of_braces = sign_detached(b"{}", "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let of_braces = sign_as(b"{}", "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     assert_eq!(verify(&of_braces, b"", NOW), Err(JwsError::BadSignature));
 }
 
@@ -338,7 +355,7 @@ fn an_empty_body_is_signed_and_checked_like_any_other() {
 
 #[test]
 fn an_attached_payload_is_refused() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let (header_b64, signature) = value.split_once("..").unwrap();
     let attached = format!("{header_b64}.{}.{signature}", B64.encode(BODY));
     assert!(malformed(verify(&attached, BODY, NOW)).contains("payload part must be empty"));
@@ -349,7 +366,7 @@ fn an_attached_payload_is_refused() {
 
 #[test]
 fn anything_but_three_parts_is_malformed() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let (header_b64, signature) = value.split_once("..").unwrap();
     for broken in [format!("{header_b64}.{signature}"), format!("{value}."), String::new(), "..".repeat(2)] {
         assert!(matches!(verify(&broken, BODY, NOW), Err(JwsError::Malformed(_))), "{broken:?}");
@@ -358,7 +375,7 @@ fn anything_but_three_parts_is_malformed() {
 
 #[test]
 fn bad_base64_or_json_is_malformed() {
-    let value = sign_detached(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
+    let value = sign_as(BODY, "ec-1", &keys().ec.sign, ES256, NOW).unwrap();
     let (header_b64, signature) = value.split_once("..").unwrap();
     let not_json = B64.encode("{\"alg\":");
     let an_array = B64.encode(r#"["ES256"]"#);
@@ -535,7 +552,7 @@ proptest! {
         let value = if raw {
             forge_ec(&header(json!({ "b64": false, "crit": ["b64"] })), &body)
         } else {
-            sign_detached(&body, "ec-1", &keys().ec.sign, ES256, NOW).unwrap()
+            sign_as(&body, "ec-1", &keys().ec.sign, ES256, NOW).unwrap()
         };
         prop_assert!(verify(&value, &body, NOW).is_ok());
         let changed = apply(&edit, &body);

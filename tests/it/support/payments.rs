@@ -1,7 +1,8 @@
 //! A payments partner's side: its partner file, and money-moving calls signed with a
 //! detached JWS and sent with an `Idempotency-Key`, as a partner developer would write them.
 
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::Algorithm;
+use scenegate::auth::signing::Es256Key;
 use serde_json::Value;
 
 use super::{PartnerClient, customer::REDIRECT_URI, fixtures, http, partner::key_pem};
@@ -44,8 +45,8 @@ per_day = "20000.00"
 
 /// `x-jws-signature` over `body`, ES256 with the fixture key `test-es256`, `iat` = `iat`.
 pub fn sign(body: &[u8], iat: i64) -> String {
-    let key = EncodingKey::from_ec_pem(&key_pem("test-es256")).unwrap();
-    scenegate::auth::jws::sign_detached(body, "test-es256", &key, Algorithm::ES256, iat).unwrap()
+    let key = Es256Key::from_pkcs8_pem(&key_pem("test-es256")).unwrap();
+    scenegate::auth::jws::sign_detached(body, "test-es256", &key, iat).unwrap()
 }
 
 /// POSTs `body` exactly as given, with the headers a money-moving call needs (each optional,
