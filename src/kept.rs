@@ -43,6 +43,21 @@ impl Stamp {
     }
 }
 
+/// One subject's stamp, asked for once and used by several kept maps on the same marks: a
+/// consent-scoped call looks up its consent and its token's revocation, both changed only
+/// under the consent's subject, with one round trip to the shared store instead of two.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    stamp: Option<Stamp>,
+}
+
+impl Observation {
+    /// `subject`'s stamp now, from `marks`: the marks of every kept map it is given to.
+    pub async fn of(marks: &dyn ChangeMarks, subject: &str) -> Self {
+        Self { stamp: marks.observe(subject).await }
+    }
+}
+
 /// Where the instances that share a store announce their changes to each other.
 #[async_trait::async_trait]
 pub trait ChangeMarks: Send + Sync {
@@ -135,6 +150,18 @@ impl<K: Hash + Eq, V: Clone> Kept<K, V> {
     pub async fn look(&self, subject: &str) -> Seen {
         let generation = self.lock().generation;
         Seen { generation, stamp: self.marks.observe(subject).await }
+    }
+
+    /// [`Kept::look`] with a stamp already observed on this map's marks (see
+    /// [`Observation`]). Call it before reading from the store, like `look`: a change this
+    /// process begins after it still keeps the read from being kept.
+    pub fn seen(&self, observed: &Observation) -> Seen {
+        Seen { generation: self.lock().generation, stamp: observed.stamp.clone() }
+    }
+
+    /// The marks this map's stamps come from.
+    pub fn marks(&self) -> &dyn ChangeMarks {
+        self.marks.as_ref()
     }
 
     /// The value kept for `key`, if it was kept under the stamp the read saw.

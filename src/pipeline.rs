@@ -408,10 +408,13 @@ async fn consent_gate(gw: &AppState, claims: &AccessClaims, op: Operation) -> Re
     }
     let id: ConsentId =
         claims.consent_id.as_deref().ok_or(ApiError::ConsentRequired)?.parse().map_err(|_| TokenError::Malformed)?;
-    if gw.grants.is_revoked(&claims.jti).await? {
+    // One look at the consent's change marks serves both reads (one Redis round trip in a
+    // cluster): a token is revoked only under its consent's subject.
+    let observed = gw.consents.observe(&id).await;
+    if gw.grants.is_revoked(&claims.jti, &observed).await? {
         return Err(TokenError::Revoked.into());
     }
-    let consent = match gw.consents.for_partner(&claims.sub, &id).await {
+    let consent = match gw.consents.for_partner_as_of(&claims.sub, &id, &observed).await {
         Ok(c) => c,
         Err(ConsentError::NotFound) => return Err(ApiError::ConsentRequired),
         Err(e) => return Err(e.into()),

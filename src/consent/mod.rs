@@ -21,7 +21,7 @@ pub use store::ConsentStore;
 
 use crate::{
     auth::Clock,
-    kept::{ChangeMarks, Forget, Kept},
+    kept::{ChangeMarks, Forget, Kept, Observation},
     store::StoreError,
 };
 
@@ -176,9 +176,26 @@ impl Consents {
 
     /// The consent as of now (expiry applied and saved). Any caller.
     pub async fn load(&self, id: &ConsentId) -> Result<Consent, ConsentError> {
+        self.load_as_of(id, None).await
+    }
+
+    /// The consent's stamp now, for [`Consents::for_partner_as_of`] and for the tokens bound
+    /// to it (`Grants::is_revoked`), which share these marks and this subject.
+    pub async fn observe(&self, id: &ConsentId) -> Observation {
+        match &self.kept {
+            Some(kept) => Observation::of(kept.marks(), id.as_str()).await,
+            None => Observation::default(),
+        }
+    }
+
+    /// [`Consents::load`], under a stamp already observed (or observing it now).
+    async fn load_as_of(&self, id: &ConsentId, observed: Option<&Observation>) -> Result<Consent, ConsentError> {
         let mut seen = match &self.kept {
             Some(kept) => {
-                let seen = kept.look(id.as_str()).await;
+                let seen = match observed {
+                    Some(observed) => kept.seen(observed),
+                    None => kept.look(id.as_str()).await,
+                };
                 let now = self.clock.now();
                 if let Some(hit) = kept.get(id, &seen).filter(|c| c.due_expiry().is_none_or(|due| now < due)) {
                     return Ok(Consent::clone(&hit));
@@ -210,7 +227,20 @@ impl Consents {
 
     /// The consent, if it is this partner's.
     pub async fn for_partner(&self, partner_id: &str, id: &ConsentId) -> Result<Consent, ConsentError> {
-        let consent = self.load(id).await?;
+        Self::if_partners(partner_id, self.load(id).await?)
+    }
+
+    /// [`Consents::for_partner`] under the stamp [`Consents::observe`] gave.
+    pub async fn for_partner_as_of(
+        &self,
+        partner_id: &str,
+        id: &ConsentId,
+        observed: &Observation,
+    ) -> Result<Consent, ConsentError> {
+        Self::if_partners(partner_id, self.load_as_of(id, Some(observed)).await?)
+    }
+
+    fn if_partners(partner_id: &str, consent: Consent) -> Result<Consent, ConsentError> {
         if consent.partner_id != partner_id {
             return Err(ConsentError::NotFound);
         }

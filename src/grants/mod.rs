@@ -23,7 +23,7 @@ use crate::{
     auth::Clock,
     auth::OAuthError,
     error::ApiError,
-    kept::{ChangeMarks, Forget, Kept},
+    kept::{ChangeMarks, Forget, Kept, Observation},
     store::StoreError,
 };
 
@@ -157,17 +157,15 @@ pub struct Grants {
     sessions: Arc<dyn SessionStore>,
     pub throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
-    /// `jti`s of access tokens known not to be revoked (see [`crate::kept`]); a revocation
-    /// forgets them all, in every instance.
+    /// `jti`s of access tokens known not to be revoked (see [`crate::kept`]), each under its
+    /// consent's change marks: every revocable token is bound to a consent (it came from
+    /// an authorisation code), so a consent-scoped call observes one subject for both. A
+    /// revocation forgets them all, in every instance.
     live_tokens: Option<Arc<Kept<String, ()>>>,
 }
 
 /// Tokens remembered as live at most; past it the set starts again empty.
 const MAX_LIVE_TOKENS: usize = 100_000;
-
-/// The subject whose change marks cover every token: a revocation is rare and revokes all
-/// the tokens of one grant at once.
-const TOKENS: &str = "tokens";
 
 impl Grants {
     pub fn new(
@@ -180,20 +178,21 @@ impl Grants {
     }
 
     /// Remembers tokens found not revoked until the next revocation, which `marks` announce
-    /// to every process that writes the store.
+    /// to every process that writes the store. `marks` must be the consents' own (see
+    /// [`Grants::is_revoked`]).
     #[must_use]
     pub fn cached(mut self, marks: Arc<dyn ChangeMarks>) -> Self {
         self.live_tokens = Some(Arc::new(Kept::new(MAX_LIVE_TOKENS, marks)));
         self
     }
 
-    /// Revokes a code's grant and every token it gave; then no token is remembered as live.
-    /// Unlike a consent change, a revocation that cannot be announced is still made (its
-    /// tokens are refused at least here and by every instance not keeping them) and then
-    /// reported as the failure it is.
-    async fn revoke_code(&self, key: &str) -> Result<(), StoreError> {
+    /// Revokes a code's grant and every token it gave (all bound to `consent_id`); then no
+    /// token is remembered as live. Unlike a consent change, a revocation that cannot be
+    /// announced is still made (its tokens are refused at least here and by every instance
+    /// not keeping them) and then reported as the failure it is.
+    async fn revoke_code(&self, key: &str, consent_id: &str) -> Result<(), StoreError> {
         let Some(live) = &self.live_tokens else { return self.store.revoke_code(key).await };
-        let announced = live.begin_change(TOKENS).await;
+        let announced = live.begin_change(consent_id).await;
         let outcome = announced.announced();
         let revoked = self.store.revoke_code(key).await;
         live.end_change(announced, Forget::<str>::All).await;
@@ -204,11 +203,13 @@ impl Grants {
         self.clock.now()
     }
 
-    /// Whether an access token was revoked before its expiry (its code was replayed).
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
+    /// Whether an access token bound to a consent was revoked before its expiry (its code
+    /// was replayed). `consent` is that consent's stamp ([`crate::consent::Consents::observe`]),
+    /// observed before this is asked, on the marks this was [`Grants::cached`] with.
+    pub async fn is_revoked(&self, jti: &str, consent: &Observation) -> Result<bool, ApiError> {
         let seen = match &self.live_tokens {
             Some(live) => {
-                let seen = live.look(TOKENS).await;
+                let seen = live.seen(consent);
                 if live.get(jti, &seen).is_some() {
                     return Ok(false);
                 }
@@ -277,7 +278,7 @@ impl Grants {
             return Err(invalid_grant("the authorization code is invalid"));
         };
         if used {
-            self.revoke_code(&key).await.map_err(internal)?;
+            self.revoke_code(&key, &grant.consent_id).await.map_err(internal)?;
             tracing::warn!(partner = %grant.client_id, "authorization code replayed; its tokens are revoked");
             return Err(invalid_grant("the authorization code was already used"));
         }
@@ -295,7 +296,7 @@ impl Grants {
         }
         // Atomic: of two racing redemptions exactly one gets here; the other is a replay.
         if !self.store.use_code(&key).await.map_err(internal)? {
-            self.revoke_code(&key).await.map_err(internal)?;
+            self.revoke_code(&key, &grant.consent_id).await.map_err(internal)?;
             return Err(invalid_grant("the authorization code was already used"));
         }
         Ok((grant, key))
@@ -329,7 +330,7 @@ impl Grants {
             None => None,
         };
         if self.store.code_revoked(code_key).await.map_err(internal)? {
-            self.revoke_code(code_key).await.map_err(internal)?;
+            self.revoke_code(code_key, consent_id).await.map_err(internal)?;
             return Err(invalid_grant("the authorization code was already used"));
         }
         Ok(refresh)

@@ -76,16 +76,23 @@ async fn replay_revokes(g: &Grants, jti: &str) {
 
     let (grant, key) = g.redeem_code("ptn_a", &code, &req.redirect_uri, &verifier).await.unwrap();
     assert_eq!(grant.customer_id, "C0001");
-    let refresh = g.record_issued(&key, "ptn_a", "cns_1", jti, 2_000, Some(5_000)).await.unwrap().unwrap();
-    assert!(!g.is_revoked(jti).await.unwrap());
-    assert!(!g.is_revoked(jti).await.unwrap(), "asked twice: the second may be remembered");
+    let consent = grant.consent_id.as_str();
+    let refresh = g.record_issued(&key, "ptn_a", consent, jti, 2_000, Some(5_000)).await.unwrap().unwrap();
+    assert!(!revoked(g, jti, consent).await);
+    assert!(!revoked(g, jti, consent).await, "asked twice: the second may be remembered");
     assert!(g.refresh("ptn_a", &refresh).await.is_ok());
     assert!(is_invalid_grant(g.refresh("ptn_b", &refresh).await));
 
     assert!(is_invalid_grant(g.redeem_code("ptn_a", &code, &req.redirect_uri, &verifier).await), "replay");
-    assert!(g.is_revoked(jti).await.unwrap(), "the replay revoked the access token");
+    assert!(revoked(g, jti, consent).await, "the replay revoked the access token");
     assert!(is_invalid_grant(g.refresh("ptn_a", &refresh).await), "and the refresh token");
-    assert!(!g.is_revoked("some-other-jti").await.unwrap());
+    assert!(!revoked(g, "some-other-jti", consent).await);
+}
+
+/// `is_revoked` as the pipeline asks it: the consent's stamp observed first.
+async fn revoked(g: &Grants, jti: &str, consent: &str) -> bool {
+    let observed = crate::kept::Observation::of(&crate::kept::SingleWriter, consent).await;
+    g.is_revoked(jti, &observed).await.unwrap()
 }
 
 async fn codes_live_sixty_seconds() {
