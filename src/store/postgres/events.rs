@@ -53,6 +53,16 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS event_deliveries_dead ON event_deliveries (finished_at) WHERE state = 'dead'",
 ];
 
+/// The claim walks the due deliveries in `(next_at, event_seq)` order and stops at its
+/// batch: with `next_at` alone indexed it sorted every delivery due in the earliest second on
+/// each claim, which grew with a backlog (about 600 rows and 2.6 ms in a synthetic backlog of
+/// 6,000; 63 rows and 1.7 ms with this index).
+pub const CLAIM_ORDER: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS event_deliveries_due_in_order ON event_deliveries (next_at, event_seq)
+        WHERE state = 'pending'",
+    "DROP INDEX IF EXISTS event_deliveries_due",
+];
+
 /// A delivery that failed holds back its subject's later ones (events of one subject are
 /// delivered in order): they are deferred to its retry, so while a receiver is down the
 /// claim query meets only deliveries it can take, instead of stepping over every blocked one
@@ -237,11 +247,12 @@ impl EventStore for PgEventStore {
 
     async fn next_due(&self) -> Result<Option<i64>, EventStoreError> {
         sqlx::query_scalar(
-            "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
+            "SELECT next_at FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
                 SELECT 1 FROM event_deliveries p WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
-                  AND p.state = 'pending' AND p.event_seq < d.event_seq)",
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq)
+             ORDER BY next_at, event_seq LIMIT 1",
         )
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(err)
     }

@@ -124,6 +124,7 @@ pub const MIGRATIONS: &[Step] = &[
     Step { version: 5, description: "payments and refunds", statements: payments::SCHEMA },
     Step { version: 6, description: "audit trail", statements: audit::SCHEMA },
     Step { version: 7, description: "bulk payments", statements: payments::BULK_SCHEMA },
+    Step { version: 8, description: "event deliveries claimed in order", statements: events::CLAIM_ORDER },
 ];
 
 /// A pool to the configured database: at most `pool_size` connections, a bounded wait for

@@ -61,6 +61,13 @@ pub const DELIVERY_TRIGGER: &[&str] = &["CREATE TRIGGER IF NOT EXISTS events_pen
        VALUES (NEW.seq, NEW.partner_id, NEW.subject_id, 'pending', NEW.created_at);
      END"];
 
+/// The claim's order, indexed (see `store::postgres::events::CLAIM_ORDER`).
+pub const CLAIM_ORDER: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS event_deliveries_due_in_order ON event_deliveries (next_at, event_seq)
+        WHERE state = 'pending'",
+    "DROP INDEX IF EXISTS event_deliveries_due",
+];
+
 /// The trigger again, with the delivery due no earlier than its subject's pending ones (see
 /// [`DEFER_LATER`]): while a receiver is down, a new event of a subject that already waits
 /// does not become one more row the claim steps over on every round.
@@ -282,11 +289,12 @@ impl EventStore for SqliteEventStore {
 
     async fn next_due(&self) -> Result<Option<i64>, EventStoreError> {
         sqlx::query_scalar(
-            "SELECT MIN(next_at) FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
+            "SELECT next_at FROM event_deliveries d WHERE state = 'pending' AND NOT EXISTS (
                 SELECT 1 FROM event_deliveries p WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
-                  AND p.state = 'pending' AND p.event_seq < d.event_seq)",
+                  AND p.state = 'pending' AND p.event_seq < d.event_seq)
+             ORDER BY next_at, event_seq LIMIT 1",
         )
-        .fetch_one(&self.db.reader)
+        .fetch_optional(&self.db.reader)
         .await
         .map_err(err)
     }

@@ -103,6 +103,7 @@ pub const MIGRATIONS: &[Step] = &[
         description: "event deliveries due in their subject's order",
         statements: events::DELIVERY_TRIGGER_IN_ORDER,
     },
+    Step { version: 11, description: "event deliveries claimed in order", statements: events::CLAIM_ORDER },
 ];
 
 /// Applies every step not applied yet, in version order; refuses a database whose applied
