@@ -239,6 +239,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_observation_shared_by_two_maps_keeps_the_same_rules() {
+        let (consents, tokens) = (single::<u32>(10), single::<()>(10));
+        let observed = Observation::of(&SingleWriter, "cns_1").await;
+        let (for_consent, for_token) = (consents.seen(&observed), tokens.seen(&observed));
+        let change = tokens.begin_change("cns_1").await; // a revocation races the token's read
+        consents.keep(for_consent, "cns_1".into(), 1);
+        tokens.keep(for_token, "jti".into(), ());
+        tokens.end_change(change, Forget::<str>::All).await;
+        let next = Observation::of(&SingleWriter, "cns_1").await;
+        assert_eq!(consents.get("cns_1", &consents.seen(&next)), Some(1), "the consent did not change");
+        assert_eq!(tokens.get("jti", &tokens.seen(&next)), None, "the raced token read is not kept");
+        assert_eq!(tokens.get("jti", &tokens.seen(&Observation::default())), None, "no stamp, nothing used");
+    }
+
+    #[tokio::test]
     async fn a_read_that_raced_a_change_is_not_kept() {
         let kept = single::<u32>(10);
         let seen = kept.look("a").await;

@@ -62,6 +62,8 @@ pub enum SignError {
     Json(#[from] serde_json::Error),
     #[error("the ES256 signature failed")]
     Crypto,
+    #[error("an ES256 key cannot sign a header whose alg is {0:?}")]
+    Algorithm(jsonwebtoken::Algorithm),
 }
 
 /// An ES256 private key, parsed once. `jsonwebtoken` re-reads the PKCS#8 document (and
@@ -94,7 +96,9 @@ impl Es256Key {
 
     /// A compact JWS (RFC 7515 §7.1) of `claims` under `header`, whose `alg` must be ES256.
     pub fn encode<T: Serialize>(&self, header: &Header, claims: &T) -> Result<String, SignError> {
-        debug_assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256, "an ES256 key signs ES256 only");
+        if header.alg != jsonwebtoken::Algorithm::ES256 {
+            return Err(SignError::Algorithm(header.alg));
+        }
         let mut jws = B64.encode(serde_json::to_vec(header)?);
         jws.push('.');
         jws.push_str(&B64.encode(serde_json::to_vec(claims)?));
@@ -350,6 +354,9 @@ mod tests {
         let decoded = jsonwebtoken::decode::<serde_json::Value>(&token, published, &validation).unwrap();
         assert_eq!(decoded.claims["sub"], "ptn_a");
         assert_eq!(decoded.header.kid.as_deref(), Some(kid));
+
+        let mislabelled = Header::new(jsonwebtoken::Algorithm::RS256);
+        assert!(matches!(key.encode(&mislabelled, &serde_json::json!({})), Err(SignError::Algorithm(_))));
 
         let other = SigningKeys::from_text(&new_key_set_text(1).unwrap(), "test", 1).unwrap();
         let foreign = &other.verifying(other.signer(1).0).unwrap().key;
