@@ -10,6 +10,11 @@
 //! time; at most `MAX_LEASE - 1` cells per instance are left unspent when traffic stops. A
 //! lease is at most the partner's rate over [`LEASE_TTL`] and an eighth of its burst, so a
 //! partner limited to tens of requests a second is counted one by one, exactly as before.
+//!
+//! One lease is taken at a time per partner and instance: the requests that find it spent
+//! while another is taking the next one wait for that one and spend its cells, instead of
+//! each asking Redis and replacing the others' leases (a partner's dozens of concurrent
+//! requests had made a lease last about four of them instead of sixteen).
 
 use std::{
     collections::HashMap,
@@ -71,6 +76,8 @@ pub struct RedisLimits {
     redis: Redis,
     script: redis::Script,
     leases: Mutex<HashMap<String, Lease>>,
+    /// Per partner, held while a lease is being taken (see the module's doc).
+    takers: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     lease_ttl: Duration,
     /// Decides while Redis cannot.
     fallback: LocalLimits,
@@ -86,6 +93,7 @@ impl RedisLimits {
             redis,
             script: redis::Script::new(GCRA),
             leases: Mutex::new(HashMap::new()),
+            takers: Mutex::new(HashMap::new()),
             lease_ttl,
             fallback: LocalLimits::default(),
         }
@@ -102,8 +110,16 @@ impl RedisLimits {
         Some(Decision::Allowed { limit: limit.burst.get(), remaining: lease.shared_remaining + lease.cells })
     }
 
-    /// Keeps `cells` taken under `limit` for this instance to spend. A lease still held (a
-    /// concurrent call took one too) is replaced: its cells are lost, never counted twice.
+    /// The right to take this partner's next lease. Bounded like the leases: one entry per
+    /// partner that has called.
+    fn taker(&self, partner_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut takers = self.takers.lock().unwrap_or_else(PoisonError::into_inner);
+        takers.entry(partner_id.to_owned()).or_default().clone()
+    }
+
+    /// Keeps `cells` taken under `limit` for this instance to spend. The lease it replaces
+    /// was spent or lapsed (leases are taken one at a time); were it not, its cells would be
+    /// lost, never counted twice.
     fn keep_lease(&self, partner_id: &str, limit: RateLimit, cells: u32, shared_remaining: u32) {
         let lease = Lease { limit, cells, shared_remaining, until: Instant::now() + self.lease_ttl };
         self.leases.lock().unwrap_or_else(PoisonError::into_inner).insert(partner_id.to_owned(), lease);
@@ -124,6 +140,26 @@ impl RateLimiterStore for RedisLimits {
         if let Some(leased) = self.spend_leased(partner_id, limit) {
             return leased;
         }
+        let wanted = lease_size(limit, self.lease_ttl);
+        // A partner counted one by one has no lease to wait for.
+        let _taking = if wanted > 1 {
+            let taker = self.taker(partner_id);
+            let (taking, waited) = match taker.clone().try_lock_owned() {
+                Ok(taking) => (taking, false),
+                Err(_) => (taker.lock_owned().await, true),
+            };
+            if let Some(leased) = self.spend_leased(partner_id, limit) {
+                return leased;
+            }
+            // The call this one waited for found Redis unreachable: decide here rather than
+            // each waiter trying again in turn, one timeout after another.
+            if waited && self.redis.health.is_degraded() {
+                return self.fallback.check_local(partner_id, limit);
+            }
+            Some(taking)
+        } else {
+            None
+        };
         let interval_us = 1_000_000 / u64::from(limit.requests_per_second.get()).max(1);
         let burst = limit.burst.get();
         let key = self.redis.key("rl", partner_id);
@@ -131,7 +167,7 @@ impl RateLimiterStore for RedisLimits {
             .redis
             .run("rate limit", |mut conn| {
                 let mut call = self.script.key(&key);
-                call.arg(interval_us.max(1)).arg(burst).arg(lease_size(limit, self.lease_ttl));
+                call.arg(interval_us.max(1)).arg(burst).arg(wanted);
                 async move { call.invoke_async::<(i64, i64, i64)>(&mut conn).await }
             })
             .await;
@@ -222,6 +258,28 @@ mod tests {
         assert!(matches!(changed, Decision::Allowed { remaining, .. } if remaining <= 113 + 15 + 1), "{changed:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_calls_that_find_the_lease_spent_wait_for_one_lease() {
+        let Some(cfg) = test_support::config().await else { return };
+        let partner = format!("ptn_lease_{}", uuid::Uuid::new_v4().simple());
+        let limit = rl(1, 160); // 16-cell leases, no refill in the test's time
+        let a =
+            std::sync::Arc::new(RedisLimits::with_lease_ttl(Redis::connect(&cfg).unwrap(), Duration::from_secs(600)));
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let a = a.clone();
+                let partner = partner.clone();
+                tokio::spawn(async move { a.check(&partner, limit).await })
+            })
+            .collect();
+        for call in calls {
+            assert!(matches!(call.await.unwrap(), Decision::Allowed { .. }));
+        }
+        // Sixteen calls at once spent one lease: the shared budget lost 16 cells, not 16 × 16.
+        let b = RedisLimits::with_lease_ttl(Redis::connect(&cfg).unwrap(), Duration::from_secs(600));
+        assert_eq!(b.check(&partner, limit).await, Decision::Allowed { limit: 160, remaining: 128 + 15 });
+    }
+
     #[tokio::test]
     async fn cells_not_spent_in_time_are_lost_not_saved_up() {
         let Some(cfg) = test_support::config().await else { return };
@@ -254,6 +312,35 @@ mod tests {
         let ceiling = 160 + (320.0 * elapsed.as_secs_f64()).ceil() as u32 + 1;
         assert!(admitted <= ceiling, "admitted {admitted}, more than {ceiling}");
         assert!(admitted >= 160 - 3 * (MAX_LEASE - 1), "admitted {admitted}: leases wasted too much");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_waiting_for_a_lease_from_a_blackholed_redis_wait_one_timeout_not_one_each() {
+        // Accepts connections, never answers; the shared timeout is 200 ms.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let limits = std::sync::Arc::new(RedisLimits::new(Redis::connect(&test_support::config_at(addr)).unwrap()));
+        let started = Instant::now();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let limits = limits.clone();
+                tokio::spawn(async move { limits.check("p", rl(100_000, 100_000)).await })
+            })
+            .collect();
+        for call in calls {
+            assert!(matches!(call.await.unwrap(), Decision::Allowed { .. }), "the local fallback admits");
+        }
+        // One caller waits out the timeout; the others, queued behind it, decide locally.
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(800), "8 callers took {took:?}: they tried Redis in turn");
+        assert!(limits.redis.health.degraded().is_some());
+        held.abort();
     }
 
     #[tokio::test]
