@@ -111,14 +111,11 @@ pub async fn build(
         None => consents,
     };
 
-    // Payments: recorded before the core is asked, settled by the reconciler when an answer
-    // is lost, every change announced through the outbox.
-    let payments = Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone());
-    spawn_reconciler(payments.clone());
-    spawn_idempotency_purge(stores.idempotency.clone(), clock.clone());
     let events = stores.events.clone();
     let live = partners.clone();
-    let targets = move |partner_id: &str| {
+    // Where each partner's webhooks go, as its file says now (none: it polls). The delivery
+    // worker asks at each claim; payments ask when they write their events.
+    let targets: Arc<dyn crate::events::Targets> = Arc::new(move |partner_id: &str| {
         let set = live.load();
         let partner = set.get(partner_id)?;
         let url = url::Url::parse(partner.webhook_url.as_deref()?).ok()?;
@@ -135,11 +132,23 @@ pub async fn build(
             allow_private: hooks.is_some_and(|h| h.allow_private_network),
             adapter: partner.adapter.clone(),
         })
+    });
+
+    // Payments: recorded before the core is asked, settled by the reconciler when an answer
+    // is lost, every change announced through the outbox (for webhooks where the partner
+    // has a target).
+    let notify = {
+        let targets = targets.clone();
+        Arc::new(move |partner_id: &str| crate::events::Notify::for_target(targets.target(partner_id).is_some()))
     };
+    let payments =
+        Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone(), notify);
+    spawn_reconciler(payments.clone());
+    spawn_idempotency_purge(stores.idempotency.clone(), clock.clone());
     let retry = RetryPolicy { delays: cfg.webhooks.retry_delays.clone(), horizon: cfg.webhooks.horizon };
     delivery::spawn(
         events.clone(),
-        Arc::new(targets),
+        targets,
         clock.clone(),
         DeliveryConfig {
             retry,

@@ -153,6 +153,7 @@ async fn outbox_events_are_chained_once_even_by_racing_instances() {
             event_type: crate::events::types::CONSENT_STATUS_CHANGED.into(),
             subject_id: format!("cns_{i}"),
             data: serde_json::json!({ "status": "revoked" }),
+            notify: crate::events::Notify::Webhook,
         };
         stores.events.append(&event, 2_000 + i).await.unwrap();
     }

@@ -40,7 +40,9 @@ pub(crate) fn created_record(c: &Consent) -> crate::audit::NewRecord {
     }
 }
 
-/// What the partner is told when one of its consents changes status.
+/// What the partner is told when one of its consents changes status. Written by the consent
+/// stores, which do not know the partner's webhook: queued, and skipped at claim time if the
+/// partner polls (see [`crate::events::Notify`]).
 pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
     crate::events::NewEvent {
         partner_id: c.partner_id.clone(),
@@ -52,5 +54,6 @@ pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
             "status": scenegate_adapters::native::wire::ConsentStatus::from(c.status),
             "status_updated_at": super::model::rfc3339(c.status_updated_at),
         }),
+        notify: crate::events::Notify::Webhook,
     }
 }

@@ -10,6 +10,7 @@ pub fn new_event(partner: &str, subject: &str, status: &str) -> NewEvent {
         event_type: super::types::PAYMENT_STATUS_CHANGED.into(),
         subject_id: subject.into(),
         data: serde_json::json!({"id": subject, "status": status}),
+        notify: super::Notify::Webhook,
     }
 }
 

@@ -61,7 +61,8 @@ impl Payments {
             let payments = self.bulk_payments_of(partner, consent)?;
             let (terms, _) = bulk_terms(consent)?;
             let limits = partner_limits(partner, terms.currency, "currency")?;
-            let events = payments.iter().map(|(_, p)| payment_event(p)).collect();
+            let notify = self.notify(&partner.id);
+            let events = payments.iter().map(|(_, p)| payment_event(p, notify)).collect();
             let new =
                 store::NewBulk { payments: &payments, claim, partner_limits: limits, events, now: self.clock.now() };
             match self.store.create_bulk_payments(new).await {

@@ -38,7 +38,7 @@ use crate::{
     config::Partner,
     consent::{Consent, ConsentError, Consents, Payee},
     core::{CoreClient, CoreCreditor, CoreError, PostingKind, PostingOrder, PostingOutcome},
-    events::{NewEvent, types},
+    events::{NewEvent, Notify, types},
     idempotency::Claim,
 };
 
@@ -86,6 +86,8 @@ pub struct Payments {
     core: CoreClient,
     pseudonyms: Pseudonyms,
     clock: Arc<dyn Clock>,
+    /// How each partner hears of its events, as configured now ([`Notify`]).
+    notify: Arc<dyn Fn(&str) -> Notify + Send + Sync>,
 }
 
 impl Payments {
@@ -95,8 +97,14 @@ impl Payments {
         core: CoreClient,
         pseudonyms: Pseudonyms,
         clock: Arc<dyn Clock>,
+        notify: Arc<dyn Fn(&str) -> Notify + Send + Sync>,
     ) -> Self {
-        Self { store, consents, core, pseudonyms, clock }
+        Self { store, consents, core, pseudonyms, clock, notify }
+    }
+
+    /// How this partner hears of its payments' and refunds' changes.
+    fn notify(&self, partner_id: &str) -> Notify {
+        (self.notify)(partner_id)
     }
 
     /// A partner asks a customer to authorise a payment.
@@ -209,7 +217,7 @@ impl Payments {
             consent_kind: terms.kind,
             claim,
             partner_limits: limits,
-            event: payment_event(&payment),
+            event: payment_event(&payment, self.notify(&partner.id)),
             now,
         };
         match self.store.create_payment(new).await {
@@ -244,7 +252,9 @@ impl Payments {
         last_read: &Payment,
         outcome: &Settlement,
     ) -> Result<Option<Payment>, PaymentError> {
-        match self.store.settle_payment(last_read, outcome, payment_event, self.clock.now()).await? {
+        let notify = self.notify(&last_read.partner_id);
+        let event = Arc::new(move |p: &Payment| payment_event(p, notify));
+        match self.store.settle_payment(last_read, outcome, event, self.clock.now()).await? {
             Some(settled) => Ok(Some(settled)),
             // Already final: as it stands.
             None => Ok(self.store.payment(&last_read.id).await?),
@@ -293,7 +303,7 @@ impl Payments {
             created_at: now,
             updated_at: now,
         };
-        let new = store::NewRefund { refund: &refund, claim, event: refund_event(&refund) };
+        let new = store::NewRefund { refund: &refund, claim, event: refund_event(&refund, self.notify(&partner.id)) };
         self.store.create_refund(new).await?;
         Ok(self.book_refund(refund).await?.view())
     }
@@ -305,18 +315,21 @@ impl Payments {
         let payment = self.store.payment(&refund.payment_id).await?.ok_or(PaymentError::NotFound("payment"))?;
         let order = refund_order(&refund, &payment)?;
         let outcome = settlement_of(self.core.post_payment(&order).await, &refund.id);
-        self.settle_refund(&refund.id, &outcome).await.map(|r| r.unwrap_or(refund))
+        self.settle_refund(&refund, &outcome).await.map(|r| r.unwrap_or(refund))
     }
 
+    /// Records `outcome` for the refund last read as `last_read` unless it is final already;
+    /// returns it as it now stands.
     pub(crate) async fn settle_refund(
         &self,
-        id: &RefundId,
+        last_read: &Refund,
         outcome: &Settlement,
     ) -> Result<Option<Refund>, PaymentError> {
-        let now = self.clock.now();
-        match self.store.settle_refund(id, outcome, refund_event, now).await? {
+        let notify = self.notify(&last_read.partner_id);
+        let event = Arc::new(move |r: &Refund| refund_event(r, notify));
+        match self.store.settle_refund(&last_read.id, outcome, event, self.clock.now()).await? {
             Some(settled) => Ok(Some(settled)),
-            None => Ok(self.store.refund(id).await?),
+            None => Ok(self.store.refund(&last_read.id).await?),
         }
     }
 
@@ -426,21 +439,23 @@ fn id_error(e: scenegate_adapter_contract::IdError) -> PaymentError {
 
 /// The event's `data` is the payment as the native API shows it (its wire JSON, the body of
 /// `GET /v1/payments/{id}`): it is stored as is and delivered by webhook and by polling.
-fn payment_event(p: &Payment) -> NewEvent {
+fn payment_event(p: &Payment, notify: Notify) -> NewEvent {
     NewEvent {
         partner_id: p.partner_id.clone(),
         event_type: types::PAYMENT_STATUS_CHANGED.to_owned(),
         subject_id: p.id.as_str().to_owned(),
         data: serde_json::to_value(wire::PaymentView::from(p.view())).unwrap_or_default(),
+        notify,
     }
 }
 
-fn refund_event(r: &Refund) -> NewEvent {
+fn refund_event(r: &Refund, notify: Notify) -> NewEvent {
     NewEvent {
         partner_id: r.partner_id.clone(),
         event_type: types::REFUND_STATUS_CHANGED.to_owned(),
         subject_id: r.payment_id.as_str().to_owned(),
         data: serde_json::to_value(wire::RefundView::from(r.view())).unwrap_or_default(),
+        notify,
     }
 }
 

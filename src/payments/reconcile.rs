@@ -82,7 +82,7 @@ impl Payments {
             let give_up = now - r.created_at > SECOND_LEG_RETRY_SECS;
             let Ok(order) = refund_order(&r, &payment) else { continue };
             if let Some(outcome) = self.ask_core(&order, give_up).await
-                && self.settle_refund(&r.id, &outcome).await.is_ok()
+                && self.settle_refund(&r, &outcome).await.is_ok()
             {
                 tracing::info!(refund = %r.id, outcome = ?outcome, "reconciled");
                 round.settled += 1;

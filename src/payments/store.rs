@@ -83,6 +83,9 @@ pub struct NewRefund<'a> {
     pub event: NewEvent,
 }
 
+/// Makes the event that announces a settled payment or refund, inside the store's write.
+pub type EventOf<T> = std::sync::Arc<dyn Fn(&T) -> NewEvent + Send + Sync>;
+
 #[async_trait]
 pub trait PaymentStore: Send + Sync {
     /// Records an accepted payment (`ACTC`) under its consent: a single consent becomes
@@ -98,7 +101,7 @@ pub trait PaymentStore: Send + Sync {
         &self,
         last_read: &Payment,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Payment) -> NewEvent,
+        event: EventOf<Payment>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError>;
     /// Records a bulk consent's payments (`ACTC`) in one unit: the consent is consumed (it
@@ -119,7 +122,7 @@ pub trait PaymentStore: Send + Sync {
         &self,
         id: &RefundId,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Refund) -> NewEvent,
+        event: EventOf<Refund>,
         now: i64,
     ) -> Result<Option<Refund>, PaymentStoreError>;
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentStoreError>;

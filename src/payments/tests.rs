@@ -22,6 +22,11 @@ use crate::{
 
 const MERCHANT: &str = "6222020000000000091";
 
+/// The payment's event as a partner with a webhook is told it.
+fn webhook_event() -> store::EventOf<Payment> {
+    Arc::new(|p: &Payment| payment_event(p, Notify::Webhook))
+}
+
 pub(super) struct World {
     pub(super) payments: Payments,
     pub(super) consents: Consents,
@@ -31,6 +36,8 @@ pub(super) struct World {
     pub(super) clock: Arc<ManualClock>,
     pub(super) partner: Arc<Partner>,
     pub(super) debtor: String,
+    /// Whether the partner polls (no webhook target) from now on.
+    polls: Arc<std::sync::atomic::AtomicBool>,
     pub(super) _stores: crate::store::test_support::TestStores,
     _dir: tempfile::TempDir,
 }
@@ -89,7 +96,14 @@ pub(super) async fn world(core_timeout_ms: u64) -> World {
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
     let consents = Consents::new(stores.consents.clone(), clock.clone());
     let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);
-    let payments = Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone());
+    // The partner has a webhook unless a test says it polls.
+    let polls = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let notify = {
+        let polls = polls.clone();
+        Arc::new(move |_: &str| Notify::for_target(!polls.load(std::sync::atomic::Ordering::SeqCst)))
+    };
+    let payments =
+        Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone(), notify);
     let debtor = core
         .customer_accounts("C0001")
         .await
@@ -108,6 +122,7 @@ pub(super) async fn world(core_timeout_ms: u64) -> World {
         clock,
         partner: partner_file(dir.path()),
         debtor,
+        polls,
         _dir: dir,
     }
 }
@@ -221,7 +236,7 @@ impl World {
             consent_kind: terms.kind,
             claim: &claim,
             partner_limits: self.partner.payments.limits[&Currency::Cny],
-            event: payment_event(&payment),
+            event: payment_event(&payment, Notify::Webhook),
             now: self.clock.now(),
         };
         store.create_payment(new).await.map(|()| payment)
@@ -531,13 +546,13 @@ async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() 
     let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
     let read = w.record(&*w.payments.store, &consent, "stale-1", 900).await.unwrap();
     let booked = Settlement::Booked { txn_id: "TXN-1".into() };
-    let settled = w.payments.store.settle_payment(&read, &booked, payment_event, w.clock.now()).await.unwrap();
+    let settled = w.payments.store.settle_payment(&read, &booked, webhook_event(), w.clock.now()).await.unwrap();
     assert_eq!(settled.map(|p| p.status), Some(Iso20022Status::Acsc));
     // The same read again, with each outcome: already final, so nothing moves.
     for outcome in
         [booked, Settlement::Unknown, Settlement::Rejected(Reason { code: "AM04".into(), text: String::new() })]
     {
-        let again = w.payments.store.settle_payment(&read, &outcome, payment_event, w.clock.now()).await.unwrap();
+        let again = w.payments.store.settle_payment(&read, &outcome, webhook_event(), w.clock.now()).await.unwrap();
         assert_eq!(again, None, "{outcome:?}");
     }
     let now = w.payments.store.payment(&read.id).await.unwrap().unwrap();
@@ -547,7 +562,46 @@ async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() 
     assert_eq!(about.len(), 2, "recorded, then settled once: {about:?}");
 }
 
+/// A partner that polls hears of its payments and refunds by polling alone: their events are
+/// listed, with their deliveries finished as skipped when written, so no worker ever claims
+/// them; once the partner has a webhook again, the next payment's events are queued.
+async fn a_partner_that_polls_has_no_webhook_queue() {
+    use crate::events::DeliveryState;
+    let w = world(2_000).await;
+    let events = w._stores.events.clone();
+    w.polls.store(true, std::sync::atomic::Ordering::SeqCst);
+    let consent = w.authorised(PaymentConsentType::Single, Some(1_000), None).await;
+    let Outcome::Paid(paid) = w.pay(&consent, "10.00", "polled").await else { panic!() };
+    assert_eq!(paid.status_code, Iso20022Status::Acsc);
+    let key = IdempotencyKey::parse(Some("polled-refund")).unwrap();
+    let Begin::Claimed(claim) = w.idem.begin("ptn_pay", &key, "fp", w.clock.now()).await.unwrap() else { panic!() };
+    let req = RefundRequest { amount: cny("4.00"), reason: "partial".into() };
+    let refund = w.payments.refund(&w.partner, &paid.payment_id, req, &claim).await.unwrap();
+    assert_eq!(refund.status_code, Iso20022Status::Acsc);
+
+    let listed = events.list_for_partner("ptn_pay", None, 100).await.unwrap();
+    let polled: Vec<_> = listed.iter().filter(|e| e.subject_id == paid.payment_id.as_str()).collect();
+    assert_eq!(polled.len(), 4, "payment recorded and booked, refund recorded and booked: {polled:?}");
+    for event in &polled {
+        let (_, delivery) = events.get(&event.id).await.unwrap();
+        assert_eq!((delivery.state, delivery.attempts), (DeliveryState::Skipped, 0), "{}", event.id);
+    }
+    // (The consent's own events are queued: the consent store cannot tell; the worker skips them.)
+    let far = w.clock.now() + 86_400;
+    let claimed = events.claim_due(far, 100, 60).await.unwrap();
+    assert!(claimed.iter().all(|c| c.event.subject_id != paid.payment_id.as_str()), "nothing queued for a worker");
+
+    w.polls.store(false, std::sync::atomic::Ordering::SeqCst);
+    let consent = w.authorised(PaymentConsentType::Single, Some(500), None).await;
+    let Outcome::Paid(hooked) = w.pay(&consent, "5.00", "hooked").await else { panic!() };
+    let claimed = events.claim_due(far + 60, 100, 60).await.unwrap();
+    let queued: Vec<_> = claimed.iter().filter(|c| c.event.subject_id.starts_with("pay_")).collect();
+    assert_eq!(queued.len(), 1, "the payment's first event (its second waits behind it): {queued:?}");
+    assert_eq!(queued[0].event.subject_id, hooked.payment_id.as_str());
+}
+
 crate::store::test_support::on_every_engine!(
+    a_partner_that_polls_has_no_webhook_queue,
     a_single_consent_pays_once_however_many_try_it_together,
     a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,
     instances_recording_together_never_exceed_the_partners_daily_limit,

@@ -79,35 +79,43 @@ fn err(e: sqlx::Error) -> EventStoreError {
     }
 }
 
-/// The statement that writes an event and its pending delivery once a change has returned a
-/// row: `changes` are `WITH` entries, one of them named `guard` with `RETURNING` (a
-/// conditional update, say), whose parameters are `$1`…`$change_params`; the event's follow,
-/// bound by [`bind_event`]. One statement, so the change, the event and its delivery are
-/// written in one round trip and together or not at all; its row count is 1 when they were
-/// written. The delivery is due no earlier than its subject's pending ones (see
-/// [`DEFER_LATER`]).
+/// The statement that writes an event and its delivery once a change has returned a row:
+/// `changes` are `WITH` entries, one of them named `guard` with `RETURNING` (a conditional
+/// update, say), whose parameters are `$1`…`$change_params`; the event's follow, bound by
+/// [`bind_event`]. One statement, so the change, the event and its delivery are written in
+/// one round trip and together or not at all; its row count is 1 when they were written.
 pub fn append_after(changes: &str, change_params: usize) -> String {
     let p = |n: usize| format!("${}", change_params + n);
     let (id, partner, kind, subject, at, data) = (p(1), p(2), p(3), p(4), p(5), p(6));
+    let deliveries = deliver("e", &format!("{}::BOOLEAN", p(7)));
     format!(
         "WITH {changes}, e AS (
             INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
             SELECT {id}, {partner}, {kind}, {subject}, {at}, {data} FROM guard
-            RETURNING seq, partner_id, subject_id, created_at
+            RETURNING seq, id, partner_id, subject_id, created_at
          )
-         {DELIVER_E}"
+         {deliveries}"
     )
 }
 
-/// The pending deliveries of the events a statement's `e` entry inserted (`RETURNING seq,
-/// partner_id, subject_id, created_at`), each due no earlier than its subject's pending ones
-/// (see [`DEFER_LATER`]).
-pub const DELIVER_E: &str = "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at)
-     SELECT e.seq, e.partner_id, e.subject_id, 'pending', GREATEST(e.created_at, COALESCE(
-        (SELECT MAX(d.next_at) FROM event_deliveries d
-         WHERE d.partner_id = e.partner_id AND d.subject_id = e.subject_id AND d.state = 'pending'),
-        e.created_at))
-     FROM e";
+/// The deliveries of the events a statement's `e` entry inserted (`RETURNING seq, id,
+/// partner_id, subject_id, created_at`), read `from` `e` (joined to what says how each is
+/// notified): where `webhook` holds, pending and due no earlier than its subject's pending
+/// ones (see [`DEFER_LATER`]); otherwise finished as `skipped` at once, since the partner
+/// polls ([`crate::events::Notify`]).
+pub fn deliver(from: &str, webhook: &str) -> String {
+    format!(
+        "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at, finished_at)
+         SELECT e.seq, e.partner_id, e.subject_id,
+            CASE WHEN {webhook} THEN 'pending' ELSE 'skipped' END,
+            CASE WHEN {webhook} THEN GREATEST(e.created_at, COALESCE(
+                (SELECT MAX(d.next_at) FROM event_deliveries d
+                 WHERE d.partner_id = e.partner_id AND d.subject_id = e.subject_id AND d.state = 'pending'),
+                e.created_at)) ELSE e.created_at END,
+            CASE WHEN {webhook} THEN NULL ELSE e.created_at END
+         FROM {from}"
+    )
+}
 
 /// Binds `event`'s parameters after a guard's (see [`append_after`]); the id it will have.
 pub fn bind_event<'q>(
@@ -123,14 +131,15 @@ pub fn bind_event<'q>(
         .bind(event.event_type.clone())
         .bind(event.subject_id.clone())
         .bind(now)
-        .bind(data);
+        .bind(data)
+        .bind(event.notify == crate::events::Notify::Webhook);
     Ok((query, id))
 }
 
 /// [`append_after`] with nothing to wait for.
 static APPEND: LazyLock<String> = LazyLock::new(|| append_after("guard AS (SELECT 1)", 0));
 
-/// Writes `event` and its pending delivery on the caller's connection, in one statement.
+/// Writes `event` and its delivery on the caller's connection, in one statement.
 /// Call it inside the transaction that makes the change the event reports, so both commit or
 /// neither does.
 pub async fn append(conn: &mut PgConnection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {

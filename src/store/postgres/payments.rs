@@ -23,10 +23,9 @@ use super::{
     events, idempotency,
     recorder::Recorder,
 };
-use crate::events::NewEvent;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
-    Drawn, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
+    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
     draw_on_consent,
 };
 use futures_util::future::BoxFuture;
@@ -305,10 +304,10 @@ static INSERT_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[],
                 $7::TEXT[], $8::BIGINT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::TEXT[],
                 $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[],
-                $22::BIGINT[], $23::TEXT[])
+                $22::BIGINT[], $23::TEXT[], $24::BOOLEAN[])
             WITH ORDINALITY AS j (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
                 currency, reference, scenario, status, day, month, created_at, claim_partner, claim_key,
-                event_id, event_type, event_subject, event_data, event_at, event_partner, n)
+                event_id, event_type, event_subject, event_data, event_at, event_partner, event_webhook, n)
          ), guard AS (
             INSERT INTO payments (id, partner_id, consent_id, single, customer_id, debtor, payee, amount_minor,
                 currency, reference, scenario, status, day, month, created_at, updated_at)
@@ -339,12 +338,12 @@ static INSERT_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          ), e AS (
             INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
             SELECT event_id, event_partner, event_type, event_subject, event_at, event_data FROM recorded ORDER BY n
-            RETURNING seq, partner_id, subject_id, created_at
+            RETURNING seq, id, partner_id, subject_id, created_at
          ), delivered AS (
             {DELIVER}
          )
          SELECT id FROM guard"
-        .replace("{DELIVER}", events::DELIVER_E)
+        .replace("{DELIVER}", &events::deliver("e JOIN recorded r ON r.event_id = e.id", "r.event_webhook"))
 });
 
 /// Writes the payments a batch admitted, each with its idempotency record's link, its counts
@@ -394,6 +393,7 @@ async fn insert_all(
         .bind(event_data)
         .bind(number(&|n| n.now))
         .bind(column(&|n| n.event.partner_id.clone()))
+        .bind(batch.iter().map(|n| n.event.notify == crate::events::Notify::Webhook).collect::<Vec<bool>>())
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -659,7 +659,7 @@ impl PaymentStore for PgPaymentStore {
         &self,
         last_read: &Payment,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Payment) -> NewEvent,
+        event: EventOf<Payment>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
         // The common case, a booking or a lost answer for a payment as its caller last read
@@ -815,7 +815,7 @@ impl PaymentStore for PgPaymentStore {
         &self,
         id: &RefundId,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Refund) -> NewEvent,
+        event: EventOf<Refund>,
         now: i64,
     ) -> Result<Option<Refund>, PaymentStoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;

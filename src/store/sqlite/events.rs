@@ -105,8 +105,9 @@ fn werr(e: rusqlite::Error) -> EventStoreError {
 }
 
 /// Writes `event` and (by [`DELIVERY_TRIGGER_IN_ORDER`]) its pending delivery on the caller's
-/// connection (the writer thread's), in one statement. Call it inside the transaction that
-/// makes the change the event reports, so both commit or neither does.
+/// connection (the writer thread's); the delivery of an event of a partner that polls is
+/// finished at once (`skipped`, see [`crate::events::Notify`]). Call it inside the
+/// transaction that makes the change the event reports, so all commit or none does.
 pub fn append(conn: &Connection, event: &NewEvent, now: i64) -> Result<EventId, EventStoreError> {
     let id = EventId::generate();
     let data = serde_json::to_string(&event.data).map_err(|e| EventStoreError::Corrupt(e.to_string()))?;
@@ -116,6 +117,14 @@ pub fn append(conn: &Connection, event: &NewEvent, now: i64) -> Result<EventId, 
     .map_err(werr)?
     .execute(params![id.as_str(), event.partner_id, event.event_type, event.subject_id, now, data])
     .map_err(werr)?;
+    if event.notify == crate::events::Notify::Polling {
+        conn.prepare_cached(
+            "UPDATE event_deliveries SET state = 'skipped', next_at = ?2, finished_at = ?2 WHERE event_seq = ?1",
+        )
+        .map_err(werr)?
+        .execute(params![conn.last_insert_rowid(), now])
+        .map_err(werr)?;
+    }
     Ok(id)
 }
 

@@ -11,11 +11,10 @@ use scenegate_adapter_contract::{
 };
 
 use super::{Columns, consent as consent_store, events, idempotency};
-use crate::events::NewEvent;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
-    Drawn, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
-    draw_on_consent,
+    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused, Spent,
+    check_spend, draw_on_consent,
 };
 
 pub const SCHEMA: &[&str] = &[
@@ -404,7 +403,7 @@ impl PaymentStore for SqlitePaymentStore {
         &self,
         last_read: &Payment,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Payment) -> NewEvent,
+        event: EventOf<Payment>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
         // The writer thread is the only writer: reading it again there costs no round trip.
@@ -547,7 +546,7 @@ impl PaymentStore for SqlitePaymentStore {
         &self,
         id: &RefundId,
         outcome: &Settlement,
-        event: for<'x> fn(&'x Refund) -> NewEvent,
+        event: EventOf<Refund>,
         now: i64,
     ) -> Result<Option<Refund>, PaymentStoreError> {
         let (id, outcome) = (id.clone(), outcome.clone());
