@@ -82,8 +82,10 @@ async fn outbox_page(State(core): State<CoreBank>) -> Result<Html<String>, crate
 }
 
 async fn outbox(pool: &SqlitePool) -> sqlx::Result<Vec<SmsItem>> {
+    // `+ 0` keeps the statement's plan when the limit is bound again (see `page_sql` in
+    // `accounts.rs`).
     let rows: Vec<(String, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT mobile, text, sent_at, otp_id FROM sms_outbox ORDER BY msg_id DESC LIMIT ?1")
+        sqlx::query_as("SELECT mobile, text, sent_at, otp_id FROM sms_outbox ORDER BY msg_id DESC LIMIT ?1 + 0")
             .bind(OUTBOX_LIMIT)
             .fetch_all(pool)
             .await?;

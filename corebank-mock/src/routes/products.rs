@@ -30,9 +30,10 @@ async fn list(State(core): State<CoreBank>, q: Result<Query<ListQuery>, QueryRej
         Some(t @ ("DEP" | "CLN" | "SLN")) => Some(t),
         Some(_) => return Err(CoreError::bad("prod_type", "must be DEP, CLN or SLN")),
     };
+    // `+ 0` keeps the statement's plan when the page size is bound again (see `page_sql`).
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT body FROM products WHERE (?1 IS NULL OR prod_type = ?1) AND prod_code > ?2
-         ORDER BY prod_code LIMIT ?3",
+         ORDER BY prod_code LIMIT ?3 + 0",
     )
     .bind(prod_type)
     .bind(q.after.as_deref().unwrap_or(""))

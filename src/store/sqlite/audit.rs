@@ -138,7 +138,7 @@ impl AuditStore for SqliteAuditStore {
                 let rows: Vec<(i64, String, String, String, String, i64, String)> = conn
                     .prepare_cached(
                         "SELECT seq, id, partner_id, type, subject_id, created_at, data FROM events
-                         WHERE audited = 0 ORDER BY seq LIMIT ?1",
+                         WHERE audited = 0 ORDER BY seq LIMIT ?1 + 0",
                     )?
                     .query_map(params![max], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
@@ -205,7 +205,7 @@ impl AuditStore for SqliteAuditStore {
     async fn read(&self, chain: Chain, after_seq: i64, limit: u32) -> Result<Vec<Record>, StoreError> {
         let rows: Vec<RecordRow> = sqlx::query_as(
             "SELECT chain, seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_records
-             WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+             WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3 + 0",
         )
         .bind(chain.as_str())
         .bind(after_seq)

@@ -150,7 +150,7 @@ fn lease_due(
                     WHERE p.partner_id = d.partner_id AND p.subject_id = d.subject_id
                       AND p.state = 'pending' AND p.event_seq < d.event_seq)
                 ORDER BY d.next_at, d.event_seq
-                LIMIT ?4)",
+                LIMIT ?4 + 0)",
         )
         .map_err(werr)?
         .execute(params![now, lease_secs, token, limit])
@@ -373,7 +373,7 @@ impl EventStore for SqliteEventStore {
              FROM event_deliveries d JOIN events e ON e.seq = d.event_seq
              WHERE d.state = 'dead' AND (?1 IS NULL OR d.partner_id = ?1)
              ORDER BY d.finished_at, d.event_seq
-             LIMIT ?2",
+             LIMIT ?2 + 0",
         )
         .bind(partner_id)
         .bind(limit)
@@ -429,7 +429,7 @@ impl EventStore for SqliteEventStore {
              FROM events e
              WHERE e.partner_id = ?1 AND e.acked_at IS NULL AND e.seq > ?2
              ORDER BY e.seq
-             LIMIT ?3",
+             LIMIT ?3 + 0",
         )
         .bind(partner_id)
         .bind(after.unwrap_or(0))

@@ -487,7 +487,7 @@ impl PaymentStore for SqlitePaymentStore {
 
     async fn unsettled_payments(&self, before: i64, limit: u32) -> Result<Vec<Payment>, PaymentStoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM payments WHERE status IN ('ACTC', 'ACSP') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2",
+            "SELECT * FROM payments WHERE status IN ('ACTC', 'ACSP') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2 + 0",
         )
         .bind(before)
         .bind(i64::from(limit))
@@ -602,7 +602,7 @@ impl PaymentStore for SqlitePaymentStore {
 
     async fn unsettled_refunds(&self, before: i64, limit: u32) -> Result<Vec<Refund>, PaymentStoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM refunds WHERE status IN ('ACTC', 'ACSP') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2",
+            "SELECT * FROM refunds WHERE status IN ('ACTC', 'ACSP') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2 + 0",
         )
         .bind(before)
         .bind(i64::from(limit))
