@@ -317,14 +317,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn calls_waiting_for_a_lease_from_a_blackholed_redis_wait_one_timeout_not_one_each() {
         // Accepts connections, never answers; the shared timeout is 200 ms.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let held = tokio::spawn(async move {
-            let mut open = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                open.push(socket);
-            }
-        });
+        let (addr, held) = test_support::blackhole().await;
         let limits = std::sync::Arc::new(RedisLimits::new(Redis::connect(&test_support::config_at(addr)).unwrap()));
         let started = Instant::now();
         let calls: Vec<_> = (0..8)

@@ -191,6 +191,20 @@ pub mod test_support {
         })
     }
 
+    /// A blackhole: a port that accepts connections and never answers, until the task is
+    /// aborted.
+    pub async fn blackhole() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        (addr, held)
+    }
+
     /// A config pointing at `addr` (a closed port or a blackhole), for failure tests.
     pub fn config_at(addr: std::net::SocketAddr) -> RedisConfig {
         RedisConfig {

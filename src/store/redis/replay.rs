@@ -83,15 +83,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_blackholed_redis_answers_within_the_timeout() {
-        // Accepts connections, never answers.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let held = tokio::spawn(async move {
-            let mut open = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                open.push(socket);
-            }
-        });
+        let (addr, held) = test_support::blackhole().await;
         let store = RedisReplayStore::new(Redis::connect(&test_support::config_at(addr)).unwrap());
         let now = jiff::Timestamp::now().as_second();
         let answered =
