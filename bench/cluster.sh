@@ -65,6 +65,9 @@ wait_url http://127.0.0.1:19090/core/health
 
 # The cluster: three instances from examples/cluster/gateway.toml, nginx in front.
 prefix="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+# Three instances on this machine's cores: each gets its share (server.worker_threads), as an
+# operator co-locating them would configure; the embedded default keeps a thread per core.
+threads_each=$(( $(nproc) / 3 )); [ "$threads_each" -ge 1 ] || threads_each=1
 for port in 18081 18082 18083; do
   sed -e "s/^listen = .*/listen = \"127.0.0.1:$port\"/" \
     -e 's/^ops_listen = .*/ops_listen = "127.0.0.1:0"/' \
@@ -73,7 +76,7 @@ for port in 18081 18082 18083; do
     -e "s#^url = \"postgres://.*#url = \"$PG/$db\"#" \
     -e "s#^key_prefix = .*#key_prefix = \"$prefix\"#" \
     -e "s#^dir = .*#dir = \"$work/partners\"#" \
-    -e 's/^level = .*/level = "warn"/' \
+    -e 's/^level = .*/level = "warn"/' -e "s/^# worker_threads = .*/worker_threads = $threads_each/" \
     examples/cluster/gateway.toml >"$work/gw-$port.toml"
   printf '[sandbox]\nheadless_customers = ["C0001", "C0002"]\n' >>"$work/gw-$port.toml"
   "$bin" serve --config "$work/gw-$port.toml" >"$work/gw-$port.out" 2>"$work/gw-$port.err" &
@@ -105,7 +108,8 @@ for target in "http://127.0.0.1:18090 $embedded_token" "http://127.0.0.1:18080 $
   set -- $target
   wrk -t1 -c4 -d2s -H "Authorization: Bearer $2" "$1/v1/products/prd_$PRODUCT" >/dev/null # warm up
 done
-echo "GET product, ${DURATION}s each, $CONNECTIONS connections, $THREADS threads, $(nproc) cores, same core mock"
+echo "GET product, ${DURATION}s each, $CONNECTIONS connections, $THREADS threads, $(nproc) cores, same core mock;" \
+  "cluster instances with $threads_each worker thread(s) each"
 printf '%-22s %12s %10s %10s %8s\n' target req/s p50 p99 non-2xx
 wrk_row embedded "http://127.0.0.1:18090/v1/products/prd_$PRODUCT" "Authorization: Bearer $embedded_token"
 wrk_row cluster "http://127.0.0.1:18080/v1/products/prd_$PRODUCT" "Authorization: Bearer $cluster_token"

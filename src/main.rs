@@ -189,8 +189,14 @@ fn main() -> anyhow::Result<()> {
         Command::Partner { action, config } => runtime()?.block_on(partner_action(&config, action)),
         Command::Events { action, config } => runtime()?.block_on(events_action(&config, action)),
         Command::Audit { action, config } => runtime()?.block_on(audit_action(&config, action)),
-        Command::Serve { config } => runtime()?.block_on(serve(&config)),
-        Command::Demo { config } => runtime()?.block_on(demo(&config)),
+        Command::Serve { config } => {
+            let cfg = bootstrap::load_config(&config)?;
+            runtime_with(cfg.server.worker_threads)?.block_on(serve(cfg))
+        }
+        Command::Demo { config } => {
+            let cfg = bootstrap::load_config(&config)?;
+            runtime_with(cfg.server.worker_threads)?.block_on(demo(cfg))
+        }
         Command::CoreMock { config, listen, data_dir, dialect, accounts_only, accounts_except } => {
             let (listen, data_dir) = core_mock_place(&config, listen, data_dir)?;
             let accounts = match (accounts_only, accounts_except) {
@@ -206,7 +212,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    runtime_with(None)
+}
+
+/// The runtime that serves: `server.worker_threads` of them, else one per core.
+fn runtime_with(worker_threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    Ok(builder.enable_all().build()?)
 }
 
 /// The mock's address and ledger folder: as given, else from the gateway file (read only
@@ -486,8 +501,7 @@ async fn events_action(config_path: &Path, action: EventsAction) -> anyhow::Resu
     Ok(())
 }
 
-async fn serve(config_path: &Path) -> anyhow::Result<()> {
-    let cfg = bootstrap::load_config(config_path)?;
+async fn serve(cfg: config::GatewayConfig) -> anyhow::Result<()> {
     telemetry::init_logging(cfg.log.format, &cfg.log.level);
     let (addr, ops_addr, server) = start_gateway(&cfg).await?;
     // The partner address first: scripts and tests take the first "listening on" line.
@@ -580,8 +594,7 @@ async fn start_core_as(
 
 /// The embedded default: the core mock on the address `core.base_url` names, then the
 /// gateway in front of it, both in this process but talking over real HTTP.
-async fn demo(config_path: &Path) -> anyhow::Result<()> {
-    let mut cfg = bootstrap::load_config(config_path)?;
+async fn demo(mut cfg: config::GatewayConfig) -> anyhow::Result<()> {
     telemetry::init_logging(cfg.log.format, &cfg.log.level);
     let mut cores = Vec::new();
     for mock in demo_cores(&cfg.core, &cfg.storage.data_dir)? {

@@ -29,6 +29,8 @@ header_read_timeout_ms = 10000        # a request's header block must arrive wit
 max_header_bytes = 32768              # larger header blocks get 431, 1024..=1048576
 max_connections = 4096                # open connections; more wait in the accept queue, 1..=1000000
 ops_listen = "127.0.0.1:9464"         # /metrics, /healthz, /readyz for operators; keep it off the internet
+# worker_threads = 2                  # threads serving requests, 1..=1024; unset: one per core. Set it
+#                                       # to the cores an instance has to itself when several share a host
 # [server.tls]                        # TLS 1.3/1.2 on the partner listener; reloaded on change or SIGHUP
 # cert_file = "tls/gateway.crt"       # PEM chain, relative to this file's folder
 # key_file = "tls/gateway.key"        # PEM private key
@@ -192,6 +194,9 @@ pub struct ServerConfig {
     pub limits: scenegate_listener::Limits,
     /// The operations listener (`/metrics`, `/healthz`, `/readyz`): never the partner port.
     pub ops_listen: SocketAddr,
+    /// The async runtime's worker threads; `None`: one per core. Instances sharing a host
+    /// each get the cores they may use, rather than all of them contending for every core.
+    pub worker_threads: Option<usize>,
     /// TLS on the partner listener (`[server.tls]`); `None`: plain HTTP (the demo, or TLS
     /// terminated in front).
     pub tls: Option<scenegate_listener::tls::TlsFiles>,
@@ -564,6 +569,8 @@ struct ServerFile {
     max_connections: Spanned<i64>,
     ops_listen: Spanned<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    worker_threads: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsFile>,
 }
 
@@ -682,6 +689,7 @@ impl Default for ServerFile {
             max_header_bytes: d(32_768),
             max_connections: d(4_096),
             ops_listen: ds("127.0.0.1:9464"),
+            worker_threads: None,
             tls: None,
         }
     }
@@ -905,6 +913,11 @@ impl GatewayFile {
                 check.errors.push(source.error(self.server.ops_listen.span(), "server.ops_listen", reason));
                 SocketAddr::from(([127, 0, 0, 1], 0))
             }),
+            worker_threads: self
+                .server
+                .worker_threads
+                .as_ref()
+                .map(|n| usize::try_from(check.number(n, "server.worker_threads", 1..=1_024)).unwrap_or(1)),
             tls: self.server.tls.as_ref().map(|t| {
                 let files = scenegate_listener::tls::TlsFiles {
                     cert_file: check.path(&t.cert_file, "server.tls.cert_file", base),

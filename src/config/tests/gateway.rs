@@ -66,7 +66,7 @@ fn values_and_paths_are_resolved() {
 #[test]
 fn unknown_key_in_a_section() {
     let dir = TestDir::new();
-    insta::assert_snapshot!(gateway_errors(&dir, "[server]\nlisten = \"127.0.0.1:8080\"\nport = 8080\n"), @"gateway.toml:3:1: `server.port`: unknown field `port`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`, `header_read_timeout_ms`, `max_header_bytes`, `max_connections`, `ops_listen`, `tls`");
+    insta::assert_snapshot!(gateway_errors(&dir, "[server]\nlisten = \"127.0.0.1:8080\"\nport = 8080\n"), @"gateway.toml:3:1: `server.port`: unknown field `port`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`, `header_read_timeout_ms`, `max_header_bytes`, `max_connections`, `ops_listen`, `worker_threads`, `tls`");
     insta::assert_snapshot!(gateway_errors(&dir, "[database]\nurl = \"postgres://\"\n"), @"gateway.toml:1:2: `database`: unknown field `database`, expected one of `server`, `auth`, `core`, `storage`, `partners`, `payments`, `webhooks`, `sandbox`, `shared`, `audit`, `log`");
 }
 
@@ -164,6 +164,17 @@ fn shared_state_on_redis_is_checked_and_hides_its_password() {
 }
 
 #[test]
+fn worker_threads_are_one_per_core_unless_set_within_bounds() {
+    let dir = TestDir::new();
+    let unset = load_gateway(&dir.write("gateway.toml", "")).expect("valid");
+    assert_eq!(unset.server.worker_threads, None, "unset: the runtime's own default, one per core");
+    let set = load_gateway(&dir.write("gateway.toml", "[server]\nworker_threads = 1\n")).expect("valid");
+    assert_eq!(set.server.worker_threads, Some(1));
+    insta::assert_snapshot!(gateway_errors(&dir, "[server]\nworker_threads = 0\n"), @"gateway.toml:2:18: `server.worker_threads`: must be between 1 and 1024 (got 0)");
+    insta::assert_snapshot!(gateway_errors(&dir, "[server]\nworker_threads = 4096\n"), @"gateway.toml:2:18: `server.worker_threads`: must be between 1 and 1024 (got 4096)");
+}
+
+#[test]
 fn core_breaker_settings_have_bounds() {
     let dir = TestDir::new();
     insta::assert_snapshot!(gateway_errors(&dir, "[core]\nbreaker_failures = 0\nmax_in_flight = 0\n"), @r"
@@ -221,7 +232,7 @@ fn every_error_of_the_gateway_file_is_reported_in_one_run() {
         gateway_errors(&dir, "[server]\nlisten = 8080\nmax_body = 10\n[core]\ntimeout_ms = 0\n[audit]\nrecords_retention_days = 30\n"),
         @r#"
         gateway.toml:2:10: `server.listen`: invalid type: integer `8080`, expected a string
-        gateway.toml:3:1: `server.max_body`: unknown field `max_body`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`, `header_read_timeout_ms`, `max_header_bytes`, `max_connections`, `ops_listen`, `tls`
+        gateway.toml:3:1: `server.max_body`: unknown field `max_body`, expected one of `listen`, `public_url`, `max_body_bytes`, `request_timeout_ms`, `header_read_timeout_ms`, `max_header_bytes`, `max_connections`, `ops_listen`, `worker_threads`, `tls`
         gateway.toml:5:14: `core.timeout_ms`: must be between 1 and 300000 (got 0)
         gateway.toml:7:26: `audit.records_retention_days`: must be between 365 and 3650 (got 30)
         "#
