@@ -145,8 +145,17 @@ pay() { # base url, customer
     SANDBOX_CUSTOMER="$2" MODE=fresh CONNECTIONS="$CONNECTIONS" DURATION="$DURATION" \
     ./target/release/examples/payment_load | tail -n1 | tr ' ' '\n' | sed -n 's/^per_second=//p'
 }
+# CPU per process group over each payments run (the load generator not counted: it has exited).
+gateways="${pids[1]},${pids[2]},${pids[3]}" core="${pids[0]}" embedded="${pids[4]}"
+cpu_snapshot "$work/cpu0"
 embedded_pay=$(pay http://127.0.0.1:18090 C0001)
+cpu_snapshot "$work/cpu1"
 cluster_pay=$(pay http://127.0.0.1:18080 C0002)
+cpu_snapshot "$work/cpu2"
 printf '%-22s %12s\n%-22s %12s\n' "embedded payments/s" "$embedded_pay" "cluster payments/s" "$cluster_pay"
 awk -v c="$cluster_pay" -v e="$embedded_pay" 'BEGIN { printf "cluster/embedded payments ratio: %.2f (target >= 0.50)\n", c / e }'
+echo "CPU, seconds (ms per payment):"
+echo "  embedded:$(cpu_split "$work/cpu0" "$work/cpu1" $((embedded_pay * DURATION)) gateway="$embedded" core-mock="$core")"
+echo "  cluster: $(cpu_split "$work/cpu1" "$work/cpu2" $((cluster_pay * DURATION)) gateways="$gateways" core-mock="$core" \
+  postgres=@postgres redis=@redis-server nginx=@nginx)"
 curl -sf http://127.0.0.1:19090/core/ledger/check | grep -o '"balanced":[a-z]*'

@@ -48,3 +48,26 @@ wrk_row() { # name url [header]: one row of req/s p50 p99 non-2xx; the req/s als
 to_ms() { # wrk's latency (e.g. 850.00us, 12.31ms, 1.02s) in milliseconds
   echo "$1" | awk '/us$/ { sub("us", ""); print $1 / 1000; next } /ms$/ { sub("ms", ""); print $1; next } /s$/ { sub("s", ""); print $1 * 1000 }'
 }
+
+cpu_snapshot() { # file: "pid comm ticks" (user + system CPU so far) of every process
+  for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null || true; done |
+    awk '{ match($0, /\(.*\)/); comm = substr($0, RSTART + 1, RLENGTH - 2)
+           split(substr($0, RSTART + RLENGTH + 1), f, " "); print $1, comm, f[12] + f[13] }' >"$1"
+}
+
+cpu_split() { # before after count group...: CPU between two snapshots, per group, in seconds and
+  # in ms per unit of work (count units). A group is name=pid,pid,... or name=@command.
+  local before=$1 after=$2 count=$3
+  shift 3
+  awk -v tck="$(getconf CLK_TCK)" -v count="$count" -v spec="$*" '
+    BEGIN { n = split(spec, groups, " ")
+      for (i = 1; i <= n; i++) { split(groups[i], kv, "="); name[i] = kv[1]
+        if (substr(kv[2], 1, 1) == "@") comm_of[substr(kv[2], 2)] = i
+        else { m = split(kv[2], ps, ","); for (j = 1; j <= m; j++) pid_of[ps[j]] = i } } }
+    FNR == NR { seen[$1] = $NF; next }
+    { g = ($1 in pid_of) ? pid_of[$1] : (($2 in comm_of) ? comm_of[$2] : 0)
+      if (g) used[g] += $NF - (($1 in seen) ? seen[$1] : 0) }
+    END { line = ""; for (i = 1; i <= n; i++)
+        line = line sprintf("  %s %.1f s (%.2f ms)", name[i], used[i] / tck, count > 0 ? used[i] / tck * 1000 / count : 0)
+      print line }' "$before" "$after"
+}
