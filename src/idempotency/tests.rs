@@ -102,7 +102,44 @@ async fn fifty_concurrent_first_uses_give_one_claim() {
     assert_eq!(claimed, 1);
 }
 
+/// Requests of many keys at once (and the same key of two partners) each get their own
+/// claim and, after answering, their own replay (a store that groups writes must not trade
+/// rows between them).
+async fn many_keys_claimed_and_answered_at_once_each_keep_their_own_answer() {
+    let (_dir, s) = store().await;
+    let requests: Vec<(String, String)> =
+        (0..40).map(|i| (if i % 2 == 0 { "ptn_a" } else { "ptn_b" }.to_owned(), format!("key-{}", i / 2))).collect();
+    let answer_of = |partner: &str, k: &str| StoredResponse {
+        status: 201,
+        headers: vec![("x-for".into(), format!("{partner}/{k}"))],
+        body: format!("{{\"for\":\"{partner}/{k}\"}}").into_bytes(),
+    };
+    let tasks: Vec<_> = requests
+        .iter()
+        .cloned()
+        .map(|(partner, k)| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let Begin::Claimed(claim) = s.begin(&partner, &key(&k), "fp", 100).await.unwrap() else {
+                    panic!("{partner}/{k} was not claimed")
+                };
+                s.complete(&claim, &answer_of(&partner, &k), 101).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (partner, k) in &requests {
+        match s.begin(partner, &key(k), "fp", 102).await.unwrap() {
+            Begin::Replay(stored) => assert_eq!(stored, answer_of(partner, k), "{partner}/{k}"),
+            other => panic!("{partner}/{k}: {other:?}"),
+        }
+    }
+}
+
 crate::store::test_support::on_every_engine!(
+    many_keys_claimed_and_answered_at_once_each_keep_their_own_answer,
     claim_then_replay_then_reuse_is_refused,
     a_dead_holders_claim_is_taken_over_with_its_resource,
     a_released_claim_frees_the_key_unless_it_created_something,
