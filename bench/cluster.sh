@@ -155,7 +155,7 @@ cpu_snapshot "$work/cpu2"
 printf '%-22s %12s\n%-22s %12s\n' "embedded payments/s" "$embedded_pay" "cluster payments/s" "$cluster_pay"
 awk -v c="$cluster_pay" -v e="$embedded_pay" 'BEGIN { printf "cluster/embedded payments ratio: %.2f (target >= 0.50)\n", c / e }'
 echo "CPU, seconds (ms per payment):"
-echo "  embedded:$(cpu_split "$work/cpu0" "$work/cpu1" $((embedded_pay * DURATION)) gateway="$embedded" core-mock="$core")"
-echo "  cluster: $(cpu_split "$work/cpu1" "$work/cpu2" $((cluster_pay * DURATION)) gateways="$gateways" core-mock="$core" \
+echo "  embedded:$(cpu_split "$work/cpu0" "$work/cpu1" $((${embedded_pay:-0} * DURATION)) gateway="$embedded" core-mock="$core")"
+echo "  cluster: $(cpu_split "$work/cpu1" "$work/cpu2" $((${cluster_pay:-0} * DURATION)) gateways="$gateways" core-mock="$core" \
   postgres=@postgres redis=@redis-server nginx=@nginx)"
 curl -sf http://127.0.0.1:19090/core/ledger/check | grep -o '"balanced":[a-z]*'

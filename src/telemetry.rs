@@ -100,6 +100,7 @@ fn describe() {
     describe_gauge!("process_open_fds", "Open file descriptors of the gateway process");
     describe_gauge!("process_cpu_seconds_total", "CPU time used by the gateway process (user + system)");
     describe_gauge!("process_threads", "Threads of the gateway process");
+    describe_gauge!("scenegate_runtime_workers", "Threads serving requests (server.worker_threads, else one per core)");
     describe_gauge!(
         "scenegate_core_breaker_state",
         "The core connector's circuit: 0 closed, 1 half-open (one probe out), 2 open (calls fail fast)"
@@ -121,9 +122,13 @@ fn describe() {
 }
 
 /// Samples the process's own figures for `/metrics` (Linux `/proc/self`; elsewhere nothing):
-/// resident memory, open file descriptors, CPU seconds, threads. Called on each scrape.
+/// resident memory, open file descriptors, CPU seconds, threads; and the runtime's worker
+/// threads. Called on each scrape.
 #[allow(clippy::cast_precision_loss)] // counts and byte sizes far below 2^52
 pub fn sample_process() {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!("scenegate_runtime_workers").set(runtime.metrics().num_workers() as f64);
+    }
     #[cfg(target_os = "linux")]
     {
         const PAGE_BYTES: u64 = 4096;
