@@ -28,6 +28,12 @@ impl ReplayStore for MemoryReplayStore {
         }
     }
 
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        let mut seen = self.seen.lock().map_err(|_| StoreError::Unavailable("replay store lock poisoned".into()))?;
+        seen.remove(key);
+        Ok(())
+    }
+
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let mut seen = self.seen.lock().map_err(|_| StoreError::Unavailable("replay store lock poisoned".into()))?;
         let before = seen.len();

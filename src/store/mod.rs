@@ -283,6 +283,9 @@ pub trait ReplayStore: Send + Sync {
     /// Records `key` until `expires_at`. Returns false when `key` is already recorded and
     /// not yet expired: the caller must refuse the replay. Atomic across concurrent callers.
     async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Drops `key` before it expires: a marker whose holder let go (see the pipeline's
+    /// deferred idempotency keys), so the next caller's `first_use` admits it.
+    async fn forget(&self, key: &str) -> Result<(), StoreError>;
     /// Drops records expired at `now`; called from a timer so the store stays the size of
     /// the window. Engines that expire keys themselves return 0.
     async fn purge(&self, now: i64) -> Result<u64, StoreError>;
@@ -306,11 +309,17 @@ pub trait SecretStore: Send + Sync {
 mod tests {
     use super::*;
 
-    async fn contract(store: &dyn ReplayStore) {
+    /// What every replay store keeps (each engine's tests run it).
+    pub(crate) async fn contract(store: &dyn ReplayStore) {
         assert!(store.first_use("a", 100, 10).await.unwrap());
         assert!(!store.first_use("a", 100, 50).await.unwrap(), "replay inside the window must be refused");
         assert!(store.first_use("b", 100, 50).await.unwrap());
         assert!(store.first_use("a", 200, 100).await.unwrap(), "an expired record no longer blocks");
+        assert!(store.first_use("c", 300, 100).await.unwrap());
+        store.forget("c").await.unwrap();
+        store.forget("never-used").await.unwrap();
+        assert!(store.first_use("c", 300, 101).await.unwrap(), "a forgotten record no longer blocks");
+        assert!(!store.first_use("c", 300, 102).await.unwrap(), "and is recorded again");
     }
 
     #[tokio::test]
@@ -324,7 +333,7 @@ mod tests {
         let path = dir.path().join("gw.sqlite");
         contract(&sqlite::SqliteReplayStore::new(sqlite::open(&path).await.unwrap())).await;
         let reopened = sqlite::SqliteReplayStore::new(sqlite::open(&path).await.unwrap());
-        assert!(!reopened.first_use("b", 100, 60).await.unwrap());
+        assert!(!reopened.first_use("c", 300, 150).await.unwrap());
     }
 
     /// The embedded default's readers are opened read-only: a write sent to one by mistake

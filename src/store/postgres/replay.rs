@@ -35,6 +35,11 @@ impl ReplayStore for PgReplayStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM replay WHERE key = $1").bind(key).execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM replay WHERE expires_at <= $1")
             .bind(now)

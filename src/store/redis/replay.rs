@@ -41,6 +41,17 @@ impl ReplayStore for RedisReplayStore {
         Ok(set.is_some())
     }
 
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        let key = self.redis.key("once", key);
+        self.redis
+            .run("single-use release", |mut conn| async move {
+                redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn).await
+            })
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok(())
+    }
+
     /// Redis expires the keys itself.
     async fn purge(&self, _now: i64) -> Result<u64, StoreError> {
         Ok(0)
@@ -71,6 +82,21 @@ mod tests {
         }
         assert_eq!(admitted, 1);
         assert!(stores[0].first_use("jti-2", now + 60, now).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_value_is_admitted_again_on_every_instance() {
+        let Some(cfg) = test_support::config().await else { return };
+        let now = jiff::Timestamp::now().as_second();
+        let (a, b) = (
+            RedisReplayStore::new(Redis::connect(&cfg).unwrap()),
+            RedisReplayStore::new(Redis::connect(&cfg).unwrap()),
+        );
+        assert!(a.first_use("marker", now + 60, now).await.unwrap());
+        assert!(!b.first_use("marker", now + 60, now).await.unwrap());
+        a.forget("marker").await.unwrap();
+        assert!(b.first_use("marker", now + 60, now).await.unwrap(), "forgotten on one instance, free on another");
+        assert!(!a.first_use("marker", now + 60, now).await.unwrap());
     }
 
     #[tokio::test]

@@ -37,6 +37,17 @@ impl ReplayStore for SqliteReplayStore {
             .await
     }
 
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.db
+            .batch
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM replay WHERE key = ?1")?.execute(rusqlite::params![key])?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+    }
+
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM replay WHERE expires_at <= ?")
             .bind(now)
