@@ -240,6 +240,8 @@ fn payment_problem(e: &crate::payments::PaymentError) -> Problem {
             ..p(S::BAD_REQUEST, problem::INVALID_REQUEST, e.to_string())
         },
         E::NotFound(what) => p(S::NOT_FOUND, problem::NOT_FOUND, format!("no such {what}")),
+        // The pipeline answers it with what the key's record holds; never seen otherwise.
+        E::KeyTaken => ApiError::IdempotencyInFlight { retry_after: 1 }.problem(),
         E::Refused(R::ConsentState(status)) => Problem {
             consent_status: Some(status.code().into()),
             ..p(S::CONFLICT, problem::CONSENT_STATE, e.to_string())

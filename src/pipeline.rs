@@ -205,14 +205,17 @@ async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) ->
         None => verify_signature(gw, &partner, op, &call.raw)?,
     };
     // A retry of an answered request gets its first answer, whatever happened since (its
-    // single-payment consent is consumed by then).
+    // single-payment consent is consumed by then): asked first, or for a payment, whose key
+    // is written with it, when its request is refused (`after_refusal`).
     let order = order_reference(&partner, op, &call.raw, caller.protocol.as_ref(), adapted)?;
-    let claim = match idempotency(gw, &partner, op, &call.raw, order.as_ref()).await? {
-        Idempotency::NotNeeded => None,
-        Idempotency::Replay(stored) => return Ok(replay(stored)),
-        Idempotency::Claimed(claim) => Some(claim),
+    let replay_checked = signature.is_some() || caller.protocol.is_some();
+    let (claim, marked) = match idempotency(gw, &partner, op, &call.raw, order.as_ref(), replay_checked).await? {
+        Idempotency::NotNeeded => (None, false),
+        Idempotency::Replay(stored) => return Ok(with_quota(replay(stored), quota)),
+        Idempotency::Claimed(claim) => (Some(claim), false),
+        Idempotency::Deferred { claim, marked } => (Some(claim), marked),
     };
-    let answered = async {
+    let checked = async {
         let consent = consent_gate(gw, &caller.claims, op).await?;
         if let Some(sig) = &signature {
             first_use_of_signature(gw, sig).await?;
@@ -220,19 +223,94 @@ async fn phases(gw: &AppState, via: Via, call: &PartnerCall, seen: &mut Seen) ->
         if let Some(verified) = &caller.protocol {
             first_use_of_request(gw, verified).await?;
         }
-        let request = adapt_in(&partner, op, &call.raw)?;
-        let outcome = route(gw, &partner, consent.as_ref(), request, claim.as_ref()).await?;
-        let res = respond(&partner, op, &call.raw, outcome)?;
-        // An adapted protocol signs its own responses.
-        if op.moves_money() && caller.protocol.is_none() { sign_response(gw, res).await } else { Ok(res) }
+        Ok(consent)
     }
     .await;
-    let mut res = match claim {
-        Some(claim) => remember(gw, &claim, answered).await?,
-        None => answered?,
+    // An adapted protocol signs its own responses.
+    let answer = Answer { partner: &partner, op, raw: &call.raw, signs: op.moves_money() && caller.protocol.is_none() };
+    let (consent, answered) = match checked {
+        Ok(consent) => {
+            let answered = answer.run(gw, consent.as_ref(), claim.as_ref()).await;
+            (consent, answered)
+        }
+        Err(e) => (None, Err(e)),
     };
+    let res = match &claim {
+        Some(claim) => match answered {
+            // A deferred key refused with its request (or taken by another): what the key's
+            // record holds decides, as if the key had been claimed first.
+            Err(refusal) if claim.deferred.is_some() && (400..500).contains(&refusal.problem().status) => {
+                after_refusal(gw, claim, refusal, &answer, consent.as_ref()).await
+            }
+            answered => remember(gw, claim, answered).await,
+        },
+        None => answered,
+    };
+    if let (Err(_), Some(claim), true) = (&res, &claim, marked) {
+        // Whatever this request wrote under its key now speaks for it: copies may ask.
+        if let Err(e) = gw.assertions.replay.forget(&in_flight_marker(claim)).await {
+            tracing::warn!(error = %e, "in-flight marker not dropped; it expires with the key's lease");
+        }
+    }
+    Ok(with_quota(res?, quota))
+}
+
+/// A request past its checks: decoded, routed, answered and, if it moves money and no
+/// protocol of its own signs it, signed.
+struct Answer<'a> {
+    partner: &'a Partner,
+    op: Operation,
+    raw: &'a RawRequest,
+    signs: bool,
+}
+
+impl Answer<'_> {
+    async fn run(&self, gw: &AppState, consent: Option<&Consent>, claim: Option<&Claim>) -> Result<Response, ApiError> {
+        let request = adapt_in(self.partner, self.op, self.raw)?;
+        let outcome = route(gw, self.partner, consent, request, claim).await?;
+        let res = respond(self.partner, self.op, self.raw, outcome)?;
+        if self.signs { sign_response(gw, res).await } else { Ok(res) }
+    }
+}
+
+fn with_quota(mut res: Response, quota: Decision) -> Response {
     write_quota(res.headers_mut(), quota);
-    Ok(res)
+    res
+}
+
+/// A request with a deferred key was refused: by its own checks (a retry of an answered
+/// request meets its consumed consent or its used signature first), or because another
+/// request had the key when its payment was to be recorded. The key's record decides: an
+/// answered key replays, one in flight or used for another request is refused for that. A
+/// key found free stands in the way of nothing: the request's own refusal stands, and one
+/// refused only for the key (it passed every check) claims it now and goes on.
+async fn after_refusal(
+    gw: &AppState,
+    deferred: &Claim,
+    refusal: ApiError,
+    answer: &Answer<'_>,
+    consent: Option<&Consent>,
+) -> Result<Response, ApiError> {
+    let (partner_id, key, now) = (&deferred.partner_id, &deferred.key, gw.tokens.now());
+    let fingerprint = deferred.deferred.as_ref().map(|d| d.fingerprint.as_str()).unwrap_or_default();
+    // Read, not claimed: a request refused for its own reasons leaves the key as it found it.
+    if let Some(said) = gw.idempotency.peek(partner_id, key, fingerprint, now).await? {
+        return match held_or_replay(said)? {
+            Idempotency::Replay(stored) => Ok(replay(stored)),
+            // `peek` claims nothing: it says replay, or a refusal `held_or_replay` returned.
+            _ => Err(refusal),
+        };
+    }
+    if !matches!(refusal, ApiError::Payment(crate::payments::PaymentError::KeyTaken)) {
+        return Err(refusal);
+    }
+    // Taken when its payment was written, free now: claimed, it goes on (resuming what a
+    // crashed holder wrote under it).
+    match held_or_replay(gw.idempotency.begin(partner_id, key, fingerprint, now).await?)? {
+        Idempotency::Claimed(held) => remember(gw, &held, answer.run(gw, consent, Some(&held)).await).await,
+        Idempotency::Replay(stored) => Ok(replay(stored)),
+        _ => Err(refusal),
+    }
 }
 
 /// `POST /gw/{partner_id}`: the partner named in the path, if its adapter takes calls there;
@@ -467,6 +545,23 @@ enum Idempotency {
     NotNeeded,
     Replay(StoredResponse),
     Claimed(Claim),
+    /// The key is claimed with the payment; `marked` when this request holds the key's
+    /// in-flight marker (see [`in_flight_marker`]).
+    Deferred {
+        claim: Claim,
+        marked: bool,
+    },
+}
+
+/// The replay-store record that says a payment's key is in flight before its payment is
+/// written. A copy of a signed request (the same signature, or the same protocol request)
+/// would otherwise meet its first copy's used signature before it could find the key, and
+/// be refused for the replay instead of told the first is in flight; with the marker it
+/// is told so. Set for the key's lease by the request that defers the key, dropped when
+/// that request fails (whatever it wrote under the key then answers copies); a shared,
+/// short-lived fact, kept where the signatures' single use is (Redis in a cluster).
+fn in_flight_marker(claim: &Claim) -> String {
+    format!("idem:{}:{}", claim.partner_id, claim.key.as_str())
 }
 
 /// The protocol's own order or message number of a money-moving adapted call, which stands
@@ -502,6 +597,7 @@ async fn idempotency(
     op: Operation,
     raw: &RawRequest,
     order: Option<&IdempotencyRef>,
+    replay_checked: bool,
 ) -> Result<Idempotency, ApiError> {
     if !op.moves_money() {
         return Ok(Idempotency::NotNeeded);
@@ -518,7 +614,32 @@ async fn idempotency(
             (key, idempotency::fingerprint("ADAPTED", op.name(), &reference.request))
         }
     };
-    let begun = gw.idempotency.begin(&partner.id, &key, &fingerprint, gw.tokens.now()).await?;
+    let now = gw.tokens.now();
+    if op != Operation::CreatePayment {
+        return held_or_replay(gw.idempotency.begin(&partner.id, &key, &fingerprint, now).await?);
+    }
+    // The busiest money call: its key is claimed by the transaction that records the payment
+    // (a database commit fewer per payment); a refusal asks the key (`after_refusal`).
+    let claim = gw.idempotency.defer(&partner.id, &key, &fingerprint, now);
+    if !replay_checked {
+        return Ok(Idempotency::Deferred { claim, marked: false });
+    }
+    let lease_until = claim.deferred.as_ref().map_or(now, |d| d.lease_until);
+    if gw.assertions.replay.first_use(&in_flight_marker(&claim), lease_until, now).await? {
+        return Ok(Idempotency::Deferred { claim, marked: true });
+    }
+    // Another request with this key is in flight, or was answered: its record says which,
+    // and a key with no live record is one whose payment is not written yet (read, not
+    // claimed: a claim here would stand in that payment's way).
+    match gw.idempotency.peek(&partner.id, &key, &fingerprint, now).await? {
+        Some(said) => held_or_replay(said),
+        None => Err(ApiError::IdempotencyInFlight { retry_after: 1 }),
+    }
+}
+
+/// What a key's record says to a request: it holds the key now, the first answer is
+/// replayed, or it is refused (in flight, or used for another request).
+fn held_or_replay(begun: Begin) -> Result<Idempotency, ApiError> {
     match begun {
         Begin::Claimed(claim) => Ok(Idempotency::Claimed(claim)),
         Begin::Replay(stored) => Ok(Idempotency::Replay(stored)),
@@ -546,6 +667,9 @@ fn replay(stored: StoredResponse) -> Response {
 async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiError>) -> Result<Response, ApiError> {
     let res = match answered {
         Ok(res) => res,
+        // A deferred key is not this request's to let go: it either never wrote it, or
+        // wrote it with a resource that a retry must resume.
+        Err(e) if claim.deferred.is_some() => return Err(e),
         Err(e) => {
             if let Err(store) = gw.idempotency.release(claim).await {
                 tracing::warn!(error = %store, "idempotency key not released");

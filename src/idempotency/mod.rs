@@ -8,6 +8,15 @@
 //! 409 `idempotency_in_flight`; a request whose owner crashed takes the record over when the
 //! lease lapses and resumes the linked resource rather than creating another. The same key
 //! with a different method, path or body is 422 `idempotency_key_reused`.
+//!
+//! A payment's key is *deferred* instead ([`IdempotencyStore::defer`]): nothing is written
+//! before the payment, whose batched transaction inserts the key's record with it, and
+//! refuses the payment if another request has the key (`StoreError::Conflict`). That saves
+//! the busiest money call a commit of its own; the pipeline then asks [`IdempotencyStore::begin`]
+//! what the key holds only when the request was refused, so a retry still replays, waits or
+//! is refused exactly as if its key had been claimed first. (A signed copy sent while its
+//! first copy's payment is not yet written finds the first's in-flight marker in the replay
+//! store and is told it is in flight: `in_flight_marker` in the pipeline.)
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -62,13 +71,74 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A request that holds a key: it must finish with [`IdempotencyStore::complete`].
+/// A request that holds a key, or will with its resource: it must finish with
+/// [`IdempotencyStore::complete`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub partner_id: String,
     pub key: IdempotencyKey,
     /// A resource a crashed earlier holder already created under this key, to be resumed.
     pub resume: Option<String>,
+    /// Set when the key is not held yet: the transaction that writes the resource claims it.
+    pub deferred: Option<Deferred>,
+}
+
+impl Claim {
+    /// A key held by this request (its record written by [`IdempotencyStore::begin`]).
+    pub fn held(partner_id: &str, key: &IdempotencyKey, resume: Option<String>) -> Self {
+        Self { partner_id: partner_id.to_owned(), key: key.clone(), resume, deferred: None }
+    }
+
+    /// A claim whose record is written with its resource, holding a lease of `lease_secs`.
+    pub fn deferred(partner_id: &str, key: &IdempotencyKey, fingerprint: &str, now: i64, lease_secs: i64) -> Self {
+        let deferred = Deferred {
+            fingerprint: fingerprint.to_owned(),
+            created_at: now,
+            lease_until: now + lease_secs,
+            expires_at: now + RETENTION_SECS,
+        };
+        Self { partner_id: partner_id.to_owned(), key: key.clone(), resume: None, deferred: Some(deferred) }
+    }
+}
+
+/// What the transaction that writes a deferred claim's resource writes of its key: the
+/// record [`IdempotencyStore::begin`] would have, already holding its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub fingerprint: String,
+    pub created_at: i64,
+    pub lease_until: i64,
+    pub expires_at: i64,
+}
+
+/// What a deferred claim meets when a live record has its key.
+pub fn key_taken() -> StoreError {
+    StoreError::Conflict("another request holds this idempotency key".into())
+}
+
+/// A key's record as [`IdempotencyStore::peek`] reads it.
+pub struct Record {
+    pub fingerprint: String,
+    pub lease_until: i64,
+    pub answer: Option<StoredResponse>,
+    pub expires_at: i64,
+}
+
+impl Record {
+    /// What the record says to a request with `fingerprint` at `now` (see `peek`).
+    pub fn says(self, fingerprint: &str, now: i64, lease_secs: i64) -> Option<Begin> {
+        if self.expires_at <= now {
+            None
+        } else if self.fingerprint != fingerprint {
+            Some(Begin::Reused)
+        } else if let Some(answer) = self.answer {
+            Some(Begin::Replay(answer))
+        } else if self.lease_until > now {
+            Some(Begin::InFlight { retry_after: (self.lease_until - now).clamp(1, lease_secs) })
+        } else {
+            None
+        }
+    }
 }
 
 /// A stored answer, replayed byte for byte.
@@ -95,6 +165,21 @@ pub enum Begin {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
+    /// A claim on `key` that writes nothing yet: the store that records the request's
+    /// resource claims the key in the same transaction (the engines' `link_in`), taking a
+    /// free key or one past its retention, and fails with `StoreError::Conflict` when a live
+    /// record has it. The caller then asks [`Self::begin`] what that record holds.
+    fn defer(&self, partner_id: &str, key: &IdempotencyKey, fingerprint: &str, now: i64) -> Claim;
+    /// What the key's record says, claiming nothing: answered (replay), in flight, used for
+    /// another request, or `None` when the key is free (no record, one past its retention,
+    /// or one whose holder died and may be taken over with [`Self::begin`]).
+    async fn peek(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Option<Begin>, StoreError>;
     /// Claims `key` for this request, or says why not. Atomic across concurrent callers and
     /// gateway instances.
     async fn begin(
@@ -104,10 +189,10 @@ pub trait IdempotencyStore: Send + Sync {
         fingerprint: &str,
         now: i64,
     ) -> Result<Begin, StoreError>;
-    /// Stores the answer sent; later requests with the key replay it.
     /// Records the resource a claim created. Engines do this inside the transaction that
     /// writes the resource (each engine's `link_in`); this is the same on its own.
     async fn link(&self, claim: &Claim, resource_id: &str) -> Result<(), StoreError>;
+    /// Stores the answer sent; later requests with the key replay it.
     async fn complete(&self, claim: &Claim, response: &StoredResponse, now: i64) -> Result<(), StoreError>;
     /// Lets go of a claim that produced no resource and no answer worth keeping (the request
     /// was refused before anything was written), so the partner may retry with the same key.

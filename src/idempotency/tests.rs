@@ -138,7 +138,24 @@ async fn many_keys_claimed_and_answered_at_once_each_keep_their_own_answer() {
     }
 }
 
+/// A look at a key claims nothing and says what `begin` would, but never takes a key over.
+async fn a_peek_says_what_the_record_holds_and_claims_nothing() {
+    let (_dir, s) = store().await;
+    assert_eq!(s.peek("ptn_a", &key("p1"), "fp", 100).await.unwrap(), None);
+    // Still free after the look: the first claim is fresh.
+    let Begin::Claimed(claim) = s.begin("ptn_a", &key("p1"), "fp", 100).await.unwrap() else { panic!("fresh key") };
+    assert_eq!(s.peek("ptn_a", &key("p1"), "fp", 101).await.unwrap(), Some(Begin::InFlight { retry_after: 29 }));
+    assert_eq!(s.peek("ptn_a", &key("p1"), "other", 101).await.unwrap(), Some(Begin::Reused));
+    // A dead holder's key is free to look at; only `begin` takes it over.
+    assert_eq!(s.peek("ptn_a", &key("p1"), "fp", 100 + LEASE_SECS).await.unwrap(), None);
+    s.complete(&claim, &answer(), 102).await.unwrap();
+    assert_eq!(s.peek("ptn_a", &key("p1"), "fp", 103).await.unwrap(), Some(Begin::Replay(answer())));
+    assert_eq!(s.peek("ptn_a", &key("p1"), "fp", 100 + RETENTION_SECS).await.unwrap(), None, "past its retention");
+    assert_eq!(s.peek("ptn_b", &key("p1"), "fp", 103).await.unwrap(), None, "another partner's key is its own");
+}
+
 crate::store::test_support::on_every_engine!(
+    a_peek_says_what_the_record_holds_and_claims_nothing,
     many_keys_claimed_and_answered_at_once_each_keep_their_own_answer,
     claim_then_replay_then_reuse_is_refused,
     a_dead_holders_claim_is_taken_over_with_its_resource,

@@ -63,6 +63,9 @@ pub enum PaymentError {
     Core(#[from] CoreError),
     #[error("payment store unavailable: {0}")]
     Unavailable(String),
+    /// The request's deferred idempotency key was another request's: nothing was recorded.
+    #[error("another request holds this idempotency key")]
+    KeyTaken,
 }
 
 impl From<PaymentStoreError> for PaymentError {
@@ -71,6 +74,7 @@ impl From<PaymentStoreError> for PaymentError {
             PaymentStoreError::Refused(r) => Self::Refused(r),
             PaymentStoreError::NotFound => Self::NotFound("payment"),
             PaymentStoreError::Unavailable(m) => Self::Unavailable(m),
+            PaymentStoreError::KeyTaken => Self::KeyTaken,
         }
     }
 }

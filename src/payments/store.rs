@@ -44,6 +44,19 @@ pub enum PaymentStoreError {
     NotFound,
     #[error("payment store unavailable: {0}")]
     Unavailable(String),
+    /// A deferred idempotency claim met a live record of its key: nothing was written.
+    #[error("another request holds this idempotency key")]
+    KeyTaken,
+}
+
+impl PaymentStoreError {
+    /// What writing a claim's link failed with: its deferred key taken, or the engine.
+    pub fn of_link(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict(_) => Self::KeyTaken,
+            e => Self::Unavailable(e.to_string()),
+        }
+    }
 }
 
 impl From<crate::store::StoreError> for PaymentStoreError {

@@ -205,14 +205,24 @@ impl World {
         key: &str,
         amount_minor: i64,
     ) -> Result<Payment, PaymentStoreError> {
+        self.record_under(store, consent, key, key, amount_minor).await
+    }
+
+    /// Records payment `id` as [`Self::record`] does, under idempotency key `key`, deferred
+    /// as the pipeline defers a payment's key: the store claims it with the payment.
+    async fn record_under(
+        &self,
+        store: &dyn PaymentStore,
+        consent: &Consent,
+        key: &str,
+        id: &str,
+        amount_minor: i64,
+    ) -> Result<Payment, PaymentStoreError> {
         let terms = consent.payment.as_ref().unwrap();
-        let idem_key = IdempotencyKey::parse(Some(key)).unwrap();
-        let Begin::Claimed(claim) = self.idem.begin("ptn_pay", &idem_key, "fp", self.clock.now()).await.unwrap() else {
-            panic!("{key} was used before")
-        };
+        let claim = self.idem.defer("ptn_pay", &IdempotencyKey::parse(Some(key)).unwrap(), "fp", self.clock.now());
         let (day, month) = model::beijing_periods(self.clock.now());
         let payment = Payment {
-            id: PaymentId::from_key(key).unwrap(),
+            id: PaymentId::from_key(id).unwrap(),
             partner_id: "ptn_pay".into(),
             consent_id: consent.id.clone(),
             customer_id: "C0001".into(),
@@ -490,6 +500,13 @@ async fn instances_recording_together_never_exceed_the_partners_daily_limit() {
             }
             Err(other) => panic!("{other:?}"),
         }
+        // A recorded payment holds its key; a refused one's is free at once, as if never used.
+        let key = IdempotencyKey::parse(Some(&format!("daily-{i}"))).unwrap();
+        match w.idem.begin("ptn_pay", &key, "fp", w.clock.now()).await.unwrap() {
+            Begin::InFlight { .. } => assert!(stored.is_some(), "{i}: refused, yet its key is held"),
+            Begin::Claimed(c) => assert!(stored.is_none() && c.resume.is_none(), "{i}: recorded, yet its key is free"),
+            other => panic!("{i}: {other:?}"),
+        }
     }
     assert_eq!((recorded, refused), (20, 10));
     // The day is used up, whichever instance asks; the consent itself is not.
@@ -536,6 +553,59 @@ async fn a_single_consent_pays_once_however_many_try_it_together() {
     assert_eq!(recorded, 1);
     let now = w.consents.for_partner("ptn_pay", &consent.id).await.unwrap();
     assert_eq!(now.status, ConsentStatus::Consumed);
+}
+
+/// One idempotency key under payments recorded at once through three instances (on SQLite,
+/// the one writer), each claiming the key with its payment as the pipeline has it: exactly
+/// one is recorded and holds the key; every other is refused as the key being another's and
+/// counts against nothing. A key past its retention is claimed anew by the next payment.
+async fn one_key_records_one_payment_however_many_instances_try_it_together() {
+    let w = Arc::new(world(2_000).await);
+    let allowance = Allowance { per_payment: 1_000, per_day: Some(2_000), per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let mut stores: Vec<Arc<dyn PaymentStore>> = vec![w.payments.store.clone()];
+    if let crate::store::Engine::Postgres(pool) = &w._stores.engine {
+        for _ in 0..2 {
+            stores.push(Arc::new(crate::store::postgres::PgPaymentStore::new(pool.clone())));
+        }
+    }
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (w, consent, store) = (w.clone(), consent.clone(), stores[i % stores.len()].clone());
+            tokio::spawn(
+                async move { (i, w.record_under(&*store, &consent, "one-key", &format!("try-{i}"), 1_000).await) },
+            )
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for t in tasks {
+        let (i, outcome) = t.await.unwrap();
+        let stored = w.payments.store.payment(&PaymentId::from_key(&format!("try-{i}")).unwrap()).await.unwrap();
+        match outcome {
+            Ok(p) => {
+                assert_eq!(stored.as_ref(), Some(&p));
+                recorded.push(p.id);
+            }
+            Err(PaymentStoreError::KeyTaken) => assert_eq!(stored, None, "a refused payment leaves no row"),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    // The key holds that payment: a request taking it over after the lease resumes it.
+    let key = IdempotencyKey::parse(Some("one-key")).unwrap();
+    let lapsed = w.clock.now() + idempotency::LEASE_SECS + 1;
+    let found = w.idem.begin("ptn_pay", &key, "fp", lapsed).await.unwrap();
+    assert_eq!(found, Begin::Claimed(idempotency::Claim::held("ptn_pay", &key, Some(recorded[0].to_string()))));
+    // Only that payment counted: a second 10.00 fits the day's 20.00, a third does not.
+    w.record(&*stores[0], &consent, "second", 1_000).await.unwrap();
+    let third = w.record(&*stores[stores.len() - 1], &consent, "third", 1_000).await;
+    assert!(matches!(third, Err(PaymentStoreError::Refused(Refused::OverConsentDaily))), "{third:?}");
+    // Past its retention the key is forgotten: the next payment under it is recorded.
+    w.clock.advance(idempotency::RETENTION_SECS);
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let anew = w.record_under(&*stores[0], &consent, "one-key", "anew", 1_000).await.unwrap();
+    let found = w.idem.begin("ptn_pay", &key, "fp", w.clock.now() + idempotency::LEASE_SECS + 1).await.unwrap();
+    assert_eq!(found, Begin::Claimed(idempotency::Claim::held("ptn_pay", &key, Some(anew.id.to_string()))));
 }
 
 /// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
@@ -601,6 +671,7 @@ async fn a_partner_that_polls_has_no_webhook_queue() {
 }
 
 crate::store::test_support::on_every_engine!(
+    one_key_records_one_payment_however_many_instances_try_it_together,
     a_partner_that_polls_has_no_webhook_queue,
     a_single_consent_pays_once_however_many_try_it_together,
     a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,

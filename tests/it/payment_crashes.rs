@@ -213,6 +213,55 @@ async fn fifty_concurrent_requests_with_one_key_make_one_payment_over_http() {
     assert_eq!(ledger(stack.core_url()).await["txn_count"].as_i64().unwrap(), before + 1, "one posting");
 }
 
+/// Copies of one signed payment request (the same key and the same signature, as a partner
+/// retransmits it) sent at once: one payment; every other copy is told the first is in flight
+/// or gets its answer, never refused as a replay, even one that arrives before the first's
+/// payment is written. The same signature under another key is a replay: refused, and that
+/// key stays free for a request signed afresh.
+#[tokio::test]
+async fn copies_of_one_signed_payment_sent_at_once_make_one_payment_and_no_refusal() {
+    let stack = stack();
+    let (consent_id, token) = recurring(&stack).await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let bytes = body(&consent_id);
+    let url = stack.gw.url("/v1/payments");
+    let signature = sign(&bytes, crate::support::partner::now());
+    let send = |key: &'static str, signature: String| {
+        let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
+        async move {
+            let res = http()
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .header("x-jws-signature", signature)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let copies: Vec<_> = (0..16).map(|_| tokio::spawn(send("copied", signature.clone()))).collect();
+    let mut ids = BTreeSet::new();
+    for t in copies {
+        match t.await.unwrap() {
+            (201, p) => {
+                ids.insert(p["payment_id"].as_str().unwrap().to_owned());
+            }
+            (409, p) => assert_eq!(p["type"], "https://scenegate.dev/problems/idempotency_in_flight", "{p}"),
+            (status, p) => panic!("{status} {p}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (status, p) = send("another", signature).await;
+    assert_eq!((status, p["type"].as_str()), (401, Some("https://scenegate.dev/problems/signature_replayed")), "{p}");
+    let (status, p) = send("another", sign(&bytes, crate::support::partner::now())).await;
+    assert_eq!(status, 201, "the refused replay left its key free: {p}");
+    assert_eq!(ledger(stack.core_url()).await["txn_count"].as_i64().unwrap(), before + 2, "two postings");
+}
+
 /// Many keys against a balance that cannot cover them all: no balance goes negative, and
 /// every completed payment is posted exactly once.
 #[tokio::test]

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::err;
-use crate::idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
+use crate::idempotency::{
+    Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, Record, StoredResponse,
+};
 use crate::store::StoreError;
 
 pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
@@ -45,8 +47,12 @@ impl PgIdempotencyStore {
 }
 
 /// Links the resource a claim created to its record, inside the transaction that writes
-/// the resource: after a crash, whoever takes the key over finds it and resumes it.
+/// the resource: after a crash, whoever takes the key over finds it and resumes it. A
+/// deferred claim writes its record here, or fails with `Conflict` if a live one has the key.
 pub async fn link_in(conn: &mut PgConnection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
+    if claim.deferred.is_some() && claim_deferred_in(conn, &[claim]).await?.is_empty() {
+        return Err(crate::idempotency::key_taken());
+    }
     sqlx::query("UPDATE idempotency SET resource_id = $1 WHERE partner_id = $2 AND key = $3")
         .bind(resource_id)
         .bind(&claim.partner_id)
@@ -57,8 +63,107 @@ pub async fn link_in(conn: &mut PgConnection, claim: &Claim, resource_id: &str) 
     Ok(())
 }
 
+/// Writes the records of deferred claims inside the caller's transaction, in one statement:
+/// a free key, or one past its retention, is taken; a live record keeps its key. Returns
+/// the `(partner, key)` pairs taken. Keys are taken in one sorted order (two transactions
+/// taking overlapping keys queue, never deadlock); a key twice among `claims` is taken once.
+pub async fn claim_deferred_in(
+    conn: &mut PgConnection,
+    claims: &[&Claim],
+) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+    let mut rows = std::collections::BTreeMap::new();
+    for c in claims {
+        if let Some(d) = &c.deferred {
+            rows.entry((c.partner_id.as_str(), c.key.as_str())).or_insert(d);
+        }
+    }
+    let taken: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO idempotency AS i (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[])
+         ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, resource_id = NULL,
+            lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL, body = NULL,
+            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+         WHERE i.expires_at <= EXCLUDED.created_at
+         RETURNING partner_id, key",
+    )
+    // A map's keys and values come in one (sorted) order.
+    .bind(rows.keys().map(|(partner, _)| *partner).collect::<Vec<&str>>())
+    .bind(rows.keys().map(|(_, key)| *key).collect::<Vec<&str>>())
+    .bind(rows.values().map(|d| d.fingerprint.as_str()).collect::<Vec<&str>>())
+    .bind(rows.values().map(|d| d.lease_until).collect::<Vec<i64>>())
+    .bind(rows.values().map(|d| d.created_at).collect::<Vec<i64>>())
+    .bind(rows.values().map(|d| d.expires_at).collect::<Vec<i64>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)?;
+    Ok(taken.into_iter().collect())
+}
+
+/// Lets go, inside the caller's transaction, of the deferred keys it took for resources it
+/// then refused: the keys are free again, as if never claimed.
+pub async fn release_deferred_in(conn: &mut PgConnection, claims: &[&Claim]) -> Result<(), StoreError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let partners: Vec<&str> = claims.iter().map(|c| c.partner_id.as_str()).collect();
+    let keys: Vec<&str> = claims.iter().map(|c| c.key.as_str()).collect();
+    sqlx::query(
+        "DELETE FROM idempotency i USING UNNEST($1::TEXT[], $2::TEXT[]) AS k (partner_id, key)
+         WHERE i.partner_id = k.partner_id AND i.key = k.key AND i.resource_id IS NULL",
+    )
+    .bind(partners)
+    .bind(keys)
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+/// The answer a record stores, if it was answered.
+fn answer_of(r: &sqlx::postgres::PgRow) -> Option<StoredResponse> {
+    let status = r.get::<Option<i64>, _>("status")?;
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
+    Some(StoredResponse {
+        status: u16::try_from(status).unwrap_or(500),
+        headers,
+        body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
+    })
+}
+
 #[async_trait]
 impl IdempotencyStore for PgIdempotencyStore {
+    fn defer(&self, partner_id: &str, key: &IdempotencyKey, fingerprint: &str, now: i64) -> Claim {
+        Claim::deferred(partner_id, key, fingerprint, now, self.lease_secs)
+    }
+
+    async fn peek(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Option<Begin>, StoreError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, lease_until, status, headers, body, expires_at
+             FROM idempotency WHERE partner_id = $1 AND key = $2",
+        )
+        .bind(partner_id)
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(row.and_then(|r| {
+            let record = Record {
+                fingerprint: r.get("fingerprint"),
+                lease_until: r.get("lease_until"),
+                answer: answer_of(&r),
+                expires_at: r.get("expires_at"),
+            };
+            record.says(fingerprint, now, self.lease_secs)
+        }))
+    }
+
     async fn begin(
         &self,
         partner_id: &str,
@@ -82,7 +187,7 @@ impl IdempotencyStore for PgIdempotencyStore {
         .await
         .map_err(err)?;
         if fresh.rows_affected() == 1 {
-            return Ok(Begin::Claimed(Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume: None }));
+            return Ok(Begin::Claimed(Claim::held(partner_id, key, None)));
         }
         let mut tx = self.pool.begin().await.map_err(err)?;
         // The key exists: lock it, so deciding and taking over cannot interleave with another.
@@ -95,19 +200,13 @@ impl IdempotencyStore for PgIdempotencyStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(err)?;
-        let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
+        let claim = |resume: Option<String>| Claim::held(partner_id, key, resume);
         let outcome = match row {
             Some(r) if r.get::<i64, _>("expires_at") > now => {
                 if r.get::<&str, _>("fingerprint") != fingerprint {
                     Begin::Reused
-                } else if let Some(status) = r.get::<Option<i64>, _>("status") {
-                    let headers: Vec<(String, String)> =
-                        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
-                    Begin::Replay(StoredResponse {
-                        status: u16::try_from(status).unwrap_or(500),
-                        headers,
-                        body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
-                    })
+                } else if let Some(answer) = answer_of(&r) {
+                    Begin::Replay(answer)
                 } else if r.get::<i64, _>("lease_until") > now {
                     Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, self.lease_secs) }
                 } else {

@@ -193,6 +193,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_replay_store_keeps_the_contract() {
+        let Some((pool, _db)) = postgres_pool().await else { return };
+        crate::store::tests::contract(&super::PgReplayStore::new(pool)).await;
+    }
+
+    #[tokio::test]
     async fn a_single_use_value_is_admitted_once_across_connections() {
         let Some((pool, _db)) = postgres_pool().await else { return };
         let stores: Vec<_> = (0..3).map(|_| std::sync::Arc::new(super::PgReplayStore::new(pool.clone()))).collect();

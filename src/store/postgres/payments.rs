@@ -23,6 +23,7 @@ use super::{
     events, idempotency,
     recorder::Recorder,
 };
+use crate::idempotency::Claim;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
     Drawn, EventOf, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
@@ -123,12 +124,32 @@ fn record_batch<'c>(
     batch: &'c [NewPayment<'c>],
 ) -> BoxFuture<'c, Result<Vec<Result<(), PaymentStoreError>>, PaymentStoreError>> {
     Box::pin(async move {
-        let mut locked = Locked::take(conn, batch).await?;
+        // Deferred idempotency keys first, before any counter lock is held: a key another
+        // transaction is writing is waited for holding nothing that others wait for.
+        let deferred: Vec<&Claim> = batch.iter().map(|n| n.claim).filter(|c| c.deferred.is_some()).collect();
+        let mut taken = match deferred.is_empty() {
+            true => Default::default(),
+            false => idempotency::claim_deferred_in(conn, &deferred).await.map_err(unavailable)?,
+        };
+        // A key taken goes to the first of the batch's payments that deferred it.
+        let holds: Vec<bool> = batch
+            .iter()
+            .map(|n| {
+                n.claim.deferred.is_none()
+                    || taken.remove(&(n.claim.partner_id.clone(), n.claim.key.as_str().to_owned()))
+            })
+            .collect();
+        let holding: Vec<&NewPayment<'_>> = batch.iter().zip(&holds).filter(|(_, h)| **h).map(|(n, _)| n).collect();
+        let mut locked = Locked::take(conn, &holding).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fitting = Vec::with_capacity(batch.len());
         let mut consumed = Vec::new();
         let mut ids = std::collections::HashSet::new();
         for (n, new) in batch.iter().enumerate() {
+            if !holds[n] {
+                outcomes.push(Err(PaymentStoreError::KeyTaken));
+                continue;
+            }
             // One payment twice in a batch (never, under its idempotency lease) is recorded once.
             if !ids.insert(new.payment.id.as_str()) {
                 outcomes.push(Err(Refused::ConsentState(ConsentStatus::Consumed).into()));
@@ -157,6 +178,12 @@ fn record_batch<'c>(
                 return Err(unavailable("consent changed during the payment"));
             }
         }
+        // The deferred keys of payments refused are let go, as if never claimed.
+        let refused: Vec<&Claim> = (0..batch.len())
+            .filter(|&n| holds[n] && batch[n].claim.deferred.is_some() && outcomes[n].is_err())
+            .map(|n| batch[n].claim)
+            .collect();
+        idempotency::release_deferred_in(conn, &refused).await.map_err(unavailable)?;
         Ok(outcomes)
     })
 }
@@ -184,7 +211,7 @@ struct Locked {
 }
 
 impl Locked {
-    async fn take(conn: &mut PgConnection, batch: &[NewPayment<'_>]) -> Result<Self, PaymentStoreError> {
+    async fn take(conn: &mut PgConnection, batch: &[&NewPayment<'_>]) -> Result<Self, PaymentStoreError> {
         let mut consent_rows = BTreeSet::new();
         let mut partner_rows = BTreeSet::new();
         let mut shared = BTreeSet::new();
@@ -730,7 +757,9 @@ impl PaymentStore for PgPaymentStore {
             used_up(tied)?;
             events::append(&mut tx, event, new.now).await.map_err(append_err)?;
         }
-        idempotency::link_in(&mut tx, new.claim, first.consent_id.as_str()).await.map_err(unavailable)?;
+        idempotency::link_in(&mut tx, new.claim, first.consent_id.as_str())
+            .await
+            .map_err(PaymentStoreError::of_link)?;
         tx.commit().await.map_err(db)
     }
 
@@ -806,7 +835,7 @@ impl PaymentStore for PgPaymentStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        idempotency::link_in(&mut tx, new.claim, r.id.as_str()).await.map_err(unavailable)?;
+        idempotency::link_in(&mut tx, new.claim, r.id.as_str()).await.map_err(PaymentStoreError::of_link)?;
         events::append(&mut tx, &new.event, r.created_at).await.map_err(append_err)?;
         tx.commit().await.map_err(db)
     }

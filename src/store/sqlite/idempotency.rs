@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::{Columns, err};
-use crate::idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, StoredResponse};
+use crate::idempotency::{
+    Begin, Claim, IdempotencyKey, IdempotencyStore, LEASE_SECS, RETENTION_SECS, Record, StoredResponse,
+};
 use crate::store::StoreError;
 
 pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS idempotency (
@@ -44,11 +46,34 @@ impl SqliteIdempotencyStore {
 }
 
 /// Links the resource a claim created to its record, inside the transaction that writes
-/// the resource: after a crash, whoever takes the key over finds it and resumes it.
+/// the resource: after a crash, whoever takes the key over finds it and resumes it. A
+/// deferred claim writes its record here (a free key, or one past its retention), or fails
+/// with `Conflict` if a live record has the key.
 pub fn link_in(conn: &Connection, claim: &Claim, resource_id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE idempotency SET resource_id = ?1 WHERE partner_id = ?2 AND key = ?3")?
-        .execute(params![resource_id, claim.partner_id, claim.key.as_str()])?;
-    Ok(())
+    let Some(d) = &claim.deferred else {
+        conn.prepare_cached("UPDATE idempotency SET resource_id = ?1 WHERE partner_id = ?2 AND key = ?3")?
+            .execute(params![resource_id, claim.partner_id, claim.key.as_str()])?;
+        return Ok(());
+    };
+    let taken = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (partner_id, key, fingerprint, resource_id, lease_until, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+               resource_id = excluded.resource_id, lease_until = excluded.lease_until, status = NULL,
+               headers = NULL, body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at
+             WHERE idempotency.expires_at <= ?6",
+        )?
+        .execute(params![
+            claim.partner_id,
+            claim.key.as_str(),
+            d.fingerprint,
+            resource_id,
+            d.lease_until,
+            d.created_at,
+            d.expires_at
+        ])?;
+    if taken == 1 { Ok(()) } else { Err(crate::idempotency::key_taken()) }
 }
 
 const SELECT: &str = "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
@@ -92,7 +117,7 @@ fn claim_in(
     now: i64,
     lease_secs: i64,
 ) -> Result<Begin, StoreError> {
-    let claim = |resume: Option<String>| Claim { partner_id: partner_id.to_owned(), key: key.clone(), resume };
+    let claim = |resume: Option<String>| Claim::held(partner_id, key, resume);
     // A new key (or one past its retention) is claimed by one statement, the common case.
     let taken = conn
         .prepare_cached(
@@ -132,6 +157,32 @@ fn claim_in(
 
 #[async_trait]
 impl IdempotencyStore for SqliteIdempotencyStore {
+    fn defer(&self, partner_id: &str, key: &IdempotencyKey, fingerprint: &str, now: i64) -> Claim {
+        Claim::deferred(partner_id, key, fingerprint, now, self.lease_secs)
+    }
+
+    async fn peek(
+        &self,
+        partner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Option<Begin>, StoreError> {
+        let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&self.db.reader).await;
+        let Some(row) = row.map_err(err)? else { return Ok(None) };
+        if let Some(said) = settled(&row, fingerprint, now)? {
+            return Ok(Some(said));
+        }
+        // Unanswered, or past its retention: its lease and its age decide.
+        let record = Record {
+            fingerprint: row.text("fingerprint")?,
+            lease_until: row.int("lease_until")?,
+            answer: None,
+            expires_at: row.int("expires_at")?,
+        };
+        Ok(record.says(fingerprint, now, self.lease_secs))
+    }
+
     async fn begin(
         &self,
         partner_id: &str,

@@ -390,9 +390,11 @@ impl PaymentStore for SqlitePaymentStore {
             .batch
             .write(move |conn| {
                 let p = &payment;
+                // The key first: a request whose key another has is refused for that, whatever
+                // else it would meet (the job's savepoint undoes it if the payment is refused).
+                idempotency::link_in(conn, &claim, p.id.as_str()).map_err(PaymentStoreError::of_link)?;
                 let drawn = use_consent(conn, p, limits, now)?;
                 insert_payment(conn, p, drawn == Drawn::Single)?;
-                idempotency::link_in(conn, &claim, p.id.as_str()).map_err(unavailable)?;
                 events::append(conn, &event, now).map_err(append_err)?;
                 Ok(())
             })
@@ -457,7 +459,7 @@ impl PaymentStore for SqlitePaymentStore {
                     events::append(conn, event, now).map_err(append_err)?;
                 }
                 if let Some((_, p)) = payments.first() {
-                    idempotency::link_in(conn, &claim, p.consent_id.as_str()).map_err(unavailable)?;
+                    idempotency::link_in(conn, &claim, p.consent_id.as_str()).map_err(PaymentStoreError::of_link)?;
                 }
                 Ok(())
             })
@@ -535,7 +537,7 @@ impl PaymentStore for SqlitePaymentStore {
                     r.created_at,
                 ])
                 .map_err(wdb)?;
-                idempotency::link_in(conn, &claim, r.id.as_str()).map_err(unavailable)?;
+                idempotency::link_in(conn, &claim, r.id.as_str()).map_err(PaymentStoreError::of_link)?;
                 events::append(conn, &event, r.created_at).map_err(append_err)?;
                 Ok(())
             })
