@@ -45,6 +45,7 @@ use crate::{
     extract::BoundedBody,
     idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     limit::Decision,
+    payments::{PaymentError, Refused},
 };
 
 /// The partner's request, captured whole for the adapter: method, path, path parameters,
@@ -301,16 +302,33 @@ async fn after_refusal(
             _ => Err(refusal),
         };
     }
-    if !matches!(refusal, ApiError::Payment(crate::payments::PaymentError::KeyTaken)) {
+    let key_taken = matches!(refusal, ApiError::Payment(PaymentError::KeyTaken));
+    if !key_taken && !explained_by_a_recorded_payment(&refusal) {
         return Err(refusal);
     }
-    // Taken when its payment was written, free now: claimed, it goes on (resuming what a
-    // crashed holder wrote under it).
+    // No live record: free, or its holder died. Claimed, a key taken when this request's
+    // payment was to be written goes on, and one a crashed request wrote a payment under is
+    // resumed (the refusal came of that payment); a free key's refusal stands.
     match held_or_replay(gw.idempotency.begin(partner_id, key, fingerprint, now).await?)? {
-        Idempotency::Claimed(held) => remember(gw, &held, answer.run(gw, consent, Some(&held)).await).await,
+        Idempotency::Claimed(held) if key_taken || held.resume.is_some() => {
+            remember(gw, &held, answer.run(gw, consent, Some(&held)).await).await
+        }
+        Idempotency::Claimed(held) => remember(gw, &held, Err(refusal)).await,
         Idempotency::Replay(stored) => Ok(replay(stored)),
         _ => Err(refusal),
     }
+}
+
+/// Refusals a payment recorded under the request's own key causes its retries to meet: its
+/// consent consumed (or, since, expired or revoked) and its signature used. A retry taking
+/// over from a crashed request meets them and is answered with that payment instead.
+fn explained_by_a_recorded_payment(refusal: &ApiError) -> bool {
+    matches!(
+        refusal,
+        ApiError::ConsentInactive(_)
+            | ApiError::SignatureReplayed
+            | ApiError::Payment(PaymentError::Refused(Refused::ConsentState(_)))
+    )
 }
 
 /// `POST /gw/{partner_id}`: the partner named in the path, if its adapter takes calls there;
@@ -775,10 +793,16 @@ async fn route(
         CanonicalRequest::RevokePaymentConsent(id) => {
             CanonicalResponse::PaymentConsentRevoked(Box::new(payments.revoke_consent(&partner.id, &id).await?))
         }
-        CanonicalRequest::CreatePayment(r) => CanonicalResponse::Payment {
-            payment: Box::new(payments.initiate(partner, consent()?, *r, claim()?).await?),
-            created: true,
-        },
+        CanonicalRequest::CreatePayment(r) => {
+            let claim = claim()?;
+            // A key taken over from a crashed request answers with the payment that request
+            // recorded, whatever its consent says now (that payment consumed or drew on it).
+            let payment = match payments.resume(&partner.id, claim).await? {
+                Some(resumed) => resumed,
+                None => payments.initiate(partner, consent()?, *r, claim).await?,
+            };
+            CanonicalResponse::Payment { payment: Box::new(payment), created: true }
+        }
         CanonicalRequest::GetPayment(id) => {
             CanonicalResponse::Payment { payment: Box::new(payments.payment(&partner.id, &id).await?), created: false }
         }

@@ -155,9 +155,20 @@ impl Payments {
         })
     }
 
+    /// The payment a crashed request recorded under `claim`'s key, which the claim took over:
+    /// booked if it is not yet, as it now stands. `None` when the key has none to resume.
+    pub async fn resume(&self, partner_id: &str, claim: &Claim) -> Result<Option<PaymentView>, PaymentError> {
+        match self.resume_payment(claim).await? {
+            Some(p) if p.partner_id == partner_id => Ok(Some(p.view())),
+            // Keys are scoped to their partner: never, unless the store is corrupt.
+            Some(_) => Err(PaymentError::NotFound("payment")),
+            None => Ok(None),
+        }
+    }
+
     /// Initiates a payment under the consent the customer's token is bound to. `claim` holds
-    /// the request's idempotency key; a claim taken over from a crashed request resumes the
-    /// payment that request recorded instead of making another.
+    /// the request's idempotency key (a claim taken over from a crashed request is first
+    /// offered to [`Self::resume`], which answers with what that request recorded).
     pub async fn initiate(
         &self,
         partner: &Partner,
@@ -165,8 +176,8 @@ impl Payments {
         req: PaymentRequest,
         claim: &Claim,
     ) -> Result<PaymentView, PaymentError> {
-        if let Some(resumed) = self.resume_payment(claim).await? {
-            return Ok(resumed.view());
+        if let Some(resumed) = self.resume(&partner.id, claim).await? {
+            return Ok(resumed);
         }
         if req.consent_id != consent.id {
             return Err(invalid("consent_id", "must be the consent your access token was issued for"));

@@ -167,6 +167,82 @@ async fn a_core_killed_mid_burst_leaves_no_unknown_outcome_unsettled_and_none_do
     every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
 }
 
+/// A gateway killed while a single consent's payment waits for the core: the partner's retry
+/// with the same key, once the key's lease lapses, gets that payment as it ended (booked, or
+/// voided by the reconciler) with its id; not the consent's `consumed`, which the payment
+/// itself caused and which would leave the partner no way to learn what became of it.
+#[tokio::test]
+async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consumed() {
+    let mut stack = stack();
+    let partner = stack.gw.partner("ptn_pay");
+    let write = client_token(&partner, "payments:write").await;
+    let body = json!({"type": "single", "instructed_amount": {"amount": "3.00", "currency": "CNY"},
+        "creditor": {"merchant": "skytrip"}, "remittance_reference": "ORDER-9", "scenario": {"code": "parking"}});
+    let url = stack.gw.url("/v1/payment-consents");
+    let (status, consent) = crate::support::payments::signed(&url, &write, "crash-single", &body).await;
+    assert_eq!(status, 201, "{consent}");
+    let consent_id = consent["consent_id"].as_str().unwrap().to_owned();
+    let token = authorise_payment(&stack, &partner, &consent_id, "13800000001").await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let faults = format!("{}/core/admin/faults", stack.core_url());
+    let delay = |ms: u64| http().post(&faults).json(&json!({"payment_delay_ms": ms})).send();
+    assert!(delay(2_500).await.unwrap().status().is_success());
+
+    let bytes = serde_json::to_vec(
+        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "3.00", "currency": "CNY"}}),
+    )
+    .unwrap();
+    let pay = |url: String| {
+        let (token, bytes) = (token.clone(), bytes.clone());
+        async move {
+            http()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("idempotency-key", "crashed-single")
+                .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
+                .body(bytes)
+                .send()
+                .await
+        }
+    };
+    let first = tokio::spawn(pay(stack.gw.url("/v1/payments")));
+    // Recorded (its consent consumed), waiting for the core: now the gateway dies.
+    let consent_url = stack.gw.url(&format!("/v1/payment-consents/{consent_id}"));
+    let recorded = crate::support::eventually(Duration::from_secs(10), || async {
+        let res = http().get(&consent_url).bearer_auth(&write).send().await.unwrap();
+        res.json::<Value>().await.unwrap()["status"] == "consumed"
+    })
+    .await;
+    assert!(recorded, "the payment was recorded");
+    stack.gw.crash_and_restart();
+    let _ = first.await;
+    assert!(delay(0).await.unwrap().status().is_success());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let payment = loop {
+        assert!(Instant::now() < deadline, "the retry never got its payment");
+        let Ok(res) = pay(stack.gw.url("/v1/payments")).await else { continue };
+        let status = res.status().as_u16();
+        let answer: Value = res.json().await.unwrap();
+        match (status, answer["type"].as_str()) {
+            (201, _) => break answer,
+            // The key's lease has not lapsed yet, or the restarted gateway is not ready.
+            (409, Some("https://scenegate.dev/problems/idempotency_in_flight")) | (503, _) => {
+                tokio::time::sleep(Duration::from_millis(300)).await
+            }
+            _ => panic!("{status} {answer}"),
+        }
+    };
+    assert!(payment["payment_id"].as_str().unwrap().starts_with("pay_"), "{payment}");
+    let booked = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap() - before;
+    match payment["status_code"].as_str() {
+        Some("ACSC") => assert_eq!(booked, 1, "{payment}"),
+        Some("RJCT") => assert_eq!(booked, 0, "{payment}"),
+        other => panic!("not final: {other:?} {payment}"),
+    }
+}
+
 /// 50 concurrent requests with one key: one payment and one posting; every other answer is
 /// the same payment replayed or 409 `idempotency_in_flight`.
 #[tokio::test]
