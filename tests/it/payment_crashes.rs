@@ -53,6 +53,26 @@ pub fn body(consent_id: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// A payment request as a partner sends it: `key` as its `Idempotency-Key`, `signature` (a
+/// detached JWS over `bytes`) as its signature.
+pub async fn post_payment(
+    url: &str,
+    token: &str,
+    key: &str,
+    bytes: &[u8],
+    signature: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .header("x-jws-signature", signature)
+        .body(bytes.to_vec())
+        .send()
+        .await
+}
+
 /// Fires the burst (one key each, spread over `urls`) and returns once `settled` answers came
 /// back, leaving the rest in flight.
 pub async fn burst(urls: Vec<String>, token: String, bytes: Vec<u8>, settled: usize) {
@@ -61,15 +81,7 @@ pub async fn burst(urls: Vec<String>, token: String, bytes: Vec<u8>, settled: us
         let (url, token, bytes, tx) = (urls[i % urls.len()].clone(), token.clone(), bytes.clone(), tx.clone());
         tokio::spawn(async move {
             let signature = sign(&bytes, crate::support::partner::now());
-            let res = http()
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .header("idempotency-key", format!("burst-{i}"))
-                .header("x-jws-signature", signature)
-                .body(bytes)
-                .send()
-                .await;
+            let res = post_payment(&url, &token, &format!("burst-{i}"), &bytes, &signature).await;
             let _ = tx.send(res.is_ok());
         });
     }
@@ -83,15 +95,8 @@ async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         assert!(Instant::now() < deadline, "key burst-{i} never resolved");
-        let res = http()
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .header("idempotency-key", format!("burst-{i}"))
-            .header("x-jws-signature", sign(bytes, crate::support::partner::now()))
-            .body(bytes.to_vec())
-            .send()
-            .await;
+        let signature = sign(bytes, crate::support::partner::now());
+        let res = post_payment(url, token, &format!("burst-{i}"), bytes, &signature).await;
         let Ok(res) = res else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -195,15 +200,7 @@ async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consum
     let pay = |url: String| {
         let (token, bytes) = (token.clone(), bytes.clone());
         async move {
-            http()
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .header("idempotency-key", "crashed-single")
-                .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
-                .body(bytes)
-                .send()
-                .await
+            post_payment(&url, &token, "crashed-single", &bytes, &sign(&bytes, crate::support::partner::now())).await
         }
     };
     let first = tokio::spawn(pay(stack.gw.url("/v1/payments")));
@@ -256,14 +253,7 @@ async fn fifty_concurrent_requests_with_one_key_make_one_payment_over_http() {
         .map(|_| {
             let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
             tokio::spawn(async move {
-                let res = http()
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", "one-key")
-                    .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
-                    .body(bytes)
-                    .send()
+                let res = post_payment(&url, &token, "one-key", &bytes, &sign(&bytes, crate::support::partner::now()))
                     .await
                     .unwrap();
                 let status = res.status().as_u16();
@@ -305,16 +295,7 @@ async fn copies_of_one_signed_payment_sent_at_once_make_one_payment_and_no_refus
     let send = |key: &'static str, signature: String| {
         let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
         async move {
-            let res = http()
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .header("idempotency-key", key)
-                .header("x-jws-signature", signature)
-                .body(bytes)
-                .send()
-                .await
-                .unwrap();
+            let res = post_payment(&url, &token, key, &bytes, &signature).await.unwrap();
             let status = res.status().as_u16();
             (status, res.json::<Value>().await.unwrap())
         }
@@ -380,16 +361,15 @@ async fn concurrent_payments_on_a_small_balance_never_overdraw() {
         .map(|i| {
             let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
             tokio::spawn(async move {
-                let res = http()
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", format!("big-{i}"))
-                    .header("x-jws-signature", sign(&bytes, crate::support::partner::now()))
-                    .body(bytes)
-                    .send()
-                    .await
-                    .unwrap();
+                let res = post_payment(
+                    &url,
+                    &token,
+                    &format!("big-{i}"),
+                    &bytes,
+                    &sign(&bytes, crate::support::partner::now()),
+                )
+                .await
+                .unwrap();
                 assert_eq!(res.status(), 201);
                 res.json::<Value>().await.unwrap()
             })
