@@ -608,6 +608,44 @@ async fn one_key_records_one_payment_however_many_instances_try_it_together() {
     assert_eq!(found, Begin::Claimed(idempotency::Claim::held("ptn_pay", &key, Some(anew.id.to_string()))));
 }
 
+/// A batch of new payments that cannot finish (here: the partner's daily counter held by
+/// another transaction, as a silent database would hold it) is answered unavailable at its
+/// deadline, records nothing, and the recorder goes on with the next batch. PostgreSQL only:
+/// the embedded default records on its writer thread, without this deadline.
+#[tokio::test]
+async fn a_batch_past_its_deadline_is_answered_unavailable_and_the_next_one_records() {
+    if !crate::store::test_support::postgres_available().await {
+        return;
+    }
+    crate::store::test_support::ENGINE
+        .scope("postgres", async {
+            let w = world(2_000).await;
+            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
+            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
+                pool.clone(),
+                std::time::Duration::from_millis(500),
+            );
+            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
+            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            w.record(&store, &consent, "first", 100).await.unwrap();
+            let mut holder = pool.begin().await.unwrap();
+            sqlx::query("SELECT spent_minor FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
+                .fetch_all(&mut *holder)
+                .await
+                .unwrap();
+            let stuck =
+                tokio::time::timeout(std::time::Duration::from_secs(3), w.record(&store, &consent, "stuck", 100))
+                    .await
+                    .expect("answered at its deadline, not when the counter is let go");
+            assert!(matches!(stuck, Err(PaymentStoreError::Unavailable(_))), "{stuck:?}");
+            holder.rollback().await.unwrap();
+            w.record(&store, &consent, "next", 100).await.unwrap();
+            let stuck_id = PaymentId::from_key("stuck").unwrap();
+            assert_eq!(w.payments.store.payment(&stuck_id).await.unwrap(), None, "an abandoned batch commits nothing");
+        })
+        .await;
+}
+
 /// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
 /// that moved since, and announces nothing twice.
 async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() {

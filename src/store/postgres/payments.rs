@@ -111,7 +111,13 @@ pub struct PgPaymentStore {
 impl PgPaymentStore {
     /// Spawns the payment recorder: call it inside the runtime.
     pub fn new(pool: PgPool) -> Self {
-        let recorder = Recorder::spawn(pool.clone(), record_batch);
+        Self::with_batch_deadline(pool, super::recorder::BATCH_DEADLINE)
+    }
+
+    /// With each batch of new payments answered unavailable once it has taken `deadline`
+    /// (its transaction is abandoned, so nothing of it commits).
+    pub fn with_batch_deadline(pool: PgPool, deadline: std::time::Duration) -> Self {
+        let recorder = Recorder::spawn(pool.clone(), record_batch, deadline);
         Self { pool, recorder }
     }
 }

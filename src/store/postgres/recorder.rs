@@ -30,7 +30,7 @@ const QUEUE: usize = 1024;
 /// went silent would otherwise hold up every payment queued behind it; past this its
 /// payments are answered unavailable (their retries, or the reconciler, find whatever did
 /// commit) and the recorder goes on with the next batch.
-const BATCH_DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const BATCH_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What records a batch inside its transaction: an outcome per payment, in order (a refused
 /// one wrote nothing), or an error when the transaction itself failed and must not commit.
@@ -72,10 +72,11 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the recorder's task: call it inside the runtime.
-    pub fn spawn(pool: PgPool, record: RecordFn) -> Self {
+    /// Starts the recorder's task, each batch bounded by `deadline` ([`BATCH_DEADLINE`] in
+    /// the gateway): call it inside the runtime.
+    pub fn spawn(pool: PgPool, record: RecordFn, deadline: Duration) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx, record));
+        tokio::spawn(run(pool, rx, record, deadline));
         Self { jobs }
     }
 
@@ -103,12 +104,12 @@ fn unavailable(m: impl std::fmt::Display) -> PaymentStoreError {
     PaymentStoreError::Unavailable(m.to_string())
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, record: RecordFn) {
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, record: RecordFn, deadline: Duration) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let jobs = batch.len();
-        let outcomes = match tokio::time::timeout(BATCH_DEADLINE, record_batch(&pool, &batch, record)).await {
+        let outcomes = match tokio::time::timeout(deadline, record_batch(&pool, &batch, record)).await {
             Ok(outcomes) => outcomes,
             Err(_) => batch.iter().map(|_| Err(unavailable("the database did not finish recording in time"))).collect(),
         };
