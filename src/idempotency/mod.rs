@@ -116,18 +116,28 @@ pub fn key_taken() -> StoreError {
     StoreError::Conflict("another request holds this idempotency key".into())
 }
 
-/// A key's record as [`IdempotencyStore::peek`] reads it.
+/// A key's record as the engines read it: what [`Record::says`] decides on, and the
+/// resource a claim taking the key over resumes.
 pub struct Record {
     pub fingerprint: String,
+    pub resource_id: Option<String>,
     pub lease_until: i64,
     pub answer: Option<StoredResponse>,
     pub expires_at: i64,
 }
 
 impl Record {
-    /// What the record says to a request with `fingerprint` at `now` (see `peek`).
+    /// Within its retention: a record past it is as good as none.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at > now
+    }
+
+    /// What the record says to a request with `fingerprint` at `now`, in every engine's
+    /// `peek` and `begin`: used for another request, answered (replay), or in flight; `None`
+    /// when the key is free to claim (no longer live) or to take over (its holder died,
+    /// leaving at most `resource_id`).
     pub fn says(self, fingerprint: &str, now: i64, lease_secs: i64) -> Option<Begin> {
-        if self.expires_at <= now {
+        if !self.is_live(now) {
             None
         } else if self.fingerprint != fingerprint {
             Some(Begin::Reused)

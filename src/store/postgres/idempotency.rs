@@ -119,16 +119,29 @@ pub async fn release_deferred_in(conn: &mut PgConnection, claims: &[&Claim]) -> 
     Ok(())
 }
 
-/// The answer a record stores, if it was answered.
-fn answer_of(r: &sqlx::postgres::PgRow) -> Option<StoredResponse> {
-    let status = r.get::<Option<i64>, _>("status")?;
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default();
-    Some(StoredResponse {
+/// A key's record, with the columns [`record_of`] reads.
+macro_rules! record {
+    () => {
+        "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
+         FROM idempotency WHERE partner_id = $1 AND key = $2"
+    };
+}
+const RECORD: &str = record!();
+const RECORD_FOR_UPDATE: &str = concat!(record!(), " FOR UPDATE");
+
+fn record_of(r: &sqlx::postgres::PgRow) -> Record {
+    let answer = r.get::<Option<i64>, _>("status").map(|status| StoredResponse {
         status: u16::try_from(status).unwrap_or(500),
-        headers,
+        headers: serde_json::from_str(r.get::<Option<&str>, _>("headers").unwrap_or("[]")).unwrap_or_default(),
         body: r.get::<Option<Vec<u8>>, _>("body").unwrap_or_default(),
-    })
+    });
+    Record {
+        fingerprint: r.get("fingerprint"),
+        resource_id: r.get("resource_id"),
+        lease_until: r.get("lease_until"),
+        answer,
+        expires_at: r.get("expires_at"),
+    }
 }
 
 #[async_trait]
@@ -144,24 +157,8 @@ impl IdempotencyStore for PgIdempotencyStore {
         fingerprint: &str,
         now: i64,
     ) -> Result<Option<Begin>, StoreError> {
-        let row = sqlx::query(
-            "SELECT fingerprint, lease_until, status, headers, body, expires_at
-             FROM idempotency WHERE partner_id = $1 AND key = $2",
-        )
-        .bind(partner_id)
-        .bind(key.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(row.and_then(|r| {
-            let record = Record {
-                fingerprint: r.get("fingerprint"),
-                lease_until: r.get("lease_until"),
-                answer: answer_of(&r),
-                expires_at: r.get("expires_at"),
-            };
-            record.says(fingerprint, now, self.lease_secs)
-        }))
+        let row = sqlx::query(RECORD).bind(partner_id).bind(key.as_str()).fetch_optional(&self.pool).await;
+        Ok(row.map_err(err)?.and_then(|r| record_of(&r).says(fingerprint, now, self.lease_secs)))
     }
 
     async fn begin(
@@ -191,34 +188,24 @@ impl IdempotencyStore for PgIdempotencyStore {
         }
         let mut tx = self.pool.begin().await.map_err(err)?;
         // The key exists: lock it, so deciding and taking over cannot interleave with another.
-        let row = sqlx::query(
-            "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
-             FROM idempotency WHERE partner_id = $1 AND key = $2 FOR UPDATE",
-        )
-        .bind(partner_id)
-        .bind(key.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(err)?;
+        let row = sqlx::query(RECORD_FOR_UPDATE).bind(partner_id).bind(key.as_str()).fetch_optional(&mut *tx).await;
         let claim = |resume: Option<String>| Claim::held(partner_id, key, resume);
-        let outcome = match row {
-            Some(r) if r.get::<i64, _>("expires_at") > now => {
-                if r.get::<&str, _>("fingerprint") != fingerprint {
-                    Begin::Reused
-                } else if let Some(answer) = answer_of(&r) {
-                    Begin::Replay(answer)
-                } else if r.get::<i64, _>("lease_until") > now {
-                    Begin::InFlight { retry_after: (r.get::<i64, _>("lease_until") - now).clamp(1, self.lease_secs) }
-                } else {
-                    // The holder died: take the key over and resume what it created.
-                    sqlx::query("UPDATE idempotency SET lease_until = $1 WHERE partner_id = $2 AND key = $3")
-                        .bind(now + self.lease_secs)
-                        .bind(partner_id)
-                        .bind(key.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
-                    Begin::Claimed(claim(r.get::<Option<String>, _>("resource_id")))
+        let outcome = match row.map_err(err)?.map(|r| record_of(&r)) {
+            Some(record) if record.is_live(now) => {
+                let resume = record.resource_id.clone();
+                match record.says(fingerprint, now, self.lease_secs) {
+                    Some(said) => said,
+                    None => {
+                        // The holder died: take the key over and resume what it created.
+                        sqlx::query("UPDATE idempotency SET lease_until = $1 WHERE partner_id = $2 AND key = $3")
+                            .bind(now + self.lease_secs)
+                            .bind(partner_id)
+                            .bind(key.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                        Begin::Claimed(claim(resume))
+                    }
                 }
             }
             _ => {

@@ -79,31 +79,23 @@ pub fn link_in(conn: &Connection, claim: &Claim, resource_id: &str) -> Result<()
 const SELECT: &str = "SELECT fingerprint, resource_id, lease_until, status, headers, body, expires_at
      FROM idempotency WHERE partner_id = ?1 AND key = ?2";
 
-/// What a live record decides on its own, whoever else is writing: the key was used for
-/// another request, or it was answered and the answer is replayed. `None` when the record
-/// has expired or is still in flight (the claim decides those under the write lock).
-fn settled(r: &impl Columns, fingerprint: &str, now: i64) -> Result<Option<Begin>, StoreError> {
-    if r.int("expires_at")? <= now {
-        return Ok(None);
-    }
-    if r.text("fingerprint")? != fingerprint {
-        return Ok(Some(Begin::Reused));
-    }
-    let Some(status) = r.opt_int("status")? else { return Ok(None) };
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(r.opt_text("headers")?.as_deref().unwrap_or("[]")).unwrap_or_default();
-    Ok(Some(Begin::Replay(StoredResponse {
-        status: u16::try_from(status).unwrap_or(500),
-        headers,
-        body: r.opt_blob("body")?.unwrap_or_default(),
-    })))
-}
-
-/// What the claim needs of a live record besides [`settled`]: its lease and its resource.
-struct Live {
-    settled: Option<Begin>,
-    lease_until: i64,
-    resource_id: Option<String>,
+/// The record as [`SELECT`] reads it.
+fn record_of(r: &impl Columns) -> Result<Record, StoreError> {
+    let answer = match r.opt_int("status")? {
+        Some(status) => Some(StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            headers: serde_json::from_str(r.opt_text("headers")?.as_deref().unwrap_or("[]")).unwrap_or_default(),
+            body: r.opt_blob("body")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Record {
+        fingerprint: r.text("fingerprint")?,
+        resource_id: r.opt_text("resource_id")?,
+        lease_until: r.int("lease_until")?,
+        answer,
+        expires_at: r.int("expires_at")?,
+    })
 }
 
 /// Decides a key under the write lock (in the writer's group commit, so a read and a claim
@@ -133,26 +125,16 @@ fn claim_in(
         return Ok(Begin::Claimed(claim(None)));
     }
     // A live record: used for another request, answered, in flight, or its holder died.
-    let live = conn.prepare_cached(SELECT)?.query_row(params![partner_id, key.as_str()], |row| {
-        Ok((|| {
-            Ok::<_, StoreError>(Live {
-                settled: settled(row, fingerprint, now)?,
-                lease_until: row.int("lease_until")?,
-                resource_id: row.opt_text("resource_id")?,
-            })
-        })())
-    })??;
-    let outcome = if let Some(settled) = live.settled {
-        settled
-    } else if live.lease_until > now {
-        Begin::InFlight { retry_after: (live.lease_until - now).clamp(1, lease_secs) }
-    } else {
-        // The holder died: take the key over and resume what it created.
-        conn.prepare_cached("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")?
-            .execute(params![now + lease_secs, partner_id, key.as_str()])?;
-        Begin::Claimed(claim(live.resource_id))
-    };
-    Ok(outcome)
+    let record =
+        conn.prepare_cached(SELECT)?.query_row(params![partner_id, key.as_str()], |row| Ok(record_of(row)))??;
+    let resume = record.resource_id.clone();
+    if let Some(said) = record.says(fingerprint, now, lease_secs) {
+        return Ok(said);
+    }
+    // The holder died: take the key over and resume what it created.
+    conn.prepare_cached("UPDATE idempotency SET lease_until = ?1 WHERE partner_id = ?2 AND key = ?3")?
+        .execute(params![now + lease_secs, partner_id, key.as_str()])?;
+    Ok(Begin::Claimed(claim(resume)))
 }
 
 #[async_trait]
@@ -169,18 +151,10 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         now: i64,
     ) -> Result<Option<Begin>, StoreError> {
         let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&self.db.reader).await;
-        let Some(row) = row.map_err(err)? else { return Ok(None) };
-        if let Some(said) = settled(&row, fingerprint, now)? {
-            return Ok(Some(said));
+        match row.map_err(err)? {
+            Some(row) => Ok(record_of(&row)?.says(fingerprint, now, self.lease_secs)),
+            None => Ok(None),
         }
-        // Unanswered, or past its retention: its lease and its age decide.
-        let record = Record {
-            fingerprint: row.text("fingerprint")?,
-            lease_until: row.int("lease_until")?,
-            answer: None,
-            expires_at: row.int("expires_at")?,
-        };
-        Ok(record.says(fingerprint, now, self.lease_secs))
     }
 
     async fn begin(
@@ -190,13 +164,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         fingerprint: &str,
         now: i64,
     ) -> Result<Begin, StoreError> {
-        // A key answered before (a retry) or used for another request is settled for good
-        // until it expires: a plain read decides it, beside the writer.
-        let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&self.db.reader).await;
-        if let Some(row) = row.map_err(err)?
-            && let Some(settled) = settled(&row, fingerprint, now)?
-        {
-            return Ok(settled);
+        // A key answered before (a retry), in flight or used for another request: a plain
+        // read decides it, beside the writer. Only a claim (a free key, or a dead holder's)
+        // waits for the write lock, where it is decided again.
+        if let Some(said) = self.peek(partner_id, key, fingerprint, now).await? {
+            return Ok(said);
         }
         let (partner_id, key, fingerprint, lease_secs) =
             (partner_id.to_owned(), key.clone(), fingerprint.to_owned(), self.lease_secs);
