@@ -351,6 +351,37 @@ async fn one_idempotency_key_sent_to_three_instances_makes_one_payment_and_one_p
     assert_eq!(ids.len(), 1, "one payment for one key: {ids:?}");
     let after = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
     assert_eq!(after, before + 1, "one posting");
+
+    // 45 copies of one signed request (the same signature) on all three at once: the first
+    // copy's in-flight marker (in Redis) tells the others, wherever they land, that it is in
+    // flight; none is refused as a replay.
+    let signature = sign(&bytes, crate::support::partner::now());
+    let copies: Vec<_> = (0..45)
+        .map(|n| {
+            let url = cluster.gw(n % INSTANCES).url("/v1/payments");
+            let (token, bytes, signature) = (token.clone(), bytes.clone(), signature.clone());
+            tokio::spawn(async move {
+                let res =
+                    crate::support::payments::post_money(&url, &token, &bytes, Some("copied-key"), Some(&signature))
+                        .await;
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for t in copies {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => {
+                ids.insert(body["payment_id"].as_str().unwrap().to_owned());
+            }
+            409 => assert_eq!(body["type"], "https://scenegate.dev/problems/idempotency_in_flight", "{body}"),
+            _ => panic!("a payment or `in flight`: {status} {body}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "one payment for the copies: {ids:?}");
+    assert_eq!(ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap(), before + 2, "one more posting");
 }
 
 /// The payment `n` under `consent_id`, sent to instance `n % 3` with its own key.
