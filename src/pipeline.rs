@@ -284,7 +284,9 @@ fn with_quota(mut res: Response, quota: Decision) -> Response {
 /// request had the key when its payment was to be recorded. The key's record decides: an
 /// answered key replays, one in flight or used for another request is refused for that. A
 /// key found free stands in the way of nothing: the request's own refusal stands, and one
-/// refused only for the key (it passed every check) claims it now and goes on.
+/// refused only for the key (it passed every check) claims it now and goes on. A key whose
+/// holder died after writing its payment is taken over when the refusal is one that payment
+/// explains (`explained_by_a_recorded_payment`), and answered with that payment.
 async fn after_refusal(
     gw: &AppState,
     deferred: &Claim,
