@@ -26,7 +26,7 @@ use axum::{
 use scenegate_adapter_contract::{
     Authenticated, Authentication, CanonicalRequest, CanonicalResponse, ConsentId, Entry, ErrorView, IdempotencyRef,
     Operation, RawRequest, RawResponse,
-    canonical::{BulkStage, ConsentStatus, EventQuery, EventView, Page, Statement},
+    canonical::{BulkStage, ConsentStatus, EventQuery, EventView, Page, PaymentView, Statement},
 };
 use std::sync::Arc;
 
@@ -45,7 +45,7 @@ use crate::{
     extract::BoundedBody,
     idempotency::{self, Begin, Claim, IdempotencyKey, StoredResponse},
     limit::Decision,
-    payments::{PaymentError, Refused},
+    payments::{PaymentError, Refused, RenderAnswer},
 };
 
 /// The partner's request, captured whole for the adapter: method, path, path parameters,
@@ -268,10 +268,48 @@ struct Answer<'a> {
 impl Answer<'_> {
     async fn run(&self, gw: &AppState, consent: Option<&Consent>, claim: Option<&Claim>) -> Result<Response, ApiError> {
         let request = adapt_in(self.partner, self.op, self.raw)?;
-        let outcome = route(gw, self.partner, consent, request, claim).await?;
+        // A payment's answer is rendered (respond, sign) from the payment its settlement will
+        // leave, and remembered with that settlement: one write fewer per payment.
+        let render = |view: &PaymentView| self.render_payment(gw, view);
+        let outcome = match route(gw, self.partner, consent, request, claim, &render).await? {
+            Routed::Outcome(outcome) => outcome,
+            Routed::Remembered(stored) => return Ok(remembered(stored)),
+        };
         let res = respond(self.partner, self.op, self.raw, outcome)?;
         if self.signs { sign_response(gw, res).await } else { Ok(res) }
     }
+
+    /// The answer to this request for a new payment, as `respond` and `sign_response` would
+    /// make it; `None` (and it is made after) if it cannot be made here.
+    fn render_payment(&self, gw: &AppState, view: &PaymentView) -> Option<StoredResponse> {
+        let outcome = CanonicalResponse::Payment { payment: Box::new(view.clone()), created: true };
+        let rendered =
+            self.partner.adapter.encode(self.op, self.raw, outcome).map_err(ApiError::from).and_then(|out| {
+                let (status, mut headers, body) = raw_parts(out)?;
+                if self.signs {
+                    sign_into(gw, &mut headers, &body)?;
+                }
+                Ok(StoredResponse { status: status.as_u16(), headers: stored_headers(&headers), body: body.to_vec() })
+            });
+        rendered.inspect_err(|e| tracing::warn!(error = %e, "payment answer not rendered with its settlement")).ok()
+    }
+}
+
+/// What `route` produced: an outcome to answer with, or the answer to a payment's request,
+/// already rendered and remembered with the payment's settlement.
+enum Routed {
+    Outcome(CanonicalResponse),
+    Remembered(StoredResponse),
+}
+
+/// Marks a response whose answer is already stored under its idempotency key.
+#[derive(Clone, Copy)]
+struct AlreadyRemembered;
+
+fn remembered(stored: StoredResponse) -> Response {
+    let mut res = stored_response(stored);
+    res.extensions_mut().insert(AlreadyRemembered);
+    res
 }
 
 fn with_quota(mut res: Response, quota: Decision) -> Response {
@@ -671,6 +709,12 @@ fn held_or_replay(begun: Begin) -> Result<Idempotency, ApiError> {
 }
 
 fn replay(stored: StoredResponse) -> Response {
+    let mut res = stored_response(stored);
+    res.headers_mut().insert(idempotency::REPLAYED_HEADER, HeaderValue::from_static("true"));
+    res
+}
+
+fn stored_response(stored: StoredResponse) -> Response {
     let mut res = Response::new(axum::body::Body::from(stored.body));
     *res.status_mut() = axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
     for (name, value) in stored.headers {
@@ -678,14 +722,24 @@ fn replay(stored: StoredResponse) -> Response {
             res.headers_mut().insert(n, v);
         }
     }
-    res.headers_mut().insert(idempotency::REPLAYED_HEADER, HeaderValue::from_static("true"));
     res
+}
+
+/// What an answer is made of at the point it is remembered: its type, its signature (JWS or
+/// protocol headers). Quota headers are added after and belong to each retry.
+fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 /// Keeps a successful answer for replays. A refusal lets go of the key instead, unless a
 /// resource was already created under it (then a retry resumes that resource).
 async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiError>) -> Result<Response, ApiError> {
     let res = match answered {
+        // Stored with the payment's settlement.
+        Ok(res) if res.extensions().get::<AlreadyRemembered>().is_some() => return Ok(res),
         Ok(res) => res,
         // A deferred key is not this request's to let go: it either never wrote it, or
         // wrote it with a resource that a retry must resume.
@@ -699,14 +753,8 @@ async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiEr
     };
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    // What the answer is made of at this point: its type, its signature (JWS or protocol
-    // headers). Quota headers are added after and belong to each retry.
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-        .collect();
-    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: bytes.to_vec() };
+    let stored =
+        StoredResponse { status: parts.status.as_u16(), headers: stored_headers(&parts.headers), body: bytes.to_vec() };
     gw.idempotency.complete(claim, &stored, gw.tokens.now()).await?;
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
@@ -716,13 +764,19 @@ async fn remember(gw: &AppState, claim: &Claim, answered: Result<Response, ApiEr
 async fn sign_response(gw: &AppState, res: Response) -> Result<Response, ApiError> {
     let (mut parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    sign_into(gw, &mut parts.headers, &bytes)?;
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// Adds the detached JWS of `body` with the gateway's current key to `headers`.
+fn sign_into(gw: &AppState, headers: &mut HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     let now = gw.tokens.now();
     let keys = gw.keys.load();
     let (kid, key) = keys.signer(now);
-    let signature = jws::sign_detached(&bytes, kid, key, now)?;
+    let signature = jws::sign_detached(body, kid, key, now)?;
     let value = HeaderValue::from_str(&signature).map_err(|e| ApiError::Internal(e.to_string()))?;
-    parts.headers.insert(jws::HEADER, value);
-    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+    headers.insert(jws::HEADER, value);
+    Ok(())
 }
 
 async fn limit(gw: &AppState, partner: &Partner) -> Result<Decision, ApiError> {
@@ -744,12 +798,13 @@ async fn route(
     consent: Option<&Consent>,
     request: CanonicalRequest,
     claim: Option<&Claim>,
-) -> Result<CanonicalResponse, ApiError> {
+    render: RenderAnswer<'_>,
+) -> Result<Routed, ApiError> {
     let consent = || consent.ok_or(ApiError::ConsentRequired);
     let claim = || claim.ok_or_else(|| ApiError::Internal("money-moving call without an idempotency claim".into()));
     let accounts = &gw.accounts;
     let payments = &gw.payments;
-    Ok(match request {
+    Ok(Routed::Outcome(match request {
         CanonicalRequest::ListProducts(q) => CanonicalResponse::ProductPage(gw.core.list_products(&q).await?),
         CanonicalRequest::GetProduct(id) => CanonicalResponse::Product(Box::new(gw.core.get_product(&id).await?)),
         CanonicalRequest::CreateConsent(r) => CanonicalResponse::Consent {
@@ -799,11 +854,14 @@ async fn route(
             let claim = claim()?;
             // A key taken over from a crashed request answers with the payment that request
             // recorded, whatever its consent says now (that payment consumed or drew on it).
-            let payment = match payments.resume(&partner.id, claim).await? {
+            let booked = match payments.resume(&partner.id, claim, Some(render)).await? {
                 Some(resumed) => resumed,
-                None => payments.initiate(partner, consent()?, *r, claim).await?,
+                None => payments.initiate(partner, consent()?, *r, claim, Some(render)).await?,
             };
-            CanonicalResponse::Payment { payment: Box::new(payment), created: true }
+            match booked.answer {
+                Some(stored) => return Ok(Routed::Remembered(stored)),
+                None => CanonicalResponse::Payment { payment: Box::new(booked.payment), created: true },
+            }
         }
         CanonicalRequest::GetPayment(id) => {
             CanonicalResponse::Payment { payment: Box::new(payments.payment(&partner.id, &id).await?), created: false }
@@ -833,7 +891,7 @@ async fn route(
                 Err(e) => return Err(e.into()),
             }
         }
-    })
+    }))
 }
 
 /// A page of the partner's unacknowledged events; the cursor is the last event's sequence.
@@ -886,18 +944,25 @@ fn respond(
 /// An adapter's answer as an HTTP response; a protocol header that is not a valid header is
 /// the adapter's defect, not the partner's.
 fn raw_response(out: RawResponse) -> Result<Response, ApiError> {
-    let has_body = !out.body.is_empty();
-    let mut res = Response::new(axum::body::Body::from(out.body));
-    *res.status_mut() = axum::http::StatusCode::from_u16(out.status).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if has_body {
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    let (status, headers, body) = raw_parts(out)?;
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    Ok(res)
+}
+
+fn raw_parts(out: RawResponse) -> Result<(axum::http::StatusCode, HeaderMap, axum::body::Bytes), ApiError> {
+    let status = axum::http::StatusCode::from_u16(out.status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut headers = HeaderMap::with_capacity(1 + out.headers.len());
+    if !out.body.is_empty() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
     }
     for (name, value) in out.headers {
         let name = axum::http::HeaderName::try_from(name).map_err(|e| ApiError::Internal(e.to_string()))?;
         let value = HeaderValue::try_from(value).map_err(|e| ApiError::Internal(e.to_string()))?;
-        res.headers_mut().insert(name, value);
+        headers.insert(name, value);
     }
-    Ok(res)
+    Ok((status, headers, out.body))
 }
 
 fn write_quota(headers: &mut HeaderMap, quota: Decision) {

@@ -160,6 +160,13 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+impl StoredResponse {
+    /// The headers as every engine keeps them: a JSON array of name and value pairs.
+    pub fn headers_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string(&self.headers).map_err(StoreError::corrupt)
+    }
+}
+
 /// What the first look at a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {

@@ -74,7 +74,7 @@ impl Payments {
         // One posting per transaction, in the order listed; whatever is already final stays.
         for (_, payment) in self.store.bulk_payments(&consent.id).await? {
             if !model::is_final(payment.status) {
-                self.book_payment(payment).await?;
+                self.book_payment(payment, None).await?;
             }
         }
         self.bulk(&partner.id, &consent.id).await

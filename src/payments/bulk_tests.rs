@@ -184,7 +184,7 @@ async fn a_bulk_is_checked_like_single_payments() {
         remittance_reference: None,
     };
     assert!(matches!(
-        w.payments.initiate(&w.partner, &consent, req, &claim).await,
+        w.payments.initiate(&w.partner, &consent, req, &claim, None).await,
         Err(PaymentError::InvalidField { field: "consent_id", .. })
     ));
 }

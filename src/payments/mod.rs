@@ -30,7 +30,20 @@ use scenegate_adapters::native::wire;
 
 pub use model::{Payment, Reason, Refund, Settlement};
 pub use reconcile::spawn_reconciler;
-pub use store::{PartnerLimits, PaymentStore, PaymentStoreError, Refused};
+pub use store::{PartnerLimits, PaymentStore, PaymentStoreError, Refused, SettledAnswer};
+
+/// Renders the answer to a payment's request from the payment as its settlement will leave
+/// it (see [`SettledAnswer`]); `None` when it cannot be rendered there, and the request
+/// renders and stores its answer itself.
+pub type RenderAnswer<'a> = &'a (dyn Fn(&PaymentView) -> Option<StoredResponse> + Sync);
+
+/// A payment as its request leaves it, with the request's answer when that was stored with
+/// the payment's settlement.
+#[derive(Debug)]
+pub struct Booked {
+    pub payment: PaymentView,
+    pub answer: Option<StoredResponse>,
+}
 
 use crate::{
     accounts::Pseudonyms,
@@ -39,7 +52,7 @@ use crate::{
     consent::{Consent, ConsentError, Consents, Payee},
     core::{CoreClient, CoreCreditor, CoreError, PostingKind, PostingOrder, PostingOutcome},
     events::{NewEvent, Notify, types},
-    idempotency::Claim,
+    idempotency::{Claim, StoredResponse},
 };
 
 /// Longest a single payment consent may wait for its customer and its payment.
@@ -157,26 +170,37 @@ impl Payments {
 
     /// The payment a crashed request recorded under `claim`'s key, which the claim took over:
     /// booked if it is not yet, as it now stands. `None` when the key has none to resume.
-    pub async fn resume(&self, partner_id: &str, claim: &Claim) -> Result<Option<PaymentView>, PaymentError> {
-        match self.resume_payment(claim).await? {
-            Some(p) if p.partner_id == partner_id => Ok(Some(p.view())),
+    pub async fn resume(
+        &self,
+        partner_id: &str,
+        claim: &Claim,
+        render: Option<RenderAnswer<'_>>,
+    ) -> Result<Option<Booked>, PaymentError> {
+        let Some(id) = claim.resume.as_deref().and_then(|r| r.parse::<PaymentId>().ok()) else { return Ok(None) };
+        let payment = match self.store.payment(&id).await? {
+            Some(p) if p.partner_id == partner_id => p,
             // Keys are scoped to their partner: never, unless the store is corrupt.
-            Some(_) => Err(PaymentError::NotFound("payment")),
-            None => Ok(None),
+            _ => return Err(PaymentError::NotFound("payment")),
+        };
+        if model::is_final(payment.status) {
+            return Ok(Some(Booked { payment: payment.view(), answer: None }));
         }
+        Ok(Some(self.book_payment(payment, render.map(|r| (claim, r))).await?))
     }
 
     /// Initiates a payment under the consent the customer's token is bound to. `claim` holds
     /// the request's idempotency key (a claim taken over from a crashed request is first
-    /// offered to [`Self::resume`], which answers with what that request recorded).
+    /// offered to [`Self::resume`], which answers with what that request recorded); `render`,
+    /// if given, renders the request's answer to be stored with the payment's settlement.
     pub async fn initiate(
         &self,
         partner: &Partner,
         consent: &Consent,
         req: PaymentRequest,
         claim: &Claim,
-    ) -> Result<PaymentView, PaymentError> {
-        if let Some(resumed) = self.resume(&partner.id, claim).await? {
+        render: Option<RenderAnswer<'_>>,
+    ) -> Result<Booked, PaymentError> {
+        if let Some(resumed) = self.resume(&partner.id, claim, render).await? {
             return Ok(resumed);
         }
         if req.consent_id != consent.id {
@@ -240,25 +264,30 @@ impl Payments {
             Err(PaymentStoreError::NotFound) => return Err(PaymentError::NotFound("payment consent")),
             Err(e) => return Err(e.into()),
         }
-        Ok(self.book_payment(payment).await?.view())
+        self.book_payment(payment, render.map(|r| (claim, r))).await
     }
 
-    /// The resource a crashed request recorded under this key, booked if it is not yet.
-    async fn resume_payment(&self, claim: &Claim) -> Result<Option<Payment>, PaymentError> {
-        let Some(id) = claim.resume.as_deref().and_then(|r| r.parse::<PaymentId>().ok()) else { return Ok(None) };
-        let payment = self.store.payment(&id).await?.ok_or(PaymentError::NotFound("payment"))?;
-        if model::is_final(payment.status) {
-            return Ok(Some(payment));
-        }
-        Ok(Some(self.book_payment(payment).await?))
-    }
-
-    /// Asks the core to book a recorded payment and records what it said. A lost answer
-    /// leaves it `ACSP` for the reconciler.
-    async fn book_payment(&self, payment: Payment) -> Result<Payment, PaymentError> {
+    /// Asks the core to book a recorded payment and records what it said, with the answer
+    /// `answering` renders from the payment as that leaves it. A lost answer leaves the
+    /// payment `ACSP` for the reconciler.
+    async fn book_payment(
+        &self,
+        payment: Payment,
+        answering: Option<(&Claim, RenderAnswer<'_>)>,
+    ) -> Result<Booked, PaymentError> {
         let order = payment_order(&payment);
         let outcome = settlement_of(self.core.post_payment(&order).await, &payment.id);
-        self.settle_payment(&payment, &outcome).await.map(|p| p.unwrap_or(payment))
+        let now = self.clock.now();
+        let rendered = answering.and_then(|(claim, render)| {
+            let settled = payment.settled(&outcome, now)?;
+            let answer = render(&settled.view())?;
+            Some((claim, settled, answer))
+        });
+        let answer =
+            rendered.as_ref().map(|(claim, rendered_from, answer)| SettledAnswer { claim, rendered_from, answer });
+        let (settled, answered) = self.settle_at(&payment, &outcome, answer.as_ref(), now).await?;
+        let payment = settled.unwrap_or(payment);
+        Ok(Booked { payment: payment.view(), answer: answered.then(|| answer.map(|a| a.answer.clone())).flatten() })
     }
 
     /// Records `outcome` unless the payment is already final; returns it as it now stands.
@@ -267,12 +296,27 @@ impl Payments {
         last_read: &Payment,
         outcome: &Settlement,
     ) -> Result<Option<Payment>, PaymentError> {
+        Ok(self.settle_at(last_read, outcome, None, self.clock.now()).await?.0)
+    }
+
+    /// [`Self::settle_payment`] at `now`, storing `answer` with the settlement if it fits the
+    /// payment the settlement leaves (then `true`).
+    async fn settle_at(
+        &self,
+        last_read: &Payment,
+        outcome: &Settlement,
+        answer: Option<&SettledAnswer<'_>>,
+        now: i64,
+    ) -> Result<(Option<Payment>, bool), PaymentError> {
         let notify = self.notify(&last_read.partner_id);
         let event = Arc::new(move |p: &Payment| payment_event(p, notify));
-        match self.store.settle_payment(last_read, outcome, event, self.clock.now()).await? {
-            Some(settled) => Ok(Some(settled)),
+        match self.store.settle_payment(last_read, outcome, event, answer, now).await? {
+            Some(settled) => {
+                let answered = answer.is_some_and(|a| a.fits(&settled));
+                Ok((Some(settled), answered))
+            }
             // Already final: as it stands.
-            None => Ok(self.store.payment(&last_read.id).await?),
+            None => Ok((self.store.payment(&last_read.id).await?, false)),
         }
     }
 

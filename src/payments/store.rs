@@ -9,7 +9,10 @@ use scenegate_adapter_contract::{
 };
 
 use super::model::{Payment, Refund, Settlement};
-use crate::{events::NewEvent, idempotency::Claim};
+use crate::{
+    events::NewEvent,
+    idempotency::{Claim, StoredResponse},
+};
 
 pub use crate::config::PaymentLimits as PartnerLimits;
 
@@ -99,6 +102,25 @@ pub struct NewRefund<'a> {
 /// Makes the event that announces a settled payment or refund, inside the store's write.
 pub type EventOf<T> = std::sync::Arc<dyn Fn(&T) -> NewEvent + Send + Sync>;
 
+/// The answer to the request that made a payment, rendered from the payment as its
+/// settlement would leave it: the write that settles the payment stores it under the
+/// request's idempotency key, but only if that write leaves the payment exactly as
+/// `rendered_from` (otherwise the request renders and stores its answer itself). A payment's
+/// request then ends in one write, not a settlement and a second write for its answer.
+pub struct SettledAnswer<'a> {
+    pub claim: &'a Claim,
+    pub rendered_from: &'a Payment,
+    pub answer: &'a StoredResponse,
+}
+
+impl SettledAnswer<'_> {
+    /// Whether this answer belongs with `settled`: what every engine asks before storing it,
+    /// and what tells the caller that it was stored.
+    pub fn fits(&self, settled: &Payment) -> bool {
+        self.rendered_from == settled
+    }
+}
+
 #[async_trait]
 pub trait PaymentStore: Send + Sync {
     /// Records an accepted payment (`ACTC`) under its consent: a single consent becomes
@@ -109,12 +131,14 @@ pub trait PaymentStore: Send + Sync {
     /// allowances and limits. Returns the payment after the change, or `None` when it was
     /// already final (someone else settled it first). `last_read` is the payment as the caller
     /// last read it: a store may move it in one step when it is still so, and otherwise reads
-    /// it again under a lock.
+    /// it again under a lock. `answer` is stored with the change when it
+    /// [fits](SettledAnswer::fits) the payment after it.
     async fn settle_payment(
         &self,
         last_read: &Payment,
         outcome: &Settlement,
         event: EventOf<Payment>,
+        answer: Option<&SettledAnswer<'_>>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError>;
     /// Records a bulk consent's payments (`ACTC`) in one unit: the consent is consumed (it

@@ -23,6 +23,12 @@ use crate::{
 const MERCHANT: &str = "6222020000000000091";
 
 /// The payment's event as a partner with a webhook is told it.
+/// The answer a partner's payment request gets, as these tests store it.
+fn answer_of(view: &PaymentView) -> idempotency::StoredResponse {
+    let body = serde_json::to_vec(&wire::PaymentView::from(view.clone())).unwrap();
+    idempotency::StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body }
+}
+
 fn webhook_event() -> store::EventOf<Payment> {
     Arc::new(|p: &Payment| payment_event(p, Notify::Webhook))
 }
@@ -166,12 +172,15 @@ impl World {
                     instructed_amount: cny(amount),
                     remittance_reference: None,
                 };
-                match self.payments.initiate(&self.partner, consent, req, &claim).await {
-                    Ok(view) => {
-                        let body = serde_json::to_vec(&wire::PaymentView::from(view.clone())).unwrap();
-                        let stored = idempotency::StoredResponse { status: 201, headers: vec![], body };
-                        self.idem.complete(&claim, &stored, self.clock.now()).await.unwrap();
-                        Outcome::Paid(Box::new(view))
+                // The answer is rendered for the settlement to store, as the pipeline does;
+                // stored after it only when the settlement did not.
+                let render = |view: &PaymentView| Some(answer_of(view));
+                match self.payments.initiate(&self.partner, consent, req, &claim, Some(&render)).await {
+                    Ok(booked) => {
+                        if booked.answer.is_none() {
+                            self.idem.complete(&claim, &answer_of(&booked.payment), self.clock.now()).await.unwrap();
+                        }
+                        Outcome::Paid(Box::new(booked.payment))
                     }
                     Err(e) => {
                         self.idem.release(&claim).await.unwrap();
@@ -654,13 +663,14 @@ async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() 
     let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
     let read = w.record(&*w.payments.store, &consent, "stale-1", 900).await.unwrap();
     let booked = Settlement::Booked { txn_id: "TXN-1".into() };
-    let settled = w.payments.store.settle_payment(&read, &booked, webhook_event(), w.clock.now()).await.unwrap();
+    let settled = w.payments.store.settle_payment(&read, &booked, webhook_event(), None, w.clock.now()).await.unwrap();
     assert_eq!(settled.map(|p| p.status), Some(Iso20022Status::Acsc));
     // The same read again, with each outcome: already final, so nothing moves.
     for outcome in
         [booked, Settlement::Unknown, Settlement::Rejected(Reason { code: "AM04".into(), text: String::new() })]
     {
-        let again = w.payments.store.settle_payment(&read, &outcome, webhook_event(), w.clock.now()).await.unwrap();
+        let again =
+            w.payments.store.settle_payment(&read, &outcome, webhook_event(), None, w.clock.now()).await.unwrap();
         assert_eq!(again, None, "{outcome:?}");
     }
     let now = w.payments.store.payment(&read.id).await.unwrap().unwrap();
@@ -668,6 +678,42 @@ async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() 
     let events = w._stores.events.list_for_partner("ptn_pay", None, 100).await.unwrap();
     let about: Vec<_> = events.iter().filter(|e| e.subject_id == read.id.as_str()).collect();
     assert_eq!(about.len(), 2, "recorded, then settled once: {about:?}");
+}
+
+/// A payment's settlement stores its request's answer under the request's key in the same
+/// write, when the answer was rendered from the payment the settlement leaves: on the one-step
+/// path (a booking) and on the locked one (a rejection). One rendered from anything else is
+/// not stored: the request then stores its own.
+async fn a_settlement_stores_the_answer_rendered_from_the_payment_it_leaves() {
+    let w = world(2_000).await;
+    let allowance = Allowance { per_payment: 100_000, per_day: None, per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let store = &*w.payments.store;
+    let now = w.clock.now();
+    let booked = Settlement::Booked { txn_id: "TXN-1".into() };
+    let rejected = Settlement::Rejected(Reason { code: "AM04".into(), text: "insufficient funds".into() });
+    // (key, the settlement, the settlement the answer was rendered from, stored?)
+    let cases = [
+        ("answer-booked", &booked, &booked, true),
+        ("answer-rejected", &rejected, &rejected, true),
+        ("answer-of-another", &booked, &Settlement::Unknown, false),
+    ];
+    for (key, outcome, rendered_for, stored) in cases {
+        let read = w.record(store, &consent, key, 900).await.unwrap();
+        let key = IdempotencyKey::parse(Some(key)).unwrap();
+        let claim = w.idem.defer("ptn_pay", &key, "fp", now);
+        let rendered_from = read.settled(rendered_for, now).unwrap();
+        let answer = answer_of(&rendered_from.view());
+        let with = SettledAnswer { claim: &claim, rendered_from: &rendered_from, answer: &answer };
+        let settled = store.settle_payment(&read, outcome, webhook_event(), Some(&with), now).await.unwrap().unwrap();
+        assert_eq!(with.fits(&settled), stored, "{key:?}");
+        let said = w.idem.peek("ptn_pay", &key, "fp", now).await.unwrap();
+        if stored {
+            assert_eq!(said, Some(Begin::Replay(answer)), "{key:?}: stored with the settlement");
+        } else {
+            assert!(matches!(said, Some(Begin::InFlight { .. })), "{key:?}: nothing stored: {said:?}");
+        }
+    }
 }
 
 /// A partner that polls hears of its payments and refunds by polling alone: their events are
@@ -713,6 +759,7 @@ crate::store::test_support::on_every_engine!(
     a_partner_that_polls_has_no_webhook_queue,
     a_single_consent_pays_once_however_many_try_it_together,
     a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,
+    a_settlement_stores_the_answer_rendered_from_the_payment_it_leaves,
     instances_recording_together_never_exceed_the_partners_daily_limit,
     fifty_concurrent_requests_with_one_key_book_one_payment,
     concurrent_payments_never_exceed_a_recurring_allowance,

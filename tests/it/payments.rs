@@ -231,6 +231,7 @@ async fn a_payment_is_authorised_booked_once_refunded_within_bounds_and_announce
     // A retry of the same request: the same answer, no second booking.
     let res = post_money(&url, &customer_token, &bytes, Some("pay-1"), Some(&sign(&bytes, now()))).await;
     assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.headers()["x-jws-signature"].to_str().unwrap(), signature, "the answer as sent, signature too");
     assert_eq!(res.bytes().await.unwrap(), first);
     // A new key for the same consent: it is consumed.
     let (status, problem) = signed(&url, &customer_token, "pay-2", &pay).await;

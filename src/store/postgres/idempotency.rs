@@ -63,6 +63,44 @@ pub async fn link_in(conn: &mut PgConnection, claim: &Claim, resource_id: &str) 
     Ok(())
 }
 
+/// Stores `response` as the answer under the claim's key, on the caller's connection (a
+/// payment's settlement writes its answer in its own transaction).
+pub async fn complete_in(conn: &mut PgConnection, claim: &Claim, response: &StoredResponse) -> Result<(), StoreError> {
+    let query =
+        sqlx::query("UPDATE idempotency SET status = $1, headers = $2, body = $3 WHERE partner_id = $4 AND key = $5");
+    bind_answer(query, claim, response)?.execute(&mut *conn).await.map_err(err)?;
+    Ok(())
+}
+
+/// The `WITH` entry that stores an answer under a claim's key when the statement's `guard`
+/// entry returned a row, for the resource `resource` (a parameter) the key was linked to:
+/// a change and its answer written in one statement. Its parameters, `$first`…`$first+4`,
+/// are bound by [`bind_answer`].
+pub fn answer_after_guard(resource: &str, first: usize) -> String {
+    let p = |n: usize| format!("${}", first + n);
+    let (status, headers, body, partner, key) = (p(0), p(1), p(2), p(3), p(4));
+    format!(
+        "answered AS (
+            UPDATE idempotency SET status = {status}, headers = {headers}, body = {body}
+            WHERE partner_id = {partner} AND key = {key} AND resource_id = {resource} AND EXISTS (SELECT 1 FROM guard)
+         )"
+    )
+}
+
+/// Binds an answer's status, headers and body, then the claim's partner and key.
+pub fn bind_answer<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    claim: &Claim,
+    response: &StoredResponse,
+) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, StoreError> {
+    Ok(query
+        .bind(i64::from(response.status))
+        .bind(response.headers_json()?)
+        .bind(response.body.clone())
+        .bind(claim.partner_id.clone())
+        .bind(claim.key.as_str().to_owned()))
+}
+
 /// Writes the records of deferred claims inside the caller's transaction, in one statement:
 /// a free key, or one past its retention, is taken; a live record keeps its key. Returns
 /// the `(partner, key)` pairs taken. Keys are taken in one sorted order (two transactions
@@ -239,17 +277,7 @@ impl IdempotencyStore for PgIdempotencyStore {
     }
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers).map_err(StoreError::corrupt)?;
-        sqlx::query("UPDATE idempotency SET status = $1, headers = $2, body = $3 WHERE partner_id = $4 AND key = $5")
-            .bind(i64::from(response.status))
-            .bind(headers)
-            .bind(&response.body)
-            .bind(&claim.partner_id)
-            .bind(claim.key.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+        complete_in(&mut *self.pool.acquire().await.map_err(err)?, claim, response).await
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {

@@ -26,8 +26,8 @@ use super::{
 use crate::idempotency::Claim;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
-    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, Spent, check_spend,
-    draw_on_consent,
+    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PaymentStore, PaymentStoreError, Refused, SettledAnswer, Spent,
+    check_spend, draw_on_consent,
 };
 use futures_util::future::BoxFuture;
 
@@ -607,15 +607,19 @@ async fn give_back(conn: &mut PgConnection, p: &Payment) -> Result<(), PaymentSt
 
 /// A settlement and its event in one statement, if the payment is still in the status its
 /// caller read (its other columns do not change before it is final).
-static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    events::append_after(
-        "guard AS (
-            UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
-            WHERE id = $6 AND status = $7 RETURNING 1
-         )",
-        7,
-    )
+static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| events::append_after(SETTLE_GUARD, 7));
+
+/// [`SETTLE_IF_UNMOVED`] that also stores the request's answer under its idempotency key
+/// (parameters `$8`…`$12`, [`idempotency::bind_answer`]).
+static SETTLE_AND_ANSWER_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    events::append_after(&format!("{SETTLE_GUARD}, {}", idempotency::answer_after_guard("$6", 8)), 12)
 });
+
+const SETTLE_GUARD: &str = "guard AS (
+        UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
+        WHERE id = $6 AND status = $7 RETURNING 1
+     )";
 
 fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
@@ -693,14 +697,17 @@ impl PaymentStore for PgPaymentStore {
         last_read: &Payment,
         outcome: &Settlement,
         event: EventOf<Payment>,
+        answer: Option<&SettledAnswer<'_>>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
         // The common case, a booking or a lost answer for a payment as its caller last read
-        // it, in one statement; a rejection (it gives back what it counted) or a payment that
-        // moved since takes the locked path.
+        // it, in one statement with its event and the request's answer; a rejection (it
+        // gives back what it counted) or a payment that moved since takes the locked path.
         if !matches!(outcome, Settlement::Rejected(_)) {
             let Some(settled) = last_read.settled(outcome, now) else { return Ok(None) };
-            let query = sqlx::query(SETTLE_IF_UNMOVED.as_str())
+            let answer = answer.filter(|a| a.fits(&settled));
+            let statement = if answer.is_some() { &SETTLE_AND_ANSWER_IF_UNMOVED } else { &SETTLE_IF_UNMOVED };
+            let query = sqlx::query(statement.as_str())
                 .bind(settled.status.code())
                 .bind(settled.reason.as_ref().map(|r| r.code.clone()))
                 .bind(settled.reason.as_ref().map(|r| r.text.clone()))
@@ -708,6 +715,10 @@ impl PaymentStore for PgPaymentStore {
                 .bind(now)
                 .bind(settled.id.as_str().to_owned())
                 .bind(last_read.status.code());
+            let query = match answer {
+                Some(a) => idempotency::bind_answer(query, a.claim, a.answer)?,
+                None => query,
+            };
             let (query, _) = events::bind_event(query, &event(&settled), now).map_err(append_err)?;
             if query.execute(&self.pool).await.map_err(db)?.rows_affected() == 1 {
                 return Ok(Some(settled));
@@ -733,6 +744,9 @@ impl PaymentStore for PgPaymentStore {
         .await
         .map_err(db)?;
         events::append(&mut tx, &event(&p), now).await.map_err(append_err)?;
+        if let Some(a) = answer.filter(|a| a.fits(&p)) {
+            idempotency::complete_in(&mut tx, a.claim, a.answer).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(Some(p))
     }

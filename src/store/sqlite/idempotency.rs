@@ -45,6 +45,22 @@ impl SqliteIdempotencyStore {
     }
 }
 
+/// Stores `response` as the answer under the claim's key, inside the caller's transaction
+/// (a payment's settlement writes its answer with it).
+pub fn complete_in(conn: &Connection, claim: &Claim, response: &StoredResponse) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
+    )?
+    .execute(params![
+        i64::from(response.status),
+        response.headers_json()?,
+        response.body,
+        claim.partner_id,
+        claim.key.as_str()
+    ])?;
+    Ok(())
+}
+
 /// Links the resource a claim created to its record, inside the transaction that writes
 /// the resource: after a crash, whoever takes the key over finds it and resumes it. A
 /// deferred claim writes its record here (a free key, or one past its retention), or fails
@@ -181,18 +197,8 @@ impl IdempotencyStore for SqliteIdempotencyStore {
     }
 
     async fn complete(&self, claim: &Claim, response: &StoredResponse, _now: i64) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&response.headers).map_err(StoreError::corrupt)?;
-        let (claim, status, body) = (claim.clone(), i64::from(response.status), response.body.clone());
-        self.db
-            .batch
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE idempotency SET status = ?1, headers = ?2, body = ?3 WHERE partner_id = ?4 AND key = ?5",
-                )?
-                .execute(params![status, headers, body, claim.partner_id, claim.key.as_str()])?;
-                Ok(())
-            })
-            .await
+        let (claim, response) = (claim.clone(), response.clone());
+        self.db.batch.write(move |conn| complete_in(conn, &claim, &response)).await
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {

@@ -13,8 +13,8 @@ use scenegate_adapter_contract::{
 use super::{Columns, consent as consent_store, events, idempotency};
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
-    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused, Spent,
-    check_spend, draw_on_consent,
+    Drawn, EventOf, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused,
+    SettledAnswer, Spent, check_spend, draw_on_consent,
 };
 
 pub const SCHEMA: &[&str] = &[
@@ -406,10 +406,12 @@ impl PaymentStore for SqlitePaymentStore {
         last_read: &Payment,
         outcome: &Settlement,
         event: EventOf<Payment>,
+        answer: Option<&SettledAnswer<'_>>,
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
         // The writer thread is the only writer: reading it again there costs no round trip.
         let (id, outcome) = (last_read.id.clone(), outcome.clone());
+        let answer = answer.map(|a| (a.claim.clone(), a.rendered_from.clone(), a.answer.clone()));
         self.db
             .batch
             .write(move |conn| {
@@ -434,6 +436,12 @@ impl PaymentStore for SqlitePaymentStore {
                 ])
                 .map_err(wdb)?;
                 events::append(conn, &event(&p), now).map_err(append_err)?;
+                if let Some((claim, rendered_from, answer)) = &answer {
+                    let answer = SettledAnswer { claim, rendered_from, answer };
+                    if answer.fits(&p) {
+                        idempotency::complete_in(conn, claim, answer.answer)?;
+                    }
+                }
                 Ok(Some(p))
             })
             .await
