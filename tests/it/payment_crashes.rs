@@ -240,6 +240,59 @@ async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consum
     }
 }
 
+/// A key a crashed request claimed and left without a payment (it took the key over, then
+/// died before writing one): its record is live, so the next request's payment, which writes
+/// its key with it, is refused inside the batch; the record's lapsed lease says the key is
+/// free to take over, and the request takes it and is paid, once. Its retry replays it.
+#[tokio::test]
+async fn a_key_a_crashed_request_left_without_a_payment_is_taken_over_and_paid_once() {
+    use sha2::{Digest, Sha256};
+    let stack = stack();
+    let (consent_id, token) = recurring(&stack).await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let bytes = body(&consent_id);
+    // The record the crashed request left, as the gateway writes it: the request's
+    // fingerprint (method, path, digest of the body), no payment, no answer, its lease over.
+    let digest = |b: &[u8]| Sha256::digest(b).to_vec();
+    let fingerprint: String = digest(&[b"POST\n/v1/payments\n".as_slice(), &digest(&bytes)].concat())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let now = crate::support::partner::now();
+    let path = stack.gw.dir.path().join("data/gateway.sqlite");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency (partner_id, key, fingerprint, lease_until, created_at, expires_at)
+         VALUES ('ptn_pay', 'orphaned', ?1, ?2, ?3, ?4)",
+    )
+    .bind(&fingerprint)
+    .bind(now - 1)
+    .bind(now - 10)
+    .bind(now + 86_400)
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let url = stack.gw.url("/v1/payments");
+    let res = post_payment(&url, &token, "orphaned", &bytes, &sign(&bytes, now)).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let first = res.bytes().await.unwrap();
+    let payment: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(payment["status_code"], "ACSC", "{payment}");
+    let linked: Option<String> =
+        sqlx::query_scalar("SELECT resource_id FROM idempotency WHERE partner_id = 'ptn_pay' AND key = 'orphaned'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(linked.as_deref(), payment["payment_id"].as_str(), "the key now holds the payment");
+
+    let res =
+        post_payment(&url, &token, "orphaned", &bytes, &sign(&bytes, crate::support::partner::now())).await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.bytes().await.unwrap(), first);
+    assert_eq!(ledger(stack.core_url()).await["txn_count"].as_i64().unwrap(), before + 1, "paid once");
+}
+
 /// 50 concurrent requests with one key: one payment and one posting; every other answer is
 /// the same payment replayed or 409 `idempotency_in_flight`.
 #[tokio::test]
