@@ -125,7 +125,7 @@ impl Consent {
 
 /// Unix seconds as RFC 3339 UTC, second precision.
 pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+    jiff::Timestamp::from_second(secs).map(crate::core::rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

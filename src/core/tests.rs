@@ -351,3 +351,13 @@ async fn a_reversal_whose_answer_is_lost_is_finished_by_the_reconciler_once() {
     assert_eq!(Transfer::new(&a, &b, &o).settle(false).await.unwrap(), Settlement::Reversed(Refusal::NotCredited));
     assert_books(&a, &b, 0);
 }
+
+#[test]
+fn instants_are_printed_in_utc_to_the_second() {
+    let at = |s: i64, ns: i32| jiff::Timestamp::new(s, ns).unwrap();
+    assert_eq!(super::rfc3339(at(0, 0)), "1970-01-01T00:00:00Z");
+    assert_eq!(super::rfc3339(at(1_796_490_222, 0)), "2026-12-05T17:03:42Z");
+    // A fraction is cut, never printed: partners parse whole seconds.
+    assert_eq!(super::rfc3339(at(1_796_490_222, 999_999_999)), "2026-12-05T17:03:42Z");
+    assert_eq!(super::rfc3339(at(-1, 0)), "1969-12-31T23:59:59Z");
+}

@@ -127,11 +127,20 @@ fn eligibility(e: wire::Eligibility, currency: Currency) -> Result<Eligibility, 
     })
 }
 
-/// The core stamps times in Beijing local time (UTC+8, no DST), `yyyyMMddHHmmss`.
+/// The core stamps times in Beijing local time (UTC+8, no DST), `yyyyMMddHHmmss`: exactly
+/// fourteen digits, read by position (a page of transactions has one per line).
 pub fn beijing_time(stamp: &str) -> Result<jiff::Timestamp, CoreError> {
-    let civil = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", stamp)
-        .map_err(|_| decode_err(format_args!("bad core time {stamp:?}")))?;
-    Ok(civil.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).map_err(decode_err)?.timestamp())
+    let bad = || decode_err(format_args!("bad core time {stamp:?}"));
+    let digits = stamp.as_bytes();
+    if digits.len() != 14 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let field = |at: std::ops::Range<usize>| digits[at].iter().fold(0_i16, |n, d| n * 10 + i16::from(d - b'0'));
+    // Each field fits its type: two digits are at most 99.
+    let two = |at| i8::try_from(field(at)).unwrap_or(i8::MAX);
+    let civil = jiff::civil::DateTime::new(field(0..4), two(4..6), two(6..8), two(8..10), two(10..12), two(12..14), 0)
+        .map_err(|_| bad())?;
+    jiff::tz::offset(8).to_timestamp(civil).map_err(decode_err)
 }
 
 /// A core stamp as partners get times: RFC 3339 UTC.
@@ -149,6 +158,18 @@ mod tests {
         assert_eq!(beijing_to_utc("20261101080000").unwrap(), "2026-11-01T00:00:00Z");
         assert_eq!(beijing_to_utc("20260101003000").unwrap(), "2025-12-31T16:30:00Z");
         assert!(beijing_to_utc("2026-11-01").is_err());
+        for bad in [
+            "2026110108000",
+            "202611010800000",
+            "20261301080000",
+            "20261131080000",
+            "20261101240000",
+            "2026110108000x",
+            "+2026110108000",
+            "２０26110108000",
+        ] {
+            assert!(beijing_time(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -164,6 +185,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn every_beijing_stamp_reads_as_the_instant_it_names(secs in -62_000_000_000_i64..253_000_000_000) {
+            let at = jiff::Timestamp::from_second(secs).unwrap();
+            let beijing = at.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
+            if (1..=9999).contains(&beijing.year()) {
+                prop_assert_eq!(beijing_time(&beijing.strftime("%Y%m%d%H%M%S").to_string()).unwrap(), at);
+            }
+        }
+
         #[test]
         fn cursors_round_trip(code in "[A-Za-z0-9_-]{1,64}") {
             prop_assert_eq!(decode_cursor(&encode_cursor(&code)).unwrap(), code);
