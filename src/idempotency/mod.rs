@@ -4,7 +4,8 @@
 //! A key is scoped to its partner and kept [`RETENTION_SECS`]. The first request with a key
 //! inserts an *in-flight* record holding a lease; the resource it creates (payment, refund,
 //! consent) is linked to the record in the same transaction that writes the resource, and the
-//! final answer is stored once sent. Concurrent requests with the key see the lease and get
+//! final answer is stored before it is sent (a payment's with its settlement, in the same
+//! write: `payments::SettledAnswer`). Concurrent requests with the key see the lease and get
 //! 409 `idempotency_in_flight`; a request whose owner crashed takes the record over when the
 //! lease lapses and resumes the linked resource rather than creating another. The same key
 //! with a different method, path or body is 422 `idempotency_key_reused`.
