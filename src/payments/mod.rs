@@ -283,11 +283,12 @@ impl Payments {
             let answer = render(&settled.view())?;
             Some((claim, settled, answer))
         });
-        let answer =
+        let with =
             rendered.as_ref().map(|(claim, rendered_from, answer)| SettledAnswer { claim, rendered_from, answer });
-        let (settled, answered) = self.settle_at(&payment, &outcome, answer.as_ref(), now).await?;
-        let payment = settled.unwrap_or(payment);
-        Ok(Booked { payment: payment.view(), answer: answered.then(|| answer.map(|a| a.answer.clone())).flatten() })
+        let (settled, answered) = self.settle_at(&payment, &outcome, with.as_ref(), now).await?;
+        // The rendered answer goes back to be sent only if the settlement stored it.
+        let answer = rendered.filter(|_| answered).map(|(_, _, answer)| answer);
+        Ok(Booked { payment: settled.unwrap_or(payment).view(), answer })
     }
 
     /// Records `outcome` unless the payment is already final; returns it as it now stands.

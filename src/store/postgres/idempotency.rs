@@ -90,15 +90,15 @@ pub fn answer_after_guard(resource: &str, first: usize) -> String {
 /// Binds an answer's status, headers and body, then the claim's partner and key.
 pub fn bind_answer<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    claim: &Claim,
-    response: &StoredResponse,
+    claim: &'q Claim,
+    response: &'q StoredResponse,
 ) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, StoreError> {
     Ok(query
         .bind(i64::from(response.status))
         .bind(response.headers_json()?)
-        .bind(response.body.clone())
-        .bind(claim.partner_id.clone())
-        .bind(claim.key.as_str().to_owned()))
+        .bind(response.body.as_slice())
+        .bind(claim.partner_id.as_str())
+        .bind(claim.key.as_str()))
 }
 
 /// Writes the records of deferred claims inside the caller's transaction, in one statement:
