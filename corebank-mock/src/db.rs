@@ -13,6 +13,8 @@ use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions, WriterThread};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::reads::Reads;
+
 /// Writers wait this long for the write lock before failing: `BEGIN IMMEDIATE` blocks here
 /// rather than erroring when another transfer holds the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,8 +33,8 @@ pub(crate) struct Db {
     pub(crate) batch: WriterThread,
     /// The other writes (codes, mock settings), one at a time behind the gate.
     pub(crate) writer: GatedPool,
-    /// Reads only (opened read-only: a write here fails).
-    pub(crate) reader: SqlitePool,
+    /// Reads only, on the caller's thread (opened read-only: a write here fails).
+    pub(crate) reads: Reads,
     /// A core without a data folder keeps its file here, removed with the last handle.
     pub(crate) _scratch: Option<Arc<tempfile::TempDir>>,
 }
@@ -60,15 +62,11 @@ pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<Db> {
     let writer =
         SqlitePoolOptions::new().max_connections(1).acquire_timeout(BUSY_TIMEOUT).connect_with(opts.clone()).await?;
     create_schema(&writer).await?;
-    let reader = SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(BUSY_TIMEOUT)
-        .connect_with(opts.create_if_missing(false).read_only(true))
-        .await?;
+    let reads = Reads::open(&path)?;
     let gate = WriteGate::default();
     let options = WriterOptions { db: "core_mock", busy_timeout: BUSY_TIMEOUT, foreign_keys: true };
     let batch = WriterThread::open(&path, options, gate.clone())?;
-    Ok(Db { batch, writer: GatedPool::new(writer, gate, BUSY_TIMEOUT), reader, _scratch: scratch })
+    Ok(Db { batch, writer: GatedPool::new(writer, gate, BUSY_TIMEOUT), reads, _scratch: scratch })
 }
 
 async fn create_schema(pool: &SqlitePool) -> anyhow::Result<()> {

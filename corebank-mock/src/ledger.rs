@@ -242,12 +242,11 @@ fn leg(conn: &Connection, acct_no: &str, field: &'static str, ccy: &str) -> Resu
 const BALANCE: &str = "SELECT bal_after_fen FROM posting_balances WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 1";
 
 /// [`BALANCE`] for the routes that read it.
-pub(crate) async fn balance_of(pool: &sqlx::SqlitePool, acct_no: &str) -> sqlx::Result<i64> {
-    let bal: Option<(i64,)> = sqlx::query_as(BALANCE).bind(acct_no).fetch_optional(pool).await?;
-    Ok(bal.map_or(0, |(b,)| b))
+pub(crate) fn balance_of(reads: &crate::reads::Reads, acct_no: &str) -> rusqlite::Result<i64> {
+    reads.with(|c| balance_in(c, acct_no))
 }
 
-/// [`BALANCE`] inside the writer thread's transaction.
+/// [`BALANCE`] on a connection: the writer thread's transaction or a read.
 fn balance_in(conn: &Connection, acct_no: &str) -> rusqlite::Result<i64> {
     Ok(conn.prepare_cached(BALANCE)?.query_row(params![acct_no], |r| r.get(0)).optional()?.unwrap_or(0))
 }

@@ -214,6 +214,7 @@ mod otp;
 mod params;
 mod password;
 mod payment;
+mod reads;
 mod routes;
 mod seed;
 mod wire;
@@ -221,8 +222,6 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-use sqlx::SqlitePool;
 
 pub use holding::{Dialect, Holding, parse_range};
 pub use wire::LedgerCheck;
@@ -255,8 +254,8 @@ pub struct CoreRole {
 /// Handle to one core; clones share the connections, the clock and the faults.
 #[derive(Clone, Debug)]
 pub struct CoreBank {
-    /// Read-only connections: lookups, statements, balances.
-    pool: SqlitePool,
+    /// Read-only connections used on the caller's thread: lookups, statements, balances.
+    reads: reads::Reads,
     /// The other writes (codes, mock settings), behind the ledger's write gate.
     writer: scenegate_sqlite_batch::GatedPool,
     /// Postings, voids and the reads that decide them (a payment's status, the ledger
@@ -286,7 +285,7 @@ impl CoreBank {
             seed::seed_once(&db.batch, &role.accounts).await?;
         }
         Ok(CoreBank {
-            pool: db.reader,
+            reads: db.reads,
             writer: db.writer,
             batch: db.batch,
             _scratch: db._scratch,

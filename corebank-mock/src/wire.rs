@@ -137,6 +137,21 @@ pub(crate) struct Account {
 /// Row order of `SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date`.
 pub(crate) type AccountRow = (String, String, String, String, String, String, String);
 
+impl Account {
+    /// A row of `SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            acct_no: r.get(0)?,
+            cust_no: r.get(1)?,
+            acct_name: r.get(2)?,
+            ccy: r.get(3)?,
+            acct_type: r.get(4)?,
+            acct_status: r.get(5)?,
+            open_date: r.get(6)?,
+        })
+    }
+}
+
 impl From<AccountRow> for Account {
     fn from(r: AccountRow) -> Self {
         Self { acct_no: r.0, cust_no: r.1, acct_name: r.2, ccy: r.3, acct_type: r.4, acct_status: r.5, open_date: r.6 }

@@ -7,11 +7,12 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
-use sqlx::SqlitePool;
 
 use crate::error::CoreError;
-use crate::wire::{Account, AccountRow, Balance, Page, Reply, Statement, TxnItem, ok};
+use crate::reads::Reads;
+use crate::wire::{Account, Balance, Page, Reply, Statement, TxnItem, ok};
 use crate::{CoreBank, clock, ledger, params};
 
 pub(crate) fn router() -> Router<CoreBank> {
@@ -21,36 +22,37 @@ pub(crate) fn router() -> Router<CoreBank> {
         .route("/core/accounts/{acct_no}/txns", get(txns))
 }
 
-pub(crate) async fn customer_accounts(pool: &SqlitePool, cust_no: &str) -> sqlx::Result<Vec<Account>> {
-    let rows: Vec<AccountRow> = sqlx::query_as(
-        "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
-         FROM accounts WHERE cust_no = ?1 ORDER BY acct_no",
-    )
-    .bind(cust_no)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(Account::from).collect())
+pub(crate) fn customer_accounts(reads: &Reads, cust_no: &str) -> rusqlite::Result<Vec<Account>> {
+    reads.with(|c| {
+        c.prepare_cached(
+            "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
+             FROM accounts WHERE cust_no = ?1 ORDER BY acct_no",
+        )?
+        .query_map([cust_no], Account::from_row)?
+        .collect()
+    })
 }
 
 /// A customer account (GL accounts are not found).
-pub(crate) async fn find(pool: &SqlitePool, acct_no: &str) -> Result<Account, CoreError> {
-    let acct: Option<AccountRow> = sqlx::query_as(
-        "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
-         FROM accounts WHERE acct_no = ?1 AND cust_no IS NOT NULL",
-    )
-    .bind(acct_no)
-    .fetch_optional(pool)
-    .await?;
-    acct.map(Account::from).ok_or(CoreError::NotFound("account"))
+pub(crate) fn find(reads: &Reads, acct_no: &str) -> Result<Account, CoreError> {
+    let acct = reads.with(|c| {
+        c.prepare_cached(
+            "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
+             FROM accounts WHERE acct_no = ?1 AND cust_no IS NOT NULL",
+        )?
+        .query_row([acct_no], Account::from_row)
+        .optional()
+    })?;
+    acct.ok_or(CoreError::NotFound("account"))
 }
 
 async fn one(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply<Account> {
-    ok(find(&core.pool, &acct_no).await?)
+    ok(find(&core.reads, &acct_no)?)
 }
 
 async fn balance(State(core): State<CoreBank>, Path(acct_no): Path<String>) -> Reply<Balance> {
-    let acct = find(&core.pool, &acct_no).await?;
-    let ledger_bal_fen = ledger::balance_of(&core.pool, &acct.acct_no).await?;
+    let acct = find(&core.reads, &acct_no)?;
+    let ledger_bal_fen = ledger::balance_of(&core.reads, &acct.acct_no)?;
     // A frozen or closed account keeps its ledger balance but none of it can be spent.
     let avail_bal_fen = if acct.acct_status == "N" { ledger_bal_fen } else { 0 };
     ok(Balance {
@@ -110,8 +112,8 @@ async fn txns(
         Some(e) => e.tomorrow().map_or(i64::MAX, clock::day_start),
         None => i64::MAX,
     };
-    let acct = find(&core.pool, &acct_no).await?;
-    let rows = statement_rows(&core.pool, &acct.acct_no, newest_first, bound, from, until, limit).await?;
+    let acct = find(&core.reads, &acct_no)?;
+    let rows = statement_rows(&core.reads, &acct.acct_no, newest_first, bound, from, until, limit)?;
     let items = rows.into_iter().map(txn_item).collect();
     ok(Statement { acct_no: acct.acct_no, cust_no: acct.cust_no, page: Page::from_overfetch(items, limit) })
 }
@@ -119,8 +121,8 @@ async fn txns(
 /// One page of an account's postings, `limit + 1` rows (the extra one says another page
 /// exists) in the page's order: after `bound` going forward, before it newest first; booked
 /// in `from..until` (Unix seconds, end exclusive). Both dialects' statements read it.
-pub(crate) async fn statement_rows(
-    pool: &SqlitePool,
+pub(crate) fn statement_rows(
+    reads: &Reads,
     acct_no: &str,
     newest_first: bool,
     bound: i64,
@@ -135,49 +137,34 @@ pub(crate) async fn statement_rows(
     // five-table join to plan) made SQLite 632k of the 1,877k instructions of a 25-line read
     // through the gateway; reading this table, 283k of 1,419k, and 173k of 1,253k once the
     // page was no longer planned afresh each time ([`page_sql`]; `bench/cost.sh`).
-    let sql = page_sql(newest_first);
-    let (rows,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(acct_no)
-        .bind(bound)
-        .bind(from)
-        .bind(until)
-        .bind(limit + 1)
-        .fetch_one(pool)
-        .await?;
-    let mut rows: Vec<TxnRow> = serde_json::from_str(&rows).map_err(|e| CoreError::Internal(e.into()))?;
-    // SQL promises no order inside an aggregate: the page's order is restored here.
-    if newest_first {
-        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    } else {
-        rows.sort_by_key(|r| r.0);
-    }
-    Ok(rows)
+    Ok(reads.with(|c| {
+        c.prepare_cached(page_sql(newest_first))?
+            .query_map(rusqlite::params![acct_no, bound, from, until, limit + 1], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            })?
+            .collect()
+    })?)
 }
 
 /// [`statement_rows`]' query: `?1` the account, `?2` the bound, `?3..?4` the booking window,
 /// `?5` how many lines.
-fn page_sql(newest_first: bool) -> String {
+const fn page_sql(newest_first: bool) -> &'static str {
     // `LIMIT ?5 + 0`, not `LIMIT ?5`: SQLite (3.51) plans a bare `LIMIT ?` with the value
     // bound to it, and so throws the prepared statement away whenever that parameter is
     // bound again, which is every page: each page was parsed and planned afresh, 168k
     // instructions a page (367k with the five-table join `statement_lines` replaced), more
     // than reading it. An expression is evaluated as the statement runs; the plan is kept.
-    let page = if newest_first {
-        "posting_id < ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id DESC LIMIT ?5 + 0"
-    } else {
-        "posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4 ORDER BY posting_id LIMIT ?5 + 0"
-    };
-    // The page comes back as one JSON array in one row: sqlx hands SQLite rows over from its
-    // worker thread one at a time, and a thread hand-off per statement line cost more than
-    // the query itself.
-    format!(
-        "SELECT COALESCE(json_group_array(json_array(
-                posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)), '[]')
-         FROM (
-         SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
+    if newest_first {
+        "SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
          FROM statement_lines
-         WHERE acct_no = ?1 AND {page})"
-    )
+         WHERE acct_no = ?1 AND posting_id < ?2 AND txn_time >= ?3 AND txn_time < ?4
+         ORDER BY posting_id DESC LIMIT ?5 + 0"
+    } else {
+        "SELECT posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen
+         FROM statement_lines
+         WHERE acct_no = ?1 AND posting_id > ?2 AND txn_time >= ?3 AND txn_time < ?4
+         ORDER BY posting_id LIMIT ?5 + 0"
+    }
 }
 
 fn txn_item(row: TxnRow) -> TxnItem {
@@ -214,10 +201,7 @@ mod tests {
             "p.posting_id > ?2 AND t.txn_time >= ?3 AND t.txn_time < ?4 ORDER BY p.posting_id LIMIT ?5"
         };
         format!(
-            "SELECT COALESCE(json_group_array(json_array(
-                    posting_id, txn_id, txn_time, amount_fen, ccy, memo, cpty_name, cpty_acct, bal_after_fen)), '[]')
-             FROM (
-             SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
+            "SELECT p.posting_id, p.txn_id, t.txn_time, p.amount_fen, p.ccy, t.memo,
                     CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_name ELSE t.cpty_name END AS cpty_name,
                     CASE WHEN oa.cust_no IS NOT NULL THEN oa.acct_no ELSE t.cpty_acct END AS cpty_acct,
                     b.bal_after_fen
@@ -226,7 +210,7 @@ mod tests {
              JOIN txns t ON t.txn_id = p.txn_id
              LEFT JOIN postings o ON o.txn_id = p.txn_id AND o.posting_id <> p.posting_id
              LEFT JOIN accounts oa ON oa.acct_no = o.acct_no
-             WHERE p.acct_no = ?1 AND {page})"
+             WHERE p.acct_no = ?1 AND {page}"
         )
     }
 
@@ -239,23 +223,27 @@ mod tests {
         limit: i64,
     }
 
-    async fn both(pool: &SqlitePool, acct: &str, a: Ask) -> (Vec<TxnRow>, Vec<TxnRow>) {
-        let now = statement_rows(pool, acct, a.newest_first, a.bound, a.from, a.until, a.limit).await.unwrap();
-        let (json,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(derived_page(a.newest_first)))
-            .bind(acct)
-            .bind(a.bound)
-            .bind(a.from)
-            .bind(a.until)
-            .bind(a.limit + 1)
-            .fetch_one(pool)
-            .await
+    fn both(reads: &Reads, acct: &str, a: Ask) -> (Vec<TxnRow>, Vec<TxnRow>) {
+        let now = statement_rows(reads, acct, a.newest_first, a.bound, a.from, a.until, a.limit).unwrap();
+        let before = reads
+            .with(|c| {
+                c.prepare(&derived_page(a.newest_first))?
+                    .query_map(rusqlite::params![acct, a.bound, a.from, a.until, a.limit + 1], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
+                    })?
+                    .collect()
+            })
             .unwrap();
-        let mut before: Vec<TxnRow> = serde_json::from_str(&json).unwrap();
-        if a.newest_first {
-            before.sort_by_key(|r| std::cmp::Reverse(r.0));
-        } else {
-            before.sort_by_key(|r| r.0);
-        }
         (now, before)
     }
 
@@ -301,17 +289,20 @@ mod tests {
             more_postings(&core).await;
             core
         });
-        let pool = core.pool.clone();
+        let reads = core.reads.clone();
         // Every account's postings: (posting_id, txn_time), in posting order.
-        let (histories, last) = rt.block_on(async {
-            let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT a.acct_no, p.posting_id, t.txn_time FROM accounts a
-                 LEFT JOIN postings p ON p.acct_no = a.acct_no LEFT JOIN txns t ON t.txn_id = p.txn_id
-                 ORDER BY a.acct_no, p.posting_id",
-            )
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let (histories, last) = {
+            let rows: Vec<(String, Option<i64>, Option<i64>)> = reads
+                .with(|c| {
+                    c.prepare(
+                        "SELECT a.acct_no, p.posting_id, t.txn_time FROM accounts a
+                         LEFT JOIN postings p ON p.acct_no = a.acct_no LEFT JOIN txns t ON t.txn_id = p.txn_id
+                         ORDER BY a.acct_no, p.posting_id",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+                })
+                .unwrap();
             let mut histories: Vec<(String, Vec<(i64, i64)>)> = Vec::new();
             for (acct, posting, at) in rows {
                 if histories.last().is_none_or(|h| h.0 != acct) {
@@ -323,20 +314,18 @@ mod tests {
             }
             let last = histories.iter().flat_map(|h| h.1.iter().map(|l| l.0)).max().unwrap_or(0);
             (histories, last)
-        });
+        };
         assert!(last > 500, "a seeded ledger: {last} postings");
         let accts: Vec<String> = histories.iter().map(|h| h.0.clone()).collect();
 
-        rt.block_on(async {
-            for acct in &accts {
-                for newest_first in [false, true] {
-                    let bound = if newest_first { i64::MAX } else { 0 };
-                    let a = Ask { newest_first, bound, from: i64::MIN, until: i64::MAX, limit: 100_000 };
-                    let (now, before) = both(&pool, acct, a).await;
-                    assert_eq!(now, before, "{acct} {a:?}");
-                }
+        for acct in &accts {
+            for newest_first in [false, true] {
+                let bound = if newest_first { i64::MAX } else { 0 };
+                let a = Ask { newest_first, bound, from: i64::MIN, until: i64::MAX, limit: 100_000 };
+                let (now, before) = both(&reads, acct, a);
+                assert_eq!(now, before, "{acct} {a:?}");
             }
-        });
+        }
 
         // Bounds and window ends anywhere, and on one of the account's own postings (its id,
         // its very second) or either side of it, where an off-by-one would show.
@@ -368,7 +357,7 @@ mod tests {
                     until: until.unwrap_or(i64::MAX),
                     limit,
                 };
-                let (now, before) = rt.block_on(both(&pool, &accts[i], a));
+                let (now, before) = both(&reads, &accts[i], a);
                 prop_assert_eq!(now, before, "{} {:?}", accts[i], a);
                 Ok(())
             })
@@ -381,18 +370,13 @@ mod tests {
         let core = CoreBank::open(CoreBankConfig { data_dir: None, seed: false }).await.unwrap();
         for (newest_first, cmp) in [(false, ">"), (true, "<")] {
             let sql = format!("EXPLAIN QUERY PLAN {}", page_sql(newest_first));
-            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind("A")
-                .bind(1)
-                .bind(0)
-                .bind(1)
-                .bind(26)
-                .fetch_all(&core.pool)
-                .await
+            let plan: Vec<String> = core
+                .reads
+                .with(|c| c.prepare(&sql)?.query_map(rusqlite::params!["A", 1, 0, 1, 26], |r| r.get(3))?.collect())
                 .unwrap();
             let reads: Vec<&str> = plan
                 .iter()
-                .map(|p| p.3.as_str())
+                .map(String::as_str)
                 .filter(|s| (s.starts_with("SCAN") || s.starts_with("SEARCH")) && !s.contains("subquery"))
                 .collect();
             let search = format!("SEARCH statement_lines USING PRIMARY KEY (acct_no=? AND posting_id{cmp}?)");
@@ -408,11 +392,11 @@ mod tests {
             conn.execute_batch(stmt).unwrap();
         }
         for newest_first in [false, true] {
-            let mut page = conn.prepare(&page_sql(newest_first)).unwrap();
+            let mut page = conn.prepare(page_sql(newest_first)).unwrap();
             for (bound, limit) in [(0, 26), (0, 26), (5, 11), (i64::MAX, 101)] {
-                let lines: String =
-                    page.query_row(rusqlite::params!["A", bound, i64::MIN, i64::MAX, limit], |r| r.get(0)).unwrap();
-                assert_eq!(lines, "[]");
+                let lines =
+                    page.query_map(rusqlite::params!["A", bound, i64::MIN, i64::MAX, limit], |_| Ok(())).unwrap();
+                assert_eq!(lines.count(), 0);
             }
             assert_eq!(page.get_status(rusqlite::StatementStatus::RePrepare), 0, "newest first: {newest_first}");
         }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::customers::known_customer;
 use crate::CoreBank;
 use crate::error::CoreError;
 use crate::faults::MAX_DELAY_MS;
@@ -46,11 +47,9 @@ async fn limits(State(core): State<CoreBank>, Path(cust_no): Path<String>, body:
     let ccy = body.ccy()?;
     let per_txn_fen = non_negative(&body, "per_txn_fen")?;
     let daily_fen = non_negative(&body, "daily_fen")?;
-    let known: Option<(String,)> = sqlx::query_as("SELECT cust_no FROM customers WHERE cust_no = ?1")
-        .bind(&cust_no)
-        .fetch_optional(&core.pool)
-        .await?;
-    known.ok_or(CoreError::NotFound("customer"))?;
+    if !known_customer(&core.reads, &cust_no)? {
+        return Err(CoreError::NotFound("customer"));
+    }
     sqlx::query(
         "INSERT INTO cust_limits (cust_no, ccy, per_txn_fen, daily_fen) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (cust_no, ccy) DO UPDATE SET per_txn_fen = excluded.per_txn_fen, daily_fen = excluded.daily_fen",

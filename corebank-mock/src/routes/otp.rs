@@ -6,9 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::{get, post};
-use sqlx::SqlitePool;
 
 use crate::otp::{self, mask_mobile};
+use crate::reads::Reads;
 use crate::wire::{Body, Items, OtpSent, OtpVerified, Reply, SmsItem, ok};
 use crate::{CoreBank, clock};
 
@@ -51,13 +51,13 @@ async fn verify(State(core): State<CoreBank>, body: Bytes) -> Reply<OtpVerified>
 /// The last 50 messages as JSON `{items: [{mobile, text, sent_at, otp_id}]}`, newest first,
 /// for tests (the text holds the code).
 async fn outbox_json(State(core): State<CoreBank>) -> Reply<Items<SmsItem>> {
-    ok(Items { items: outbox(&core.pool).await? })
+    ok(Items { items: outbox(&core.reads)? })
 }
 
 /// The demo's "phone": an HTML page of the last 50 messages, newest first, each with the
 /// masked number, the text and the time. Refreshes itself every 3 s.
 async fn outbox_page(State(core): State<CoreBank>) -> Result<Html<String>, crate::error::CoreError> {
-    let items = outbox(&core.pool).await?;
+    let items = outbox(&core.reads)?;
     let mut page = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"3\"><title>Core-bank mock: SMS outbox</title>\
@@ -81,18 +81,21 @@ async fn outbox_page(State(core): State<CoreBank>) -> Result<Html<String>, crate
     Ok(Html(page))
 }
 
-async fn outbox(pool: &SqlitePool) -> sqlx::Result<Vec<SmsItem>> {
+fn outbox(reads: &Reads) -> rusqlite::Result<Vec<SmsItem>> {
     // `+ 0` keeps the statement's plan when the limit is bound again (see `page_sql` in
     // `accounts.rs`).
-    let rows: Vec<(String, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT mobile, text, sent_at, otp_id FROM sms_outbox ORDER BY msg_id DESC LIMIT ?1 + 0")
-            .bind(OUTBOX_LIMIT)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(mobile, text, at, otp_id)| SmsItem { mobile, text, sent_at: clock::fmt_time(at), otp_id })
-        .collect())
+    reads.with(|c| {
+        c.prepare_cached("SELECT mobile, text, sent_at, otp_id FROM sms_outbox ORDER BY msg_id DESC LIMIT ?1 + 0")?
+            .query_map([OUTBOX_LIMIT], |r| {
+                Ok(SmsItem {
+                    mobile: r.get(0)?,
+                    text: r.get(1)?,
+                    sent_at: clock::fmt_time(r.get(2)?),
+                    otp_id: r.get(3)?,
+                })
+            })?
+            .collect()
+    })
 }
 
 /// The purpose in a message is the caller's text: escaped, so it cannot inject markup.

@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
 
 use crate::CoreBank;
@@ -31,23 +32,24 @@ async fn list(State(core): State<CoreBank>, q: Result<Query<ListQuery>, QueryRej
         Some(_) => return Err(CoreError::bad("prod_type", "must be DEP, CLN or SLN")),
     };
     // `+ 0` keeps the statement's plan when the page size is bound again (see `page_sql`).
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT body FROM products WHERE (?1 IS NULL OR prod_type = ?1) AND prod_code > ?2
-         ORDER BY prod_code LIMIT ?3 + 0",
-    )
-    .bind(prod_type)
-    .bind(q.after.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(&core.pool)
-    .await?;
-    let items = rows.iter().map(|(body,)| decode(body)).collect::<Result<Vec<_>, _>>()?;
+    let after = q.after.as_deref().unwrap_or("");
+    let rows: Vec<String> = core.reads.with(|c| {
+        c.prepare_cached(
+            "SELECT body FROM products WHERE (?1 IS NULL OR prod_type = ?1) AND prod_code > ?2
+             ORDER BY prod_code LIMIT ?3 + 0",
+        )?
+        .query_map(rusqlite::params![prod_type, after, limit + 1], |r| r.get(0))?
+        .collect()
+    })?;
+    let items = rows.iter().map(|body| decode(body)).collect::<Result<Vec<_>, _>>()?;
     ok(Page::from_overfetch(items, limit))
 }
 
 async fn one(State(core): State<CoreBank>, Path(code): Path<String>) -> Reply<Product> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT body FROM products WHERE prod_code = ?1").bind(&code).fetch_optional(&core.pool).await?;
-    let (body,) = row.ok_or(CoreError::NotFound("product"))?;
+    let row: Option<String> = core.reads.with(|c| {
+        c.prepare_cached("SELECT body FROM products WHERE prod_code = ?1")?.query_row([&code], |r| r.get(0)).optional()
+    })?;
+    let body = row.ok_or(CoreError::NotFound("product"))?;
     ok(decode(&body)?)
 }
 

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use self::error::ApiError;
 use super::accounts::{TxnRow, customer_accounts, find, statement_rows};
+use super::customers::known_customer;
 use crate::payment::{self, Voided};
 use crate::wire::{Account as LegacyAccount, TransferReceipt};
 use crate::{CoreBank, clock, ledger};
@@ -49,7 +50,7 @@ pub(crate) fn router(core: CoreBank) -> Router {
 
 /// `up` only when the database answers.
 async fn health(State(core): State<CoreBank>) -> Answer<Value> {
-    sqlx::query("SELECT 1").execute(&core.pool).await?;
+    core.reads.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))?;
     Ok(Json(json!({ "status": "up" })))
 }
 
@@ -87,18 +88,15 @@ impl From<LegacyAccount> for Account {
 /// The customer's accounts held by this core: `[]` when it holds none of them here; 404 when
 /// the customer is unknown.
 async fn customer_accounts_of(State(core): State<CoreBank>, Path(customer): Path<String>) -> Answer<Value> {
-    let known: Option<(String,)> = sqlx::query_as("SELECT cust_no FROM customers WHERE cust_no = ?1")
-        .bind(&customer)
-        .fetch_optional(&core.pool)
-        .await?;
-    known.ok_or_else(|| ApiError::not_found("customer"))?;
-    let accounts: Vec<Account> =
-        customer_accounts(&core.pool, &customer).await?.into_iter().map(Account::from).collect();
+    if !known_customer(&core.reads, &customer)? {
+        return Err(ApiError::not_found("customer"));
+    }
+    let accounts: Vec<Account> = customer_accounts(&core.reads, &customer)?.into_iter().map(Account::from).collect();
     Ok(Json(json!({ "accounts": accounts })))
 }
 
 async fn account(State(core): State<CoreBank>, Path(n): Path<String>) -> Answer<Account> {
-    Ok(Json(find(&core.pool, &n).await?.into()))
+    Ok(Json(find(&core.reads, &n)?.into()))
 }
 
 /// Decimal string in the account's currency (two digits for any the mock holds).
@@ -107,8 +105,8 @@ fn money(fen: i64, ccy: &str) -> String {
 }
 
 async fn balance(State(core): State<CoreBank>, Path(n): Path<String>) -> Answer<Value> {
-    let acct = find(&core.pool, &n).await?;
-    let booked = ledger::balance_of(&core.pool, &acct.acct_no).await?;
+    let acct = find(&core.reads, &n)?;
+    let booked = ledger::balance_of(&core.reads, &acct.acct_no)?;
     // A frozen or closed account keeps its booked balance but none of it can be spent.
     let available = if acct.acct_status == "N" { booked } else { 0 };
     Ok(Json(json!({
@@ -180,10 +178,10 @@ async fn transactions(
     {
         return Err(ApiError::invalid("booked_to", "before booked_from"));
     }
-    let acct = find(&core.pool, &n).await?;
+    let acct = find(&core.reads, &n)?;
     let until = to.map_or(i64::MAX, |t| t.saturating_add(1));
     let mut rows =
-        statement_rows(&core.pool, &acct.acct_no, newest_first, bound, from.unwrap_or(i64::MIN), until, limit).await?;
+        statement_rows(&core.reads, &acct.acct_no, newest_first, bound, from.unwrap_or(i64::MIN), until, limit)?;
     let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let items: Vec<Value> = rows.into_iter().map(transaction).collect();
