@@ -240,6 +240,81 @@ async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consum
     }
 }
 
+/// The reconciler settles a payment while its own request still waits for the core (the core
+/// posted it and is slow to say so): the request's settlement then finds the payment already
+/// final, and the answer it rendered ahead (from the payment as it would have left it) is not
+/// stored; it answers, and stores for its key, the payment as the reconciler left it. One
+/// posting, one settlement event, and a retry of the key replays the answer byte for byte.
+/// (Fails when the request answers the payment as it would have left it: checked.)
+#[tokio::test]
+async fn a_payment_the_reconciler_settles_while_its_request_waits_is_answered_once_as_settled() {
+    // The core's answer comes after the reconciler's grace period and round (5 s + 2 s), and
+    // before the gateway gives up on the core or the request.
+    let stack = Stack::start_with(|o| {
+        crash_options(o);
+        o.core_timeout_ms = 16_000;
+        o.request_timeout_ms = 20_000;
+    });
+    let (consent_id, token) = recurring(&stack).await;
+    let partner = stack.gw.partner("ptn_pay");
+    let events = client_token(&partner, "events:read").await;
+    let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
+    let faults = format!("{}/core/admin/faults", stack.core_url());
+    let delay = |ms: u64| http().post(&faults).json(&json!({"payment_delay_ms": ms})).send();
+    assert!(delay(11_000).await.unwrap().status().is_success());
+
+    let (url, bytes) = (stack.gw.url("/v1/payments"), body(&consent_id));
+    let first = {
+        let (url, token, bytes) = (url.clone(), token.clone(), bytes.clone());
+        tokio::spawn(async move {
+            let res =
+                post_payment(&url, &token, "reconciled-first", &bytes, &sign(&bytes, crate::support::partner::now()))
+                    .await
+                    .unwrap();
+            let signature = res.headers().get("x-jws-signature").map(|v| v.to_str().unwrap().to_owned());
+            (res.status().as_u16(), signature, res.bytes().await.unwrap())
+        })
+    };
+    // Settled while the request is still waiting for the core: by the reconciler.
+    let settled_events = || async {
+        let page: Value = crate::support::get_json(&stack.gw.url("/v1/events?limit=50"), &events).await;
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "payment.status_changed" && e["data"]["status_code"] == "ACSC")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let reconciled = crate::support::eventually(Duration::from_secs(15), || async {
+        !first.is_finished() && settled_events().await.len() == 1
+    })
+    .await;
+    assert!(reconciled, "the reconciler settled the payment before its request's core answer came");
+    let (status, signature, answer) = first.await.unwrap();
+    assert!(delay(0).await.unwrap().status().is_success());
+
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
+    let payment: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(payment["status_code"], "ACSC", "{payment}");
+    let id = payment["payment_id"].as_str().unwrap();
+    let settled = settled_events().await;
+    assert_eq!(settled.len(), 1, "one settlement announced: {settled:?}");
+    assert_eq!(settled[0]["data"]["payment_id"], id, "{settled:?}");
+    assert_eq!(ledger(stack.core_url()).await["txn_count"].as_i64().unwrap() - before, 1, "one posting");
+    let read = client_token(&partner, "payments:write").await;
+    let stored: Value = crate::support::get_json(&stack.gw.url(&format!("/v1/payments/{id}")), &read).await;
+    assert_eq!(payment, stored, "the answer is the payment as the reconciler settled it");
+
+    let again = post_payment(&url, &token, "reconciled-first", &bytes, &sign(&bytes, crate::support::partner::now()))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    let again_signature = again.headers().get("x-jws-signature").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(again_signature, signature, "the replay is the answer as it was sent, signature included");
+    assert_eq!(again.bytes().await.unwrap(), answer, "the replay is the answer as it was sent");
+}
+
 /// A key a crashed request claimed and left without a payment (it took the key over, then
 /// died before writing one): its record is live, so the next request's payment, which writes
 /// its key with it, is refused inside the batch; the record's lapsed lease says the key is

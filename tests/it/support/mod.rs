@@ -137,6 +137,8 @@ pub struct GatewayOptions {
     pub server_toml: String,
     /// `server.public_url`: instances of a cluster share one.
     pub public_url: Option<String>,
+    /// `core.timeout_ms`: how long a core call may take.
+    pub core_timeout_ms: u64,
 }
 
 impl GatewayOptions {
@@ -150,6 +152,7 @@ impl GatewayOptions {
             storage_toml: String::new(),
             server_toml: String::new(),
             public_url: None,
+            core_timeout_ms: 1_000,
             partners: vec![
                 ("alpha".into(), partner_toml("ptn_alpha", "active", "")),
                 ("beta".into(), partner_toml("ptn_beta", "active", "")),
@@ -175,12 +178,13 @@ impl Gateway {
         std::fs::write(
             dir.path().join("gateway.toml"),
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nops_listen = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n{}{}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = 1000\n[storage]\ndata_dir = \"data\"\n{}\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\nops_listen = \"127.0.0.1:0\"\nrequest_timeout_ms = {}\n{}{}\n[auth]\njwks_max_age_secs = {}\n[core]\nbase_url = \"{}\"\ntimeout_ms = {}\n[storage]\ndata_dir = \"data\"\n{}\n[partners]\ndir = \"partners\"\n[log]\nlevel = \"warn\"\n",
                 opts.request_timeout_ms,
                 opts.public_url.as_ref().map(|u| format!("public_url = \"{u}\"\n")).unwrap_or_default(),
                 opts.server_toml,
                 opts.jwks_max_age_secs,
                 opts.core_url,
+                opts.core_timeout_ms,
                 opts.storage_toml,
             ) + &opts.extra_toml,
         )
