@@ -33,7 +33,6 @@ mod signing;
 #[path = "common/xml.rs"]
 mod xml;
 
-use jsonwebtoken::EncodingKey;
 use signing::Signer;
 use xml::{at, elements};
 
@@ -98,11 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "config/demo-keys/ptn_ledgerline.private.pem",
         "ledgerline-2026-12",
     )?;
-    let key_file = std::env::var("KEY_FILE").unwrap_or_else(|_| "config/demo-keys/ptn_ledgerline.private.pem".into());
-    let signer = Signer {
-        key: EncodingKey::from_ec_pem(&std::fs::read(&key_file)?)?,
-        kid: std::env::var("KEY_ID").unwrap_or_else(|_| "ledgerline-2026-12".into()),
-    };
+    let signer = Signer::of(&partner);
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
     let prefix = format!("{}/gw/{}", partner.base, partner.client_id);
 

@@ -22,18 +22,13 @@ use std::{sync::Arc, time::Duration};
 
 use load::env_or;
 
-use jsonwebtoken::EncodingKey;
 use serde_json::json;
 use signing::{Signer, signed_post};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partner = common::Partner::from_env()?;
-    let key_file = std::env::var("KEY_FILE").unwrap_or_else(|_| "config/demo-keys/ptn_skytrip.private.pem".into());
-    let signer = Arc::new(Signer {
-        key: EncodingKey::from_ec_pem(&std::fs::read(&key_file)?)?,
-        kid: std::env::var("KEY_ID").unwrap_or_else(|_| "skytrip-2026-11".into()),
-    });
+    let signer = Arc::new(Signer::of(&partner));
     let connections: usize = env_or("CONNECTIONS", 64);
     let duration = Duration::from_secs(env_or("DURATION", 10));
     let replay = std::env::var("MODE").is_ok_and(|m| m == "replay");

@@ -21,18 +21,13 @@ mod common;
 #[path = "common/signing.rs"]
 mod signing;
 
-use jsonwebtoken::EncodingKey;
 use serde_json::{Value, json};
 use signing::{Signer, signed_post};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partner = common::Partner::from_env()?;
-    let key_file = std::env::var("KEY_FILE").unwrap_or_else(|_| "config/demo-keys/ptn_skytrip.private.pem".into());
-    let signer = Signer {
-        key: EncodingKey::from_ec_pem(&std::fs::read(&key_file)?)?,
-        kid: std::env::var("KEY_ID").unwrap_or_else(|_| "skytrip-2026-11".into()),
-    };
+    let signer = Signer::of(&partner);
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
 
     // 1. A client-credentials token for payments.

@@ -8,8 +8,9 @@ use serde_json::json;
 pub struct Partner {
     pub base: String,
     pub client_id: String,
-    key: EncodingKey,
-    key_id: String,
+    /// Also signs the partner's request bodies (`signing::Signer::of`).
+    pub(crate) key: EncodingKey,
+    pub(crate) key_id: String,
 }
 
 fn env_or(name: &str, default: &str) -> String {

@@ -12,6 +12,12 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// Signs with the partner's own key and key id (`KEY_FILE`, `KEY_ID`): the key of its
+    /// client assertions also signs its requests' bodies.
+    pub fn of(partner: &crate::common::Partner) -> Self {
+        Self { key: partner.key.clone(), kid: partner.key_id.clone() }
+    }
+
     /// `BASE64URL(header)..BASE64URL(signature)`, the signature over
     /// `BASE64URL(header) "." BASE64URL(body)` with the exact bytes that are sent.
     pub fn sign(&self, body: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
