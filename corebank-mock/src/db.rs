@@ -13,7 +13,7 @@ use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions, WriterThread};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::reads::Reads;
+use scenegate_sqlite_batch::InlineReads;
 
 /// Writers wait this long for the write lock before failing: `BEGIN IMMEDIATE` blocks here
 /// rather than erroring when another transfer holds the lock.
@@ -34,7 +34,7 @@ pub(crate) struct Db {
     /// The other writes (codes, mock settings), one at a time behind the gate.
     pub(crate) writer: GatedPool,
     /// Reads only, on the caller's thread (opened read-only: a write here fails).
-    pub(crate) reads: Reads,
+    pub(crate) reads: InlineReads,
     /// A core without a data folder keeps its file here, removed with the last handle.
     pub(crate) _scratch: Option<Arc<tempfile::TempDir>>,
 }
@@ -62,7 +62,7 @@ pub(crate) async fn connect(dir: Option<&Path>) -> anyhow::Result<Db> {
     let writer =
         SqlitePoolOptions::new().max_connections(1).acquire_timeout(BUSY_TIMEOUT).connect_with(opts.clone()).await?;
     create_schema(&writer).await?;
-    let reads = Reads::open(&path)?;
+    let reads = InlineReads::open(&path)?;
     let gate = WriteGate::default();
     let options = WriterOptions { db: "core_mock", busy_timeout: BUSY_TIMEOUT, foreign_keys: true };
     let batch = WriterThread::open(&path, options, gate.clone())?;

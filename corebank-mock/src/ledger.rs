@@ -242,7 +242,7 @@ fn leg(conn: &Connection, acct_no: &str, field: &'static str, ccy: &str) -> Resu
 const BALANCE: &str = "SELECT bal_after_fen FROM posting_balances WHERE acct_no = ?1 ORDER BY posting_id DESC LIMIT 1";
 
 /// [`BALANCE`] for the routes that read it.
-pub(crate) fn balance_of(reads: &crate::reads::Reads, acct_no: &str) -> rusqlite::Result<i64> {
+pub(crate) fn balance_of(reads: &scenegate_sqlite_batch::InlineReads, acct_no: &str) -> rusqlite::Result<i64> {
     reads.with(|c| balance_in(c, acct_no))
 }
 

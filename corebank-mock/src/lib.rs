@@ -214,7 +214,6 @@ mod otp;
 mod params;
 mod password;
 mod payment;
-mod reads;
 mod routes;
 mod seed;
 mod wire;
@@ -255,7 +254,7 @@ pub struct CoreRole {
 #[derive(Clone, Debug)]
 pub struct CoreBank {
     /// Read-only connections used on the caller's thread: lookups, statements, balances.
-    reads: reads::Reads,
+    reads: scenegate_sqlite_batch::InlineReads,
     /// The other writes (codes, mock settings), behind the ledger's write gate.
     writer: scenegate_sqlite_batch::GatedPool,
     /// Postings, voids and the reads that decide them (a payment's status, the ledger

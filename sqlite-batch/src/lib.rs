@@ -49,5 +49,7 @@ const QUEUE: usize = 1024;
 /// What a caller hears: its work's own outcome once committed, or the batch's failure.
 pub type Answer<T, E> = Result<Result<T, E>, BatchError>;
 
+pub mod reads;
 pub mod thread;
+pub use reads::InlineReads;
 pub use thread::{GatedConnection, GatedPool, WriteGate, WriterOptions, WriterThread};

@@ -11,9 +11,9 @@ use rusqlite::OptionalExtension;
 use serde::Deserialize;
 
 use crate::error::CoreError;
-use crate::reads::Reads;
 use crate::wire::{Account, Balance, Page, Reply, Statement, TxnItem, ok};
 use crate::{CoreBank, clock, ledger, params};
+use scenegate_sqlite_batch::InlineReads;
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()
@@ -22,7 +22,7 @@ pub(crate) fn router() -> Router<CoreBank> {
         .route("/core/accounts/{acct_no}/txns", get(txns))
 }
 
-pub(crate) fn customer_accounts(reads: &Reads, cust_no: &str) -> rusqlite::Result<Vec<Account>> {
+pub(crate) fn customer_accounts(reads: &InlineReads, cust_no: &str) -> rusqlite::Result<Vec<Account>> {
     reads.with(|c| {
         c.prepare_cached(
             "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
@@ -34,7 +34,7 @@ pub(crate) fn customer_accounts(reads: &Reads, cust_no: &str) -> rusqlite::Resul
 }
 
 /// A customer account (GL accounts are not found).
-pub(crate) fn find(reads: &Reads, acct_no: &str) -> Result<Account, CoreError> {
+pub(crate) fn find(reads: &InlineReads, acct_no: &str) -> Result<Account, CoreError> {
     let acct = reads.with(|c| {
         c.prepare_cached(
             "SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date
@@ -122,7 +122,7 @@ async fn txns(
 /// exists) in the page's order: after `bound` going forward, before it newest first; booked
 /// in `from..until` (Unix seconds, end exclusive). Both dialects' statements read it.
 pub(crate) fn statement_rows(
-    reads: &Reads,
+    reads: &InlineReads,
     acct_no: &str,
     newest_first: bool,
     bound: i64,
@@ -223,7 +223,7 @@ mod tests {
         limit: i64,
     }
 
-    fn both(reads: &Reads, acct: &str, a: Ask) -> (Vec<TxnRow>, Vec<TxnRow>) {
+    fn both(reads: &InlineReads, acct: &str, a: Ask) -> (Vec<TxnRow>, Vec<TxnRow>) {
         let now = statement_rows(reads, acct, a.newest_first, a.bound, a.from, a.until, a.limit).unwrap();
         let before = reads
             .with(|c| {

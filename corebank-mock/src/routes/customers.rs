@@ -10,8 +10,8 @@ use super::accounts::customer_accounts;
 use crate::CoreBank;
 use crate::error::CoreError;
 use crate::password;
-use crate::reads::Reads;
 use crate::wire::{Account, Body, Customer, CustomerRow, Identified, Items, Login, Reply, ok};
+use scenegate_sqlite_batch::InlineReads;
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()
@@ -75,6 +75,6 @@ async fn accounts(State(core): State<CoreBank>, Path(cust_no): Path<String>) -> 
 
 /// Whether `cust_no` is a customer of the bank (of either core: every core holds every
 /// customer, whichever accounts it holds).
-pub(crate) fn known_customer(reads: &Reads, cust_no: &str) -> rusqlite::Result<bool> {
+pub(crate) fn known_customer(reads: &InlineReads, cust_no: &str) -> rusqlite::Result<bool> {
     reads.with(|c| c.prepare_cached("SELECT 1 FROM customers WHERE cust_no = ?1")?.exists([cust_no]))
 }

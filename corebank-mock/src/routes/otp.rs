@@ -8,9 +8,9 @@ use axum::response::Html;
 use axum::routing::{get, post};
 
 use crate::otp::{self, mask_mobile};
-use crate::reads::Reads;
 use crate::wire::{Body, Items, OtpSent, OtpVerified, Reply, SmsItem, ok};
 use crate::{CoreBank, clock};
+use scenegate_sqlite_batch::InlineReads;
 
 /// Messages shown by the outbox, newest first.
 const OUTBOX_LIMIT: i64 = 50;
@@ -81,7 +81,7 @@ async fn outbox_page(State(core): State<CoreBank>) -> Result<Html<String>, crate
     Ok(Html(page))
 }
 
-fn outbox(reads: &Reads) -> rusqlite::Result<Vec<SmsItem>> {
+fn outbox(reads: &InlineReads) -> rusqlite::Result<Vec<SmsItem>> {
     // `+ 0` keeps the statement's plan when the limit is bound again (see `page_sql` in
     // `accounts.rs`).
     reads.with(|c| {

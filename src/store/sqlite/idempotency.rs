@@ -2,7 +2,7 @@
 
 use super::SqliteDb;
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Columns, err};
 use crate::idempotency::{
@@ -166,9 +166,12 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         fingerprint: &str,
         now: i64,
     ) -> Result<Option<Begin>, StoreError> {
-        let row = sqlx::query(SELECT).bind(partner_id).bind(key.as_str()).fetch_optional(&self.db.reader).await;
-        match row.map_err(err)? {
-            Some(row) => Ok(record_of(&row)?.says(fingerprint, now, self.lease_secs)),
+        // One primary-key lookup, on this thread (a retry is decided by it).
+        let record = self.db.point_reads.with(|c| {
+            c.prepare_cached(SELECT)?.query_row(params![partner_id, key.as_str()], |row| Ok(record_of(row))).optional()
+        })?;
+        match record {
+            Some(record) => Ok(record?.says(fingerprint, now, self.lease_secs)),
             None => Ok(None),
         }
     }

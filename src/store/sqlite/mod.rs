@@ -29,7 +29,7 @@ pub use staff::SqliteStopStore;
 
 use std::path::Path;
 
-use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions};
+use scenegate_sqlite_batch::{GatedPool, InlineReads, WriteGate, WriterOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{Step, StoreError};
@@ -142,6 +142,10 @@ pub struct SqliteDb {
     pub writer: GatedPool,
     /// Connections that only read (a write here is an error).
     pub reader: SqlitePool,
+    /// Read-only connections used on the caller's own thread, for reads an index bounds
+    /// that sit on a hot path (a retry's idempotency record): no hand-off to sqlx's
+    /// worker threads (`scenegate_sqlite_batch::reads`).
+    pub point_reads: InlineReads,
     /// The hot paths' writes (payments, idempotency keys, single-use ids, the outbox),
     /// committed in groups on the writer thread ([`writer::GroupCommit`]).
     pub batch: writer::GroupCommit,
@@ -252,7 +256,8 @@ pub async fn open(path: &Path) -> Result<SqliteDb, StoreError> {
     let gate = WriteGate::default();
     let thread = WriterOptions { db: "gateway", busy_timeout: WAIT, foreign_keys: true };
     let batch = writer::GroupCommit::open(path, thread, gate.clone())?;
-    Ok(SqliteDb { writer: GatedPool::new(pool, gate, WAIT), reader, batch })
+    let point_reads = InlineReads::open(path)?;
+    Ok(SqliteDb { writer: GatedPool::new(pool, gate, WAIT), reader, point_reads, batch })
 }
 
 #[cfg(test)]

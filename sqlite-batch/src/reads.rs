@@ -1,15 +1,18 @@
-//! The core's reads, run on the calling task's own thread.
+//! Short reads run on the calling task's own thread.
 //!
-//! Every read the routes make (an account, a balance, a statement page, a product, a
-//! customer) is one or two index lookups on a WAL file, tens of microseconds. sqlx's SQLite
+//! A point lookup (a row by its key, a page by a range of it) on a WAL file takes tens of
+//! microseconds. sqlx's SQLite
 //! driver runs each connection on a worker thread of its own and hands every statement and
 //! every row across channels: two thread wake-ups or more per read, which on the bench's two
 //! shared cores cost more than the lookups (`perf` during a statement-page load: a fifth of
-//! the process's CPU in those worker threads, half of it switching to and from them). So the
+//! the process's CPU in those worker threads, half of it switching to and from them). So these
 //! reads use plain `rusqlite` connections, opened read-only, taken from an idle list for the
-//! length of one closure and put back.
+//! length of one closure and put back. The core-bank mock reads this way; the gateway reads
+//! an idempotency record this way (a partner's retry is decided by it).
 //!
-//! Blocking an async worker for a lookup this short is cheaper than the hand-off; a WAL
+//! Only for reads that are bounded by an index: a scan would hold an async worker thread for
+//! as long as it runs. Blocking an async worker for a lookup this short is cheaper than the
+//! hand-off; a WAL
 //! reader does not wait for the writer, and the busy timeout below bounds the rare wait
 //! (another connection recovering the WAL index). No `.await` can happen while a connection
 //! is held, so there are never more connections out than threads running reads; the idle
@@ -26,9 +29,9 @@ const MAX_IDLE: usize = 8;
 /// How long a read waits for a lock it cannot take at once (WAL index recovery).
 const BUSY_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Read-only connections to one core's file. Cheap to clone; clones share the connections.
+/// Read-only connections to one SQLite file. Cheap to clone; clones share the connections.
 #[derive(Clone, Debug)]
-pub(crate) struct Reads {
+pub struct InlineReads {
     inner: Arc<Inner>,
 }
 
@@ -38,16 +41,16 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
 }
 
-impl Reads {
+impl InlineReads {
     /// Opens one connection at once, so a file that cannot be read fails the core's start.
-    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let first = connect(path)?;
         Ok(Self { inner: Arc::new(Inner { path: path.to_owned(), idle: Mutex::new(vec![first]) }) })
     }
 
     /// Runs `read` on an idle connection (or a new one) and puts the connection back.
     /// Statements should be `prepare_cached`: each connection keeps its prepared statements.
-    pub(crate) fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    pub fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         let idle = self.inner.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -85,7 +88,7 @@ mod tests {
     #[test]
     fn reads_see_committed_rows_and_cannot_write() {
         let (_dir, path) = file_with_a_row();
-        let reads = Reads::open(&path).unwrap();
+        let reads = InlineReads::open(&path).unwrap();
         let v: i64 = reads.with(|c| c.prepare_cached("SELECT v FROM t")?.query_row([], |r| r.get(0))).unwrap();
         assert_eq!(v, 7);
         let write = reads.with(|c| c.execute("INSERT INTO t VALUES (8)", []));
@@ -98,7 +101,7 @@ mod tests {
     #[test]
     fn concurrent_readers_each_get_a_connection_and_the_idle_list_stays_bounded() {
         let (_dir, path) = file_with_a_row();
-        let reads = Reads::open(&path).unwrap();
+        let reads = InlineReads::open(&path).unwrap();
         let barrier = std::sync::Barrier::new(MAX_IDLE + 4);
         std::thread::scope(|s| {
             for _ in 0..MAX_IDLE + 4 {
