@@ -30,20 +30,7 @@ pub(crate) fn fmt_time(unix: i64) -> String {
     if !(0..=9999).contains(&t.year()) {
         return t.strftime("%Y%m%d%H%M%S").to_string();
     }
-    let mut out = String::with_capacity(14);
-    let fields = [(t.year(), 4), (t.month().into(), 2), (t.day().into(), 2)];
-    let clock = [(t.hour().into(), 2), (t.minute().into(), 2), (t.second().into(), 2)];
-    for (value, width) in fields.into_iter().chain(clock) {
-        push_digits(&mut out, value.unsigned_abs(), width);
-    }
-    out
-}
-
-/// `value` as exactly `width` decimal digits (zero-padded; higher digits dropped).
-fn push_digits(out: &mut String, value: u16, width: u32) {
-    for place in (0..width).rev() {
-        out.push(char::from(b'0' + u8::try_from(value / 10_u16.pow(place) % 10).unwrap_or(0)));
-    }
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// RFC 3339 in UTC to the second, `2026-12-04T03:00:00Z`: the modern dialect's instants.

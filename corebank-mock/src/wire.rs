@@ -134,9 +134,6 @@ pub(crate) struct Account {
     pub open_date: String,
 }
 
-/// Row order of `SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date`.
-pub(crate) type AccountRow = (String, String, String, String, String, String, String);
-
 impl Account {
     /// A row of `SELECT acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date`.
     pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -149,12 +146,6 @@ impl Account {
             acct_status: r.get(5)?,
             open_date: r.get(6)?,
         })
-    }
-}
-
-impl From<AccountRow> for Account {
-    fn from(r: AccountRow) -> Self {
-        Self { acct_no: r.0, cust_no: r.1, acct_name: r.2, ccy: r.3, acct_type: r.4, acct_status: r.5, open_date: r.6 }
     }
 }
 

@@ -6,13 +6,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
+use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::customers::known_customer;
 use crate::CoreBank;
 use crate::error::CoreError;
 use crate::faults::MAX_DELAY_MS;
-use crate::wire::{Account, AccountRow, Body, FaultSettings, Reply, ok};
+use crate::wire::{Account, Body, FaultSettings, Reply, ok};
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()
@@ -29,15 +30,20 @@ async fn account_status(State(core): State<CoreBank>, Path(acct_no): Path<String
     if !matches!(status.as_str(), "N" | "F" | "C") {
         return Err(CoreError::bad("acct_status", "must be N, F or C"));
     }
-    let acct: Option<AccountRow> = sqlx::query_as(
-        "UPDATE accounts SET acct_status = ?2 WHERE acct_no = ?1 AND cust_no IS NOT NULL
-         RETURNING acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date",
-    )
-    .bind(&acct_no)
-    .bind(&status)
-    .fetch_optional(&mut *core.writer.acquire().await?)
-    .await?;
-    ok(acct.map(Account::from).ok_or(CoreError::NotFound("account"))?)
+    // On the writer thread, in the same batches as postings: a freeze lands between two of them.
+    let acct = core
+        .batch
+        .write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE accounts SET acct_status = ?2 WHERE acct_no = ?1 AND cust_no IS NOT NULL
+                 RETURNING acct_no, cust_no, acct_name, ccy, acct_type, acct_status, open_date",
+            )?
+            .query_row([&acct_no, &status], Account::from_row)
+            .optional()
+        })
+        .await
+        .map_err(|e| CoreError::Internal(e.into()))??;
+    ok(acct.ok_or(CoreError::NotFound("account"))?)
 }
 
 /// Mock-only. Sets a customer's payment limits in one currency: body `{ccy, per_txn_fen,
