@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use scenegate_sqlite_batch::{GatedPool, WriteGate, WriterOptions, WriterThread};
+use scenegate_sqlite_batch::{GatedPool, InlineReads, WriteGate, WriterOptions, WriterThread};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-
-use scenegate_sqlite_batch::InlineReads;
 
 /// Writers wait this long for the write lock before failing: `BEGIN IMMEDIATE` blocks here
 /// rather than erroring when another transfer holds the lock.

@@ -1,22 +1,21 @@
 //! Short reads run on the calling task's own thread.
 //!
 //! A point lookup (a row by its key, a page by a range of it) on a WAL file takes tens of
-//! microseconds. sqlx's SQLite
-//! driver runs each connection on a worker thread of its own and hands every statement and
-//! every row across channels: two thread wake-ups or more per read, which on the bench's two
-//! shared cores cost more than the lookups (`perf` during a statement-page load: a fifth of
-//! the process's CPU in those worker threads, half of it switching to and from them). So these
-//! reads use plain `rusqlite` connections, opened read-only, taken from an idle list for the
-//! length of one closure and put back. The core-bank mock reads this way; the gateway reads
-//! an idempotency record this way (a partner's retry is decided by it).
+//! microseconds. sqlx's SQLite driver runs each connection on a worker thread of its own and
+//! hands every statement and every row across channels: two thread wake-ups or more per
+//! read, which on the bench's two shared cores cost more than the lookups (`perf` during a
+//! statement-page load: a fifth of the process's CPU in those worker threads, half of it
+//! switching to and from them). So these reads use plain `rusqlite` connections, opened
+//! read-only, taken from an idle list for the length of one closure and put back. The
+//! core-bank mock reads this way; the gateway reads an idempotency record this way (a
+//! partner's retry is decided by it).
 //!
-//! Only for reads that are bounded by an index: a scan would hold an async worker thread for
-//! as long as it runs. Blocking an async worker for a lookup this short is cheaper than the
-//! hand-off; a WAL
-//! reader does not wait for the writer, and the busy timeout below bounds the rare wait
-//! (another connection recovering the WAL index). No `.await` can happen while a connection
-//! is held, so there are never more connections out than threads running reads; the idle
-//! list keeps at most [`MAX_IDLE`] of them.
+//! Only for reads an index bounds (a key, or a range with a small `LIMIT`): a scan would hold
+//! an async worker thread for as long as it runs. Blocking an async worker for a lookup this
+//! short is cheaper than the hand-off; a WAL reader does not wait for the writer, and the
+//! busy timeout below bounds the rare wait (another connection recovering the WAL index). No
+//! `.await` can happen while a connection is held, so there are never more connections out
+//! than threads running reads; the idle list keeps at most [`MAX_IDLE`] of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,7 +41,7 @@ struct Inner {
 }
 
 impl InlineReads {
-    /// Opens one connection at once, so a file that cannot be read fails the core's start.
+    /// Opens one connection at once, so a file that cannot be read fails its owner's start.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let first = connect(path)?;
         Ok(Self { inner: Arc::new(Inner { path: path.to_owned(), idle: Mutex::new(vec![first]) }) })

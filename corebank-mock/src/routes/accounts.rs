@@ -8,12 +8,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use rusqlite::OptionalExtension;
+use scenegate_sqlite_batch::InlineReads;
 use serde::Deserialize;
 
 use crate::error::CoreError;
 use crate::wire::{Account, Balance, Page, Reply, Statement, TxnItem, ok};
 use crate::{CoreBank, clock, ledger, params};
-use scenegate_sqlite_batch::InlineReads;
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()

@@ -5,13 +5,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use rusqlite::OptionalExtension;
+use scenegate_sqlite_batch::InlineReads;
 
 use super::accounts::customer_accounts;
 use crate::CoreBank;
 use crate::error::CoreError;
 use crate::password;
 use crate::wire::{Account, Body, Customer, CustomerRow, Identified, Items, Login, Reply, ok};
-use scenegate_sqlite_batch::InlineReads;
 
 pub(crate) fn router() -> Router<CoreBank> {
     Router::new()

@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::{get, post};
+use scenegate_sqlite_batch::InlineReads;
 
 use crate::otp::{self, mask_mobile};
 use crate::wire::{Body, Items, OtpSent, OtpVerified, Reply, SmsItem, ok};
 use crate::{CoreBank, clock};
-use scenegate_sqlite_batch::InlineReads;
 
 /// Messages shown by the outbox, newest first.
 const OUTBOX_LIMIT: i64 = 50;
