@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod accounts;
 mod audit;
+mod balancer;
 mod browser;
 mod cluster;
 mod config_errors;
