@@ -5,6 +5,7 @@
 #
 #   bench/cluster.sh          # DURATION=10 CONNECTIONS=64 THREADS=2 by default
 #   BIN=other/release/scenegate bench/cluster.sh   # another build of the gateway (before/after)
+#   CONSENTS=8 bench/cluster.sh   # the payments spread over 8 recurring consents (default 1)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
 # dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs

@@ -5,6 +5,7 @@
 # (examples/payment_load.rs); then replays of one key; then the core's ledger check.
 #
 #   bench/payments.sh          # DURATION=10 CONNECTIONS=64 THREADS=2 by default
+#   CONSENTS=8 bench/payments.sh   # fresh payments spread over 8 recurring consents (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}

@@ -1,6 +1,7 @@
-//! Load for the payments benchmark (`bench/payments.sh`): many durable payments under one
-//! recurring consent, each with a fresh `Idempotency-Key` and a fresh signature, or replays
-//! of one key. Prints what it measured as one line of `key=value` pairs.
+//! Load for the payments benchmarks (`bench/payments.sh`, `bench/cluster.sh`): many durable
+//! payments under one recurring consent (or `CONSENTS` of them, the connections taking turns),
+//! each with a fresh `Idempotency-Key` and a fresh signature, or replays of one key. Prints
+//! what it measured as one line of `key=value` pairs.
 //!
 //! ```sh
 //! SANDBOX_CUSTOMER=C0001 MODE=fresh CONNECTIONS=64 DURATION=10 cargo run --release --example payment_load
@@ -35,41 +36,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(connections).build()?;
 
-    // One recurring consent, approved once, with room for every payment of the run.
     let token = partner
         .post_form(&http, "/oauth2/token", &[("grant_type", "client_credentials"), ("scope", "payments:write")])
         .await?;
     let partner_token = token["access_token"].as_str().ok_or("no access_token")?.to_owned();
     let run = authorize::random_urlsafe(6);
-    let consent = signed_post(
-        &http,
-        &signer,
-        &format!("{}/v1/payment-consents", partner.base),
-        &partner_token,
-        &format!("bench-consent-{run}"),
-        &json!({
-            "type": "recurring", "currency": "CNY",
-            "limits": {"per_payment": "1.00", "per_day": "100000.00"},
-            "creditor": {"merchant": "skytrip"}, "remittance_reference": format!("BENCH-{run}"),
-            "scenario": {"code": "parking"},
-        }),
-    )
-    .await?;
-    let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?.to_owned();
-    let tokens = authorize::authorise(&partner, &http, &consent_id, "payments:initiate").await?;
-    let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?.to_owned();
+    // Recurring consents, each approved once with room for every payment of the run; the
+    // connections take turns over them (`CONSENTS`, 1 by default: every payment counts
+    // against one consent's limits, the hardest case for the counters).
+    let mut consents = Vec::new();
+    for c in 0..env_or("CONSENTS", 1usize).max(1) {
+        consents.push(consent(&partner, &http, &signer, &partner_token, &format!("{run}-{c}")).await?);
+    }
+    let ids: Vec<String> = consents.iter().map(|(id, _, _)| id.clone()).collect();
+    let consents = Arc::new(consents);
     let url = format!("{}/v1/payments", partner.base);
-    let body = serde_json::to_vec(
-        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
-    )?;
 
     if replay {
         // The first answer under the key is a payment, not a replay: make it before measuring,
         // so the run counts replays only (not 409s while the first is in flight).
-        let signature = signer.sign(&body)?;
+        let (_, customer_token, body) = &consents[0];
+        let signature = signer.sign(body)?;
         let first = http
             .post(&url)
-            .bearer_auth(&customer_token)
+            .bearer_auth(customer_token)
             .header("content-type", "application/json")
             .header("idempotency-key", format!("bench-replay-{run}"))
             .header("x-jws-signature", signature)
@@ -81,8 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let measured = load::run(connections, duration, move |w, n| {
+        let (_, token, body) = &consents[if replay { 0 } else { w % consents.len() }];
         let (http, signer, url, token, body, run) =
-            (http.clone(), signer.clone(), url.clone(), customer_token.clone(), body.clone(), run.clone());
+            (http.clone(), signer.clone(), url.clone(), token.clone(), body.clone(), run.clone());
         async move {
             let key = if replay { format!("bench-replay-{run}") } else { format!("bench-{run}-{w}-{n}") };
             let Ok(signature) = signer.sign(&body) else { return false };
@@ -103,13 +94,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     println!(
-        "mode={} ok={} failed={} per_second={} p50_ms={} p99_ms={} consent={consent_id}",
+        "mode={} ok={} failed={} per_second={} p50_ms={} p99_ms={} consent={}",
         if replay { "replay" } else { "fresh" },
         measured.ok,
         measured.failed,
         measured.per_second,
         measured.p50_ms,
         measured.p99_ms,
+        ids.join(","),
     );
     Ok(())
+}
+
+/// A recurring consent the sandbox customer approves: its id, the customer's token for it,
+/// and the body of a payment under it.
+async fn consent(
+    partner: &common::Partner,
+    http: &reqwest::Client,
+    signer: &Signer,
+    partner_token: &str,
+    run: &str,
+) -> Result<(String, String, Vec<u8>), Box<dyn std::error::Error>> {
+    let consent = signed_post(
+        http,
+        signer,
+        &format!("{}/v1/payment-consents", partner.base),
+        partner_token,
+        &format!("bench-consent-{run}"),
+        &json!({
+            "type": "recurring", "currency": "CNY",
+            "limits": {"per_payment": "1.00", "per_day": "100000.00"},
+            "creditor": {"merchant": "skytrip"}, "remittance_reference": format!("BENCH-{run}"),
+            "scenario": {"code": "parking"},
+        }),
+    )
+    .await?;
+    let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?.to_owned();
+    let tokens = authorize::authorise(partner, http, &consent_id, "payments:initiate").await?;
+    let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?.to_owned();
+    let body = serde_json::to_vec(
+        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
+    )?;
+    Ok((consent_id, customer_token, body))
 }
