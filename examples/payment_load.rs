@@ -43,27 +43,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = authorize::random_urlsafe(6);
     // Recurring consents, each approved once with room for every payment of the run; the
     // connections take turns over them (`CONSENTS`, 1 by default: every payment counts
-    // against one consent's limits, the hardest case for the counters).
+    // against one consent's limits, the hardest case for the counters). Replays need one.
     let mut consents = Vec::new();
-    for c in 0..env_or("CONSENTS", 1usize).max(1) {
-        consents.push(consent(&partner, &http, &signer, &partner_token, &format!("{run}-{c}")).await?);
+    for c in 0..if replay { 1 } else { env_or("CONSENTS", 1usize).max(1) } {
+        consents.push(Approved::new(&partner, &http, &signer, &partner_token, &format!("{run}-{c}")).await?);
     }
-    let ids: Vec<String> = consents.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids: Vec<String> = consents.iter().map(|c| c.id.clone()).collect();
     let consents = Arc::new(consents);
     let url = format!("{}/v1/payments", partner.base);
 
     if replay {
         // The first answer under the key is a payment, not a replay: make it before measuring,
         // so the run counts replays only (not 409s while the first is in flight).
-        let (_, customer_token, body) = &consents[0];
-        let signature = signer.sign(body)?;
+        let Approved { customer_token, payment, .. } = &consents[0];
+        let signature = signer.sign(payment)?;
         let first = http
             .post(&url)
             .bearer_auth(customer_token)
             .header("content-type", "application/json")
             .header("idempotency-key", format!("bench-replay-{run}"))
             .header("x-jws-signature", signature)
-            .body(body.clone())
+            .body(payment.clone())
             .send()
             .await?;
         if first.status().as_u16() != 201 {
@@ -71,9 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let measured = load::run(connections, duration, move |w, n| {
-        let (_, token, body) = &consents[if replay { 0 } else { w % consents.len() }];
+        let Approved { customer_token, payment, .. } = &consents[w % consents.len()];
         let (http, signer, url, token, body, run) =
-            (http.clone(), signer.clone(), url.clone(), token.clone(), body.clone(), run.clone());
+            (http.clone(), signer.clone(), url.clone(), customer_token.clone(), payment.clone(), run.clone());
         async move {
             let key = if replay { format!("bench-replay-{run}") } else { format!("bench-{run}-{w}-{n}") };
             let Ok(signature) = signer.sign(&body) else { return false };
@@ -106,34 +106,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A recurring consent the sandbox customer approves: its id, the customer's token for it,
-/// and the body of a payment under it.
-async fn consent(
-    partner: &common::Partner,
-    http: &reqwest::Client,
-    signer: &Signer,
-    partner_token: &str,
-    run: &str,
-) -> Result<(String, String, Vec<u8>), Box<dyn std::error::Error>> {
-    let consent = signed_post(
-        http,
-        signer,
-        &format!("{}/v1/payment-consents", partner.base),
-        partner_token,
-        &format!("bench-consent-{run}"),
-        &json!({
-            "type": "recurring", "currency": "CNY",
-            "limits": {"per_payment": "1.00", "per_day": "100000.00"},
-            "creditor": {"merchant": "skytrip"}, "remittance_reference": format!("BENCH-{run}"),
-            "scenario": {"code": "parking"},
-        }),
-    )
-    .await?;
-    let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?.to_owned();
-    let tokens = authorize::authorise(partner, http, &consent_id, "payments:initiate").await?;
-    let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?.to_owned();
-    let body = serde_json::to_vec(
-        &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
-    )?;
-    Ok((consent_id, customer_token, body))
+/// A recurring consent the sandbox customer approved.
+struct Approved {
+    id: String,
+    /// The customer's token for paying under it.
+    customer_token: String,
+    /// The body of one payment under it.
+    payment: Vec<u8>,
+}
+
+impl Approved {
+    async fn new(
+        partner: &common::Partner,
+        http: &reqwest::Client,
+        signer: &Signer,
+        partner_token: &str,
+        run: &str,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let consent = signed_post(
+            http,
+            signer,
+            &format!("{}/v1/payment-consents", partner.base),
+            partner_token,
+            &format!("bench-consent-{run}"),
+            &json!({
+                "type": "recurring", "currency": "CNY",
+                "limits": {"per_payment": "1.00", "per_day": "100000.00"},
+                "creditor": {"merchant": "skytrip"}, "remittance_reference": format!("BENCH-{run}"),
+                "scenario": {"code": "parking"},
+            }),
+        )
+        .await?;
+        let consent_id = consent["consent_id"].as_str().ok_or("no consent_id")?.to_owned();
+        let tokens = authorize::authorise(partner, http, &consent_id, "payments:initiate").await?;
+        let customer_token = tokens["access_token"].as_str().ok_or("no access_token")?.to_owned();
+        let payment = serde_json::to_vec(
+            &json!({"consent_id": consent_id, "instructed_amount": {"amount": "0.01", "currency": "CNY"}}),
+        )?;
+        Ok(Self { id: consent_id, customer_token, payment })
+    }
 }
