@@ -6,7 +6,8 @@
 # function's own instructions, summed: the gateway's code, the core mock, HTTP server and
 # client, JSON, crypto, SQLite, the async runtime, allocation and memory copies, URL parsing,
 # the standard library and libc, telemetry).
-# The core mock runs in the demo's process, so its share is shown apart.
+# The core mock runs in the demo's process, so its share is shown apart. Each read is counted
+# in two windows of N requests and the lower kept (background work may fall in one).
 #
 #   bench/cost.sh              # N=200 by default
 set -euo pipefail
@@ -29,16 +30,25 @@ account=$(curl -sf -H "Authorization: Bearer $customer" "$gw/v1/accounts" | grep
 [ -n "$account" ] || { echo "no consented account to read" >&2; exit 1; }
 
 measure() { # name url bearer-token: one row
-  local name=$1 url=$2 bearer=$3 file
+  local name=$1 url=$2 bearer=$3 file row best="" round
   for _ in $(seq 1 5); do curl -sf -o /dev/null -H "Authorization: Bearer $bearer" "$url"; done # warm
-  callgrind_control -z "$pid" >/dev/null 2>&1
-  callgrind_control -i on "$pid" >/dev/null 2>&1
-  for _ in $(seq 1 "$N"); do curl -sf -o /dev/null -H "Authorization: Bearer $bearer" "$url"; done
-  callgrind_control -i off "$pid" >/dev/null 2>&1
-  callgrind_control -d "$name" "$pid" >/dev/null 2>&1
-  file=$(ls -t "$out"/cg.* | head -n1)
-  callgrind_annotate --auto=no --threshold=100 "$file" 2>/dev/null >"$out/$name.txt"
-  awk -v n="$N" -v name="$name" -f bench/cost.awk "$out/$name.txt"
+  # callgrind counts every thread: background work that happens to run in a window (the
+  # store's pool opening a connection, the outbox's round) is counted with the requests. Two
+  # windows, the lower kept, so a row is the requests' cost and not what else was running.
+  for round in 1 2; do
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    for _ in $(seq 1 "$N"); do curl -sf -o /dev/null -H "Authorization: Bearer $bearer" "$url"; done
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$name-$round" "$pid" >/dev/null 2>&1
+    file=$(ls -t "$out"/cg.* | head -n1)
+    callgrind_annotate --auto=no --threshold=100 "$file" 2>/dev/null >"$out/$name-$round.txt"
+    row=$(awk -v n="$N" -v name="$name" -f bench/cost.awk "$out/$name-$round.txt")
+    if [ -z "$best" ] || [ "$(echo "$row" | awk '{print $2}')" -lt "$(echo "$best" | awk '{print $2}')" ]; then
+      best=$row
+    fi
+  done
+  echo "$best"
 }
 
 echo "instructions per request (N=$N, release build, callgrind)"
