@@ -91,12 +91,37 @@ impl StandIn {
     }
 }
 
-/// nginx with the example's file, its listener and upstreams moved to these ports; killed
+/// nginx with the example's file, its listener and upstreams moved to these ports; stopped
 /// when dropped. `None` (saying `SKIPPED`) when nginx is not installed, outside CI.
 struct Balancer {
     url: String,
-    _nginx: tokio::process::Child,
-    _prefix: tempfile::TempDir,
+    nginx: std::process::Child,
+    conf: std::path::PathBuf,
+    prefix: tempfile::TempDir,
+}
+
+impl Drop for Balancer {
+    /// `nginx -s stop` (SIGTERM to the master, which takes its workers down): killing the
+    /// master alone would leave its workers running, listening, and holding the port.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nginx")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-p")
+            .arg(self.prefix.path())
+            .args(["-s", "stop"])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.nginx.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
 }
 
 impl Balancer {
@@ -121,7 +146,7 @@ impl Balancer {
         let prefix = tempfile::tempdir().unwrap();
         let conf_path = prefix.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let nginx = tokio::process::Command::new("nginx")
+        let nginx = std::process::Command::new("nginx")
             .arg("-c")
             .arg(&conf_path)
             .arg("-p")
@@ -129,16 +154,15 @@ impl Balancer {
             .args(["-g", "daemon off;"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{listen}");
+        let balancer = Self { url: format!("http://127.0.0.1:{listen}"), nginx, conf: conf_path, prefix };
         let up = crate::support::eventually(Duration::from_secs(10), || async {
             tokio::net::TcpStream::connect(("127.0.0.1", listen)).await.is_ok()
         })
         .await;
-        assert!(up, "nginx did not listen on {url}");
-        Some(Self { url, _nginx: nginx, _prefix: prefix })
+        assert!(up, "nginx did not listen on {}", balancer.url);
+        Some(balancer)
     }
 }
 
