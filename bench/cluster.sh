@@ -8,7 +8,7 @@
 #   CONSENTS=8 bench/cluster.sh   # the payments spread over 8 recurring consents (default 1)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
-# dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, which expire); installs
+# dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, deleted after); installs
 # nginx and wrk from Debian when missing. Prints req/s, p50, p99 and cluster/embedded for the
 # products read and for a consent-scoped read (an account's balances, with a customer's
 # consent-bound token), then durable payments per second (fresh keys) for both, and the
@@ -39,6 +39,8 @@ cleanup() {
   [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  # This run's keys only (its own prefix): most expire, the change marks' incarnation does not.
+  [ -n "${prefix:-}" ] && redis-cli --scan --pattern "$prefix:*" | xargs -r redis-cli del >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
