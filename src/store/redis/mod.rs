@@ -13,6 +13,7 @@
 mod limits;
 mod marks;
 mod replay;
+pub mod scratch;
 mod throttle;
 
 use std::{
@@ -26,6 +27,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub use limits::RedisLimits;
 pub use marks::RedisMarks;
 pub use replay::RedisReplayStore;
+pub use scratch::ScratchPrefix;
 pub use throttle::RedisThrottle;
 
 use crate::config::RedisConfig;
@@ -169,7 +171,7 @@ pub mod test_support {
 
     /// A config with a key prefix of this test's own, or `None` (saying `SKIPPED`) when no
     /// Redis answers outside CI; under `CI` that fails the test.
-    pub async fn config() -> Option<RedisConfig> {
+    pub async fn config() -> Option<TestRedis> {
         let url = server_url();
         let reachable = async {
             let client = redis::Client::open(url.as_str()).ok()?;
@@ -184,11 +186,23 @@ pub mod test_support {
                 return None;
             }
         }
-        Some(RedisConfig {
-            url,
-            key_prefix: format!("sgtest-{}", uuid::Uuid::new_v4().simple()),
-            timeout: std::time::Duration::from_millis(250),
-        })
+        let keys = super::ScratchPrefix::new(&url);
+        let config =
+            RedisConfig { url, key_prefix: keys.prefix().to_owned(), timeout: std::time::Duration::from_millis(250) };
+        Some(TestRedis { config, _keys: keys })
+    }
+
+    /// A test's Redis config, whose keys are deleted when the test drops it.
+    pub struct TestRedis {
+        config: RedisConfig,
+        _keys: super::ScratchPrefix,
+    }
+
+    impl std::ops::Deref for TestRedis {
+        type Target = RedisConfig;
+        fn deref(&self) -> &RedisConfig {
+            &self.config
+        }
     }
 
     /// A blackhole: a port that accepts connections and never answers, until the task is

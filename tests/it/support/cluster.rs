@@ -2,7 +2,7 @@
 //! Redis key prefix), in front of one core-bank mock: what a bank runs behind its load
 //! balancer, on loopback.
 
-use scenegate::store::postgres::ScratchDatabase;
+use scenegate::store::{postgres::ScratchDatabase, redis::ScratchPrefix};
 
 use super::{
     Gateway, GatewayOptions, Stack, core_mock,
@@ -22,55 +22,8 @@ pub struct Cluster {
     pub postgres: FaultProxy,
     pub redis: FaultProxy,
     pub _db: ScratchDatabase,
-    /// Dropped last, once the instances are gone.
-    _keys: ScratchKeys,
-}
-
-/// The cluster's Redis keys, under a prefix of its own, deleted when it is dropped: most
-/// expire, but the change marks' incarnation lives as long as Redis keeps it, and every run
-/// on a shared Redis would leave one behind.
-struct ScratchKeys {
-    server: String,
-    prefix: String,
-}
-
-impl Drop for ScratchKeys {
-    fn drop(&mut self) {
-        let (server, pattern) = (self.server.clone(), format!("{}:*", self.prefix));
-        // Drop may run inside a runtime: the async work on a thread of its own, waited for.
-        let deleted = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let client = redis::Client::open(server.as_str()).ok()?;
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-                let mut cursor = 0u64;
-                // Bounded: a test's prefix holds a few hundred keys at most.
-                for _ in 0..1_000 {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1_000)
-                        .query_async(&mut conn)
-                        .await
-                        .ok()?;
-                    if !keys.is_empty() {
-                        redis::cmd("DEL").arg(keys).query_async::<i64>(&mut conn).await.ok()?;
-                    }
-                    if next == 0 {
-                        return Some(());
-                    }
-                    cursor = next;
-                }
-                None
-            })
-        })
-        .join();
-        if !matches!(deleted, Ok(Some(()))) {
-            eprintln!("warning: the cluster's Redis keys {} were not deleted", self.prefix);
-        }
-    }
+    /// The cluster's Redis key prefix, whose keys are deleted once the instances are gone.
+    _keys: ScratchPrefix,
 }
 
 impl Cluster {
@@ -107,10 +60,11 @@ impl Cluster {
         // A short wait for a connection, so a lost database answers 503 quickly in tests.
         opts.storage_toml =
             format!("backend = \"postgres\"\nurl = \"{db_url}\"\npool_size = 8\nacquire_timeout_ms = 1000\n");
-        let keys = ScratchKeys { server: redis_server, prefix: format!("sgtest-{}", uuid::Uuid::new_v4().simple()) };
+        let keys = ScratchPrefix::new(&redis_server);
         opts.extra_toml = format!(
             "[shared]\nbackend = \"redis\"\nurl = \"redis://{}\"\nkey_prefix = \"{}\"\ntimeout_ms = 200\n",
-            redis.addr, keys.prefix
+            redis.addr,
+            keys.prefix()
         );
         tweak(&mut opts);
         // Started off the runtime (starting waits for the process), so the proxies keep running;
