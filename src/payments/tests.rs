@@ -716,6 +716,54 @@ async fn a_settlement_stores_the_answer_rendered_from_the_payment_it_leaves() {
     }
 }
 
+/// Settlements written together (on PostgreSQL, in one statement) each move their own
+/// payment, announce it once and store their own answer; a payment settled twice at once (its
+/// request and the reconciler) moves once. Run without the batch (each settlement its own
+/// statement, or the batch's rows mixed up), the answers or events would not match.
+async fn settlements_written_together_keep_their_own_payment_event_and_answer() {
+    let w = world(2_000).await;
+    let allowance = Allowance { per_payment: 100_000, per_day: None, per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    let store = &*w.payments.store;
+    let now = w.clock.now();
+    let mut payments = Vec::new();
+    for n in 0..16 {
+        let key = format!("together-{n}");
+        let read = w.record(store, &consent, &key, 100 + n).await.unwrap();
+        let outcome = Settlement::Booked { txn_id: format!("TXN-{n}") };
+        let claim = w.idem.defer("ptn_pay", &IdempotencyKey::parse(Some(&key)).unwrap(), "fp", now);
+        let answer = answer_of(&read.settled(&outcome, now).unwrap().view());
+        payments.push((read, outcome, claim, answer));
+    }
+    let settling = payments.iter().map(|(read, outcome, claim, answer)| async move {
+        let rendered_from = read.settled(outcome, now).unwrap();
+        let with = SettledAnswer { claim, rendered_from: &rendered_from, answer };
+        store.settle_payment(read, outcome, webhook_event(), Some(&with), now).await.unwrap()
+    });
+    // The first four settled a second time at once, as the reconciler would.
+    let again =
+        payments[..4].iter().map(|(read, outcome, ..)| store.settle_payment(read, outcome, webhook_event(), None, now));
+    let (settled, again) =
+        futures_util::future::join(futures_util::future::join_all(settling), futures_util::future::join_all(again))
+            .await;
+    let events = w._stores.events.list_for_partner("ptn_pay", None, 1_000).await.unwrap();
+    for (n, (read, _, claim, answer)) in payments.iter().enumerate() {
+        let txn = format!("TXN-{n}");
+        let now_is = store.payment(&read.id).await.unwrap().unwrap();
+        assert_eq!((now_is.status, now_is.core_txn_id.as_deref()), (Iso20022Status::Acsc, Some(txn.as_str())));
+        let twice = n < 4 && again[n].as_ref().unwrap().is_some();
+        assert!(settled[n].is_some() != twice, "payment {n} moved exactly once");
+        let said = w.idem.peek("ptn_pay", &claim.key, "fp", now).await.unwrap();
+        if settled[n].is_some() {
+            assert_eq!(said, Some(Begin::Replay(answer.clone())), "payment {n}: its own answer");
+        }
+        let about: Vec<_> = events.iter().filter(|e| e.subject_id == read.id.as_str()).collect();
+        assert_eq!(about.len(), 2, "payment {n} recorded, then settled once: {about:?}");
+        let own = payment_event(&read.settled(&payments[n].1, now).unwrap(), Notify::Webhook).data;
+        assert_eq!(about[1].data, own, "payment {n}: its own event");
+    }
+}
+
 /// A partner that polls hears of its payments and refunds by polling alone: their events are
 /// listed, with their deliveries finished as skipped when written, so no worker ever claims
 /// them; once the partner has a webhook again, the next payment's events are queued.
@@ -760,6 +808,7 @@ crate::store::test_support::on_every_engine!(
     a_single_consent_pays_once_however_many_try_it_together,
     a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing,
     a_settlement_stores_the_answer_rendered_from_the_payment_it_leaves,
+    settlements_written_together_keep_their_own_payment_event_and_answer,
     instances_recording_together_never_exceed_the_partners_daily_limit,
     fifty_concurrent_requests_with_one_key_book_one_payment,
     concurrent_payments_never_exceed_a_recurring_allowance,

@@ -72,17 +72,17 @@ pub async fn complete_in(conn: &mut PgConnection, claim: &Claim, response: &Stor
     Ok(())
 }
 
-/// The `WITH` entry that stores an answer under a claim's key when the statement's `guard`
-/// entry returned a row, for the resource `resource` (a parameter) the key was linked to:
-/// a change and its answer written in one statement. Its parameters, `$first`…`$first+4`,
-/// are bound by [`bind_answer`].
-pub fn answer_after_guard(resource: &str, first: usize) -> String {
-    let p = |n: usize| format!("${}", first + n);
-    let (status, headers, body, partner, key) = (p(0), p(1), p(2), p(3), p(4));
+/// The `WITH` entry that stores answers under their claims' keys, read `from` a relation
+/// with the columns `id` (the resource the key was linked to), `claim_partner`, `claim_key`,
+/// `answer_status` (NULL: no answer to store for this row), `answer_headers` and
+/// `answer_body`: changes and their answers written in one statement.
+pub fn answers_from(from: &str) -> String {
     format!(
         "answered AS (
-            UPDATE idempotency SET status = {status}, headers = {headers}, body = {body}
-            WHERE partner_id = {partner} AND key = {key} AND resource_id = {resource} AND EXISTS (SELECT 1 FROM guard)
+            UPDATE idempotency i SET status = a.answer_status, headers = a.answer_headers, body = a.answer_body
+            FROM {from} a
+            WHERE a.answer_status IS NOT NULL AND i.partner_id = a.claim_partner AND i.key = a.claim_key
+                AND i.resource_id = a.id
          )"
     )
 }

@@ -21,7 +21,7 @@ use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use super::{
     consent::{self as consent_store, LockMode},
     events, idempotency,
-    recorder::Recorder,
+    recorder::{Recorder, Settle, Writes},
 };
 use crate::idempotency::Claim;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
@@ -117,7 +117,7 @@ impl PgPaymentStore {
     /// With each batch of new payments answered unavailable once it has taken `deadline`
     /// (its transaction is abandoned, so nothing of it commits).
     pub fn with_batch_deadline(pool: PgPool, deadline: std::time::Duration) -> Self {
-        let recorder = Recorder::spawn(pool.clone(), record_batch, deadline);
+        let recorder = Recorder::spawn(pool.clone(), Writes { record: record_batch, settle: settle_all }, deadline);
         Self { pool, recorder }
     }
 }
@@ -433,6 +433,87 @@ async fn insert_all(
     Ok(ids.into_iter().collect())
 }
 
+/// [`settle_all`]'s statement: the settlements as parallel arrays, one element each. A
+/// payment moves only from the status its settlement expects; its event, delivery and answer
+/// are written only when it did.
+static SETTLE_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    "WITH s AS (
+            SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BYTEA[], $11::TEXT[], $12::TEXT[], $13::TEXT[],
+                $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::TEXT[], $18::BOOLEAN[])
+            WITH ORDINALITY AS s (id, expected, status, reason_code, reason_text, core_txn_id, at,
+                answer_status, answer_headers, answer_body, claim_partner, claim_key,
+                event_id, event_partner, event_type, event_subject, event_data, event_webhook, n)
+         ), guard AS (
+            UPDATE payments p SET status = s.status, reason_code = s.reason_code, reason_text = s.reason_text,
+                core_txn_id = s.core_txn_id, updated_at = s.at
+            FROM s WHERE p.id = s.id AND p.status = s.expected
+            RETURNING p.id
+         ), settled AS (
+            SELECT s.* FROM s JOIN guard USING (id)
+         ), {ANSWERED}, e AS (
+            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
+            SELECT event_id, event_partner, event_type, event_subject, at, event_data FROM settled ORDER BY n
+            RETURNING seq, id, partner_id, subject_id, created_at
+         ), delivered AS (
+            {DELIVER}
+         )
+         SELECT id FROM guard"
+        .replace("{ANSWERED}", &idempotency::answers_from("settled"))
+        .replace("{DELIVER}", &events::deliver("e JOIN settled r ON r.event_id = e.id", "r.event_webhook"))
+});
+
+/// Writes a batch of settlements in one statement (see [`SETTLE_ALL`]): whether each was
+/// written, in order. A payment twice in the batch (its request and the reconciler settling
+/// it at once) is written by its first settlement only; the others are answered `false`
+/// and take the locked path, which reads what the first one left.
+fn settle_all<'c>(
+    conn: &'c mut PgConnection,
+    batch: &'c [&'c Settle],
+) -> BoxFuture<'c, Result<Vec<bool>, PaymentStoreError>> {
+    Box::pin(async move {
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<bool> = batch.iter().map(|s| seen.insert(s.payment.id.as_str())).collect();
+        let rows: Vec<&Settle> = batch.iter().zip(&first).filter(|(_, f)| **f).map(|(s, _)| *s).collect();
+        let text = |f: &dyn Fn(&Settle) -> Option<String>| rows.iter().map(|s| f(s)).collect::<Vec<Option<String>>>();
+        let mut event_ids = Vec::with_capacity(rows.len());
+        let mut event_data = Vec::with_capacity(rows.len());
+        let mut headers = Vec::with_capacity(rows.len());
+        for s in &rows {
+            event_ids.push(crate::events::EventId::generate().as_str().to_owned());
+            event_data.push(json(&s.event.data)?);
+            headers.push(s.answer.as_ref().map(|(_, a)| a.headers_json()).transpose().map_err(unavailable)?);
+        }
+        let reason = |s: &Settle| s.payment.reason.clone();
+        let written: Vec<String> = sqlx::query_scalar(SETTLE_ALL.as_str())
+            .bind(text(&|s| Some(s.payment.id.as_str().to_owned())))
+            .bind(text(&|s| Some(s.expected.code().to_owned())))
+            .bind(text(&|s| Some(s.payment.status.code().to_owned())))
+            .bind(text(&|s| reason(s).map(|r| r.code)))
+            .bind(text(&|s| reason(s).map(|r| r.text)))
+            .bind(text(&|s| s.payment.core_txn_id.clone()))
+            .bind(rows.iter().map(|s| s.now).collect::<Vec<i64>>())
+            .bind(
+                rows.iter().map(|s| s.answer.as_ref().map(|(_, a)| i64::from(a.status))).collect::<Vec<Option<i64>>>(),
+            )
+            .bind(headers)
+            .bind(rows.iter().map(|s| s.answer.as_ref().map(|(_, a)| a.body.clone())).collect::<Vec<Option<Vec<u8>>>>())
+            .bind(text(&|s| s.answer.as_ref().map(|(c, _)| c.partner_id.clone())))
+            .bind(text(&|s| s.answer.as_ref().map(|(c, _)| c.key.as_str().to_owned())))
+            .bind(event_ids)
+            .bind(text(&|s| Some(s.event.partner_id.clone())))
+            .bind(text(&|s| Some(s.event.event_type.clone())))
+            .bind(text(&|s| Some(s.event.subject_id.clone())))
+            .bind(event_data)
+            .bind(rows.iter().map(|s| s.event.notify == crate::events::Notify::Webhook).collect::<Vec<bool>>())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        let written: std::collections::HashSet<String> = written.into_iter().collect();
+        Ok(batch.iter().zip(first).map(|(s, f)| f && written.contains(s.payment.id.as_str())).collect())
+    })
+}
+
 async fn lock_consents(
     conn: &mut PgConnection,
     ids: &[String],
@@ -605,22 +686,6 @@ async fn give_back(conn: &mut PgConnection, p: &Payment) -> Result<(), PaymentSt
     Ok(())
 }
 
-/// A settlement and its event in one statement, if the payment is still in the status its
-/// caller read (its other columns do not change before it is final).
-static SETTLE_IF_UNMOVED: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| events::append_after(SETTLE_GUARD, 7));
-
-/// [`SETTLE_IF_UNMOVED`] that also stores the request's answer under its idempotency key
-/// (parameters `$8`…`$12`, [`idempotency::bind_answer`]).
-static SETTLE_AND_ANSWER_IF_UNMOVED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    events::append_after(&format!("{SETTLE_GUARD}, {}", idempotency::answer_after_guard("$6", 8)), 12)
-});
-
-const SETTLE_GUARD: &str = "guard AS (
-        UPDATE payments SET status = $1, reason_code = $2, reason_text = $3, core_txn_id = $4, updated_at = $5
-        WHERE id = $6 AND status = $7 RETURNING 1
-     )";
-
 fn append_err(e: crate::events::EventStoreError) -> PaymentStoreError {
     unavailable(e)
 }
@@ -701,27 +766,21 @@ impl PaymentStore for PgPaymentStore {
         now: i64,
     ) -> Result<Option<Payment>, PaymentStoreError> {
         // The common case, a booking or a lost answer for a payment as its caller last read
-        // it, in one statement with its event and the request's answer; a rejection (it
-        // gives back what it counted) or a payment that moved since takes the locked path.
+        // it, written with the others waiting (`recorder.rs`) with its event and the
+        // request's answer; a rejection (it gives back what it counted) or a payment that
+        // moved since takes the locked path.
         if !matches!(outcome, Settlement::Rejected(_)) {
             let Some(settled) = last_read.settled(outcome, now) else { return Ok(None) };
-            let answer = answer.filter(|a| a.fits(&settled));
-            let statement = if answer.is_some() { &SETTLE_AND_ANSWER_IF_UNMOVED } else { &SETTLE_IF_UNMOVED };
-            let query = sqlx::query(statement.as_str())
-                .bind(settled.status.code())
-                .bind(settled.reason.as_ref().map(|r| r.code.clone()))
-                .bind(settled.reason.as_ref().map(|r| r.text.clone()))
-                .bind(settled.core_txn_id.clone())
-                .bind(now)
-                .bind(settled.id.as_str().to_owned())
-                .bind(last_read.status.code());
-            let query = match answer {
-                Some(a) => idempotency::bind_answer(query, a.claim, a.answer)?,
-                None => query,
+            let settle = Settle {
+                expected: last_read.status,
+                answer: answer.filter(|a| a.fits(&settled)).map(|a| (a.claim.clone(), a.answer.clone())),
+                event: event(&settled),
+                now,
+                payment: settled,
             };
-            let (query, _) = events::bind_event(query, &event(&settled), now).map_err(append_err)?;
-            if query.execute(&self.pool).await.map_err(db)?.rows_affected() == 1 {
-                return Ok(Some(settled));
+            let payment = settle.payment.clone();
+            if self.recorder.settle(settle).await? {
+                return Ok(Some(payment));
             }
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
