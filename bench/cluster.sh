@@ -6,6 +6,7 @@
 #   bench/cluster.sh          # DURATION=10 CONNECTIONS=64 THREADS=2 by default
 #   BIN=other/release/scenegate bench/cluster.sh   # another build of the gateway (before/after)
 #   CONSENTS=8 bench/cluster.sh   # the payments spread over 8 recurring consents (default 1)
+#   WARMUP=0 bench/cluster.sh     # payments measured on the cold database (default: 3 s warm-up)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres; a scratch database is created and
 # dropped) and Redis at 127.0.0.1:6379 (keys under a unique prefix, deleted after); installs
@@ -16,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PRODUCT=${PRODUCT:-DEP-3M-CNY}
@@ -143,13 +145,26 @@ awk -v c="$(cat "$work/cluster-balances.rps")" -v e="$(cat "$work/embedded-balan
   'BEGIN { printf "cluster/embedded balances ratio: %.2f\n", c / e }'
 
 # Durable payments, fresh keys, under one recurring consent each (examples/payment_load.rs).
-pay() { # base url, customer
+pay() { # base url, customer[, seconds]
   SCENEGATE_URL="$1" CLIENT_ID=ptn_bench KEY_FILE="$PWD/config/demo-keys/ptn_skytrip.private.pem" \
-    SANDBOX_CUSTOMER="$2" MODE=fresh CONNECTIONS="$CONNECTIONS" DURATION="$DURATION" \
+    SANDBOX_CUSTOMER="$2" MODE=fresh CONNECTIONS="$CONNECTIONS" DURATION="${3:-$DURATION}" \
     ./target/release/examples/payment_load | tail -n1 | tr ' ' '\n' | sed -n 's/^per_second=//p'
 }
 # CPU per process group over each payments run (the load generator not counted: it has exited).
 gateways="${pids[1]},${pids[2]},${pids[3]}" core="${pids[0]}" embedded="${pids[4]}"
+# A warm-up on both, then ANALYZE on the cluster's database, before measuring. On a database
+# created moments ago, each instance's prepared statements keep the plans PostgreSQL made
+# while the tables were nearly empty (a sequential scan of `payments` per batch of
+# settlements, which grows with the run) until the tables' statistics change, as autovacuum
+# sees to within a minute in operation. WARMUP=0 measures that cold start.
+if [ "$WARMUP" -gt 0 ]; then
+  echo "payments: ${WARMUP}s warm-up on each, then ANALYZE on the cluster's database; ${DURATION}s measured"
+  pay http://127.0.0.1:18090 C0001 "$WARMUP" >/dev/null
+  pay http://127.0.0.1:18080 C0002 "$WARMUP" >/dev/null
+  psql "$PG/$db" -qc "ANALYZE" >/dev/null
+else
+  echo "payments: no warm-up (a database created for this run); ${DURATION}s measured"
+fi
 cpu_snapshot "$work/cpu0"
 embedded_pay=$(pay http://127.0.0.1:18090 C0001)
 cpu_snapshot "$work/cpu1"

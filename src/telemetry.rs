@@ -72,7 +72,7 @@ fn describe() {
     describe_counter!("scenegate_core_reversals_total", "Payments between two cores undone on the payer's core");
     describe_histogram!(
         "scenegate_db_group_commit_jobs",
-        "Writes per group commit: SQLite files (embedded default), PostgreSQL payments (db=postgres_payments)"
+        "Writes per group commit: SQLite files (embedded default); on PostgreSQL new payments (db=postgres_payments) and settlements (db=postgres_settlements)"
     );
     describe_histogram!("scenegate_db_group_commit_seconds", "Time per group commit, writes and fsync");
     describe_counter!(
