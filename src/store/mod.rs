@@ -10,6 +10,7 @@
 mod memory;
 pub mod postgres;
 pub mod redis;
+mod scratch;
 pub mod sqlite;
 #[cfg(test)]
 pub mod test_support;

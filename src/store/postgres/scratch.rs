@@ -52,20 +52,13 @@ impl ScratchDatabase {
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop may run inside a runtime: do the async work on a thread of its own, and wait
-        // so the database is gone when the guard is.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url).await.ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.ok()?;
-                admin.close().await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("warning: scratch database {} was not dropped", self.name);
-        }
+        let what = format!("scratch database {}", self.name);
+        // Waited for, so the database is gone when the guard is.
+        crate::store::scratch::clean_up_on_drop(what, Duration::from_secs(15), move || async move {
+            let mut admin = PgConnection::connect(&admin_url).await.ok()?;
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.ok()?;
+            admin.close().await.ok()
+        });
     }
 }

@@ -25,49 +25,31 @@ impl ScratchPrefix {
 impl Drop for ScratchPrefix {
     fn drop(&mut self) {
         let (server, pattern) = (self.server.clone(), format!("{}:*", self.prefix));
-        // Drop may run inside a runtime: the async work on a thread of its own, waited for.
-        let deleted = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            // Bounded as a whole (the timer made inside the runtime): a Redis that stopped
-            // answering must not hang the test.
-            let within = std::time::Duration::from_secs(10);
-            rt.block_on(async {
-                tokio::time::timeout(within, async {
-                    let client = redis::Client::open(server.as_str()).ok()?;
-                    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-                    let mut cursor = 0u64;
-                    // Bounded: a test's prefix holds a few hundred keys at most.
-                    for _ in 0..1_000 {
-                        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1_000)
-                            .query_async(&mut conn)
-                            .await
-                            .ok()?;
-                        if !keys.is_empty() {
-                            redis::cmd("DEL").arg(keys).query_async::<i64>(&mut conn).await.ok()?;
-                        }
-                        if next == 0 {
-                            return Some(());
-                        }
-                        cursor = next;
-                    }
-                    None
-                })
-                .await
-            })
-            .ok()
-            .flatten()
-        })
-        .join();
-        if !matches!(deleted, Ok(Some(()))) {
-            let said = format!("the Redis keys under {} were not deleted", self.prefix);
-            // Under CI a cleanup that fails is a failure (unless a test is failing already).
-            assert!(std::env::var_os("CI").is_none() || std::thread::panicking(), "{said}");
-            eprintln!("warning: {said}");
-        }
+        let what = format!("the Redis keys under {}", self.prefix);
+        crate::store::scratch::clean_up_on_drop(what, std::time::Duration::from_secs(10), move || async move {
+            let client = redis::Client::open(server.as_str()).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let mut cursor = 0u64;
+            // Bounded: a test's prefix holds a few hundred keys at most.
+            for _ in 0..1_000 {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1_000)
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                if !keys.is_empty() {
+                    redis::cmd("DEL").arg(keys).query_async::<i64>(&mut conn).await.ok()?;
+                }
+                if next == 0 {
+                    return Some(());
+                }
+                cursor = next;
+            }
+            None
+        });
     }
 }
