@@ -103,7 +103,7 @@ pub fn append_after(changes: &str, change_params: usize) -> String {
 /// notified): where `webhook` holds, pending and due no earlier than its subject's pending
 /// ones (see [`DEFER_LATER`]); otherwise finished as `skipped` at once, since the partner
 /// polls ([`crate::events::Notify`]).
-pub fn deliver(from: &str, webhook: &str) -> String {
+fn deliver(from: &str, webhook: &str) -> String {
     format!(
         "INSERT INTO event_deliveries (event_seq, partner_id, subject_id, state, next_at, finished_at)
          SELECT e.seq, e.partner_id, e.subject_id,
@@ -114,6 +114,23 @@ pub fn deliver(from: &str, webhook: &str) -> String {
                 e.created_at)) ELSE e.created_at END,
             CASE WHEN {webhook} THEN NULL ELSE e.created_at END
          FROM {from}"
+    )
+}
+
+/// The `WITH` entries (`e`, `delivered`) that write an event and its delivery for each row of
+/// `from`, a relation with the columns `event_id`, `event_partner`, `event_type`,
+/// `event_subject`, `event_data`, `event_webhook`, `n` (the order to write them in) and the
+/// time column `at`: a batch's changes and their events in one statement.
+pub fn append_each(from: &str, at: &str) -> String {
+    let deliveries = deliver(&format!("e JOIN {from} r ON r.event_id = e.id"), "r.event_webhook");
+    format!(
+        "e AS (
+            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
+            SELECT event_id, event_partner, event_type, event_subject, {at}, event_data FROM {from} ORDER BY n
+            RETURNING seq, id, partner_id, subject_id, created_at
+         ), delivered AS (
+            {deliveries}
+         )"
     )
 }
 

@@ -368,15 +368,9 @@ static INSERT_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 GROUP BY partner_id, day, currency
             ) c
             WHERE s.partner_id = c.partner_id AND s.day = c.day AND s.currency = c.currency
-         ), e AS (
-            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
-            SELECT event_id, event_partner, event_type, event_subject, event_at, event_data FROM recorded ORDER BY n
-            RETURNING seq, id, partner_id, subject_id, created_at
-         ), delivered AS (
-            {DELIVER}
-         )
+         ), {EVENTS}
          SELECT id FROM guard"
-        .replace("{DELIVER}", &events::deliver("e JOIN recorded r ON r.event_id = e.id", "r.event_webhook"))
+        .replace("{EVENTS}", &events::append_each("recorded", "event_at"))
 });
 
 /// Writes the payments a batch admitted, each with its idempotency record's link, its counts
@@ -451,16 +445,10 @@ static SETTLE_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             RETURNING p.id
          ), settled AS (
             SELECT s.* FROM s JOIN guard USING (id)
-         ), {ANSWERED}, e AS (
-            INSERT INTO events (id, partner_id, type, subject_id, created_at, data)
-            SELECT event_id, event_partner, event_type, event_subject, at, event_data FROM settled ORDER BY n
-            RETURNING seq, id, partner_id, subject_id, created_at
-         ), delivered AS (
-            {DELIVER}
-         )
+         ), {ANSWERED}, {EVENTS}
          SELECT id FROM guard"
         .replace("{ANSWERED}", &idempotency::answers_from("settled"))
-        .replace("{DELIVER}", &events::deliver("e JOIN settled r ON r.event_id = e.id", "r.event_webhook"))
+        .replace("{EVENTS}", &events::append_each("settled", "at"))
 });
 
 /// Writes a batch of settlements in one statement (see [`SETTLE_ALL`]): whether each was
