@@ -655,6 +655,58 @@ async fn a_batch_past_its_deadline_is_answered_unavailable_and_the_next_one_reco
         .await;
 }
 
+/// A settlement that cannot be written (here: its payment's row held by another transaction)
+/// is answered unavailable at the recorder's deadline, not left waiting (its request's retry
+/// or the reconciler settles the payment), and the recorder goes on with the next one.
+/// PostgreSQL only, as above.
+#[tokio::test]
+async fn a_settlement_past_the_batch_deadline_is_answered_unavailable_and_the_next_one_settles() {
+    if !crate::store::test_support::postgres_available().await {
+        return;
+    }
+    crate::store::test_support::ENGINE
+        .scope("postgres", async {
+            let w = world(2_000).await;
+            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
+            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
+                pool.clone(),
+                std::time::Duration::from_millis(500),
+            );
+            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
+            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            let held = w.record(&store, &consent, "held", 100).await.unwrap();
+            let next = w.record(&store, &consent, "next", 100).await.unwrap();
+            let booked = Settlement::Booked { txn_id: "TXN-1".into() };
+            let mut holder = pool.begin().await.unwrap();
+            sqlx::query("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE")
+                .bind(held.id.as_str())
+                .fetch_all(&mut *holder)
+                .await
+                .unwrap();
+            let now = w.clock.now();
+            let stuck = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                store.settle_payment(&held, &booked, webhook_event(), None, now),
+            )
+            .await
+            .expect("answered at its deadline, not when the row is let go");
+            assert!(matches!(stuck, Err(PaymentStoreError::Unavailable(_))), "{stuck:?}");
+            holder.rollback().await.unwrap();
+            let settled = store.settle_payment(&next, &booked, webhook_event(), None, now).await.unwrap();
+            assert_eq!(settled.map(|p| p.status), Some(Iso20022Status::Acsc));
+            // The abandoned statement may still commit once the row is let go (PostgreSQL
+            // finishes it; nothing cancels it): the core's answer, written only from the status
+            // read, so late is still right, and written once.
+            let left = store.payment(&held.id).await.unwrap().unwrap();
+            let events = w._stores.events.list_for_partner("ptn_pay", None, 100).await.unwrap();
+            let about = events.iter().filter(|e| e.subject_id == held.id.as_str()).count();
+            let moved = usize::from(left.status == Iso20022Status::Acsc);
+            assert!(left.status == Iso20022Status::Actc || moved == 1, "{:?}", left.status);
+            assert_eq!(about, 1 + moved, "recorded, then settled at most once, announced as it moved");
+        })
+        .await;
+}
+
 /// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
 /// that moved since, and announces nothing twice.
 async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() {

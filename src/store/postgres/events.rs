@@ -84,7 +84,7 @@ fn err(e: sqlx::Error) -> EventStoreError {
 /// update, say), whose parameters are `$1`…`$change_params`; the event's follow, bound by
 /// [`bind_event`]. One statement, so the change, the event and its delivery are written in
 /// one round trip and together or not at all; its row count is 1 when they were written.
-pub fn append_after(changes: &str, change_params: usize) -> String {
+fn append_after(changes: &str, change_params: usize) -> String {
     let p = |n: usize| format!("${}", change_params + n);
     let (id, partner, kind, subject, at, data) = (p(1), p(2), p(3), p(4), p(5), p(6));
     let deliveries = deliver("e", &format!("{}::BOOLEAN", p(7)));
