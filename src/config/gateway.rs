@@ -69,7 +69,8 @@ backend = "sqlite"                    # sqlite (one node, embedded) | postgres (
 #                                       # set, replaces it (keep passwords out of files)
 pool_size = 16                        # postgres connections per instance, 1..=1000
 acquire_timeout_ms = 2000             # wait for a free connection, then 503, 1..=60000
-statement_timeout_ms = 5000           # per statement on postgres, 1..=300000
+statement_timeout_ms = 5000           # per statement on postgres, 1..=300000; also the longest a
+#                                       # transaction may sit idle (its instance is gone)
 
 [partners]
 dir = "partners"                      # relative to this file's folder; one TOML file per partner

@@ -130,13 +130,22 @@ pub const MIGRATIONS: &[Step] = &[
 /// A pool to the configured database: at most `pool_size` connections, a bounded wait for
 /// one (then `StoreError::Timeout`, answered 503), and a statement timeout on every
 /// connection so a stuck query cannot hold a request past its deadline.
+///
+/// The same bound ends a transaction left idle by its client (the server's
+/// `idle_in_transaction_session_timeout`): the gateway never waits on anything but the
+/// database inside a transaction, so a transaction idle that long has lost its instance (a
+/// network partition, a frozen VM). Without it the server would keep that transaction, and
+/// the locks it took (a partner's daily-limit counter, which every instance's payments for
+/// that partner must lock), until its TCP keepalive noticed, hours by default; every other
+/// instance's payments for that partner would be refused meanwhile.
 pub async fn connect(cfg: &PostgresConfig) -> Result<PgPool, StoreError> {
+    let bound = cfg.statement_timeout.as_millis().to_string();
     let options: PgConnectOptions = cfg
         .url
         .parse::<PgConnectOptions>()
         .map_err(|e| StoreError::Unavailable(format!("storage.url is not a PostgreSQL URL: {e}")))?
         .application_name("scenegate")
-        .options([("statement_timeout", cfg.statement_timeout.as_millis().to_string())]);
+        .options([("statement_timeout", bound.as_str()), ("idle_in_transaction_session_timeout", bound.as_str())]);
     PgPoolOptions::new()
         .max_connections(cfg.pool_size)
         .min_connections(0)
@@ -190,6 +199,35 @@ mod tests {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
         let expected: Vec<i64> = super::MIGRATIONS.iter().map(|s| s.version).collect();
         assert_eq!(applied, expected);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_its_instance_left_idle_is_ended_and_lets_go_of_its_locks() {
+        use std::time::Duration;
+        let Some((pool, db)) = postgres_pool().await else { return };
+        let cfg = crate::config::PostgresConfig {
+            url: db.url().to_owned(),
+            pool_size: 2,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_millis(300),
+        };
+        let instance = super::connect(&cfg).await.unwrap();
+        let lock = "SELECT 1 FROM partner_stops WHERE partner_id = 'ptn_a' FOR UPDATE";
+        sqlx::query("INSERT INTO partner_stops (partner_id, reason, actor, at) VALUES ('ptn_a', 'test', 'test', 0)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // The instance locks the row and goes silent, its transaction left open (to the
+        // server, as a partitioned or frozen instance's would be).
+        let mut silent = instance.begin().await.unwrap();
+        sqlx::query(lock).execute(&mut *silent).await.unwrap();
+        // Another session, with no timeouts of its own, waits for the row: the server ends
+        // the silent transaction and lets go of its lock.
+        let mut other = pool.begin().await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(10), sqlx::query(lock).execute(&mut *other)).await;
+        waited.expect("the silent transaction's lock was let go").unwrap();
+        let ended = sqlx::query("SELECT 1").execute(&mut *silent).await;
+        assert!(ended.is_err(), "the silent transaction was ended by the server");
     }
 
     #[tokio::test]
