@@ -707,6 +707,65 @@ async fn a_settlement_past_the_batch_deadline_is_answered_unavailable_and_the_ne
         .await;
 }
 
+/// A settlement is written while a batch of new payments waits for a counter another
+/// transaction holds (another instance's batch, or one whose instance went silent): a
+/// settlement takes no counter lock, and its batches do not queue behind new payments'.
+#[tokio::test]
+async fn a_settlement_is_not_held_up_by_new_payments_waiting_for_a_counter() {
+    if !crate::store::test_support::postgres_available().await {
+        return;
+    }
+    crate::store::test_support::ENGINE
+        .scope("postgres", async {
+            let w = world(2_000).await;
+            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
+            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
+                pool.clone(),
+                std::time::Duration::from_secs(5),
+            );
+            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
+            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            let recorded = w.record(&store, &consent, "recorded", 100).await.unwrap();
+            let mut holder = pool.begin().await.unwrap();
+            sqlx::query("SELECT 1 FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
+                .fetch_all(&mut *holder)
+                .await
+                .unwrap();
+            let waiting = w.record(&store, &consent, "waiting", 100);
+            let meanwhile = async {
+                crate::events::test_support::eventually(
+                    std::time::Duration::from_secs(5),
+                    "the new payment's batch to wait for the counter",
+                    || async {
+                        let waiting: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM pg_stat_activity
+                             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        )
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                        (waiting > 0).then_some(())
+                    },
+                )
+                .await;
+                let booked = Settlement::Booked { txn_id: "TXN-1".into() };
+                let settled = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    store.settle_payment(&recorded, &booked, webhook_event(), None, w.clock.now()),
+                )
+                .await
+                .expect("written while the batch of new payments waits");
+                holder.rollback().await.unwrap();
+                settled
+            };
+            let (waited, settled) = tokio::join!(waiting, meanwhile);
+            assert_eq!(settled.unwrap().map(|p| p.status), Some(Iso20022Status::Acsc));
+            let waited = waited.expect("recorded once the counter was let go");
+            assert_eq!(store.payment(&waited.id).await.unwrap().map(|p| p.status), Some(Iso20022Status::Actc));
+        })
+        .await;
+}
+
 /// A settlement from a stale read (the reconciler's list, a retried request) moves nothing
 /// that moved since, and announces nothing twice.
 async fn a_settlement_from_a_stale_read_changes_nothing_and_announces_nothing() {

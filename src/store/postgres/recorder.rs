@@ -9,13 +9,13 @@
 //! transaction and answers them after its one commit: payments share an fsync as they do on
 //! the embedded default's writer thread.
 //!
-//! Settlements waiting at the same time are written on the batch's connection first, by one
-//! statement of their own, committed by itself before the new payments' transaction begins:
-//! a settlement takes no counter lock, and a batch of new payments that fails takes no
-//! settlement with it (a settlement does wait for the batch before its own, at most
-//! [`BATCH_DEADLINE`]). Written one statement each as requests finished, with sqlx's
-//! connection tests before and after each, settlements cost PostgreSQL more CPU than the
-//! batches of new payments (`bench/HISTORY.md`, 2026-12-06).
+//! Settlements are batched the same way, by a second task on a connection of its own: the
+//! settlements waiting together are written by one statement, committed by itself. A
+//! settlement takes no counter lock, so it never waits for a batch of new payments (one held
+//! up behind a counter another instance's transaction has locked, say), and a batch of new
+//! payments that fails takes no settlement with it. Written one statement each as requests
+//! finished, with sqlx's connection tests before and after each, settlements cost
+//! PostgreSQL more CPU than the batches of new payments (`bench/HISTORY.md`, 2026-12-06).
 //!
 //! What a batch writes and in which order it locks (`record_batch` and `settle_all` in
 //! `payments.rs`) is the payment store's; this module only gathers the batches, runs them
@@ -94,9 +94,10 @@ impl Record {
     }
 }
 
-enum Job {
-    Record(Record),
-    Settle(Settle, oneshot::Sender<Result<bool, PaymentStoreError>>),
+/// A settlement waiting to be written, with where its outcome goes.
+struct Settling {
+    settle: Settle,
+    answer: oneshot::Sender<Result<bool, PaymentStoreError>>,
 }
 
 /// How a batch is written: the payment store's statements.
@@ -106,34 +107,40 @@ pub(super) struct Writes {
     pub settle: SettleFn,
 }
 
-/// The handle requests record and settle payments through; the batches run on a task of
-/// their own.
+/// The handle requests record and settle payments through; the batches run on two tasks of
+/// their own, one for new payments, one for settlements.
 #[derive(Clone)]
 pub(super) struct Recorder {
-    jobs: mpsc::Sender<Job>,
+    records: mpsc::Sender<Record>,
+    settlements: mpsc::Sender<Settling>,
 }
 
 impl Recorder {
-    /// Starts the recorder's task, each batch bounded by `deadline` ([`BATCH_DEADLINE`] in
+    /// Starts the recorder's tasks, each batch bounded by `deadline` ([`BATCH_DEADLINE`] in
     /// the gateway): call it inside the runtime.
     pub fn spawn(pool: PgPool, writes: Writes, deadline: Duration) -> Self {
-        let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx, writes, deadline));
-        Self { jobs }
+        let (records, waiting_records) = mpsc::channel(QUEUE);
+        let (settlements, waiting_settlements) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool.clone(), waiting_records, writes, deadline));
+        tokio::spawn(run(pool, waiting_settlements, writes, deadline));
+        Self { records, settlements }
     }
 
     /// Records the payment with whichever others are waiting; answers after their commit.
     pub async fn record(&self, new: NewPayment<'_>) -> Result<(), PaymentStoreError> {
         let (answer, answered) = oneshot::channel();
-        self.send(Job::Record(Record {
-            payment: new.payment.clone(),
-            consent_kind: new.consent_kind,
-            claim: new.claim.clone(),
-            partner_limits: new.partner_limits,
-            event: new.event,
-            now: new.now,
-            answer,
-        }))?;
+        send(
+            &self.records,
+            Record {
+                payment: new.payment.clone(),
+                consent_kind: new.consent_kind,
+                claim: new.claim.clone(),
+                partner_limits: new.partner_limits,
+                event: new.event,
+                now: new.now,
+                answer,
+            },
+        )?;
         answered.await.map_err(|_| unavailable("the payment recorder stopped before answering"))?
     }
 
@@ -141,97 +148,100 @@ impl Recorder {
     /// [`SettleFn`]), after its commit.
     pub async fn settle(&self, settle: Settle) -> Result<bool, PaymentStoreError> {
         let (answer, answered) = oneshot::channel();
-        self.send(Job::Settle(settle, answer))?;
+        send(&self.settlements, Settling { settle, answer })?;
         answered.await.map_err(|_| unavailable("the payment recorder stopped before answering"))?
     }
+}
 
-    fn send(&self, job: Job) -> Result<(), PaymentStoreError> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => unavailable("too many payments waiting to be recorded"),
-            mpsc::error::TrySendError::Closed(_) => unavailable("the payment recorder has stopped"),
-        })
-    }
+fn send<J>(queue: &mpsc::Sender<J>, job: J) -> Result<(), PaymentStoreError> {
+    queue.try_send(job).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => unavailable("too many payments waiting to be recorded"),
+        mpsc::error::TrySendError::Closed(_) => unavailable("the payment recorder has stopped"),
+    })
 }
 
 fn unavailable(m: impl std::fmt::Display) -> PaymentStoreError {
     PaymentStoreError::Unavailable(m.to_string())
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, writes: Writes, deadline: Duration) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let started = Instant::now();
-        let (mut records, mut settles) = (Vec::new(), Vec::new());
-        for job in batch.drain(..) {
-            match job {
-                Job::Record(r) => records.push(r),
-                Job::Settle(s, answer) => settles.push((s, answer)),
-            }
-        }
-        let (written, recorded) = match tokio::time::timeout(deadline, write(&pool, &records, &settles, writes)).await {
-            Ok(outcomes) => outcomes,
-            Err(_) => {
-                let late = || unavailable("the database did not finish recording in time");
-                (settles.iter().map(|_| Err(late())).collect(), records.iter().map(|_| Err(late())).collect())
-            }
-        };
-        // The requests may have gone (timeout, hang-up): what was committed stays, and their
-        // retries or the reconciler find it.
-        for ((_, answer), outcome) in settles.drain(..).zip(written) {
-            let _ = answer.send(outcome);
-        }
-        let jobs = records.len();
-        for (job, outcome) in records.drain(..).zip(recorded) {
-            let _ = job.answer.send(outcome);
-        }
-        if jobs > 0 {
-            metrics::histogram!("scenegate_db_group_commit_jobs", "db" => "postgres_payments").record(jobs as f64);
-        }
-        metrics::histogram!("scenegate_db_group_commit_seconds", "db" => "postgres_payments")
-            .record(started.elapsed().as_secs_f64());
+/// What the recorder batches: how a batch of one kind is written, and each job answered.
+trait Job: Send + Sized + 'static {
+    type Outcome: Send;
+    /// The `db` label of the batch's metrics.
+    const DB: &'static str;
+    /// An outcome per job, in order.
+    fn write<'a>(
+        conn: &'a mut PgConnection,
+        batch: &'a [Self],
+        writes: Writes,
+    ) -> impl Future<Output = Vec<Result<Self::Outcome, PaymentStoreError>>> + Send + 'a;
+    fn answer(self, outcome: Result<Self::Outcome, PaymentStoreError>);
+}
+
+impl Job for Record {
+    type Outcome = ();
+    const DB: &'static str = "postgres_payments";
+    fn write<'a>(
+        conn: &'a mut PgConnection,
+        batch: &'a [Self],
+        writes: Writes,
+    ) -> impl Future<Output = Vec<Result<(), PaymentStoreError>>> + Send + 'a {
+        record_batch(conn, batch, writes.record)
+    }
+    fn answer(self, outcome: Result<(), PaymentStoreError>) {
+        let _ = self.answer.send(outcome);
     }
 }
 
-type Outcomes = (Vec<Result<bool, PaymentStoreError>>, Vec<Result<(), PaymentStoreError>>);
-
-/// The batch on one connection: its settlements in one statement, then its new payments in
-/// one transaction. An outcome per job, in order.
-async fn write(
-    pool: &PgPool,
-    records: &[Record],
-    settles: &[(Settle, oneshot::Sender<Result<bool, PaymentStoreError>>)],
-    writes: Writes,
-) -> Outcomes {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            let e = e.to_string();
-            return (
-                settles.iter().map(|_| Err(unavailable(&e))).collect(),
-                records.iter().map(|_| Err(unavailable(&e))).collect(),
-            );
-        }
-    };
-    let written = match settles.is_empty() {
-        true => Vec::new(),
-        false => {
-            let jobs: Vec<&Settle> = settles.iter().map(|(s, _)| s).collect();
-            metrics::histogram!("scenegate_db_group_commit_jobs", "db" => "postgres_settlements")
-                .record(jobs.len() as f64);
-            match (writes.settle)(&mut conn, &jobs).await {
-                Ok(written) => written.into_iter().map(Ok).collect(),
-                Err(e) => {
-                    let e = e.to_string();
-                    jobs.iter().map(|_| Err(unavailable(&e))).collect()
-                }
+impl Job for Settling {
+    type Outcome = bool;
+    const DB: &'static str = "postgres_settlements";
+    async fn write<'a>(
+        conn: &'a mut PgConnection,
+        batch: &'a [Self],
+        writes: Writes,
+    ) -> Vec<Result<bool, PaymentStoreError>> {
+        let settles: Vec<&Settle> = batch.iter().map(|s| &s.settle).collect();
+        match (writes.settle)(conn, &settles).await {
+            Ok(written) => written.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let e = e.to_string();
+                batch.iter().map(|_| Err(unavailable(&e))).collect()
             }
         }
-    };
-    let recorded = match records.is_empty() {
-        true => Vec::new(),
-        false => record_batch(&mut conn, records, writes.record).await,
-    };
-    (written, recorded)
+    }
+    fn answer(self, outcome: Result<bool, PaymentStoreError>) {
+        let _ = self.answer.send(outcome);
+    }
+}
+
+/// Takes the jobs waiting, writes them as one batch on one connection within `deadline`,
+/// answers each, and again.
+async fn run<J: Job>(pool: PgPool, mut waiting: mpsc::Receiver<J>, writes: Writes, deadline: Duration) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = Instant::now();
+        let written = async {
+            match pool.acquire().await {
+                Ok(mut conn) => J::write(&mut conn, &batch, writes).await,
+                Err(e) => {
+                    let e = e.to_string();
+                    batch.iter().map(|_| Err(unavailable(&e))).collect()
+                }
+            }
+        };
+        let outcomes = match tokio::time::timeout(deadline, written).await {
+            Ok(outcomes) => outcomes,
+            Err(_) => batch.iter().map(|_| Err(unavailable("the database did not finish recording in time"))).collect(),
+        };
+        metrics::histogram!("scenegate_db_group_commit_jobs", "db" => J::DB).record(batch.len() as f64);
+        // The requests may have gone (timeout, hang-up): what was committed stays, and their
+        // retries or the reconciler find it.
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            job.answer(outcome);
+        }
+        metrics::histogram!("scenegate_db_group_commit_seconds", "db" => J::DB).record(started.elapsed().as_secs_f64());
+    }
 }
 
 /// One transaction for the batch's new payments; an outcome per job, in order. If the
