@@ -617,6 +617,32 @@ async fn one_key_records_one_payment_however_many_instances_try_it_together() {
     assert_eq!(found, Begin::Claimed(idempotency::Claim::held("ptn_pay", &key, Some(anew.id.to_string()))));
 }
 
+/// For the recorder's tests, inside `ENGINE.scope("postgres", …)`: a world, its database, a
+/// payment store of its own whose batches are answered unavailable past `deadline`, and a
+/// recurring consent.
+async fn recorder_world(
+    deadline: std::time::Duration,
+) -> (World, sqlx::PgPool, crate::store::postgres::PgPaymentStore, Consent) {
+    let w = world(2_000).await;
+    let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
+    let pool = pool.clone();
+    let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(pool.clone(), deadline);
+    let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
+    let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+    (w, pool, store, consent)
+}
+
+/// A transaction holding `ptn_pay`'s daily counter (recorded by a payment before), as another
+/// instance's batch, or a silent one's, would: new payments of the partner wait for it.
+async fn hold_the_partners_counter(pool: &sqlx::PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
+        .fetch_all(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
+
 /// A batch of new payments that cannot finish (here: the partner's daily counter held by
 /// another transaction, as a silent database would hold it) is answered unavailable at its
 /// deadline, records nothing, and the recorder goes on with the next batch. PostgreSQL only:
@@ -628,20 +654,9 @@ async fn a_batch_past_its_deadline_is_answered_unavailable_and_the_next_one_reco
     }
     crate::store::test_support::ENGINE
         .scope("postgres", async {
-            let w = world(2_000).await;
-            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
-            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
-                pool.clone(),
-                std::time::Duration::from_millis(500),
-            );
-            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
-            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            let (w, pool, store, consent) = recorder_world(std::time::Duration::from_millis(500)).await;
             w.record(&store, &consent, "first", 100).await.unwrap();
-            let mut holder = pool.begin().await.unwrap();
-            sqlx::query("SELECT spent_minor FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
-                .fetch_all(&mut *holder)
-                .await
-                .unwrap();
+            let holder = hold_the_partners_counter(&pool).await;
             let stuck =
                 tokio::time::timeout(std::time::Duration::from_secs(3), w.record(&store, &consent, "stuck", 100))
                     .await
@@ -666,14 +681,7 @@ async fn a_settlement_past_the_batch_deadline_is_answered_unavailable_and_the_ne
     }
     crate::store::test_support::ENGINE
         .scope("postgres", async {
-            let w = world(2_000).await;
-            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
-            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
-                pool.clone(),
-                std::time::Duration::from_millis(500),
-            );
-            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
-            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            let (w, pool, store, consent) = recorder_world(std::time::Duration::from_millis(500)).await;
             let held = w.record(&store, &consent, "held", 100).await.unwrap();
             let next = w.record(&store, &consent, "next", 100).await.unwrap();
             let booked = Settlement::Booked { txn_id: "TXN-1".into() };
@@ -717,20 +725,9 @@ async fn a_settlement_is_not_held_up_by_new_payments_waiting_for_a_counter() {
     }
     crate::store::test_support::ENGINE
         .scope("postgres", async {
-            let w = world(2_000).await;
-            let crate::store::Engine::Postgres(pool) = &w._stores.engine else { unreachable!("scoped to PostgreSQL") };
-            let store = crate::store::postgres::PgPaymentStore::with_batch_deadline(
-                pool.clone(),
-                std::time::Duration::from_secs(5),
-            );
-            let allowance = Allowance { per_payment: 1_000, per_day: None, per_month: None };
-            let consent = w.authorised(PaymentConsentType::Recurring, None, Some(allowance)).await;
+            let (w, pool, store, consent) = recorder_world(std::time::Duration::from_secs(5)).await;
             let recorded = w.record(&store, &consent, "recorded", 100).await.unwrap();
-            let mut holder = pool.begin().await.unwrap();
-            sqlx::query("SELECT 1 FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
-                .fetch_all(&mut *holder)
-                .await
-                .unwrap();
+            let holder = hold_the_partners_counter(&pool).await;
             let waiting = w.record(&store, &consent, "waiting", 100);
             let meanwhile = async {
                 crate::events::test_support::eventually(
@@ -741,7 +738,7 @@ async fn a_settlement_is_not_held_up_by_new_payments_waiting_for_a_counter() {
                             "SELECT count(*) FROM pg_stat_activity
                              WHERE datname = current_database() AND wait_event_type = 'Lock'",
                         )
-                        .fetch_one(pool)
+                        .fetch_one(&pool)
                         .await
                         .unwrap();
                         (waiting > 0).then_some(())
