@@ -210,3 +210,22 @@ async fn a_payment_no_instance_received_goes_to_the_next() {
     }
     assert_eq!(up[0].received() + up[1].received(), 3);
 }
+
+/// Three real instances (PostgreSQL, Redis) behind the example's nginx, as operators run
+/// them: one is killed with a burst of payments in flight through the balancer. The partner
+/// retries every key through the balancer; each resolves to exactly one payment, one posting
+/// per completed payment. (The stand-in tests above show the balancer never sends a payment
+/// an instance may have acted on to another; this one, that the keys make up the rest.)
+#[tokio::test]
+async fn a_real_instance_killed_behind_the_balancer_mid_burst_leaves_every_key_one_payment() {
+    use crate::payment_crashes::{BURST, body, burst, crash_options, every_key_one_settled_payment_through, recurring};
+    let Some(mut cluster) = crate::support::cluster::Cluster::start(crash_options).await else { return };
+    let port = |i: usize| cluster.gw(i).url("").rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap();
+    let Some(lb) = Balancer::start([port(0), port(1), port(2)]).await else { return };
+    let (consent_id, token) = recurring(&cluster.stack).await;
+    let before = crate::support::payments::ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+    let payments = format!("{}/v1/payments", lb.url);
+    burst(vec![payments.clone()], token.clone(), body(&consent_id), BURST / 8).await;
+    cluster.others[0].proc.kill();
+    every_key_one_settled_payment_through(&payments, &cluster.stack, &consent_id, &token, before).await;
+}

@@ -112,11 +112,21 @@ async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
 
 /// Retries every key, waits until every payment is settled, and checks the books.
 pub async fn every_key_one_settled_payment(stack: &Stack, consent_id: &str, token: &str, txns_before: i64) {
-    let url = stack.gw.url("/v1/payments");
+    every_key_one_settled_payment_through(&stack.gw.url("/v1/payments"), stack, consent_id, token, txns_before).await
+}
+
+/// [`every_key_one_settled_payment`], the keys retried at `url` (a load balancer, say).
+pub async fn every_key_one_settled_payment_through(
+    url: &str,
+    stack: &Stack,
+    consent_id: &str,
+    token: &str,
+    txns_before: i64,
+) {
     let bytes = body(consent_id);
     let mut ids = BTreeSet::new();
     for i in 0..BURST {
-        let payment = resolve(&url, token, &bytes, i).await;
+        let payment = resolve(url, token, &bytes, i).await;
         assert!(
             ids.insert(payment["payment_id"].as_str().unwrap().to_owned()),
             "a key answered with another key's payment"
