@@ -105,12 +105,6 @@ pub async fn build(
     let pseudonyms = key_home.pseudonyms().await?;
     let dpop_nonces = crate::auth::dpop::Nonces::new(&pseudonyms.derive_secret("dpop-nonce"));
     let accounts = Accounts::new(core.clone(), pseudonyms.clone(), clock.clone());
-    let consents = Consents::new(stores.consents.clone(), clock.clone());
-    let consents = match marks {
-        Some(marks) => consents.cached(marks),
-        None => consents,
-    };
-
     let events = stores.events.clone();
     let live = partners.clone();
     // Where each partner's webhooks go, as its file says now (none: it polls). The delivery
@@ -134,13 +128,20 @@ pub async fn build(
         })
     });
 
-    // Payments: recorded before the core is asked, settled by the reconciler when an answer
-    // is lost, every change announced through the outbox (for webhooks where the partner
-    // has a target).
-    let notify = {
+    // Consents' and payments' changes are announced through the outbox, queued for webhooks
+    // where the partner has a target.
+    let notify: crate::events::NotifyOf = {
         let targets = targets.clone();
         Arc::new(move |partner_id: &str| crate::events::Notify::for_target(targets.target(partner_id).is_some()))
     };
+    let consents = Consents::new(stores.consents.clone(), clock.clone()).notifying(notify.clone());
+    let consents = match marks {
+        Some(marks) => consents.cached(marks),
+        None => consents,
+    };
+
+    // Payments: recorded before the core is asked, settled by the reconciler when an answer
+    // is lost.
     let payments =
         Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone(), notify);
     spawn_reconciler(payments.clone());

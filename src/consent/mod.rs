@@ -49,6 +49,8 @@ pub struct Consents {
     clock: Arc<dyn Clock>,
     /// Consents kept between changes (see [`crate::kept`] and [`keepable`]).
     kept: Option<Arc<Kept<ConsentId, Arc<Consent>>>>,
+    /// How a consent's partner is told of its changes of status.
+    notify: crate::events::NotifyOf,
 }
 
 /// Consents kept at most (far more than a single node's active consents).
@@ -103,7 +105,16 @@ fn parse_time(field: &'static str, value: &str) -> Result<i64, ConsentError> {
 
 impl Consents {
     pub fn new(store: Arc<dyn ConsentStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, kept: None }
+        Self { store, clock, kept: None, notify: Arc::new(|_: &str| crate::events::Notify::Webhook) }
+    }
+
+    /// Announces a consent's changes of status as `notify` says for its partner (queued for
+    /// its webhook, or only listed by polling); without it, every change is queued, and
+    /// skipped at delivery if the partner polls.
+    #[must_use]
+    pub fn notifying(mut self, notify: crate::events::NotifyOf) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// Keeps account-access and recurring payment consents in memory between changes, which
@@ -216,7 +227,7 @@ impl Consents {
             }
             // Found expired: saved as such. Every instance tells expiry by the clock, so
             // only this one's kept copy needs forgetting.
-            if self.store.update(&consent, version).await? {
+            if self.store.update(&consent, version, (self.notify)(&consent.partner_id)).await? {
                 if let Some(kept) = &self.kept {
                     kept.forget(id);
                 }
@@ -280,7 +291,7 @@ impl Consents {
             let now = self.clock.now();
             consent.expire_if_due(now);
             change(&mut consent, now)?;
-            if self.store.update(&consent, version).await? {
+            if self.store.update(&consent, version, (self.notify)(&consent.partner_id)).await? {
                 return Ok(consent);
             }
         }

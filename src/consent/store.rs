@@ -5,15 +5,16 @@ use async_trait::async_trait;
 use scenegate_adapter_contract::ConsentId;
 
 use super::model::Consent;
-use crate::store::StoreError;
+use crate::{events::Notify, store::StoreError};
 
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     async fn insert(&self, consent: &Consent) -> Result<(), StoreError>;
     /// The consent and its version.
     async fn get(&self, id: &ConsentId) -> Result<Option<(Consent, i64)>, StoreError>;
-    /// Saves when the stored version is still `version`; false when another writer won.
-    async fn update(&self, consent: &Consent, version: i64) -> Result<bool, StoreError>;
+    /// Saves when the stored version is still `version`; false when another writer won. A
+    /// change of status is announced to the partner as `notify` says.
+    async fn update(&self, consent: &Consent, version: i64, notify: Notify) -> Result<bool, StoreError>;
     /// Every consent a customer answered, newest first.
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError>;
     /// Every consent of a partner, newest first (staff reports).
@@ -40,10 +41,10 @@ pub(crate) fn created_record(c: &Consent) -> crate::audit::NewRecord {
     }
 }
 
-/// What the partner is told when one of its consents changes status. Written by the consent
-/// stores, which do not know the partner's webhook: queued, and skipped at claim time if the
-/// partner polls (see [`crate::events::Notify`]).
-pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
+/// What the partner is told when one of its consents changes status, queued for its webhook
+/// or only listed by polling as `notify` says (its writer knows which: the consent service,
+/// or the payment that consumes the consent).
+pub(crate) fn status_event(c: &Consent, notify: Notify) -> crate::events::NewEvent {
     crate::events::NewEvent {
         partner_id: c.partner_id.clone(),
         event_type: crate::events::types::CONSENT_STATUS_CHANGED.to_owned(),
@@ -54,6 +55,6 @@ pub(crate) fn status_event(c: &Consent) -> crate::events::NewEvent {
             "status": scenegate_adapters::native::wire::ConsentStatus::from(c.status),
             "status_updated_at": super::model::rfc3339(c.status_updated_at),
         }),
-        notify: crate::events::Notify::Webhook,
+        notify,
     }
 }

@@ -275,8 +275,8 @@ impl ConsentStore for Counting {
         self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.get(id).await
     }
-    async fn update(&self, consent: &Consent, version: i64) -> Result<bool, StoreError> {
-        self.inner.update(consent, version).await
+    async fn update(&self, consent: &Consent, version: i64, notify: crate::events::Notify) -> Result<bool, StoreError> {
+        self.inner.update(consent, version, notify).await
     }
     async fn list_for_customer(&self, customer_id: &str) -> Result<Vec<(Consent, i64)>, StoreError> {
         self.inner.list_for_customer(customer_id).await

@@ -124,6 +124,9 @@ pub enum Notify {
     Polling,
 }
 
+/// How each partner is told of events, as its file says now (see [`Notify::for_target`]).
+pub type NotifyOf = std::sync::Arc<dyn Fn(&str) -> Notify + Send + Sync>;
+
 impl Notify {
     /// For a partner that has, or has not, a webhook target.
     pub fn for_target(has_webhook: bool) -> Self {

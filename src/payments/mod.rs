@@ -104,7 +104,7 @@ pub struct Payments {
     pseudonyms: Pseudonyms,
     clock: Arc<dyn Clock>,
     /// How each partner hears of its events, as configured now ([`Notify`]).
-    notify: Arc<dyn Fn(&str) -> Notify + Send + Sync>,
+    notify: crate::events::NotifyOf,
 }
 
 impl Payments {
@@ -114,7 +114,7 @@ impl Payments {
         core: CoreClient,
         pseudonyms: Pseudonyms,
         clock: Arc<dyn Clock>,
-        notify: Arc<dyn Fn(&str) -> Notify + Send + Sync>,
+        notify: crate::events::NotifyOf,
     ) -> Self {
         Self { store, consents, core, pseudonyms, clock, notify }
     }

@@ -100,14 +100,14 @@ pub(super) async fn world(core_timeout_ms: u64) -> World {
 
     let stores = crate::store::test_support::current().await;
     let clock = Arc::new(ManualClock::at(jiff::Timestamp::now().as_second()));
-    let consents = Consents::new(stores.consents.clone(), clock.clone());
     let pseudonyms = crate::accounts::Pseudonyms::from_key(&[7; 32]);
     // The partner has a webhook unless a test says it polls.
     let polls = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let notify = {
+    let notify: crate::events::NotifyOf = {
         let polls = polls.clone();
         Arc::new(move |_: &str| Notify::for_target(!polls.load(std::sync::atomic::Ordering::SeqCst)))
     };
+    let consents = Consents::new(stores.consents.clone(), clock.clone()).notifying(notify.clone());
     let payments =
         Payments::new(stores.payments.clone(), consents.clone(), core.clone(), pseudonyms, clock.clone(), notify);
     let debtor = core
@@ -872,9 +872,10 @@ async fn settlements_written_together_keep_their_own_payment_event_and_answer() 
     }
 }
 
-/// A partner that polls hears of its payments and refunds by polling alone: their events are
-/// listed, with their deliveries finished as skipped when written, so no worker ever claims
-/// them; once the partner has a webhook again, the next payment's events are queued.
+/// A partner that polls hears of its payments, refunds and payment consents by polling alone:
+/// their events are listed, with their deliveries finished as skipped when written, so no
+/// worker ever claims them; once the partner has a webhook again, the next payment's events,
+/// and its consent's, are queued.
 async fn a_partner_that_polls_has_no_webhook_queue() {
     use crate::events::DeliveryState;
     let w = world(2_000).await;
@@ -896,10 +897,17 @@ async fn a_partner_that_polls_has_no_webhook_queue() {
         let (_, delivery) = events.get(&event.id).await.unwrap();
         assert_eq!((delivery.state, delivery.attempts), (DeliveryState::Skipped, 0), "{}", event.id);
     }
-    // (The consent's own events are queued: the consent store cannot tell; the worker skips them.)
+    // The consent's own: authorised by the customer, consumed by the payment.
+    let told: Vec<_> = listed.iter().filter(|e| e.subject_id == consent.id.as_str()).collect();
+    let statuses: Vec<_> = told.iter().map(|e| e.data["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses, ["authorised", "consumed"], "{told:?}");
+    for event in &told {
+        let (_, delivery) = events.get(&event.id).await.unwrap();
+        assert_eq!((delivery.state, delivery.attempts), (DeliveryState::Skipped, 0), "{}", event.id);
+    }
     let far = w.clock.now() + 86_400;
     let claimed = events.claim_due(far, 100, 60).await.unwrap();
-    assert!(claimed.iter().all(|c| c.event.subject_id != paid.payment_id.as_str()), "nothing queued for a worker");
+    assert!(claimed.is_empty(), "nothing queued for a worker: {claimed:?}");
 
     w.polls.store(false, std::sync::atomic::Ordering::SeqCst);
     let consent = w.authorised(PaymentConsentType::Single, Some(500), None).await;
@@ -908,6 +916,8 @@ async fn a_partner_that_polls_has_no_webhook_queue() {
     let queued: Vec<_> = claimed.iter().filter(|c| c.event.subject_id.starts_with("pay_")).collect();
     assert_eq!(queued.len(), 1, "the payment's first event (its second waits behind it): {queued:?}");
     assert_eq!(queued[0].event.subject_id, hooked.payment_id.as_str());
+    let consent_told = claimed.iter().filter(|c| c.event.subject_id == consent.id.as_str()).count();
+    assert_eq!(consent_told, 1, "the consent's first event (its second waits behind it): {claimed:?}");
 }
 
 crate::store::test_support::on_every_engine!(

@@ -13,7 +13,7 @@ use crate::consent::{
     Consent, ConsentStore,
     store::{created_record, status_event},
 };
-use crate::store::StoreError;
+use crate::{events::Notify, store::StoreError};
 
 pub struct PgConsentStore {
     pool: PgPool,
@@ -37,7 +37,12 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
 /// the same transaction that records the payment, so the two can never disagree. A change of
 /// status also appends a `consent.status_changed` event to the outbox, in the same
 /// transaction, for the partner's webhook.
-pub async fn update_in(conn: &mut sqlx::PgConnection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+pub async fn update_in(
+    conn: &mut sqlx::PgConnection,
+    c: &Consent,
+    version: i64,
+    notify: Notify,
+) -> Result<bool, StoreError> {
     let before: Option<String> = sqlx::query_scalar("SELECT body FROM consents WHERE id = $1 AND version = $2")
         .bind(c.id.as_str())
         .bind(version)
@@ -58,7 +63,9 @@ pub async fn update_in(conn: &mut sqlx::PgConnection, c: &Consent, version: i64)
     .map_err(err)?;
     let updated = done.rows_affected() == 1;
     if updated && status_changed {
-        super::events::append(conn, &status_event(c), c.status_updated_at).await.map_err(StoreError::corrupt)?;
+        super::events::append(conn, &status_event(c, notify), c.status_updated_at)
+            .await
+            .map_err(StoreError::corrupt)?;
     }
     Ok(updated)
 }
@@ -138,9 +145,9 @@ impl ConsentStore for PgConsentStore {
         row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
     }
 
-    async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    async fn update(&self, c: &Consent, version: i64, notify: Notify) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
-        let updated = update_in(&mut tx, c, version).await?;
+        let updated = update_in(&mut tx, c, version, notify).await?;
         tx.commit().await.map_err(err)?;
         Ok(updated)
     }

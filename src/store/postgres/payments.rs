@@ -23,6 +23,7 @@ use super::{
     events, idempotency,
     recorder::{Recorder, Settle, Writes},
 };
+use crate::events::Notify;
 use crate::idempotency::Claim;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
@@ -179,7 +180,10 @@ fn record_batch<'c>(
             }
         }
         for (n, (consent, version)) in consumed {
-            if outcomes[n].is_ok() && !consent_store::update_in(conn, &consent, version).await.map_err(unavailable)? {
+            let notify = batch[n].event.notify;
+            if outcomes[n].is_ok()
+                && !consent_store::update_in(conn, &consent, version, notify).await.map_err(unavailable)?
+            {
                 // Impossible under the row lock the batch holds.
                 return Err(unavailable("consent changed during the payment"));
             }
@@ -420,7 +424,7 @@ async fn insert_all(
         .bind(event_data)
         .bind(number(&|n| n.now))
         .bind(column(&|n| n.event.partner_id.clone()))
-        .bind(batch.iter().map(|n| n.event.notify == crate::events::Notify::Webhook).collect::<Vec<bool>>())
+        .bind(batch.iter().map(|n| n.event.notify == Notify::Webhook).collect::<Vec<bool>>())
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -493,7 +497,7 @@ fn settle_all<'c>(
             .bind(text(&|s| Some(s.event.event_type.clone())))
             .bind(text(&|s| Some(s.event.subject_id.clone())))
             .bind(event_data)
-            .bind(rows.iter().map(|s| s.event.notify == crate::events::Notify::Webhook).collect::<Vec<bool>>())
+            .bind(rows.iter().map(|s| s.event.notify == Notify::Webhook).collect::<Vec<bool>>())
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
@@ -807,7 +811,9 @@ impl PaymentStore for PgPaymentStore {
             .map_err(unavailable)?
             .ok_or(PaymentStoreError::NotFound)?;
         crate::payments::store::check_bulk_use(&mut consent, new.payments, new.now)?;
-        if !consent_store::update_in(&mut tx, &consent, version).await.map_err(unavailable)? {
+        // The execution's events, and so its consent's, go to the partner as its payments' do.
+        let notify = new.events.first().map_or(Notify::Webhook, |e| e.notify);
+        if !consent_store::update_in(&mut tx, &consent, version, notify).await.map_err(unavailable)? {
             return Err(unavailable("consent changed during the payment"));
         }
         let limits = new.partner_limits;

@@ -13,7 +13,7 @@ use crate::consent::{
     Consent, ConsentStore,
     store::{created_record, status_event},
 };
-use crate::store::StoreError;
+use crate::{events::Notify, store::StoreError};
 
 pub struct SqliteConsentStore {
     db: SqliteDb,
@@ -37,7 +37,7 @@ fn encode(c: &Consent) -> Result<String, StoreError> {
 /// consumes its consent in the same transaction that records the payment, so the two can
 /// never disagree. A change of status also appends a `consent.status_changed` event to the
 /// outbox, in the same transaction, for the partner's webhook.
-pub fn update_in(conn: &Connection, c: &Consent, version: i64) -> Result<bool, StoreError> {
+pub fn update_in(conn: &Connection, c: &Consent, version: i64, notify: Notify) -> Result<bool, StoreError> {
     let before: Option<String> = conn
         .prepare_cached("SELECT body FROM consents WHERE id = ?1 AND version = ?2")?
         .query_row(params![c.id.as_str(), version], |r| r.get(0))
@@ -51,7 +51,7 @@ pub fn update_in(conn: &Connection, c: &Consent, version: i64) -> Result<bool, S
         .execute(params![c.customer_id, encode(c)?, c.id.as_str(), version])?
         == 1;
     if updated && status_changed {
-        super::events::append(conn, &status_event(c), c.status_updated_at).map_err(StoreError::corrupt)?;
+        super::events::append(conn, &status_event(c, notify), c.status_updated_at).map_err(StoreError::corrupt)?;
     }
     Ok(updated)
 }
@@ -91,9 +91,9 @@ impl ConsentStore for SqliteConsentStore {
         row.map(|r| Ok((decode(r.get::<&str, _>("body"))?, r.get::<i64, _>("version")))).transpose()
     }
 
-    async fn update(&self, c: &Consent, version: i64) -> Result<bool, StoreError> {
+    async fn update(&self, c: &Consent, version: i64, notify: Notify) -> Result<bool, StoreError> {
         let c = c.clone();
-        self.db.batch.write(move |conn| update_in(conn, &c, version)).await
+        self.db.batch.write(move |conn| update_in(conn, &c, version, notify)).await
     }
 
     async fn list_for_partner(&self, partner_id: &str) -> Result<Vec<Consent>, StoreError> {

@@ -11,6 +11,7 @@ use scenegate_adapter_contract::{
 };
 
 use super::{Columns, consent as consent_store, events, idempotency};
+use crate::events::Notify;
 use crate::payments::model::{Payment, Reason, Refund, Settlement};
 use crate::payments::store::{
     Drawn, EventOf, NewBulk, NewPayment, NewRefund, PartnerLimits, PaymentStore, PaymentStoreError, Refused,
@@ -272,14 +273,20 @@ fn spent_in(conn: &Connection, p: &Payment) -> Result<Spent, PaymentStoreError> 
 /// Checks a payment against its consent and its limits ([`draw_on_consent`], [`check_spend`])
 /// and, if it fits, consumes a single consent or counts against a recurring one's
 /// allowances, and counts against the partner's daily limit. Inside the write transaction.
-fn use_consent(conn: &Connection, p: &Payment, limits: PartnerLimits, now: i64) -> Result<Drawn, PaymentStoreError> {
+fn use_consent(
+    conn: &Connection,
+    p: &Payment,
+    limits: PartnerLimits,
+    notify: Notify,
+    now: i64,
+) -> Result<Drawn, PaymentStoreError> {
     let (mut consent, version) =
         consent_store::get_in(conn, &p.consent_id).map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
     let drawn = draw_on_consent(&mut consent, p, now)?;
     check_spend(p.amount_minor, spent_in(conn, p)?, drawn, limits)?;
     match drawn {
         Drawn::Single => {
-            if !consent_store::update_in(conn, &consent, version).map_err(unavailable)? {
+            if !consent_store::update_in(conn, &consent, version, notify).map_err(unavailable)? {
                 // Another writer changed the consent since we read it inside this
                 // transaction: impossible under the write lock, so treat it as unavailable.
                 return Err(unavailable("consent changed during the payment"));
@@ -370,12 +377,17 @@ fn used_up(done: rusqlite::Result<usize>) -> Result<(), PaymentStoreError> {
 
 /// Consumes a bulk consent for its execution, inside the transaction: it must be this
 /// partner's and customer's, authorised, and each payment one of its transactions as listed.
-fn use_bulk_consent(conn: &Connection, payments: &[(String, Payment)], now: i64) -> Result<(), PaymentStoreError> {
+fn use_bulk_consent(
+    conn: &Connection,
+    payments: &[(String, Payment)],
+    notify: Notify,
+    now: i64,
+) -> Result<(), PaymentStoreError> {
     let Some((_, first)) = payments.first() else { return Err(PaymentStoreError::NotFound) };
     let (mut consent, version) =
         consent_store::get_in(conn, &first.consent_id).map_err(unavailable)?.ok_or(PaymentStoreError::NotFound)?;
     crate::payments::store::check_bulk_use(&mut consent, payments, now)?;
-    if !consent_store::update_in(conn, &consent, version).map_err(unavailable)? {
+    if !consent_store::update_in(conn, &consent, version, notify).map_err(unavailable)? {
         return Err(unavailable("consent changed during the payment"));
     }
     Ok(())
@@ -393,7 +405,7 @@ impl PaymentStore for SqlitePaymentStore {
                 // The key first: a request whose key another has is refused for that, whatever
                 // else it would meet (the job's savepoint undoes it if the payment is refused).
                 idempotency::link_in(conn, &claim, p.id.as_str()).map_err(PaymentStoreError::of_link)?;
-                let drawn = use_consent(conn, p, limits, now)?;
+                let drawn = use_consent(conn, p, limits, event.notify, now)?;
                 insert_payment(conn, p, drawn == Drawn::Single)?;
                 events::append(conn, &event, now).map_err(append_err)?;
                 Ok(())
@@ -453,7 +465,9 @@ impl PaymentStore for SqlitePaymentStore {
         self.db
             .batch
             .write(move |conn| {
-                use_bulk_consent(conn, &payments, now)?;
+                // The execution's events, and so its consent's, go as its payments' do.
+                let notify = events.first().map_or(Notify::Webhook, |e| e.notify);
+                use_bulk_consent(conn, &payments, notify, now)?;
                 for ((end_to_end_id, p), event) in payments.iter().zip(&events) {
                     count_partner(conn, p, limits)?;
                     insert_payment(conn, p, false)?;
