@@ -93,6 +93,13 @@ pub struct NewBulk<'a> {
     pub now: i64,
 }
 
+impl NewBulk<'_> {
+    /// How the partner hears of the execution: its consent's change as of its payments.
+    pub fn notify(&self) -> crate::events::Notify {
+        self.events.first().map_or(crate::events::Notify::Webhook, |e| e.notify)
+    }
+}
+
 pub struct NewRefund<'a> {
     pub refund: &'a Refund,
     pub claim: &'a Claim,

@@ -811,9 +811,7 @@ impl PaymentStore for PgPaymentStore {
             .map_err(unavailable)?
             .ok_or(PaymentStoreError::NotFound)?;
         crate::payments::store::check_bulk_use(&mut consent, new.payments, new.now)?;
-        // The execution's events, and so its consent's, go to the partner as its payments' do.
-        let notify = new.events.first().map_or(Notify::Webhook, |e| e.notify);
-        if !consent_store::update_in(&mut tx, &consent, version, notify).await.map_err(unavailable)? {
+        if !consent_store::update_in(&mut tx, &consent, version, new.notify()).await.map_err(unavailable)? {
             return Err(unavailable("consent changed during the payment"));
         }
         let limits = new.partner_limits;

@@ -460,13 +460,12 @@ impl PaymentStore for SqlitePaymentStore {
     }
 
     async fn create_bulk_payments(&self, new: NewBulk<'_>) -> Result<(), PaymentStoreError> {
+        let notify = new.notify();
         let (payments, claim, events, limits, now) =
             (new.payments.to_vec(), new.claim.clone(), new.events, new.partner_limits, new.now);
         self.db
             .batch
             .write(move |conn| {
-                // The execution's events, and so its consent's, go as its payments' do.
-                let notify = events.first().map_or(Notify::Webhook, |e| e.notify);
                 use_bulk_consent(conn, &payments, notify, now)?;
                 for ((end_to_end_id, p), event) in payments.iter().zip(&events) {
                     count_partner(conn, p, limits)?;
