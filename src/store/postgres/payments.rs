@@ -105,7 +105,8 @@ pub const BULK_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS bulk_payments (
 #[derive(Clone)]
 pub struct PgPaymentStore {
     pool: PgPool,
-    /// New payments are recorded in batches, one transaction each (`recorder.rs`).
+    /// New payments are recorded in batches, one transaction each, and settlements in
+    /// batches of their own, one statement each (`recorder.rs`).
     recorder: Recorder,
 }
 
@@ -115,8 +116,10 @@ impl PgPaymentStore {
         Self::with_batch_deadline(pool, super::recorder::BATCH_DEADLINE)
     }
 
-    /// With each batch of new payments answered unavailable once it has taken `deadline`
-    /// (its transaction is abandoned, so nothing of it commits).
+    /// With each batch answered unavailable once it has taken `deadline`: a batch of new
+    /// payments commits nothing then (its transaction is abandoned); an abandoned batch of
+    /// settlements may still commit once the server can finish it, each payment moved only
+    /// from the status its settlement expects, so at most once.
     pub fn with_batch_deadline(pool: PgPool, deadline: std::time::Duration) -> Self {
         let recorder = Recorder::spawn(pool.clone(), Writes { record: record_batch, settle: settle_all }, deadline);
         Self { pool, recorder }

@@ -32,7 +32,8 @@ use crate::payments::store::{NewPayment, PaymentStoreError};
 /// batches of the same partner wait for, from its first statement to its commit.
 const MAX_BATCH: usize = 48;
 
-/// Jobs waiting for the recorder; more are refused at once (503) rather than queued.
+/// Jobs of each kind waiting for the recorder; more are refused at once (503) rather than
+/// queued.
 const QUEUE: usize = 1024;
 
 /// Longest a batch may take, from taking a connection to its commit. A batch whose database
