@@ -76,7 +76,8 @@ statement_timeout_ms = 5000           # per statement on postgres, 1..=300000; a
 dir = "partners"                      # relative to this file's folder; one TOML file per partner
 
 [payments]
-idempotency_lease_secs = 30           # a crashed request's Idempotency-Key is taken over after this, 1..=3600
+idempotency_lease_secs = 30           # a crashed request's Idempotency-Key is taken over after this, 1..=3600;
+#                                       # longer than server.request_timeout_ms
 
 [webhooks]
 # Wait before each retry of a failed delivery (seconds, jittered), then dead-letter after
@@ -1016,6 +1017,24 @@ impl GatewayFile {
         }
         let log = LogConfig { format: *self.log.format.get_ref(), level: self.log.level.get_ref().clone() };
         let lease = check.number(&self.payments.idempotency_lease_secs, "payments.idempotency_lease_secs", 1..=3_600);
+        // A key's lease outlasts any request holding it: the request is cut off (504) before
+        // another can take its key over, so no two requests ever act on one key at once.
+        // Only between two valid values: an out-of-range one is already the error to fix.
+        let request_timeout_ms = *self.server.request_timeout_ms.get_ref();
+        if TIMEOUT_MS.contains(&request_timeout_ms)
+            && (1..=3_600).contains(self.payments.idempotency_lease_secs.get_ref())
+            && i128::from(lease) * 1_000 <= i128::from(request_timeout_ms)
+        {
+            let reason = format!(
+                "must be longer than `server.request_timeout_ms` ({request_timeout_ms} ms): a request still running \
+                 would have its key taken over by a retry"
+            );
+            check.errors.push(source.error(
+                self.payments.idempotency_lease_secs.span(),
+                "payments.idempotency_lease_secs",
+                reason,
+            ));
+        }
         let payments = PaymentsConfig { idempotency_lease: Duration::from_secs(lease) };
         let delays = self.webhooks.retry_delays_secs.get_ref();
         if delays.is_empty() || delays.iter().any(|d| !(1..=7 * 86_400).contains(d)) {

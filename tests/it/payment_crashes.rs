@@ -264,6 +264,8 @@ async fn a_payment_the_reconciler_settles_while_its_request_waits_is_answered_on
         crash_options(o);
         o.core_timeout_ms = 16_000;
         o.request_timeout_ms = 20_000;
+        // A key's lease outlasts its request (the config refuses less).
+        o.extra_toml = o.extra_toml.replace("idempotency_lease_secs = 4", "idempotency_lease_secs = 21");
     });
     let (consent_id, token) = recurring(&stack).await;
     let partner = stack.gw.partner("ptn_pay");

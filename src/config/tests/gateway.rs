@@ -94,6 +94,17 @@ fn every_refused_value_is_reported() {
         "#);
 }
 
+/// A key's lease shorter than a request may run would let a retry take over the key of a
+/// request still at work; as long is refused too, longer is fine.
+#[test]
+fn an_idempotency_lease_must_outlast_a_request() {
+    let dir = TestDir::new();
+    let text = "[server]\nrequest_timeout_ms = 20000\n[payments]\nidempotency_lease_secs = 20\n";
+    insta::assert_snapshot!(gateway_errors(&dir, text), @"gateway.toml:4:26: `payments.idempotency_lease_secs`: must be longer than `server.request_timeout_ms` (20000 ms): a request still running would have its key taken over by a retry");
+    let longer = "[server]\nrequest_timeout_ms = 20000\n[payments]\nidempotency_lease_secs = 21\n";
+    load_gateway(&dir.write("gateway.toml", longer)).expect("a lease longer than the request timeout");
+}
+
 #[test]
 fn missing_gateway_file() {
     let dir = TestDir::new();
