@@ -690,3 +690,116 @@ async fn a_dpop_nonce_from_one_instance_is_good_at_every_other() {
         assert_eq!(res.status(), 200, "instance {i} accepts instance 0's nonce");
     }
 }
+
+/// An instance cut off from PostgreSQL in the middle of a batch, its transaction holding the
+/// consent's and the partner's spend counters (which every instance's payments under them
+/// lock), holds up the others' payments no longer than `storage.statement_timeout_ms`: the
+/// server ends the transaction its instance left idle, though the connection still looks
+/// open to it, and payments through the other instances go on while the instance is still
+/// cut off. Healed, every key of the payments it held resolves to one payment and the books
+/// balance. (Fails without `idle_in_transaction_session_timeout` on the gateway's
+/// connections: the held counters are never let go while the partition lasts.)
+#[tokio::test]
+async fn an_instance_cut_off_mid_batch_holds_up_the_others_payments_no_longer_than_a_statement() {
+    use crate::payment_crashes::{
+        body, burst, crash_options, every_key_one_settled_payment_through, post_payment, recurring,
+    };
+    use crate::support::fault_proxy::Mode;
+    use std::time::{Duration, Instant};
+    let Some(cluster) = Cluster::start(|o| {
+        crash_options(o);
+        o.storage_toml.push_str("statement_timeout_ms = 2000\n");
+        o.request_timeout_ms = 6_000;
+        o.extra_toml = o.extra_toml.replace("idempotency_lease_secs = 4", "idempotency_lease_secs = 7");
+    })
+    .await
+    else {
+        return;
+    };
+    let (consent_id, token) = recurring(&cluster.stack).await;
+    let bytes = body(&consent_id);
+    let pay_through = |i: usize, key: &'static str| {
+        let (url, token, bytes) = (cluster.gw(i).url("/v1/payments"), token.clone(), bytes.clone());
+        async move { post_payment(&url, &token, key, &bytes, &sign(&bytes, crate::support::partner::now())).await }
+    };
+    // The counters exist once a payment has counted against them.
+    assert_eq!(pay_through(1, "first").await.unwrap().status(), 201);
+    let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
+
+    // Instance 0's batch is made to wait for the partner's counter, then cut off, then given
+    // the counter: its transaction holds the counters, its answers swallowed by the partition.
+    let db = sqlx::PgPool::connect(cluster._db.url()).await.unwrap();
+    let mut holder = db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM partner_spend WHERE partner_id = 'ptn_pay' FOR UPDATE")
+        .fetch_all(&mut *holder)
+        .await
+        .unwrap();
+    burst(vec![cluster.gw(0).url("/v1/payments")], token.clone(), bytes.clone(), 0).await;
+    let sessions = |state: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+                 WHERE a.datname = current_database() AND l.relation = 'partner_spend'::regclass
+                   AND l.mode = 'RowExclusiveLock' AND l.granted AND a.state = $1 AND a.pid <> pg_backend_pid()",
+            )
+            .bind(state)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let waiting = crate::support::eventually(Duration::from_secs(5), || async {
+        !sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+        .is_empty()
+    })
+    .await;
+    assert!(waiting, "instance 0's batch waits for the partner's counter");
+    cluster.cut_off(0, Mode::Blackhole);
+    holder.commit().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let stranded = loop {
+        let found = sessions("idle in transaction").await;
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(!stranded.is_empty(), "instance 0's transaction holds the counters with its instance cut off");
+    let cut_at = Instant::now();
+
+    // The other instances' payments under the same counters go on, the instance still cut off.
+    let mut answered = None;
+    while cut_at.elapsed() < Duration::from_secs(8) && answered.is_none() {
+        let res = pay_through(1, "other-side").await.unwrap();
+        match res.status().as_u16() {
+            201 => answered = Some(res.json::<Value>().await.unwrap()),
+            // Its wait for the counters cut by its own statement timeout: the partner retries.
+            503 | 504 | 409 => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("payment through instance 1: {other} {}", res.text().await.unwrap()),
+        }
+    }
+    let waited = cut_at.elapsed();
+    let other_side = answered.unwrap_or_else(|| panic!("instance 1 paid nothing within {waited:?} of the cut"));
+    assert!(waited < Duration::from_secs(5), "held up {waited:?}, more than the statement timeout's bound");
+    let gone: Vec<i32> = sessions("idle in transaction").await.into_iter().filter(|p| stranded.contains(p)).collect();
+    assert!(gone.is_empty(), "the server ended the cut-off instance's transaction: {gone:?} still there");
+    assert_eq!(other_side["status"], "completed", "{other_side}");
+    eprintln!("instance 1 paid {waited:?} after instance 0 was cut off holding the counters");
+
+    // Healed: every key of the burst instance 0 held resolves to one payment; the books balance.
+    cluster.cut_off(0, Mode::Pass);
+    every_key_one_settled_payment_through(
+        &cluster.gw(0).url("/v1/payments"),
+        &cluster.stack,
+        &consent_id,
+        &token,
+        before + 1,
+    )
+    .await;
+}

@@ -21,6 +21,9 @@ pub struct Cluster {
     /// Every instance reaches PostgreSQL and Redis through these, so tests can cut them.
     pub postgres: FaultProxy,
     pub redis: FaultProxy,
+    /// Instance `i`'s own link to PostgreSQL, in front of `postgres`: a network partition of
+    /// one instance (see [`Cluster::cut_off`]).
+    links: Vec<FaultProxy>,
     pub _db: ScratchDatabase,
     /// The cluster's Redis key prefix, whose keys are deleted once the instances are gone.
     _keys: ScratchPrefix,
@@ -67,16 +70,28 @@ impl Cluster {
             keys.prefix()
         );
         tweak(&mut opts);
+        let shared = format!("127.0.0.1:{}/", postgres.addr.port());
+        assert!(opts.storage_toml.contains(&shared), "every instance reaches PostgreSQL through its link");
+        let mut links = Vec::with_capacity(INSTANCES);
+        let mut each = Vec::with_capacity(INSTANCES);
+        for _ in 0..INSTANCES {
+            let link = FaultProxy::start(postgres.addr).await;
+            let mut own = opts.clone();
+            own.storage_toml = opts.storage_toml.replace(&shared, &format!("127.0.0.1:{}/", link.addr.port()));
+            links.push(link);
+            each.push(own);
+        }
         // Started off the runtime (starting waits for the process), so the proxies keep running;
         // the first alone, so it applies the migrations while the others wait for nothing.
         let start = |opts: GatewayOptions| tokio::task::spawn_blocking(move || Gateway::start(opts));
-        let first = start(opts.clone()).await.unwrap();
-        let starting: Vec<_> = (1..INSTANCES).map(|_| start(opts.clone())).collect();
+        let mut each = each.into_iter();
+        let first = start(each.next().unwrap()).await.unwrap();
+        let starting: Vec<_> = each.map(start).collect();
         let mut others = Vec::new();
         for s in starting {
             others.push(s.await.unwrap());
         }
-        Some(Self { stack: Stack { gw: first, core, core_dir }, others, postgres, redis, _db: db, _keys: keys })
+        Some(Self { stack: Stack { gw: first, core, core_dir }, others, postgres, redis, links, _db: db, _keys: keys })
     }
 
     /// Instance `i` (0, 1 or 2).
@@ -91,6 +106,12 @@ impl Cluster {
     /// Cuts (or restores) every instance's PostgreSQL or Redis.
     pub fn set(&self, proxy: &FaultProxy, mode: Mode) {
         proxy.set(mode);
+    }
+
+    /// Cuts (or restores) instance `i`'s link to PostgreSQL alone, open connections included:
+    /// the instance and the server each still see their side of the connection open.
+    pub fn cut_off(&self, i: usize, mode: Mode) {
+        self.links[i].set(mode);
     }
 }
 
