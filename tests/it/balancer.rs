@@ -218,14 +218,21 @@ async fn a_payment_no_instance_received_goes_to_the_next() {
 /// an instance may have acted on to another; this one, that the keys make up the rest.)
 #[tokio::test]
 async fn a_real_instance_killed_behind_the_balancer_mid_burst_leaves_every_key_one_payment() {
-    use crate::payment_crashes::{BURST, body, burst, crash_options, every_key_one_settled_payment_through, recurring};
+    use crate::payment_crashes::{
+        BURST, body, burst, crash_options, every_key_one_settled_payment_through, recurring, the_rest,
+    };
     let Some(mut cluster) = crate::support::cluster::Cluster::start(crash_options).await else { return };
     let port = |i: usize| cluster.gw(i).url("").rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap();
     let Some(lb) = Balancer::start([port(0), port(1), port(2)]).await else { return };
     let (consent_id, token) = recurring(&cluster.stack).await;
     let before = crate::support::payments::ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
     let payments = format!("{}/v1/payments", lb.url);
-    burst(vec![payments.clone()], token.clone(), body(&consent_id), BURST / 8).await;
+    let rest = burst(vec![payments.clone()], token.clone(), body(&consent_id), BURST / 8).await;
     cluster.others[0].proc.kill();
+    // The kill caught payments the balancer had passed to that instance: nginx answers them
+    // 502 (a POST once sent goes to no other instance), and their keys are retried below.
+    let caught = the_rest(rest).await.iter().filter(|a| **a == Some(502)).count();
+    assert!(caught > 0, "the kill caught no payment in flight at the killed instance");
+    eprintln!("{caught} payments in flight at the killed instance answered 502 by nginx");
     every_key_one_settled_payment_through(&payments, &cluster.stack, &consent_id, &token, before).await;
 }

@@ -465,14 +465,18 @@ async fn each_event_reaches_the_webhook_once_with_three_delivery_workers() {
 
 #[tokio::test]
 async fn an_instance_killed_mid_burst_through_all_three_leaves_every_key_one_payment() {
-    use crate::payment_crashes::{BURST, body, burst, crash_options, every_key_one_settled_payment, recurring};
+    use crate::payment_crashes::{
+        BURST, body, burst, crash_options, every_key_one_settled_payment, recurring, the_rest,
+    };
     let Some(mut cluster) = Cluster::start(crash_options).await else { return };
     let (consent_id, token) = recurring(&cluster.stack).await;
     let before = ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
     let urls = (0..INSTANCES).map(|i| cluster.gw(i).url("/v1/payments")).collect();
-    burst(urls, token.clone(), body(&consent_id), BURST / 8).await;
+    let rest = burst(urls, token.clone(), body(&consent_id), BURST / 8).await;
     // Instance 1 dies with requests in flight; the partner retries every key on the others.
     cluster.others[0].proc.kill();
+    let lost = the_rest(rest).await.iter().filter(|a| a.is_none()).count();
+    assert!(lost > 0, "the kill caught no payment in flight at instance 1");
     every_key_one_settled_payment(&cluster.stack, &consent_id, &token, before).await;
 }
 

@@ -74,20 +74,36 @@ pub async fn post_payment(
 }
 
 /// Fires the burst (one key each, spread over `urls`) and returns once `settled` answers came
-/// back, leaving the rest in flight.
-pub async fn burst(urls: Vec<String>, token: String, bytes: Vec<u8>, settled: usize) {
+/// back, leaving the rest in flight; their statuses (`None`: no answer) come on the receiver.
+pub async fn burst(
+    urls: Vec<String>,
+    token: String,
+    bytes: Vec<u8>,
+    settled: usize,
+) -> tokio::sync::mpsc::UnboundedReceiver<Option<u16>> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..BURST {
         let (url, token, bytes, tx) = (urls[i % urls.len()].clone(), token.clone(), bytes.clone(), tx.clone());
         tokio::spawn(async move {
             let signature = sign(&bytes, crate::support::partner::now());
             let res = post_payment(&url, &token, &format!("burst-{i}"), &bytes, &signature).await;
-            let _ = tx.send(res.is_ok());
+            let _ = tx.send(res.ok().map(|r| r.status().as_u16()));
         });
     }
     for _ in 0..settled {
         rx.recv().await;
     }
+    rx
+}
+
+/// The statuses of the burst's requests still in flight when [`burst`] returned (`None`: no
+/// answer, the connection lost), each waited for at most 30 s.
+pub async fn the_rest(mut rest: tokio::sync::mpsc::UnboundedReceiver<Option<u16>>) -> Vec<Option<u16>> {
+    let mut answers = Vec::new();
+    while let Ok(Some(answer)) = tokio::time::timeout(Duration::from_secs(30), rest.recv()).await {
+        answers.push(answer);
+    }
+    answers
 }
 
 /// Retries key `burst-{i}` until it has a definitive answer; returns the payment.
@@ -167,8 +183,10 @@ async fn a_gateway_killed_mid_burst_leaves_every_key_one_payment_and_the_books_b
     let mut stack = stack();
     let (consent_id, token) = recurring(&stack).await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 5).await;
+    let rest = burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 5).await;
     stack.gw.crash_and_restart();
+    let lost = the_rest(rest).await.iter().filter(|a| a.is_none()).count();
+    assert!(lost > 0, "the crash caught no payment in flight");
     every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
 }
 
