@@ -749,6 +749,8 @@ impl Default for LogFile {
 }
 
 const TIMEOUT_MS: RangeInclusive<i64> = 1..=300_000;
+/// `payments.idempotency_lease_secs`: up to an hour.
+const LEASE_SECS: RangeInclusive<i64> = 1..=3_600;
 const MAX_BODY_BYTES: RangeInclusive<i64> = 1..=1 << 30;
 const TOKEN_TTL_SECS: RangeInclusive<i64> = 60..=3600;
 const JWKS_MAX_AGE_SECS: RangeInclusive<i64> = 1..=86_400;
@@ -1016,14 +1018,14 @@ impl GatewayFile {
             check.errors.push(source.error(self.log.level.span(), "log.level", "must not be empty (e.g. `info`)"));
         }
         let log = LogConfig { format: *self.log.format.get_ref(), level: self.log.level.get_ref().clone() };
-        let lease = check.number(&self.payments.idempotency_lease_secs, "payments.idempotency_lease_secs", 1..=3_600);
+        let lease = check.number(&self.payments.idempotency_lease_secs, "payments.idempotency_lease_secs", LEASE_SECS);
         // A key's lease outlasts any request holding it: the request is cut off (504) before
         // another can take its key over, so no two requests ever act on one key at once.
         // Only between two valid values: an out-of-range one is already the error to fix.
         let request_timeout_ms = *self.server.request_timeout_ms.get_ref();
         if TIMEOUT_MS.contains(&request_timeout_ms)
-            && (1..=3_600).contains(self.payments.idempotency_lease_secs.get_ref())
-            && i128::from(lease) * 1_000 <= i128::from(request_timeout_ms)
+            && LEASE_SECS.contains(self.payments.idempotency_lease_secs.get_ref())
+            && Duration::from_secs(lease) <= server.request_timeout
         {
             let reason = format!(
                 "must be longer than `server.request_timeout_ms` ({request_timeout_ms} ms): a request still running \
