@@ -219,7 +219,8 @@ async fn a_payment_no_instance_received_goes_to_the_next() {
 #[tokio::test]
 async fn a_real_instance_killed_behind_the_balancer_mid_burst_leaves_every_key_one_payment() {
     use crate::payment_crashes::{
-        BURST, body, burst, crash_options, every_key_one_settled_payment_through, recurring, the_rest,
+        body, burst, crash_options, delay_postings, every_key_one_settled_payment_through, recurring, the_rest,
+        until_a_payment_is_at_the_core,
     };
     let Some(mut cluster) = crate::support::cluster::Cluster::start(crash_options).await else { return };
     let port = |i: usize| cluster.gw(i).url("").rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap();
@@ -227,12 +228,17 @@ async fn a_real_instance_killed_behind_the_balancer_mid_burst_leaves_every_key_o
     let (consent_id, token) = recurring(&cluster.stack).await;
     let before = crate::support::payments::ledger(cluster.core_url()).await["txn_count"].as_i64().unwrap();
     let payments = format!("{}/v1/payments", lb.url);
-    let rest = burst(vec![payments.clone()], token.clone(), body(&consent_id), BURST / 8).await;
+    // The core slow, so that the kill catches payments whose posting is under way.
+    delay_postings(cluster.core_url(), 1_000).await;
+    let rest = burst(vec![payments.clone()], token.clone(), body(&consent_id), 0).await;
+    until_a_payment_is_at_the_core(cluster.gw(1)).await;
     cluster.others[0].proc.kill();
+    delay_postings(cluster.core_url(), 0).await;
     // The kill caught payments the balancer had passed to that instance: nginx answers them
     // 502 (a POST once sent goes to no other instance), and their keys are retried below.
-    let caught = the_rest(rest).await.iter().filter(|a| **a == Some(502)).count();
-    assert!(caught > 0, "the kill caught no payment in flight at the killed instance");
+    let answers = the_rest(rest).await;
+    let caught = answers.iter().filter(|a| **a == Some(502)).count();
+    assert!(caught > 0, "the kill caught no payment in flight at the killed instance: {answers:?}");
     eprintln!("{caught} payments in flight at the killed instance answered 502 by nginx");
     every_key_one_settled_payment_through(&payments, &cluster.stack, &consent_id, &token, before).await;
 }

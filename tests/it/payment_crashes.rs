@@ -96,6 +96,27 @@ pub async fn burst(
     rx
 }
 
+/// Holds every payment posting at the core-bank mock `ms` milliseconds (0: none), as a slow
+/// core would.
+pub async fn delay_postings(core_url: &str, ms: u64) {
+    let res = http().post(format!("{core_url}/core/admin/faults")).json(&json!({"payment_delay_ms": ms})).send();
+    assert!(res.await.unwrap().status().is_success());
+}
+
+/// Waits (at most 20 s) until `gw` has a call to the core in flight (its
+/// `scenegate_core_in_flight` gauge), so that killing it now catches a payment mid-flight.
+pub async fn until_a_payment_is_at_the_core(gw: &crate::support::Gateway) {
+    let in_flight = || async {
+        let text = http().get(gw.ops_url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("scenegate_core_in_flight{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let caught = crate::support::eventually(Duration::from_secs(20), || async { in_flight().await > 0.0 }).await;
+    assert!(caught, "no payment reached the core through {}", gw.url(""));
+}
+
 /// The statuses of the burst's requests still in flight when [`burst`] returned (`None`: no
 /// answer, the connection lost), each waited for at most 30 s.
 pub async fn the_rest(mut rest: tokio::sync::mpsc::UnboundedReceiver<Option<u16>>) -> Vec<Option<u16>> {
@@ -183,10 +204,15 @@ async fn a_gateway_killed_mid_burst_leaves_every_key_one_payment_and_the_books_b
     let mut stack = stack();
     let (consent_id, token) = recurring(&stack).await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    let rest = burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 5).await;
+    // The core slow, so that the crash catches payments whose posting is under way.
+    delay_postings(stack.core_url(), 1_000).await;
+    let rest = burst(vec![stack.gw.url("/v1/payments")], token.clone(), body(&consent_id), 0).await;
+    until_a_payment_is_at_the_core(&stack.gw).await;
     stack.gw.crash_and_restart();
-    let lost = the_rest(rest).await.iter().filter(|a| a.is_none()).count();
-    assert!(lost > 0, "the crash caught no payment in flight");
+    delay_postings(stack.core_url(), 0).await;
+    let answers = the_rest(rest).await;
+    let lost = answers.iter().filter(|a| a.is_none()).count();
+    assert!(lost > 0, "the crash caught no payment in flight: {answers:?}");
     every_key_one_settled_payment(&stack, &consent_id, &token, before).await;
 }
 
@@ -217,9 +243,7 @@ async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consum
     let consent_id = consent["consent_id"].as_str().unwrap().to_owned();
     let token = authorise_payment(&stack, &partner, &consent_id, "13800000001").await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    let faults = format!("{}/core/admin/faults", stack.core_url());
-    let delay = |ms: u64| http().post(&faults).json(&json!({"payment_delay_ms": ms})).send();
-    assert!(delay(2_500).await.unwrap().status().is_success());
+    delay_postings(stack.core_url(), 2_500).await;
 
     let bytes = serde_json::to_vec(
         &json!({"consent_id": consent_id, "instructed_amount": {"amount": "3.00", "currency": "CNY"}}),
@@ -242,7 +266,7 @@ async fn a_retry_after_a_crash_gets_its_single_payment_not_the_consent_it_consum
     assert!(recorded, "the payment was recorded");
     stack.gw.crash_and_restart();
     let _ = first.await;
-    assert!(delay(0).await.unwrap().status().is_success());
+    delay_postings(stack.core_url(), 0).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let payment = loop {
@@ -289,9 +313,7 @@ async fn a_payment_the_reconciler_settles_while_its_request_waits_is_answered_on
     let partner = stack.gw.partner("ptn_pay");
     let events = client_token(&partner, "events:read").await;
     let before = ledger(stack.core_url()).await["txn_count"].as_i64().unwrap();
-    let faults = format!("{}/core/admin/faults", stack.core_url());
-    let delay = |ms: u64| http().post(&faults).json(&json!({"payment_delay_ms": ms})).send();
-    assert!(delay(11_000).await.unwrap().status().is_success());
+    delay_postings(stack.core_url(), 11_000).await;
 
     let (url, bytes) = (stack.gw.url("/v1/payments"), body(&consent_id));
     let first = {
@@ -322,7 +344,7 @@ async fn a_payment_the_reconciler_settles_while_its_request_waits_is_answered_on
     .await;
     assert!(reconciled, "the reconciler settled the payment before its request's core answer came");
     let (status, signature, answer) = first.await.unwrap();
-    assert!(delay(0).await.unwrap().status().is_success());
+    delay_postings(stack.core_url(), 0).await;
 
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
     let payment: Value = serde_json::from_slice(&answer).unwrap();
