@@ -127,13 +127,14 @@ pub async fn the_rest(mut rest: tokio::sync::mpsc::UnboundedReceiver<Option<u16>
     answers
 }
 
-/// Retries key `burst-{i}` until it has a definitive answer; returns the payment.
-async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
+/// Retries the payment with `key`, as a partner would, until it has a definitive answer (at
+/// most 40 s); returns the payment.
+pub async fn resolve(url: &str, token: &str, bytes: &[u8], key: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        assert!(Instant::now() < deadline, "key burst-{i} never resolved");
+        assert!(Instant::now() < deadline, "key {key} never resolved");
         let signature = sign(bytes, crate::support::partner::now());
-        let res = post_payment(url, token, &format!("burst-{i}"), bytes, &signature).await;
+        let res = post_payment(url, token, key, bytes, &signature).await;
         let Ok(res) = res else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -142,7 +143,7 @@ async fn resolve(url: &str, token: &str, bytes: &[u8], i: usize) -> Value {
             201 => return res.json().await.unwrap(),
             // In flight elsewhere, over the quota, or the core briefly down: wait, then retry.
             409 | 429 | 502 | 503 | 504 => tokio::time::sleep(Duration::from_millis(300)).await,
-            other => panic!("key burst-{i}: {other} {}", res.text().await.unwrap()),
+            other => panic!("key {key}: {other} {}", res.text().await.unwrap()),
         }
     }
 }
@@ -163,7 +164,7 @@ pub async fn every_key_one_settled_payment_through(
     let bytes = body(consent_id);
     let mut ids = BTreeSet::new();
     for i in 0..BURST {
-        let payment = resolve(url, token, &bytes, i).await;
+        let payment = resolve(url, token, &bytes, &format!("burst-{i}")).await;
         assert!(
             ids.insert(payment["payment_id"].as_str().unwrap().to_owned()),
             "a key answered with another key's payment"
